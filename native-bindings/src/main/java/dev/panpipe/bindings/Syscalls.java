@@ -1,0 +1,605 @@
+package dev.panpipe.bindings;
+
+import dev.panpipe.bindings.linux.linux_h;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.util.Optional;
+
+import static dev.panpipe.bindings.linux.linux_h.C_INT;
+import static dev.panpipe.bindings.linux.linux_h.C_LONG;
+import static dev.panpipe.bindings.linux.linux_h.C_POINTER;
+
+/**
+ * The errno-capturing layer over the generated bindings: one static method per C call, named as C names it.
+ *
+ * <p>jextract links its handles without {@code captureCallState}, so by the time Java code could read
+ * {@code errno} the JVM may have overwritten it. Every handle here is linked again from the generated
+ * address and descriptor with {@link Linker.Option#captureCallState(String...) captureCallState("errno")},
+ * into a per-thread capture segment, so no call allocates.
+ *
+ * <h2>Conventions</h2>
+ * <ul>
+ *   <li>A failed call throws {@link SyscallException} naming the call, the errno name and its text.</li>
+ *   <li>{@code EINTR} is retried for calls that may be restarted (read, write, poll with the time left,
+ *       waitpid, open of a FIFO); {@code close} is never retried (Linux releases the fd even then).</li>
+ *   <li>{@code EAGAIN} on a non-blocking fd returns {@link #WOULD_BLOCK}, not an exception.</li>
+ *   <li>The {@code posix_spawn*} functions return their error number instead of setting errno; their
+ *       wrappers throw the same exception type.</li>
+ * </ul>
+ */
+public final class Syscalls {
+    /** Returned by the I/O calls when a non-blocking fd has nothing to give or no room ({@code EAGAIN}). */
+    public static final long WOULD_BLOCK = -1;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    private static final long ERRNO_OFFSET = Linker.Option.captureStateLayout()
+            .byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+
+    /** One capture segment per thread; released with the arena when the thread's map entry is collected. */
+    private static final ThreadLocal<MemorySegment> CALL_STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(Linker.Option.captureStateLayout()));
+
+    private static final int EINTR = linux_h.EINTR();
+    private static final int EAGAIN = linux_h.EAGAIN();
+
+    // ---- fds, pipes, FIFOs, files ------------------------------------------------------------------
+    private static final MethodHandle PIPE2 = link(linux_h.pipe2$address(), linux_h.pipe2$descriptor());
+    private static final MethodHandle MKFIFOAT = link(linux_h.mkfifoat$address(), linux_h.mkfifoat$descriptor());
+    private static final MethodHandle OPENAT = LINKER.downcallHandle(linux_h.openat.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(3));
+    private static final MethodHandle READ = link(linux_h.read$address(), linux_h.read$descriptor());
+    private static final MethodHandle WRITE = link(linux_h.write$address(), linux_h.write$descriptor());
+    private static final MethodHandle READV = link(linux_h.readv$address(), linux_h.readv$descriptor());
+    private static final MethodHandle WRITEV = link(linux_h.writev$address(), linux_h.writev$descriptor());
+    private static final MethodHandle PREAD = link(linux_h.pread$address(), linux_h.pread$descriptor());
+    private static final MethodHandle CLOSE = link(linux_h.close$address(), linux_h.close$descriptor());
+    private static final MethodHandle DUP3 = link(linux_h.dup3$address(), linux_h.dup3$descriptor());
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(linux_h.fcntl.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle UNLINKAT = link(linux_h.unlinkat$address(), linux_h.unlinkat$descriptor());
+    private static final MethodHandle FSTAT = link(linux_h.fstat$address(), linux_h.fstat$descriptor());
+    private static final MethodHandle FTRUNCATE = link(linux_h.ftruncate$address(), linux_h.ftruncate$descriptor());
+
+    // ---- readiness -----------------------------------------------------------------------------------
+    private static final MethodHandle POLL = link(linux_h.poll$address(), linux_h.poll$descriptor());
+    private static final MethodHandle EPOLL_CREATE1 = link(linux_h.epoll_create1$address(), linux_h.epoll_create1$descriptor());
+    private static final MethodHandle EPOLL_CTL = link(linux_h.epoll_ctl$address(), linux_h.epoll_ctl$descriptor());
+    private static final MethodHandle EPOLL_WAIT = link(linux_h.epoll_wait$address(), linux_h.epoll_wait$descriptor());
+    private static final MethodHandle EVENTFD = link(linux_h.eventfd$address(), linux_h.eventfd$descriptor());
+
+    // ---- processes -------------------------------------------------------------------------------------
+    private static final MethodHandle WAITPID = link(linux_h.waitpid$address(), linux_h.waitpid$descriptor());
+    private static final MethodHandle WAITID = link(linux_h.waitid$address(), linux_h.waitid$descriptor());
+    private static final MethodHandle KILL = link(linux_h.kill$address(), linux_h.kill$descriptor());
+    private static final MethodHandle SYSCALL_3 = LINKER.downcallHandle(linux_h.syscall.address(),
+            FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+
+    // ---- zero-copy ---------------------------------------------------------------------------------------
+    private static final MethodHandle VMSPLICE = link(linux_h.vmsplice$address(), linux_h.vmsplice$descriptor());
+    private static final MethodHandle SPLICE = link(linux_h.splice$address(), linux_h.splice$descriptor());
+    private static final MethodHandle TEE = link(linux_h.tee$address(), linux_h.tee$descriptor());
+    private static final MethodHandle MEMFD_CREATE = link(linux_h.memfd_create$address(), linux_h.memfd_create$descriptor());
+    private static final MethodHandle SHM_OPEN = link(linux_h.shm_open$address(), linux_h.shm_open$descriptor());
+    private static final MethodHandle SHM_UNLINK = link(linux_h.shm_unlink$address(), linux_h.shm_unlink$descriptor());
+    private static final MethodHandle MMAP = link(linux_h.mmap$address(), linux_h.mmap$descriptor());
+    private static final MethodHandle MUNMAP = link(linux_h.munmap$address(), linux_h.munmap$descriptor());
+    private static final MethodHandle MSYNC = link(linux_h.msync$address(), linux_h.msync$descriptor());
+
+    // ---- sockets -------------------------------------------------------------------------------------------
+    private static final MethodHandle SOCKETPAIR = link(linux_h.socketpair$address(), linux_h.socketpair$descriptor());
+    private static final MethodHandle SENDMSG = link(linux_h.sendmsg$address(), linux_h.sendmsg$descriptor());
+    private static final MethodHandle RECVMSG = link(linux_h.recvmsg$address(), linux_h.recvmsg$descriptor());
+    private static final MethodHandle SHUTDOWN = link(linux_h.shutdown$address(), linux_h.shutdown$descriptor());
+
+    private static final MethodHandle SYSCONF = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor());
+
+    private Syscalls() {
+    }
+
+    private static MethodHandle link(MemorySegment address, FunctionDescriptor descriptor) {
+        return LINKER.downcallHandle(address, descriptor, CAPTURE_ERRNO);
+    }
+
+    private static MemorySegment state() {
+        return CALL_STATE.get();
+    }
+
+    private static int errno(MemorySegment state) {
+        return state.get(linux_h.C_INT, ERRNO_OFFSET);
+    }
+
+    /** Downcall handles throw only what the callee cannot: an Error or a RuntimeException from the linker. */
+    private static RuntimeException unchecked(Throwable t) {
+        if (t instanceof RuntimeException re) throw re;
+        if (t instanceof Error e) throw e;
+        throw new AssertionError("downcall threw a checked exception", t);
+    }
+
+    private static int check(String call, int result, MemorySegment state) throws SyscallException {
+        if (result == -1) throw SyscallException.of(call, errno(state));
+        return result;
+    }
+
+    // =====================================================================================================
+    // fds, pipes, FIFOs, files
+    // =====================================================================================================
+
+    /** {@code pipe2(fds, flags)}: {@code fds} receives two ints, read end first. */
+    public static void pipe2(MemorySegment fds, int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) PIPE2.invokeExact(st, fds, flags); } catch (Throwable t) { throw unchecked(t); }
+        check("pipe2", r, st);
+    }
+
+    /** {@code mkfifoat(dirfd, path, mode)}; the exception names the path. */
+    public static void mkfifoat(int dirfd, MemorySegment path, int mode) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) MKFIFOAT.invokeExact(st, dirfd, path, mode); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("mkfifo", path.getString(0), errno(st));
+    }
+
+    /**
+     * {@code openat(dirfd, path, flags, mode)}, retried on EINTR (an open of a FIFO blocks until a peer
+     * shows up, and a signal may cut that wait short); the exception names the path.
+     */
+    public static int openat(int dirfd, MemorySegment path, int flags, int mode) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) OPENAT.invokeExact(st, dirfd, path, flags, mode); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            throw SyscallException.of("open", path.getString(0), e);
+        }
+    }
+
+    /** {@code open(path, flags, mode)}, relative to the working directory. */
+    public static int open(MemorySegment path, int flags, int mode) throws SyscallException {
+        return openat(linux_h.AT_FDCWD(), path, flags, mode);
+    }
+
+    /** {@code read}: bytes read, 0 at end of stream, {@link #WOULD_BLOCK} on EAGAIN; EINTR is retried. */
+    public static long read(int fd, MemorySegment buf, long count) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) READ.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("read", e);
+        }
+    }
+
+    /** {@code write}: bytes written (maybe fewer than asked), {@link #WOULD_BLOCK} on EAGAIN; EPIPE is a {@link BrokenPipeException}. */
+    public static long write(int fd, MemorySegment buf, long count) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) WRITE.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("write", e);
+        }
+    }
+
+    /** {@code readv} over {@code iovcnt} {@code struct iovec}s; same results as {@link #read}. */
+    public static long readv(int fd, MemorySegment iov, int iovcnt) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) READV.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("readv", e);
+        }
+    }
+
+    /** {@code writev} over {@code iovcnt} {@code struct iovec}s; same results as {@link #write}. */
+    public static long writev(int fd, MemorySegment iov, int iovcnt) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) WRITEV.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("writev", e);
+        }
+    }
+
+    /** {@code pread} at {@code offset}; 0 at end of file. */
+    public static long pread(int fd, MemorySegment buf, long count, long offset) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) PREAD.invokeExact(st, fd, buf, count, offset); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("pread", e);
+        }
+    }
+
+    /**
+     * {@code close}. Never retried: on Linux the fd is released even when close reports EINTR, and a
+     * retry could close an fd another thread has just been given.
+     */
+    public static void close(int fd) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) CLOSE.invokeExact(st, fd); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1 && errno(st) != EINTR) throw SyscallException.of("close", errno(st));
+    }
+
+    /** {@code dup3(oldfd, newfd, flags)}. */
+    public static int dup3(int oldfd, int newfd, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) DUP3.invokeExact(st, oldfd, newfd, flags); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            if (errno(st) != EINTR) throw SyscallException.of("dup3", errno(st));
+        }
+    }
+
+    /** {@code fcntl(fd, cmd, arg)} for the int-argument commands (F_GETFL, F_SETFL, F_SETPIPE_SZ, F_DUPFD_CLOEXEC, ...). */
+    public static int fcntl(int fd, int cmd, int arg) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) FCNTL.invokeExact(st, fd, cmd, arg); } catch (Throwable t) { throw unchecked(t); }
+        return check("fcntl", r, st);
+    }
+
+    /** {@code unlinkat(dirfd, path, flags)}; {@code AT_REMOVEDIR} removes a directory. The exception names the path. */
+    public static void unlinkat(int dirfd, MemorySegment path, int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) UNLINKAT.invokeExact(st, dirfd, path, flags); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("unlink", path.getString(0), errno(st));
+    }
+
+    /** {@code fstat(fd, statbuf)} into a {@code struct stat}. */
+    public static void fstat(int fd, MemorySegment statbuf) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) FSTAT.invokeExact(st, fd, statbuf); } catch (Throwable t) { throw unchecked(t); }
+        check("fstat", r, st);
+    }
+
+    /** {@code ftruncate(fd, length)}. */
+    public static void ftruncate(int fd, long length) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) FTRUNCATE.invokeExact(st, fd, length); } catch (Throwable t) { throw unchecked(t); }
+            if (r == 0) return;
+            if (errno(st) != EINTR) throw SyscallException.of("ftruncate", errno(st));
+        }
+    }
+
+    // =====================================================================================================
+    // readiness
+    // =====================================================================================================
+
+    /**
+     * {@code poll(fds, nfds, timeout)}: the number of ready entries, 0 on timeout. EINTR is retried with
+     * the time that is left, so a signal never shortens or lengthens the wait. {@code timeoutMillis < 0}
+     * waits without limit.
+     */
+    public static int poll(MemorySegment fds, long nfds, int timeoutMillis) throws SyscallException {
+        MemorySegment st = state();
+        long deadline = timeoutMillis > 0 ? System.nanoTime() + timeoutMillis * 1_000_000L : 0;
+        int timeout = timeoutMillis;
+        for (;;) {
+            int r;
+            try { r = (int) POLL.invokeExact(st, fds, nfds, timeout); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e != EINTR) throw SyscallException.of("poll", e);
+            if (timeoutMillis > 0) {
+                timeout = (int) Math.max(0, (deadline - System.nanoTime() + 999_999) / 1_000_000);
+            }
+        }
+    }
+
+    /** {@code epoll_create1(flags)}. */
+    public static int epoll_create1(int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) EPOLL_CREATE1.invokeExact(st, flags); } catch (Throwable t) { throw unchecked(t); }
+        return check("epoll_create1", r, st);
+    }
+
+    /** {@code epoll_ctl(epfd, op, fd, event)}. */
+    public static void epoll_ctl(int epfd, int op, int fd, MemorySegment event) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) EPOLL_CTL.invokeExact(st, epfd, op, fd, event); } catch (Throwable t) { throw unchecked(t); }
+        check("epoll_ctl", r, st);
+    }
+
+    /** {@code epoll_wait}: ready events, 0 on timeout or when a signal interrupted the wait (callers loop anyway). */
+    public static int epoll_wait(int epfd, MemorySegment events, int maxEvents, int timeoutMillis) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) EPOLL_WAIT.invokeExact(st, epfd, events, maxEvents, timeoutMillis); } catch (Throwable t) { throw unchecked(t); }
+        if (r >= 0) return r;
+        if (errno(st) == EINTR) return 0;
+        throw SyscallException.of("epoll_wait", errno(st));
+    }
+
+    /** {@code eventfd(initval, flags)}. */
+    public static int eventfd(int initval, int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) EVENTFD.invokeExact(st, initval, flags); } catch (Throwable t) { throw unchecked(t); }
+        return check("eventfd", r, st);
+    }
+
+    // =====================================================================================================
+    // processes
+    // =====================================================================================================
+
+    /** Throws for a non-zero error number returned (not set in errno) by the posix_spawn family and pthread calls. */
+    public static void checkReturned(String call, String subject, int error) throws SyscallException {
+        if (error != 0) throw SyscallException.of(call, subject, error);
+    }
+
+    /** {@code waitpid(pid, status, options)}, retried on EINTR: the pid reaped, or 0 with WNOHANG and nothing to reap. */
+    public static int waitpid(int pid, MemorySegment status, int options) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) WAITPID.invokeExact(st, pid, status, options); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            if (errno(st) != EINTR) throw SyscallException.of("waitpid", "pid " + pid, errno(st));
+        }
+    }
+
+    /** {@code waitid(idtype, id, infop, options)}, retried on EINTR. */
+    public static void waitid(int idtype, int id, MemorySegment infop, int options) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) WAITID.invokeExact(st, idtype, id, infop, options); } catch (Throwable t) { throw unchecked(t); }
+            if (r == 0) return;
+            if (errno(st) != EINTR) throw SyscallException.of("waitid", errno(st));
+        }
+    }
+
+    /** {@code kill(pid, sig)}. */
+    public static void kill(int pid, int sig) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) KILL.invokeExact(st, pid, sig); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("kill", "pid " + pid, errno(st));
+    }
+
+    /**
+     * {@code pidfd_open(pid, flags)}: glibc's wrapper where the C library has one (2.36+), else the raw
+     * {@code syscall(SYS_pidfd_open, ...)}. ENOSYS means the kernel has no pidfds (before 5.3).
+     */
+    public static int pidfd_open(int pid, int flags) throws SyscallException {
+        MemorySegment st = state();
+        long r;
+        try {
+            r = Pidfd.OPEN != null
+                    ? (int) Pidfd.OPEN.invokeExact(st, pid, flags)
+                    : (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_pidfd_open(), (long) pid, (long) flags, 0L);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("pidfd_open", "pid " + pid, errno(st));
+        return (int) r;
+    }
+
+    /** {@code pidfd_send_signal(pidfd, sig, NULL, 0)}: signals the exact process the pidfd names, never a recycled pid. */
+    public static void pidfd_send_signal(int pidfd, int sig) throws SyscallException {
+        MemorySegment st = state();
+        long r;
+        try {
+            r = Pidfd.SEND_SIGNAL != null
+                    ? (int) Pidfd.SEND_SIGNAL.invokeExact(st, pidfd, sig, MemorySegment.NULL, 0)
+                    : (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("pidfd_send_signal", errno(st));
+    }
+
+    /** The pidfd calls, linked only if this C library exports them. */
+    private static final class Pidfd {
+        static final MethodHandle OPEN = optional("pidfd_open", linux_h.pidfd_open$descriptor());
+        static final MethodHandle SEND_SIGNAL = optional("pidfd_send_signal", linux_h.pidfd_send_signal$descriptor());
+
+        private static MethodHandle optional(String name, FunctionDescriptor descriptor) {
+            Optional<MemorySegment> address = SymbolLookup.loaderLookup().or(LINKER.defaultLookup()).find(name);
+            return address.map(a -> link(a, descriptor)).orElse(null);
+        }
+    }
+
+    // =====================================================================================================
+    // zero-copy: splice family, memfd, shm, mmap
+    // =====================================================================================================
+
+    /** {@code vmsplice(fd, iov, nr_segs, flags)}: bytes moved, or {@link #WOULD_BLOCK}. */
+    public static long vmsplice(int fd, MemorySegment iov, long nrSegs, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) VMSPLICE.invokeExact(st, fd, iov, nrSegs, flags); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("vmsplice", e);
+        }
+    }
+
+    /** {@code splice(fdIn, NULL, fdOut, NULL, len, flags)}: bytes moved, 0 at end of input, or {@link #WOULD_BLOCK}. */
+    public static long splice(int fdIn, int fdOut, long len, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try {
+                r = (long) SPLICE.invokeExact(st, fdIn, MemorySegment.NULL, fdOut, MemorySegment.NULL, len, flags);
+            } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("splice", e);
+        }
+    }
+
+    /** {@code tee(fdIn, fdOut, len, flags)}: bytes duplicated, or {@link #WOULD_BLOCK}. */
+    public static long tee(int fdIn, int fdOut, long len, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) TEE.invokeExact(st, fdIn, fdOut, len, flags); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("tee", e);
+        }
+    }
+
+    /** {@code memfd_create(name, flags)}. */
+    public static int memfd_create(MemorySegment name, int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) MEMFD_CREATE.invokeExact(st, name, flags); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("memfd_create", name.getString(0), errno(st));
+        return r;
+    }
+
+    /** {@code shm_open(name, oflag, mode)}; the exception names the object. */
+    public static int shm_open(MemorySegment name, int oflag, int mode) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) SHM_OPEN.invokeExact(st, name, oflag, mode); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("shm_open", name.getString(0), errno(st));
+        return r;
+    }
+
+    /** {@code shm_unlink(name)}. */
+    public static void shm_unlink(MemorySegment name) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) SHM_UNLINK.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("shm_unlink", name.getString(0), errno(st));
+    }
+
+    /** {@code mmap}: the mapping's address as a zero-length segment (the caller reinterprets it to its size). */
+    public static MemorySegment mmap(MemorySegment addr, long length, int prot, int flags, int fd, long offset)
+            throws SyscallException {
+        MemorySegment st = state();
+        MemorySegment r;
+        try { r = (MemorySegment) MMAP.invokeExact(st, addr, length, prot, flags, fd, offset); } catch (Throwable t) { throw unchecked(t); }
+        if (r.address() == linux_h.MAP_FAILED().address()) throw SyscallException.of("mmap", errno(st));
+        return r;
+    }
+
+    /** {@code munmap(addr, length)}. */
+    public static void munmap(MemorySegment addr, long length) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) MUNMAP.invokeExact(st, addr, length); } catch (Throwable t) { throw unchecked(t); }
+        check("munmap", r, st);
+    }
+
+    /** {@code msync(addr, length, flags)}. */
+    public static void msync(MemorySegment addr, long length, int flags) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) MSYNC.invokeExact(st, addr, length, flags); } catch (Throwable t) { throw unchecked(t); }
+        check("msync", r, st);
+    }
+
+    // =====================================================================================================
+    // sockets
+    // =====================================================================================================
+
+    /** {@code socketpair(domain, type, protocol, sv)}. */
+    public static void socketpair(int domain, int type, int protocol, MemorySegment sv) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) SOCKETPAIR.invokeExact(st, domain, type, protocol, sv); } catch (Throwable t) { throw unchecked(t); }
+        check("socketpair", r, st);
+    }
+
+    /** {@code sendmsg}: bytes sent, or {@link #WOULD_BLOCK}; EPIPE is a {@link BrokenPipeException}. */
+    public static long sendmsg(int fd, MemorySegment msg, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) SENDMSG.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("sendmsg", e);
+        }
+    }
+
+    /** {@code recvmsg}: bytes received, 0 at end of stream, or {@link #WOULD_BLOCK}. */
+    public static long recvmsg(int fd, MemorySegment msg, int flags) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try { r = (long) RECVMSG.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("recvmsg", e);
+        }
+    }
+
+    /** {@code shutdown(fd, how)}. */
+    public static void shutdown(int fd, int how) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) SHUTDOWN.invokeExact(st, fd, how); } catch (Throwable t) { throw unchecked(t); }
+        check("shutdown", r, st);
+    }
+
+    // =====================================================================================================
+    // process environment
+    // =====================================================================================================
+
+    /**
+     * {@code sysconf(name)}. -1 means "no limit" or an unknown name: errno cannot tell them apart here,
+     * because it is captured after the call and sysconf leaves it untouched for "no limit".
+     */
+    public static long sysconf(int name) {
+        MemorySegment st = state();
+        try { return (long) SYSCONF.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
+    }
+
+    /** {@code getpid()}; cannot fail. */
+    public static int getpid() {
+        return linux_h.getpid();
+    }
+
+    /** The C library's {@code environ}: the address of the calling process's NULL-terminated environment array. */
+    public static MemorySegment environ() {
+        return linux_h.environ();
+    }
+}
