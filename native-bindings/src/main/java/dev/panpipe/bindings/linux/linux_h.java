@@ -5726,6 +5726,15 @@ public class linux_h extends linux_h$shared {
     public static int O_CLOEXEC() {
         return O_CLOEXEC;
     }
+    private static final int O_PATH = (int)2097152L;
+    /**
+     * {@snippet lang=c :
+     * #define O_PATH 2097152
+     * }
+     */
+    public static int O_PATH() {
+        return O_PATH;
+    }
     private static final int AT_FDCWD = (int)-100L;
     /**
      * {@snippet lang=c :

@@ -1,0 +1,245 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.pollfd;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.nio.channels.AsynchronousCloseException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The one owner of a file descriptor.
+ *
+ * <h2>State</h2>
+ * One int holds everything: the sign bit says "closed", the low bits count the calls in flight.
+ * {@link #acquire()} refuses a closed handle; {@link #close()} sets the bit, and the fd is released by
+ * whoever brings the count to zero. So the number is never closed while a thread is inside a syscall
+ * with it, and can never be reused under that thread's feet (the race {@code sun.nio.ch} guards
+ * against with its IN_USE → CLOSING → CLOSED states).
+ *
+ * <pre>
+ *   31  30                                   0
+ *  +---+--------------------------------------+
+ *  | C |        calls in flight               |
+ *  +---+--------------------------------------+
+ * </pre>
+ *
+ * <h2>Blocking that close can interrupt</h2>
+ * Linux does not wake a thread blocked in {@code read(2)} when another thread closes the fd. An
+ * exclusively owned handle therefore runs its fd in {@code O_NONBLOCK} mode and emulates blocking:
+ * try the call, and on EAGAIN {@code poll} the fd together with an eventfd that {@link #close()} rings.
+ * The eventfd is made the first time a thread has to wait, so handles that never block cost one fd.
+ * A handle that wraps an fd shared with other processes (an inherited stdin, say) is left in the
+ * mode it has, because O_NONBLOCK belongs to the open file description all of them share.
+ */
+public final class FdHandle implements AutoCloseable {
+    private static final int CLOSED = Integer.MIN_VALUE;
+    private static final Cleaner CLEANER = Cleaner.create();
+    private static final short POLLIN = (short) linux_h.POLLIN();
+    private static final short POLLOUT = (short) linux_h.POLLOUT();
+
+    /** Two pollfds per thread: the fd and the wake-up eventfd. Allocated once per thread that waits. */
+    private static final ThreadLocal<MemorySegment> POLL_SET =
+            ThreadLocal.withInitial(() -> pollfd.allocateArray(2, Arena.ofAuto()));
+
+    private final int fd;
+    private final String description;
+    private final boolean exclusive;
+    private final AtomicInteger state = new AtomicInteger();
+    private final Cleaner.Cleanable cleanable;
+    private volatile int wakeFd = -1;
+    private volatile boolean nonBlockingSet;
+
+    private FdHandle(int fd, String description, boolean exclusive) {
+        this.fd = fd;
+        this.description = description;
+        this.exclusive = exclusive;
+        // Safety net only: an owner that forgets close() still gives the number back when collected.
+        this.cleanable = CLEANER.register(this, new LeakedFd(fd));
+    }
+
+    /** Takes ownership of {@code fd}, which panpipe opened and no other process shares the description of. */
+    public static FdHandle own(int fd, String description) {
+        return new FdHandle(fd, description, true);
+    }
+
+    /** Takes ownership of {@code fd} whose open file description others may share: its blocking mode is left alone. */
+    public static FdHandle ownShared(int fd, String description) {
+        return new FdHandle(fd, description, false);
+    }
+
+    /** What this fd is, for messages: "pipe read end", "fifo /tmp/x.in". */
+    public String description() {
+        return description;
+    }
+
+    /** The fd number, for diagnostics and for handing to a child; -1 once closed. */
+    public int fdOrMinusOne() {
+        return state.get() < 0 ? -1 : fd;
+    }
+
+    public boolean isOpen() {
+        return state.get() >= 0;
+    }
+
+    /**
+     * Marks a call in flight and returns the fd. Each acquire is paired with {@link #release()} in a finally.
+     *
+     * @throws IllegalStateException if the handle is closed
+     */
+    public int acquire() {
+        for (;;) {
+            int s = state.get();
+            if (s < 0) throw new IllegalStateException(description + " is closed");
+            if (state.compareAndSet(s, s + 1)) return fd;
+        }
+    }
+
+    public void release() {
+        if (state.decrementAndGet() == CLOSED) closeNow();
+    }
+
+    /** True once {@link #close()} has been called, even while calls are still in flight. */
+    public boolean closeRequested() {
+        return state.get() < 0;
+    }
+
+    /**
+     * Puts the fd in O_NONBLOCK mode if this handle owns its description exclusively; a no-op after the
+     * first time. Returns whether the fd is now non-blocking (false for a shared description).
+     */
+    public boolean ensureNonBlocking() throws SyscallException {
+        if (nonBlockingSet) return true;
+        if (!exclusive) return false;
+        int flags = Syscalls.fcntl(fd, linux_h.F_GETFL(), 0);
+        if ((flags & linux_h.O_NONBLOCK()) == 0) Syscalls.fcntl(fd, linux_h.F_SETFL(), flags | linux_h.O_NONBLOCK());
+        nonBlockingSet = true;
+        return true;
+    }
+
+    /**
+     * Puts the description back in blocking mode before the fd is handed to a child process: programs
+     * expect a blocking stdin/stdout. After this the handle's own blocking calls are real blocking calls.
+     */
+    public void prepareForChild() throws SyscallException {
+        int f = acquire();
+        try {
+            int flags = Syscalls.fcntl(f, linux_h.F_GETFL(), 0);
+            if ((flags & linux_h.O_NONBLOCK()) != 0) Syscalls.fcntl(f, linux_h.F_SETFL(), flags & ~linux_h.O_NONBLOCK());
+            nonBlockingSet = false;
+        } finally {
+            release();
+        }
+    }
+
+    /** Waits until the fd is readable (or at end of stream), the timeout passes, or the handle is closed. */
+    public boolean awaitReadable(int timeoutMillis) throws IOException {
+        return await(POLLIN, timeoutMillis);
+    }
+
+    /** Waits until the fd is writable (or the reader is gone), the timeout passes, or the handle is closed. */
+    public boolean awaitWritable(int timeoutMillis) throws IOException {
+        return await(POLLOUT, timeoutMillis);
+    }
+
+    /**
+     * Must be called between {@link #acquire()} and {@link #release()}.
+     *
+     * @return true when the fd is ready, false on timeout
+     * @throws AsynchronousCloseException if another thread closed the handle meanwhile
+     */
+    private boolean await(short events, int timeoutMillis) throws IOException {
+        int wake = wakeFd();
+        if (closeRequested()) throw new AsynchronousCloseException();
+        MemorySegment set = POLL_SET.get();
+        MemorySegment first = pollfd.asSlice(set, 0);
+        MemorySegment second = pollfd.asSlice(set, 1);
+        pollfd.fd(first, fd);
+        pollfd.events(first, events);
+        pollfd.revents(first, (short) 0);
+        pollfd.fd(second, wake);
+        pollfd.events(second, POLLIN);
+        pollfd.revents(second, (short) 0);
+        int n = Syscalls.poll(set, 2, timeoutMillis);
+        if (closeRequested()) throw new AsynchronousCloseException();
+        return n > 0;
+    }
+
+    private int wakeFd() throws SyscallException {
+        int w = wakeFd;
+        if (w >= 0) return w;
+        synchronized (this) {
+            if (wakeFd < 0) wakeFd = Syscalls.eventfd(0, linux_h.EFD_CLOEXEC() | linux_h.EFD_NONBLOCK());
+            return wakeFd;
+        }
+    }
+
+    /**
+     * Closes the handle: idempotent. A thread blocked in {@link #awaitReadable}/{@link #awaitWritable}
+     * wakes with {@link AsynchronousCloseException}; the fd itself is released when the last call in
+     * flight returns.
+     */
+    @Override
+    public void close() {
+        int s;
+        do {
+            s = state.get();
+            if (s < 0) return;
+        } while (!state.compareAndSet(s, s | CLOSED));
+        if (s == 0) {
+            closeNow();
+        } else {
+            ringWake();
+        }
+    }
+
+    private void ringWake() {
+        int w;
+        synchronized (this) {
+            w = wakeFd;
+        }
+        if (w < 0) return;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(8);
+            one.set(linux_h.C_LONG, 0, 1L);
+            Syscalls.write(w, one, 8);
+        } catch (SyscallException e) {
+            throw new IllegalStateException("waking the threads blocked on " + description, e);
+        }
+    }
+
+    private void closeNow() {
+        cleanable.clean();
+        int w;
+        synchronized (this) {
+            w = wakeFd;
+            wakeFd = -1;
+        }
+        if (w >= 0) closeQuietly(w);
+    }
+
+    private static void closeQuietly(int fd) {
+        try {
+            Syscalls.close(fd);
+        } catch (SyscallException ignored) {
+            // EBADF would be a panpipe bug; there is nothing a caller of close() could do about it.
+        }
+    }
+
+    @Override
+    public String toString() {
+        return description + " (fd " + fdOrMinusOne() + ")";
+    }
+
+    private record LeakedFd(int fd) implements Runnable {
+        @Override
+        public void run() {
+            closeQuietly(fd);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.io.WriteEnd;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Objects;
+
+/** {@link WriteEnd} over an fd: a pipe's or FIFO's write end, a child's stdin. */
+public final class FdWriteEnd implements WriteEnd {
+    private final FdHandle handle;
+    private volatile boolean blocking = true;
+
+    public FdWriteEnd(FdHandle handle) {
+        this.handle = handle;
+    }
+
+    public FdHandle handle() {
+        return handle;
+    }
+
+    @Override
+    public long write(MemorySegment src) throws IOException {
+        int fd = handle.acquire();
+        try {
+            return writeAcquired(fd, src, 0, src.byteSize());
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** Writes {@code src[from, from+length)}: all of it when blocking, what fits when not. */
+    private long writeAcquired(int fd, MemorySegment src, long from, long length) throws IOException {
+        boolean nonBlockingFd = handle.ensureNonBlocking();
+        if (!nonBlockingFd && !blocking && !handle.awaitWritable(0)) return 0;
+        long done = 0;
+        while (done < length) {
+            long n = Syscalls.write(fd, from + done == 0 ? src : src.asSlice(from + done), length - done);
+            if (n == Syscalls.WOULD_BLOCK) {
+                if (!blocking) break;
+                handle.awaitWritable(-1);
+                continue;
+            }
+            done += n;
+            if (!blocking && !nonBlockingFd) break;
+        }
+        return done;
+    }
+
+    @Override
+    public int write(byte[] src, int offset, int length) throws IOException {
+        Objects.checkFromIndexSize(offset, length, src.length);
+        MemorySegment scratch = Scratch.get();
+        int fd = handle.acquire();
+        try {
+            int done = 0;
+            while (done < length) {
+                int chunk = (int) Math.min(length - done, scratch.byteSize());
+                MemorySegment.copy(src, offset + done, scratch, ValueLayout.JAVA_BYTE, 0, chunk);
+                long n = writeAcquired(fd, scratch, 0, chunk);
+                done += (int) n;
+                if (n < chunk) break;   // non-blocking and the pipe is full
+            }
+            return done;
+        } finally {
+            handle.release();
+        }
+    }
+
+    @Override
+    public boolean awaitWritable(Duration timeout) throws IOException {
+        handle.acquire();
+        try {
+            return handle.awaitWritable(Timeouts.millis(timeout));
+        } finally {
+            handle.release();
+        }
+    }
+
+    @Override
+    public void blocking(boolean blocking) {
+        if (!handle.isOpen()) throw new IllegalStateException(handle.description() + " is closed");
+        this.blocking = blocking;
+    }
+
+    @Override
+    public boolean isBlocking() {
+        return blocking;
+    }
+
+    @Override
+    public boolean isOpen() {
+        return handle.isOpen();
+    }
+
+    @Override
+    public long nativeHandle() {
+        return handle.fdOrMinusOne();
+    }
+
+    @Override
+    public OutputStream asOutputStream() {
+        return new OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                int done = 0;
+                while (done < len) {
+                    done += FdWriteEnd.this.write(b, off + done, len - done);
+                    if (done < len) awaitWritable(null);
+                }
+            }
+
+            @Override
+            public void close() {
+                FdWriteEnd.this.close();
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        handle.close();
+    }
+
+    @Override
+    public String toString() {
+        return handle.toString();
+    }
+}

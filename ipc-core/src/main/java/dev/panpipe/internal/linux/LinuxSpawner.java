@@ -1,0 +1,267 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.posix_spawn_file_actions_t;
+import dev.panpipe.bindings.linux.posix_spawnattr_t;
+import dev.panpipe.bindings.linux.sigset_t;
+import dev.panpipe.process.ProgramNotFoundException;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.SpawnException;
+import dev.panpipe.process.Subprocess;
+import dev.panpipe.process.SubprocessBuilder;
+
+import java.io.File;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Starts processes with {@code posix_spawn}: glibc runs it with {@code clone(CLONE_VM|CLONE_VFORK)}, which
+ * is safe in a multi-threaded JVM, where {@code fork()} is not.
+ *
+ * <h2>Which fds the child gets</h2>
+ * Exactly the ones named: 0, 1, 2 and any {@link SubprocessBuilder#passFd extra fd}. Each is put in
+ * place with {@code adddup2}, and then {@code addclosefrom_np} closes every fd above the highest one
+ * named, so even an fd the JVM opened without close-on-exec never leaks into the child. A source fd
+ * that could be overwritten by an earlier dup2 (one numbered at or below the highest target) is first
+ * copied above all targets.
+ */
+public final class LinuxSpawner {
+    private static final String DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+    private LinuxSpawner() {
+    }
+
+    public static Subprocess spawn(SubprocessBuilder b) throws IOException {
+        String program = b.command().get(0);
+        Path executable = resolve(program, b);
+        List<Integer> parentFdsToClose = new ArrayList<>();   // child-side fds panpipe opened: closed after spawn
+        List<FdHandle> sharedEnds = new ArrayList<>();         // caller's ends lent to the child: released after spawn
+        FdHandle stdinEnd = null, stdoutEnd = null, stderrEnd = null;
+        boolean started = false;
+        try (Arena arena = Arena.ofConfined()) {
+            // target fd in the child -> source fd in the parent; -1: inherit (no action)
+            TreeMap<Integer, Integer> map = new TreeMap<>();
+            int[] pipe;
+            pipe = childSide(b.stdinRedirect(), 0, map, parentFdsToClose, sharedEnds, arena);
+            if (pipe != null) stdinEnd = FdHandle.own(pipe[1], "stdin of " + program);
+            pipe = childSide(b.stdoutRedirect(), 1, map, parentFdsToClose, sharedEnds, arena);
+            if (pipe != null) stdoutEnd = FdHandle.own(pipe[0], "stdout of " + program);
+            boolean stderrToStdout = b.stderrRedirect() instanceof Redirect.ToStdout;
+            if (!stderrToStdout) {
+                pipe = childSide(b.stderrRedirect(), 2, map, parentFdsToClose, sharedEnds, arena);
+                if (pipe != null) stderrEnd = FdHandle.own(pipe[0], "stderr of " + program);
+            }
+            for (Map.Entry<Integer, Redirect> e : b.extraFds().entrySet()) {
+                childSide(e.getValue(), e.getKey(), map, parentFdsToClose, sharedEnds, arena);
+            }
+            int highestTarget = Math.max(2, map.isEmpty() ? 2 : map.lastKey());
+
+            MemorySegment actions = posix_spawn_file_actions_t.allocate(arena);
+            MemorySegment attr = posix_spawnattr_t.allocate(arena);
+            Syscalls.checkReturned("posix_spawn_file_actions_init", null, linux_h.posix_spawn_file_actions_init(actions));
+            Syscalls.checkReturned("posix_spawnattr_init", null, linux_h.posix_spawnattr_init(attr));
+            try {
+                for (Map.Entry<Integer, Integer> e : map.entrySet()) {
+                    int target = e.getKey(), source = e.getValue();
+                    if (source < 0) continue;
+                    if (source <= highestTarget) {
+                        // An earlier dup2 could overwrite this source: move it out of the way first.
+                        source = Syscalls.fcntl(source, linux_h.F_DUPFD_CLOEXEC(), highestTarget + 1);
+                        parentFdsToClose.add(source);
+                    }
+                    Syscalls.checkReturned("posix_spawn_file_actions_adddup2", null,
+                            linux_h.posix_spawn_file_actions_adddup2(actions, source, target));
+                }
+                if (stderrToStdout) {
+                    Syscalls.checkReturned("posix_spawn_file_actions_adddup2", null,
+                            linux_h.posix_spawn_file_actions_adddup2(actions, 1, 2));
+                }
+                Syscalls.checkReturned("posix_spawn_file_actions_addclosefrom_np", null,
+                        linux_h.posix_spawn_file_actions_addclosefrom_np(actions, highestTarget + 1));
+                if (b.directory() != null) {
+                    Path dir = b.directory().toAbsolutePath();
+                    if (!Files.isDirectory(dir)) throw new SpawnException(program, "cannot start " + program + ": working directory " + dir + " is not a directory", null);
+                    Syscalls.checkReturned("posix_spawn_file_actions_addchdir_np", dir.toString(),
+                            linux_h.posix_spawn_file_actions_addchdir_np(actions, arena.allocateFrom(dir.toString())));
+                }
+                setAttributes(attr, b.newProcessGroup(), arena);
+
+                MemorySegment pidOut = arena.allocate(linux_h.C_INT);
+                MemorySegment argv = cStringArray(b.command(), arena);
+                MemorySegment envp = b.environmentOrNull() == null ? Syscalls.environ() : environment(b.environmentOrNull(), arena);
+                int error = linux_h.posix_spawn(pidOut, arena.allocateFrom(executable.toString()), actions, attr, argv, envp);
+                if (error != 0) throw spawnFailure(program, executable, error);
+                int pid = pidOut.get(linux_h.C_INT, 0);
+                started = true;
+                return LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace());
+            } finally {
+                linux_h.posix_spawn_file_actions_destroy(actions);
+                linux_h.posix_spawnattr_destroy(attr);
+            }
+        } finally {
+            for (int fd : parentFdsToClose) closeQuietly(fd);
+            for (FdHandle h : sharedEnds) h.release();
+            if (!started) {
+                if (stdinEnd != null) stdinEnd.close();
+                if (stdoutEnd != null) stdoutEnd.close();
+                if (stderrEnd != null) stderrEnd.close();
+            }
+        }
+    }
+
+    /**
+     * Resolves what the child's fd {@code target} comes from into {@code map}. Returns the new pipe's two fds
+     * for {@link Redirect#pipe()} (the child's end is already scheduled for closing in the parent), else null.
+     */
+    private static int[] childSide(Redirect r, int target, Map<Integer, Integer> map, List<Integer> toClose,
+                                   List<FdHandle> sharedEnds, Arena arena) throws IOException {
+        switch (r) {
+            case Redirect.Pipe p -> {
+                int[] fds = LinuxPipe.openFds();
+                int childEnd = target == 0 ? fds[0] : fds[1];
+                toClose.add(childEnd);
+                map.put(target, childEnd);
+                return fds;
+            }
+            case Redirect.Inherit i -> map.put(target, target < 3 ? -1 : target);
+            case Redirect.DevNull d -> {
+                int fd = Syscalls.open(arena.allocateFrom("/dev/null"), linux_h.O_RDWR() | linux_h.O_CLOEXEC(), 0);
+                toClose.add(fd);
+                map.put(target, fd);
+            }
+            case Redirect.FromFile f -> {
+                int fd = Syscalls.open(arena.allocateFrom(f.file().toString()), linux_h.O_RDONLY() | linux_h.O_CLOEXEC(), 0);
+                toClose.add(fd);
+                map.put(target, fd);
+            }
+            case Redirect.ToFile f -> {
+                int flags = linux_h.O_WRONLY() | linux_h.O_CREAT() | linux_h.O_CLOEXEC() | (f.append() ? linux_h.O_APPEND() : linux_h.O_TRUNC());
+                int fd = Syscalls.open(arena.allocateFrom(f.file().toString()), flags, 0644);
+                toClose.add(fd);
+                map.put(target, fd);
+            }
+            case Redirect.FromEnd e -> map.put(target, lend(handleOf(e.end()), sharedEnds));
+            case Redirect.ToEnd e -> map.put(target, lend(handleOf(e.end()), sharedEnds));
+            case Redirect.RawFd f -> map.put(target, f.fd());
+            case Redirect.ToStdout s -> throw new IllegalArgumentException("toStdout() is for stderr only");
+        }
+        return null;
+    }
+
+    private static FdHandle handleOf(Object end) {
+        if (end instanceof FdReadEnd r) return r.handle();
+        if (end instanceof FdWriteEnd w) return w.handle();
+        throw new IllegalArgumentException("not a Linux fd end: " + end);
+    }
+
+    /** Keeps the end's fd open for the spawn and puts its description back in blocking mode for the child. */
+    private static int lend(FdHandle h, List<FdHandle> sharedEnds) throws SyscallException {
+        h.prepareForChild();
+        int fd = h.acquire();
+        sharedEnds.add(h);
+        return fd;
+    }
+
+    private static void setAttributes(MemorySegment attr, boolean newProcessGroup, Arena arena) throws SyscallException {
+        // The child starts from a clean slate: nothing blocked (the calling JVM thread may block signals)
+        // and every handler back to default (an ignored signal would otherwise stay ignored across exec).
+        MemorySegment empty = sigset_t.allocate(arena);
+        linux_h.sigemptyset(empty);
+        MemorySegment all = sigset_t.allocate(arena);
+        linux_h.sigfillset(all);
+        linux_h.sigdelset(all, linux_h.SIGKILL());
+        linux_h.sigdelset(all, linux_h.SIGSTOP());
+        Syscalls.checkReturned("posix_spawnattr_setsigmask", null, linux_h.posix_spawnattr_setsigmask(attr, empty));
+        Syscalls.checkReturned("posix_spawnattr_setsigdefault", null, linux_h.posix_spawnattr_setsigdefault(attr, all));
+        int flags = linux_h.POSIX_SPAWN_SETSIGMASK() | linux_h.POSIX_SPAWN_SETSIGDEF();
+        if (newProcessGroup) {
+            Syscalls.checkReturned("posix_spawnattr_setpgroup", null, linux_h.posix_spawnattr_setpgroup(attr, 0));
+            flags |= linux_h.POSIX_SPAWN_SETPGROUP();
+        }
+        Syscalls.checkReturned("posix_spawnattr_setflags", null, linux_h.posix_spawnattr_setflags(attr, (short) flags));
+    }
+
+    /**
+     * Finds the program the way execvp would, but in the parent, so a missing program is an exception that
+     * names it and the PATH searched, before any process exists. A name with a slash is taken as a path.
+     */
+    static Path resolve(String program, SubprocessBuilder b) throws ProgramNotFoundException {
+        if (program.isEmpty()) throw new ProgramNotFoundException(program, "cannot start '': empty program name", null);
+        if (program.indexOf('/') >= 0) {
+            Path p = Path.of(program).toAbsolutePath();
+            requireExecutable(program, p);
+            return p;
+        }
+        Map<String, String> env = b.environmentOrNull();
+        String path = env != null && env.containsKey("PATH") ? env.get("PATH") : System.getenv("PATH");
+        if (path == null) path = DEFAULT_PATH;
+        Path notExecutable = null;
+        for (String dir : path.split(File.pathSeparator, -1)) {
+            Path candidate = Path.of(dir.isEmpty() ? "." : dir, program).toAbsolutePath();
+            if (Files.isRegularFile(candidate)) {
+                if (Files.isExecutable(candidate)) return candidate;
+                if (notExecutable == null) notExecutable = candidate;
+            }
+        }
+        if (notExecutable != null) {
+            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable", null);
+        }
+        throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")", null);
+    }
+
+    private static void requireExecutable(String program, Path p) throws ProgramNotFoundException {
+        if (!Files.exists(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist", null);
+        if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory", null);
+        if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable", null);
+    }
+
+    private static SpawnException spawnFailure(String program, Path executable, int error) {
+        SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
+        String message = "cannot start " + program + ": " + cause.getMessage();
+        if (error == Errno.ENOENT || error == Errno.EACCES || error == Errno.ENOEXEC || error == Errno.ENOTDIR || error == Errno.ELOOP) {
+            return new ProgramNotFoundException(program, message, cause);
+        }
+        return new SpawnException(program, message, cause);
+    }
+
+    /** A NULL-terminated array of C strings. */
+    static MemorySegment cStringArray(List<String> strings, Arena arena) {
+        MemorySegment array = arena.allocate(ValueLayout.ADDRESS, strings.size() + 1L);
+        for (int i = 0; i < strings.size(); i++) {
+            array.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(strings.get(i)));
+        }
+        array.setAtIndex(ValueLayout.ADDRESS, strings.size(), MemorySegment.NULL);
+        return array;
+    }
+
+    private static MemorySegment environment(Map<String, String> env, Arena arena) {
+        List<String> entries = new ArrayList<>(env.size());
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            String k = e.getKey();
+            if (k.isEmpty() || k.indexOf('=') >= 0 || k.indexOf('\0') >= 0 || e.getValue().indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("invalid environment variable: '" + k + "'");
+            }
+            entries.add(k + "=" + e.getValue());
+        }
+        return cStringArray(entries, arena);
+    }
+
+    private static void closeQuietly(int fd) {
+        try {
+            Syscalls.close(fd);
+        } catch (SyscallException ignored) {
+            // only fds this class opened are closed here; EBADF would be a bug, and nothing can be done about it
+        }
+    }
+}

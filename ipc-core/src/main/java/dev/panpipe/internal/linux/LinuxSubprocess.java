@@ -1,0 +1,251 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.siginfo_t;
+import dev.panpipe.io.ReadEnd;
+import dev.panpipe.io.WriteEnd;
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.Signals;
+import dev.panpipe.process.Subprocess;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * {@link Subprocess} on Linux: exit is seen through a pidfd ({@code pidfd_open}) and the child is reaped
+ * with {@code waitid(P_PID)}. Kernels without pidfds (before 5.3) fall back to {@code waitid(WNOHANG)}
+ * with a short back-off for timed waits.
+ */
+final class LinuxSubprocess implements Subprocess {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final int pid;
+    private final List<String> command;
+    private final FdHandle pidfd;            // null without kernel support
+    private final FdWriteEnd stdin;
+    private final FdReadEnd stdout;
+    private final FdReadEnd stderr;
+    private final Duration destroyGrace;
+    private final Reaper reaper;
+    private final Cleaner.Cleanable cleanable;
+    private volatile boolean closed;
+
+    private LinuxSubprocess(int pid, List<String> command, FdHandle pidfd, FdHandle stdin, FdHandle stdout,
+                            FdHandle stderr, Duration destroyGrace) {
+        this.pid = pid;
+        this.command = command;
+        this.pidfd = pidfd;
+        this.stdin = stdin == null ? null : new FdWriteEnd(stdin);
+        this.stdout = stdout == null ? null : new FdReadEnd(stdout);
+        this.stderr = stderr == null ? null : new FdReadEnd(stderr);
+        this.destroyGrace = destroyGrace;
+        this.reaper = new Reaper(pid);
+        // Safety net for an owner that never calls close(): kill and reap, so not even a leak leaves a zombie.
+        this.cleanable = CLEANER.register(this, reaper::killAndReap);
+    }
+
+    static LinuxSubprocess started(int pid, List<String> command, FdHandle stdin, FdHandle stdout, FdHandle stderr,
+                                   Duration destroyGrace) throws SyscallException {
+        FdHandle pidfd = null;
+        try {
+            // The child cannot have been reaped yet (only this object reaps it), so the pid is still its own.
+            pidfd = FdHandle.own(Syscalls.pidfd_open(pid, 0), "pidfd of " + pid);
+        } catch (SyscallException e) {
+            if (e.errno() != Errno.ENOSYS) throw e;
+        }
+        return new LinuxSubprocess(pid, command, pidfd, stdin, stdout, stderr, destroyGrace);
+    }
+
+    @Override
+    public long pid() {
+        return pid;
+    }
+
+    @Override
+    public List<String> command() {
+        return command;
+    }
+
+    @Override
+    public WriteEnd stdin() {
+        if (stdin == null) throw new IllegalStateException("stdin of " + command.get(0) + " is not a pipe");
+        return stdin;
+    }
+
+    @Override
+    public ReadEnd stdout() {
+        if (stdout == null) throw new IllegalStateException("stdout of " + command.get(0) + " is not a pipe");
+        return stdout;
+    }
+
+    @Override
+    public ReadEnd stderr() {
+        if (stderr == null) throw new IllegalStateException("stderr of " + command.get(0) + " is not a pipe");
+        return stderr;
+    }
+
+    @Override
+    public ExitStatus waitFor() throws IOException {
+        return await(-1);
+    }
+
+    @Override
+    public Optional<ExitStatus> waitFor(Duration timeout) throws IOException {
+        return Optional.ofNullable(await(Timeouts.millis(timeout)));
+    }
+
+    @Override
+    public Optional<ExitStatus> exitStatus() throws IOException {
+        return Optional.ofNullable(await(0));
+    }
+
+    @Override
+    public boolean isAlive() throws IOException {
+        return await(0) == null;
+    }
+
+    /** Waits up to {@code timeoutMillis} (-1: no limit) and reaps; null if still running. */
+    private ExitStatus await(int timeoutMillis) throws IOException {
+        ExitStatus s = reaper.status;
+        if (s != null) return s;
+        if (pidfd == null) return awaitWithoutPidfd(timeoutMillis);
+        if (!pidfd.isOpen()) return reaper.reap(false);    // closed after exit: reaped already
+        pidfd.acquire();
+        try {
+            if (!pidfd.awaitReadable(timeoutMillis)) return null;
+        } finally {
+            pidfd.release();
+        }
+        return reaper.reap(false);
+    }
+
+    private ExitStatus awaitWithoutPidfd(int timeoutMillis) throws IOException {
+        if (timeoutMillis < 0) return reaper.reap(true);
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        long pause = 1;
+        for (;;) {
+            ExitStatus s = reaper.reap(false);
+            if (s != null || System.nanoTime() >= deadline) return s;
+            try {
+                Thread.sleep(Math.min(pause, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+            pause = Math.min(pause * 2, 50);
+        }
+    }
+
+    @Override
+    public void signal(int signal) throws IOException {
+        if (reaper.status != null) return;
+        if (pidfd != null && pidfd.isOpen()) {
+            int fd = pidfd.acquire();
+            try {
+                Syscalls.pidfd_send_signal(fd, signal);
+            } catch (SyscallException e) {
+                if (e.errno() != Errno.ESRCH) throw e;   // exited meanwhile
+            } finally {
+                pidfd.release();
+            }
+        } else {
+            reaper.killIfNotReaped(signal);
+        }
+    }
+
+    @Override
+    public ExitStatus destroy(Duration grace) throws IOException {
+        ExitStatus s = reaper.status;
+        if (s != null) return s;
+        signal(Signals.SIGTERM);
+        s = await(Timeouts.millis(grace));
+        if (s != null) return s;
+        signal(Signals.SIGKILL);
+        return await(-1);
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        try {
+            if (stdin != null) stdin.close();          // a child reading its stdin sees end of input first
+            if (reaper.status == null && isAlive()) destroy(destroyGrace);
+        } finally {
+            if (stdout != null) stdout.close();
+            if (stderr != null) stderr.close();
+            if (pidfd != null) pidfd.close();
+            cleanable.clean();                          // reaped: the safety net has nothing left to do
+        }
+    }
+
+    @Override
+    public String toString() {
+        ExitStatus s = reaper.status;
+        return "Subprocess[pid=" + pid + ", " + command.get(0) + (s == null ? ", running]" : ", " + s + "]");
+    }
+
+    /**
+     * Owns the reaping of one pid: exactly once, under a lock, so two waiting threads never both call
+     * waitid and no signal is ever sent to a pid after it was reaped (when it could belong to someone else).
+     * Holds no reference to the Subprocess, so it can serve as the Cleaner's action.
+     */
+    private static final class Reaper {
+        private final int pid;
+        private final ReentrantLock lock = new ReentrantLock();
+        volatile ExitStatus status;
+
+        Reaper(int pid) {
+            this.pid = pid;
+        }
+
+        ExitStatus reap(boolean block) throws SyscallException {
+            lock.lock();
+            try {
+                if (status != null) return status;
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if nothing to reap
+                    Syscalls.waitid(linux_h.P_PID(), pid, info, linux_h.WEXITED() | (block ? 0 : linux_h.WNOHANG()));
+                    MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
+                    if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return null;
+                    int code = siginfo_t.si_code(info);
+                    int value = siginfo_t._sifields._sigchld.si_status(chld);
+                    status = code == linux_h.CLD_EXITED()
+                            ? ExitStatus.exited(value)
+                            : ExitStatus.killed(value, code == linux_h.CLD_DUMPED());
+                    return status;
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        void killIfNotReaped(int signal) throws SyscallException {
+            lock.lock();
+            try {
+                if (status == null) Syscalls.kill(pid, signal);
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        void killAndReap() {
+            try {
+                if (status != null) return;
+                killIfNotReaped(Signals.SIGKILL);
+                reap(true);
+            } catch (SyscallException ignored) {
+                // ECHILD: someone else reaped it; nothing is left to clean up
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.panpipe.io;
+
+import dev.panpipe.internal.linux.LinuxFifo;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * A named pipe (FIFO) in the file system, from {@code mkfifo}: unrelated processes meet at its path.
+ *
+ * <p>{@link #create(Path)} makes the FIFO with mode 0600, refusing a path that is a symbolic link or
+ * that exists and is not a FIFO; an existing FIFO is reused and left in place on close. Closing a Fifo
+ * removes the path if panpipe created it; the ends opened from it are owned, and closed, separately.
+ *
+ * <p>Opening one end of a FIFO waits until the other end is opened by someone: the {@code Duration}
+ * variants give up with {@link PeerTimeoutException}. {@link #openBoth()} never waits.
+ */
+public interface Fifo extends AutoCloseable {
+    /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */
+    static Fifo create(Path path) throws IOException {
+        return LinuxFifo.create(path, 0600);
+    }
+
+    /** Creates (or reuses) the FIFO {@code name} in {@code directory}, mode 0600. */
+    static Fifo create(Path directory, String name) throws IOException {
+        if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
+            throw new IllegalArgumentException("FIFO name must be a single path element: '" + name + "'");
+        }
+        return create(directory.resolve(name));
+    }
+
+    /** Creates (or reuses) the FIFO at {@code path} with the permission bits {@code mode} (e.g. 0600). */
+    static Fifo create(Path path, int mode) throws IOException {
+        return LinuxFifo.create(path, mode);
+    }
+
+    Path path();
+
+    /** True if this Fifo made the path (and so removes it on close). */
+    boolean created();
+
+    /** Opens the read end, waiting without limit for a writer. */
+    default ReadEnd openReadEnd() throws IOException {
+        return openReadEnd(null);
+    }
+
+    /** Opens the read end, waiting up to {@code timeout} ({@code null}: no limit) for a writer. */
+    ReadEnd openReadEnd(Duration timeout) throws IOException;
+
+    /** Opens the write end, waiting without limit for a reader. */
+    default WriteEnd openWriteEnd() throws IOException {
+        return openWriteEnd(null);
+    }
+
+    /** Opens the write end, waiting up to {@code timeout} ({@code null}: no limit) for a reader. */
+    WriteEnd openWriteEnd(Duration timeout) throws IOException;
+
+    /** Opens both ends in this process at once, without waiting: a {@link Pipe} through the file system. */
+    Pipe openBoth() throws IOException;
+
+    /** Removes the path if this Fifo created it. Idempotent. */
+    @Override
+    void close() throws IOException;
+}

@@ -1,0 +1,78 @@
+package dev.panpipe.process;
+
+import dev.panpipe.io.ReadEnd;
+import dev.panpipe.io.WriteEnd;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A child process started with {@code posix_spawn} (never {@code fork()} inside the JVM).
+ *
+ * {@snippet :
+ * try (Subprocess cat = Subprocess.builder("cat").stderr(Redirect.inherit()).start()) {
+ *     cat.stdin().write("hi\n".getBytes(), 0, 3);
+ *     cat.stdin().close();                          // cat sees end of input and exits
+ *     byte[] buf = new byte[16];
+ *     int n = cat.stdout().read(buf, 0, buf.length);
+ *     ExitStatus status = cat.waitFor();            // exit code 0
+ * }
+ * }
+ *
+ * <p>Exit is observed through a pidfd where the kernel has one (Linux 5.3+), so waiting with a timeout
+ * neither polls nor sleeps, and signals always reach this process, never a recycled pid. The process is
+ * reaped exactly once, by whichever thread sees it exit first: no zombie is left.
+ *
+ * <p>{@link #close()} is for the one owner: it closes the parent's ends of the child's pipes and, if the
+ * child is still running, terminates it ({@link #destroy(Duration)} with the builder's grace period).
+ */
+public interface Subprocess extends AutoCloseable {
+    static SubprocessBuilder builder(String... command) {
+        return new SubprocessBuilder(List.of(command));
+    }
+
+    static SubprocessBuilder builder(List<String> command) {
+        return new SubprocessBuilder(command);
+    }
+
+    long pid();
+
+    /** The command line as given (argv). */
+    List<String> command();
+
+    /** The parent's end of the child's stdin pipe. @throws IllegalStateException if stdin was not {@link Redirect#pipe()} */
+    WriteEnd stdin();
+
+    /** The parent's end of the child's stdout pipe. @throws IllegalStateException if stdout was not {@link Redirect#pipe()} */
+    ReadEnd stdout();
+
+    /** The parent's end of the child's stderr pipe. @throws IllegalStateException if stderr was not {@link Redirect#pipe()} */
+    ReadEnd stderr();
+
+    /** Waits without limit for the child to end, reaps it and returns how it ended. */
+    ExitStatus waitFor() throws IOException;
+
+    /** Waits up to {@code timeout}; empty if the child is still running then. */
+    Optional<ExitStatus> waitFor(Duration timeout) throws IOException;
+
+    /** How the child ended, if it has; does not wait. */
+    Optional<ExitStatus> exitStatus() throws IOException;
+
+    boolean isAlive() throws IOException;
+
+    /** Sends {@code signal} (see {@link Signals}); a no-op once the child has been reaped. */
+    void signal(int signal) throws IOException;
+
+    /**
+     * Ends the child: SIGTERM, then SIGKILL if it is still running after {@code grace}; reaps it.
+     *
+     * @return how it ended (a child that was already gone reports its real status)
+     */
+    ExitStatus destroy(Duration grace) throws IOException;
+
+    /** Closes the parent's pipe ends; terminates and reaps the child if it is still running. Idempotent. */
+    @Override
+    void close() throws IOException;
+}

@@ -1,0 +1,163 @@
+package dev.panpipe.process;
+
+import dev.panpipe.internal.linux.LinuxSpawner;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * What to start and how. The defaults: the parent's environment and working directory, a new pipe for
+ * each of stdin, stdout and stderr (as {@link ProcessBuilder}), no other fd, the signal mask cleared and
+ * every signal's disposition back to default, the same process group as the parent.
+ */
+public final class SubprocessBuilder {
+    private final List<String> command;
+    private Path directory;
+    private Map<String, String> environment;   // null: the parent's, unchanged
+    private Redirect stdin = Redirect.pipe();
+    private Redirect stdout = Redirect.pipe();
+    private Redirect stderr = Redirect.pipe();
+    private final Map<Integer, Redirect> extraFds = new TreeMap<>();
+    private boolean newProcessGroup;
+    private Duration destroyGrace = Duration.ofSeconds(2);
+
+    SubprocessBuilder(List<String> command) {
+        if (command.isEmpty()) throw new IllegalArgumentException("empty command");
+        for (String word : command) {
+            if (word.indexOf('\0') >= 0) throw new IllegalArgumentException("NUL byte in command word: " + word.replace("\0", "\\0"));
+        }
+        this.command = List.copyOf(command);
+    }
+
+    /** The child's working directory (default: the parent's). */
+    public SubprocessBuilder directory(Path directory) {
+        this.directory = directory;
+        return this;
+    }
+
+    /**
+     * The child's environment as a mutable map, a copy of the parent's on first call: add, change or
+     * remove entries in it, or {@code clear()} it to start from nothing.
+     */
+    public Map<String, String> environment() {
+        if (environment == null) environment = new HashMap<>(System.getenv());
+        return environment;
+    }
+
+    /** Replaces the child's environment with exactly {@code env}. */
+    public SubprocessBuilder environment(Map<String, String> env) {
+        environment = new HashMap<>(env);
+        return this;
+    }
+
+    /** Adds or changes one variable, keeping the rest of the parent's environment. */
+    public SubprocessBuilder environment(String name, String value) {
+        environment().put(name, value);
+        return this;
+    }
+
+    public SubprocessBuilder stdin(Redirect redirect) {
+        if (redirect instanceof Redirect.ToStdout) throw new IllegalArgumentException("toStdout() is for stderr only");
+        this.stdin = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    public SubprocessBuilder stdout(Redirect redirect) {
+        if (redirect instanceof Redirect.ToStdout) throw new IllegalArgumentException("toStdout() is for stderr only");
+        this.stdout = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    public SubprocessBuilder stderr(Redirect redirect) {
+        this.stderr = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    /** Sends stderr where stdout goes ({@code 2>&1}). */
+    public SubprocessBuilder mergeStderr() {
+        return stderr(Redirect.toStdout());
+    }
+
+    /**
+     * Hands the child one more fd, numbered {@code childFd} (3 or more) in the child: one of the parent's
+     * ends ({@link Redirect#from(dev.panpipe.io.ReadEnd)}, {@link Redirect#to(dev.panpipe.io.WriteEnd)}),
+     * an fd ({@link Redirect#fd(int)}), a file, or {@link Redirect#discard()}.
+     */
+    public SubprocessBuilder passFd(int childFd, Redirect source) {
+        if (childFd < 3) throw new IllegalArgumentException("fds 0-2 are set with stdin/stdout/stderr, not passFd: " + childFd);
+        if (source instanceof Redirect.Pipe || source instanceof Redirect.ToStdout || source instanceof Redirect.Inherit) {
+            throw new IllegalArgumentException("passFd takes an end, an fd, a file or discard(), not " + source);
+        }
+        extraFds.put(childFd, Objects.requireNonNull(source));
+        return this;
+    }
+
+    /** Starts the child in a new process group of its own (so a terminal's Ctrl-C does not reach it). */
+    public SubprocessBuilder newProcessGroup(boolean newProcessGroup) {
+        this.newProcessGroup = newProcessGroup;
+        return this;
+    }
+
+    /** How long {@link Subprocess#close()} waits after SIGTERM before SIGKILL (default 2 s). */
+    public SubprocessBuilder destroyGrace(Duration grace) {
+        if (grace.isNegative()) throw new IllegalArgumentException("negative grace period: " + grace);
+        this.destroyGrace = grace;
+        return this;
+    }
+
+    /**
+     * Starts the child.
+     *
+     * @throws ProgramNotFoundException if the program does not exist or may not be executed
+     * @throws SpawnException if posix_spawn fails for another reason
+     * @throws dev.panpipe.bindings.SyscallException naming the file, if a redirect's file cannot be opened
+     */
+    public Subprocess start() throws IOException {
+        return LinuxSpawner.spawn(this);
+    }
+
+    // ---- read by the platform spawner ----
+
+    public List<String> command() {
+        return command;
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    /** The child's environment, or null for the parent's unchanged. */
+    public Map<String, String> environmentOrNull() {
+        return environment;
+    }
+
+    public Redirect stdinRedirect() {
+        return stdin;
+    }
+
+    public Redirect stdoutRedirect() {
+        return stdout;
+    }
+
+    public Redirect stderrRedirect() {
+        return stderr;
+    }
+
+    public Map<Integer, Redirect> extraFds() {
+        return extraFds;
+    }
+
+    public boolean newProcessGroup() {
+        return newProcessGroup;
+    }
+
+    public Duration destroyGrace() {
+        return destroyGrace;
+    }
+}

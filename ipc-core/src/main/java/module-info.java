@@ -1,0 +1,14 @@
+/**
+ * panpipe's IPC objects: pipes, FIFOs, subprocesses started with {@code posix_spawn}, and pipelines.
+ *
+ * <p>The exported packages are platform-neutral; everything Linux-specific lives in the unexported
+ * {@code dev.panpipe.internal.linux}, behind the interfaces of {@code dev.panpipe.io} and
+ * {@code dev.panpipe.process}, so a Windows implementation can follow behind the same API.
+ */
+module dev.panpipe.core {
+    requires transitive dev.panpipe.bindings;
+
+    exports dev.panpipe.io;
+    exports dev.panpipe.process;
+    exports dev.panpipe.internal.linux to dev.panpipe.zerocopy, dev.panpipe.cli;
+}
