@@ -1,0 +1,208 @@
+package dev.panpipe.process;
+
+import dev.panpipe.io.Pipe;
+import dev.panpipe.io.ReadEnd;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * {@code cat file.txt | grep Yost | wc -l} as processes connected fd-to-fd by the kernel: each stage's
+ * stdout is the write end of a pipe whose read end is the next stage's stdin, and the parent closes its
+ * copies at once, so end of stream flows down the line as in a shell and no byte passes through the JVM.
+ *
+ * {@snippet :
+ * Pipeline.Result r = Pipeline.parse("cat file.txt", "grep Yost", "wc -l").run();
+ * int status = r.exitCode();          // as bash's $? for the same pipeline
+ * }
+ *
+ * <p>The last stage's output goes to the parent's stdout, a file, or a pipe the caller reads while the
+ * pipeline runs ({@link #pipeOutput()}). A stage that cannot start is reported with its position and
+ * command, and the stages already started are ended.
+ */
+public final class Pipeline {
+    private final List<List<String>> stages;
+    private Redirect input = Redirect.inherit();
+    private Redirect output = Redirect.inherit();
+    private Redirect stderr = Redirect.inherit();
+    private boolean pipefail;
+
+    private Pipeline(List<List<String>> stages) {
+        if (stages.isEmpty()) throw new IllegalArgumentException("a pipeline needs at least one stage");
+        for (int i = 0; i < stages.size(); i++) {
+            if (stages.get(i).isEmpty()) throw new IllegalArgumentException("stage " + (i + 1) + " is empty");
+        }
+        this.stages = List.copyOf(stages.stream().map(List::copyOf).toList());
+    }
+
+    /** A pipeline of stages given as argv lists. */
+    public static Pipeline of(List<List<String>> stages) {
+        return new Pipeline(stages);
+    }
+
+    /** A pipeline of stages given as command lines, each split into words by {@link ShellWords}. */
+    public static Pipeline parse(String... stageLines) {
+        List<List<String>> stages = new ArrayList<>();
+        for (String line : stageLines) stages.add(ShellWords.split(line));
+        return new Pipeline(stages);
+    }
+
+    /** The first stage reads {@code file} ({@code < file}). */
+    public Pipeline input(Path file) {
+        return input(Redirect.from(file));
+    }
+
+    /** Where the first stage's stdin comes from (default: inherited). */
+    public Pipeline input(Redirect redirect) {
+        this.input = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    /** The last stage writes {@code file}, truncating it ({@code > file}) or appending ({@code >> file}). */
+    public Pipeline output(Path file, boolean append) {
+        return output(append ? Redirect.appendTo(file) : Redirect.to(file));
+    }
+
+    /** Where the last stage's stdout goes (default: inherited). */
+    public Pipeline output(Redirect redirect) {
+        this.output = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    /** The last stage's stdout becomes {@link Running#stdout()}, readable while the pipeline runs. */
+    public Pipeline pipeOutput() {
+        return output(Redirect.pipe());
+    }
+
+    /** Where every stage's stderr goes (default: inherited). */
+    public Pipeline stderr(Redirect redirect) {
+        this.stderr = Objects.requireNonNull(redirect);
+        return this;
+    }
+
+    /** bash's {@code set -o pipefail}: the status is the rightmost non-zero one, not just the last stage's. */
+    public Pipeline pipefail(boolean pipefail) {
+        this.pipefail = pipefail;
+        return this;
+    }
+
+    public List<List<String>> stages() {
+        return stages;
+    }
+
+    /** Starts every stage. */
+    public Running start() throws IOException {
+        List<Subprocess> started = new ArrayList<>(stages.size());
+        ReadEnd previous = null;      // the parent's copy of the read end the next stage takes as stdin
+        try {
+            for (int i = 0; i < stages.size(); i++) {
+                boolean last = i == stages.size() - 1;
+                Pipe link = last ? null : Pipe.open();
+                try {
+                    SubprocessBuilder b = Subprocess.builder(stages.get(i))
+                            .stdin(i == 0 ? input : Redirect.from(previous))
+                            .stdout(last ? output : Redirect.to(link.writeEnd()))
+                            .stderr(stderr);
+                    started.add(startStage(b, i));
+                } finally {
+                    // The children hold their own copies now; the parent's must go so EOF can propagate.
+                    if (previous != null) previous.close();
+                    if (link != null) link.writeEnd().close();
+                }
+                previous = link == null ? null : link.readEnd();
+            }
+            return new Running(started, pipefail);
+        } catch (IOException | RuntimeException e) {
+            if (previous != null) previous.close();
+            for (Subprocess p : started) {
+                try {
+                    p.destroy(java.time.Duration.ofMillis(500));
+                    p.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    private Subprocess startStage(SubprocessBuilder b, int index) throws IOException {
+        try {
+            return b.start();
+        } catch (SpawnException e) {
+            throw new SpawnException(e.program(), "pipeline stage " + (index + 1) + " (" + String.join(" ", stages.get(index))
+                    + "): " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new IOException("pipeline stage " + (index + 1) + " (" + String.join(" ", stages.get(index)) + "): " + e.getMessage(), e);
+        }
+    }
+
+    /** Starts the pipeline and waits for every stage. */
+    public Result run() throws IOException {
+        try (Running running = start()) {
+            return running.waitFor();
+        }
+    }
+
+    /** A started pipeline: one owner closes it, ending any stage still running. */
+    public static final class Running implements AutoCloseable {
+        private final List<Subprocess> processes;
+        private final boolean pipefail;
+
+        private Running(List<Subprocess> processes, boolean pipefail) {
+            this.processes = List.copyOf(processes);
+            this.pipefail = pipefail;
+        }
+
+        public List<Subprocess> processes() {
+            return processes;
+        }
+
+        /** The last stage's stdout, when the pipeline was built with {@link #pipeOutput()}. */
+        public ReadEnd stdout() {
+            return processes.getLast().stdout();
+        }
+
+        /** Waits for every stage, first to last. */
+        public Result waitFor() throws IOException {
+            List<ExitStatus> statuses = new ArrayList<>(processes.size());
+            for (Subprocess p : processes) statuses.add(p.waitFor());
+            return new Result(statuses, pipefail);
+        }
+
+        @Override
+        public void close() throws IOException {
+            IOException first = null;
+            for (Subprocess p : processes) {
+                try {
+                    p.close();
+                } catch (IOException e) {
+                    if (first == null) first = e; else first.addSuppressed(e);
+                }
+            }
+            if (first != null) throw first;
+        }
+    }
+
+    /** How each stage ended, first to last, and the pipeline's status as bash computes it. */
+    public record Result(List<ExitStatus> statuses, boolean pipefail) {
+        public Result {
+            statuses = List.copyOf(statuses);
+        }
+
+        /** bash's {@code $?}: the last stage's status, or with pipefail the rightmost non-zero one (0 if none). */
+        public int exitCode() {
+            if (pipefail) {
+                for (int i = statuses.size() - 1; i >= 0; i--) {
+                    int code = statuses.get(i).shellCode();
+                    if (code != 0) return code;
+                }
+                return 0;
+            }
+            return statuses.getLast().shellCode();
+        }
+    }
+}
