@@ -9,6 +9,7 @@ module dev.panpipe.core {
     requires transitive dev.panpipe.bindings;
 
     exports dev.panpipe.io;
+    exports dev.panpipe.connection;
     exports dev.panpipe.process;
     exports dev.panpipe.internal.linux to dev.panpipe.zerocopy, dev.panpipe.cli;
 }

@@ -1,0 +1,335 @@
+package dev.panpipe.connection;
+
+import dev.panpipe.io.ReadEnd;
+import dev.panpipe.io.WriteEnd;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static dev.panpipe.connection.FrameDescriptor.HEADER_LENGTH;
+import static dev.panpipe.connection.FrameDescriptor.U16;
+import static dev.panpipe.connection.FrameDescriptor.U32;
+
+/**
+ * {@link Connection} over a {@link ReadEnd} and a {@link WriteEnd}: frames as docs/frame-protocol.md
+ * defines them.
+ *
+ * <h2>Memory</h2>
+ * Each direction has one native buffer that grows (to at most header + maximum message size) and is
+ * reused: sending encodes in place after the header and writes once; receiving reads the header, checks
+ * every field, and only then reads the payload, growing the buffer as bytes actually arrive. A frame that
+ * claims a huge length therefore costs nothing until its bytes come, and one over the maximum is refused
+ * before any allocation. Buffers are freed deterministically by whoever ends the last call in flight
+ * after {@link #close()} (the same closed-bit + count scheme as {@code FdHandle}).
+ */
+final class FramedConnection implements Connection {
+    private static final int CLOSED = Integer.MIN_VALUE;
+    private static final long INITIAL_BUFFER = 64 * 1024;
+    /** Payloads up to this size are copied behind the header and go out in one write; larger ones in two. */
+    private static final long COALESCE_LIMIT = 64 * 1024;
+
+    private final ReadEnd in;
+    private final WriteEnd out;
+    private final ConnectionOptions options;
+    private final AtomicInteger state = new AtomicInteger();
+    private final Buffer sendBuffer;
+    private final Buffer receiveBuffer;
+    private final SendWriter writer = new SendWriter();
+    private final Message message = new Message();
+    private long sent;
+    private long received;
+    private volatile ProtocolException broken;
+
+    FramedConnection(ReadEnd in, WriteEnd out, ConnectionOptions options) {
+        if (in == null && out == null) throw new IllegalArgumentException("a connection needs an end to read or to write");
+        this.in = in;
+        this.out = out;
+        this.options = options;
+        this.sendBuffer = new Buffer(HEADER_LENGTH + (long) options.maxMessageSize());
+        this.receiveBuffer = new Buffer(HEADER_LENGTH + (long) options.maxMessageSize());
+    }
+
+    // ---------------------------------------------------------------------------------------- send
+
+    @Override
+    public void send(MemorySegment payload) throws IOException {
+        requireSendable(payload.byteSize());
+        enter();
+        try {
+            int seq = (int) sent;
+            if (payload.byteSize() <= COALESCE_LIMIT || !payload.isNative()) {   // heap bytes must be copied anyway
+                MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + payload.byteSize(), 0);
+                FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, (int) payload.byteSize(), seq);
+                MemorySegment.copy(payload, 0, buf, HEADER_LENGTH, payload.byteSize());
+                out.write(buf.asSlice(0, HEADER_LENGTH + payload.byteSize()));
+            } else {
+                MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH, 0);
+                FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, (int) payload.byteSize(), seq);
+                out.write(buf.asSlice(0, HEADER_LENGTH));
+                out.write(payload);
+            }
+            sent++;
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void send(byte[] payload) throws IOException {
+        requireSendable(payload.length);
+        enter();
+        try {
+            MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + (long) payload.length, 0);
+            FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, payload.length, (int) sent);
+            MemorySegment.copy(payload, 0, buf, ValueLayout.JAVA_BYTE, HEADER_LENGTH, payload.length);
+            out.write(buf.asSlice(0, HEADER_LENGTH + (long) payload.length));
+            sent++;
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public <T> void send(T value, Codec<T> codec) throws IOException {
+        requireSendable(0);
+        enter();
+        try {
+            writer.reset();
+            codec.encode(value, writer);
+            long length = writer.written();
+            MemorySegment buf = sendBuffer.segment;
+            FrameDescriptor.writeHeader(buf, 0, codec.type(), (int) length, (int) sent);
+            out.write(buf.asSlice(0, HEADER_LENGTH + length));
+            sent++;
+        } finally {
+            exit();
+        }
+    }
+
+    private void requireSendable(long length) throws ProtocolException {
+        if (out == null) throw new IllegalStateException("this connection only receives");
+        if (length > options.maxMessageSize()) {
+            throw new ProtocolException("length", length, "message of " + length + " bytes exceeds the maximum message size of "
+                    + options.maxMessageSize() + " bytes");
+        }
+    }
+
+    /** Encodes straight into the send buffer, behind the header. */
+    private final class SendWriter implements PayloadWriter {
+        private long position;
+
+        void reset() {
+            position = HEADER_LENGTH;
+            sendBuffer.ensure(HEADER_LENGTH, 0);
+        }
+
+        @Override
+        public MemorySegment claim(long length) throws ProtocolException {
+            long payload = position - HEADER_LENGTH + length;
+            if (length < 0 || payload > options.maxMessageSize()) {
+                throw new ProtocolException("length", payload, "encoded message of " + payload
+                        + " bytes exceeds the maximum message size of " + options.maxMessageSize() + " bytes");
+            }
+            MemorySegment buf = sendBuffer.ensure(position + length, position);
+            MemorySegment slice = buf.asSlice(position, length);
+            position += length;
+            return slice;
+        }
+
+        @Override
+        public long written() {
+            return position - HEADER_LENGTH;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------- receive
+
+    @Override
+    public Message receive() throws IOException {
+        if (in == null) throw new IllegalStateException("this connection only sends");
+        ProtocolException b = broken;
+        if (b != null) throw b;
+        enter();
+        try {
+            MemorySegment buf = receiveBuffer.ensure(HEADER_LENGTH, 0);
+            long got = readFully(buf, 0, HEADER_LENGTH);
+            if (got == 0) {
+                throw new ConnectionClosedException("peer closed the connection after " + received + " messages");
+            }
+            if (got < HEADER_LENGTH) {
+                throw broken(new ProtocolException("header", got, "frame " + received + ": truncated header: "
+                        + got + " of " + HEADER_LENGTH + " bytes before end of stream"));
+            }
+            int type = validateHeader(buf);
+            int length = buf.get(U32, FrameDescriptor.LENGTH_OFFSET);
+            int sequence = buf.get(U32, FrameDescriptor.SEQUENCE_OFFSET);
+            // Grow as bytes arrive: a claimed length costs memory only once the peer really sends it.
+            long done = 0;
+            while (done < length) {
+                long want = Math.min(length - done, Math.max(INITIAL_BUFFER, done));
+                buf = receiveBuffer.ensure(HEADER_LENGTH + done + want, HEADER_LENGTH + done);
+                long n = readFully(buf, HEADER_LENGTH + done, want);
+                done += n;
+                if (n < want) {
+                    throw broken(new ProtocolException("length", length, "frame " + received + ": truncated payload: "
+                            + done + " of " + length + " bytes before end of stream"));
+                }
+            }
+            received++;
+            return message.wrap(type, sequence, buf.asSlice(HEADER_LENGTH, length));
+        } finally {
+            exit();
+        }
+    }
+
+    /** Checks every header field in wire order and returns the type. */
+    private int validateHeader(MemorySegment buf) throws ProtocolException {
+        long frame = received;
+        int magic = buf.get(U32, FrameDescriptor.MAGIC_OFFSET);
+        if (magic != FrameDescriptor.MAGIC) {
+            throw broken(new ProtocolException("magic", magic & 0xffffffffL, String.format(
+                    "frame %d: bad magic 0x%08x (expected 0x%08x)", frame, magic, FrameDescriptor.MAGIC)));
+        }
+        int version = buf.get(ValueLayout.JAVA_BYTE, FrameDescriptor.VERSION_OFFSET) & 0xff;
+        if (version != FrameDescriptor.VERSION) {
+            throw broken(new ProtocolException("version", version, "frame " + frame + ": unsupported version " + version
+                    + " (this panpipe speaks " + FrameDescriptor.VERSION + ")"));
+        }
+        int type = buf.get(ValueLayout.JAVA_BYTE, FrameDescriptor.TYPE_OFFSET) & 0xff;
+        if (!FrameDescriptor.isKnownType(type)) {
+            throw broken(new ProtocolException("type", type, "frame " + frame + ": unknown type " + type));
+        }
+        int flags = buf.get(U16, FrameDescriptor.FLAGS_OFFSET) & 0xffff;
+        if (flags != 0) {
+            throw broken(new ProtocolException("flags", flags, "frame " + frame + ": flags 0x" + Integer.toHexString(flags) + " (must be 0)"));
+        }
+        long length = buf.get(U32, FrameDescriptor.LENGTH_OFFSET) & 0xffffffffL;
+        if (length > options.maxMessageSize()) {
+            throw broken(new ProtocolException("length", length, "frame " + frame + ": length " + length
+                    + " exceeds the maximum message size of " + options.maxMessageSize() + " bytes"));
+        }
+        long sequence = buf.get(U32, FrameDescriptor.SEQUENCE_OFFSET) & 0xffffffffL;
+        long expected = received & 0xffffffffL;
+        if (sequence != expected) {
+            throw broken(new ProtocolException("sequence", sequence, "frame " + frame + ": sequence " + sequence
+                    + " (expected " + expected + "): a frame was lost, repeated or injected"));
+        }
+        return type;
+    }
+
+    private ProtocolException broken(ProtocolException e) {
+        broken = e;
+        return e;
+    }
+
+    /** Reads until {@code length} bytes are in or the stream ends; returns how many arrived. */
+    private long readFully(MemorySegment buf, long offset, long length) throws IOException {
+        long done = 0;
+        while (done < length) {
+            long n = in.read(buf.asSlice(offset + done, length - done));
+            if (n == ReadEnd.EOF) break;
+            if (n == 0) {
+                in.awaitReadable(null);
+                continue;
+            }
+            done += n;
+        }
+        return done;
+    }
+
+    @Override
+    public boolean poll(Duration timeout) throws IOException {
+        if (in == null) throw new IllegalStateException("this connection only sends");
+        ProtocolException b = broken;
+        if (b != null) throw b;
+        return in.awaitReadable(timeout == null ? null : timeout);
+    }
+
+    // -------------------------------------------------------------------------------- lifecycle
+
+    @Override
+    public long sent() {
+        return sent;
+    }
+
+    @Override
+    public long received() {
+        return received;
+    }
+
+    @Override
+    public ConnectionOptions options() {
+        return options;
+    }
+
+    @Override
+    public boolean isOpen() {
+        return state.get() >= 0;
+    }
+
+    private void enter() {
+        for (;;) {
+            int s = state.get();
+            if (s < 0) throw new IllegalStateException("connection is closed");
+            if (state.compareAndSet(s, s + 1)) return;
+        }
+    }
+
+    private void exit() {
+        if (state.decrementAndGet() == CLOSED) freeBuffers();
+    }
+
+    @Override
+    public void close() {
+        int s;
+        do {
+            s = state.get();
+            if (s < 0) return;
+        } while (!state.compareAndSet(s, s | CLOSED));
+        // Closing the ends wakes a thread blocked in receive or send; it frees the buffers on its way out.
+        if (in != null) in.close();
+        if (out != null) out.close();
+        if (s == 0) freeBuffers();
+    }
+
+    private void freeBuffers() {
+        sendBuffer.free();
+        receiveBuffer.free();
+    }
+
+    /** A growable native buffer in its own arena, so growing frees the old memory at once. */
+    private static final class Buffer {
+        private final long limit;
+        private Arena arena;
+        MemorySegment segment = MemorySegment.NULL;
+
+        Buffer(long limit) {
+            this.limit = limit;
+        }
+
+        /** At least {@code capacity} bytes, keeping the first {@code keep}; doubles to amortize growth. */
+        MemorySegment ensure(long capacity, long keep) {
+            if (segment.byteSize() >= capacity) return segment;
+            long size = Math.max(capacity, Math.min(limit, Math.max(INITIAL_BUFFER, segment.byteSize() * 2)));
+            Arena grown = Arena.ofShared();
+            MemorySegment bigger = grown.allocate(size, 64);
+            if (keep > 0) MemorySegment.copy(segment, 0, bigger, 0, keep);
+            if (arena != null) arena.close();
+            arena = grown;
+            segment = bigger;
+            return bigger;
+        }
+
+        void free() {
+            if (arena != null) {
+                arena.close();
+                arena = null;
+                segment = MemorySegment.NULL;
+            }
+        }
+    }
+}
