@@ -1,5 +1,8 @@
 package dev.panpipe.connection;
 
+import dev.panpipe.pixel.PixelFrame;
+
+import java.io.Serializable;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -52,7 +55,41 @@ public final class Codecs {
         }
     };
 
+    private static final Codec<PixelFrame> PIXELS = new PixelFrameCodec();
+
     private Codecs() {
+    }
+
+    /**
+     * Pixel frames (type 3): width, height, stride, format and the rows, no object serialization. The
+     * decoded frame's pixels are a view of the receive buffer, valid until the next receive.
+     */
+    public static Codec<PixelFrame> pixels() {
+        return PIXELS;
+    }
+
+    /**
+     * Java serialization (type 4) of {@code type}, decoding only the classes {@code allowed} (and
+     * {@code type} itself), plus {@code java.lang} boxes and strings. Everything else is refused.
+     */
+    public static <T extends Serializable> Codec<T> javaSerialization(Class<T> type, Class<?>... allowed) {
+        StringBuilder patterns = new StringBuilder(type.getName());
+        for (Class<?> c : allowed) patterns.append(';').append(c.getName());
+        patterns.append(";java.lang.String;java.lang.Number;java.lang.Integer;java.lang.Long;java.lang.Double;java.lang.Float")
+                .append(";java.lang.Short;java.lang.Byte;java.lang.Boolean;java.lang.Character;java.lang.Enum");
+        return new JavaSerialCodec<>(type, patterns.toString());
+    }
+
+    /**
+     * Java serialization (type 4) with an {@link java.io.ObjectInputFilter} pattern allowlist such as
+     * {@code "com.example.*;java.util.ArrayList"}. {@code "!*"} is always appended, so the list can only
+     * allow; an empty list is refused, because unrestricted deserialization is never offered.
+     */
+    public static <T extends Serializable> Codec<T> javaSerialization(Class<T> type, String allowlistPatterns) {
+        if (allowlistPatterns.isBlank() || allowlistPatterns.strip().equals("*")) {
+            throw new IllegalArgumentException("an allowlist is required: panpipe never deserializes unrestricted");
+        }
+        return new JavaSerialCodec<>(type, allowlistPatterns);
     }
 
     /** Raw bytes, copied to and from arrays (type 1). */
