@@ -1,0 +1,209 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.epoll_event;
+import dev.panpipe.bindings.linux.linux_h;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One thread, one {@code epoll} set, any number of fds: readiness is dispatched to each registration's
+ * {@link Handler} on the loop thread. No thread per fd, no sleep-polling: the thread sleeps in
+ * {@code epoll_wait} until an fd is ready or {@link #close()} rings the loop's eventfd.
+ *
+ * <p>Registrations are level-triggered. A handler that cannot take more input right now (its consumer's
+ * queue is full) turns its interest off with {@link Registration#interest(int)}, which leaves the bytes
+ * in the kernel and so blocks the writer: backpressure instead of loss. Interest can be changed and
+ * registrations added or cancelled from any thread.
+ */
+public final class EventLoop implements AutoCloseable {
+    public static final int READABLE = linux_h.EPOLLIN();
+    public static final int WRITABLE = linux_h.EPOLLOUT();
+    /** Reported (never requested): the peer hung up or the fd is in error; a read then returns EOF or the error. */
+    public static final int HANGUP = linux_h.EPOLLHUP() | linux_h.EPOLLERR();
+
+    private static final long WAKE_ID = 0;
+    /**
+     * epoll_event is packed on x86_64 (its 8-byte data union sits at offset 4); jextract's union accessor
+     * insists on 8-byte alignment there, so the id is read and written at the generated offset, unaligned.
+     */
+    private static final ValueLayout.OfLong DATA_U64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final long DATA_OFFSET = epoll_event.data$offset();
+    private static final int MAX_EVENTS = 64;
+
+    /** What a registration does when its fd is ready. Runs on the loop thread; must not block. */
+    public interface Handler {
+        void ready(Registration registration, int events) throws IOException;
+
+        /** The handler threw: the registration is cancelled and this is told why. */
+        default void failed(Registration registration, Throwable error) {
+        }
+    }
+
+    private final int epfd;
+    private final int wakeFd;
+    private final Thread thread;
+    private final AtomicLong ids = new AtomicLong(WAKE_ID + 1);
+    private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private EventLoop(String name) throws IOException {
+        epfd = Syscalls.epoll_create1(linux_h.EPOLL_CLOEXEC());
+        try {
+            wakeFd = Syscalls.eventfd(0, linux_h.EFD_CLOEXEC() | linux_h.EFD_NONBLOCK());
+            ctl(linux_h.EPOLL_CTL_ADD(), wakeFd, READABLE, WAKE_ID);
+        } catch (IOException e) {
+            Syscalls.close(epfd);
+            throw e;
+        }
+        thread = Thread.ofPlatform().name(name).daemon(true).unstarted(this::run);
+        thread.start();
+    }
+
+    public static EventLoop start(String name) throws IOException {
+        return new EventLoop(name);
+    }
+
+    /** Watches {@code handle}'s fd for {@code interest} ({@link #READABLE}, {@link #WRITABLE}, or 0 for nothing yet). */
+    public Registration register(FdHandle handle, int interest, Handler handler) throws IOException {
+        if (closed.get()) throw new IllegalStateException("event loop is closed");
+        long id = ids.getAndIncrement();
+        Registration r = new Registration(id, handle, handler, interest);
+        registrations.put(id, r);
+        int fd = handle.acquire();          // held until cancel: the number cannot be reused while epoll watches it
+        try {
+            ctl(linux_h.EPOLL_CTL_ADD(), fd, interest, id);
+        } catch (IOException | RuntimeException e) {
+            registrations.remove(id);
+            handle.release();
+            throw e;
+        }
+        return r;
+    }
+
+    public boolean inLoopThread() {
+        return Thread.currentThread() == thread;
+    }
+
+    private void ctl(int op, int fd, int events, long id) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ev = epoll_event.allocate(arena);
+            epoll_event.events(ev, events);
+            ev.set(DATA_U64, DATA_OFFSET, id);
+            Syscalls.epoll_ctl(epfd, op, fd, op == linux_h.EPOLL_CTL_DEL() ? MemorySegment.NULL : ev);
+        }
+    }
+
+    private void run() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment events = epoll_event.allocateArray(MAX_EVENTS, arena);
+            while (!closed.get()) {
+                int n = Syscalls.epoll_wait(epfd, events, MAX_EVENTS, -1);
+                for (int i = 0; i < n; i++) {
+                    MemorySegment ev = epoll_event.asSlice(events, i);
+                    long id = ev.get(DATA_U64, DATA_OFFSET);
+                    if (id == WAKE_ID) continue;
+                    Registration r = registrations.get(id);
+                    if (r != null) r.dispatch(epoll_event.events(ev));
+                }
+            }
+        } catch (SyscallException e) {
+            // epoll_wait on a valid set fails only on a bug; fail every registration rather than hang them.
+            for (Registration r : registrations.values()) r.fail(e);
+        } finally {
+            for (Registration r : registrations.values()) r.cancel();
+        }
+    }
+
+    /** Stops the loop thread (after the dispatch in progress), cancels every registration, frees the epoll set. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(8);
+            one.set(linux_h.C_LONG, 0, 1L);
+            Syscalls.write(wakeFd, one, 8);
+        } catch (SyscallException e) {
+            throw new IllegalStateException("waking the event loop", e);
+        }
+        if (!inLoopThread()) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try {
+            Syscalls.close(wakeFd);
+            Syscalls.close(epfd);
+        } catch (SyscallException ignored) {
+            // both were opened here and are closed once
+        }
+    }
+
+    /** One fd in the loop. */
+    public final class Registration {
+        private final long id;
+        private final FdHandle handle;
+        private final Handler handler;
+        private volatile int interest;
+        private final AtomicBoolean cancelled = new AtomicBoolean();
+
+        private Registration(long id, FdHandle handle, Handler handler, int interest) {
+            this.id = id;
+            this.handle = handle;
+            this.handler = handler;
+            this.interest = interest;
+        }
+
+        public FdHandle handle() {
+            return handle;
+        }
+
+        public int interest() {
+            return interest;
+        }
+
+        /** Changes what the loop watches for; 0 pauses the registration (backpressure). */
+        public void interest(int events) throws IOException {
+            if (cancelled.get() || events == interest) return;
+            interest = events;
+            ctl(linux_h.EPOLL_CTL_MOD(), handle.fdOrMinusOne(), events, id);
+        }
+
+        private void dispatch(int events) {
+            if (cancelled.get()) return;
+            try {
+                handler.ready(this, events);
+            } catch (Throwable t) {
+                fail(t);
+            }
+        }
+
+        private void fail(Throwable t) {
+            if (cancel()) handler.failed(this, t);
+        }
+
+        /** Removes the fd from the loop; the fd itself stays open (its owner closes it). Idempotent. */
+        public boolean cancel() {
+            if (!cancelled.compareAndSet(false, true)) return false;
+            registrations.remove(id);
+            try {
+                ctl(linux_h.EPOLL_CTL_DEL(), handle.fdOrMinusOne(), 0, id);
+            } catch (SyscallException ignored) {
+                // the epoll set may already be gone (loop closing); the kernel drops the fd with it
+            } finally {
+                handle.release();
+            }
+            return true;
+        }
+    }
+}

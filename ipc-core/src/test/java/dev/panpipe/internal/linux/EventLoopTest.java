@@ -1,0 +1,93 @@
+package dev.panpipe.internal.linux;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@Timeout(30)
+class EventLoopTest {
+
+    /** Reads whatever is ready into a queue, on the loop thread. */
+    private static EventLoop.Handler collectInto(BlockingQueue<String> out, Arena arena) {
+        MemorySegment buf = arena.allocate(4096);
+        return new EventLoop.Handler() {
+            @Override
+            public void ready(EventLoop.Registration r, int events) throws java.io.IOException {
+                FdReadEnd end = new FdReadEnd(r.handle());
+                end.blocking(false);
+                long n = end.read(buf);
+                if (n == FdReadEnd.EOF) {
+                    out.add("<eof>");
+                    r.cancel();
+                } else if (n > 0) {
+                    out.add(new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+                }
+            }
+
+            @Override
+            public void failed(EventLoop.Registration r, Throwable error) {
+                out.add("<failed: " + error + ">");
+            }
+        };
+    }
+
+    @Test
+    void shouldServeManyPipesFromOneThreadAndSeeEndOfStream() throws Exception {
+        try (EventLoop loop = EventLoop.start("test-loop"); Arena arena = Arena.ofShared()) {
+            List<LinuxPipe> pipes = new ArrayList<>();
+            List<BlockingQueue<String>> queues = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                LinuxPipe p = LinuxPipe.open();
+                BlockingQueue<String> q = new ArrayBlockingQueue<>(16);
+                loop.register(p.readEnd().handle(), EventLoop.READABLE, collectInto(q, arena));
+                pipes.add(p);
+                queues.add(q);
+            }
+            for (int i = 0; i < pipes.size(); i++) {
+                byte[] msg = ("pipe " + i).getBytes(StandardCharsets.UTF_8);
+                pipes.get(i).writeEnd().write(msg, 0, msg.length);
+                pipes.get(i).writeEnd().close();
+            }
+            for (int i = 0; i < pipes.size(); i++) {
+                assertEquals("pipe " + i, queues.get(i).poll(10, TimeUnit.SECONDS));
+                assertEquals("<eof>", queues.get(i).poll(10, TimeUnit.SECONDS));
+            }
+            for (LinuxPipe p : pipes) p.close();
+        }
+    }
+
+    @Test
+    void shouldLeaveBytesInTheKernelWhileInterestIsOff() throws Exception {
+        try (EventLoop loop = EventLoop.start("test-loop"); Arena arena = Arena.ofShared(); LinuxPipe p = LinuxPipe.open()) {
+            BlockingQueue<String> q = new ArrayBlockingQueue<>(16);
+            EventLoop.Registration r = loop.register(p.readEnd().handle(), 0, collectInto(q, arena));
+            p.writeEnd().write("held".getBytes(StandardCharsets.UTF_8), 0, 4);
+            assertNull(q.poll(200, TimeUnit.MILLISECONDS), "paused registration must not be dispatched");
+            r.interest(EventLoop.READABLE);
+            assertEquals("held", q.poll(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldStopItsThreadOnClose() throws Exception {
+        EventLoop loop = EventLoop.start("test-loop-stop");
+        assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("test-loop-stop")));
+        loop.close();
+        loop.close();
+        assertFalse(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("test-loop-stop") && t.isAlive()));
+    }
+}
