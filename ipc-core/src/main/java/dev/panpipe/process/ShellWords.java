@@ -75,6 +75,29 @@ public final class ShellWords {
         return words;
     }
 
+    /**
+     * The words as one command line that {@link #split} (and a shell) turns back into the same words:
+     * words that need it are single-quoted. For messages that must show a command unambiguously.
+     */
+    public static String join(List<String> words) {
+        StringBuilder s = new StringBuilder();
+        for (String w : words) {
+            if (!s.isEmpty()) s.append(' ');
+            s.append(quote(w));
+        }
+        return s.toString();
+    }
+
+    /** One word, single-quoted unless it is made only of characters no shell treats specially. */
+    public static String quote(String word) {
+        if (!word.isEmpty() && word.chars().allMatch(ShellWords::isPlain)) return word;
+        return "'" + word.replace("'", "'\\''") + "'";
+    }
+
+    private static boolean isPlain(int c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || "-_./,+@%^=:".indexOf(c) >= 0;
+    }
+
     /** Reads a double-quoted run starting after the opening quote; returns the index after the closing one. */
     private static int doubleQuoted(String line, int i, StringBuilder word) {
         int start = i - 1;
