@@ -48,11 +48,11 @@ public final class ShellWords {
                 }
                 i++;
             } else if (c == '\n') {
-                throw error(line, i, "unquoted newline: a shell would end the command there; give each command as its own"
+                throw error(line, i, "unquoted newline", "a shell would end the command there; give each command as its own"
                         + " stage, or quote the newline to pass it literally");
             } else if (c == '\'') {
                 int end = line.indexOf('\'', i + 1);
-                if (end < 0) throw error(line, i, "unterminated single quote");
+                if (end < 0) throw error(line, i, "unterminated single quote", null);
                 word.append(line, i + 1, end);
                 inWord = true;
                 i = end + 1;
@@ -60,7 +60,7 @@ public final class ShellWords {
                 i = doubleQuoted(line, i + 1, word);
                 inWord = true;
             } else if (c == '\\') {
-                if (i + 1 >= n) throw error(line, i, "backslash at end of line: quote it ('\\\\') to pass it literally");
+                if (i + 1 >= n) throw error(line, i, "backslash at end of line", "quote it ('\\\\') to pass it literally");
                 if (line.charAt(i + 1) != '\n') {
                     word.append(line.charAt(i + 1));
                     inWord = true;
@@ -68,19 +68,19 @@ public final class ShellWords {
                 i += 2;
             } else {
                 if (OPERATORS.indexOf(c) >= 0) {
-                    throw error(line, i, "unquoted shell operator '" + c + "': pipeline stages are given as separate arguments and"
-                            + " redirections as options; quote it to pass it literally");
+                    throw error(line, i, "unquoted shell operator '" + c + "'", "give pipeline stages as separate arguments and"
+                            + " redirections as options, or quote it to pass it literally");
                 }
                 if (EXPANSIONS.indexOf(c) >= 0 || (c == '~' && tildePosition)) {
-                    throw error(line, i, "unquoted '" + c + "': panpipe does not expand variables, commands, globs or ~;"
+                    throw error(line, i, "unquoted '" + c + "'", "panpipe does not expand variables, commands, globs or ~;"
                             + " quote it to pass it literally");
                 }
                 if (c == '{' && !endsWordAsEmptyBraces(line, i)) {
-                    throw error(line, i, "unquoted '{': bash would try brace expansion here and panpipe does not expand;"
+                    throw error(line, i, "unquoted '{'", "bash would try brace expansion here and panpipe does not expand;"
                             + " quote it to pass it literally");
                 }
                 if (c == '#' && !inWord) {
-                    throw error(line, i, "unquoted '#' starting a word: a shell would ignore the rest of the line as a comment;"
+                    throw error(line, i, "unquoted '#' starting a word", "a shell would ignore the rest of the line as a comment;"
                             + " quote it to pass it literally");
                 }
                 word.append(c);
@@ -142,15 +142,16 @@ public final class ShellWords {
                     continue;
                 }
             } else if (c == '$' || c == '`') {
-                throw error(line, i, "'" + c + "' inside double quotes: panpipe does not expand; use single quotes or \\" + c);
+                throw error(line, i, "'" + c + "' inside double quotes", "panpipe does not expand; use single quotes or \\" + c);
             }
             word.append(c);
             i++;
         }
-        throw error(line, start, "unterminated double quote");
+        throw error(line, start, "unterminated double quote", null);
     }
 
-    private static IllegalArgumentException error(String line, int at, String what) {
-        return new IllegalArgumentException(what + " at column " + (at + 1) + " of: " + line);
+    /** "WHAT at column N of: LINE -- HINT": what and where first, so a long hint cannot bury them. */
+    private static IllegalArgumentException error(String line, int at, String what, String hint) {
+        return new IllegalArgumentException(what + " at column " + (at + 1) + " of: " + line + (hint == null ? "" : " -- " + hint));
     }
 }
