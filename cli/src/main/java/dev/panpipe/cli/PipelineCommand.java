@@ -86,6 +86,7 @@ final class PipelineCommand implements Callable<Integer> {
                 .pipefail(pipefail);
         PrintWriter err = spec.commandLine().getErr();
         try {
+            waitOutInterrupts();
             return pipeline.run().exitCode();
         } catch (SpawnException e) {
             err.println(spec.qualifiedName() + ": " + e.getMessage());
@@ -95,6 +96,20 @@ final class PipelineCommand implements Callable<Integer> {
             return EXIT_REDIRECT;
         } finally {
             err.flush();
+        }
+    }
+
+    /**
+     * Ctrl-C sends SIGINT to the whole foreground process group: the stages and this JVM. Like a shell
+     * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and exits 130
+     * only if the last stage (or, with --pipefail, the status-deciding one) died of the SIGINT itself. A
+     * stage that catches it and carries on is not orphaned by panpipe exiting under it.
+     */
+    private static void waitOutInterrupts() {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> { });
+        } catch (IllegalArgumentException e) {
+            // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
         }
     }
 }

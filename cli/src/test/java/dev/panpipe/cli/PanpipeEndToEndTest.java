@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -150,6 +151,37 @@ class PanpipeEndToEndTest {
 
     @Test
     @Timeout(60)
+    void shouldGiveTheStagesTheCallersEnvironment() throws Exception {
+        // scripts/panpipe changes PATH and JAVA_HOME to find a JDK; the stages must not see that.
+        Map<String, String> env = Map.of("PATH", "/usr/bin:/bin:" + dir, "JAVA_HOME", "/nonexistent/jdk");
+        Run r = run(dir, null, List.of(launcher.toString(), "pipeline", "printenv PATH JAVA_HOME"), env);
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("/usr/bin:/bin:" + dir + "\n/nonexistent/jdk\n", r.out());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldWaitForTheStagesWhenInterruptedAsAShellDoes() throws Exception {
+        // Only panpipe gets the SIGINT here; the stage goes on, and panpipe must wait for it, not exit 130.
+        Path out = dir.resolve("interrupted.out");
+        Process p = new ProcessBuilder(launcher.toString(), "pipeline", "sh -c 'echo started; sleep 1; echo done'")
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Files.readString(out).contains("started")) {
+            assertTrue(System.nanoTime() < deadline, "the stage started");
+            Thread.sleep(20);
+        }
+        assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor());
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue());
+        assertEquals("started\ndone\n", Files.readString(out));
+    }
+
+    @Test
+    @Timeout(60)
     void shouldExit127NamingTheStageThatCannotStartAndLeaveNoProcess() throws Exception {
         String marker = "31." + ProcessHandle.current().pid();
         Run r = panpipe(dir, null, "pipeline", "sleep " + marker, "no-such-program-panpipe -x", "wc -l");
@@ -222,12 +254,17 @@ class PanpipeEndToEndTest {
     }
 
     private Run run(Path cwd, Path stdin, List<String> command) throws Exception {
+        return run(cwd, stdin, command, Map.of());
+    }
+
+    private Run run(Path cwd, Path stdin, List<String> command, Map<String, String> env) throws Exception {
         Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
         ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(stdin == null ? new File("/dev/null") : stdin.toFile()))
                 .redirectOutput(out.toFile())
                 .redirectError(err.toFile());
         pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().putAll(env);
         Process p = pb.start();
         if (!p.waitFor(50, TimeUnit.SECONDS)) {
             p.destroyForcibly();
