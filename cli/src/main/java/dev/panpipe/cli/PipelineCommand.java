@@ -89,10 +89,10 @@ final class PipelineCommand implements Callable<Integer> {
             waitOutInterrupts();
             return pipeline.run().exitCode();
         } catch (SpawnException e) {
-            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
             return EXIT_CANNOT_START;
         } catch (IOException e) {
-            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            err.println(spec.root().name() + ": " + e.getMessage());
             return EXIT_REDIRECT;
         } finally {
             err.flush();

@@ -187,7 +187,7 @@ class PanpipeEndToEndTest {
         Run r = panpipe(dir, null, "pipeline", "sleep " + marker, "no-such-program-panpipe -x", "wc -l");
         assertEquals(127, r.exit(), r.err());
         assertEquals(1, r.err().lines().count(), r.err());
-        assertTrue(r.err().startsWith("panpipe pipeline: pipeline stage 2 (no-such-program-panpipe -x): cannot start "
+        assertTrue(r.err().startsWith("panpipe: pipeline stage 2 (no-such-program-panpipe -x): cannot start "
                 + "no-such-program-panpipe: program not found"), r.err());
         assertEquals("", r.out());
         assertFalse(ProcessHandle.allProcesses().anyMatch(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)),
