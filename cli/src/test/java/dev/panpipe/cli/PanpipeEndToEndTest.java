@@ -95,7 +95,9 @@ class PanpipeEndToEndTest {
         Files.copy(names, in);
         List<List<String>> cases = List.of(
                 List.of("grep Yost"),
-                List.of("sort", "uniq -c", "sort -rn", "head -n 3"),
+                // No head after a stage writing more than a pipe buffer: whether that stage then gets
+                // SIGPIPE is a race under bash too, so with pipefail bash's own status would vary.
+                List.of("sort", "uniq -c", "sort -rn", "tail -n 3"),
                 List.of("cut -d' ' -f2", "sort -u", "wc -l"),
                 List.of("grep -v \"Ada \"", "tr a-z A-Z", "tail -n 2"),
                 List.of("false"),
