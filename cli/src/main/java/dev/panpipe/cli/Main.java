@@ -1,7 +1,95 @@
 package dev.panpipe.cli;
 
-/** Placeholder replaced by the picocli entry point in the next commit. */
-public final class Main {
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.lang.module.ModuleDescriptor;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code panpipe}: the command line, run by {@code scripts/panpipe}.
+ *
+ * <p>Each subcommand is a class of its own: a picocli {@code @Command} that implements
+ * {@code Callable<Integer>} (the exit status) and is listed in {@code subcommands} below. Usage errors
+ * (picocli's, or a {@link CommandLine.ParameterException} thrown from {@code call()}) exit
+ * {@value #EXIT_USAGE} with one message and a hint; an unexpected exception exits {@value #EXIT_INTERNAL}
+ * with its stack trace, since it is a bug.
+ */
+@Command(name = "panpipe",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Pipes, pipelines and shared memory between processes, from Java's FFM API, without a shell.",
+        synopsisSubcommandLabel = "COMMAND",
+        commandListHeading = "%nCommands:%n",
+        subcommands = {
+                PipelineCommand.class,
+                // later: ConvertCommand.class, MuxCommand.class, FdsCommand.class, BenchCommand.class
+                CommandLine.HelpCommand.class,
+        },
+        footerHeading = "%n",
+        footer = "Run 'panpipe COMMAND --help' for a command's options and exit status.")
+public final class Main implements Callable<Integer> {
+    /** Bad arguments (as picocli and most Unix tools). */
+    public static final int EXIT_USAGE = 2;
+    /** An unexpected exception: a bug in panpipe (sysexits.h EX_SOFTWARE). */
+    public static final int EXIT_INTERNAL = 70;
+
+    @Spec
+    CommandSpec spec;
+
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line, for main and for tests. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExpandAtFiles(false);   // an argument starting with @ is a word, not a file to read arguments from
+        cl.setParameterExceptionHandler(Main::usageError);
+        cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            PrintWriter err = commandLine.getErr();
+            err.println(commandLine.getCommandSpec().qualifiedName() + ": internal error: " + e);
+            e.printStackTrace(err);
+            err.flush();
+            return EXIT_INTERNAL;
+        });
+        return cl;
+    }
+
+    /** No command given: the usage, on stderr, as an error. */
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return EXIT_USAGE;
+    }
+
+    private static int usageError(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        PrintWriter err = cl.getErr();
+        String name = cl.getCommandSpec().qualifiedName();
+        err.println(name + ": " + e.getMessage());
+        err.println("Try '" + name + " --help' for more information.");
+        err.flush();
+        return EXIT_USAGE;
+    }
+
+    /** The version the module was compiled with: Maven's project version (maven-compiler-plugin's --module-version). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[]{
+                    "panpipe " + version(),
+                    "Java ${java.version} (${java.vendor}) on ${os.name} ${os.version} ${os.arch}",
+            };
+        }
+
+        static String version() {
+            ModuleDescriptor d = Main.class.getModule().getDescriptor();
+            if (d == null) return "(unknown version: not run as a module)";
+            return d.rawVersion().orElse("(unknown version: the module descriptor has none)");
+        }
     }
 }

@@ -46,7 +46,13 @@ public final class Pipeline {
     /** A pipeline of stages given as command lines, each split into words by {@link ShellWords}. */
     public static Pipeline parse(String... stageLines) {
         List<List<String>> stages = new ArrayList<>();
-        for (String line : stageLines) stages.add(ShellWords.split(line));
+        for (int i = 0; i < stageLines.length; i++) {
+            try {
+                stages.add(ShellWords.split(stageLines[i]));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("stage " + (i + 1) + ": " + e.getMessage(), e);
+            }
+        }
         return new Pipeline(stages);
     }
 
@@ -93,35 +99,46 @@ public final class Pipeline {
         return stages;
     }
 
-    /** Starts every stage. */
+    /**
+     * Starts every stage, first to last.
+     *
+     * @throws ProgramNotFoundException if a stage's program does not exist or may not be executed
+     * @throws IOException if a stage cannot start for another reason (a redirect's file cannot be opened, ...);
+     *         either way the message names the stage's number and command, and every stage already started
+     *         has been ended and reaped, and every pipe closed, before this returns
+     */
     public Running start() throws IOException {
         List<Subprocess> started = new ArrayList<>(stages.size());
         ReadEnd previous = null;      // the parent's copy of the read end the next stage takes as stdin
         try {
             for (int i = 0; i < stages.size(); i++) {
                 boolean last = i == stages.size() - 1;
-                Pipe link = last ? null : Pipe.open();
+                Pipe link = null;
                 try {
+                    link = last ? null : Pipe.open();
                     SubprocessBuilder b = Subprocess.builder(stages.get(i))
                             .stdin(i == 0 ? input : Redirect.from(previous))
                             .stdout(last ? output : Redirect.to(link.writeEnd()))
                             .stderr(stderr);
                     started.add(startStage(b, i));
+                } catch (IOException | RuntimeException e) {
+                    if (link != null) link.readEnd().close();   // no next stage will take it
+                    throw e;
                 } finally {
                     // The children hold their own copies now; the parent's must go so EOF can propagate.
                     if (previous != null) previous.close();
+                    previous = null;
                     if (link != null) link.writeEnd().close();
                 }
                 previous = link == null ? null : link.readEnd();
             }
             return new Running(started, pipefail);
         } catch (IOException | RuntimeException e) {
-            if (previous != null) previous.close();
             for (Subprocess p : started) {
                 try {
                     p.destroy(java.time.Duration.ofMillis(500));
                     p.close();
-                } catch (IOException suppressed) {
+                } catch (IOException | RuntimeException suppressed) {
                     e.addSuppressed(suppressed);
                 }
             }
@@ -130,13 +147,15 @@ public final class Pipeline {
     }
 
     private Subprocess startStage(SubprocessBuilder b, int index) throws IOException {
+        String stage = "pipeline stage " + (index + 1) + " (" + ShellWords.join(stages.get(index)) + "): ";
         try {
             return b.start();
+        } catch (ProgramNotFoundException e) {
+            throw new ProgramNotFoundException(e.program(), stage + e.getMessage(), e);
         } catch (SpawnException e) {
-            throw new SpawnException(e.program(), "pipeline stage " + (index + 1) + " (" + String.join(" ", stages.get(index))
-                    + "): " + e.getMessage(), e);
+            throw new SpawnException(e.program(), stage + e.getMessage(), e);
         } catch (IOException e) {
-            throw new IOException("pipeline stage " + (index + 1) + " (" + String.join(" ", stages.get(index)) + "): " + e.getMessage(), e);
+            throw new IOException(stage + e.getMessage(), e);
         }
     }
 

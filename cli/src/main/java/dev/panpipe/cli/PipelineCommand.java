@@ -1,0 +1,115 @@
+package dev.panpipe.cli;
+
+import dev.panpipe.process.Pipeline;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.SpawnException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code panpipe pipeline 'cat names.txt' 'grep Yost' 'wc -l'}: a {@link Pipeline} with the JVM's own
+ * stdin, stdout and stderr handed to the stages, so no byte of the data passes through the JVM.
+ */
+@Command(name = "pipeline",
+        header = "Run commands connected by pipes, as bash does for a | b | c, without a shell.",
+        descriptionHeading = "%n",
+        description = {
+                "Runs STAGE | STAGE | ... as bash runs a pipeline, but without a shell: each stage's output is connected "
+                        + "to the next stage's input by a kernel pipe, and the JVM never touches the data.",
+                "",
+                "Each STAGE is one argument, a command line split into words with POSIX quoting ('...', \"...\", \\). "
+                        + "Nothing is expanded: an unquoted | ; & < > ( ) $ ` * ? [ { # newline, or ~ at the start of a "
+                        + "word, is refused rather than passed on; quote it to mean it literally.",
+        },
+        exitCodeListHeading = "%nExit status: bash's $? for the same pipeline, unless panpipe cannot run it:%n",
+        exitCodeList = {
+                "  0-255:the pipeline's status, as bash's $? for it: the last stage's status, or with --pipefail the "
+                        + "rightmost non-zero one; a stage killed by signal N counts as 128+N (SIGPIPE: 141)",
+                "      1:--in or --out FILE could not be opened (as a failed shell redirection); no stage is left running",
+                "      2:bad arguments: no STAGE, an empty STAGE, unbalanced quotes, unquoted shell syntax",
+                "    127:a stage cannot be started (program not found, not executable); one line on stderr names the "
+                        + "stage, its command and why, and no stage is left running (bash would run the others)",
+        },
+        footerHeading = "%nExamples:%n",
+        footer = {
+                "  panpipe pipeline 'cat samples/data/names.txt' 'grep Yost' 'wc -l'",
+                "  panpipe pipeline --in app.log --out top.txt 'cut -d\" \" -f1' sort 'uniq -c' 'sort -rn'",
+                "  panpipe pipeline --pipefail --append --out errors.txt 'grep -h ERROR a.log b.log' 'sort -u'",
+        })
+final class PipelineCommand implements Callable<Integer> {
+    static final int EXIT_REDIRECT = 1;
+    static final int EXIT_CANNOT_START = 127;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    boolean help;
+
+    @Option(names = "--in", paramLabel = "FILE", description = "The first stage reads FILE (< FILE) instead of panpipe's stdin.")
+    Path in;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "The last stage writes FILE (> FILE), created or truncated, instead of panpipe's stdout.")
+    Path out;
+
+    @Option(names = "--append", description = "With --out: append to FILE (>> FILE) instead of truncating it.")
+    boolean append;
+
+    @Option(names = "--pipefail", description = "Exit with the rightmost non-zero stage status, as bash's 'set -o pipefail'.")
+    boolean pipefail;
+
+    @Parameters(arity = "1..*", paramLabel = "STAGE", description = "A command line, one argument per stage, e.g. 'grep -v \"two words\"'.")
+    List<String> stages;
+
+    @Override
+    public Integer call() {
+        if (append && out == null) throw new ParameterException(spec.commandLine(), "--append needs --out FILE");
+        Pipeline pipeline;
+        try {
+            pipeline = Pipeline.parse(stages.toArray(String[]::new));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+        }
+        pipeline.input(in == null ? Redirect.inherit() : Redirect.from(in))
+                .output(out == null ? Redirect.inherit() : append ? Redirect.appendTo(out) : Redirect.to(out))
+                .stderr(Redirect.inherit())
+                .pipefail(pipefail);
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            waitOutInterrupts();
+            return pipeline.run().exitCode();
+        } catch (SpawnException e) {
+            err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
+            return EXIT_CANNOT_START;
+        } catch (IOException e) {
+            err.println(spec.root().name() + ": " + e.getMessage());
+            return EXIT_REDIRECT;
+        } finally {
+            err.flush();
+        }
+    }
+
+    /**
+     * Ctrl-C sends SIGINT to the whole foreground process group: the stages and this JVM. Like a shell
+     * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and exits 130
+     * only if the last stage (or, with --pipefail, the status-deciding one) died of the SIGINT itself. A
+     * stage that catches it and carries on is not orphaned by panpipe exiting under it.
+     */
+    private static void waitOutInterrupts() {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> { });
+        } catch (IllegalArgumentException e) {
+            // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
+        }
+    }
+}

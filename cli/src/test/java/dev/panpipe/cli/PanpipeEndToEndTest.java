@@ -1,0 +1,280 @@
+package dev.panpipe.cli;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Runs the real {@code scripts/panpipe} (after Maven's package phase, with PANPIPE_NO_BUILD=1 so Maven
+ * never runs inside Maven) and compares {@code pipeline} with bash running the same pipeline.
+ */
+class PanpipeEndToEndTest {
+    static Path root;
+    static Path launcher;
+    static Path names;
+
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    @BeforeAll
+    static void locate() throws IOException {
+        root = Path.of(System.getProperty("panpipe.root", "..")).toRealPath();
+        launcher = root.resolve("scripts/panpipe");
+        names = root.resolve("samples/data/names.txt");
+        assertTrue(Files.isExecutable(launcher), launcher + " is executable");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldListTheSubcommandsInHelp() throws Exception {
+        Run r = panpipe(dir, null, "--help");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("Usage: panpipe "), r.out());
+        assertTrue(r.out().contains("Commands:\n  pipeline "), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldPrintTheMavenProjectVersion() throws Exception {
+        Run r = panpipe(dir, null, "--version");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("panpipe " + System.getProperty("panpipe.version"), r.out().lines().findFirst().orElseThrow());
+        assertFalse(r.out().contains("unknown"), r.out());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldDocumentTheExitStatusOfPipeline() throws Exception {
+        Run r = panpipe(dir, null, "pipeline", "--help");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("Exit status"), r.out());
+        assertTrue(r.out().contains("127"), r.out());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldShowUsageAndFailWithoutACommand() throws Exception {
+        Run r = panpipe(dir, null);
+        assertEquals(2, r.exit());
+        assertTrue(r.err().startsWith("Usage: panpipe "), r.err());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldRunTheReadmeSampleFromTheRepositoryRoot() throws Exception {
+        Run r = panpipe(root, null, "pipeline", "cat samples/data/names.txt", "grep Yost", "wc -l");
+        Run bash = bash(root, null, "cat samples/data/names.txt | grep Yost | wc -l");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(bash.out(), r.out());
+        assertTrue(Integer.parseInt(r.out().strip()) > 0, r.out());
+    }
+
+    @Test
+    @Timeout(120)
+    void shouldMatchBashForOutputAndExitStatus() throws Exception {
+        Path in = dir.resolve("stdin.txt");
+        Files.copy(names, in);
+        List<List<String>> cases = List.of(
+                List.of("grep Yost"),
+                // No head after a stage writing more than a pipe buffer: whether that stage then gets
+                // SIGPIPE is a race under bash too, so with pipefail bash's own status would vary.
+                List.of("sort", "uniq -c", "sort -rn", "tail -n 3"),
+                List.of("cut -d' ' -f2", "sort -u", "wc -l"),
+                List.of("grep -v \"Ada \"", "tr a-z A-Z", "tail -n 2"),
+                List.of("false"),
+                List.of("cat", "false", "wc -l"),
+                List.of("grep nomatch"),
+                List.of("grep nomatch", "wc -l"),
+                List.of("seq 1 1000000", "head -n 1"),
+                List.of("seq 1 1000000", "rev", "head -n 2", "cat"),
+                List.of("cat", "sh -c 'cat; exit 42'"),
+                List.of("sh -c 'kill -TERM $$'"),
+                List.of("cat", "sh -c 'cat >/dev/null; kill -KILL $$'", "wc -c"));
+        for (List<String> stages : cases) {
+            for (boolean pipefail : new boolean[]{false, true}) {
+                List<String> args = new ArrayList<>(List.of("pipeline"));
+                if (pipefail) args.add("--pipefail");
+                args.addAll(stages);
+                Run ours = panpipe(dir, in, args.toArray(String[]::new));
+                Run bash = bash(dir, in, (pipefail ? "set -o pipefail; " : "") + String.join(" | ", stages));
+                String why = (pipefail ? "pipefail " : "") + stages + "; stderr: " + ours.err();
+                assertEquals(bash.out(), ours.out(), why);
+                assertEquals(bash.exit(), ours.exit(), why);
+            }
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldResolveInOutAndAppendAgainstTheCallersDirectory() throws Exception {
+        Files.writeString(dir.resolve("in.txt"), "b\na\nc\n");
+        Run r = panpipe(dir, null, "pipeline", "--in", "in.txt", "--out", "out.txt", "sort");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("", r.out());
+        assertEquals("a\nb\nc\n", Files.readString(dir.resolve("out.txt")));
+        r = panpipe(dir, null, "pipeline", "--in", "in.txt", "--out", "out.txt", "--append", "sort -r", "head -n 1");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("a\nb\nc\nc\n", Files.readString(dir.resolve("out.txt")));
+        r = panpipe(dir, null, "pipeline", "--in", "in.txt", "--out", "out.txt", "wc -l");
+        assertEquals("3\n", Files.readString(dir.resolve("out.txt")), "--out without --append truncates");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldHandTheStagesPanpipesOwnStdinAndStdout() throws Exception {
+        // The first stage's fd 0 is the very file given as panpipe's stdin, and the last stage's fd 1 the
+        // file panpipe's stdout goes to: no pipe to or from the JVM in between.
+        Path in = dir.resolve("in.txt");
+        Files.writeString(in, "x\n");
+        Run r = panpipe(dir, in, "pipeline", "readlink /proc/self/fd/0");
+        assertEquals(in.toRealPath() + "\n", r.out());
+        r = panpipe(dir, in, "pipeline", "cat", "readlink /proc/self/fd/1");
+        assertEquals(dir.toRealPath().resolve("stdout") + "\n", r.out());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldGiveTheStagesTheCallersEnvironment() throws Exception {
+        // scripts/panpipe changes PATH and JAVA_HOME to find a JDK; the stages must not see that.
+        Map<String, String> env = Map.of("PATH", "/usr/bin:/bin:" + dir, "JAVA_HOME", "/nonexistent/jdk");
+        Run r = run(dir, null, List.of(launcher.toString(), "pipeline", "printenv PATH JAVA_HOME"), env);
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("/usr/bin:/bin:" + dir + "\n/nonexistent/jdk\n", r.out());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldWaitForTheStagesWhenInterruptedAsAShellDoes() throws Exception {
+        // Only panpipe gets the SIGINT here; the stage goes on, and panpipe must wait for it, not exit 130.
+        Path out = dir.resolve("interrupted.out");
+        Process p = new ProcessBuilder(launcher.toString(), "pipeline", "sh -c 'echo started; sleep 1; echo done'")
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Files.readString(out).contains("started")) {
+            assertTrue(System.nanoTime() < deadline, "the stage started");
+            Thread.sleep(20);
+        }
+        assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor());
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue());
+        assertEquals("started\ndone\n", Files.readString(out));
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldExit127NamingTheStageThatCannotStartAndLeaveNoProcess() throws Exception {
+        String marker = "31." + ProcessHandle.current().pid();
+        Run r = panpipe(dir, null, "pipeline", "sleep " + marker, "no-such-program-panpipe -x", "wc -l");
+        assertEquals(127, r.exit(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("panpipe: pipeline stage 2 (no-such-program-panpipe -x): cannot start "
+                + "no-such-program-panpipe: program not found"), r.err());
+        assertEquals("", r.out());
+        assertFalse(ProcessHandle.allProcesses().anyMatch(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)),
+                "the sleep of stage 1 is gone");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldExit2OnBadArguments() throws Exception {
+        Run r = panpipe(dir, null, "pipeline", "cat", "grep 'Yost", "wc -l");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().startsWith("panpipe pipeline: stage 2: unterminated single quote at column 6 of: grep 'Yost\n"), r.err());
+        assertTrue(r.err().contains("Try 'panpipe pipeline --help'"), r.err());
+
+        r = panpipe(dir, null, "pipeline");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("Missing required parameter"), r.err());
+
+        r = panpipe(dir, null, "pipeline", "cat names.txt | wc -l");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("unquoted shell operator '|' at column 15"), r.err());
+
+        r = panpipe(dir, null, "pipeline", "cat", "");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("stage 2 is empty"), r.err());
+
+        r = panpipe(dir, null, "pipeline", "--append", "cat");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--append needs --out FILE"), r.err());
+
+        r = panpipe(dir, null, "pipeline", "--no-such-option", "cat");
+        assertEquals(2, r.exit());
+
+        r = panpipe(dir, null, "frobnicate");
+        assertEquals(2, r.exit());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldExit1WhenTheInputFileCannotBeOpened() throws Exception {
+        Run r = panpipe(dir, null, "pipeline", "--in", "missing.txt", "cat");
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("missing.txt"), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldWorkThroughASymlinkFromAnyDirectory() throws Exception {
+        Path link = Files.createSymbolicLink(dir.resolve("pp"), launcher);
+        Run r = run(dir, null, List.of(link.toString(), "pipeline", "--in", names.toString(), "grep -c Yost"));
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(bash(dir, names, "grep -c Yost").out(), r.out());
+    }
+
+    private Run panpipe(Path cwd, Path stdin, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(launcher.toString()));
+        command.addAll(List.of(args));
+        return run(cwd, stdin, command);
+    }
+
+    private Run bash(Path cwd, Path stdin, String script) throws Exception {
+        return run(cwd, stdin, List.of("/bin/bash", "-c", script));
+    }
+
+    private Run run(Path cwd, Path stdin, List<String> command) throws Exception {
+        return run(cwd, stdin, command, Map.of());
+    }
+
+    private Run run(Path cwd, Path stdin, List<String> command, Map<String, String> env) throws Exception {
+        Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(stdin == null ? new File("/dev/null") : stdin.toFile()))
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        if (!p.waitFor(50, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(command + " did not finish in 50 s");
+        }
+        Run r = new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        Files.delete(out);
+        Files.delete(err);
+        return r;
+    }
+}
