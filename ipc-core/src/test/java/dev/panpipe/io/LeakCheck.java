@@ -28,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class LeakCheck implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
     private static final ExtensionContext.Namespace NS = ExtensionContext.Namespace.create(LeakCheck.class);
     private static final String JAVA_HOME = System.getProperty("java.home");
+    private static final String SELF_FD_DIR = "/proc/" + ProcessHandle.current().pid() + "/fd";
 
     @Override
     public void beforeAll(ExtensionContext context) {
@@ -68,7 +69,9 @@ public final class LeakCheck implements BeforeAllCallback, AfterAllCallback, Bef
     }
 
     private static boolean jvmOwn(String target) {
-        return target.endsWith(".jar") || (JAVA_HOME != null && target.startsWith(JAVA_HOME));
+        return target.endsWith(".jar") || (JAVA_HOME != null && target.startsWith(JAVA_HOME))
+                || target.equals("/dev/random") || target.equals("/dev/urandom")   // SecureRandom, opened once
+                || target.equals(SELF_FD_DIR);                                       // the listing's own directory
     }
 
     /** This JVM's children, with their state letter from /proc (R, S, Z...). */
