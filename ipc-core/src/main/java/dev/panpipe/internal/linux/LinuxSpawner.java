@@ -187,8 +187,11 @@ public final class LinuxSpawner {
         // and every handler back to default (an ignored signal would otherwise stay ignored across exec).
         MemorySegment empty = sigset_t.allocate(arena);
         linux_h.sigemptyset(empty);
+        // Not sigfillset: glibc leaves its internal signals (32 and 33, SIGCANCEL and SIGSETXID) out of it,
+        // and posix_spawn then sets those to SIG_IGN in the child, where they stay ignored across exec.
+        // Every bit set makes posix_spawn put every signal back to SIG_DFL, as fork + exec would.
         MemorySegment all = sigset_t.allocate(arena);
-        linux_h.sigfillset(all);
+        all.fill((byte) 0xff);
         linux_h.sigdelset(all, linux_h.SIGKILL());
         linux_h.sigdelset(all, linux_h.SIGSTOP());
         Syscalls.checkReturned("posix_spawnattr_setsigmask", null, linux_h.posix_spawnattr_setsigmask(attr, empty));
