@@ -204,17 +204,20 @@ public final class FdHandle implements AutoCloseable {
     }
 
     private void ringWake() {
-        int w;
+        // The write happens under the lock closeNow() takes to close the eventfd: the last call in flight
+        // may release (and close the eventfd) at any moment, and a write after that would hit EBADF or,
+        // worse, an fd number another thread has just been given. The eventfd is non-blocking, so the
+        // lock is held only for one short write.
         synchronized (this) {
-            w = wakeFd;
-        }
-        if (w < 0) return;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment one = arena.allocate(8);
-            one.set(linux_h.C_LONG, 0, 1L);
-            Syscalls.write(w, one, 8);
-        } catch (SyscallException e) {
-            throw new IllegalStateException("waking the threads blocked on " + description, e);
+            int w = wakeFd;
+            if (w < 0) return;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment one = arena.allocate(8);
+                one.set(linux_h.C_LONG, 0, 1L);
+                Syscalls.write(w, one, 8);
+            } catch (SyscallException e) {
+                throw new IllegalStateException("waking the threads blocked on " + description, e);
+            }
         }
     }
 
