@@ -16,6 +16,7 @@ import java.nio.channels.AsynchronousCloseException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -183,6 +184,35 @@ class PipeTest {
             for (Future<Boolean> f : java.util.List.of(first, second)) {
                 ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(10, TimeUnit.SECONDS));
                 assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+            }
+        }
+    }
+
+    @Test
+    void shouldCloseCleanlyWhileAnotherThreadIsBetweenReads() throws Exception {
+        // close() while a reader is inside read(): the closer rings the wake-up eventfd, and the reader's
+        // release may close that eventfd at the same moment. close() must neither fail nor write into an
+        // fd that is already closed (and could by then belong to someone else).
+        for (int i = 0; i < 2000; i++) {
+            try (Pipe pipe = Pipe.open()) {
+                CountDownLatch reading = new CountDownLatch(1);
+                Thread reader = Thread.ofPlatform().start(() -> {
+                    byte[] b = new byte[1];
+                    reading.countDown();
+                    try {
+                        while (pipe.readEnd().read(b, 0, 1) != ReadEnd.EOF) {
+                            // one byte at a time: many calls in flight, each acquire/release
+                        }
+                    } catch (AsynchronousCloseException | IllegalStateException expected) {
+                        // closed under it, or before it came back for more: both fine
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                reading.await();
+                for (int k = 0; k < 20; k++) pipe.writeEnd().write(new byte[1], 0, 1);
+                pipe.readEnd().close();   // must not throw
+                reader.join();
             }
         }
     }
