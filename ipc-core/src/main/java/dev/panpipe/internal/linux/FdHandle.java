@@ -49,7 +49,8 @@ public final class FdHandle implements AutoCloseable {
 
     private final int fd;
     private final String description;
-    private final boolean exclusive;
+    /** False once the description may be shared with another process: its mode is then left alone. */
+    private volatile boolean exclusive;
     private final AtomicInteger state = new AtomicInteger();
     private final Cleaner.Cleanable cleanable;
     private volatile int wakeFd = -1;
@@ -125,10 +126,14 @@ public final class FdHandle implements AutoCloseable {
     /**
      * Puts the description back in blocking mode before the fd is handed to a child process: programs
      * expect a blocking stdin/stdout. After this the handle's own blocking calls are real blocking calls.
+     *
+     * <p>The handle counts as shared from then on: the child holds the same open file description, so
+     * this handle must never switch it to O_NONBLOCK again under the child.
      */
     public void prepareForChild() throws SyscallException {
         int f = acquire();
         try {
+            exclusive = false;
             int flags = Syscalls.fcntl(f, linux_h.F_GETFL(), 0);
             if ((flags & linux_h.O_NONBLOCK()) != 0) Syscalls.fcntl(f, linux_h.F_SETFL(), flags & ~linux_h.O_NONBLOCK());
             nonBlockingSet = false;
@@ -199,17 +204,20 @@ public final class FdHandle implements AutoCloseable {
     }
 
     private void ringWake() {
-        int w;
+        // The write happens under the lock closeNow() takes to close the eventfd: the last call in flight
+        // may release (and close the eventfd) at any moment, and a write after that would hit EBADF or,
+        // worse, an fd number another thread has just been given. The eventfd is non-blocking, so the
+        // lock is held only for one short write.
         synchronized (this) {
-            w = wakeFd;
-        }
-        if (w < 0) return;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment one = arena.allocate(8);
-            one.set(linux_h.C_LONG, 0, 1L);
-            Syscalls.write(w, one, 8);
-        } catch (SyscallException e) {
-            throw new IllegalStateException("waking the threads blocked on " + description, e);
+            int w = wakeFd;
+            if (w < 0) return;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment one = arena.allocate(8);
+                one.set(linux_h.C_LONG, 0, 1L);
+                Syscalls.write(w, one, 8);
+            } catch (SyscallException e) {
+                throw new IllegalStateException("waking the threads blocked on " + description, e);
+            }
         }
     }
 

@@ -31,8 +31,9 @@ import java.util.TreeMap;
  *
  * <h2>Which fds the child gets</h2>
  * Exactly the ones named: 0, 1, 2 and any {@link SubprocessBuilder#passFd extra fd}. Each is put in
- * place with {@code adddup2}, and then {@code addclosefrom_np} closes every fd above the highest one
- * named, so even an fd the JVM opened without close-on-exec never leaks into the child. A source fd
+ * place with {@code adddup2}, every unnamed fd between 3 and the highest one named is closed with
+ * {@code addclose}, and {@code addclosefrom_np} closes every fd above it, so even an fd the JVM opened
+ * without close-on-exec never leaks into the child. A source fd
  * that could be overwritten by an earlier dup2 (one numbered at or below the highest target) is first
  * copied above all targets.
  */
@@ -86,6 +87,14 @@ public final class LinuxSpawner {
                 if (stderrToStdout) {
                     Syscalls.checkReturned("posix_spawn_file_actions_adddup2", null,
                             linux_h.posix_spawn_file_actions_adddup2(actions, 1, 2));
+                }
+                // closefrom only reaches above the highest target: the parent's fds in the gaps below it
+                // (3..highestTarget, not named) must be closed one by one, or any of them opened without
+                // close-on-exec (the JVM's own jar and modules fds are) would leak into the child.
+                for (int fd = 3; fd < highestTarget; fd++) {
+                    if (map.containsKey(fd)) continue;
+                    Syscalls.checkReturned("posix_spawn_file_actions_addclose", null,
+                            linux_h.posix_spawn_file_actions_addclose(actions, fd));
                 }
                 Syscalls.checkReturned("posix_spawn_file_actions_addclosefrom_np", null,
                         linux_h.posix_spawn_file_actions_addclosefrom_np(actions, highestTarget + 1));
@@ -178,8 +187,11 @@ public final class LinuxSpawner {
         // and every handler back to default (an ignored signal would otherwise stay ignored across exec).
         MemorySegment empty = sigset_t.allocate(arena);
         linux_h.sigemptyset(empty);
+        // Not sigfillset: glibc leaves its internal signals (32 and 33, SIGCANCEL and SIGSETXID) out of it,
+        // and posix_spawn then sets those to SIG_IGN in the child, where they stay ignored across exec.
+        // Every bit set makes posix_spawn put every signal back to SIG_DFL, as fork + exec would.
         MemorySegment all = sigset_t.allocate(arena);
-        linux_h.sigfillset(all);
+        all.fill((byte) 0xff);
         linux_h.sigdelset(all, linux_h.SIGKILL());
         linux_h.sigdelset(all, linux_h.SIGSTOP());
         Syscalls.checkReturned("posix_spawnattr_setsigmask", null, linux_h.posix_spawnattr_setsigmask(attr, empty));

@@ -1,0 +1,175 @@
+package dev.panpipe.io;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@ExtendWith(LeakCheck.class)
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class FifoTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldCreateAFifoWithMode0600() throws Exception {
+        Path path = dir.resolve("f");
+        try (Fifo fifo = Fifo.create(path)) {
+            assertTrue(fifo.created());
+            assertEquals(path.toAbsolutePath(), fifo.path());
+            assertTrue(isFifo(path), "not a FIFO: " + path);
+            assertEquals(EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE),
+                    Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS));
+        }
+    }
+
+    @Test
+    void shouldUnlinkTheFifoOnCloseWhenItCreatedIt() throws Exception {
+        Path path = dir.resolve("f");
+        Fifo fifo = Fifo.create(dir, "f");
+        assertTrue(Files.exists(path, LinkOption.NOFOLLOW_LINKS));
+        fifo.close();
+        assertFalse(Files.exists(path, LinkOption.NOFOLLOW_LINKS));
+        fifo.close();   // idempotent, and no error for the path being gone
+    }
+
+    @Test
+    void shouldReuseAnExistingFifoAndLeaveItInPlace() throws Exception {
+        Path path = dir.resolve("existing");
+        try (Arena arena = Arena.ofConfined()) {
+            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0640);
+        }
+        try (Fifo fifo = Fifo.create(path)) {
+            assertFalse(fifo.created());
+            try (Pipe both = fifo.openBoth()) {
+                Io.writeUtf8(both.writeEnd(), "reused");
+                byte[] b = new byte[16];
+                assertEquals(6, both.readEnd().read(b, 0, b.length));
+            }
+        }
+        assertTrue(isFifo(path), "a FIFO panpipe did not create must survive close");
+        assertEquals(EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE, PosixFilePermission.GROUP_READ),
+                Files.getPosixFilePermissions(path), "and keep its own mode");
+    }
+
+    @Test
+    void shouldRefuseASymlinkEvenWhenItPointsToAFifo() throws Exception {
+        Path real = dir.resolve("real");
+        Path link = dir.resolve("link");
+        try (Fifo target = Fifo.create(real)) {
+            Files.createSymbolicLink(link, real);
+            FileSystemException e = assertThrows(FileSystemException.class, () -> Fifo.create(link));
+            assertTrue(e.getMessage().contains(link.toString()) && e.getMessage().contains("symbolic link"), e.getMessage());
+            assertTrue(Files.isSymbolicLink(link), "the link is left alone");
+            assertTrue(isFifo(real));
+        }
+        Path dangling = dir.resolve("dangling");
+        Files.createSymbolicLink(dangling, dir.resolve("nowhere"));
+        FileSystemException e = assertThrows(FileSystemException.class, () -> Fifo.create(dangling));
+        assertTrue(e.getMessage().contains("symbolic link"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("nowhere"), LinkOption.NOFOLLOW_LINKS), "no FIFO created through the link");
+    }
+
+    @Test
+    void shouldRefuseARegularFileAtThePath() throws Exception {
+        Path file = dir.resolve("file");
+        Files.writeString(file, "keep me");
+        FileAlreadyExistsException e = assertThrows(FileAlreadyExistsException.class, () -> Fifo.create(file));
+        assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("not a FIFO"), e.getMessage());
+        assertEquals("keep me", Files.readString(file));
+        assertThrows(FileAlreadyExistsException.class, () -> Fifo.create(dir), "a directory is not a FIFO either");
+    }
+
+    @Test
+    void shouldRefuseANameThatIsNotOnePathElement() {
+        assertThrows(IllegalArgumentException.class, () -> Fifo.create(dir, "a/b"));
+        assertThrows(IllegalArgumentException.class, () -> Fifo.create(dir, ".."));
+        assertThrows(IllegalArgumentException.class, () -> Fifo.create(dir, ""));
+    }
+
+    @Test
+    void shouldTimeOutOpeningTheReadEndWhenNoWriterComes() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("r"))) {
+            PeerTimeoutException e = assertThrows(PeerTimeoutException.class, () -> fifo.openReadEnd(Duration.ofMillis(200)));
+            assertTrue(e.getMessage().contains(fifo.path().toString()), e.getMessage());
+            // the FIFO is still usable afterwards: nothing of the timed-out attempt is left in it
+            assertAWriterCanStillConnect(fifo);
+        }
+    }
+
+    @Test
+    void shouldTimeOutOpeningTheWriteEndWhenNoReaderComes() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("w"))) {
+            PeerTimeoutException e = assertThrows(PeerTimeoutException.class, () -> fifo.openWriteEnd(Duration.ofMillis(200)));
+            assertTrue(e.getMessage().contains(fifo.path().toString()), e.getMessage());
+            assertAWriterCanStillConnect(fifo);
+        }
+    }
+
+    private static void assertAWriterCanStillConnect(Fifo fifo) throws Exception {
+        try (Subprocess writer = Subprocess.builder("sh", "-c", "printf again > \"$1\"", "sh", fifo.path().toString())
+                .stdout(Redirect.discard()).stderr(Redirect.inherit()).start();
+             ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(10))) {
+            assertEquals("again", Io.readAllUtf8(in));
+            assertEquals(ExitStatus.exited(0), writer.waitFor());
+        }
+    }
+
+    @Test
+    void shouldReadWhatAnotherProcessWritesIntoTheFifo() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("from-child"));
+             Subprocess child = Subprocess.builder("sh", "-c", "printf hello > \"$1\"", "sh", fifo.path().toString())
+                     .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.inherit()).start();
+             ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(10))) {
+            assertEquals("hello", Io.readAllUtf8(in), "all the child wrote, then EOF when it closed");
+            assertEquals(ExitStatus.exited(0), child.waitFor());
+        }
+    }
+
+    @Test
+    void shouldFeedAnotherProcessThroughTheFifo() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("to-child"));
+             Subprocess cat = Subprocess.builder("cat", fifo.path().toString()).stdin(Redirect.discard()).stderr(Redirect.inherit()).start()) {
+            try (WriteEnd out = fifo.openWriteEnd(Duration.ofSeconds(10))) {
+                Io.writeUtf8(out, "through the fifo\n");
+            }
+            assertEquals("through the fifo\n", Io.readAllUtf8(cat.stdout()));
+            assertEquals(ExitStatus.exited(0), cat.waitFor());
+        }
+    }
+
+    @Test
+    void shouldOpenBothEndsInOneProcessWithoutWaiting() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("both")); Pipe pipe = fifo.openBoth()) {
+            Io.writeUtf8(pipe.writeEnd(), "x");
+            pipe.writeEnd().close();
+            assertEquals("x", Io.readAllUtf8(pipe.readEnd()));
+        }
+    }
+
+    private static boolean isFifo(Path path) throws Exception {
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        return (mode & linux_h.S_IFMT()) == linux_h.S_IFIFO();
+    }
+}

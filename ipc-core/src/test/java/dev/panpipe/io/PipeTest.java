@@ -1,0 +1,294 @@
+package dev.panpipe.io;
+
+import dev.panpipe.bindings.BrokenPipeException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@ExtendWith(LeakCheck.class)
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class PipeTest {
+
+    @Test
+    void shouldCarryByteArraysThroughThePipe() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            byte[] sent = "hello, pipe".getBytes(StandardCharsets.UTF_8);
+            assertEquals(4, pipe.writeEnd().write(sent, 7, 4));
+            byte[] buf = new byte[32];
+            assertEquals(4, pipe.readEnd().read(buf, 3, 20));
+            assertArrayEquals("pipe".getBytes(), Arrays.copyOfRange(buf, 3, 7));
+            assertEquals(0, buf[0]);
+        }
+    }
+
+    @Test
+    void shouldCarryNativeSegmentsThroughThePipe() throws Exception {
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofConfined()) {
+            MemorySegment src = arena.allocate(40_000);
+            for (long i = 0; i < src.byteSize(); i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
+            assertEquals(src.byteSize(), pipe.writeEnd().write(src));
+            MemorySegment dst = arena.allocate(40_000);
+            assertEquals(dst.byteSize(), pipe.readEnd().readFully(dst));
+            assertEquals(-1, src.mismatch(dst));
+        }
+    }
+
+    @Test
+    void shouldReportEofOnlyOnceEveryWriterHasClosed() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            pipe.writeEnd().write(new byte[] {1, 2, 3}, 0, 3);
+            pipe.writeEnd().close();
+            byte[] buf = new byte[8];
+            assertEquals(3, pipe.readEnd().read(buf, 0, 8), "data written before the close comes first");
+            assertEquals(ReadEnd.EOF, pipe.readEnd().read(buf, 0, 8));
+            assertEquals(ReadEnd.EOF, pipe.readEnd().read(buf, 0, 8), "EOF stays EOF");
+            assertTrue(pipe.readEnd().awaitReadable(Duration.ZERO), "end of stream counts as readable");
+            assertEquals(-1, pipe.readEnd().asInputStream().read());
+        }
+    }
+
+    @Test
+    void shouldReturnEofToAReaderBlockedWhenTheLastWriterCloses() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            Future<Integer> read = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().read(new byte[8], 0, 8));
+            pipe.writeEnd().close();
+            assertEquals(ReadEnd.EOF, read.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldThrowBrokenPipeWhenWritingAfterTheReaderClosed() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            pipe.readEnd().close();
+            BrokenPipeException e = assertThrows(BrokenPipeException.class, () -> pipe.writeEnd().write(new byte[] {1}, 0, 1));
+            assertEquals("write: EPIPE (Broken pipe)", e.getMessage());
+        }
+    }
+
+    @Test
+    void shouldThrowBrokenPipeToAWriterBlockedOnAFullPipeWhenTheReaderCloses() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            fill(pipe);
+            Future<Integer> write = Blocking.startAndAwaitBlocked("poll", () -> pipe.writeEnd().write(new byte[4096], 0, 4096));
+            pipe.readEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> write.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(BrokenPipeException.class, e.getCause());
+        }
+    }
+
+    @Test
+    void shouldReturnZeroFromANonBlockingReadOfAnEmptyPipe() throws Exception {
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofConfined()) {
+            pipe.readEnd().blocking(false);
+            assertFalse(pipe.readEnd().isBlocking());
+            assertEquals(0, pipe.readEnd().read(new byte[8], 0, 8));
+            assertEquals(0, pipe.readEnd().read(arena.allocate(8)));
+            assertFalse(pipe.readEnd().awaitReadable(Duration.ofMillis(10)));
+            pipe.writeEnd().write(new byte[] {42}, 0, 1);
+            byte[] one = new byte[8];
+            assertEquals(1, pipe.readEnd().read(one, 0, 8));
+            assertEquals(42, one[0]);
+            pipe.writeEnd().close();
+            assertEquals(ReadEnd.EOF, pipe.readEnd().read(one, 0, 8), "non-blocking still tells EOF from empty");
+        }
+    }
+
+    @Test
+    void shouldWriteAShortCountWithoutBlockingWhenThePipeIsFull() throws Exception {
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofConfined()) {
+            int capacity = pipe.capacity();
+            pipe.writeEnd().blocking(false);
+            MemorySegment big = arena.allocate(capacity * 4L);
+            long n = pipe.writeEnd().write(big);
+            assertTrue(n > 0 && n < big.byteSize(), "a short count, not all and not nothing: " + n);
+            assertEquals(0, pipe.writeEnd().write(big), "nothing more fits");
+            assertEquals(0, pipe.writeEnd().write(new byte[100], 0, 100), "nothing more fits from an array either");
+            assertFalse(pipe.writeEnd().awaitWritable(Duration.ofMillis(10)));
+            // what was accepted is exactly what can be read back
+            pipe.writeEnd().close();
+            long total = 0;
+            MemorySegment buf = arena.allocate(65536);
+            for (long r; (r = pipe.readEnd().read(buf)) != ReadEnd.EOF; ) total += r;
+            assertEquals(n, total);
+        }
+    }
+
+    @Test
+    void shouldGrowTheKernelBufferWhenAsked() throws Exception {
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofConfined()) {
+            int before = pipe.capacity();
+            int granted = pipe.capacity(1 << 20);
+            assertTrue(granted >= 1 << 20, "asked 1 MiB, got " + granted);
+            assertEquals(granted, pipe.capacity(), "F_GETPIPE_SZ reports what F_SETPIPE_SZ granted");
+            assertTrue(granted > before);
+            // and the kernel really holds that much: a non-blocking write fills exactly the capacity
+            pipe.writeEnd().blocking(false);
+            assertEquals(granted, pipe.writeEnd().write(arena.allocate(granted * 2L)));
+            assertThrows(IllegalArgumentException.class, () -> pipe.capacity(0));
+        }
+    }
+
+    @Test
+    void shouldWakeAReaderBlockedInReadWithAsynchronousCloseException() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            Future<Integer> read = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().read(new byte[8], 0, 8));
+            assertFalse(read.isDone(), "the read must be blocked before the close");
+            pipe.readEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+            assertFalse(pipe.readEnd().isOpen());
+        }
+    }
+
+    @Test
+    void shouldWakeAWriterBlockedOnAFullPipeWithAsynchronousCloseException() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            fill(pipe);
+            Future<Integer> write = Blocking.startAndAwaitBlocked("poll", () -> pipe.writeEnd().write(new byte[4096], 0, 4096));
+            assertFalse(write.isDone(), "the write must be blocked before the close");
+            pipe.writeEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> write.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+        }
+    }
+
+    @Test
+    void shouldWakeEveryThreadWaitingForReadabilityOnClose() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            Future<Boolean> first = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().awaitReadable(null));
+            Future<Boolean> second = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().awaitReadable(null));
+            pipe.readEnd().close();
+            for (Future<Boolean> f : java.util.List.of(first, second)) {
+                ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(10, TimeUnit.SECONDS));
+                assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+            }
+        }
+    }
+
+    @Test
+    void shouldCloseCleanlyWhileAnotherThreadIsBetweenReads() throws Exception {
+        // close() while a reader is inside read(): the closer rings the wake-up eventfd, and the reader's
+        // release may close that eventfd at the same moment. close() must neither fail nor write into an
+        // fd that is already closed (and could by then belong to someone else).
+        for (int i = 0; i < 2000; i++) {
+            try (Pipe pipe = Pipe.open()) {
+                CountDownLatch reading = new CountDownLatch(1);
+                Thread reader = Thread.ofPlatform().start(() -> {
+                    byte[] b = new byte[1];
+                    reading.countDown();
+                    try {
+                        while (pipe.readEnd().read(b, 0, 1) != ReadEnd.EOF) {
+                            // one byte at a time: many calls in flight, each acquire/release
+                        }
+                    } catch (AsynchronousCloseException | IllegalStateException expected) {
+                        // closed under it, or before it came back for more: both fine
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                reading.await();
+                for (int k = 0; k < 20; k++) pipe.writeEnd().write(new byte[1], 0, 1);
+                pipe.readEnd().close();   // must not throw
+                reader.join();
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseUseAfterCloseAndCloseIdempotently() throws Exception {
+        Pipe pipe = Pipe.open();
+        ReadEnd r = pipe.readEnd();
+        WriteEnd w = pipe.writeEnd();
+        pipe.close();
+        pipe.close();
+        r.close();
+        w.close();
+        assertFalse(r.isOpen());
+        assertFalse(w.isOpen());
+        assertEquals(-1, r.nativeHandle());
+        assertEquals(-1, w.nativeHandle());
+        assertThrows(IllegalStateException.class, () -> r.read(new byte[1], 0, 1));
+        assertThrows(IllegalStateException.class, () -> w.write(new byte[1], 0, 1));
+        assertThrows(IllegalStateException.class, () -> r.awaitReadable(Duration.ZERO));
+        assertThrows(IllegalStateException.class, () -> w.awaitWritable(Duration.ZERO));
+        assertThrows(IllegalStateException.class, () -> r.blocking(false));
+        assertThrows(IllegalStateException.class, pipe::capacity);
+    }
+
+    @Test
+    void shouldCloseOnlyTheEndThatIsClosed() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            pipe.writeEnd().write(new byte[] {9}, 0, 1);
+            pipe.writeEnd().close();
+            assertTrue(pipe.readEnd().isOpen());
+            assertTrue(pipe.capacity() > 0, "capacity is still known through the open end");
+            byte[] b = new byte[1];
+            assertEquals(1, pipe.readEnd().read(b, 0, 1));
+        }
+    }
+
+    @Test
+    void shouldMakeBothEndsCloseOnExec() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            for (long fd : new long[] {pipe.readEnd().nativeHandle(), pipe.writeEnd().nativeHandle()}) {
+                int flags = Syscalls.fcntl((int) fd, linux_h.F_GETFD(), 0);
+                assertEquals(linux_h.FD_CLOEXEC(), flags & linux_h.FD_CLOEXEC(), "fd " + fd + " is not close-on-exec");
+            }
+        }
+    }
+
+    @Test
+    void shouldStreamThroughInputAndOutputStreams() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            byte[] data = new byte[300_000];
+            new java.util.Random(1).nextBytes(data);
+            Thread writer = Thread.ofPlatform().start(() -> {
+                try (OutputStream out = pipe.writeEnd().asOutputStream()) {
+                    out.write(data);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            byte[] got;
+            try (InputStream in = pipe.readEnd().asInputStream()) {
+                got = in.readAllBytes();
+            }
+            writer.join();
+            assertArrayEquals(data, got);
+            assertFalse(pipe.writeEnd().isOpen(), "closing the stream closes the end");
+        }
+    }
+
+    /** Fills the pipe to the brim without blocking, then puts the write end back in blocking mode. */
+    static void fill(Pipe pipe) throws Exception {
+        pipe.writeEnd().blocking(false);
+        byte[] chunk = new byte[65536];
+        while (pipe.writeEnd().write(chunk, 0, chunk.length) > 0) {
+            // keep going until nothing fits
+        }
+        pipe.writeEnd().blocking(true);
+    }
+}

@@ -1,0 +1,193 @@
+package dev.panpipe.process;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.sigset_t;
+import dev.panpipe.io.Io;
+import dev.panpipe.io.LeakCheck;
+import dev.panpipe.io.Pipe;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What a child starts with: exactly the fds it was given, no blocked or ignored signals; and what spawning leaves behind. */
+@ExtendWith(LeakCheck.class)
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class ChildStateTest {
+    /** "N -> target" in {@code ls -l} output. */
+    private static final Pattern FD_LINE = Pattern.compile(" (\\d+) -> (.*)$");
+    /** The one fd ls opens itself: the directory it is listing, /proc/<ls's pid>/fd. */
+    private static final Pattern LISTING_DIR = Pattern.compile("/proc/\\d+/fd");
+
+    @Test
+    void shouldGiveTheChildOnlyItsThreeStandardFds() throws Exception {
+        Map<Integer, String> fds = childFds(Subprocess.builder("ls", "-l", "/proc/self/fd"));
+        assertEquals(Set.of(0, 1, 2), fds.keySet(), "child fds: " + fds);
+    }
+
+    @Test
+    void shouldGiveTheChildAPassedFdAsWell() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            Map<Integer, String> fds = childFds(Subprocess.builder("ls", "-l", "/proc/self/fd").passFd(3, Redirect.to(pipe.writeEnd())));
+            assertEquals(Set.of(0, 1, 2, 3), fds.keySet(), "child fds: " + fds);
+            assertEquals(Files.readSymbolicLink(Path.of("/proc/self/fd/" + pipe.writeEnd().nativeHandle())).toString(), fds.get(3),
+                    "fd 3 is the parent's pipe");
+        }
+    }
+
+    @Test
+    void shouldCloseInheritableParentFdsBelowAPassedFdToo() throws Exception {
+        // fds the parent opened without close-on-exec, numbered below the highest fd passed: the child must
+        // not get them either ("every other fd of the parent is closed in the child").
+        try (Arena arena = Arena.ofConfined(); Pipe pipe = Pipe.open()) {
+            MemorySegment raw = arena.allocate(linux_h.C_INT, 2);
+            Syscalls.pipe2(raw, 0);   // deliberately inheritable
+            int a = raw.getAtIndex(linux_h.C_INT, 0), b = raw.getAtIndex(linux_h.C_INT, 1);
+            try {
+                int passed = Math.max(a, b) + 2;
+                Map<Integer, String> fds = childFds(Subprocess.builder("ls", "-l", "/proc/self/fd")
+                        .passFd(passed, Redirect.to(pipe.writeEnd())));
+                assertEquals(Set.of(0, 1, 2, passed), fds.keySet(), "child fds (parent's inheritable fds were " + a + ", " + b + "): " + fds);
+            } finally {
+                Syscalls.close(a);
+                Syscalls.close(b);
+            }
+        }
+    }
+
+    @Test
+    void shouldStartTheChildWithNoBlockedOrIgnoredSignalsWhateverTheParentDoes() throws Exception {
+        MethodHandle sigaction = Linker.nativeLinker().downcallHandle(
+                Linker.nativeLinker().defaultLookup().find("sigaction").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        try (Arena arena = Arena.ofConfined()) {
+            // This thread blocks SIGUSR1 and SIGHUP; the whole process ignores SIGPIPE (struct sigaction:
+            // the handler comes first; 256 bytes hold any architecture's struct; the JVM's own action is
+            // saved whole and put back exactly).
+            MemorySegment block = sigset_t.allocate(arena);
+            linux_h.sigemptyset(block);
+            linux_h.sigaddset(block, Signals.SIGUSR1);
+            linux_h.sigaddset(block, Signals.SIGHUP);
+            MemorySegment oldMask = sigset_t.allocate(arena);
+            assertEquals(0, linux_h.pthread_sigmask(linux_h.SIG_BLOCK(), block, oldMask));
+            MemorySegment ignore = arena.allocate(256, 8);
+            ignore.set(ValueLayout.JAVA_LONG, 0, 1L);   // SIG_IGN
+            MemorySegment jvmAction = arena.allocate(256, 8);
+            assertEquals(0, (int) sigaction.invokeExact(Signals.SIGPIPE, ignore, jvmAction));
+            try {
+                Map<String, String> parent = signalMasks(Files.readString(Path.of("/proc/thread-self/status")));
+                assertNotEquals(0L, Long.parseLong(parent.get("SigBlk"), 16), "precondition: this thread blocks signals");
+                assertNotEquals(0L, Long.parseLong(parent.get("SigIgn"), 16) & (1L << (Signals.SIGPIPE - 1)), "precondition: SIGPIPE ignored");
+
+                String status;
+                try (Subprocess p = Subprocess.builder("cat", "/proc/self/status").stderr(Redirect.inherit()).start()) {
+                    status = Io.readAllUtf8(p.stdout());
+                    assertEquals(ExitStatus.exited(0), p.waitFor());
+                }
+                Map<String, String> child = signalMasks(status);
+                assertEquals("0000000000000000", child.get("SigBlk"), "signals blocked in the child");
+                assertEquals("0000000000000000", child.get("SigIgn"), "signals ignored in the child");
+
+                // and it shows: a writer whose reader goes away dies of SIGPIPE, as `yes | head -1` needs
+                try (Subprocess yes = Subprocess.builder("yes").stderr(Redirect.discard()).start()) {
+                    byte[] some = new byte[4];
+                    assertTrue(yes.stdout().read(some, 0, 4) > 0, "yes is writing");
+                    yes.stdout().close();
+                    assertEquals(ExitStatus.killed(Signals.SIGPIPE, false), yes.waitFor());
+                }
+            } finally {
+                assertEquals(0, (int) sigaction.invokeExact(Signals.SIGPIPE, jvmAction, MemorySegment.NULL));
+                assertEquals(0, linux_h.pthread_sigmask(linux_h.SIG_SETMASK(), oldMask, MemorySegment.NULL));
+            }
+        } catch (Throwable t) {
+            if (t instanceof Exception e) throw e;
+            if (t instanceof Error e) throw e;
+            throw new AssertionError(t);
+        }
+    }
+
+    @Test
+    void shouldLeaveNoFdNoChildAndNoZombieAfterAThousandSpawns() throws Exception {
+        Map<Integer, String> fdsBefore = LeakCheck.openFds();
+        Map<Long, String> childrenBefore = LeakCheck.children();
+        for (int i = 0; i < 1000; i++) {
+            try (Subprocess p = Subprocess.builder("/bin/true").start()) {
+                if (i % 2 == 0) assertEquals(ExitStatus.exited(0), p.waitFor());   // odd ones: close() alone must reap
+            }
+            if (i % 100 == 99) {
+                Map<Long, String> now = LeakCheck.children();
+                assertEquals(childrenBefore, now, "children after " + (i + 1) + " spawns (pid=state, Z is a zombie)");
+            }
+        }
+        assertEquals(fdsBefore.size(), LeakCheck.openFds().size(), "fd count of /proc/self/fd");
+        assertEquals(fdsBefore, LeakCheck.openFds());
+        assertEquals(childrenBefore, LeakCheck.children());
+        assertTrue(childrenBefore.values().stream().noneMatch("Z"::equals));
+    }
+
+    @Test
+    void shouldNotMakeAnEndSharedWithAChildNonBlockingUnderIt() throws Exception {
+        // The parent and a child both write into one pipe (the parent lends its write end as the child's
+        // stdout and keeps writing itself). The parent's writes must not switch the shared description to
+        // O_NONBLOCK, or the child's writes fail with EAGAIN as soon as the pipe is full.
+        try (Pipe pipe = Pipe.open();
+             Subprocess child = Subprocess.builder("sh", "-c", "sleep 0.2; head -c 1000000 /dev/zero")
+                     .stdin(Redirect.discard()).stdout(Redirect.to(pipe.writeEnd())).start()) {
+            Io.writeUtf8(pipe.writeEnd(), "P");
+            pipe.writeEnd().close();
+            byte[] all = Io.readAll(pipe.readEnd());
+            String err = Io.readAllUtf8(child.stderr());
+            assertEquals(ExitStatus.exited(0), child.waitFor(), "child failed: " + err);
+            assertEquals(1_000_001, all.length);
+        }
+    }
+
+    private static Map<String, String> signalMasks(String status) {
+        Map<String, String> m = new TreeMap<>();
+        for (String line : status.split("\n")) {
+            if (line.startsWith("SigBlk:") || line.startsWith("SigIgn:")) m.put(line.substring(0, 6), line.substring(7).trim());
+        }
+        return m;
+    }
+
+    /** The child's fds with their targets, from its own {@code ls -l /proc/self/fd}, less the one ls opens to list them. */
+    private static Map<Integer, String> childFds(SubprocessBuilder b) throws Exception {
+        String out;
+        try (Subprocess p = b.stderr(Redirect.inherit()).start()) {
+            out = Io.readAllUtf8(p.stdout());
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+        }
+        Map<Integer, String> fds = new TreeMap<>();
+        int listing = 0;
+        for (String line : out.split("\n")) {
+            Matcher m = FD_LINE.matcher(line);
+            if (!m.find()) continue;
+            if (LISTING_DIR.matcher(m.group(2)).matches()) {
+                listing++;
+                continue;
+            }
+            fds.put(Integer.parseInt(m.group(1)), m.group(2));
+        }
+        assertEquals(1, listing, "ls opens exactly one fd, its directory:\n" + out);
+        return fds;
+    }
+}

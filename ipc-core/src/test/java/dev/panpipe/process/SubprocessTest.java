@@ -1,0 +1,249 @@
+package dev.panpipe.process;
+
+import dev.panpipe.io.Io;
+import dev.panpipe.io.LeakCheck;
+import dev.panpipe.io.ReadEnd;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Starting, feeding, waiting for and ending real child processes. */
+@ExtendWith(LeakCheck.class)
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class SubprocessTest {
+
+    @Test
+    void shouldCarry64MiBThroughCatUnchanged() throws Exception {
+        final long total = 64L << 20;
+        final int chunk = 256 << 10;
+        try (Subprocess cat = Subprocess.builder("/bin/cat").stderr(Redirect.inherit()).start()) {
+            CompletableFuture<byte[]> sent = CompletableFuture.supplyAsync(() -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                    SplittableRandom random = new SplittableRandom(42);
+                    MemorySegment buf = arena.allocate(chunk);
+                    for (long done = 0; done < total; done += chunk) {
+                        for (long i = 0; i < chunk; i += 8) buf.set(ValueLayout.JAVA_LONG_UNALIGNED, i, random.nextLong());
+                        sha.update(buf.asByteBuffer());
+                        assertEquals(chunk, cat.stdin().write(buf));
+                    }
+                    cat.stdin().close();
+                    return sha.digest();
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            }, r -> Thread.ofPlatform().name("cat-writer").start(r));
+
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            long received = 0;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment buf = arena.allocate(chunk);
+                for (long n; (n = cat.stdout().read(buf)) != ReadEnd.EOF; ) {
+                    sha.update(buf.asSlice(0, n).asByteBuffer());
+                    received += n;
+                }
+            }
+            assertEquals(total, received);
+            assertArrayEquals(sent.get(30, TimeUnit.SECONDS), sha.digest(), "what came out of cat differs from what went in");
+            assertEquals(ExitStatus.exited(0), cat.waitFor());
+        }
+    }
+
+    @Test
+    void shouldReportTheExitCodeOfAProcessThatExits() throws Exception {
+        try (Subprocess p = Subprocess.builder("sh", "-c", "exit 3").start()) {
+            ExitStatus s = p.waitFor();
+            assertTrue(s.exited());
+            assertFalse(s.signaled());
+            assertEquals(3, s.code());
+            assertEquals(0, s.signal());
+            assertEquals(3, s.shellCode());
+            assertFalse(s.success());
+            assertEquals("exit code 3", s.toString());
+        }
+    }
+
+    @Test
+    void shouldReportTheSignalThatKilledAProcessApartFromAnExitCode() throws Exception {
+        try (Subprocess p = Subprocess.builder("sh", "-c", "kill -TERM $$").start()) {
+            ExitStatus s = p.waitFor();
+            assertTrue(s.signaled());
+            assertFalse(s.exited());
+            assertEquals(Signals.SIGTERM, s.signal());
+            assertEquals(-1, s.code());
+            assertEquals(128 + Signals.SIGTERM, s.shellCode());
+            assertEquals("killed by SIGTERM", s.toString());
+        }
+    }
+
+    @Test
+    void shouldNameTheProgramAndThePathSearchedWhenTheProgramIsMissing() {
+        ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder("panpipe-no-such-program", "x").start());
+        assertEquals("panpipe-no-such-program", e.program());
+        assertTrue(e.getMessage().contains("panpipe-no-such-program"), e.getMessage());
+        assertTrue(e.getMessage().contains("PATH=" + System.getenv("PATH")), e.getMessage());
+    }
+
+    @Test
+    void shouldUseTheChildsPathWhenTheEnvironmentSetsOne(@TempDir Path dir) throws Exception {
+        ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder("true").environment("PATH", dir.toString()).start());
+        assertTrue(e.getMessage().contains("PATH=" + dir), e.getMessage());
+    }
+
+    @Test
+    void shouldRefuseAFileThatIsNotExecutableNamingItsPath(@TempDir Path dir) throws Exception {
+        Path script = dir.resolve("script");
+        Files.writeString(script, "#!/bin/sh\necho should not run\n");
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rw-r--r--"));
+
+        ProgramNotFoundException byPath = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder(script.toString()).start());
+        assertTrue(byPath.getMessage().contains(script.toString()) && byPath.getMessage().contains("not executable"), byPath.getMessage());
+
+        ProgramNotFoundException bySearch = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder("script").environment("PATH", dir.toString()).start());
+        assertTrue(bySearch.getMessage().contains(script.toString()) && bySearch.getMessage().contains("not executable"), bySearch.getMessage());
+
+        ProgramNotFoundException directory = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder(dir.toString()).start());
+        assertTrue(directory.getMessage().contains(dir.toString()), directory.getMessage());
+    }
+
+    @Test
+    void shouldWaitWithATimeoutAndThenSeeTheExit() throws Exception {
+        try (Subprocess cat = Subprocess.builder("cat").stdout(Redirect.discard()).start()) {
+            assertEquals(Optional.empty(), cat.waitFor(Duration.ofMillis(100)), "cat waits for its stdin to end");
+            assertTrue(cat.isAlive());
+            assertEquals(Optional.empty(), cat.exitStatus());
+            cat.stdin().close();
+            assertEquals(Optional.of(ExitStatus.exited(0)), cat.waitFor(Duration.ofSeconds(30)));
+            assertFalse(cat.isAlive());
+            assertEquals(Optional.of(ExitStatus.exited(0)), cat.exitStatus(), "the status stays known after reaping");
+            assertEquals(ExitStatus.exited(0), cat.waitFor());
+        }
+    }
+
+    @Test
+    void shouldEndAProcessThatIgnoresSigtermWithSigkill() throws Exception {
+        try (Subprocess p = Subprocess.builder("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done")
+                .stderr(Redirect.inherit()).start()) {
+            byte[] ready = new byte[6];
+            assertEquals(6, readExactly(p.stdout(), ready));
+            assertEquals("ready\n", new String(ready, StandardCharsets.US_ASCII), "the trap is set before SIGTERM is sent");
+            ExitStatus s = p.destroy(Duration.ofMillis(300));
+            assertEquals(ExitStatus.killed(Signals.SIGKILL, false), s);
+        }
+    }
+
+    @Test
+    void shouldEndAProcessThatHeedsSigtermWithSigterm() throws Exception {
+        try (Subprocess p = Subprocess.builder("sleep", "30").start()) {
+            assertEquals(ExitStatus.killed(Signals.SIGTERM, false), p.destroy(Duration.ofSeconds(20)));
+            assertEquals(ExitStatus.killed(Signals.SIGTERM, false), p.destroy(Duration.ofSeconds(20)), "destroy again reports the same");
+        }
+    }
+
+    @Test
+    void shouldDeliverASignalToTheChild() throws Exception {
+        try (Subprocess p = Subprocess.builder("sleep", "30").start()) {
+            p.signal(Signals.SIGUSR1);
+            assertEquals(ExitStatus.killed(Signals.SIGUSR1, false), p.waitFor());
+            p.signal(Signals.SIGKILL);   // a no-op once reaped, never a signal to a recycled pid
+        }
+    }
+
+    @Test
+    void shouldKillAndReapARunningChildOnClose() throws Exception {
+        Subprocess p = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofSeconds(20)).start();
+        long pid = p.pid();
+        assertTrue(LeakCheck.children().containsKey(pid));
+        p.close();
+        assertFalse(LeakCheck.children().containsKey(pid), "still a child (zombie?) after close: " + LeakCheck.children());
+        assertEquals(Optional.of(ExitStatus.killed(Signals.SIGTERM, false)), p.exitStatus());
+        assertFalse(p.stdout().isOpen());
+        assertFalse(p.stdin().isOpen());
+        p.close();   // idempotent
+    }
+
+    @Test
+    void shouldInheritTheParentsEnvironmentByDefault() throws Exception {
+        Set<String> expected = new HashSet<>();
+        System.getenv().forEach((k, v) -> expected.add(k + "=" + v));
+        assertEquals(expected, envOf(Subprocess.builder("env", "-0")));
+    }
+
+    @Test
+    void shouldAddToTheInheritedEnvironment() throws Exception {
+        try (Subprocess p = Subprocess.builder("sh", "-c", "echo \"$PANPIPE_FOO|$HOME\"").environment("PANPIPE_FOO", "bar baz").start()) {
+            assertEquals("bar baz|" + System.getenv("HOME") + "\n", Io.readAllUtf8(p.stdout()));
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+        }
+        SubprocessBuilder b = Subprocess.builder("env", "-0");
+        b.environment().remove("HOME");
+        assertFalse(envOf(b).stream().anyMatch(e -> e.startsWith("HOME=")), "a removed variable does not reach the child");
+    }
+
+    @Test
+    void shouldReplaceTheEnvironmentEntirely() throws Exception {
+        assertEquals(Set.of("ONLY=1", "EMPTY="), envOf(Subprocess.builder("env", "-0").environment(Map.of("ONLY", "1", "EMPTY", ""))));
+        SubprocessBuilder cleared = Subprocess.builder("env", "-0");
+        cleared.environment().clear();
+        assertEquals(Set.of(), envOf(cleared));
+    }
+
+    @Test
+    void shouldStartInTheGivenWorkingDirectory(@TempDir Path dir) throws Exception {
+        try (Subprocess p = Subprocess.builder("pwd").directory(dir).start()) {
+            assertEquals(dir.toRealPath() + "\n", Io.readAllUtf8(p.stdout()));
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+        }
+        assertThrows(SpawnException.class, () -> Subprocess.builder("pwd").directory(dir.resolve("missing")).start());
+    }
+
+    private static Set<String> envOf(SubprocessBuilder b) throws Exception {
+        try (Subprocess p = b.stderr(Redirect.inherit()).start()) {
+            String out = Io.readAllUtf8(p.stdout());
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+            Set<String> entries = new HashSet<>(Arrays.asList(out.split("\0")));
+            entries.remove("");
+            return entries;
+        }
+    }
+
+    private static int readExactly(ReadEnd end, byte[] buf) throws Exception {
+        int done = 0;
+        while (done < buf.length) {
+            int n = end.read(buf, done, buf.length - done);
+            if (n == ReadEnd.EOF) break;
+            done += n;
+        }
+        return done;
+    }
+}

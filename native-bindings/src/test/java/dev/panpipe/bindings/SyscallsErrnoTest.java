@@ -1,0 +1,234 @@
+package dev.panpipe.bindings;
+
+import dev.panpipe.bindings.linux.linux_h;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** The errno-capturing layer: real failing calls, and what the exceptions and return values say about them. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class SyscallsErrnoTest {
+    private Set<String> fdsBefore;
+
+    @BeforeEach
+    void snapshotFds() throws IOException {
+        fdsBefore = openFds();
+    }
+
+    @AfterEach
+    void shouldLeaveNoFdBehind() throws IOException {
+        assertEquals(fdsBefore, openFds(), "fds opened by the test are still open");
+    }
+
+    @Test
+    void shouldNameCallErrnoAndTextWhenCloseFails() {
+        SyscallException e = assertThrows(SyscallException.class, () -> Syscalls.close(-1));
+        assertEquals("close", e.call());
+        assertEquals("EBADF", e.errnoName());
+        assertEquals(linux_h.EBADF(), e.errno());
+        assertEquals("close: EBADF (Bad file descriptor)", e.getMessage());
+    }
+
+    @Test
+    void shouldNameThePathWhenOpenFails(@TempDir Path dir) {
+        Path missing = dir.resolve("no-such-file");
+        SyscallException e;
+        try (Arena arena = Arena.ofConfined()) {
+            e = assertThrows(SyscallException.class,
+                    () -> Syscalls.open(arena.allocateFrom(missing.toString()), linux_h.O_RDONLY() | linux_h.O_CLOEXEC(), 0));
+        }
+        assertEquals("open", e.call());
+        assertEquals("ENOENT", e.errnoName());
+        assertEquals("open " + missing + ": ENOENT (No such file or directory)", e.getMessage());
+    }
+
+    @Test
+    void shouldReturnWouldBlockInsteadOfThrowingOnAnEmptyNonBlockingPipe() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            int[] fds = pipe(arena, linux_h.O_NONBLOCK());
+            try {
+                MemorySegment buf = arena.allocate(16);
+                assertEquals(Syscalls.WOULD_BLOCK, Syscalls.read(fds[0], buf, buf.byteSize()));
+                // ... and the same fd still works, so nothing was left in a failed state
+                buf.set(linux_h.C_CHAR, 0, (byte) 'x');
+                assertEquals(1, Syscalls.write(fds[1], buf, 1));
+                assertEquals(1, Syscalls.read(fds[0], buf, buf.byteSize()));
+                assertEquals(Syscalls.WOULD_BLOCK, Syscalls.read(fds[0], buf, buf.byteSize()));
+            } finally {
+                Syscalls.close(fds[0]);
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
+    void shouldThrowBrokenPipeWhenTheReadEndIsClosed() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            int[] fds = pipe(arena, 0);
+            Syscalls.close(fds[0]);
+            try {
+                MemorySegment buf = arena.allocate(4);
+                // The JVM does not die of SIGPIPE: the write fails with EPIPE, which must be its own type.
+                BrokenPipeException e = assertThrows(BrokenPipeException.class, () -> Syscalls.write(fds[1], buf, 4));
+                assertEquals("write: EPIPE (Broken pipe)", e.getMessage());
+                assertEquals("write", e.call());
+                assertEquals(Errno.EPIPE, e.errno());
+                assertInstanceOf(SyscallException.class, e);
+            } finally {
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
+    void shouldCreatePipesCloseOnExecOnlyWhenAsked() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            int[] cloexec = pipe(arena, 0);
+            int[] plain = new int[2];
+            MemorySegment fds = arena.allocate(linux_h.C_INT, 2);
+            Syscalls.pipe2(fds, 0);
+            plain[0] = fds.getAtIndex(linux_h.C_INT, 0);
+            plain[1] = fds.getAtIndex(linux_h.C_INT, 1);
+            try {
+                assertEquals(linux_h.FD_CLOEXEC(), Syscalls.fcntl(cloexec[0], linux_h.F_GETFD(), 0) & linux_h.FD_CLOEXEC());
+                assertEquals(0, Syscalls.fcntl(plain[0], linux_h.F_GETFD(), 0) & linux_h.FD_CLOEXEC());
+            } finally {
+                for (int fd : new int[] {cloexec[0], cloexec[1], plain[0], plain[1]}) Syscalls.close(fd);
+            }
+        }
+    }
+
+    @Test
+    void shouldNameAnErrnoPanpipeDoesNotListByNumber() {
+        assertEquals("EPIPE", Errno.name(Errno.EPIPE));
+        assertEquals("ENOTRECOVERABLE", Errno.name(linux_h.ENOTRECOVERABLE()));
+        assertEquals("errno=4000", Errno.name(4000));
+        assertEquals("errno=200", Errno.name(200));
+        assertEquals("errno=-3", Errno.name(-3));
+        SyscallException e = SyscallException.of("frob", 4000);
+        assertEquals("frob: errno=4000 (Unknown error 4000)", e.getMessage());
+        assertEquals("errno=4000", e.errnoName());
+    }
+
+    @Test
+    void shouldNameThePidWhenWaitingForAProcessThatIsNotAChild() {
+        SyscallException e = assertThrows(SyscallException.class, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Syscalls.waitpid(1, arena.allocate(linux_h.C_INT), linux_h.WNOHANG());
+            }
+        });
+        assertEquals("waitpid pid 1: ECHILD (No child processes)", e.getMessage());
+    }
+
+    @Test
+    void shouldCaptureEachThreadsOwnErrno() throws Exception {
+        // errno is per thread; the capture segment must be too. Two threads fail with different errnos
+        // over and over: each must always see its own.
+        Path missing = Path.of("/proc/self/no-such-entry");
+        Callable<Set<String>> badFd = () -> {
+            Set<String> seen = new TreeSet<>();
+            for (int i = 0; i < 20_000; i++) {
+                try {
+                    Syscalls.close(-1);
+                } catch (SyscallException e) {
+                    seen.add(e.errnoName());
+                }
+            }
+            return seen;
+        };
+        Callable<Set<String>> noEntry = () -> {
+            Set<String> seen = new TreeSet<>();
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment path = arena.allocateFrom(missing.toString());
+                for (int i = 0; i < 20_000; i++) {
+                    try {
+                        Syscalls.close(Syscalls.open(path, linux_h.O_RDONLY() | linux_h.O_CLOEXEC(), 0));
+                    } catch (SyscallException e) {
+                        seen.add(e.errnoName());
+                    }
+                }
+            }
+            return seen;
+        };
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<Set<String>>> ebadf = new ArrayList<>();
+            List<Future<Set<String>>> enoent = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                ebadf.add(pool.submit(badFd));
+                enoent.add(pool.submit(noEntry));
+            }
+            for (Future<Set<String>> f : ebadf) assertEquals(Set.of("EBADF"), f.get());
+            for (Future<Set<String>> f : enoent) assertEquals(Set.of("ENOENT"), f.get());
+        } finally {
+            pool.shutdownNow();
+            pool.awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void shouldReturnZeroOnPollTimeoutAndReportHangUpOnceWritersAreGone() throws Exception {
+        // poll with a timeout on a pipe that never becomes readable returns 0, not an error
+        try (Arena arena = Arena.ofConfined()) {
+            int[] fds = pipe(arena, 0);
+            try {
+                MemorySegment set = dev.panpipe.bindings.linux.pollfd.allocate(arena);
+                dev.panpipe.bindings.linux.pollfd.fd(set, fds[0]);
+                dev.panpipe.bindings.linux.pollfd.events(set, (short) linux_h.POLLIN());
+                assertEquals(0, Syscalls.poll(set, 1, 20));
+                Syscalls.close(fds[1]);
+                fds[1] = -1;
+                // with every writer gone the read end reports hang-up
+                assertEquals(1, Syscalls.poll(set, 1, 1000));
+                assertNotEquals(0, dev.panpipe.bindings.linux.pollfd.revents(set) & linux_h.POLLHUP());
+            } finally {
+                Syscalls.close(fds[0]);
+                if (fds[1] >= 0) Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    private static int[] pipe(Arena arena, int extraFlags) throws SyscallException {
+        MemorySegment fds = arena.allocate(linux_h.C_INT, 2);
+        Syscalls.pipe2(fds, linux_h.O_CLOEXEC() | extraFlags);
+        return new int[] {fds.getAtIndex(linux_h.C_INT, 0), fds.getAtIndex(linux_h.C_INT, 1)};
+    }
+
+    /** "fd -> target" for each open fd of this JVM. */
+    static Set<String> openFds() throws IOException {
+        Set<String> fds = new TreeSet<>();
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                try {
+                    fds.add(p.getFileName() + " -> " + Files.readSymbolicLink(p));
+                } catch (IOException gone) {
+                    // the directory fd of the listing itself, closed by now
+                }
+            }
+        }
+        return fds;
+    }
+}
