@@ -25,8 +25,9 @@ import java.util.Optional;
  * neither polls nor sleeps, and signals always reach this process, never a recycled pid. The process is
  * reaped exactly once, by whichever thread sees it exit first: no zombie is left.
  *
- * <p>{@link #close()} is for the one owner: it closes the parent's ends of the child's pipes and, if the
- * child is still running, terminates it ({@link #destroy(Duration)} with the builder's grace period).
+ * <p>{@link #close()} is for the one owner: it closes the child's stdin pipe and gives the child the
+ * builder's grace period to finish by itself, then terminates it if it is still running
+ * ({@link #destroy(Duration)}: SIGTERM, grace period, SIGKILL), reaps it and closes the other pipes.
  */
 public interface Subprocess extends AutoCloseable {
     static SubprocessBuilder builder(String... command) {
@@ -72,7 +73,10 @@ public interface Subprocess extends AutoCloseable {
      */
     ExitStatus destroy(Duration grace) throws IOException;
 
-    /** Closes the parent's pipe ends; terminates and reaps the child if it is still running. Idempotent. */
+    /**
+     * Closes stdin (if it is a pipe) and waits up to the grace period for the child to exit; then
+     * SIGTERM, the grace period again, SIGKILL; reaps; closes the other pipe ends. Idempotent.
+     */
     @Override
     void close() throws IOException;
 }

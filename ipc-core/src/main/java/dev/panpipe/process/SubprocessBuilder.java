@@ -104,7 +104,7 @@ public final class SubprocessBuilder {
         return this;
     }
 
-    /** How long {@link Subprocess#close()} waits after SIGTERM before SIGKILL (default 2 s). */
+    /** How long {@link Subprocess#close()} waits for a child to exit after closing its stdin, and again after SIGTERM before SIGKILL (default 2 s). */
     public SubprocessBuilder destroyGrace(Duration grace) {
         if (grace.isNegative()) throw new IllegalArgumentException("negative grace period: " + grace);
         this.destroyGrace = grace;

@@ -181,7 +181,8 @@ class SubprocessTest {
 
     @Test
     void shouldKillAndReapARunningChildOnClose() throws Exception {
-        Subprocess p = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofSeconds(20)).start();
+        // sleep ignores its closed stdin: after the grace period SIGTERM ends it (no SIGKILL needed).
+        Subprocess p = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofSeconds(1)).start();
         long pid = p.pid();
         assertTrue(LeakCheck.children().containsKey(pid));
         p.close();
@@ -225,6 +226,26 @@ class SubprocessTest {
             assertEquals(ExitStatus.exited(0), p.waitFor());
         }
         assertThrows(SpawnException.class, () -> Subprocess.builder("pwd").directory(dir.resolve("missing")).start());
+    }
+
+    @Test
+    void shouldLetAChildFinishItsInputOnCloseBeforeAnySignal() throws Exception {
+        Subprocess p = Subprocess.builder("sh", "-c", "cat > /dev/null; sleep 0.2; exit 7")
+                .destroyGrace(Duration.ofSeconds(10)).start();
+        p.stdin().write("last words".getBytes(StandardCharsets.UTF_8), 0, 10);
+        p.close();
+        assertEquals(Optional.of(ExitStatus.exited(7)), p.exitStatus());
+    }
+
+    @Test
+    void shouldResolveARelativeProgramPathAgainstTheChildsDirectory(@TempDir Path dir) throws Exception {
+        Path script = dir.resolve("hello.sh");
+        Files.writeString(script, "#!/bin/sh\necho from $(pwd)\n");
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwx------"));
+        try (Subprocess p = Subprocess.builder("./hello.sh").directory(dir).start()) {
+            assertEquals("from " + dir.toRealPath() + "\n", Io.readAllUtf8(p.stdout()));
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+        }
     }
 
     private static Set<String> envOf(SubprocessBuilder b) throws Exception {

@@ -112,8 +112,9 @@ public final class LinuxSpawner {
                 int error = linux_h.posix_spawn(pidOut, arena.allocateFrom(executable.toString()), actions, attr, argv, envp);
                 if (error != 0) throw spawnFailure(program, executable, error);
                 int pid = pidOut.get(linux_h.C_INT, 0);
+                LinuxSubprocess process = LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace());
                 started = true;
-                return LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace());
+                return process;
             } finally {
                 linux_h.posix_spawn_file_actions_destroy(actions);
                 linux_h.posix_spawnattr_destroy(attr);
@@ -211,7 +212,9 @@ public final class LinuxSpawner {
     static Path resolve(String program, SubprocessBuilder b) throws ProgramNotFoundException {
         if (program.isEmpty()) throw new ProgramNotFoundException(program, "cannot start '': empty program name", null);
         if (program.indexOf('/') >= 0) {
-            Path p = Path.of(program).toAbsolutePath();
+            // As execve after the child's chdir would see it: a relative path is relative to the child's directory.
+            Path base = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
+            Path p = base.resolve(program).normalize();
             requireExecutable(program, p);
             return p;
         }

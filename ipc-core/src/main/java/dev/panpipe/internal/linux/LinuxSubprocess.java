@@ -60,7 +60,12 @@ final class LinuxSubprocess implements Subprocess {
             // The child cannot have been reaped yet (only this object reaps it), so the pid is still its own.
             pidfd = FdHandle.own(Syscalls.pidfd_open(pid, 0), "pidfd of " + pid);
         } catch (SyscallException e) {
-            if (e.errno() != Errno.ENOSYS) throw e;
+            if (e.errno() != Errno.ENOSYS) {
+                // No handle to give the caller (out of fds, say): do not leave a running, unreapable child.
+                Reaper orphan = new Reaper(pid);
+                orphan.killAndReap();
+                throw e;
+            }
         }
         return new LinuxSubprocess(pid, command, pidfd, stdin, stdout, stderr, destroyGrace);
     }
@@ -178,7 +183,11 @@ final class LinuxSubprocess implements Subprocess {
         if (closed) return;
         closed = true;
         try {
-            if (stdin != null) stdin.close();          // a child reading its stdin sees end of input first
+            if (stdin != null) {
+                // A child reading its stdin sees end of input: give it the grace period to finish by itself.
+                stdin.close();
+                if (reaper.status == null) await(Timeouts.millis(destroyGrace));
+            }
             if (reaper.status == null && isAlive()) destroy(destroyGrace);
         } finally {
             if (stdout != null) stdout.close();
