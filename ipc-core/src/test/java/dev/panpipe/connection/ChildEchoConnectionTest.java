@@ -4,6 +4,8 @@ import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import dev.panpipe.io.LeakCheck;
 
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -15,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Frames through a real process: {@code cat} echoes the byte stream, so every frame must come back whole. */
 @Timeout(60)
+@ExtendWith(LeakCheck.class)
 class ChildEchoConnectionTest {
     @Test
     void shouldRoundTripFramesThroughCat() throws Exception {

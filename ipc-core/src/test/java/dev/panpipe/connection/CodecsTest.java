@@ -5,6 +5,8 @@ import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import dev.panpipe.io.LeakCheck;
 
 import java.io.Serializable;
 import java.lang.foreign.Arena;
@@ -19,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @Timeout(30)
+@ExtendWith(LeakCheck.class)
 class CodecsTest {
     record Point(int x, int y, String label) implements Serializable {
     }

@@ -3,6 +3,8 @@ package dev.panpipe.connection;
 import dev.panpipe.io.WriteEnd;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import dev.panpipe.io.LeakCheck;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -31,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * methods (Netty's SocketEchoTest shape).
  */
 @Timeout(60)
+@ExtendWith(LeakCheck.class)
 abstract class ConnectionContractTest {
 
     /** A connected link: {@code receiver} receives what {@code sender} sends. */

@@ -2,6 +2,8 @@ package dev.panpipe.internal.linux;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import dev.panpipe.io.LeakCheck;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -19,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @Timeout(30)
+@ExtendWith(LeakCheck.class)
 class EventLoopTest {
 
     /** Reads whatever is ready into a queue, on the loop thread. */
