@@ -1,0 +1,199 @@
+package dev.panpipe.bench;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.io.Pipe;
+import dev.panpipe.io.WriteEnd;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Parent → child bulk transfer through the child's stdin, in 64 KiB writes.
+ *
+ * <p>Shape: throughput of 64 KiB writes. One operation is one 64 KiB write; the child is started in the
+ * trial's setup and keeps reading across every iteration, so neither spawning nor the child's start-up is
+ * timed. JMH's score is writes/s, results.md shows it as GB/s (writes/s x 65536 / 10^9), and the gc
+ * profiler's {@code gc.alloc.rate.norm} is bytes allocated per 64 KiB write, in the steady state.
+ * Why not one timed 4 GiB shot per iteration: a single invocation per iteration puts every one-off
+ * (a deoptimisation, a recompilation, JMH's own per-iteration work) into one sample, so both the time and
+ * the B/op of a shot scatter widely (tried: ±25% and 0 to 550 kB per 1 GiB shot); a 2 s iteration
+ * moves 4 to 10 GiB anyway, so each measured iteration is at least one 4 GiB transfer.
+ *
+ * <p>The child, the same for every variant: {@code dd of=/dev/null bs=1M status=none}, which only reads
+ * (up to 1 MiB a call, enough to drain an enlarged pipe in one read) and hands the bytes to /dev/null,
+ * so the child costs as little as a reader can.
+ *
+ * <ul>
+ *   <li>{@code panpipeSegment}: {@link WriteEnd#write(MemorySegment)} of an off-heap 64 KiB segment to
+ *       {@link Subprocess#stdin()} (the kernel's default 64 KiB pipe).</li>
+ *   <li>{@code panpipeSegmentPipe1MiB}: the same through a {@link Pipe} enlarged to 1 MiB with
+ *       {@link Pipe#capacity(int)} ({@code F_SETPIPE_SZ}) and given to the child as stdin with
+ *       {@link Redirect#from(dev.panpipe.io.ReadEnd)}: the documented way to a bigger pipe.</li>
+ *   <li>{@code panpipeByteArray}: {@link WriteEnd#write(byte[], int, int)} from a heap array (copied through
+ *       panpipe's per-thread native scratch buffer), the like-for-like of the JDK's stream.</li>
+ *   <li>{@code jdkOutputStream}: {@code Process.getOutputStream().write(byte[65536])}.</li>
+ *   <li>{@code experimentRawBlockingWrite}: not a panpipe API, an experiment for the analysis in results.md:
+ *       plain blocking {@code write(2)} through panpipe's bindings ({@link Syscalls#write}) on the same
+ *       stdin fd, which stays in blocking mode because panpipe's own write (which switches it to
+ *       O_NONBLOCK and emulates blocking with poll) is never called on it. It shows what a blocking
+ *       fast path in FdWriteEnd would reach.</li>
+ * </ul>
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 6, time = 2)
+@Fork(2)
+public class PipeThroughputBenchmark {
+    static final int WRITE_SIZE = 64 * 1024;
+    static final int BIG_PIPE = 1024 * 1024;
+    static final String[] SINK = {"dd", "of=/dev/null", "bs=1M", "status=none"};
+
+    /** A child reading its stdin pipe, started with panpipe's defaults for stdin. */
+    @State(Scope.Thread)
+    public static class PanpipeChild {
+        Arena arena;
+        MemorySegment segment;
+        byte[] array;
+        Subprocess child;
+        WriteEnd stdin;
+
+        @Setup(Level.Trial)
+        public void setUp(Placement placement) throws IOException {
+            arena = Arena.ofConfined();
+            segment = arena.allocate(WRITE_SIZE, 4096);
+            for (int i = 0; i < WRITE_SIZE; i++) segment.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) i);
+            array = segment.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            child = start(placement);
+        }
+
+        Subprocess start(Placement placement) throws IOException {
+            Subprocess p = Subprocess.builder(placement.command(SINK))
+                    .stdout(Redirect.discard())
+                    .stderr(Redirect.discard())
+                    .start();
+            stdin = p.stdin();
+            return p;
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            stdin.close();                      // end of input: the reader exits
+            var status = child.waitFor();
+            child.close();
+            arena.close();
+            if (!status.success()) throw new IllegalStateException("sink " + status);
+        }
+    }
+
+    /** As {@link PanpipeChild}, but the child's stdin is a pipe enlarged to 1 MiB. */
+    @State(Scope.Thread)
+    public static class PanpipeBigPipeChild extends PanpipeChild {
+        @Override
+        Subprocess start(Placement placement) throws IOException {
+            Pipe pipe = Pipe.open();
+            int granted = pipe.capacity(BIG_PIPE);
+            if (granted < BIG_PIPE) throw new IllegalStateException("F_SETPIPE_SZ granted " + granted + " bytes, not " + BIG_PIPE);
+            Subprocess p;
+            try {
+                p = Subprocess.builder(placement.command(SINK))
+                        .stdin(Redirect.from(pipe.readEnd()))
+                        .stdout(Redirect.discard())
+                        .stderr(Redirect.discard())
+                        .start();
+            } finally {
+                pipe.readEnd().close();     // the child has its copy; ours would keep EPIPE from ever coming
+            }
+            stdin = pipe.writeEnd();
+            return p;
+        }
+    }
+
+    /** As {@link PanpipeChild}; only raw write(2) is ever called on the stdin fd, so it stays blocking. */
+    @State(Scope.Thread)
+    public static class RawFdChild extends PanpipeChild {
+        int fd;
+
+        @Override
+        Subprocess start(Placement placement) throws IOException {
+            Subprocess p = super.start(placement);
+            fd = (int) stdin.nativeHandle();
+            return p;
+        }
+    }
+
+    /** A child reading its stdin pipe, started with {@link ProcessBuilder}. */
+    @State(Scope.Thread)
+    public static class JdkChild {
+        byte[] array;
+        Process child;
+        OutputStream stdin;
+
+        @Setup(Level.Trial)
+        public void setUp(Placement placement) throws IOException {
+            array = new byte[WRITE_SIZE];
+            for (int i = 0; i < WRITE_SIZE; i++) array[i] = (byte) i;
+            child = new ProcessBuilder(placement.command(SINK))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            stdin = child.getOutputStream();
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException, InterruptedException {
+            stdin.close();
+            int code = child.waitFor();
+            if (code != 0) throw new IllegalStateException("sink exit code " + code);
+        }
+    }
+
+    @Benchmark
+    public long panpipeSegment(PanpipeChild c) throws IOException {
+        return c.stdin.write(c.segment);
+    }
+
+    @Benchmark
+    public long panpipeSegmentPipe1MiB(PanpipeBigPipeChild c) throws IOException {
+        return c.stdin.write(c.segment);
+    }
+
+    @Benchmark
+    public int panpipeByteArray(PanpipeChild c) throws IOException {
+        return c.stdin.write(c.array, 0, WRITE_SIZE);
+    }
+
+    @Benchmark
+    public long experimentRawBlockingWrite(RawFdChild c) throws IOException {
+        long done = 0;
+        while (done < WRITE_SIZE) {
+            long n = Syscalls.write(c.fd, done == 0 ? c.segment : c.segment.asSlice(done), WRITE_SIZE - done);
+            if (n < 0) throw new IllegalStateException("stdin fd is non-blocking");
+            done += n;
+        }
+        return done;
+    }
+
+    @Benchmark
+    public void jdkOutputStream(JdkChild c) throws IOException {
+        c.stdin.write(c.array);      // BufferedOutputStream passes a write >= its 8 KiB buffer straight through
+    }
+}

@@ -1,0 +1,14 @@
+/**
+ * panpipe's JMH benchmarks (see scripts/bench).
+ *
+ * <p>Compiled as a named module so the benchmarks see exactly panpipe's exported API. They run from the
+ * class path (target/benchmarks.jar, which carries no module descriptor), with panpipe's own modules on the
+ * module path: JMH's launcher and forked VMs load benchmark classes by name from the class path, and the
+ * panpipe modules keep their names there, so native access is granted to them by name.
+ */
+module dev.panpipe.bench {
+    requires dev.panpipe.core;
+    requires dev.panpipe.zerocopy;
+    requires jmh.core;
+    requires com.fasterxml.jackson.databind;
+}
