@@ -26,6 +26,15 @@ public final class SubprocessBuilder {
     private final Map<Integer, Redirect> extraFds = new TreeMap<>();
     private boolean newProcessGroup;
     private Duration destroyGrace = Duration.ofSeconds(2);
+    private int pipeCapacity = DEFAULT_PIPE_CAPACITY;
+
+    /**
+     * The kernel buffer asked for the child's stdin and stdout pipes: 1 MiB, the default
+     * {@code /proc/sys/fs/pipe-max-size}. With the kernel's 64 KiB a bulk transfer pays a hand-off between
+     * writer and reader every 64 KiB; at 1 MiB a 64 KiB-write stream runs 1.2x faster when both ends share
+     * a core and 3.4x when they do not (bench/results). stderr keeps the kernel default.
+     */
+    public static final int DEFAULT_PIPE_CAPACITY = 1 << 20;
 
     SubprocessBuilder(List<String> command) {
         if (command.isEmpty()) throw new IllegalArgumentException("empty command");
@@ -98,6 +107,17 @@ public final class SubprocessBuilder {
         return this;
     }
 
+    /**
+     * The kernel buffer for the child's stdin and stdout pipes, best effort ({@code F_SETPIPE_SZ}: an
+     * unprivileged user past {@code /proc/sys/fs/pipe-user-pages-soft} keeps the default); 0 keeps the
+     * kernel's default (64 KiB). Default {@link #DEFAULT_PIPE_CAPACITY}.
+     */
+    public SubprocessBuilder pipeCapacity(int bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("negative pipe capacity: " + bytes);
+        this.pipeCapacity = bytes;
+        return this;
+    }
+
     /** Starts the child in a new process group of its own (so a terminal's Ctrl-C does not reach it). */
     public SubprocessBuilder newProcessGroup(boolean newProcessGroup) {
         this.newProcessGroup = newProcessGroup;
@@ -159,5 +179,9 @@ public final class SubprocessBuilder {
 
     public Duration destroyGrace() {
         return destroyGrace;
+    }
+
+    public int pipeCapacity() {
+        return pipeCapacity;
     }
 }

@@ -248,6 +248,20 @@ class SubprocessTest {
         }
     }
 
+    @Test
+    void shouldGiveTheChildsStdinAndStdoutPipesTheRequestedCapacity() throws Exception {
+        int getSize = dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ();
+        try (Subprocess p = Subprocess.builder("cat").start()) {
+            // Tests run as root here, so F_SETPIPE_SZ is not capped by the user's pipe budget.
+            assertEquals(SubprocessBuilder.DEFAULT_PIPE_CAPACITY, dev.panpipe.bindings.Syscalls.fcntl((int) p.stdin().nativeHandle(), getSize, 0));
+            assertEquals(SubprocessBuilder.DEFAULT_PIPE_CAPACITY, dev.panpipe.bindings.Syscalls.fcntl((int) p.stdout().nativeHandle(), getSize, 0));
+            assertEquals(64 * 1024, dev.panpipe.bindings.Syscalls.fcntl((int) p.stderr().nativeHandle(), getSize, 0));
+        }
+        try (Subprocess p = Subprocess.builder("cat").pipeCapacity(0).start()) {
+            assertEquals(64 * 1024, dev.panpipe.bindings.Syscalls.fcntl((int) p.stdin().nativeHandle(), getSize, 0));
+        }
+    }
+
     private static Set<String> envOf(SubprocessBuilder b) throws Exception {
         try (Subprocess p = b.stderr(Redirect.inherit()).start()) {
             String out = Io.readAllUtf8(p.stdout());

@@ -31,10 +31,10 @@ public final class Report {
     private static final List<Pair> PAIRS = List.of(
             new Pair("spawn+wait /bin/true, stdio on /dev/null", SPAWN + "panpipeDiscard", SPAWN + "jdkDiscard", 2.0),
             new Pair("spawn+wait /bin/true, 3 pipes (defaults)", SPAWN + "panpipePipes", SPAWN + "jdkPipes", 2.0),
-            new Pair("stdin 64 KiB writes, off-heap segment, default 64 KiB pipe", PIPE + "panpipeSegment", PIPE + "jdkOutputStream", 1.2),
-            new Pair("stdin 64 KiB writes, off-heap segment, pipe 1 MiB (F_SETPIPE_SZ)", PIPE + "panpipeSegmentPipe1MiB", PIPE + "jdkOutputStream", 1.2),
-            new Pair("stdin 64 KiB writes, byte[] (like-for-like), default pipe", PIPE + "panpipeByteArray", PIPE + "jdkOutputStream", Double.NaN),
-            new Pair("experiment: raw blocking write(2), default pipe (not an API)", PIPE + "experimentRawBlockingWrite", PIPE + "jdkOutputStream", Double.NaN));
+            new Pair("stdin 64 KiB writes, off-heap segment, panpipe default (1 MiB pipe)", PIPE + "panpipeSegment", PIPE + "jdkOutputStream", 1.2),
+            new Pair("stdin 64 KiB writes, off-heap segment, kernel's 64 KiB pipe (pipeCapacity(0))", PIPE + "panpipeSegmentKernelPipe", PIPE + "jdkOutputStream", Double.NaN),
+            new Pair("stdin 64 KiB writes, byte[] (like-for-like), panpipe default (1 MiB pipe)", PIPE + "panpipeByteArray", PIPE + "jdkOutputStream", Double.NaN),
+            new Pair("experiment: raw blocking write(2) on the same 1 MiB pipe (not an API)", PIPE + "experimentRawBlockingWrite", PIPE + "jdkOutputStream", Double.NaN));
 
     private record Figure(String name, double score, double error, String unit, double bytesPerOp, double bytesPerOpError, int samples) {
         boolean isPipe() {

@@ -47,6 +47,9 @@ public final class FdWriteEnd implements WriteEnd {
             }
             done += n;
             if (!blocking && !nonBlockingFd) break;
+            // A short write on a non-blocking pipe means it is full: the next write would only fail with
+            // EAGAIN, so wait for room first (one system call fewer per refill).
+            if (blocking && nonBlockingFd && done < length) handle.awaitWritable(-1);
         }
         return done;
     }

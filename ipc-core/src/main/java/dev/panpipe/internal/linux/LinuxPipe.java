@@ -1,5 +1,6 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.io.Pipe;
@@ -31,6 +32,18 @@ public final class LinuxPipe implements Pipe {
             MemorySegment fds = arena.allocate(linux_h.C_INT, 2);
             Syscalls.pipe2(fds, linux_h.O_CLOEXEC());
             return new int[] {fds.getAtIndex(linux_h.C_INT, 0), fds.getAtIndex(linux_h.C_INT, 1)};
+        }
+    }
+
+    /**
+     * Asks for a kernel buffer of {@code bytes} on a fresh pipe, best effort: an unprivileged user over
+     * {@code /proc/sys/fs/pipe-user-pages-soft}, or a size over {@code pipe-max-size}, keeps what it has.
+     */
+    static void tryResize(int fd, int bytes) {
+        try {
+            Syscalls.fcntl(fd, linux_h.F_SETPIPE_SZ(), bytes);
+        } catch (SyscallException e) {
+            // EPERM (over the user's pipe budget) or EINVAL/EBUSY: the default size still works, only slower.
         }
     }
 

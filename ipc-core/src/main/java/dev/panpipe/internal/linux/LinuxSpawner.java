@@ -54,17 +54,17 @@ public final class LinuxSpawner {
             // target fd in the child -> source fd in the parent; -1: inherit (no action)
             TreeMap<Integer, Integer> map = new TreeMap<>();
             int[] pipe;
-            pipe = childSide(b.stdinRedirect(), 0, map, parentFdsToClose, sharedEnds, arena);
+            pipe = childSide(b.stdinRedirect(), 0, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
             if (pipe != null) stdinEnd = FdHandle.own(pipe[1], "stdin of " + program);
-            pipe = childSide(b.stdoutRedirect(), 1, map, parentFdsToClose, sharedEnds, arena);
+            pipe = childSide(b.stdoutRedirect(), 1, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
             if (pipe != null) stdoutEnd = FdHandle.own(pipe[0], "stdout of " + program);
             boolean stderrToStdout = b.stderrRedirect() instanceof Redirect.ToStdout;
             if (!stderrToStdout) {
-                pipe = childSide(b.stderrRedirect(), 2, map, parentFdsToClose, sharedEnds, arena);
+                pipe = childSide(b.stderrRedirect(), 2, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
                 if (pipe != null) stderrEnd = FdHandle.own(pipe[0], "stderr of " + program);
             }
             for (Map.Entry<Integer, Redirect> e : b.extraFds().entrySet()) {
-                childSide(e.getValue(), e.getKey(), map, parentFdsToClose, sharedEnds, arena);
+                childSide(e.getValue(), e.getKey(), map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
             }
             int highestTarget = Math.max(2, map.isEmpty() ? 2 : map.lastKey());
 
@@ -135,10 +135,11 @@ public final class LinuxSpawner {
      * for {@link Redirect#pipe()} (the child's end is already scheduled for closing in the parent), else null.
      */
     private static int[] childSide(Redirect r, int target, Map<Integer, Integer> map, List<Integer> toClose,
-                                   List<FdHandle> sharedEnds, Arena arena) throws IOException {
+                                   List<FdHandle> sharedEnds, Arena arena, int pipeCapacity) throws IOException {
         switch (r) {
             case Redirect.Pipe p -> {
                 int[] fds = LinuxPipe.openFds();
+                if (target <= 1 && pipeCapacity > 0) LinuxPipe.tryResize(fds[0], pipeCapacity);
                 int childEnd = target == 0 ? fds[0] : fds[1];
                 toClose.add(childEnd);
                 map.put(target, childEnd);
