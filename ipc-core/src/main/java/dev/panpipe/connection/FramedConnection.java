@@ -1,5 +1,6 @@
 package dev.panpipe.connection;
 
+import dev.panpipe.internal.CloseGate;
 import dev.panpipe.io.ReadEnd;
 import dev.panpipe.io.WriteEnd;
 
@@ -8,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.panpipe.connection.FrameDescriptor.HEADER_LENGTH;
 import static dev.panpipe.connection.FrameDescriptor.U16;
@@ -24,10 +24,9 @@ import static dev.panpipe.connection.FrameDescriptor.U32;
  * every field, and only then reads the payload, growing the buffer as bytes actually arrive. A frame that
  * claims a huge length therefore costs nothing until its bytes come, and one over the maximum is refused
  * before any allocation. Buffers are freed deterministically by whoever ends the last call in flight
- * after {@link #close()} (the same closed-bit + count scheme as {@code FdHandle}).
+ * after {@link #close()} (a {@link CloseGate}, as for fds).
  */
 final class FramedConnection implements Connection {
-    private static final int CLOSED = Integer.MIN_VALUE;
     private static final long INITIAL_BUFFER = 64 * 1024;
     /** Payloads up to this size are copied behind the header and go out in one write; larger ones in two. */
     private static final long COALESCE_LIMIT = 64 * 1024;
@@ -35,7 +34,7 @@ final class FramedConnection implements Connection {
     private final ReadEnd in;
     private final WriteEnd out;
     private final ConnectionOptions options;
-    private final AtomicInteger state = new AtomicInteger();
+    private final CloseGate gate = new CloseGate();
     private final Buffer sendBuffer;
     private final Buffer receiveBuffer;
     private final SendWriter writer = new SendWriter();
@@ -268,32 +267,25 @@ final class FramedConnection implements Connection {
 
     @Override
     public boolean isOpen() {
-        return state.get() >= 0;
+        return !gate.isClosed();
     }
 
     private void enter() {
-        for (;;) {
-            int s = state.get();
-            if (s < 0) throw new IllegalStateException("connection is closed");
-            if (state.compareAndSet(s, s + 1)) return;
-        }
+        if (!gate.enter()) throw new IllegalStateException("connection is closed");
     }
 
     private void exit() {
-        if (state.decrementAndGet() == CLOSED) freeBuffers();
+        if (gate.exit()) freeBuffers();
     }
 
     @Override
     public void close() {
-        int s;
-        do {
-            s = state.get();
-            if (s < 0) return;
-        } while (!state.compareAndSet(s, s | CLOSED));
+        CloseGate.Closing closing = gate.close();
+        if (closing == CloseGate.Closing.ALREADY_CLOSED) return;
         // Closing the ends wakes a thread blocked in receive or send; it frees the buffers on its way out.
         if (in != null) in.close();
         if (out != null) out.close();
-        if (s == 0) freeBuffers();
+        if (closing == CloseGate.Closing.RELEASE_NOW) freeBuffers();
     }
 
     private void freeBuffers() {

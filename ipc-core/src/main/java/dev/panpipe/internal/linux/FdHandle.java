@@ -1,6 +1,7 @@
 package dev.panpipe.internal.linux;
 
 import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.internal.CloseGate;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
@@ -10,24 +11,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.nio.channels.AsynchronousCloseException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The one owner of a file descriptor.
  *
  * <h2>State</h2>
- * One int holds everything: the sign bit says "closed", the low bits count the calls in flight.
- * {@link #acquire()} refuses a closed handle; {@link #close()} sets the bit, and the fd is released by
- * whoever brings the count to zero. So the number is never closed while a thread is inside a syscall
- * with it, and can never be reused under that thread's feet (the race {@code sun.nio.ch} guards
- * against with its IN_USE → CLOSING → CLOSED states).
- *
- * <pre>
- *   31  30                                   0
- *  +---+--------------------------------------+
- *  | C |        calls in flight               |
- *  +---+--------------------------------------+
- * </pre>
+ * A {@link CloseGate}: {@link #acquire()} refuses a closed handle; {@link #close()} shuts the gate, and
+ * the fd is released by whoever leaves it empty. So the number is never closed while a thread is inside
+ * a syscall with it, and can never be reused under that thread's feet.
  *
  * <h2>Blocking that close can interrupt</h2>
  * Linux does not wake a thread blocked in {@code read(2)} when another thread closes the fd. An
@@ -38,7 +29,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  * mode it has, because O_NONBLOCK belongs to the open file description all of them share.
  */
 public final class FdHandle implements AutoCloseable {
-    private static final int CLOSED = Integer.MIN_VALUE;
     private static final Cleaner CLEANER = Cleaner.create();
     private static final short POLLIN = (short) linux_h.POLLIN();
     private static final short POLLOUT = (short) linux_h.POLLOUT();
@@ -51,7 +41,7 @@ public final class FdHandle implements AutoCloseable {
     private final String description;
     /** False once the description may be shared with another process: its mode is then left alone. */
     private volatile boolean exclusive;
-    private final AtomicInteger state = new AtomicInteger();
+    private final CloseGate gate = new CloseGate();
     private final Cleaner.Cleanable cleanable;
     private volatile int wakeFd = -1;
     private volatile boolean nonBlockingSet;
@@ -81,11 +71,11 @@ public final class FdHandle implements AutoCloseable {
 
     /** The fd number, for diagnostics and for handing to a child; -1 once closed. */
     public int fdOrMinusOne() {
-        return state.get() < 0 ? -1 : fd;
+        return gate.isClosed() ? -1 : fd;
     }
 
     public boolean isOpen() {
-        return state.get() >= 0;
+        return !gate.isClosed();
     }
 
     /**
@@ -94,20 +84,17 @@ public final class FdHandle implements AutoCloseable {
      * @throws IllegalStateException if the handle is closed
      */
     public int acquire() {
-        for (;;) {
-            int s = state.get();
-            if (s < 0) throw new IllegalStateException(description + " is closed");
-            if (state.compareAndSet(s, s + 1)) return fd;
-        }
+        if (!gate.enter()) throw new IllegalStateException(description + " is closed");
+        return fd;
     }
 
     public void release() {
-        if (state.decrementAndGet() == CLOSED) closeNow();
+        if (gate.exit()) closeNow();
     }
 
     /** True once {@link #close()} has been called, even while calls are still in flight. */
     public boolean closeRequested() {
-        return state.get() < 0;
+        return gate.isClosed();
     }
 
     /**
@@ -191,15 +178,10 @@ public final class FdHandle implements AutoCloseable {
      */
     @Override
     public void close() {
-        int s;
-        do {
-            s = state.get();
-            if (s < 0) return;
-        } while (!state.compareAndSet(s, s | CLOSED));
-        if (s == 0) {
-            closeNow();
-        } else {
-            ringWake();
+        switch (gate.close()) {
+            case RELEASE_NOW -> closeNow();
+            case IN_USE -> ringWake();
+            case ALREADY_CLOSED -> { }
         }
     }
 

@@ -11,16 +11,9 @@ import java.time.Duration;
 import java.util.Objects;
 
 /** {@link ReadEnd} over an fd: a pipe's or FIFO's read end, a child's stdout or stderr. */
-public final class FdReadEnd implements ReadEnd {
-    private final FdHandle handle;
-    private volatile boolean blocking = true;
-
+public final class FdReadEnd extends FdEnd implements ReadEnd {
     public FdReadEnd(FdHandle handle) {
-        this.handle = handle;
-    }
-
-    public FdHandle handle() {
-        return handle;
+        super(handle);
     }
 
     @Override
@@ -72,26 +65,9 @@ public final class FdReadEnd implements ReadEnd {
         }
     }
 
-    @Override
-    public void blocking(boolean blocking) {
-        if (!handle.isOpen()) throw new IllegalStateException(handle.description() + " is closed");
-        this.blocking = blocking;
-    }
 
-    @Override
-    public boolean isBlocking() {
-        return blocking;
-    }
 
-    @Override
-    public boolean isOpen() {
-        return handle.isOpen();
-    }
 
-    @Override
-    public long nativeHandle() {
-        return handle.fdOrMinusOne();
-    }
 
     @Override
     public InputStream asInputStream() {
@@ -119,13 +95,5 @@ public final class FdReadEnd implements ReadEnd {
         };
     }
 
-    @Override
-    public void close() {
-        handle.close();
-    }
 
-    @Override
-    public String toString() {
-        return handle.toString();
-    }
 }

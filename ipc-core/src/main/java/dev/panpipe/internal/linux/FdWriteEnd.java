@@ -11,16 +11,9 @@ import java.time.Duration;
 import java.util.Objects;
 
 /** {@link WriteEnd} over an fd: a pipe's or FIFO's write end, a child's stdin. */
-public final class FdWriteEnd implements WriteEnd {
-    private final FdHandle handle;
-    private volatile boolean blocking = true;
-
+public final class FdWriteEnd extends FdEnd implements WriteEnd {
     public FdWriteEnd(FdHandle handle) {
-        this.handle = handle;
-    }
-
-    public FdHandle handle() {
-        return handle;
+        super(handle);
     }
 
     @Override
@@ -84,26 +77,9 @@ public final class FdWriteEnd implements WriteEnd {
         }
     }
 
-    @Override
-    public void blocking(boolean blocking) {
-        if (!handle.isOpen()) throw new IllegalStateException(handle.description() + " is closed");
-        this.blocking = blocking;
-    }
 
-    @Override
-    public boolean isBlocking() {
-        return blocking;
-    }
 
-    @Override
-    public boolean isOpen() {
-        return handle.isOpen();
-    }
 
-    @Override
-    public long nativeHandle() {
-        return handle.fdOrMinusOne();
-    }
 
     @Override
     public OutputStream asOutputStream() {
@@ -129,13 +105,5 @@ public final class FdWriteEnd implements WriteEnd {
         };
     }
 
-    @Override
-    public void close() {
-        handle.close();
-    }
 
-    @Override
-    public String toString() {
-        return handle.toString();
-    }
 }
