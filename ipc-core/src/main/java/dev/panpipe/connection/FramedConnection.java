@@ -11,7 +11,6 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 
 import static dev.panpipe.connection.FrameDescriptor.HEADER_LENGTH;
-import static dev.panpipe.connection.FrameDescriptor.U16;
 import static dev.panpipe.connection.FrameDescriptor.U32;
 
 /**
@@ -185,39 +184,13 @@ final class FramedConnection implements Connection {
         }
     }
 
-    /** Checks every header field in wire order and returns the type. */
+    /** Checks every header field in wire order and returns the type; a refusal breaks the connection. */
     private int validateHeader(MemorySegment buf) throws ProtocolException {
-        long frame = received;
-        int magic = buf.get(U32, FrameDescriptor.MAGIC_OFFSET);
-        if (magic != FrameDescriptor.MAGIC) {
-            throw broken(new ProtocolException("magic", magic & 0xffffffffL, String.format(
-                    "frame %d: bad magic 0x%08x (expected 0x%08x)", frame, magic, FrameDescriptor.MAGIC)));
+        try {
+            return HeaderCheck.validate(buf, 0, received, options.maxMessageSize());
+        } catch (ProtocolException e) {
+            throw broken(e);
         }
-        int version = buf.get(ValueLayout.JAVA_BYTE, FrameDescriptor.VERSION_OFFSET) & 0xff;
-        if (version != FrameDescriptor.VERSION) {
-            throw broken(new ProtocolException("version", version, "frame " + frame + ": unsupported version " + version
-                    + " (this panpipe speaks " + FrameDescriptor.VERSION + ")"));
-        }
-        int type = buf.get(ValueLayout.JAVA_BYTE, FrameDescriptor.TYPE_OFFSET) & 0xff;
-        if (!FrameDescriptor.isKnownType(type)) {
-            throw broken(new ProtocolException("type", type, "frame " + frame + ": unknown type " + type));
-        }
-        int flags = buf.get(U16, FrameDescriptor.FLAGS_OFFSET) & 0xffff;
-        if (flags != 0) {
-            throw broken(new ProtocolException("flags", flags, "frame " + frame + ": flags 0x" + Integer.toHexString(flags) + " (must be 0)"));
-        }
-        long length = buf.get(U32, FrameDescriptor.LENGTH_OFFSET) & 0xffffffffL;
-        if (length > options.maxMessageSize()) {
-            throw broken(new ProtocolException("length", length, "frame " + frame + ": length " + length
-                    + " exceeds the maximum message size of " + options.maxMessageSize() + " bytes"));
-        }
-        long sequence = buf.get(U32, FrameDescriptor.SEQUENCE_OFFSET) & 0xffffffffL;
-        long expected = received & 0xffffffffL;
-        if (sequence != expected) {
-            throw broken(new ProtocolException("sequence", sequence, "frame " + frame + ": sequence " + sequence
-                    + " (expected " + expected + "): a frame was lost, repeated or injected"));
-        }
-        return type;
     }
 
     private ProtocolException broken(ProtocolException e) {
