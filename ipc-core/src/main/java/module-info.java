@@ -11,6 +11,7 @@ module dev.panpipe.core {
     exports dev.panpipe.io;
     exports dev.panpipe.connection;
     exports dev.panpipe.pixel;
+    exports dev.panpipe.worker;
     exports dev.panpipe.process;
     exports dev.panpipe.internal.linux to dev.panpipe.zerocopy, dev.panpipe.cli;
 }

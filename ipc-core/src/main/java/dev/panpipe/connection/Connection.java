@@ -53,8 +53,13 @@ public interface Connection extends AutoCloseable {
         return new FramedConnection(in, out, options);
     }
 
-    /** Sends raw bytes (type {@link FrameDescriptor#TYPE_BYTES}) from a native segment. */
-    void send(MemorySegment payload) throws IOException;
+    /** Sends raw bytes (type {@link FrameDescriptor#TYPE_BYTES}) from a segment. */
+    default void send(MemorySegment payload) throws IOException {
+        send(FrameDescriptor.TYPE_BYTES, payload);
+    }
+
+    /** Sends {@code payload} as a frame of {@code type}, as it is: to forward a message, or for an application type. */
+    void send(int type, MemorySegment payload) throws IOException;
 
     /** Sends raw bytes (type {@link FrameDescriptor#TYPE_BYTES}). */
     void send(byte[] payload) throws IOException;

@@ -47,6 +47,8 @@ public final class FrameDescriptor {
     public static final int TYPE_JAVA_SERIAL = 4;
     public static final int TYPE_FORY = 5;
     public static final int TYPE_END_OF_INPUT = 6;
+    /** A worker's first frame on its results stream: u32 pid, then its name in UTF-8. */
+    public static final int TYPE_HELLO = 7;
     /** Types from here to 255 are the application's. */
     public static final int FIRST_APPLICATION_TYPE = 64;
 
@@ -55,7 +57,7 @@ public final class FrameDescriptor {
 
     /** Whether {@code type} is one a receiver accepts: a panpipe type or an application type. */
     public static boolean isKnownType(int type) {
-        return (type >= TYPE_BYTES && type <= TYPE_END_OF_INPUT) || (type >= FIRST_APPLICATION_TYPE && type <= 255);
+        return (type >= TYPE_BYTES && type <= TYPE_HELLO) || (type >= FIRST_APPLICATION_TYPE && type <= 255);
     }
 
     /** Writes a complete header at {@code offset} of {@code buffer}. */
@@ -76,6 +78,7 @@ public final class FrameDescriptor {
             case TYPE_JAVA_SERIAL -> "java-serial";
             case TYPE_FORY -> "fory";
             case TYPE_END_OF_INPUT -> "end-of-input";
+            case TYPE_HELLO -> "hello";
             default -> type >= FIRST_APPLICATION_TYPE && type <= 255 ? "application-" + type : "unknown-" + type;
         };
     }

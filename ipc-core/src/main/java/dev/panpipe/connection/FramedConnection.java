@@ -54,19 +54,20 @@ final class FramedConnection implements Connection {
     // ---------------------------------------------------------------------------------------- send
 
     @Override
-    public void send(MemorySegment payload) throws IOException {
+    public void send(int type, MemorySegment payload) throws IOException {
+        if (!FrameDescriptor.isKnownType(type)) throw new IllegalArgumentException("not a frame type: " + type);
         requireSendable(payload.byteSize());
         enter();
         try {
             int seq = (int) sent;
             if (payload.byteSize() <= COALESCE_LIMIT || !payload.isNative()) {   // heap bytes must be copied anyway
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + payload.byteSize(), 0);
-                FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, (int) payload.byteSize(), seq);
+                FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
                 MemorySegment.copy(payload, 0, buf, HEADER_LENGTH, payload.byteSize());
                 out.write(buf.asSlice(0, HEADER_LENGTH + payload.byteSize()));
             } else {
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH, 0);
-                FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, (int) payload.byteSize(), seq);
+                FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
                 out.write(buf.asSlice(0, HEADER_LENGTH));
                 out.write(payload);
             }

@@ -48,6 +48,13 @@ public interface Fifo extends AutoCloseable {
     /** Opens the read end, waiting up to {@code timeout} ({@code null}: no limit) for a writer. */
     ReadEnd openReadEnd(Duration timeout) throws IOException;
 
+    /**
+     * Opens the read end at once, without waiting for a writer, in non-blocking mode: for an event loop.
+     * Until a writer has opened the FIFO, poll/epoll report nothing; after the last writer has closed, a
+     * read returns {@link ReadEnd#EOF}.
+     */
+    ReadEnd openReadEndNow() throws IOException;
+
     /** Opens the write end, waiting without limit for a reader. */
     default WriteEnd openWriteEnd() throws IOException {
         return openWriteEnd(null);

@@ -54,6 +54,7 @@ public final class EventLoop implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong(WAKE_ID + 1);
     private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final java.util.Queue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     private EventLoop(String name) throws IOException {
         epfd = Syscalls.epoll_create1(linux_h.EPOLL_CLOEXEC());
@@ -93,6 +94,40 @@ public final class EventLoop implements AutoCloseable {
         return Thread.currentThread() == thread;
     }
 
+    /**
+     * Runs {@code task} on the loop thread, soon: for work that must not race the handlers, such as
+     * delivering frames a paused registration still holds once its consumer has made room.
+     *
+     * @return false if the loop is closed (the task will not run)
+     */
+    public boolean execute(Runnable task) {
+        if (closed.get()) return false;
+        tasks.add(task);
+        ring();
+        return true;
+    }
+
+    private void ring() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(8);
+            one.set(linux_h.C_LONG, 0, 1L);
+            Syscalls.write(wakeFd, one, 8);
+        } catch (SyscallException e) {
+            throw new IllegalStateException("waking the event loop", e);
+        }
+    }
+
+    private void runTasks(MemorySegment scratch) throws SyscallException {
+        Syscalls.read(wakeFd, scratch, 8);          // reset the eventfd (non-blocking; EAGAIN is fine)
+        for (Runnable task; (task = tasks.poll()) != null; ) {
+            try {
+                task.run();
+            } catch (RuntimeException | Error e) {
+                Thread.currentThread().getUncaughtExceptionHandler().uncaughtException(Thread.currentThread(), e);
+            }
+        }
+    }
+
     private void ctl(int op, int fd, int events, long id) throws SyscallException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ev = epoll_event.allocate(arena);
@@ -105,12 +140,16 @@ public final class EventLoop implements AutoCloseable {
     private void run() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment events = epoll_event.allocateArray(MAX_EVENTS, arena);
+            MemorySegment scratch = arena.allocate(8);
             while (!closed.get()) {
                 int n = Syscalls.epoll_wait(epfd, events, MAX_EVENTS, -1);
                 for (int i = 0; i < n; i++) {
                     MemorySegment ev = epoll_event.asSlice(events, i);
                     long id = ev.get(DATA_U64, DATA_OFFSET);
-                    if (id == WAKE_ID) continue;
+                    if (id == WAKE_ID) {
+                        runTasks(scratch);
+                        continue;
+                    }
                     Registration r = registrations.get(id);
                     if (r != null) r.dispatch(epoll_event.events(ev));
                 }
@@ -127,13 +166,7 @@ public final class EventLoop implements AutoCloseable {
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment one = arena.allocate(8);
-            one.set(linux_h.C_LONG, 0, 1L);
-            Syscalls.write(wakeFd, one, 8);
-        } catch (SyscallException e) {
-            throw new IllegalStateException("waking the event loop", e);
-        }
+        ring();
         if (!inLoopThread()) {
             try {
                 thread.join();

@@ -85,6 +85,13 @@ public final class LinuxFifo implements Fifo {
     }
 
     @Override
+    public FdReadEnd openReadEndNow() throws IOException {
+        FdReadEnd end = new FdReadEnd(FdHandle.own(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK()), "fifo " + path + " (read end)"));
+        end.blocking(false);
+        return end;
+    }
+
+    @Override
     public FdWriteEnd openWriteEnd(Duration timeout) throws IOException {
         return new FdWriteEnd(FdHandle.own(openEnd(linux_h.O_WRONLY(), timeout), "fifo " + path + " (write end)"));
     }

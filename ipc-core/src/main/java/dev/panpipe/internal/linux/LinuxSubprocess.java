@@ -70,6 +70,11 @@ final class LinuxSubprocess implements Subprocess {
         return new LinuxSubprocess(pid, command, pidfd, stdin, stdout, stderr, destroyGrace);
     }
 
+    /** The pidfd (readable once the child has exited), or null on kernels without pidfds. */
+    FdHandle pidfd() {
+        return pidfd;
+    }
+
     @Override
     public long pid() {
         return pid;

@@ -1,0 +1,133 @@
+package dev.panpipe.worker;
+
+import dev.panpipe.connection.ConnectionOptions;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * What worker to start and how: a Java class with a {@code main} that uses {@link WorkerContext} (run in
+ * a new JVM with this one's module and class path), or any command that speaks the frame protocol
+ * (docs/frame-protocol.md, section Workers).
+ */
+public final class WorkerSpec {
+    /** Where a worker's results come back. */
+    public enum ResultPath {
+        /** A FIFO panpipe creates for the worker in a private 0700 directory (the default). */
+        FIFO,
+        /** The worker's stdout. */
+        STDOUT
+    }
+
+    private final String name;
+    private final Class<?> mainClass;          // null for a command worker
+    private final List<String> command;        // the command, or the Java main's arguments
+    private final List<String> jvmOptions = new ArrayList<>();
+    private final Map<String, String> environment = new LinkedHashMap<>();
+    private int inboxCapacity = 1024;
+    private InboxOverflow overflow = InboxOverflow.BLOCK;
+    private ConnectionOptions connection = ConnectionOptions.defaults();
+    private ResultPath resultPath = ResultPath.FIFO;
+    private String fifoName;
+    private Duration connectTimeout = Duration.ofSeconds(30);
+    private Duration destroyGrace = Duration.ofSeconds(5);
+
+    private WorkerSpec(String name, Class<?> mainClass, List<String> command) {
+        if (name.isEmpty() || !name.matches("[A-Za-z0-9._-]+")) {
+            throw new IllegalArgumentException("worker name must be letters, digits, '.', '_' or '-': '" + name + "'");
+        }
+        this.name = name;
+        this.mainClass = mainClass;
+        this.command = new ArrayList<>(command);
+    }
+
+    /** A Java worker: {@code mainClass.main(args)} in a new JVM with this JVM's module and class path. */
+    public static WorkerSpec java(String name, Class<?> mainClass, String... args) {
+        Objects.requireNonNull(mainClass);
+        return new WorkerSpec(name, mainClass, List.of(args));
+    }
+
+    /** A worker program that speaks the frame protocol. */
+    public static WorkerSpec command(String name, String... command) {
+        if (command.length == 0) throw new IllegalArgumentException("empty worker command");
+        return new WorkerSpec(name, null, List.of(command));
+    }
+
+    /** More arguments for the program or the Java main. */
+    public WorkerSpec args(String... args) {
+        command.addAll(List.of(args));
+        return this;
+    }
+
+    /** Options for a Java worker's JVM (-Xmx..., -D...). */
+    public WorkerSpec jvmOptions(String... options) {
+        jvmOptions.addAll(List.of(options));
+        return this;
+    }
+
+    /** An environment variable for the worker, on top of the parent's environment. */
+    public WorkerSpec environment(String key, String value) {
+        environment.put(key, value);
+        return this;
+    }
+
+    /** How many results may wait untaken (default 1024). */
+    public WorkerSpec inboxCapacity(int capacity) {
+        if (capacity <= 0) throw new IllegalArgumentException("inbox capacity must be positive: " + capacity);
+        this.inboxCapacity = capacity;
+        return this;
+    }
+
+    /** What a full inbox does: {@link InboxOverflow#BLOCK} (default) or {@link InboxOverflow#DROP_OLDEST}. */
+    public WorkerSpec overflow(InboxOverflow overflow) {
+        this.overflow = Objects.requireNonNull(overflow);
+        return this;
+    }
+
+    /** The largest message accepted either way (default {@link ConnectionOptions#DEFAULT_MAX_MESSAGE_SIZE}). */
+    public WorkerSpec maxMessageSize(int bytes) {
+        this.connection = connection.withMaxMessageSize(bytes);
+        return this;
+    }
+
+    /** Where results come back (default {@link ResultPath#FIFO}). */
+    public WorkerSpec results(ResultPath path) {
+        this.resultPath = Objects.requireNonNull(path);
+        return this;
+    }
+
+    /** The results FIFO's file name in the private directory (default {@code <name>.results}). */
+    public WorkerSpec fifoName(String fifoName) {
+        this.fifoName = fifoName;
+        return this;
+    }
+
+    /** How long the worker has to connect (send its hello) after it starts (default 30 s). */
+    public WorkerSpec connectTimeout(Duration timeout) {
+        this.connectTimeout = Objects.requireNonNull(timeout);
+        return this;
+    }
+
+    /** How long close waits for the worker to drain, and again after SIGTERM (default 5 s). */
+    public WorkerSpec destroyGrace(Duration grace) {
+        this.destroyGrace = Objects.requireNonNull(grace);
+        return this;
+    }
+
+    public String name() { return name; }
+    public Class<?> mainClass() { return mainClass; }
+    public List<String> command() { return List.copyOf(command); }
+    public List<String> jvmOptions() { return List.copyOf(jvmOptions); }
+    public Map<String, String> environment() { return Map.copyOf(environment); }
+    public int inboxCapacity() { return inboxCapacity; }
+    public InboxOverflow overflow() { return overflow; }
+    public ConnectionOptions connection() { return connection; }
+    public ResultPath resultPath() { return resultPath; }
+    public String fifoName() { return fifoName != null ? fifoName : name + ".results"; }
+    public Duration connectTimeout() { return connectTimeout; }
+    public Duration destroyGrace() { return destroyGrace; }
+}

@@ -1,0 +1,101 @@
+package dev.panpipe.worker;
+
+import dev.panpipe.internal.linux.EventLoop;
+import dev.panpipe.internal.linux.LinuxWorker;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Starts workers and owns what they share: one event loop thread that reads every worker's results
+ * (no thread per pipe, no sleep-polling) and one private 0700 directory for their result FIFOs. Workers
+ * are found by name, like Python's {@code pipresults.pipedict[name]}.
+ *
+ * {@snippet :
+ * try (Workers workers = Workers.create()) {
+ *     Worker gray = workers.start(WorkerSpec.java("gray", GrayWorker.class));
+ *     gray.send(frame, Codecs.pixels());
+ *     PixelFrame out = gray.take(Codecs.pixels());
+ * }   // every worker: stdin closed, drained, exited (or TERM, KILL); FIFOs and the directory removed
+ * }
+ */
+public final class Workers implements AutoCloseable {
+    private final EventLoop loop;
+    private final Path directory;
+    private final Map<String, LinuxWorker> workers = new LinkedHashMap<>();
+    private boolean closed;
+
+    private Workers(EventLoop loop, Path directory) {
+        this.loop = loop;
+        this.directory = directory;
+    }
+
+    public static Workers create() throws IOException {
+        Path dir = Files.createTempDirectory("panpipe-workers-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try {
+            return new Workers(EventLoop.start("panpipe-workers"), dir);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(dir);
+            throw e;
+        }
+    }
+
+    /**
+     * Starts a worker and waits until it has connected (sent its hello), up to the spec's connect timeout.
+     *
+     * @throws WorkerDiedException if it exits before connecting
+     * @throws dev.panpipe.io.PeerTimeoutException if it does not connect in time (it is then ended)
+     */
+    public synchronized Worker start(WorkerSpec spec) throws IOException {
+        if (closed) throw new IllegalStateException("Workers is closed");
+        if (workers.containsKey(spec.name())) throw new IllegalArgumentException("a worker named " + spec.name() + " exists already");
+        LinuxWorker w = LinuxWorker.start(spec, loop, directory);
+        workers.put(spec.name(), w);
+        return w;
+    }
+
+    /** The worker named {@code name}. @throws IllegalArgumentException if there is none */
+    public synchronized Worker get(String name) {
+        Worker w = workers.get(name);
+        if (w == null) throw new IllegalArgumentException("no worker named " + name + " (have " + workers.keySet() + ")");
+        return w;
+    }
+
+    public synchronized Collection<Worker> all() {
+        return List.copyOf(workers.values());
+    }
+
+    /** The private directory holding the result FIFOs. */
+    public Path directory() {
+        return directory;
+    }
+
+    /** Closes every worker (see {@link Worker#close()}), stops the event loop, removes the directory. Idempotent. */
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        IOException first = null;
+        for (LinuxWorker w : workers.values()) w.endInputQuietly();     // all of them start finishing at once
+        for (LinuxWorker w : workers.values()) {
+            try {
+                w.close();
+            } catch (IOException e) {
+                if (first == null) first = e; else first.addSuppressed(e);
+            }
+        }
+        loop.close();
+        try {
+            Files.deleteIfExists(directory);
+        } catch (IOException e) {
+            if (first == null) first = e; else first.addSuppressed(e);
+        }
+        if (first != null) throw first;
+    }
+}
