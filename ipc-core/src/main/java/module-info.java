@@ -7,6 +7,8 @@
  */
 module dev.panpipe.core {
     requires transitive dev.panpipe.bindings;
+    /* Only Codecs.fory touches it (loaded lazily): without the jar everything else works. */
+    requires static org.apache.fory.core;
 
     exports dev.panpipe.io;
     exports dev.panpipe.connection;

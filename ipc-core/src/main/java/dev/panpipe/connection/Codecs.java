@@ -92,6 +92,44 @@ public final class Codecs {
         return new JavaSerialCodec<>(type, allowlistPatterns);
     }
 
+    /**
+     * Apache Fory (type 5) for a value of {@code type}, which may hold instances of the {@code registered}
+     * classes (JDK strings, boxes, primitive arrays, lists, maps and sets need no registration). Every
+     * class is registered by name and no other is ever deserialized: one outside the list is refused with
+     * a {@link ProtocolException} naming it (and on send with an {@link IllegalArgumentException}). Both
+     * peers must register the same classes, in any order. Reference tracking is off: a shared object is
+     * sent once per reference, and a cycle is an error ({@link #foryTrackingReferences} allows both).
+     *
+     * <p>The codec is thread-safe (a sender and a receiver thread may share it) and costly to create:
+     * make one and reuse it. Needs {@code org.apache.fory:fory-core} at run time, resolved with
+     * {@code --add-modules org.apache.fory.core} and, on JDK 25+,
+     * {@code --add-opens java.base/java.lang.invoke=org.apache.fory.core}; nothing else in panpipe does.
+     *
+     * @throws IllegalStateException if Fory is not available
+     */
+    public static <T> Codec<T> fory(Class<T> type, Class<?>... registered) {
+        requireFory();
+        return ForyCodec.create(type, registered, false);
+    }
+
+    /** As {@link #fory}, with reference tracking: shared objects stay shared and cycles are allowed. Slower. */
+    public static <T> Codec<T> foryTrackingReferences(Class<T> type, Class<?>... registered) {
+        requireFory();
+        return ForyCodec.create(type, registered, true);
+    }
+
+    /** Fails with what to do when Fory's module is not resolved; touches no Fory class itself. */
+    private static void requireFory() {
+        Module self = Codecs.class.getModule();
+        boolean present = self.isNamed() && self.getLayer() != null
+                ? self.getLayer().findModule("org.apache.fory.core").isPresent()
+                : Codecs.class.getClassLoader() != null && Codecs.class.getClassLoader().getResource("org/apache/fory/Fory.class") != null;
+        if (!present) {
+            throw new IllegalStateException("Codecs.fory needs Apache Fory: put org.apache.fory:fory-core on the module path and add "
+                    + "--add-modules org.apache.fory.core (and on JDK 25+ --add-opens java.base/java.lang.invoke=org.apache.fory.core)");
+        }
+    }
+
     /** Raw bytes, copied to and from arrays (type 1). */
     public static Codec<byte[]> bytes() {
         return BYTES;
