@@ -1,0 +1,191 @@
+package dev.panpipe.cli.image;
+
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.pixel.PixelFrame;
+
+import javax.imageio.IIOException;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.Transparency;
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.DataBuffer;
+import java.awt.image.DataBufferByte;
+import java.awt.image.IndexColorModel;
+import java.awt.image.PixelInterleavedSampleModel;
+import java.awt.image.Raster;
+import java.awt.image.WritableRaster;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+
+/**
+ * Image files to and from {@link PixelFrame}s for the command line, through {@code javax.imageio}.
+ *
+ * <p>Reading gives a packed RGB8 frame whatever the file holds, the way OpenCV's
+ * {@code cv2.imread(path, cv2.IMREAD_COLOR)} does (then BGR to RGB), and the PNGs read equal to it byte
+ * for byte (tested):
+ * <ul>
+ *   <li>gray is repeated into R, G and B; gray of 1, 2 or 4 bits is scaled to 0..255 (x 255, 85 or 17);</li>
+ *   <li>a palette is looked up (its alpha, if any, dropped);</li>
+ *   <li>16 bits a channel keep their high byte ({@code v >> 8}, libpng's strip_16, as OpenCV: no rounding);</li>
+ *   <li>alpha is dropped, not composited: a fully transparent pixel keeps whatever colour it stores;</li>
+ *   <li>no colour management: ICC profiles, gAMA and EXIF orientation are ignored (OpenCV applies the
+ *       EXIF orientation of a JPEG; panpipe does not);</li>
+ *   <li>JPEG is decoded by the JDK's decoder, whose IDCT and chroma upsampling round differently from
+ *       libjpeg-turbo's in OpenCV: a few levels apart on some pixels (see the tests for the bound).</li>
+ * </ul>
+ * A file that is no image ImageIO knows, a CMYK JPEG or damaged data is an {@link ImageDecodeException}
+ * naming the file; a missing or unreadable file is the plain {@link IOException} of the file system.
+ *
+ * <p>Writing: GRAY8 as an 8-bit gray PNG, RGB8 as an 8-bit RGB PNG, RGBA8 as RGBA. BGR8 is written
+ * <em>as if it were RGB8</em>, bytes in order: a frame that {@code bgr} swapped shows swapped colours in any
+ * viewer, which is the point of the {@code convert} job's {@code bgr} output.
+ */
+public final class ImageFiles {
+    private ImageFiles() {
+    }
+
+    /** Reads a PNG or JPEG file into a new packed RGB8 frame from {@code allocator}. */
+    public static PixelFrame read(Path file, SegmentAllocator allocator) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return read(in, file.toString(), allocator);
+        }
+    }
+
+    /** Reads an image from {@code in} (not closed); {@code source} names it in errors. */
+    public static PixelFrame read(InputStream in, String source, SegmentAllocator allocator) throws IOException {
+        BufferedImage image = decode(in, source);
+        try {
+            return toRgb8(image, source, allocator);
+        } catch (IllegalArgumentException e) {
+            throw new ImageDecodeException(source, e.getMessage(), e);
+        }
+    }
+
+    private static BufferedImage decode(InputStream in, String source) throws IOException {
+        try (ImageInputStream iis = ImageIO.createImageInputStream(new BufferedInputStream(in, 1 << 16))) {
+            if (iis == null) throw new ImageDecodeException(source, "no image input stream", null);
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(iis);
+            if (!readers.hasNext()) throw new ImageDecodeException(source, "not a PNG or JPEG file (no decoder recognises it)", null);
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(iis, true, true);
+                return reader.read(0);
+            } catch (IIOException | RuntimeException e) {
+                // IIOException: damaged or unsupported data (a CMYK JPEG, a bad PNG chunk); decoders throw
+                // runtime exceptions too on some malformed files.
+                throw new ImageDecodeException(source, reader.getFormatName() + ": " + e.getMessage(), e);
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    private static PixelFrame toRgb8(BufferedImage image, String source, SegmentAllocator allocator) throws ImageDecodeException {
+        int width = image.getWidth();
+        int height = image.getHeight();
+        Raster raster = image.getRaster();
+        ColorModel cm = image.getColorModel();
+        MemorySegment pixels = allocator.allocate((long) width * height * 3, 64);
+        byte[] row = new byte[width * 3];
+        int[] samples = new int[width];
+        if (cm instanceof IndexColorModel icm) {
+            int size = icm.getMapSize();
+            byte[] r = new byte[size];
+            byte[] g = new byte[size];
+            byte[] b = new byte[size];
+            icm.getReds(r);
+            icm.getGreens(g);
+            icm.getBlues(b);
+            for (int y = 0; y < height; y++) {
+                raster.getSamples(0, y, width, 1, 0, samples);
+                for (int x = 0; x < width; x++) {
+                    int i = samples[x];
+                    if (i >= size) throw new ImageDecodeException(source, "palette index " + i + " beyond the palette of " + size, null);
+                    row[3 * x] = r[i];
+                    row[3 * x + 1] = g[i];
+                    row[3 * x + 2] = b[i];
+                }
+                MemorySegment.copy(row, 0, pixels, ValueLayout.JAVA_BYTE, (long) y * row.length, row.length);
+            }
+        } else {
+            int colours = cm.getNumColorComponents();
+            int type = cm.getColorSpace().getType();
+            boolean gray = colours == 1 && type == ColorSpace.TYPE_GRAY;
+            if (!gray && !(colours == 3 && type == ColorSpace.TYPE_RGB)) {
+                throw new ImageDecodeException(source, "unsupported colour space (" + colours + " components, type " + type + ")", null);
+            }
+            int[] g = gray ? samples : new int[width];
+            int[] b = gray ? samples : new int[width];
+            int bits = cm.getComponentSize(0);
+            for (int c = 1; c < colours; c++) {
+                if (cm.getComponentSize(c) != bits) throw new ImageDecodeException(source, "channels of different bit depths", null);
+            }
+            for (int y = 0; y < height; y++) {
+                raster.getSamples(0, y, width, 1, 0, samples);
+                if (!gray) {
+                    raster.getSamples(0, y, width, 1, 1, g);
+                    raster.getSamples(0, y, width, 1, 2, b);
+                }
+                for (int x = 0; x < width; x++) {
+                    row[3 * x] = (byte) to8(samples[x], bits);
+                    row[3 * x + 1] = (byte) to8(g[x], bits);
+                    row[3 * x + 2] = (byte) to8(b[x], bits);
+                }
+                MemorySegment.copy(row, 0, pixels, ValueLayout.JAVA_BYTE, (long) y * row.length, row.length);
+            }
+        }
+        return PixelFrame.packed(width, height, PixelFormat.RGB8, pixels);
+    }
+
+    /** A sample of {@code bits} bits as 0..255: the high byte of 16 (as libpng's strip_16), scaled up from fewer than 8. */
+    static int to8(int v, int bits) {
+        if (bits == 8) return v;
+        if (bits > 8) return v >>> (bits - 8);
+        return v * 255 / ((1 << bits) - 1);
+    }
+
+    /** Writes {@code frame} as a PNG file (replacing it); BGR8 bytes are written as RGB: see the class comment. */
+    public static void writePng(PixelFrame frame, Path file) throws IOException {
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+            writePng(frame, out);
+        }
+    }
+
+    /** Writes {@code frame} as PNG to {@code out} (not closed). */
+    public static void writePng(PixelFrame frame, OutputStream out) throws IOException {
+        if (!ImageIO.write(toImage(frame), "png", out)) throw new IOException("no PNG writer in this JDK");
+    }
+
+    /** A BufferedImage over a packed copy of the frame's pixels, bands in the frame's byte order. */
+    static BufferedImage toImage(PixelFrame frame) {
+        int w = frame.width();
+        int h = frame.height();
+        int bpp = frame.format().bytesPerPixel();
+        int rowBytes = w * bpp;
+        byte[] bytes = new byte[Math.multiplyExact(rowBytes, h)];
+        for (int y = 0; y < h; y++) {
+            MemorySegment.copy(frame.pixels(), ValueLayout.JAVA_BYTE, (long) y * frame.stride(), bytes, y * rowBytes, rowBytes);
+        }
+        ColorSpace space = ColorSpace.getInstance(frame.format() == PixelFormat.GRAY8 ? ColorSpace.CS_GRAY : ColorSpace.CS_sRGB);
+        boolean alpha = frame.format() == PixelFormat.RGBA8;
+        ColorModel cm = new ComponentColorModel(space, alpha, false, alpha ? Transparency.TRANSLUCENT : Transparency.OPAQUE, DataBuffer.TYPE_BYTE);
+        int[] offsets = new int[bpp];
+        for (int i = 0; i < bpp; i++) offsets[i] = i;
+        WritableRaster raster = Raster.createWritableRaster(
+                new PixelInterleavedSampleModel(DataBuffer.TYPE_BYTE, w, h, bpp, rowBytes, offsets), new DataBufferByte(bytes, bytes.length), null);
+        return new BufferedImage(cm, raster, false, null);
+    }
+}
