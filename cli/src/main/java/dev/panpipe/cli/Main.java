@@ -25,8 +25,9 @@ import java.util.concurrent.Callable;
         synopsisSubcommandLabel = "COMMAND",
         commandListHeading = "%nCommands:%n",
         subcommands = {
+                dev.panpipe.cli.convert.ConvertCommand.class,
                 PipelineCommand.class,
-                // later: ConvertCommand.class, MuxCommand.class, FdsCommand.class, BenchCommand.class
+                // later: MuxCommand.class, FdsCommand.class, BenchCommand.class
                 CommandLine.HelpCommand.class,
         },
         footerHeading = "%n",

@@ -1,0 +1,221 @@
+package dev.panpipe.cli.convert;
+
+import dev.panpipe.cli.image.ImageFiles;
+import dev.panpipe.cli.image.Samples;
+import dev.panpipe.connection.Codecs;
+import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.worker.Result;
+import dev.panpipe.worker.Worker;
+import dev.panpipe.worker.WorkerSpec;
+import dev.panpipe.worker.Workers;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+/**
+ * {@code panpipe convert}: the seed's example. Images are read in this process and sent as pixel frames to
+ * worker processes, one (or {@code --workers N}) per operation; each worker converts and answers, and the
+ * answers are written as PNG files. Every image goes to every operation, round-robin over its workers.
+ */
+@Command(name = "convert",
+        mixinStandardHelpOptions = true,
+        description = {
+                "Converts images in worker processes: RGB->BGR (bgr) and RGB->gray (gray), bit-exact with OpenCV's "
+                        + "cvtColor(COLOR_RGB2BGR / COLOR_RGB2GRAY).",
+                "Each image is read here (PNG or JPEG; gray, paletted, 16-bit and alpha images are turned into 8-bit RGB "
+                        + "first, alpha dropped), sent to the workers as a pixel frame, and each result written as "
+                        + "OUT/<op>/<name>.png. Without --in, panpipe's built-in sample images are used."},
+        footer = {"",
+                "Exit status:",
+                "  0   every image converted",
+                "  1   some images could not be read (each is named on stderr; the others were converted), or a worker failed",
+                "  2   bad arguments"})
+public final class ConvertCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--in", paramLabel = "DIR", description = "Folder of PNG and JPEG images (default: the built-in samples).")
+    Path in;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Where OUT/<op>/<name>.png go (default: a new folder under the system temp dir, printed).")
+    Path out;
+
+    @Option(names = "--op", paramLabel = "OP", description = "bgr or gray; repeat for several (default: --op bgr --op gray).")
+    List<String> ops = new ArrayList<>();
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "Worker processes per operation (default: ${DEFAULT-VALUE}).")
+    int workersPerOp;
+
+    @Option(names = "--transport", paramLabel = "T", defaultValue = "pipe",
+            description = "How frames travel: pipe (frames over the workers' stdin and a FIFO back). Default: ${DEFAULT-VALUE}.")
+    String transport;
+
+    @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
+    boolean noProgress;
+
+    /** One image to convert: its output name, and how to read it. */
+    private record Input(String name, String source, Reader reader) {
+    }
+
+    private interface Reader {
+        PixelFrame read(Arena arena) throws IOException;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        List<Operation> operations = operations();
+        if (workersPerOp < 1 || workersPerOp > 64) throw new ParameterException(spec.commandLine(), "--workers must be 1 to 64: " + workersPerOp);
+        if (!transport.equals("pipe")) {
+            throw new ParameterException(spec.commandLine(), "unknown transport '" + transport + "' (available: pipe)");
+        }
+        List<Input> inputs = inputs();
+        if (inputs.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "no PNG or JPEG images in " + in);
+        }
+        Path outDir = out != null ? out : Files.createTempDirectory("panpipe-convert-");
+        for (Operation op : operations) Files.createDirectories(outDir.resolve(op.label()));
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter stdout = spec.commandLine().getOut();
+        if (out == null) stdout.println("panpipe convert: writing to " + outDir);
+        stdout.flush();
+
+        long started = System.nanoTime();
+        AtomicLong failures = new AtomicLong();
+        long pixels = 0, converted = 0;
+        ProgressBar progress = progressBar((long) inputs.size() * operations.size());
+        List<Thread> takers = new ArrayList<>();
+        List<Throwable> workerErrors = new ArrayList<>();
+        try (Workers workers = Workers.create()) {
+            Map<Operation, List<Worker>> byOp = new EnumMap<>(Operation.class);
+            Map<Worker, Queue<String>> pendingNames = new java.util.HashMap<>();
+            for (Operation op : operations) {
+                List<Worker> list = new ArrayList<>();
+                for (int i = 0; i < workersPerOp; i++) {
+                    Worker w = workers.start(WorkerSpec.java(op.label() + "-" + i, ConvertWorker.class, op.label()).inboxCapacity(4));
+                    Queue<String> names = new ConcurrentLinkedQueue<>();
+                    pendingNames.put(w, names);
+                    list.add(w);
+                    Path dir = outDir.resolve(op.label());
+                    Thread t = Thread.ofPlatform().name("convert-" + w.name()).start(() -> {
+                        try {
+                            for (Result r; (r = w.take()) != null; ) {
+                                ImageFiles.writePng(r.decode(Codecs.pixels()), dir.resolve(names.remove() + ".png"));
+                                if (progress != null) progress.step();
+                            }
+                        } catch (Throwable e) {
+                            synchronized (workerErrors) {
+                                workerErrors.add(e);
+                            }
+                        }
+                    });
+                    takers.add(t);
+                }
+                byOp.put(op, list);
+            }
+            int index = 0;
+            for (Input input : inputs) {
+                try (Arena arena = Arena.ofConfined()) {
+                    PixelFrame frame;
+                    try {
+                        frame = input.reader().read(arena);
+                    } catch (IOException e) {
+                        failures.incrementAndGet();
+                        err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
+                        err.flush();
+                        if (progress != null) progress.stepBy(operations.size());
+                        continue;
+                    }
+                    for (Operation op : operations) {
+                        List<Worker> list = byOp.get(op);
+                        Worker w = list.get(index % list.size());
+                        pendingNames.get(w).add(input.name());
+                        w.send(frame, Codecs.pixels());
+                    }
+                    pixels += (long) frame.width() * frame.height();
+                    converted++;
+                    index++;
+                }
+            }
+            for (List<Worker> list : byOp.values()) for (Worker w : list) w.endInput();
+            for (Thread t : takers) t.join();
+        } finally {
+            if (progress != null) progress.close();
+        }
+        double seconds = (System.nanoTime() - started) / 1e9;
+        for (Throwable e : workerErrors) err.println("panpipe convert: " + e.getMessage());
+        StringBuilder perOp = new StringBuilder();
+        for (Operation op : operations) perOp.append(perOp.isEmpty() ? "" : ", ").append(op.label()).append(" x").append(workersPerOp);
+        stdout.printf(Locale.ROOT, "converted %d images (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; output: %s%n",
+                converted, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp, outDir);
+        stdout.flush();
+        err.flush();
+        return failures.get() > 0 || !workerErrors.isEmpty() ? 1 : 0;
+    }
+
+    private List<Operation> operations() {
+        if (ops.isEmpty()) return List.of(Operation.BGR, Operation.GRAY);
+        LinkedHashSet<Operation> set = new LinkedHashSet<>();
+        for (String s : ops) {
+            try {
+                set.add(Operation.parse(s));
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), e.getMessage());
+            }
+        }
+        return List.copyOf(set);
+    }
+
+    private List<Input> inputs() throws IOException {
+        List<Input> list = new ArrayList<>();
+        if (in == null) {
+            for (String name : Samples.names()) {
+                list.add(new Input(stem(name), "sample " + name, arena -> Samples.read(name, arena)));
+            }
+            return list;
+        }
+        if (!Files.isDirectory(in)) throw new ParameterException(spec.commandLine(), "--in " + in + " is not a directory");
+        try (Stream<Path> files = Files.list(in)) {
+            for (Path p : files.sorted().toList()) {
+                String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
+                if (Files.isRegularFile(p) && (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) {
+                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), arena -> ImageFiles.read(p, arena)));
+                }
+            }
+        }
+        return list;
+    }
+
+    private static String stem(String fileName) {
+        int dot = fileName.lastIndexOf('.');
+        return dot > 0 ? fileName.substring(0, dot) : fileName;
+    }
+
+    /** A progress bar on a terminal only: piped or redirected output stays clean. */
+    private ProgressBar progressBar(long total) {
+        if (noProgress || System.console() == null) return null;
+        return new ProgressBarBuilder().setTaskName("convert").setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
+                .setUpdateIntervalMillis(200).continuousUpdate().build();
+    }
+}

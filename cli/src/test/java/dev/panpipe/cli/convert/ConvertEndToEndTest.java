@@ -1,0 +1,133 @@
+package dev.panpipe.cli.convert;
+
+import dev.panpipe.cli.image.OpenCvOracle;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code scripts/panpipe convert} end to end: real worker processes, real files, and OpenCV's cvtColor
+ * (Debian's /usr/bin/python3 with python3-opencv) as the oracle for every output pixel.
+ */
+@Timeout(120)
+class ConvertEndToEndTest {
+    private static final String ORACLE = """
+            import sys, cv2, numpy as np
+            src, gray, bgr = sys.argv[1:4]
+            rgb = cv2.cvtColor(cv2.imread(src, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            got_gray = cv2.imread(gray, cv2.IMREAD_UNCHANGED)
+            exp_gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            assert got_gray.shape == exp_gray.shape, (gray, got_gray.shape, exp_gray.shape)
+            bad = int(np.count_nonzero(got_gray != exp_gray))
+            assert bad == 0, "%s: %d gray pixels differ from cv2.COLOR_RGB2GRAY" % (gray, bad)
+            # panpipe writes BGR8 bytes as if they were RGB; imread hands PNG channels back reversed
+            got_bgr = cv2.imread(bgr, cv2.IMREAD_UNCHANGED)[..., ::-1]
+            exp_bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            bad = int(np.count_nonzero(got_bgr != exp_bgr))
+            assert bad == 0, "%s: %d bgr bytes differ from cv2.COLOR_RGB2BGR" % (bgr, bad)
+            print("ok", src)
+            """;
+
+    static Path launcher;
+    static Path samples;
+
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    @BeforeAll
+    static void locate() throws IOException {
+        Path root = Path.of(System.getProperty("panpipe.root", "..")).toRealPath();
+        launcher = root.resolve("scripts/panpipe");
+        samples = root.resolve("cli/src/main/resources/dev/panpipe/cli/samples");
+    }
+
+    private Run panpipe(String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(launcher.toString()));
+        command.addAll(List.of(args));
+        Path out = dir.resolve("stdout.txt"), err = dir.resolve("stderr.txt");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process p = pb.start();
+        if (!p.waitFor(100, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+            throw new AssertionError(command + " did not finish in 100 s");
+        }
+        return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void shouldMatchOpenCvForEveryPixelAndNameTheFileItCannotRead() throws Exception {
+        OpenCvOracle.assumeAvailable();
+        Path in = Files.createDirectories(dir.resolve("in"));
+        List<String> pngs = new ArrayList<>();
+        try (var files = Files.list(samples)) {
+            for (Path p : files.filter(f -> f.toString().endsWith(".png")).sorted().toList()) {
+                Files.copy(p, in.resolve(p.getFileName()));
+                pngs.add(p.getFileName().toString());
+            }
+        }
+        Files.writeString(in.resolve("broken.png"), "this is not a PNG");
+        Files.writeString(in.resolve("notes.txt"), "not an image, not looked at");
+        Path out = dir.resolve("out");
+
+        Run r = panpipe("convert", "--in", in.toString(), "--out", out.toString(), "--workers", "2", "--no-progress");
+
+        assertEquals(1, r.exit(), "one unreadable input: exit 1\n" + r.err());
+        assertTrue(r.err().contains("broken.png"), r.err());
+        assertTrue(r.out().startsWith("converted " + pngs.size() + " images"), r.out());
+        assertTrue(r.out().contains("workers: bgr x2, gray x2"), r.out());
+        for (String png : pngs) {
+            String output = OpenCvOracle.check(dir, ORACLE, in.resolve(png).toString(),
+                    out.resolve("gray").resolve(png).toString(), out.resolve("bgr").resolve(png).toString());
+            assertTrue(output.startsWith("ok"), output);
+        }
+    }
+
+    @Test
+    void shouldUseTheBuiltInSamplesAndAFreshFolderByDefault() throws Exception {
+        Run r = panpipe("convert", "--op", "gray", "--no-progress");
+        assertEquals(0, r.exit(), r.err());
+        String first = r.out().lines().findFirst().orElseThrow();
+        assertTrue(first.startsWith("panpipe convert: writing to "), r.out());
+        Path out = Path.of(first.substring("panpipe convert: writing to ".length()));
+        try (InputStream index = Files.newInputStream(samples.resolve("index.txt"))) {
+            long expected = new String(index.readAllBytes(), StandardCharsets.UTF_8).lines().filter(l -> !l.isBlank() && !l.startsWith("#")).count();
+            try (var files = Files.list(out.resolve("gray"))) {
+                assertEquals(expected, files.count());
+            }
+        } finally {
+            try (var walk = Files.walk(out)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseBadArgumentsWithExit2() throws Exception {
+        Run transport = panpipe("convert", "--transport", "carrier-pigeon");
+        assertEquals(2, transport.exit());
+        assertTrue(transport.err().contains("unknown transport 'carrier-pigeon'"), transport.err());
+        Run op = panpipe("convert", "--op", "sepia");
+        assertEquals(2, op.exit());
+        assertTrue(op.err().contains("unknown operation 'sepia'"), op.err());
+    }
+}
