@@ -48,7 +48,9 @@ class PanpipeEndToEndTest {
         Run r = panpipe(dir, null, "--help");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().startsWith("Usage: panpipe "), r.out());
-        assertTrue(r.out().contains("Commands:\n  pipeline "), r.out());
+        assertTrue(r.out().contains("Commands:\n"), r.out());
+        assertTrue(r.out().contains("\n  convert "), r.out());
+        assertTrue(r.out().contains("\n  pipeline "), r.out());
         assertEquals("", r.err());
     }
 
