@@ -68,6 +68,13 @@ public interface Connection extends AutoCloseable {
     <T> void send(T value, Codec<T> codec) throws IOException;
 
     /**
+     * Sends {@code value} only if the whole frame fits in the transport's buffer now
+     * ({@link WriteEnd#writableBytes()}); otherwise sends nothing, consumes no sequence number, and
+     * returns false. On a transport that cannot tell its room (a socket), it sends and returns true.
+     */
+    <T> boolean trySend(T value, Codec<T> codec) throws IOException;
+
+    /**
      * Receives the next message, waiting for it.
      *
      * @throws ConnectionClosedException if the peer closed between messages

@@ -94,16 +94,30 @@ final class FramedConnection implements Connection {
 
     @Override
     public <T> void send(T value, Codec<T> codec) throws IOException {
+        encodeAndSend(value, codec, false);
+    }
+
+    @Override
+    public <T> boolean trySend(T value, Codec<T> codec) throws IOException {
+        return encodeAndSend(value, codec, true);
+    }
+
+    private <T> boolean encodeAndSend(T value, Codec<T> codec, boolean onlyIfItFits) throws IOException {
         requireSendable(0);
         enter();
         try {
             writer.reset();
             codec.encode(value, writer);
             long length = writer.written();
+            if (onlyIfItFits) {
+                long room = out.writableBytes();
+                if (room >= 0 && room < HEADER_LENGTH + length) return false;
+            }
             MemorySegment buf = sendBuffer.segment;
             FrameDescriptor.writeHeader(buf, 0, codec.type(), (int) length, (int) sent);
             out.write(buf.asSlice(0, HEADER_LENGTH + length));
             sent++;
+            return true;
         } finally {
             exit();
         }

@@ -34,6 +34,14 @@ public interface WriteEnd extends AutoCloseable {
      */
     boolean awaitWritable(Duration timeout) throws IOException;
 
+    /**
+     * How many bytes a write could take now without waiting, as far as the kernel tells: for a pipe, its
+     * capacity less what is queued, rounded down to whole pages (the kernel fills pipes page by page, and a
+     * partly read first page is not reused), so the figure is safe but may be low. -1 if this kind of
+     * end cannot tell (a socket, a file).
+     */
+    long writableBytes() throws IOException;
+
     /** Switches between blocking and non-blocking writes. */
     void blocking(boolean blocking) throws IOException;
 

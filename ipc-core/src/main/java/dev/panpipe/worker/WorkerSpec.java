@@ -35,6 +35,7 @@ public final class WorkerSpec {
     private String fifoName;
     private Duration connectTimeout = Duration.ofSeconds(30);
     private Duration destroyGrace = Duration.ofSeconds(5);
+    private boolean blockingWrites = true;
 
     private WorkerSpec(String name, Class<?> mainClass, List<String> command) {
         if (name.isEmpty() || !name.matches("[A-Za-z0-9._-]+")) {
@@ -118,6 +119,16 @@ public final class WorkerSpec {
         return this;
     }
 
+    /**
+     * Whether {@link Worker#send} waits while the worker's stdin pipe is full (default true). With false,
+     * a message that does not fit in the pipe right now is not sent at all and the send throws
+     * {@link WorkerBusyException}: the caller can do something else and retry.
+     */
+    public WorkerSpec blockingWrites(boolean blocking) {
+        this.blockingWrites = blocking;
+        return this;
+    }
+
     public String name() { return name; }
     public Class<?> mainClass() { return mainClass; }
     public List<String> command() { return List.copyOf(command); }
@@ -130,4 +141,5 @@ public final class WorkerSpec {
     public String fifoName() { return fifoName != null ? fifoName : name + ".results"; }
     public Duration connectTimeout() { return connectTimeout; }
     public Duration destroyGrace() { return destroyGrace; }
+    public boolean blockingWrites() { return blockingWrites; }
 }

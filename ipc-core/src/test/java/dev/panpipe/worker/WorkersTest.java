@@ -202,4 +202,33 @@ class WorkersTest {
             assertArrayEquals(px.toArray(ValueLayout.JAVA_BYTE), back.pixels().toArray(ValueLayout.JAVA_BYTE));
         }
     }
+
+    @Test
+    void shouldRefuseWholeMessagesWhenNonBlockingAndTheWorkerIsBehind() throws Exception {
+        try (Workers workers = Workers.create()) {
+            Worker slow = workers.start(WorkerSpec.java("behind", EchoWorker.class, "--delay-ms", "200").blockingWrites(false));
+            byte[] payload = new byte[100_000];
+            int accepted = 0;
+            WorkerBusyException busy = null;
+            for (int i = 0; i < 200 && busy == null; i++) {
+                payload[0] = (byte) i;
+                try {
+                    slow.send(payload);
+                    accepted++;
+                } catch (WorkerBusyException e) {
+                    busy = e;
+                }
+            }
+            assertTrue(busy != null, "a worker answering every 200 ms must fall behind 200 sends of 100 KB");
+            assertTrue(busy.getMessage().contains("behind"), busy.getMessage());
+            assertEquals(accepted, slow.sent());
+            slow.endInput();
+            for (int i = 0; i < accepted; i++) {
+                Result r = slow.take();
+                assertEquals((byte) i, r.payload()[0]);
+                assertEquals(payload.length, r.payload().length);
+            }
+            assertEquals(null, slow.take());
+        }
+    }
 }

@@ -63,6 +63,8 @@ public final class Syscalls {
     private static final MethodHandle DUP3 = link(linux_h.dup3$address(), linux_h.dup3$descriptor());
     private static final MethodHandle FCNTL = LINKER.downcallHandle(linux_h.fcntl.address(),
             FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL = LINKER.downcallHandle(linux_h.ioctl.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_POINTER), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
     private static final MethodHandle UNLINKAT = link(linux_h.unlinkat$address(), linux_h.unlinkat$descriptor());
     private static final MethodHandle FSTAT = link(linux_h.fstat$address(), linux_h.fstat$descriptor());
     private static final MethodHandle FTRUNCATE = link(linux_h.ftruncate$address(), linux_h.ftruncate$descriptor());
@@ -266,6 +268,17 @@ public final class Syscalls {
         int r;
         try { r = (int) FCNTL.invokeExact(st, fd, cmd, arg); } catch (Throwable t) { throw unchecked(t); }
         return check("fcntl", r, st);
+    }
+
+    /** {@code ioctl(fd, request, arg)} for requests that take a pointer (FIONREAD, ...); returns ioctl's result. */
+    public static int ioctl(int fd, long request, MemorySegment arg) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) IOCTL.invokeExact(st, fd, request, arg); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            if (errno(st) != EINTR) throw SyscallException.of("ioctl", errno(st));
+        }
     }
 
     /** {@code unlinkat(dirfd, path, flags)}; {@code AT_REMOVEDIR} removes a directory. The exception names the path. */

@@ -83,6 +83,7 @@ class CLayoutTest {
         m.put("F_DUPFD_CLOEXEC", (long) linux_h.F_DUPFD_CLOEXEC());
         m.put("F_GETPIPE_SZ", (long) linux_h.F_GETPIPE_SZ());
         m.put("F_SETPIPE_SZ", (long) linux_h.F_SETPIPE_SZ());
+        m.put("FIONREAD", (long) linux_h.FIONREAD());
         m.put("AT_FDCWD", (long) linux_h.AT_FDCWD());
         m.put("S_IFIFO", (long) linux_h.S_IFIFO());
         m.put("S_IFLNK", (long) linux_h.S_IFLNK());

@@ -1,10 +1,13 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.io.WriteEnd;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
@@ -66,6 +69,28 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
             handle.release();
         }
     }
+
+    @Override
+    public long writableBytes() throws IOException {
+        int fd = handle.acquire();
+        try (Arena arena = Arena.ofConfined()) {
+            int capacity;
+            try {
+                capacity = Syscalls.fcntl(fd, linux_h.F_GETPIPE_SZ(), 0);
+            } catch (SyscallException notAPipe) {
+                return -1;
+            }
+            MemorySegment queued = arena.allocate(linux_h.C_INT);
+            Syscalls.ioctl(fd, linux_h.FIONREAD(), queued);
+            long pages = (queued.get(linux_h.C_INT, 0) + PAGE - 1) / PAGE + 1;
+            return Math.max(0, capacity - pages * PAGE);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** The unit pipes are filled in. */
+    private static final long PAGE = Syscalls.sysconf(linux_h._SC_PAGESIZE());
 
     @Override
     public boolean awaitWritable(Duration timeout) throws IOException {

@@ -2,6 +2,7 @@ package dev.panpipe.internal.linux;
 
 import dev.panpipe.bindings.BrokenPipeException;
 import dev.panpipe.connection.Codec;
+import dev.panpipe.connection.Codecs;
 import dev.panpipe.connection.Connection;
 import dev.panpipe.connection.ConnectionClosedException;
 import dev.panpipe.connection.FrameAssembler;
@@ -18,6 +19,7 @@ import dev.panpipe.process.SubprocessBuilder;
 import dev.panpipe.worker.InboxOverflow;
 import dev.panpipe.worker.Result;
 import dev.panpipe.worker.Worker;
+import dev.panpipe.worker.WorkerBusyException;
 import dev.panpipe.worker.WorkerDiedException;
 import dev.panpipe.worker.WorkerSpec;
 
@@ -332,7 +334,11 @@ public final class LinuxWorker implements Worker {
     public <T> void send(T value, Codec<T> codec) throws IOException {
         requireOpen();
         try {
-            toWorker.send(value, codec);
+            if (spec.blockingWrites()) {
+                toWorker.send(value, codec);
+            } else if (!toWorker.trySend(value, codec)) {
+                throw new WorkerBusyException(spec.name());
+            }
         } catch (BrokenPipeException e) {
             throw died(e);
         }
@@ -340,16 +346,15 @@ public final class LinuxWorker implements Worker {
 
     @Override
     public void send(byte[] payload) throws IOException {
-        requireOpen();
-        try {
-            toWorker.send(payload);
-        } catch (BrokenPipeException e) {
-            throw died(e);
-        }
+        send(payload, Codecs.bytes());
     }
 
     @Override
     public void send(MemorySegment payload) throws IOException {
+        if (!spec.blockingWrites()) {
+            send(payload.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), Codecs.bytes());
+            return;
+        }
         requireOpen();
         try {
             toWorker.send(payload);
