@@ -1,5 +1,6 @@
 package dev.panpipe.bench;
 
+import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.connection.Codecs;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
@@ -15,6 +16,7 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -55,6 +57,11 @@ import java.util.concurrent.TimeUnit;
  * {@code WorkerSpec.java} really uses (same-core compares it with the worker's {@code /proc/pid/cmdline}).
  *
  * <p>SampleTime: the score is the mean, the JSON carries p50/p99 as well.
+ *
+ * <p>{@code resultsPipe}: {@code kernel} (the default, what panpipe does today) leaves the results FIFO at
+ * the kernel's 64 KiB. An experiment for the analysis, not an API: a size in bytes makes setup enlarge the
+ * FIFO with {@code F_SETPIPE_SZ} through a second, short-lived read end (the size belongs to the pipe, not
+ * to an fd), as panpipe already does for a child's stdin: {@code -p resultsPipe=1048576}.
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -66,7 +73,12 @@ public class WorkerRoundTripBenchmark {
     static final int WIDTH = 1920, HEIGHT = 1080;
     static final int FRAME_BYTES = WIDTH * HEIGHT * 3;     // 6,220,800
     static final int SMALL_BYTES = 64;
+    /** Linux's values (dev.panpipe.bindings.linux is not exported): O_RDONLY|O_NONBLOCK|O_CLOEXEC, F_SETPIPE_SZ. */
+    private static final int O_RDONLY_NONBLOCK_CLOEXEC = 0 | 0x800 | 0x80000, F_SETPIPE_SZ = 1031;
     private static final String[] NATIVE_MODULES = {"dev.panpipe.bindings", "dev.panpipe.core", "dev.panpipe.zerocopy"};
+
+    @Param({"kernel"})
+    public String resultsPipe;
 
     Workers workers;
     Worker worker;
@@ -90,6 +102,7 @@ public class WorkerRoundTripBenchmark {
                 : WorkerSpec.command("echo", placement.command(java.toArray(String[]::new)));
         workers = Workers.create();
         worker = workers.start(spec);
+        if (!resultsPipe.equals("kernel")) enlargeResultsFifo(workers.directory().resolve(spec.fifoName()), Integer.parseInt(resultsPipe));
 
         String cpus = procStatus(worker.pid(), "Cpus_allowed_list");
         String expectedCpus = placement.childCpu.equals("inherit") ? procStatus(ProcessHandle.current().pid(), "Cpus_allowed_list") : placement.childCpu;
@@ -171,6 +184,17 @@ public class WorkerRoundTripBenchmark {
         cmd.add("-m");
         cmd.add(main.getModule().getName() + "/" + main.getName());
         return cmd;
+    }
+
+    private static void enlargeResultsFifo(Path fifo, int bytes) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Syscalls.open(a.allocateFrom(fifo.toString()), O_RDONLY_NONBLOCK_CLOEXEC, 0);
+            try {
+                Syscalls.fcntl(fd, F_SETPIPE_SZ, bytes);
+            } finally {
+                Syscalls.close(fd);
+            }
+        }
     }
 
     private static String procStatus(long pid, String key) throws IOException {
