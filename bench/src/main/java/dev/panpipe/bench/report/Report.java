@@ -220,6 +220,8 @@ public final class Report {
             JsonNode primary = run.path("primaryMetric");
             JsonNode alloc = run.path("secondaryMetrics").path("gc.alloc.rate.norm");
             String name = run.path("benchmark").asText();
+            // Percentiles of operations only in SampleTime; in the other modes JMH's are of iteration scores.
+            boolean sampled = run.path("mode").asText().equals("sample");
             figures.put(name, new Figure(name,
                     primary.path("score").asDouble(Double.NaN),
                     primary.path("scoreError").asDouble(Double.NaN),
@@ -227,8 +229,8 @@ public final class Report {
                     alloc.path("score").asDouble(Double.NaN),
                     alloc.path("scoreError").asDouble(Double.NaN),
                     countSamples(primary),
-                    primary.path("scorePercentiles").path("50.0").asDouble(Double.NaN),
-                    primary.path("scorePercentiles").path("99.0").asDouble(Double.NaN)));
+                    sampled ? primary.path("scorePercentiles").path("50.0").asDouble(Double.NaN) : Double.NaN,
+                    sampled ? primary.path("scorePercentiles").path("99.0").asDouble(Double.NaN) : Double.NaN));
         }
         return figures;
     }
