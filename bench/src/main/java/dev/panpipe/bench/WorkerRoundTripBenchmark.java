@@ -1,0 +1,206 @@
+package dev.panpipe.bench;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.connection.Codecs;
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.worker.EchoWorker;
+import dev.panpipe.worker.Result;
+import dev.panpipe.worker.Worker;
+import dev.panpipe.worker.WorkerSpec;
+import dev.panpipe.worker.Workers;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Round trips through a worker process: the parent sends a message to an {@link EchoWorker} (a second JVM
+ * started once per trial through {@link Workers}) and takes its answer, which comes back through the
+ * worker's results FIFO, the event-loop thread and the inbox. One op = one message there and back.
+ * Python's {@code multiprocessing.Pipe} does the same work in bench/src/main/python/mp_pipe_roundtrip.py,
+ * run by scripts/bench beside this class in the same placement; results.md puts the two side by side.
+ *
+ * <ul>
+ *   <li>{@code message64}: 64 bytes from an off-heap segment ({@code send(MemorySegment)} + {@code take()}).</li>
+ *   <li>{@code frameBytes}: one 1920x1080 RGB frame, 6,220,800 bytes, as raw bytes from an off-heap segment
+ *       ({@code send(MemorySegment)}: header and payload written straight from the segment, no copy).</li>
+ *   <li>{@code framePixels}: the same frame as a {@link PixelFrame} through {@link Codecs#pixels()} both ways
+ *       (encoded into the connection's send buffer; decoded as a view of the result).</li>
+ * </ul>
+ *
+ * <p>Placement ({@link Placement#childCpu}): the worker JVM inherits cpu 0 ("same-core"), or is started as
+ * {@code taskset -c N java ...} ("cross-core"). {@link WorkerSpec} has no CPU option, so for the latter the
+ * worker is a {@link WorkerSpec#command} worker whose command line is {@link #javaWorkerCommand} (the same
+ * JVM command line {@code WorkerSpec.java} gets, rebuilt here) behind the taskset prefix. Setup checks both
+ * where the worker runs ({@code Cpus_allowed_list}) and that the rebuilt command line is the one
+ * {@code WorkerSpec.java} really uses (same-core compares it with the worker's {@code /proc/pid/cmdline}).
+ *
+ * <p>SampleTime: the score is the mean, the JSON carries p50/p99 as well.
+ *
+ * <p>{@code resultsPipe}: {@code kernel} (the default, what panpipe does today) leaves the results FIFO at
+ * the kernel's 64 KiB. An experiment for the analysis, not an API: a size in bytes makes setup enlarge the
+ * FIFO with {@code F_SETPIPE_SZ} through a second, short-lived read end (the size belongs to the pipe, not
+ * to an fd), as panpipe already does for a child's stdin: {@code -p resultsPipe=1048576}.
+ */
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 2)
+@Fork(2)
+@State(Scope.Thread)
+public class WorkerRoundTripBenchmark {
+    static final int WIDTH = 1920, HEIGHT = 1080;
+    static final int FRAME_BYTES = WIDTH * HEIGHT * 3;     // 6,220,800
+    static final int SMALL_BYTES = 64;
+    /** Linux's values (dev.panpipe.bindings.linux is not exported): O_RDONLY|O_NONBLOCK|O_CLOEXEC, F_SETPIPE_SZ. */
+    private static final int O_RDONLY_NONBLOCK_CLOEXEC = 0 | 0x800 | 0x80000, F_SETPIPE_SZ = 1031;
+    private static final String[] NATIVE_MODULES = {"dev.panpipe.bindings", "dev.panpipe.core", "dev.panpipe.zerocopy"};
+
+    @Param({"kernel"})
+    public String resultsPipe;
+
+    Workers workers;
+    Worker worker;
+    Arena arena;
+    MemorySegment small;
+    MemorySegment frame;
+    PixelFrame pixels;
+
+    @Setup(Level.Trial)
+    public void setUp(Placement placement) throws IOException, InterruptedException {
+        arena = Arena.ofConfined();
+        small = arena.allocate(SMALL_BYTES, 64);
+        frame = arena.allocate(FRAME_BYTES, 64);
+        for (int i = 0; i < SMALL_BYTES; i++) small.set(ValueLayout.JAVA_BYTE, i, (byte) i);
+        for (long i = 0; i < FRAME_BYTES; i += 8) frame.set(ValueLayout.JAVA_LONG_UNALIGNED, i, i * 0x9E3779B97F4A7C15L);
+        pixels = PixelFrame.packed(WIDTH, HEIGHT, PixelFormat.RGB8, frame);
+
+        List<String> java = javaWorkerCommand(EchoWorker.class);
+        WorkerSpec spec = placement.childCpu.equals("inherit")
+                ? WorkerSpec.java("echo", EchoWorker.class)
+                : WorkerSpec.command("echo", placement.command(java.toArray(String[]::new)));
+        workers = Workers.create();
+        worker = workers.start(spec);
+        if (!resultsPipe.equals("kernel")) enlargeResultsFifo(workers.directory().resolve(spec.fifoName()), Integer.parseInt(resultsPipe));
+
+        String cpus = procStatus(worker.pid(), "Cpus_allowed_list");
+        String expectedCpus = placement.childCpu.equals("inherit") ? procStatus(ProcessHandle.current().pid(), "Cpus_allowed_list") : placement.childCpu;
+        if (!cpus.equals(expectedCpus)) throw new IllegalStateException("worker runs on cpus " + cpus + ", expected " + expectedCpus);
+        List<String> cmdline = Arrays.asList(Files.readString(Path.of("/proc/" + worker.pid() + "/cmdline")).split("\0"));
+        if (!cmdline.equals(java)) {
+            throw new IllegalStateException("the worker's command line is not the one WorkerSpec.java builds:\n  " + cmdline + "\nexpected\n  " + java);
+        }
+
+        // Every variant must really echo: check the whole payload once.
+        worker.send(small);
+        check(worker.take(), small);
+        worker.send(frame);
+        check(worker.take(), frame);
+        worker.send(pixels, Codecs.pixels());
+        PixelFrame back = worker.take(Codecs.pixels());
+        if (back.width() != WIDTH || back.height() != HEIGHT || back.format() != PixelFormat.RGB8
+                || back.pixels().mismatch(frame) != -1) {
+            throw new IllegalStateException("pixel frame came back different");
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() throws IOException {
+        workers.close();
+        var status = worker.exitStatus();
+        arena.close();
+        if (status.isEmpty() || !status.get().success()) throw new IllegalStateException("echo worker ended " + status);
+    }
+
+    @Benchmark
+    public Result message64() throws IOException, InterruptedException {
+        worker.send(small);
+        return worker.take();
+    }
+
+    @Benchmark
+    public Result frameBytes() throws IOException, InterruptedException {
+        worker.send(frame);
+        return worker.take();
+    }
+
+    @Benchmark
+    public PixelFrame framePixels() throws IOException, InterruptedException {
+        worker.send(pixels, Codecs.pixels());
+        return worker.take(Codecs.pixels());
+    }
+
+    private static void check(Result r, MemorySegment sent) {
+        if (r.payload().length != sent.byteSize() || MemorySegment.ofArray(r.payload()).mismatch(sent) != -1) {
+            throw new IllegalStateException("echo of " + sent.byteSize() + " bytes came back different (" + r.payload().length + " bytes)");
+        }
+    }
+
+    /**
+     * The command line {@code WorkerSpec.java(name, main)} starts (LinuxWorker.command, package-private in
+     * ipc-core), rebuilt for a worker whose main class is in a named module: this JVM's java, module path and
+     * class path, native access for panpipe's modules by name, {@code -m module/class}.
+     */
+    static List<String> javaWorkerCommand(Class<?> main) {
+        if (!main.getModule().isNamed()) throw new IllegalStateException(main + " is not in a named module");
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        String modulePath = System.getProperty("jdk.module.path");
+        String classPath = System.getProperty("java.class.path");
+        if (modulePath != null && !modulePath.isEmpty()) {
+            cmd.add("--module-path");
+            cmd.add(modulePath);
+        }
+        if (classPath != null && !classPath.isEmpty()) {
+            cmd.add("-cp");
+            cmd.add(classPath);
+        }
+        List<String> nativeModules = new ArrayList<>();
+        for (String m : NATIVE_MODULES) {
+            if (ModuleLayer.boot().findModule(m).isPresent()) nativeModules.add(m);
+        }
+        if (!nativeModules.isEmpty()) cmd.add("--enable-native-access=" + String.join(",", nativeModules));
+        cmd.add("-m");
+        cmd.add(main.getModule().getName() + "/" + main.getName());
+        return cmd;
+    }
+
+    private static void enlargeResultsFifo(Path fifo, int bytes) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Syscalls.open(a.allocateFrom(fifo.toString()), O_RDONLY_NONBLOCK_CLOEXEC, 0);
+            try {
+                Syscalls.fcntl(fd, F_SETPIPE_SZ, bytes);
+            } finally {
+                Syscalls.close(fd);
+            }
+        }
+    }
+
+    private static String procStatus(long pid, String key) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith(key + ":")) return line.substring(key.length() + 1).strip();
+        }
+        throw new IllegalStateException("no " + key + " in /proc/" + pid + "/status");
+    }
+}
