@@ -39,6 +39,12 @@ class WorkersTest {
         try (Workers workers = Workers.create(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
             Worker echo = workers.start(WorkerSpec.java("echo", EchoWorker.class));
             assertTrue(Files.exists(workers.directory().resolve("echo.results")));
+            try (var fifoEnd = dev.panpipe.io.Fifo.create(workers.directory().resolve("echo.results")).openBoth()) {
+                // the same FIFO, so the same pipe: it was enlarged like a child's stdin (tests run as root)
+                assertEquals(dev.panpipe.process.SubprocessBuilder.DEFAULT_PIPE_CAPACITY,
+                        dev.panpipe.bindings.Syscalls.fcntl((int) fifoEnd.readEnd().nativeHandle(),
+                                dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ(), 0));
+            }
             int count = 10_000;
             Future<?> sender = pool.submit(() -> {
                 for (int i = 0; i < count; i++) echo.send("message " + i, Codecs.text());

@@ -96,6 +96,10 @@ public final class LinuxWorker implements Worker {
             if (viaFifo) {
                 fifo = Fifo.create(directory, spec.fifoName());
                 results = (FdReadEnd) fifo.openReadEndNow();   // held open: the worker's open for writing never waits
+                // As big as a child's stdin pipe: with the kernel's 64 KiB a 1080p result crossed in ~95
+                // pipe-fulls, each a cross-vCPU wake-up; 1 MiB made that round trip 2.2x faster
+                // (bench/results/2026-11-23-vm-2/analysis.md).
+                LinuxPipe.tryResize((int) results.nativeHandle(), SubprocessBuilder.DEFAULT_PIPE_CAPACITY);
             }
             SubprocessBuilder b = Subprocess.builder(command(spec))
                     .stdin(Redirect.pipe())
