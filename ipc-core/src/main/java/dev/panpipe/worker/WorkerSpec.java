@@ -36,6 +36,7 @@ public final class WorkerSpec {
     private Duration connectTimeout = Duration.ofSeconds(30);
     private Duration destroyGrace = Duration.ofSeconds(5);
     private boolean blockingWrites = true;
+    private final List<String> launcher = new ArrayList<>();
 
     private WorkerSpec(String name, Class<?> mainClass, List<String> command) {
         if (name.isEmpty() || !name.matches("[A-Za-z0-9._-]+")) {
@@ -129,6 +130,16 @@ public final class WorkerSpec {
         return this;
     }
 
+    /**
+     * Starts the worker through a launcher prefix, e.g. {@code launchedThrough("taskset", "-c", "1")} to pin
+     * it to a CPU, {@code "nice", "-n", "10"}, or {@code "env", "MALLOC_ARENA_MAX=2"}: the prefix comes
+     * before the program (or the {@code java} command of a Java worker) and must exec it.
+     */
+    public WorkerSpec launchedThrough(String... prefix) {
+        launcher.addAll(List.of(prefix));
+        return this;
+    }
+
     public String name() { return name; }
     public Class<?> mainClass() { return mainClass; }
     public List<String> command() { return List.copyOf(command); }
@@ -142,4 +153,5 @@ public final class WorkerSpec {
     public Duration connectTimeout() { return connectTimeout; }
     public Duration destroyGrace() { return destroyGrace; }
     public boolean blockingWrites() { return blockingWrites; }
+    public List<String> launcher() { return List.copyOf(launcher); }
 }

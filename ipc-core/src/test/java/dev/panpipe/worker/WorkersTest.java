@@ -237,4 +237,15 @@ class WorkersTest {
             assertEquals(null, slow.take());
         }
     }
+
+    @Test
+    void shouldStartAWorkerThroughALauncherPrefix() throws Exception {
+        try (Workers workers = Workers.create()) {
+            Worker pinned = workers.start(WorkerSpec.java("pinned", EchoWorker.class).launchedThrough("taskset", "-c", "0"));
+            String status = Files.readString(Path.of("/proc/" + pinned.pid() + "/status"));
+            assertTrue(status.contains("Cpus_allowed_list:\t0\n"), status);
+            pinned.send("still a worker", Codecs.text());
+            assertEquals("still a worker", pinned.take(Codecs.text()));
+        }
+    }
 }

@@ -134,10 +134,16 @@ public final class LinuxWorker implements Worker {
         }
     }
 
-    /** The worker's command line: the command as given, or a JVM with this one's module and class path. */
+    /**
+     * The worker's command line: the launcher prefix, then the command as given or a JVM with this one's
+     * module and class path.
+     */
     static List<String> command(WorkerSpec spec) {
-        if (spec.mainClass() == null) return spec.command();
-        List<String> cmd = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(spec.launcher());
+        if (spec.mainClass() == null) {
+            cmd.addAll(spec.command());
+            return cmd;
+        }
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(spec.jvmOptions());
         List<String> nativeModules = new ArrayList<>();
