@@ -116,15 +116,8 @@ public final class Report {
                 double ratio = p.value() / b.value();
                 double worst = (p.value() - p.valueError()) / (b.value() + b.valueError());
                 double best = b.value() - b.valueError() > 0 ? (p.value() + p.valueError()) / (b.value() - b.valueError()) : Double.POSITIVE_INFINITY;
-                String met;
-                if (Double.isNaN(pair.floor())) {
-                    met = "(no floor)";
-                } else if (ratio >= pair.floor()) {
-                    met = worst >= pair.floor() ? "**yes**" : "**yes** (not beyond the error)";
-                } else {
-                    met = best >= pair.floor() ? "**no** (within the error)" : "**no**";
-                    missed.add(placement.getKey() + ": " + pair.what());
-                }
+                String met = verdict(ratio, worst, best, pair.floor());
+                if (met.startsWith("**no**")) missed.add(placement.getKey() + ": " + pair.what());
                 md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.2fx | %.2f-%sx | %s | %s |%n",
                         pair.what(), withError(p), withError(b), ratio, worst,
                         Double.isInfinite(best) ? "inf" : String.format(Locale.ROOT, "%.2f", best),
@@ -184,15 +177,8 @@ public final class Report {
                 double ratio = b.mean() / p.score();
                 double worst = b.mean() / (p.score() + p.error());
                 double best = p.score() - p.error() > 0 ? b.mean() / (p.score() - p.error()) : Double.POSITIVE_INFINITY;
-                String met;
-                if (Double.isNaN(pair.floor())) {
-                    met = "(no floor)";
-                } else if (ratio >= pair.floor()) {
-                    met = worst >= pair.floor() ? "**yes**" : "**yes** (not beyond the error)";
-                } else {
-                    met = best >= pair.floor() ? "**no** (within the error)" : "**no**";
-                    missed.add(placement.getKey() + ": " + pair.what());
-                }
+                String met = verdict(ratio, worst, best, pair.floor());
+                if (met.startsWith("**no**")) missed.add(placement.getKey() + ": " + pair.what());
                 md.append(String.format(Locale.ROOT, "| %s | %s ± %s | %s / %s | %.0f | %s | %s / %s | %d | %.2fx | %.2fx | %.2f-%sx | %s | %s |%n",
                         pair.what(), us(p.score()), us(p.error()), us(p.p50()), us(p.p99()), p.bytesPerOp(),
                         us(b.mean()), us(b.p50()), us(b.p99()), b.iterations(), ratio, b.p50() / p.p50(), worst,
@@ -249,5 +235,12 @@ public final class Report {
         }
         for (JsonNode fork : primary.path("rawData")) n += fork.size();
         return n;
+    }
+
+    /** Whether a ratio meets its floor, and whether that holds at both ends of the error. */
+    static String verdict(double ratio, double worst, double best, double floor) {
+        if (Double.isNaN(floor)) return "(no floor)";
+        if (ratio >= floor) return worst >= floor ? "**yes**" : "**yes** (not beyond the error)";
+        return best >= floor ? "**no** (within the error)" : "**no**";
     }
 }

@@ -79,21 +79,29 @@ public final class LinuxFifo implements Fifo {
         return created;
     }
 
+    private FdReadEnd readEnd(int fd) {
+        return new FdReadEnd(FdHandle.own(fd, "fifo " + path + " (read end)"));
+    }
+
+    private FdWriteEnd writeEnd(int fd) {
+        return new FdWriteEnd(FdHandle.own(fd, "fifo " + path + " (write end)"));
+    }
+
     @Override
     public FdReadEnd openReadEnd(Duration timeout) throws IOException {
-        return new FdReadEnd(FdHandle.own(openEnd(linux_h.O_RDONLY(), timeout), "fifo " + path + " (read end)"));
+        return readEnd(openEnd(linux_h.O_RDONLY(), timeout));
     }
 
     @Override
     public FdReadEnd openReadEndNow() throws IOException {
-        FdReadEnd end = new FdReadEnd(FdHandle.own(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK()), "fifo " + path + " (read end)"));
+        FdReadEnd end = readEnd(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK()));
         end.blocking(false);
         return end;
     }
 
     @Override
     public FdWriteEnd openWriteEnd(Duration timeout) throws IOException {
-        return new FdWriteEnd(FdHandle.own(openEnd(linux_h.O_WRONLY(), timeout), "fifo " + path + " (write end)"));
+        return writeEnd(openEnd(linux_h.O_WRONLY(), timeout));
     }
 
     @Override
@@ -102,8 +110,7 @@ public final class LinuxFifo implements Fifo {
         int r = open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
         try {
             int w = open(linux_h.O_WRONLY());
-            return LinuxPipe.of(new FdReadEnd(FdHandle.own(r, "fifo " + path + " (read end)")),
-                    new FdWriteEnd(FdHandle.own(w, "fifo " + path + " (write end)")));
+            return LinuxPipe.of(readEnd(r), writeEnd(w));
         } catch (IOException | RuntimeException e) {
             Syscalls.close(r);
             throw e;
