@@ -1,6 +1,8 @@
 package dev.panpipe.bindings;
 
+import dev.panpipe.bindings.linux.__pthread_mutex_s;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.timespec;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -99,6 +101,15 @@ public final class Syscalls {
     private static final MethodHandle SENDMSG = link(linux_h.sendmsg$address(), linux_h.sendmsg$descriptor());
     private static final MethodHandle RECVMSG = link(linux_h.recvmsg$address(), linux_h.recvmsg$descriptor());
     private static final MethodHandle SHUTDOWN = link(linux_h.shutdown$address(), linux_h.shutdown$descriptor());
+
+    // ---- shared-memory synchronisation -------------------------------------------------------------------
+    /** {@code syscall(SYS_futex, uaddr, op, val, timeout, uaddr2, val3)}: glibc has no futex wrapper. */
+    private static final MethodHandle SYSCALL_FUTEX = LINKER.downcallHandle(linux_h.syscall.address(),
+            FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+    /** A relative timeout for FUTEX_WAIT, one per thread so a wait allocates nothing. */
+    private static final ThreadLocal<MemorySegment> FUTEX_TIMEOUT =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(timespec.layout()));
 
     private static final MethodHandle SYSCONF = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor());
 
@@ -604,6 +615,140 @@ public final class Syscalls {
     public static long sysconf(int name) {
         MemorySegment st = state();
         try { return (long) SYSCONF.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
+    }
+
+    // =====================================================================================================
+    // shared-memory synchronisation: futex and process-shared robust mutexes
+    // =====================================================================================================
+
+    /** {@link #futex_wait} outcome: woken by {@link #futex_wake}, or spuriously; re-check the word. */
+    public static final int FUTEX_WOKEN = 0;
+    /** {@link #futex_wait} outcome: the word no longer held the expected value, so the call did not sleep. */
+    public static final int FUTEX_VALUE_CHANGED = 1;
+    /** {@link #futex_wait} outcome: the timeout passed. */
+    public static final int FUTEX_TIMED_OUT = 2;
+
+    /**
+     * {@code futex(word, FUTEX_WAIT, expected, timeout)} on a 4-byte aligned word of shared memory: sleeps
+     * while the word holds {@code expected}, at most {@code timeoutNanos} (negative: no limit). Not
+     * FUTEX_PRIVATE, so the word may live in memory mapped by several processes. EINTR counts as a
+     * spurious wake-up, because the caller re-checks its condition anyway.
+     */
+    public static int futex_wait(MemorySegment word, int expected, long timeoutNanos) throws SyscallException {
+        MemorySegment st = state();
+        MemorySegment timeout = MemorySegment.NULL;
+        if (timeoutNanos >= 0) {
+            timeout = FUTEX_TIMEOUT.get();
+            timespec.tv_sec(timeout, timeoutNanos / 1_000_000_000L);
+            timespec.tv_nsec(timeout, timeoutNanos % 1_000_000_000L);
+        }
+        long r;
+        try {
+            r = (long) SYSCALL_FUTEX.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAIT(), expected,
+                    timeout, MemorySegment.NULL, 0);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (r == 0) return FUTEX_WOKEN;
+        int e = errno(st);
+        if (e == EAGAIN) return FUTEX_VALUE_CHANGED;
+        if (e == linux_h.ETIMEDOUT()) return FUTEX_TIMED_OUT;
+        if (e == EINTR) return FUTEX_WOKEN;
+        throw SyscallException.of("futex(FUTEX_WAIT)", e);
+    }
+
+    /** {@code futex(word, FUTEX_WAKE, count)}: wakes up to {@code count} waiters; returns how many woke. */
+    public static int futex_wake(MemorySegment word, int count) throws SyscallException {
+        MemorySegment st = state();
+        long r;
+        try {
+            r = (long) SYSCALL_FUTEX.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAKE(), count,
+                    MemorySegment.NULL, MemorySegment.NULL, 0);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("futex(FUTEX_WAKE)", errno(st));
+        return (int) r;
+    }
+
+    /** {@code gettid()}: the calling kernel thread's id (a robust mutex's owner is a thread, not a process). */
+    public static int gettid() {
+        MemorySegment st = state();
+        try {
+            return (int) (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
+        } catch (Throwable t) { throw unchecked(t); }
+    }
+
+    /**
+     * Initialises a process-shared, robust {@code pthread_mutex_t} in place (in shared memory): when its
+     * owner dies, the next locker gets {@code EOWNERDEAD} instead of sleeping forever.
+     */
+    public static void pthread_mutex_init_shared_robust(MemorySegment mutex) throws SyscallException {
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment attr = tmp.allocate(PTHREAD_MUTEXATTR_BYTES, 4);
+            checkReturned("pthread_mutexattr_init", null, linux_h.pthread_mutexattr_init(attr));
+            try {
+                checkReturned("pthread_mutexattr_setpshared", null,
+                        linux_h.pthread_mutexattr_setpshared(attr, linux_h.PTHREAD_PROCESS_SHARED()));
+                checkReturned("pthread_mutexattr_setrobust", null,
+                        linux_h.pthread_mutexattr_setrobust(attr, linux_h.PTHREAD_MUTEX_ROBUST()));
+                checkReturned("pthread_mutex_init", null, linux_h.pthread_mutex_init(mutex, attr));
+            } finally {
+                linux_h.pthread_mutexattr_destroy(attr);
+            }
+        }
+    }
+
+    /**
+     * {@code pthread_mutex_lock}: 0, or {@code EOWNERDEAD} (this thread now holds a lock whose previous owner
+     * died; call {@link #pthread_mutex_consistent} once the protected data is repaired). Other errors throw,
+     * {@code ENOTRECOVERABLE} included. pthread calls return their error; they do not set errno.
+     */
+    public static int pthread_mutex_lock(MemorySegment mutex) throws SyscallException {
+        int r = linux_h.pthread_mutex_lock(mutex);
+        if (r == 0 || r == linux_h.EOWNERDEAD()) return r;
+        throw SyscallException.of("pthread_mutex_lock", r);
+    }
+
+    /** {@code pthread_mutex_trylock}: 0, {@code EBUSY} (held by another thread) or {@code EOWNERDEAD}. */
+    public static int pthread_mutex_trylock(MemorySegment mutex) throws SyscallException {
+        int r = linux_h.pthread_mutex_trylock(mutex);
+        if (r == 0 || r == linux_h.EBUSY() || r == linux_h.EOWNERDEAD()) return r;
+        throw SyscallException.of("pthread_mutex_trylock", r);
+    }
+
+    /**
+     * {@code pthread_mutex_timedlock} with a deadline {@code timeoutNanos} from now on CLOCK_REALTIME (the
+     * clock the call is defined on): 0, {@code ETIMEDOUT} or {@code EOWNERDEAD}.
+     */
+    public static int pthread_mutex_timedlock(MemorySegment mutex, long timeoutNanos) throws SyscallException {
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment deadline = tmp.allocate(timespec.layout());
+            checkReturned("clock_gettime", null, linux_h.clock_gettime(linux_h.CLOCK_REALTIME(), deadline) == 0 ? 0 : linux_h.EINVAL());
+            long nanos = timespec.tv_nsec(deadline) + Math.max(0, timeoutNanos);
+            timespec.tv_sec(deadline, timespec.tv_sec(deadline) + nanos / 1_000_000_000L);
+            timespec.tv_nsec(deadline, nanos % 1_000_000_000L);
+            int r = linux_h.pthread_mutex_timedlock(mutex, deadline);
+            if (r == 0 || r == linux_h.ETIMEDOUT() || r == linux_h.EOWNERDEAD()) return r;
+            throw SyscallException.of("pthread_mutex_timedlock", r);
+        }
+    }
+
+    /** {@code pthread_mutex_unlock}: EPERM when the calling thread does not hold the mutex. */
+    public static void pthread_mutex_unlock(MemorySegment mutex) throws SyscallException {
+        checkReturned("pthread_mutex_unlock", null, linux_h.pthread_mutex_unlock(mutex));
+    }
+
+    /** {@code pthread_mutex_consistent}: marks a robust mutex taken with EOWNERDEAD as repaired. */
+    public static void pthread_mutex_consistent(MemorySegment mutex) throws SyscallException {
+        checkReturned("pthread_mutex_consistent", null, linux_h.pthread_mutex_consistent(mutex));
+    }
+
+    /**
+     * {@code sizeof(pthread_mutexattr_t)} on Linux glibc (a union of {@code char[4]} and {@code int}):
+     * jextract skips the anonymous-union typedef, so CLayoutTest checks this number against gcc.
+     */
+    public static final long PTHREAD_MUTEXATTR_BYTES = 4;
+
+    /** Bytes of a {@code pthread_mutex_t} on this platform. */
+    public static long pthreadMutexSize() {
+        return __pthread_mutex_s.layout().byteSize();
     }
 
     /** {@code getpid()}; cannot fail. */

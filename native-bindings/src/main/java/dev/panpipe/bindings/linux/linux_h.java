@@ -797,6 +797,24 @@ public class linux_h extends linux_h$shared {
     public static int POLLNVAL() {
         return POLLNVAL;
     }
+    private static final int CLOCK_REALTIME = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define CLOCK_REALTIME 0
+     * }
+     */
+    public static int CLOCK_REALTIME() {
+        return CLOCK_REALTIME;
+    }
+    private static final int CLOCK_MONOTONIC = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define CLOCK_MONOTONIC 1
+     * }
+     */
+    public static int CLOCK_MONOTONIC() {
+        return CLOCK_MONOTONIC;
+    }
     private static final int SIGINT = (int)2L;
     /**
      * {@snippet lang=c :
@@ -1030,6 +1048,42 @@ public class linux_h extends linux_h$shared {
      */
     public static int POSIX_SPAWN_SETSID() {
         return POSIX_SPAWN_SETSID;
+    }
+    private static final int FUTEX_WAIT = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_WAIT 0
+     * }
+     */
+    public static int FUTEX_WAIT() {
+        return FUTEX_WAIT;
+    }
+    private static final int FUTEX_WAKE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_WAKE 1
+     * }
+     */
+    public static int FUTEX_WAKE() {
+        return FUTEX_WAKE;
+    }
+    private static final int FUTEX_WAIT_BITSET = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_WAIT_BITSET 9
+     * }
+     */
+    public static int FUTEX_WAIT_BITSET() {
+        return FUTEX_WAIT_BITSET;
+    }
+    private static final int FUTEX_CLOCK_REALTIME = (int)256L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_CLOCK_REALTIME 256
+     * }
+     */
+    public static int FUTEX_CLOCK_REALTIME() {
+        return FUTEX_CLOCK_REALTIME;
     }
     private static final int EPOLL_CTL_ADD = (int)1L;
     /**
@@ -1663,6 +1717,813 @@ public class linux_h extends linux_h$shared {
                 traceDowncall("poll", __fds, __nfds, __timeout);
             }
             return (int)mh$.invokeExact(__fds, __nfds, __timeout);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sched_yield {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("sched_yield").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int sched_yield()
+     * }
+     */
+    public static FunctionDescriptor sched_yield$descriptor() {
+        return sched_yield.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int sched_yield()
+     * }
+     */
+    public static MethodHandle sched_yield$handle() {
+        return sched_yield.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int sched_yield()
+     * }
+     */
+    public static MemorySegment sched_yield$address() {
+        return sched_yield.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int sched_yield()
+     * }
+     */
+    public static int sched_yield() {
+        var mh$ = sched_yield.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sched_yield");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    /**
+     * {@snippet lang=c :
+     * typedef __clockid_t clockid_t
+     * }
+     */
+    public static final OfInt clockid_t = linux_h.C_INT;
+
+    private static class clock_gettime {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("clock_gettime").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int clock_gettime(clockid_t __clock_id, struct timespec *__tp)
+     * }
+     */
+    public static FunctionDescriptor clock_gettime$descriptor() {
+        return clock_gettime.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int clock_gettime(clockid_t __clock_id, struct timespec *__tp)
+     * }
+     */
+    public static MethodHandle clock_gettime$handle() {
+        return clock_gettime.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int clock_gettime(clockid_t __clock_id, struct timespec *__tp)
+     * }
+     */
+    public static MemorySegment clock_gettime$address() {
+        return clock_gettime.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int clock_gettime(clockid_t __clock_id, struct timespec *__tp)
+     * }
+     */
+    public static int clock_gettime(int __clock_id, MemorySegment __tp) {
+        var mh$ = clock_gettime.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("clock_gettime", __clock_id, __tp);
+            }
+            return (int)mh$.invokeExact(__clock_id, __tp);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static final int PTHREAD_MUTEX_ROBUST = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.PTHREAD_MUTEX_ROBUST = 1
+     * }
+     */
+    public static int PTHREAD_MUTEX_ROBUST() {
+        return PTHREAD_MUTEX_ROBUST;
+    }
+    private static final int PTHREAD_PROCESS_SHARED = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.PTHREAD_PROCESS_SHARED = 1
+     * }
+     */
+    public static int PTHREAD_PROCESS_SHARED() {
+        return PTHREAD_PROCESS_SHARED;
+    }
+
+    private static class pthread_mutex_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_init").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_init(pthread_mutex_t *__mutex, const pthread_mutexattr_t *__mutexattr)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_init$descriptor() {
+        return pthread_mutex_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_init(pthread_mutex_t *__mutex, const pthread_mutexattr_t *__mutexattr)
+     * }
+     */
+    public static MethodHandle pthread_mutex_init$handle() {
+        return pthread_mutex_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_init(pthread_mutex_t *__mutex, const pthread_mutexattr_t *__mutexattr)
+     * }
+     */
+    public static MemorySegment pthread_mutex_init$address() {
+        return pthread_mutex_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_init(pthread_mutex_t *__mutex, const pthread_mutexattr_t *__mutexattr)
+     * }
+     */
+    public static int pthread_mutex_init(MemorySegment __mutex, MemorySegment __mutexattr) {
+        var mh$ = pthread_mutex_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_init", __mutex, __mutexattr);
+            }
+            return (int)mh$.invokeExact(__mutex, __mutexattr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_destroy").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_destroy(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_destroy$descriptor() {
+        return pthread_mutex_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_destroy(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MethodHandle pthread_mutex_destroy$handle() {
+        return pthread_mutex_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_destroy(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MemorySegment pthread_mutex_destroy$address() {
+        return pthread_mutex_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_destroy(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static int pthread_mutex_destroy(MemorySegment __mutex) {
+        var mh$ = pthread_mutex_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_destroy", __mutex);
+            }
+            return (int)mh$.invokeExact(__mutex);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_trylock {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_trylock").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_trylock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_trylock$descriptor() {
+        return pthread_mutex_trylock.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_trylock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MethodHandle pthread_mutex_trylock$handle() {
+        return pthread_mutex_trylock.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_trylock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MemorySegment pthread_mutex_trylock$address() {
+        return pthread_mutex_trylock.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_trylock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static int pthread_mutex_trylock(MemorySegment __mutex) {
+        var mh$ = pthread_mutex_trylock.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_trylock", __mutex);
+            }
+            return (int)mh$.invokeExact(__mutex);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_lock {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_lock").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_lock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_lock$descriptor() {
+        return pthread_mutex_lock.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_lock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MethodHandle pthread_mutex_lock$handle() {
+        return pthread_mutex_lock.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_lock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MemorySegment pthread_mutex_lock$address() {
+        return pthread_mutex_lock.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_lock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static int pthread_mutex_lock(MemorySegment __mutex) {
+        var mh$ = pthread_mutex_lock.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_lock", __mutex);
+            }
+            return (int)mh$.invokeExact(__mutex);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_timedlock {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_timedlock").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_timedlock(pthread_mutex_t *restrict __mutex, const struct timespec *restrict __abstime)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_timedlock$descriptor() {
+        return pthread_mutex_timedlock.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_timedlock(pthread_mutex_t *restrict __mutex, const struct timespec *restrict __abstime)
+     * }
+     */
+    public static MethodHandle pthread_mutex_timedlock$handle() {
+        return pthread_mutex_timedlock.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_timedlock(pthread_mutex_t *restrict __mutex, const struct timespec *restrict __abstime)
+     * }
+     */
+    public static MemorySegment pthread_mutex_timedlock$address() {
+        return pthread_mutex_timedlock.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_timedlock(pthread_mutex_t *restrict __mutex, const struct timespec *restrict __abstime)
+     * }
+     */
+    public static int pthread_mutex_timedlock(MemorySegment __mutex, MemorySegment __abstime) {
+        var mh$ = pthread_mutex_timedlock.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_timedlock", __mutex, __abstime);
+            }
+            return (int)mh$.invokeExact(__mutex, __abstime);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_unlock {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_unlock").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_unlock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_unlock$descriptor() {
+        return pthread_mutex_unlock.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_unlock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MethodHandle pthread_mutex_unlock$handle() {
+        return pthread_mutex_unlock.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_unlock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MemorySegment pthread_mutex_unlock$address() {
+        return pthread_mutex_unlock.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_unlock(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static int pthread_mutex_unlock(MemorySegment __mutex) {
+        var mh$ = pthread_mutex_unlock.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_unlock", __mutex);
+            }
+            return (int)mh$.invokeExact(__mutex);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutex_consistent {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutex_consistent").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_consistent(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutex_consistent$descriptor() {
+        return pthread_mutex_consistent.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_consistent(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MethodHandle pthread_mutex_consistent$handle() {
+        return pthread_mutex_consistent.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutex_consistent(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static MemorySegment pthread_mutex_consistent$address() {
+        return pthread_mutex_consistent.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutex_consistent(pthread_mutex_t *__mutex)
+     * }
+     */
+    public static int pthread_mutex_consistent(MemorySegment __mutex) {
+        var mh$ = pthread_mutex_consistent.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutex_consistent", __mutex);
+            }
+            return (int)mh$.invokeExact(__mutex);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutexattr_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutexattr_init").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_init(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutexattr_init$descriptor() {
+        return pthread_mutexattr_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_init(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static MethodHandle pthread_mutexattr_init$handle() {
+        return pthread_mutexattr_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_init(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static MemorySegment pthread_mutexattr_init$address() {
+        return pthread_mutexattr_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_init(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static int pthread_mutexattr_init(MemorySegment __attr) {
+        var mh$ = pthread_mutexattr_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutexattr_init", __attr);
+            }
+            return (int)mh$.invokeExact(__attr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutexattr_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutexattr_destroy").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_destroy(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutexattr_destroy$descriptor() {
+        return pthread_mutexattr_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_destroy(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static MethodHandle pthread_mutexattr_destroy$handle() {
+        return pthread_mutexattr_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_destroy(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static MemorySegment pthread_mutexattr_destroy$address() {
+        return pthread_mutexattr_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_destroy(pthread_mutexattr_t *__attr)
+     * }
+     */
+    public static int pthread_mutexattr_destroy(MemorySegment __attr) {
+        var mh$ = pthread_mutexattr_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutexattr_destroy", __attr);
+            }
+            return (int)mh$.invokeExact(__attr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutexattr_setpshared {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER,
+            linux_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutexattr_setpshared").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setpshared(pthread_mutexattr_t *__attr, int __pshared)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutexattr_setpshared$descriptor() {
+        return pthread_mutexattr_setpshared.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setpshared(pthread_mutexattr_t *__attr, int __pshared)
+     * }
+     */
+    public static MethodHandle pthread_mutexattr_setpshared$handle() {
+        return pthread_mutexattr_setpshared.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setpshared(pthread_mutexattr_t *__attr, int __pshared)
+     * }
+     */
+    public static MemorySegment pthread_mutexattr_setpshared$address() {
+        return pthread_mutexattr_setpshared.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setpshared(pthread_mutexattr_t *__attr, int __pshared)
+     * }
+     */
+    public static int pthread_mutexattr_setpshared(MemorySegment __attr, int __pshared) {
+        var mh$ = pthread_mutexattr_setpshared.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutexattr_setpshared", __attr, __pshared);
+            }
+            return (int)mh$.invokeExact(__attr, __pshared);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pthread_mutexattr_setrobust {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_POINTER,
+            linux_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("pthread_mutexattr_setrobust").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *__attr, int __robustness)
+     * }
+     */
+    public static FunctionDescriptor pthread_mutexattr_setrobust$descriptor() {
+        return pthread_mutexattr_setrobust.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *__attr, int __robustness)
+     * }
+     */
+    public static MethodHandle pthread_mutexattr_setrobust$handle() {
+        return pthread_mutexattr_setrobust.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *__attr, int __robustness)
+     * }
+     */
+    public static MemorySegment pthread_mutexattr_setrobust$address() {
+        return pthread_mutexattr_setrobust.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *__attr, int __robustness)
+     * }
+     */
+    public static int pthread_mutexattr_setrobust(MemorySegment __attr, int __robustness) {
+        var mh$ = pthread_mutexattr_setrobust.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pthread_mutexattr_setrobust", __attr, __robustness);
+            }
+            return (int)mh$.invokeExact(__attr, __robustness);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -5898,6 +6759,15 @@ public class linux_h extends linux_h$shared {
     public static int IOV_MAX() {
         return IOV_MAX;
     }
+    private static final int FUTEX_BITSET_MATCH_ANY = (int)4294967295L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_BITSET_MATCH_ANY 4294967295
+     * }
+     */
+    public static int FUTEX_BITSET_MATCH_ANY() {
+        return FUTEX_BITSET_MATCH_ANY;
+    }
     private static final int MFD_CLOEXEC = (int)1L;
     /**
      * {@snippet lang=c :
@@ -5933,6 +6803,24 @@ public class linux_h extends linux_h$shared {
      */
     public static int AF_UNIX() {
         return AF_UNIX;
+    }
+    private static final int SYS_futex = (int)202L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_futex 202
+     * }
+     */
+    public static int SYS_futex() {
+        return SYS_futex;
+    }
+    private static final int SYS_gettid = (int)186L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_gettid 186
+     * }
+     */
+    public static int SYS_gettid() {
+        return SYS_gettid;
     }
     private static final int SYS_pidfd_open = (int)434L;
     /**
