@@ -7,4 +7,5 @@ module dev.panpipe.zerocopy {
 
     exports dev.panpipe.zerocopy;
     exports dev.panpipe.zerocopy.kernel;
+    exports dev.panpipe.zerocopy.ring;
 }

@@ -1,5 +1,6 @@
 package dev.panpipe.zerocopy;
 
+import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
@@ -9,27 +10,44 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Pattern;
 
 /**
  * A block of memory shared between processes, mapped {@code MAP_SHARED} and seen as a {@link MemorySegment}.
  *
- * <p>{@link #create(String, long)} makes an anonymous {@code memfd_create} file (close-on-exec, so it
- * reaches a child only when handed over, for example with
- * {@code SubprocessBuilder.passFd(3, Redirect.fd((int) shm.nativeHandle()))}); the child maps the same
- * pages with {@link #map(int)}. Nothing appears in the file system or {@code /dev/shm}, and the memory is
- * freed when the last process unmaps it.
+ * <p>Two kinds, one class:
+ * <ul>
+ *   <li>{@link #create(String, long)}: an anonymous {@code memfd_create} file (close-on-exec, so it reaches a
+ *       child only when handed over, for example with
+ *       {@code SubprocessBuilder.passFd(3, Redirect.fd((int) shm.nativeHandle()))}, or to any process over a
+ *       Unix socket with {@link FdPassing}); the receiver maps the same pages with {@link #map(int)}. Nothing
+ *       appears in the file system, and the memory is freed when the last process unmaps it.</li>
+ *   <li>{@link #createNamed(String, long)}: a POSIX {@code shm_open} object {@code /dev/shm/panpipe-NAME},
+ *       created 0600 with {@code O_EXCL|O_NOFOLLOW}, for unrelated processes that only share a name; they
+ *       map it with {@link #openNamed(String)}. The creator unlinks the name when it closes; a survivor of a
+ *       dead creator calls {@link #unlink()} (idempotent).</li>
+ * </ul>
  *
- * <p>One owner: {@link #close()} unmaps (the segment becomes unusable, through its shared {@link Arena})
- * and closes the fd.
+ * <p>One owner: {@link #close()} unmaps (the segment becomes unusable, through its shared {@link Arena}),
+ * closes the fd and, for a named block this process created, unlinks the name.
  */
 public final class SharedMemory implements AutoCloseable {
+    /** Every named block panpipe makes lives under this prefix in /dev/shm, so a stray one is recognisable. */
+    public static final String NAME_PREFIX = "panpipe-";
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");
+
     private final int fd;
+    private final String name;          // the shm_open name ("/panpipe-x"), or null for a memfd
+    private final boolean unlinkOnClose;
     private final Arena arena;
     private final MemorySegment segment;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final AtomicBoolean unlinked = new AtomicBoolean();
 
-    private SharedMemory(int fd, long size) throws SyscallException {
+    private SharedMemory(int fd, long size, String name, boolean unlinkOnClose) throws SyscallException {
         this.fd = fd;
+        this.name = name;
+        this.unlinkOnClose = unlinkOnClose;
         this.arena = Arena.ofShared();
         MemorySegment address = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
                 linux_h.MAP_SHARED(), fd, 0);
@@ -38,14 +56,48 @@ public final class SharedMemory implements AutoCloseable {
 
     /** A new anonymous shared block of {@code size} bytes, zero-filled; {@code name} shows in /proc/PID/fd. */
     public static SharedMemory create(String name, long size) throws IOException {
-        if (size <= 0) throw new IllegalArgumentException("shared memory size must be positive: " + size);
+        checkSize(size);
         int fd;
         try (Arena tmp = Arena.ofConfined()) {
             fd = Syscalls.memfd_create(tmp.allocateFrom("panpipe:" + name), linux_h.MFD_CLOEXEC());
         }
+        return sized(fd, size, null, false);
+    }
+
+    /**
+     * A new named block {@code /dev/shm/panpipe-NAME} of {@code size} bytes, zero-filled, mode 0600. Fails with
+     * EEXIST rather than reuse a block someone else made. The name is unlinked when this object closes.
+     */
+    public static SharedMemory createNamed(String name, long size) throws IOException {
+        checkSize(size);
+        String shmName = shmName(name);
+        int fd;
+        try (Arena tmp = Arena.ofConfined()) {
+            fd = Syscalls.shm_open(tmp.allocateFrom(shmName),
+                    linux_h.O_RDWR() | linux_h.O_CREAT() | linux_h.O_EXCL() | linux_h.O_NOFOLLOW() | linux_h.O_CLOEXEC(),
+                    0600);
+        } catch (SyscallException e) {
+            throw SyscallException.of("shm_open", shmName, e.errno());
+        }
         try {
-            Syscalls.ftruncate(fd, size);
-            return new SharedMemory(fd, size);
+            return sized(fd, size, shmName, true);
+        } catch (IOException | RuntimeException e) {
+            unlinkQuietly(shmName);
+            throw e;
+        }
+    }
+
+    /** Maps the existing named block {@code /dev/shm/panpipe-NAME}; closing it leaves the name in place. */
+    public static SharedMemory openNamed(String name) throws IOException {
+        String shmName = shmName(name);
+        int fd;
+        try (Arena tmp = Arena.ofConfined()) {
+            fd = Syscalls.shm_open(tmp.allocateFrom(shmName), linux_h.O_RDWR() | linux_h.O_NOFOLLOW() | linux_h.O_CLOEXEC(), 0);
+        } catch (SyscallException e) {
+            throw SyscallException.of("shm_open", shmName, e.errno());
+        }
+        try {
+            return new SharedMemory(fd, sizeOf(fd), shmName, false);
         } catch (IOException | RuntimeException e) {
             Syscalls.close(fd);
             throw e;
@@ -54,6 +106,20 @@ public final class SharedMemory implements AutoCloseable {
 
     /** Maps a shared block handed to this process as {@code fd} (taking ownership of the fd). */
     public static SharedMemory map(int fd) throws IOException {
+        return new SharedMemory(fd, sizeOf(fd), null, false);
+    }
+
+    private static SharedMemory sized(int fd, long size, String name, boolean unlinkOnClose) throws IOException {
+        try {
+            Syscalls.ftruncate(fd, size);
+            return new SharedMemory(fd, size, name, unlinkOnClose);
+        } catch (IOException | RuntimeException e) {
+            Syscalls.close(fd);
+            throw e;
+        }
+    }
+
+    private static long sizeOf(int fd) throws IOException {
         long size;
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment st = stat.allocate(tmp);
@@ -61,7 +127,18 @@ public final class SharedMemory implements AutoCloseable {
             size = stat.st_size(st);
         }
         if (size <= 0) throw new IOException("fd " + fd + " has size " + size + ": not a shared memory block");
-        return new SharedMemory(fd, size);
+        return size;
+    }
+
+    private static void checkSize(long size) {
+        if (size <= 0) throw new IllegalArgumentException("shared memory size must be positive: " + size);
+    }
+
+    private static String shmName(String name) {
+        if (name == null || !NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("shared memory name must be 1-200 of [A-Za-z0-9._-]: " + name);
+        }
+        return "/" + NAME_PREFIX + name;
     }
 
     /** The mapping. Valid until {@link #close()}. */
@@ -78,13 +155,67 @@ public final class SharedMemory implements AutoCloseable {
         return closed.get() ? -1 : fd;
     }
 
+    /** The shm_open name ("/panpipe-NAME"), or null for an anonymous memfd block. */
+    public String shmName() {
+        return name;
+    }
+
+    /**
+     * Removes the name of a named block from /dev/shm now (mappings stay valid). Idempotent, and quiet if
+     * another process already removed it: how a survivor cleans up after a dead creator.
+     */
+    public void unlink() throws IOException {
+        if (name == null || !unlinked.compareAndSet(false, true)) return;
+        try (Arena tmp = Arena.ofConfined()) {
+            Syscalls.shm_unlink(tmp.allocateFrom(name));
+        } catch (SyscallException e) {
+            if (e.errno() != Errno.ENOENT) throw SyscallException.of("shm_unlink", name, e.errno());
+        }
+    }
+
     @Override
     public void close() throws IOException {
         if (!closed.compareAndSet(false, true)) return;
         try {
-            arena.close();
+            closeArena();
         } finally {
-            Syscalls.close(fd);
+            try {
+                Syscalls.close(fd);
+            } finally {
+                if (unlinkOnClose) unlink();
+            }
+        }
+    }
+
+    /**
+     * Unmaps. A shared arena refuses to close while another thread is inside a native call on the mapping
+     * (a ring end asleep on a futex word in it); such a sleeper wakes within its liveness slice once its end
+     * is closed, so retry for a while rather than leak the mapping.
+     */
+    private void closeArena() {
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        for (;;) {
+            try {
+                arena.close();
+                return;
+            } catch (IllegalStateException inUse) {
+                if (System.nanoTime() - deadline > 0) throw inUse;
+                Thread.onSpinWait();
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw inUse;
+                }
+            }
+        }
+    }
+
+    private static void unlinkQuietly(String shmName) {
+        try (Arena tmp = Arena.ofConfined()) {
+            Syscalls.shm_unlink(tmp.allocateFrom(shmName));
+        } catch (SyscallException ignored) {
+            // best effort on a path that is already failing
         }
     }
 

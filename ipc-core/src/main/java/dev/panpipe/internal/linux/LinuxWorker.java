@@ -13,6 +13,7 @@ import dev.panpipe.internal.Inbox;
 import dev.panpipe.io.Fifo;
 import dev.panpipe.io.PeerTimeoutException;
 import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.JavaCommand;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.process.SubprocessBuilder;
@@ -52,8 +53,6 @@ import java.util.stream.StreamSupport;
  * a consumer's take schedules {@link #resume()} on the loop.
  */
 public final class LinuxWorker implements Worker {
-    private static final String[] NATIVE_MODULES = {"dev.panpipe.bindings", "dev.panpipe.core", "dev.panpipe.zerocopy"};
-
     private final WorkerSpec spec;
     private final EventLoop loop;
     private final LinuxSubprocess process;
@@ -144,37 +143,7 @@ public final class LinuxWorker implements Worker {
             cmd.addAll(spec.command());
             return cmd;
         }
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(spec.jvmOptions());
-        List<String> nativeModules = new ArrayList<>();
-        for (String m : NATIVE_MODULES) {
-            if (ModuleLayer.boot().findModule(m).isPresent()) nativeModules.add(m);
-        }
-        String modulePath = System.getProperty("jdk.module.path");
-        String classPath = System.getProperty("java.class.path");
-        if (modulePath != null && !modulePath.isEmpty()) {
-            cmd.add("--module-path");
-            cmd.add(modulePath);
-        }
-        if (classPath != null && !classPath.isEmpty()) {
-            cmd.add("-cp");
-            cmd.add(classPath);
-        }
-        if (!nativeModules.isEmpty()) cmd.add("--enable-native-access=" + String.join(",", nativeModules));
-        Module module = spec.mainClass().getModule();
-        if (module.isNamed()) {
-            cmd.add("-m");
-            cmd.add(module.getName() + "/" + spec.mainClass().getName());
-        } else {
-            if (!nativeModules.isEmpty()) {
-                cmd.add("--add-modules");
-                cmd.add(String.join(",", nativeModules));
-            } else {
-                cmd.add("--enable-native-access=ALL-UNNAMED");   // panpipe itself is on the class path
-            }
-            cmd.add(spec.mainClass().getName());
-        }
-        cmd.addAll(spec.command());
+        cmd.addAll(JavaCommand.of(spec.mainClass(), spec.jvmOptions(), spec.command()));
         return cmd;
     }
 

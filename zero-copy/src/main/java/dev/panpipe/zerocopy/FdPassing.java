@@ -1,0 +1,102 @@
+package dev.panpipe.zerocopy;
+
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.cmsghdr;
+import dev.panpipe.bindings.linux.iovec;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.msghdr;
+import dev.panpipe.bindings.linux.pollfd;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Hands an open fd (a {@link SharedMemory} block, a pipe end, an eventfd) to another process over a
+ * connected Unix socket with {@code SCM_RIGHTS}: how a segment reaches a process that was not started with
+ * it. The kernel installs a new fd in the receiver that refers to the same open file.
+ *
+ * <p>Each message carries one data byte (a stream socket cannot carry control data alone) and one fd.
+ * Received fds are close-on-exec ({@code MSG_CMSG_CLOEXEC}).
+ */
+public final class FdPassing {
+    private static final long CMSG_HEADER = cmsghdr.sizeof();                 // CMSG_LEN(0)
+    private static final long CMSG_SPACE_ONE_INT = align8(CMSG_HEADER + Integer.BYTES);
+
+    private FdPassing() {
+    }
+
+    /** Sends {@code fd} over the connected Unix socket {@code socketFd}. The sender keeps its own fd. */
+    public static void send(int socketFd, int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment byteBuf = arena.allocate(1);
+            byteBuf.set(ValueLayout.JAVA_BYTE, 0, (byte) 'F');
+            MemorySegment control = arena.allocate(CMSG_SPACE_ONE_INT, 8);
+            cmsghdr.cmsg_len(control, CMSG_HEADER + Integer.BYTES);
+            cmsghdr.cmsg_level(control, linux_h.SOL_SOCKET());
+            cmsghdr.cmsg_type(control, linux_h.SCM_RIGHTS());
+            control.set(ValueLayout.JAVA_INT, CMSG_HEADER, fd);
+            MemorySegment msg = message(arena, byteBuf, control);
+            long sent = Syscalls.sendmsg(socketFd, msg, linux_h.MSG_NOSIGNAL());
+            if (sent != 1) throw new IOException("sendmsg sent " + sent + " bytes with the fd, not 1");
+        }
+    }
+
+    /**
+     * Receives one fd sent with {@link #send}, blocking until it arrives; the caller owns the returned fd.
+     *
+     * @throws EOFException if the peer closed the socket first
+     * @throws IOException  if the message carried no fd, or was truncated
+     */
+    public static int receive(int socketFd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment byteBuf = arena.allocate(1);
+            MemorySegment control = arena.allocate(CMSG_SPACE_ONE_INT, 8);
+            MemorySegment msg = message(arena, byteBuf, control);
+            long got;
+            do {
+                got = Syscalls.recvmsg(socketFd, msg, linux_h.MSG_CMSG_CLOEXEC());
+                if (got == Syscalls.WOULD_BLOCK) pollReadable(socketFd);
+            } while (got == Syscalls.WOULD_BLOCK);
+            if (got == 0) throw new EOFException("the peer closed the socket before sending an fd");
+            if ((msghdr.msg_flags(msg) & linux_h.MSG_CTRUNC()) != 0) {
+                throw new IOException("recvmsg: control data truncated (more fds than expected were sent)");
+            }
+            if (msghdr.msg_controllen(msg) < CMSG_HEADER + Integer.BYTES
+                    || cmsghdr.cmsg_level(control) != linux_h.SOL_SOCKET()
+                    || cmsghdr.cmsg_type(control) != linux_h.SCM_RIGHTS()) {
+                throw new IOException("recvmsg: the message carried no SCM_RIGHTS fd (controllen="
+                        + msghdr.msg_controllen(msg) + ")");
+            }
+            return control.get(ValueLayout.JAVA_INT, CMSG_HEADER);
+        }
+    }
+
+    private static MemorySegment message(Arena arena, MemorySegment byteBuf, MemorySegment control) {
+        MemorySegment iov = iovec.allocate(arena);
+        iovec.iov_base(iov, byteBuf);
+        iovec.iov_len(iov, 1);
+        MemorySegment msg = msghdr.allocate(arena);
+        msghdr.msg_iov(msg, iov);
+        msghdr.msg_iovlen(msg, 1);
+        msghdr.msg_control(msg, control);
+        msghdr.msg_controllen(msg, control.byteSize());
+        return msg;
+    }
+
+    private static void pollReadable(int fd) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pfd = pollfd.allocate(arena);
+            pollfd.fd(pfd, fd);
+            pollfd.events(pfd, (short) linux_h.POLLIN());
+            Syscalls.poll(pfd, 1, -1);
+        }
+    }
+
+    private static long align8(long n) {
+        return (n + 7) & ~7L;
+    }
+}

@@ -1,0 +1,95 @@
+package dev.panpipe.zerocopy.ring;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static dev.panpipe.zerocopy.ring.FrameRing.LONG;
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
+
+/**
+ * A slot claimed by the producer: fill {@link #pixels()} in place, then {@link #commit()}. A flyweight: the
+ * same object comes back for the same slot every lap of the ring, so do not keep it after commit.
+ */
+public final class FrameClaim {
+    private final FrameProducer producer;
+    private final MemorySegment header;
+    private final long descriptor;
+    private final MemorySegment slot;
+    private MemorySegment pixels;   // cached slice of slot; re-sliced only when the frame size changes
+    private long sequence;
+    private long length;
+    private int width;
+    private int height;
+    private int stride;
+    private int format;
+    private boolean open;
+
+    FrameClaim(FrameProducer producer, int index) {
+        this.producer = producer;
+        this.header = producer.header;
+        this.descriptor = descriptorOffset(index);
+        this.slot = header.asSlice(producer.ring.slotOffset(index), producer.ring.slotSize());
+        this.pixels = slot.asSlice(0, 0);
+    }
+
+    void open(long sequence, long length, int width, int height, int stride, int format) {
+        this.sequence = sequence;
+        this.length = length;
+        this.width = width;
+        this.height = height;
+        this.stride = stride;
+        this.format = format;
+        this.open = true;
+        if (pixels.byteSize() != length) pixels = slot.asSlice(0, length);
+    }
+
+    /** The frame's pixels: a slice of the shared mapping, {@code stride * height} bytes, rows {@link #stride()} apart. */
+    public MemorySegment pixels() {
+        return pixels;
+    }
+
+    public int width() {
+        return width;
+    }
+
+    public int height() {
+        return height;
+    }
+
+    /** Bytes from one row to the next (width times bytes per pixel: rows are packed). */
+    public int stride() {
+        return stride;
+    }
+
+    /** The ring position this frame will be committed at (0 for the first frame). */
+    public long sequence() {
+        return sequence;
+    }
+
+    /** Publishes the frame, stamped with {@link System#nanoTime()} (CLOCK_MONOTONIC on Linux). */
+    public void commit() throws IOException {
+        commit(System.nanoTime());
+    }
+
+    /** Publishes the frame with the caller's timestamp: descriptor first, its sequence and the position last. */
+    public void commit(long timestampNanos) throws IOException {
+        if (!open) throw new IllegalStateException("frame " + sequence + " is not claimed (committed or aborted already)");
+        open = false;
+        header.set(ValueLayout.JAVA_LONG, descriptor + TIMESTAMP_OFFSET, timestampNanos);
+        header.set(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET, length);
+        header.set(ValueLayout.JAVA_INT, descriptor + WIDTH_OFFSET, width);
+        header.set(ValueLayout.JAVA_INT, descriptor + HEIGHT_OFFSET, height);
+        header.set(ValueLayout.JAVA_INT, descriptor + STRIDE_OFFSET, stride);
+        header.set(ValueLayout.JAVA_INT, descriptor + PIXEL_FORMAT_OFFSET, format);
+        LONG.setRelease(header, descriptor + SEQUENCE_OFFSET, sequence);
+        producer.committed(this);
+    }
+
+    /** Gives the slot back unpublished; the next claim reuses it. */
+    public void abort() {
+        if (!open) throw new IllegalStateException("frame " + sequence + " is not claimed (committed or aborted already)");
+        open = false;
+        producer.aborted();
+    }
+}

@@ -1,0 +1,101 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.connection.ProtocolException;
+
+import java.io.IOException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The reading end of a {@link FrameRing}: take a view of the next frame, work on it in place, release it.
+ *
+ * <pre>{@code
+ * FrameView frame = consumer.take();        // waits for the producer; FrameRingClosedException at the end
+ * process(frame.pixels(), frame.width(), frame.height(), frame.stride());
+ * frame.release();                          // the producer may now reuse the slot
+ * }</pre>
+ *
+ * One frame at a time, in one thread at a time; no allocation per frame. Every frame's descriptor is checked
+ * before it is handed out: a corrupt one is a {@link ProtocolException} naming the field, never an
+ * out-of-bounds read.
+ */
+public final class FrameConsumer extends RingEnd {
+    private final FrameView[] views;
+    private long position;               // frames released by this consumer
+    private long producerPositionCache;  // last producer position read; re-read only when the ring looks empty
+    private FrameView outstanding;
+
+    FrameConsumer(FrameRing ring, WaitStrategy strategy) throws IOException {
+        super(ring, strategy, false);
+        this.position = storedOwnPosition();
+        this.producerPositionCache = peerPosition();
+        this.views = new FrameView[ring.slotCount()];
+        for (int i = 0; i < views.length; i++) views[i] = new FrameView(this, i);
+    }
+
+    /** The next frame, waiting for the producer as long as it takes. */
+    public FrameView take() throws IOException {
+        return next(Long.MAX_VALUE);
+    }
+
+    /** The next frame, or null if none was committed within {@code timeout}. */
+    public FrameView poll(long timeout, TimeUnit unit) throws IOException {
+        long now = System.nanoTime();
+        long deadline = now + Math.max(0, unit.toNanos(timeout));
+        return next(deadline < now ? Long.MAX_VALUE - 1 : deadline);
+    }
+
+    /** The next frame if one is committed, else null at once (no system call, no death check). */
+    public FrameView tryTake() throws IOException {
+        return next(System.nanoTime() - 1);
+    }
+
+    private FrameView next(long deadline) throws IOException {
+        checkOpen();
+        if (outstanding != null) throw new IllegalStateException("frame " + position + " was taken and not released");
+        while (producerPositionCache <= position) {
+            long seen = peerPosition();
+            if (seen < position || seen - position > ring.slotCount()) {
+                throw new ProtocolException("producer position", seen, "ring producer position " + seen
+                        + " is outside [" + position + ", " + (position + ring.slotCount()) + "]");
+            }
+            producerPositionCache = seen;
+            if (seen > position) break;
+            if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) {
+                if (peerClosed() && peerPosition() == position) throw peerClosedException();
+                return null;
+            }
+            producerPositionCache = awaitPeer(seen, deadline);
+            if (producerPositionCache == seen) return null;   // deadline passed
+        }
+        if (producerPositionCache - position > ring.slotCount()) {
+            throw new ProtocolException("producer position", producerPositionCache, "ring producer position "
+                    + producerPositionCache + " is more than " + ring.slotCount() + " frames ahead of " + position);
+        }
+        FrameView view = views[(int) position & slotMask];
+        view.load(position);
+        outstanding = view;
+        return view;
+    }
+
+    /** Called by {@link FrameView#release}: hands the slot back and wakes a producer waiting for room. */
+    void released(FrameView view) throws IOException {
+        outstanding = null;
+        position++;
+        publish(position);
+    }
+
+    /** Frames released so far on this ring. */
+    public long position() {
+        return position;
+    }
+
+    @Override
+    FrameRingClosedException peerClosedException() {
+        return new FrameRingClosedException("end of stream: the ring's producer closed after " + position + " frames");
+    }
+
+    @Override
+    String deathContext() {
+        return " after committing " + producerPositionCache + " frames; all were taken";
+    }
+}

@@ -1,0 +1,189 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.bindings.Syscalls;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+import static dev.panpipe.zerocopy.ring.FrameRing.INT;
+import static dev.panpipe.zerocopy.ring.FrameRing.LONG;
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
+
+/**
+ * What the producer and the consumer share: attaching to the header, waiting for the peer's counter to move
+ * (spin, yield, futex doorbell), waking a sleeping peer, noticing a peer that closed or died, and closing.
+ * Not thread-safe: one thread at a time uses an end.
+ */
+abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, FrameConsumer {
+    private static final int SELF = (int) ProcessHandle.current().pid();
+    /** Spins between two looks at the peer's state (a volatile read) while spinning for good. */
+    private static final int SPINS_PER_STATE_CHECK = 1 << 12;
+
+    final FrameRing ring;
+    final MemorySegment header;
+    final int slotMask;
+    private final WaitStrategy strategy;
+    private final String role;
+    private final String peerRole;
+    private final long ownPidOffset;
+    private final long ownStateOffset;
+    private final long peerPidOffset;
+    private final long peerStateOffset;
+    /** The peer's position counter: what this end waits on. */
+    private final long peerPositionOffset;
+    /** The futex word under the peer's position (its low 32 bits), slept on by this end. */
+    private final MemorySegment peerPositionWord;
+    private final long ownWaitingOffset;
+    /** This end's position counter and its futex word, which a sleeping peer waits on. */
+    private final long ownPositionOffset;
+    private final MemorySegment ownPositionWord;
+    private final long peerWaitingOffset;
+    private final PeerWatch peerWatch = new PeerWatch();
+    boolean closed;
+
+    RingEnd(FrameRing ring, WaitStrategy strategy, boolean producer) throws IOException {
+        this.ring = ring;
+        this.header = ring.segment();
+        this.slotMask = ring.slotCount() - 1;
+        this.strategy = strategy;
+        this.role = producer ? "producer" : "consumer";
+        this.peerRole = producer ? "consumer" : "producer";
+        this.ownPidOffset = producer ? PRODUCER_PID_OFFSET : CONSUMER_PID_OFFSET;
+        this.ownStateOffset = producer ? PRODUCER_STATE_OFFSET : CONSUMER_STATE_OFFSET;
+        this.peerPidOffset = producer ? CONSUMER_PID_OFFSET : PRODUCER_PID_OFFSET;
+        this.peerStateOffset = producer ? CONSUMER_STATE_OFFSET : PRODUCER_STATE_OFFSET;
+        this.ownPositionOffset = producer ? PRODUCER_POSITION_OFFSET : CONSUMER_POSITION_OFFSET;
+        this.peerPositionOffset = producer ? CONSUMER_POSITION_OFFSET : PRODUCER_POSITION_OFFSET;
+        this.ownWaitingOffset = producer ? PRODUCER_WAITING_OFFSET : CONSUMER_WAITING_OFFSET;
+        this.peerWaitingOffset = producer ? CONSUMER_WAITING_OFFSET : PRODUCER_WAITING_OFFSET;
+        this.peerPositionWord = header.asSlice(peerPositionOffset, Integer.BYTES);
+        this.ownPositionWord = header.asSlice(ownPositionOffset, Integer.BYTES);
+        attach();
+    }
+
+    private void attach() throws IOException {
+        int state = (int) INT.getAcquire(header, ownStateOffset);
+        int pid = (int) INT.getAcquire(header, ownPidOffset);
+        if (state == STATE_CLOSED) {
+            peerWatch.close();
+            throw new IllegalStateException("the ring's " + role + " (pid " + pid + ") already closed it: a ring carries one stream");
+        }
+        if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid))) {
+            peerWatch.close();
+            throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
+        }
+        INT.setVolatile(header, ownPidOffset, SELF);
+        INT.setVolatile(header, ownStateOffset, STATE_ATTACHED);
+    }
+
+    /** This end's position as stored in the header (where it resumes after a dead predecessor). */
+    final long storedOwnPosition() {
+        return (long) LONG.getAcquire(header, ownPositionOffset);
+    }
+
+    final long peerPosition() {
+        return (long) LONG.getAcquire(header, peerPositionOffset);
+    }
+
+    /** Publishes this end's new position and rings the doorbell if the peer sleeps on it. */
+    final void publish(long position) throws IOException {
+        LONG.setRelease(header, ownPositionOffset, position);
+        VarHandle.fullFence();   // order the store above before the read of the peer's waiting word (Dekker)
+        if ((int) INT.getVolatile(header, peerWaitingOffset) != 0) {
+            Syscalls.futex_wake(ownPositionWord, 1);
+        }
+    }
+
+    final boolean peerClosed() {
+        return (int) INT.getAcquire(header, peerStateOffset) == STATE_CLOSED;
+    }
+
+    /**
+     * Waits until the peer's position differs from {@code observed}, or the deadline
+     * ({@link System#nanoTime()} based; {@code Long.MAX_VALUE} for none) passes.
+     *
+     * @return the peer's new position, or {@code observed} if the deadline passed
+     * @throws FrameRingClosedException if the peer closed without moving (or this end was closed)
+     * @throws PeerDiedException        if the peer process died without moving
+     */
+    final long awaitPeer(long observed, long deadline) throws IOException {
+        long spins = strategy.spins();
+        for (long i = 0; i < spins; i++) {
+            long v = (long) LONG.getAcquire(header, peerPositionOffset);
+            if (v != observed) return v;
+            Thread.onSpinWait();
+            if ((i & (SPINS_PER_STATE_CHECK - 1)) == SPINS_PER_STATE_CHECK - 1) {
+                checkPeer(observed);
+                if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return observed;
+            }
+        }
+        for (int i = 0; i < strategy.yields(); i++) {
+            Thread.yield();
+            long v = (long) LONG.getAcquire(header, peerPositionOffset);
+            if (v != observed) return v;
+        }
+        if (!strategy.sleep()) {
+            for (;;) {   // spinning for good: the strategy's spin count was reached only if it is finite
+                for (int i = 0; i < SPINS_PER_STATE_CHECK; i++) {
+                    long v = (long) LONG.getAcquire(header, peerPositionOffset);
+                    if (v != observed) return v;
+                    Thread.onSpinWait();
+                }
+                checkPeer(observed);
+                if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return observed;
+            }
+        }
+        for (;;) {
+            checkPeer(observed);
+            long now = System.nanoTime();
+            long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - now;
+            if (left <= 0) return observed;
+            INT.setVolatile(header, ownWaitingOffset, 1);
+            long v = (long) LONG.getVolatile(header, peerPositionOffset);
+            if (v == observed) {
+                Syscalls.futex_wait(peerPositionWord, (int) observed, Math.min(left, strategy.livenessCheckNanos()));
+                v = (long) LONG.getVolatile(header, peerPositionOffset);
+            }
+            INT.setVolatile(header, ownWaitingOffset, 0);
+            if (v != observed) return v;
+        }
+    }
+
+    /** Throws if this end closed, or the peer closed or died, while the peer's position is still {@code observed}. */
+    private void checkPeer(long observed) throws IOException {
+        if (closed) throw new FrameRingClosedException("this " + role + " end is closed");
+        if (peerClosed()) {
+            if ((long) LONG.getAcquire(header, peerPositionOffset) != observed) return;   // it moved, then closed
+            throw peerClosedException();
+        }
+        int pid = (int) INT.getAcquire(header, peerPidOffset);
+        if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) == observed) {
+            throw new PeerDiedException(peerRole, pid, "the ring's " + peerRole + " (pid " + pid + ") died"
+                    + deathContext());
+        }
+    }
+
+    abstract FrameRingClosedException peerClosedException();
+
+    /** Extra words for a peer-died message (how many frames were in flight). */
+    abstract String deathContext();
+
+    final void checkOpen() throws FrameRingClosedException {
+        if (closed) throw new FrameRingClosedException("this " + role + " end is closed");
+    }
+
+    /** Marks this end closed in the header and wakes a peer sleeping on it. Idempotent. */
+    @Override
+    public void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        try {
+            INT.setRelease(header, ownStateOffset, STATE_CLOSED);
+            VarHandle.fullFence();
+            Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
+        } finally {
+            peerWatch.close();
+        }
+    }
+}

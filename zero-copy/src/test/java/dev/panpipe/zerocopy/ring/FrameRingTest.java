@@ -1,0 +1,406 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.connection.ProtocolException;
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.process.JavaCommand;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
+import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+@Timeout(60)
+@ExtendWith(NoChildrenLeft.class)
+class FrameRingTest {
+    private static final int W = 64;
+    private static final int H = 48;
+
+    @Test
+    void shouldCarryFramesInOrderBetweenThreadsWithEveryByteIntact() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, (long) W * H * 4)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            int frames = 5_000;
+            CompletableFuture<long[]> read = CompletableFuture.supplyAsync(() -> {
+                long sum = 0;
+                long n = 0;
+                try {
+                    for (;;) {
+                        FrameView v;
+                        try {
+                            v = consumer.take();
+                        } catch (FrameRingClosedException end) {
+                            return new long[] {n, sum};
+                        }
+                        assertEquals(n, v.sequence());
+                        int w = 1 + (int) (v.sequence() % W);
+                        assertEquals(w, v.width());
+                        assertEquals(H, v.height());
+                        assertEquals(w * 3, v.stride());
+                        assertEquals(PixelFormat.RGB8, v.format());
+                        sum += RingPeerMain.sum(v.pixels());
+                        n++;
+                        v.release();
+                    }
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }, Thread::startVirtualThread);
+            long sum = 0;
+            for (long seq = 0; seq < frames; seq++) {
+                FrameClaim c = producer.claim(1 + (int) (seq % W), H, PixelFormat.RGB8);
+                assertEquals(seq, c.sequence());
+                sum += RingPeerMain.fill(c.pixels(), seq);
+                c.commit();
+            }
+            producer.close();
+            long[] got = read.get(30, TimeUnit.SECONDS);
+            assertEquals(frames, got[0]);
+            assertEquals(sum, got[1]);
+        }
+    }
+
+    @Test
+    void shouldGiveTheConsumerAViewInsideTheSharedMappingWithNoCopy() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 1920 * 1080 * 3)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            MemorySegment mapping = ring.memory().segment();
+            FrameClaim claim = producer.claim(1920, 1080, PixelFormat.RGB8);
+            MemorySegment written = claim.pixels();
+            assertInside(mapping, written);
+            written.set(ValueLayout.JAVA_BYTE, 12345, (byte) 77);
+            claim.commit();
+            FrameView view = consumer.take();
+            MemorySegment seen = view.pixels();
+            assertInside(mapping, seen);
+            assertEquals(written.address(), seen.address(), "producer and consumer must see the same bytes, not a copy");
+            assertEquals(1920L * 1080 * 3, seen.byteSize());
+            assertEquals(77, seen.get(ValueLayout.JAVA_BYTE, 12345));
+            seen.set(ValueLayout.JAVA_BYTE, 0, (byte) 5);          // in-place work is visible through the mapping
+            assertEquals(5, mapping.get(ValueLayout.JAVA_BYTE, seen.address() - mapping.address()));
+            view.release();
+        }
+    }
+
+    private static void assertInside(MemorySegment mapping, MemorySegment slice) {
+        long start = mapping.address();
+        long end = start + mapping.byteSize();
+        assertTrue(slice.address() >= start && slice.address() + slice.byteSize() <= end,
+                "view [" + slice.address() + ", +" + slice.byteSize() + ") lies outside the mapping [" + start + ", " + end + ")");
+    }
+
+    @Test
+    void shouldApplyBackpressureWhenEverySlotIsFullAndNeverOverwrite() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            for (int i = 0; i < 2; i++) {
+                FrameClaim c = producer.claimBytes(8);
+                c.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 100 + i);
+                c.commit();
+            }
+            assertNull(producer.tryClaimBytes(8), "a full ring must refuse a claim, not overwrite");
+            long t0 = System.nanoTime();
+            assertNull(producer.claim(2, 2, PixelFormat.GRAY8, 50, TimeUnit.MILLISECONDS));
+            assertTrue(System.nanoTime() - t0 >= 40_000_000L, "a timed claim on a full ring returned early");
+            CompletableFuture<Long> blocked = CompletableFuture.supplyAsync(() -> {
+                try {
+                    FrameClaim c = producer.claimBytes(8);   // waits for the release below
+                    c.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 102);
+                    c.commit();
+                    return c.sequence();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }, Thread::startVirtualThread);
+            Thread.sleep(100);
+            assertFalse(blocked.isDone(), "the producer did not wait for room");
+            FrameView v = consumer.take();
+            assertEquals(100, v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            v.release();
+            assertEquals(2L, blocked.get(10, TimeUnit.SECONDS));
+            for (long expect = 101; expect <= 102; expect++) {
+                v = consumer.take();
+                assertEquals(expect, v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+                assertNull(v.format());
+                v.release();
+            }
+            assertNull(consumer.tryTake());
+            assertNull(consumer.poll(20, TimeUnit.MILLISECONDS));
+        }
+    }
+
+    @Test
+    void shouldEndTheStreamAfterTheLastFrameWhenTheProducerCloses() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            producer.claimBytes(3).commit();
+            producer.close();
+            FrameView v = consumer.take();
+            assertEquals(3, v.payloadLength());
+            v.release();
+            FrameRingClosedException e = assertThrows(FrameRingClosedException.class, consumer::take);
+            assertTrue(e.getMessage().contains("producer closed after 1 frames"), e.getMessage());
+            assertThrows(FrameRingClosedException.class, consumer::tryTake);
+        }
+    }
+
+    @Test
+    void shouldWakeASleepingConsumerWhenTheProducerCloses() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer(WaitStrategy.sleepAtOnce());
+            CompletableFuture<Throwable> waiter = CompletableFuture.supplyAsync(() -> {
+                try {
+                    consumer.take();
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            }, r -> Thread.ofPlatform().start(r));
+            Thread.sleep(100);
+            producer.close();
+            assertInstanceOf(FrameRingClosedException.class, waiter.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldRefuseClaimsOnceTheConsumerClosed() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            producer.claimBytes(1).commit();
+            consumer.close();
+            FrameRingClosedException e = assertThrows(FrameRingClosedException.class, () -> producer.claimBytes(1));
+            assertTrue(e.getMessage().contains("consumer closed; 1 committed frames were not taken"), e.getMessage());
+        }
+    }
+
+    @Test
+    void shouldRefuseFramesThatDoNotFitAndMisuse() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            IllegalArgumentException big = assertThrows(IllegalArgumentException.class, () -> producer.claim(64, 64, PixelFormat.RGB8));
+            assertTrue(big.getMessage().contains("needs 12288 bytes; this ring's slots hold 4096"), big.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> producer.claim(0, 4, PixelFormat.RGB8));
+            FrameClaim c = producer.claimBytes(4);
+            assertThrows(IllegalStateException.class, () -> producer.claimBytes(4));
+            c.abort();
+            assertThrows(IllegalStateException.class, c::commit);
+            assertThrows(IllegalStateException.class, ring::producer);
+            assertThrows(IllegalArgumentException.class, () -> FrameRing.create(3, 4096));
+        }
+    }
+
+    // ---- corrupt headers: a typed error naming the field, never an out-of-bounds access ----
+
+    @Test
+    void shouldRefuseARingHeaderWithAWrongField() throws Exception {
+        assertCorruptRing("magic", s -> s.set(ValueLayout.JAVA_INT, MAGIC_OFFSET, 0x12345678));
+        assertCorruptRing("version", s -> s.set(ValueLayout.JAVA_SHORT, VERSION_OFFSET, (short) 9));
+        assertCorruptRing("slot count", s -> s.set(ValueLayout.JAVA_INT, SLOT_COUNT_OFFSET, 3));
+        assertCorruptRing("slot count", s -> s.set(ValueLayout.JAVA_INT, SLOT_COUNT_OFFSET, 1 << 30));
+        assertCorruptRing("slot size", s -> s.set(ValueLayout.JAVA_LONG, SLOT_SIZE_OFFSET, 4097));
+        assertCorruptRing("slot size", s -> s.set(ValueLayout.JAVA_LONG, SLOT_SIZE_OFFSET, Long.MAX_VALUE & -PAGE));
+        assertCorruptRing("slots offset", s -> s.set(ValueLayout.JAVA_LONG, SLOTS_OFFSET_OFFSET, 0));
+        assertCorruptRing("ring length", s -> s.set(ValueLayout.JAVA_LONG, RING_LENGTH_OFFSET, 1L << 40));
+        try (SharedMemory tiny = SharedMemory.create("tiny", 100)) {
+            ProtocolException e = assertThrows(ProtocolException.class, () -> FrameRing.attach(tiny));
+            assertEquals("ring length", e.field());
+        }
+    }
+
+    private static void assertCorruptRing(String field, Consumer<MemorySegment> corrupt) throws IOException {
+        try (FrameRing ring = FrameRing.create(2, 4096);
+             SharedMemory again = SharedMemory.map(dupOf(ring))) {
+            corrupt.accept(again.segment());
+            ProtocolException e = assertThrows(ProtocolException.class, () -> FrameRing.attach(SharedMemory.map(dupOf(ring))));
+            assertEquals(field, e.field(), e.getMessage());
+        }
+    }
+
+    private static int dupOf(FrameRing ring) throws IOException {
+        return dev.panpipe.bindings.Syscalls.fcntl((int) ring.memory().nativeHandle(), dev.panpipe.bindings.linux.linux_h.F_DUPFD_CLOEXEC(), 3);
+    }
+
+    @Test
+    void shouldRefuseAFrameDescriptorWithAWrongField() throws Exception {
+        assertCorruptFrame("sequence", (s, d) -> s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, 7));
+        assertCorruptFrame("payload length", (s, d) -> s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 1L << 40));
+        assertCorruptFrame("payload length", (s, d) -> s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, -1));
+        assertCorruptFrame("payload length", (s, d) -> s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1000));
+        assertCorruptFrame("pixel format", (s, d) -> s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, 99));
+        assertCorruptFrame("width", (s, d) -> s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, -5));
+        assertCorruptFrame("stride", (s, d) -> s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 1));
+        assertCorruptFrame("producer position", (s, d) -> s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 1L << 33));
+    }
+
+    private interface Corruption {
+        void apply(MemorySegment segment, long descriptor);
+    }
+
+    private static void assertCorruptFrame(String field, Corruption corrupt) throws IOException {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            producer.claim(16, 16, PixelFormat.RGB8).commit();
+            corrupt.apply(ring.memory().segment(), descriptorOffset(0));
+            ProtocolException e = assertThrows(ProtocolException.class, consumer::take);
+            assertEquals(field, e.field(), e.getMessage());
+        }
+    }
+
+    // ---- across processes ----
+
+    @Test
+    void shouldCarryFramesFromAChildProducerProcess() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 320 * 240 * 3)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess child = peer(ring, "produce", "3", "200", "320", "240")) {
+                long sum = 0;
+                for (int n = 0; n < 200; n++) {
+                    FrameView v = consumer.take();
+                    assertEquals(n, v.sequence());
+                    assertEquals(320, v.width());
+                    sum += RingPeerMain.sum(v.pixels());
+                    v.release();
+                }
+                assertThrows(FrameRingClosedException.class, consumer::take);
+                assertEquals(Long.parseLong(lines(child).get(0)), sum);
+                assertTrue(child.waitFor().success());
+            }
+        }
+    }
+
+    @Test
+    void shouldCarryFramesToAChildConsumerProcess() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 320 * 240 * 3)) {
+            FrameProducer producer = ring.producer();
+            try (Subprocess child = peer(ring, "consume", "3")) {
+                long sum = 0;
+                for (long seq = 0; seq < 200; seq++) {
+                    FrameClaim c = producer.claim(320, 240, PixelFormat.RGB8);
+                    sum += RingPeerMain.fill(c.pixels(), seq);
+                    c.commit();
+                }
+                producer.close();
+                assertEquals("200 " + sum, lines(child).get(0));
+                assertTrue(child.waitFor().success());
+            }
+        }
+    }
+
+    @Test
+    void shouldNoticeAProducerThatDiesWithinAFewLivenessSlices() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 4096)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess child = peer(ring, "produce-then-hang", "3", "2")) {
+                BufferedReader out = new BufferedReader(new InputStreamReader(child.stdout().asInputStream(), StandardCharsets.UTF_8));
+                assertEquals("ready", out.readLine());
+                for (int n = 0; n < 2; n++) consumer.take().release();   // committed frames still arrive
+                long[] killedAt = new long[1];
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        Thread.sleep(100);
+                        killedAt[0] = System.nanoTime();
+                        child.signal(9);
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                PeerDiedException e = assertThrows(PeerDiedException.class, consumer::take);
+                long noticedMillis = (System.nanoTime() - killedAt[0]) / 1_000_000;
+                assertEquals("producer", e.peer());
+                assertEquals(child.pid(), e.pid());
+                // The design bound is one liveness slice (20 ms) after the kernel reports the exit; a loaded
+                // 2-vCPU CI machine gets generous slack here, the bound itself is measured by RingBenchmark.
+                assertTrue(noticedMillis < 1_000, "death noticed after " + noticedMillis + " ms");
+                System.out.println("producer death noticed " + noticedMillis + " ms after SIGKILL");
+                child.waitFor();
+            }
+        }
+    }
+
+    @Test
+    void shouldNoticeAConsumerThatDiesWhileTheProducerWaitsForRoom() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            try (Subprocess child = peer(ring, "consume-then-hang", "3")) {
+                BufferedReader out = new BufferedReader(new InputStreamReader(child.stdout().asInputStream(), StandardCharsets.UTF_8));
+                assertEquals("ready", out.readLine());
+                producer.claimBytes(1).commit();
+                producer.claimBytes(1).commit();
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        Thread.sleep(100);
+                        child.signal(9);
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                PeerDiedException e = assertThrows(PeerDiedException.class, () -> producer.claimBytes(1));
+                assertEquals("consumer", e.peer());
+                assertTrue(e.getMessage().contains("2 committed frames not released"), e.getMessage());
+                child.waitFor();
+            }
+        }
+    }
+
+    @Test
+    void shouldShareANamedRingAndRemoveItsNameOnClose() throws Exception {
+        String name = "ring-test-" + ProcessHandle.current().pid();
+        Path path = Path.of("/dev/shm", SharedMemory.NAME_PREFIX + name);
+        try (FrameRing ring = FrameRing.createNamed(name, 2, 4096)) {
+            assertTrue(Files.exists(path));
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(path)));
+            assertThrows(dev.panpipe.bindings.SyscallException.class, () -> FrameRing.createNamed(name, 2, 4096));
+            try (FrameRing joined = FrameRing.openNamed(name)) {
+                FrameProducer producer = joined.producer();
+                FrameClaim c = producer.claimBytes(5);
+                c.pixels().setString(0, "shm!");
+                c.commit();
+                FrameView v = ring.consumer().take();
+                assertEquals("shm!", v.pixels().getString(0));
+                v.release();
+            }
+        }
+        assertFalse(Files.exists(path), "the creator must unlink its ring's name");
+    }
+
+    private static Subprocess peer(FrameRing ring, String... args) throws IOException {
+        List<String> cmd = JavaCommand.of(RingPeerMain.class,
+                List.of("--patch-module", "dev.panpipe.zerocopy=" + Path.of("target", "test-classes").toAbsolutePath()),
+                List.of(args));
+        return Subprocess.builder(cmd)
+                .passFd(3, Redirect.fd((int) ring.memory().nativeHandle()))
+                .stdout(Redirect.pipe())
+                .stderr(Redirect.inherit())
+                .destroyGrace(Duration.ofSeconds(2))
+                .start();
+    }
+
+    private static List<String> lines(Subprocess child) throws IOException {
+        return new String(child.stdout().asInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+    }
+}
