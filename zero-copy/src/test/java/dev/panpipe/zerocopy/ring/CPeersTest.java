@@ -1,0 +1,344 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
+import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
+import dev.panpipe.zerocopy.ring.SamplePeers.Output;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
+import static dev.panpipe.zerocopy.ring.SamplePeers.command;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The C peers of samples/c (built here with gcc) against the Java ends: frames both ways with checksums,
+ * the futex doorbell slept on and rung in both directions, a named ring, and the C side's errors. Skipped,
+ * with the reason, where gcc is missing.
+ */
+@Timeout(60)
+@ExtendWith(NoChildrenLeft.class)
+class CPeersTest {
+    /** An odd size, so that a frame's checksum depends on its sequence (a multiple of 256 bytes would not). */
+    private static final int W = 321;
+    private static final int H = 239;
+
+    @Test
+    void shouldAgreeWithTheJavaDescriptorOnEveryOffsetAndConstant(@TempDir Path dir) throws Exception {
+        SamplePeers.c("ring_consumer");   // skips without gcc
+        Map<String, Long> java = new LinkedHashMap<>();
+        java.put("PPRG_MAGIC", (long) MAGIC);
+        java.put("PPRG_VERSION", (long) VERSION);
+        java.put("PPRG_HEADER_LENGTH", (long) HEADER_LENGTH);
+        java.put("PPRG_DESCRIPTOR_LENGTH", (long) DESCRIPTOR_LENGTH);
+        java.put("PPRG_PAGE", (long) PAGE);
+        java.put("PPRG_MAX_SLOT_COUNT", (long) MAX_SLOT_COUNT);
+        java.put("PPRG_STATE_NONE", (long) STATE_NONE);
+        java.put("PPRG_STATE_ATTACHED", (long) STATE_ATTACHED);
+        java.put("PPRG_STATE_CLOSED", (long) STATE_CLOSED);
+        java.put("PPRG_FORMAT_BYTES", (long) FORMAT_BYTES);
+        for (PixelFormat f : PixelFormat.values()) {
+            java.put("PPRG_FORMAT_" + f.name(), (long) f.code());
+            java.put("pprg_bytes_per_pixel(PPRG_FORMAT_" + f.name() + ")", (long) f.bytesPerPixel());
+        }
+        String h = "struct pprg_header";
+        java.put("offsetof(" + h + ", magic)", (long) MAGIC_OFFSET);
+        java.put("offsetof(" + h + ", version)", (long) VERSION_OFFSET);
+        java.put("offsetof(" + h + ", header_length)", (long) HEADER_LENGTH_OFFSET);
+        java.put("offsetof(" + h + ", slot_count)", (long) SLOT_COUNT_OFFSET);
+        java.put("offsetof(" + h + ", flags)", (long) FLAGS_OFFSET);
+        java.put("offsetof(" + h + ", slot_size)", (long) SLOT_SIZE_OFFSET);
+        java.put("offsetof(" + h + ", slots_offset)", (long) SLOTS_OFFSET_OFFSET);
+        java.put("offsetof(" + h + ", ring_length)", (long) RING_LENGTH_OFFSET);
+        java.put("offsetof(" + h + ", producer_pid)", (long) PRODUCER_PID_OFFSET);
+        java.put("offsetof(" + h + ", consumer_pid)", (long) CONSUMER_PID_OFFSET);
+        java.put("offsetof(" + h + ", producer_state)", (long) PRODUCER_STATE_OFFSET);
+        java.put("offsetof(" + h + ", consumer_state)", (long) CONSUMER_STATE_OFFSET);
+        java.put("offsetof(" + h + ", producer_position)", (long) PRODUCER_POSITION_OFFSET);
+        java.put("offsetof(" + h + ", consumer_position)", (long) CONSUMER_POSITION_OFFSET);
+        java.put("offsetof(" + h + ", consumer_waiting)", (long) CONSUMER_WAITING_OFFSET);
+        java.put("offsetof(" + h + ", producer_waiting)", (long) PRODUCER_WAITING_OFFSET);
+        java.put("sizeof(" + h + ")", (long) HEADER_LENGTH);
+        String d = "struct pprg_descriptor";
+        java.put("offsetof(" + d + ", sequence)", (long) SEQUENCE_OFFSET);
+        java.put("offsetof(" + d + ", timestamp_ns)", (long) TIMESTAMP_OFFSET);
+        java.put("offsetof(" + d + ", payload_length)", (long) PAYLOAD_LENGTH_OFFSET);
+        java.put("offsetof(" + d + ", width)", (long) WIDTH_OFFSET);
+        java.put("offsetof(" + d + ", height)", (long) HEIGHT_OFFSET);
+        java.put("offsetof(" + d + ", stride)", (long) STRIDE_OFFSET);
+        java.put("offsetof(" + d + ", pixel_format)", (long) PIXEL_FORMAT_OFFSET);
+        java.put("sizeof(" + d + ")", (long) DESCRIPTOR_LENGTH);
+        for (int slots : new int[] {1, 2, 63, 64, 65, 4096}) {
+            java.put("pprg_slots_offset(" + slots + ")", FrameRingDescriptor.slotsOffset(slots));
+        }
+
+        StringBuilder c = new StringBuilder("#define _GNU_SOURCE\n#include \"")
+                .append(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h")).append("\"\nint main(void) {\n");
+        for (String expr : java.keySet()) {
+            c.append("    printf(\"%s\\t%llu\\n\", \"").append(expr).append("\", (unsigned long long) (").append(expr).append("));\n");
+        }
+        c.append("    return 0;\n}\n");
+        Files.writeString(dir.resolve("layout.c"), c);
+        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("layout").toString(),
+                dir.resolve("layout.c").toString()), null);
+        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        Output out = SamplePeers.run(List.of(dir.resolve("layout").toString()), null);
+        assertEquals(0, out.exit(), out.text());
+        Map<String, Long> fromC = new LinkedHashMap<>();
+        out.text().lines().forEach(l -> fromC.put(l.substring(0, l.indexOf('\t')), Long.parseLong(l.substring(l.indexOf('\t') + 1))));
+        assertEquals(java, fromC, "samples/c/panpipe_ring.h disagrees with FrameRingDescriptor");
+    }
+
+    @Test
+    void shouldCarryFramesFromJavaToTheCConsumer() throws Exception {
+        Path consumer = SamplePeers.c("ring_consumer");
+        try (FrameRing ring = FrameRing.create(4, W * H * 3)) {
+            FrameProducer producer = ring.producer();
+            try (Subprocess peer = SamplePeers.start(ring, command(consumer, "--fd", "3", "--verify"))) {
+                long sum = 0;
+                for (long seq = 0; seq < 200; seq++) {
+                    FrameClaim c = producer.claim(W, H, PixelFormat.RGB8);
+                    sum += SamplePeers.fill(c.pixels(), seq);
+                    c.commit();
+                }
+                producer.close();
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(200, out.get("frames"), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+            }
+        }
+    }
+
+    @Test
+    void shouldCarryFramesFromTheCProducerToJava() throws Exception {
+        Path producer = SamplePeers.c("ring_producer");
+        try (FrameRing ring = FrameRing.create(4, W * H * 3)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "200",
+                    "--width", "" + W, "--height", "" + H))) {
+                long sum = takeAll(consumer, 200, W, H, PixelFormat.RGB8, 0);
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(200, out.get("frames"), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+            }
+        }
+    }
+
+    @Test
+    void shouldCarryEveryPixelFormatAndPlainBytesFromC() throws Exception {
+        Path producer = SamplePeers.c("ring_producer");
+        for (PixelFormat format : PixelFormat.values()) {
+            try (FrameRing ring = FrameRing.create(2, 4096)) {
+                FrameConsumer consumer = ring.consumer();
+                try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
+                        "--width", "13", "--height", "7", "--format", format.name().toLowerCase()))) {
+                    long sum = takeAll(consumer, 5, 13, 7, format, 0);
+                    Output out = SamplePeers.finish(peer);
+                    assertEquals(0, out.exit(), out.toString());
+                    assertEquals(sum, out.get("checksum"), format + ": " + out);
+                }
+            }
+        }
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
+                    "--width", "1000", "--height", "1", "--format", "bytes"))) {
+                long sum = takeAll(consumer, 5, 1000, 1, null, 0);
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+            }
+        }
+    }
+
+    @Test
+    void shouldJoinANamedRingFromC() throws Exception {
+        Path producer = SamplePeers.c("ring_producer");
+        String name = "c-peer-" + ProcessHandle.current().pid();
+        try (FrameRing ring = FrameRing.createNamed(name, 2, W * H * 3)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess peer = SamplePeers.start(null, command(producer, "--name", name, "--frames", "20",
+                    "--width", "" + W, "--height", "" + H))) {
+                long sum = takeAll(consumer, 20, W, H, PixelFormat.RGB8, 0);
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+            }
+        }
+        assertFalse(Files.exists(Path.of("/dev/shm/panpipe-" + name)));
+    }
+
+    // ---- the doorbell, both ways: whoever waits sleeps on the futex, and the other side's publish wakes it ----
+
+    @Test
+    void shouldWakeASleepingJavaEndFromC() throws Exception {
+        // A slow C consumer: the Java producer finds the ring full and sleeps; each C release rings it awake.
+        Path consumerC = SamplePeers.c("ring_consumer");
+        try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
+            FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
+            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--delay-us", "2000"))) {
+                long sum = 0;
+                for (long seq = 0; seq < 30; seq++) {
+                    FrameClaim c = producer.claim(64, 48, PixelFormat.RGB8);
+                    sum += SamplePeers.fill(c.pixels(), seq);
+                    c.commit();
+                }
+                producer.close();
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+                System.out.println("slow C consumer, sleeping Java producer: " + out.doorbell());
+                assertTrue(out.get("wakes") > 0, "the C consumer never woke the sleeping Java producer: " + out);
+            }
+        }
+        // A slow C producer: the Java consumer finds the ring empty and sleeps; each C commit rings it awake.
+        Path producerC = SamplePeers.c("ring_producer");
+        try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
+            FrameConsumer consumer = ring.consumer(WaitStrategy.sleepAtOnce());
+            try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
+                    "--width", "64", "--height", "48", "--delay-us", "2000"))) {
+                long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 0);
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+                System.out.println("slow C producer, sleeping Java consumer: " + out.doorbell());
+                assertTrue(out.get("wakes") > 0, "the C producer never woke the sleeping Java consumer: " + out);
+            }
+        }
+    }
+
+    @Test
+    void shouldWakeASleepingCEndFromJava() throws Exception {
+        // The C end sleeps at most 1 s at a time; "woken" counts the sleeps a FUTEX_WAKE ended: the Java end's.
+        // (One may end by timeout: a close that lands between the C end's last look and its sleep is seen a slice late.)
+        Path consumerC = SamplePeers.c("ring_consumer");
+        try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
+            FrameProducer producer = ring.producer();
+            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--liveness-ms", "1000"))) {
+                long sum = 0;
+                for (long seq = 0; seq < 30; seq++) {
+                    Thread.sleep(2);   // a slow Java producer: the C consumer finds the ring empty and sleeps
+                    FrameClaim c = producer.claim(64, 48, PixelFormat.RGB8);
+                    sum += SamplePeers.fill(c.pixels(), seq);
+                    c.commit();
+                }
+                producer.close();
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+                System.out.println("slow Java producer, sleeping C consumer: " + out.doorbell());
+                assertTrue(out.get("woken") > 0, "the Java producer never woke the sleeping C consumer: " + out);
+                assertTrue(out.get("timed-out") <= 1, "the C consumer slept through Java's commits: " + out);
+            }
+        }
+        Path producerC = SamplePeers.c("ring_producer");
+        try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
+            FrameConsumer consumer = ring.consumer();
+            try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
+                    "--width", "64", "--height", "48", "--liveness-ms", "1000"))) {
+                long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 2);   // slow: the C producer sleeps on a full ring
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+                System.out.println("slow Java consumer, sleeping C producer: " + out.doorbell());
+                assertTrue(out.get("woken") > 0, "the Java consumer never woke the sleeping C producer: " + out);
+                assertTrue(out.get("timed-out") <= 1, "the C producer slept through Java's releases: " + out);
+            }
+        }
+    }
+
+    // ---- the C side's errors ----
+
+    @Test
+    void shouldTellTheCConsumerThatItsProducerDied() throws Exception {
+        Path consumerC = SamplePeers.c("ring_consumer");
+        try (FrameRing ring = FrameRing.create(2, 4096);
+             Subprocess standIn = Subprocess.builder("sleep", "60").stdout(Redirect.discard()).start()) {
+            // A producer that attached and then died without closing: its pid is a process we kill.
+            MemorySegment header = ring.memory().segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, (int) standIn.pid());
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3"))) {
+                Thread.sleep(100);
+                standIn.signal(9);
+                standIn.waitFor();
+                Output out = SamplePeers.finish(peer);
+                assertEquals(1, out.exit(), out.toString());
+                assertTrue(out.text().contains("ring_consumer: the ring's producer (pid " + standIn.pid() + ") died"), out.toString());
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseClaimsInCOnceTheJavaConsumerClosed() throws Exception {
+        Path producerC = SamplePeers.c("ring_producer");
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            ring.consumer().close();
+            Output out = SamplePeers.run(command(producerC, "--fd", "3", "--frames", "3", "--width", "8", "--height", "8"), ring);
+            assertEquals(1, out.exit(), out.toString());
+            assertTrue(out.text().contains("ring_producer: the ring's consumer closed"), out.toString());
+            assertEquals(0, out.get("frames"));
+        }
+    }
+
+    @Test
+    void shouldRefuseACorruptRingInCNamingTheField() throws Exception {
+        Path consumerC = SamplePeers.c("ring_consumer");
+        Object[][] cases = {
+                {MAGIC_OFFSET, 0x12345678, "magic: ring magic 0x12345678, expected 0x47525050"},
+                {VERSION_OFFSET, 9, "version: ring version 9 is not supported"},
+                {SLOT_COUNT_OFFSET, 3, "slot count: 3 is not a power of two"},
+        };
+        for (Object[] c : cases) {
+            try (FrameRing ring = FrameRing.create(2, 4096)) {
+                MemorySegment header = ring.memory().segment();
+                if ((int) c[0] == VERSION_OFFSET) header.set(ValueLayout.JAVA_SHORT, VERSION_OFFSET, (short) (int) c[1]);
+                else header.set(ValueLayout.JAVA_INT, (int) c[0], (int) c[1]);
+                Output out = SamplePeers.run(command(consumerC, "--fd", "3"), ring);
+                assertEquals(1, out.exit(), out.toString());
+                assertTrue(out.text().contains("ring_consumer: " + c[2]), out.toString());
+            }
+        }
+    }
+
+    /**
+     * Takes {@code count} frames, checking each one's descriptor and every byte against the pattern
+     * (format null: plain bytes), holding each {@code holdMillis}; then expects end of stream. Returns the sum.
+     */
+    private static long takeAll(FrameConsumer consumer, int count, int width, int height, PixelFormat format, long holdMillis)
+            throws IOException, InterruptedException {
+        long sum = 0;
+        MemorySegment expected = MemorySegment.ofArray(new byte[width * height * 4]);
+        for (int n = 0; n < count; n++) {
+            FrameView v = consumer.take();
+            assertEquals(n, v.sequence());
+            assertEquals(format, v.format());
+            assertEquals(width, v.width());
+            assertEquals(height, v.height());
+            long length = format == null ? width : (long) width * height * format.bytesPerPixel();
+            assertEquals(length, v.payloadLength());
+            assertEquals(format == null ? width : width * format.bytesPerPixel(), v.stride());
+            long frameSum = SamplePeers.fill(expected.asSlice(0, length), n);
+            assertEquals(-1, v.pixels().mismatch(expected.asSlice(0, length)), "frame " + n + " differs from the pattern");
+            sum += frameSum;
+            if (holdMillis > 0) Thread.sleep(holdMillis);
+            v.release();
+        }
+        assertThrows(FrameRingClosedException.class, consumer::take);
+        return sum;
+    }
+}
