@@ -37,6 +37,7 @@ public final class WorkerSpec {
     private Duration destroyGrace = Duration.ofSeconds(5);
     private boolean blockingWrites = true;
     private final List<String> launcher = new ArrayList<>();
+    private final Map<Integer, Long> passedFds = new LinkedHashMap<>();
 
     private WorkerSpec(String name, Class<?> mainClass, List<String> command) {
         if (name.isEmpty() || !name.matches("[A-Za-z0-9._-]+")) {
@@ -140,7 +141,19 @@ public final class WorkerSpec {
         return this;
     }
 
+    /**
+     * Hands this process's {@code fd} to the worker as {@code childFd} (3 or more): how shared memory such as
+     * a frame ring's memfd reaches it. The fd is lent, not given: this process still owns and closes it.
+     */
+    public WorkerSpec passFd(int childFd, long fd) {
+        if (childFd < 3) throw new IllegalArgumentException("fds 0-2 belong to the worker protocol, not passFd: " + childFd);
+        if (fd < 0) throw new IllegalArgumentException("not an open fd: " + fd);
+        passedFds.put(childFd, fd);
+        return this;
+    }
+
     public String name() { return name; }
+    public Map<Integer, Long> passedFds() { return Map.copyOf(passedFds); }
     public Class<?> mainClass() { return mainClass; }
     public List<String> command() { return List.copyOf(command); }
     public List<String> jvmOptions() { return List.copyOf(jvmOptions); }

@@ -2,11 +2,6 @@ package dev.panpipe.cli.convert;
 
 import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.cli.image.Samples;
-import dev.panpipe.connection.Codecs;
-import dev.panpipe.pixel.PixelFrame;
-import dev.panpipe.worker.Result;
-import dev.panpipe.worker.Worker;
-import dev.panpipe.worker.WorkerSpec;
 import dev.panpipe.worker.Workers;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -17,9 +12,11 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
+import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
-import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,16 +25,14 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Queue;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 /**
  * {@code panpipe convert}: the seed's example. Images are read in this process and sent as pixel frames to
  * worker processes, one (or {@code --workers N}) per operation; each worker converts and answers, and the
  * answers are written as PNG files. Every image goes to every operation, round-robin over its workers.
+ * How frames travel is a {@link Transport}: shared-memory frame rings (the default) or pipes.
  */
 @Command(name = "convert",
         mixinStandardHelpOptions = true,
@@ -68,28 +63,32 @@ public final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "Worker processes per operation (default: ${DEFAULT-VALUE}).")
     int workersPerOp;
 
-    @Option(names = "--transport", paramLabel = "T", defaultValue = "pipe",
-            description = "How frames travel: pipe (frames over the workers' stdin and a FIFO back). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--transport", paramLabel = "T", defaultValue = "shm",
+            description = {"How frames travel: shm (a shared-memory frame ring each way per worker: images are decoded "
+                    + "straight into the ring and converted in place, no pixel crosses a pipe) or pipe (frames over "
+                    + "the workers' stdin and a FIFO back). Both give byte-identical output. Default: ${DEFAULT-VALUE}."})
     String transport;
 
     @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
     boolean noProgress;
 
-    /** One image to convert: its output name, and how to read it. */
-    private record Input(String name, String source, Reader reader) {
+    /** One image to convert: its output name, and how to open its bytes. */
+    private record Input(String name, String source, Opener opener) {
     }
 
-    private interface Reader {
-        PixelFrame read(Arena arena) throws IOException;
+    private interface Opener {
+        InputStream open() throws IOException;
     }
 
     @Override
     public Integer call() throws Exception {
         List<Operation> operations = operations();
         if (workersPerOp < 1 || workersPerOp > 64) throw new ParameterException(spec.commandLine(), "--workers must be 1 to 64: " + workersPerOp);
-        if (!transport.equals("pipe")) {
-            throw new ParameterException(spec.commandLine(), "unknown transport '" + transport + "' (available: pipe)");
-        }
+        Transport chosen = switch (transport) {
+            case "shm" -> Transport.SHM;
+            case "pipe" -> Transport.PIPE;
+            default -> throw new ParameterException(spec.commandLine(), "unknown transport '" + transport + "' (available: shm, pipe)");
+        };
         List<Input> inputs = inputs();
         if (inputs.isEmpty()) {
             throw new ParameterException(spec.commandLine(), "no PNG or JPEG images in " + in);
@@ -102,64 +101,88 @@ public final class ConvertCommand implements Callable<Integer> {
         stdout.flush();
 
         long started = System.nanoTime();
-        AtomicLong failures = new AtomicLong();
-        long pixels = 0, converted = 0;
+        long failures = 0, pixels = 0, converted = 0;
         ProgressBar progress = progressBar((long) inputs.size() * operations.size());
         List<Thread> takers = new ArrayList<>();
         List<Throwable> workerErrors = new ArrayList<>();
+        List<Lane> lanes = new ArrayList<>();
+        Runnable step = progress == null ? () -> { } : progress::step;
         try (Workers workers = Workers.create()) {
-            Map<Operation, List<Worker>> byOp = new EnumMap<>(Operation.class);
-            Map<Worker, Queue<String>> pendingNames = new java.util.HashMap<>();
+          try {
+            long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs) : 0;
+            Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);
             for (Operation op : operations) {
-                List<Worker> list = new ArrayList<>();
+                List<Lane> list = new ArrayList<>();
                 for (int i = 0; i < workersPerOp; i++) {
-                    Worker w = workers.start(WorkerSpec.java(op.label() + "-" + i, ConvertWorker.class, op.label()).inboxCapacity(4));
-                    Queue<String> names = new ConcurrentLinkedQueue<>();
-                    pendingNames.put(w, names);
-                    list.add(w);
+                    Lane lane = chosen.start(workers, op, op.label() + "-" + i, maxRgbBytes);
+                    lanes.add(lane);
+                    list.add(lane);
                     Path dir = outDir.resolve(op.label());
-                    Thread t = Thread.ofPlatform().name("convert-" + w.name()).start(() -> {
+                    takers.add(Thread.ofPlatform().name("convert-" + lane.name()).start(() -> {
                         try {
-                            for (Result r; (r = w.take()) != null; ) {
-                                ImageFiles.writePng(r.decode(Codecs.pixels()), dir.resolve(names.remove() + ".png"));
-                                if (progress != null) progress.step();
-                            }
+                            lane.drain(dir, step);
                         } catch (Throwable e) {
                             synchronized (workerErrors) {
                                 workerErrors.add(e);
                             }
                         }
-                    });
-                    takers.add(t);
+                    }));
                 }
                 byOp.put(op, list);
             }
             int index = 0;
+            sending:
             for (Input input : inputs) {
-                try (Arena arena = Arena.ofConfined()) {
-                    PixelFrame frame;
+                BufferedImage image;
+                try (InputStream bytes = input.opener().open()) {
+                    image = ImageFiles.decode(bytes, input.source());
+                } catch (IOException e) {
+                    failures++;
+                    err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
+                    err.flush();
+                    if (progress != null) progress.stepBy(operations.size());
+                    continue;
+                }
+                int w = image.getWidth();
+                int h = image.getHeight();
+                List<Lane> targets = new ArrayList<>(operations.size());
+                for (Operation op : operations) {
+                    List<Lane> list = byOp.get(op);
+                    targets.add(list.get(index % list.size()));
+                }
+                try {
+                    // Decode once, into the first lane's buffer (a ring slot with shm), copy to the others, then send.
+                    MemorySegment first = targets.get(0).claim(w, h);
                     try {
-                        frame = input.reader().read(arena);
+                        ImageFiles.toRgb8(image, input.source(), (size, align) -> first);
                     } catch (IOException e) {
-                        failures.incrementAndGet();
+                        targets.get(0).abort();
+                        failures++;
                         err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
                         err.flush();
                         if (progress != null) progress.stepBy(operations.size());
                         continue;
                     }
-                    for (Operation op : operations) {
-                        List<Worker> list = byOp.get(op);
-                        Worker w = list.get(index % list.size());
-                        pendingNames.get(w).add(input.name());
-                        w.send(frame, Codecs.pixels());
+                    for (Lane other : targets.subList(1, targets.size())) {
+                        MemorySegment.copy(first, 0, other.claim(w, h), 0, first.byteSize());
                     }
-                    pixels += (long) frame.width() * frame.height();
-                    converted++;
-                    index++;
+                    for (Lane lane : targets) lane.commit(input.name());
+                } catch (IOException e) {
+                    synchronized (workerErrors) {
+                        workerErrors.add(e);   // a worker died or closed its end: the takers say which
+                    }
+                    break sending;
                 }
+                pixels += (long) w * h;
+                converted++;
+                index++;
             }
-            for (List<Worker> list : byOp.values()) for (Worker w : list) w.endInput();
+            for (Lane lane : lanes) lane.endInput();
             for (Thread t : takers) t.join();
+          } finally {
+            // Before the workers are closed: a worker or taker still waiting on a ring wakes to its end.
+            for (Lane lane : lanes) lane.close();
+          }
         } finally {
             if (progress != null) progress.close();
         }
@@ -167,11 +190,25 @@ public final class ConvertCommand implements Callable<Integer> {
         for (Throwable e : workerErrors) err.println("panpipe convert: " + e.getMessage());
         StringBuilder perOp = new StringBuilder();
         for (Operation op : operations) perOp.append(perOp.isEmpty() ? "" : ", ").append(op.label()).append(" x").append(workersPerOp);
-        stdout.printf(Locale.ROOT, "converted %d images (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; output: %s%n",
-                converted, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp, outDir);
+        stdout.printf(Locale.ROOT, "converted %d images (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; transport: %s; output: %s%n",
+                converted, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp,
+                transport, outDir);
         stdout.flush();
         err.flush();
-        return failures.get() > 0 || !workerErrors.isEmpty() ? 1 : 0;
+        return failures > 0 || !workerErrors.isEmpty() ? 1 : 0;
+    }
+
+    /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots). */
+    private static long largestPixelCount(List<Input> inputs) throws IOException {
+        long max = 1;
+        for (Input input : inputs) {
+            try (InputStream bytes = input.opener().open()) {
+                max = Math.max(max, ImageFiles.pixelCount(bytes));
+            } catch (IOException unreadable) {
+                // reported by name when the image itself is decoded
+            }
+        }
+        return max;
     }
 
     private List<Operation> operations() {
@@ -191,7 +228,7 @@ public final class ConvertCommand implements Callable<Integer> {
         List<Input> list = new ArrayList<>();
         if (in == null) {
             for (String name : Samples.names()) {
-                list.add(new Input(stem(name), "sample " + name, arena -> Samples.read(name, arena)));
+                list.add(new Input(stem(name), "sample " + name, () -> Samples.open(name)));
             }
             return list;
         }
@@ -200,7 +237,7 @@ public final class ConvertCommand implements Callable<Integer> {
             for (Path p : files.sorted().toList()) {
                 String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
                 if (Files.isRegularFile(p) && (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) {
-                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), arena -> ImageFiles.read(p, arena)));
+                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
                 }
             }
         }

@@ -5,28 +5,65 @@ import dev.panpipe.connection.ConnectionClosedException;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
 import dev.panpipe.worker.WorkerContext;
+import dev.panpipe.zerocopy.ring.FrameClaim;
+import dev.panpipe.zerocopy.ring.FrameLink;
+import dev.panpipe.zerocopy.ring.FrameRingClosedException;
+import dev.panpipe.zerocopy.ring.FrameView;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The worker process of {@code panpipe convert}: receives RGB8 pixel frames on stdin, applies one
- * {@link Operation} into a reused output buffer, and answers with the converted frame. The received frame
- * is a view of the connection's receive buffer: the kernel reads it in place.
- *
- * <p>Usage (started by {@link ConvertCommand} through panpipe's Workers): {@code ConvertWorker bgr|gray}.
+ * The worker process of {@code panpipe convert}. Usage (started by {@link ConvertCommand} through panpipe's
+ * Workers): {@code ConvertWorker bgr|gray --shm|--pipe}.
+ * <ul>
+ *   <li>{@code --shm}: takes RGB8 frames from the frame ring inherited as fd 3 and converts each from its slot
+ *       straight into a slot of the ring back (fd 4). Nothing is copied but by the kernel of the operation.</li>
+ *   <li>{@code --pipe}: receives pixel frames on stdin (a view of the connection's receive buffer), converts
+ *       into a reused buffer and replies with the converted frame.</li>
+ * </ul>
  */
 public final class ConvertWorker {
     private ConvertWorker() {
     }
 
     public static void main(String[] args) throws IOException {
-        if (args.length != 1) throw new IllegalArgumentException("usage: ConvertWorker bgr|gray");
+        if (args.length != 2 || !(args[1].equals("--shm") || args[1].equals("--pipe"))) {
+            throw new IllegalArgumentException("usage: ConvertWorker bgr|gray --shm|--pipe");
+        }
         Operation op = Operation.parse(args[0]);
+        try (WorkerContext ctx = WorkerContext.connect()) {
+            if (args[1].equals("--shm")) {
+                overRings(op);
+            } else {
+                overPipes(op, ctx);
+            }
+        }
+    }
+
+    private static void overRings(Operation op) throws IOException {
+        try (FrameLink link = FrameLink.inherited()) {
+            for (;;) {
+                FrameView in;
+                try {
+                    in = link.in().take();
+                } catch (FrameRingClosedException endOfInput) {
+                    break;
+                }
+                checkRgb(in.format());
+                FrameClaim out = link.out().claim(in.width(), in.height(), op.output());
+                op.convert(new PixelFrame(in.width(), in.height(), in.stride(), in.format(), in.pixels()), out.pixels());
+                out.commit();
+                in.release();
+            }
+        }
+    }
+
+    private static void overPipes(Operation op, WorkerContext ctx) throws IOException {
         Arena arena = Arena.ofConfined();
         MemorySegment out = MemorySegment.NULL;
-        try (WorkerContext ctx = WorkerContext.connect()) {
+        try {
             for (;;) {
                 PixelFrame in;
                 try {
@@ -34,9 +71,7 @@ public final class ConvertWorker {
                 } catch (ConnectionClosedException endOfInput) {
                     break;
                 }
-                if (in.format() != PixelFormat.RGB8) {
-                    throw new IllegalArgumentException("convert worker takes RGB8 frames, got " + in.format());
-                }
+                checkRgb(in.format());
                 long size = op.outputSize(in.width(), in.height());
                 if (out.byteSize() < size) {                // grow only: the same buffer serves every image that fits
                     arena.close();
@@ -48,5 +83,9 @@ public final class ConvertWorker {
         } finally {
             arena.close();
         }
+    }
+
+    private static void checkRgb(PixelFormat format) {
+        if (format != PixelFormat.RGB8) throw new IllegalArgumentException("convert worker takes RGB8 frames, got " + format);
     }
 }

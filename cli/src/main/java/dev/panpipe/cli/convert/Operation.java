@@ -31,6 +31,11 @@ public enum Operation {
 
     abstract void apply(PixelFrame src, PixelFrame dst);
 
+    /** The pixel format this operation writes. */
+    PixelFormat output() {
+        return output;
+    }
+
     /** Bytes of output for a {@code width x height} image. */
     long outputSize(int width, int height) {
         return (long) width * output.bytesPerPixel() * height;

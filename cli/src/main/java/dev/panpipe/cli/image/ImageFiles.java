@@ -66,15 +66,39 @@ public final class ImageFiles {
 
     /** Reads an image from {@code in} (not closed); {@code source} names it in errors. */
     public static PixelFrame read(InputStream in, String source, SegmentAllocator allocator) throws IOException {
-        BufferedImage image = decode(in, source);
-        try {
-            return toRgb8(image, source, allocator);
-        } catch (IllegalArgumentException e) {
-            throw new ImageDecodeException(source, e.getMessage(), e);
+        return toRgb8(decode(in, source), source, allocator);
+    }
+
+    /** Decodes a PNG or JPEG file (not yet converted to RGB8: see {@link #toRgb8}). */
+    public static BufferedImage decode(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return decode(in, file.toString());
         }
     }
 
-    private static BufferedImage decode(InputStream in, String source) throws IOException {
+    /**
+     * The width times height of the image in {@code in}, read from its header without decoding the pixels
+     * (to size buffers before the first image is decoded), or -1 if no decoder recognises it.
+     */
+    public static long pixelCount(InputStream in) throws IOException {
+        try (ImageInputStream iis = ImageIO.createImageInputStream(new BufferedInputStream(in, 1 << 16))) {
+            if (iis == null) return -1;
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(iis);
+            if (!readers.hasNext()) return -1;
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(iis, true, true);
+                return (long) reader.getWidth(0) * reader.getHeight(0);
+            } catch (IIOException | RuntimeException e) {
+                return -1;   // reported by name when the image itself is decoded
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    /** Decodes an image from {@code in} (not closed); {@code source} names it in errors. */
+    public static BufferedImage decode(InputStream in, String source) throws IOException {
         try (ImageInputStream iis = ImageIO.createImageInputStream(new BufferedInputStream(in, 1 << 16))) {
             if (iis == null) throw new ImageDecodeException(source, "no image input stream", null);
             Iterator<ImageReader> readers = ImageIO.getImageReaders(iis);
@@ -93,7 +117,20 @@ public final class ImageFiles {
         }
     }
 
-    private static PixelFrame toRgb8(BufferedImage image, String source, SegmentAllocator allocator) throws ImageDecodeException {
+    /**
+     * Converts a decoded image to a packed RGB8 frame in memory from {@code allocator} — which may hand out a
+     * frame ring slot, so the pixels land where a worker will read them. Paletted, gray and 16-bit images are
+     * expanded as the class comment says; an unsupported colour space is an {@link ImageDecodeException}.
+     */
+    public static PixelFrame toRgb8(BufferedImage image, String source, SegmentAllocator allocator) throws ImageDecodeException {
+        try {
+            return convertToRgb8(image, source, allocator);
+        } catch (IllegalArgumentException e) {
+            throw new ImageDecodeException(source, e.getMessage(), e);
+        }
+    }
+
+    private static PixelFrame convertToRgb8(BufferedImage image, String source, SegmentAllocator allocator) throws ImageDecodeException {
         int width = image.getWidth();
         int height = image.getHeight();
         Raster raster = image.getRaster();

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -118,6 +119,28 @@ class ConvertEndToEndTest {
             try (var walk = Files.walk(out)) {
                 for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
             }
+        }
+    }
+
+    @Test
+    void shouldWriteByteIdenticalFilesOverSharedMemoryAndOverPipes() throws Exception {
+        Path shm = dir.resolve("shm"), pipe = dir.resolve("pipe");
+        Run viaShm = panpipe("convert", "--out", shm.toString(), "--transport", "shm", "--workers", "2", "--no-progress");
+        Run viaPipe = panpipe("convert", "--out", pipe.toString(), "--transport", "pipe", "--no-progress");
+        assertEquals(0, viaShm.exit(), viaShm.err());
+        assertEquals(0, viaPipe.exit(), viaPipe.err());
+        assertTrue(viaShm.out().contains("transport: shm"), viaShm.out());
+        assertTrue(viaPipe.out().contains("transport: pipe"), viaPipe.out());
+        List<Path> files;
+        try (var walk = Files.walk(pipe)) {
+            files = walk.filter(Files::isRegularFile).map(pipe::relativize).sorted().toList();
+        }
+        assertTrue(files.size() >= 2 * 9, "expected every sample in bgr/ and gray/: " + files);
+        for (Path f : files) {
+            assertArrayEquals(Files.readAllBytes(pipe.resolve(f)), Files.readAllBytes(shm.resolve(f)), "differs: " + f);
+        }
+        try (var walk = Files.walk(shm)) {
+            assertEquals(files.size(), walk.filter(Files::isRegularFile).count());
         }
     }
 

@@ -109,6 +109,7 @@ public final class LinuxWorker implements Worker {
             b.environment("PANPIPE_RESULTS", viaFifo ? fifo.path().toString() : "stdout");
             b.environment("PANPIPE_MAX_MESSAGE_SIZE", Integer.toString(spec.connection().maxMessageSize()));
             spec.environment().forEach(b::environment);
+            spec.passedFds().forEach((childFd, fd) -> b.passFd(childFd, Redirect.fd(fd.intValue())));
             process = (LinuxSubprocess) b.start();
             if (!viaFifo) {
                 results = (FdReadEnd) process.stdout();

@@ -40,6 +40,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private final MemorySegment ownPositionWord;
     private final long peerWaitingOffset;
     private final PeerWatch peerWatch = new PeerWatch();
+    private volatile int expectedPeerPid;
     boolean closed;
 
     RingEnd(FrameRing ring, WaitStrategy strategy, boolean producer) throws IOException {
@@ -158,10 +159,20 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             throw peerClosedException();
         }
         int pid = (int) INT.getAcquire(header, peerPidOffset);
+        if (pid == 0) pid = expectedPeerPid;   // not attached yet: watch the process that is meant to
         if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) == observed) {
             throw new PeerDiedException(peerRole, pid, "the ring's " + peerRole + " (pid " + pid + ") died"
                     + deathContext());
         }
+    }
+
+    /**
+     * Names the process meant to attach as the peer, so that a peer that dies before it attaches (a worker
+     * JVM that fails to start) is noticed too. Once the peer attaches, the pid in the header is watched.
+     */
+    public void watchPeer(long pid) {
+        if (pid <= 0 || pid > Integer.MAX_VALUE) throw new IllegalArgumentException("not a pid: " + pid);
+        expectedPeerPid = (int) pid;
     }
 
     abstract FrameRingClosedException peerClosedException();

@@ -1,0 +1,91 @@
+package dev.panpipe.cli.convert;
+
+import dev.panpipe.cli.image.ImageFiles;
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.worker.Worker;
+import dev.panpipe.zerocopy.ring.FrameClaim;
+import dev.panpipe.zerocopy.ring.FrameLink;
+import dev.panpipe.zerocopy.ring.FrameRingClosedException;
+import dev.panpipe.zerocopy.ring.FrameView;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+/**
+ * A worker joined by a {@link FrameLink}: images are decoded straight into a slot of the ring to the worker,
+ * the worker converts from that slot into a slot of the ring back, and the PNG is encoded from there. No
+ * pixel crosses a pipe; the worker's stdin only carries the end of input.
+ */
+final class ShmLane implements Lane {
+    private final String name;
+    private final Worker worker;
+    private final FrameLink link;
+    private final Operation op;
+    private final Queue<String> pendingNames = new ConcurrentLinkedQueue<>();
+    private FrameClaim claimed;
+
+    ShmLane(String name, Worker worker, FrameLink link, Operation op) {
+        this.name = name;
+        this.worker = worker;
+        this.link = link;
+        this.op = op;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public MemorySegment claim(int width, int height) throws IOException {
+        claimed = link.out().claim(width, height, PixelFormat.RGB8);
+        return claimed.pixels();
+    }
+
+    @Override
+    public void commit(String imageName) throws IOException {
+        pendingNames.add(imageName);
+        claimed.commit();
+        claimed = null;
+    }
+
+    @Override
+    public void abort() {
+        claimed.abort();
+        claimed = null;
+    }
+
+    @Override
+    public void endInput() throws IOException {
+        link.out().close();    // end of the frame stream: the worker finishes and closes its ring back
+        worker.endInput();
+    }
+
+    @Override
+    public void drain(Path dir, Runnable step) throws Exception {
+        for (;;) {
+            FrameView result;
+            try {
+                result = link.in().take();
+            } catch (FrameRingClosedException end) {
+                return;
+            }
+            if (result.format() != op.output()) {
+                throw new IOException("worker " + name + " answered with " + result.format() + ", expected " + op.output());
+            }
+            ImageFiles.writePng(PixelFrame.packed(result.width(), result.height(), result.format(), result.pixels()),
+                    dir.resolve(pendingNames.remove() + ".png"));
+            result.release();
+            step.run();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        link.close();
+    }
+}
