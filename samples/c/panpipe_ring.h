@@ -33,8 +33,13 @@
  * lost, and an end whose peer is awake makes no system call. A sleeper wakes at least every
  * liveness_ns to check, through a pidfd, that the peer still lives.
  *
- * Linux only, GCC or Clang (__atomic builtins), little-endian. Include it before any system header, or
- * compile in a GNU dialect (gcc's default), since it uses syscall(2). One thread at a time per end.
+ * Closing: an end stores STATE_CLOSED in its state word and wakes every sleeper on its position. The
+ * consumer sees end of stream once the producer is closed and every committed frame was taken. (A close
+ * does not move the futex word, so a peer that read the state just before it and then went to sleep
+ * notices it only at its next liveness check, liveness_ns later: the Java ends behave the same.)
+ *
+ * Linux only, GCC or Clang (__atomic builtins), little-endian. Compile in a GNU dialect (gcc's default)
+ * or define _GNU_SOURCE before any #include: it uses syscall(2). One thread at a time per end.
  */
 #ifndef PANPIPE_RING_H
 #define PANPIPE_RING_H
@@ -47,6 +52,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -261,16 +267,17 @@ static inline uint32_t *pprg_low_word(uint64_t *position) {
     return (uint32_t *) position;
 }
 
-/* 1 if process pid has exited (its pidfd is readable, or it is gone), 0 if it lives. */
+/* 1 once the process behind pidfd has exited: a pidfd polls readable then (and no reused pid fools it). */
 static inline int pprg_pidfd_dead(int pidfd) {
     struct pollfd p = { .fd = pidfd, .events = POLLIN };
     return poll(&p, 1, 0) > 0;
 }
 
+/* 1 if process pid has exited, 0 if it lives (or is this process, or no pid was written yet). */
 static inline int pprg_process_dead(int32_t pid) {
     if (pid <= 0 || pid == getpid()) return 0;
     int fd = (int) syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) return errno == ESRCH;
+    if (fd < 0) return errno == ESRCH || (kill(pid, 0) != 0 && errno == ESRCH);   /* no pidfds before Linux 5.3 */
     int dead = pprg_pidfd_dead(fd);
     close(fd);
     return dead;
@@ -347,18 +354,81 @@ static inline int pprg_map(struct pprg_ring *r, int fd) {
     return status;
 }
 
-/* Maps /dev/shm/panpipe-NAME, a ring made by FrameRing.createNamed(NAME, ...): NAME is 1-200 of [A-Za-z0-9._-]. */
-static inline int pprg_open_named(struct pprg_ring *r, const char *name) {
-    char path[sizeof "/panpipe-" + 200];
+/* The shm_open name of ring NAME, "/panpipe-NAME", into path; NAME is 1-200 of [A-Za-z0-9._-] as in Java. */
+static inline int pprg_shm_path(struct pprg_ring *r, const char *name, char *path, size_t size) {
     size_t n = strlen(name);
-    r->base = NULL;
-    r->fd = -1;
     if (n == 0 || n > 200 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
         return PPRG_FAIL(r, PPRG_REFUSED, "shared memory name must be 1-200 of [A-Za-z0-9._-]: %.200s", name);
-    snprintf(path, sizeof path, "/panpipe-%s", name);
+    snprintf(path, size, "/panpipe-%s", name);
+    return PPRG_OK;
+}
+
+#define PPRG_SHM_PATH_MAX (sizeof "/panpipe-" + 200)
+
+/* Maps /dev/shm/panpipe-NAME, a ring made by FrameRing.createNamed(NAME, ...) or pprg_create_named. */
+static inline int pprg_open_named(struct pprg_ring *r, const char *name) {
+    char path[PPRG_SHM_PATH_MAX];
+    r->base = NULL;
+    r->fd = -1;
+    if (pprg_shm_path(r, name, path, sizeof path) != PPRG_OK) return PPRG_REFUSED;
     int fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0) return PPRG_FAIL(r, PPRG_SYSTEM, "shm_open %.209s: %s", path, strerror(errno));
     return pprg_map(r, fd);
+}
+
+/*
+ * Creates /dev/shm/panpipe-NAME (mode 0600, O_EXCL: never someone else's block) holding a new ring of
+ * slot_count slots (a power of two) of max_frame_bytes each (rounded up to whole pages), as
+ * FrameRing.createNamed does: every header field first, the magic last with a release store, so a process
+ * that joins sees the whole ring or none. The creator removes the name with pprg_unlink_named.
+ */
+static inline int pprg_create_named(struct pprg_ring *r, const char *name, uint32_t slot_count, uint64_t max_frame_bytes) {
+    char path[PPRG_SHM_PATH_MAX];
+    r->base = NULL;
+    r->fd = -1;
+    if (pprg_shm_path(r, name, path, sizeof path) != PPRG_OK) return PPRG_REFUSED;
+    if (slot_count == 0 || slot_count > PPRG_MAX_SLOT_COUNT || (slot_count & (slot_count - 1)) != 0)
+        return PPRG_FAIL(r, PPRG_REFUSED, "slotCount must be a power of two in [1, %d]: %u", PPRG_MAX_SLOT_COUNT, slot_count);
+    if (max_frame_bytes == 0 || max_frame_bytes > ((uint64_t) 1 << 40))
+        return PPRG_FAIL(r, PPRG_REFUSED, "maxFrameBytes must be in [1, 2^40]: %llu", (unsigned long long) max_frame_bytes);
+    uint64_t slot_size = (max_frame_bytes + PPRG_PAGE - 1) & ~(uint64_t) (PPRG_PAGE - 1);
+    uint64_t length = pprg_slots_offset(slot_count) + slot_count * slot_size;
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return PPRG_FAIL(r, PPRG_SYSTEM, "shm_open %.209s: %s", path, strerror(errno));
+    const char *call = "ftruncate";
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, (off_t) length) == 0) {
+        call = "mmap";
+        p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (p == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        shm_unlink(path);
+        return PPRG_FAIL(r, PPRG_SYSTEM, "%s %.200s: %s", call, path, strerror(err));
+    }
+    struct pprg_header *h = p;   /* zero-filled by ftruncate */
+    h->version = PPRG_VERSION;
+    h->header_length = PPRG_HEADER_LENGTH;
+    h->slot_count = slot_count;
+    h->flags = 0;
+    h->slot_size = slot_size;
+    h->slots_offset = pprg_slots_offset(slot_count);
+    h->ring_length = length;
+    struct pprg_descriptor *d = (struct pprg_descriptor *) ((unsigned char *) p + PPRG_HEADER_LENGTH);
+    for (uint32_t i = 0; i < slot_count; i++) d[i].sequence = UINT64_MAX;   /* -1: no stale slot passes for a new frame */
+    __atomic_store_n(&h->magic, PPRG_MAGIC, __ATOMIC_RELEASE);               /* published last */
+    r->base = p;
+    r->length = length;
+    r->fd = fd;
+    return pprg_validate(r);
+}
+
+/* Removes the name /dev/shm/panpipe-NAME (mappings stay valid); quiet if it is gone already. */
+static inline void pprg_unlink_named(const char *name) {
+    char path[PPRG_SHM_PATH_MAX];
+    struct pprg_ring scratch;
+    if (pprg_shm_path(&scratch, name, path, sizeof path) == PPRG_OK) shm_unlink(path);
 }
 
 /* ---- attaching, waiting, publishing, closing ---- */
@@ -401,6 +471,7 @@ static inline void pprg_publish(struct pprg_end *e) {
     }
 }
 
+/* 1 if the peer named in the header has exited; its pidfd is opened once per peer pid and kept. */
 static inline int pprg_peer_dead(struct pprg_end *e) {
     int32_t pid = __atomic_load_n(e->peer_pid, __ATOMIC_ACQUIRE);
     if (pid <= 0 || pid == getpid()) return 0;
@@ -408,9 +479,10 @@ static inline int pprg_peer_dead(struct pprg_end *e) {
         if (e->peer_pidfd >= 0) close(e->peer_pidfd);
         e->watched_pid = pid;
         e->peer_pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        if (e->peer_pidfd < 0) return errno == ESRCH;
+        if (e->peer_pidfd < 0 && errno == ESRCH) return 1;
     }
-    return e->peer_pidfd < 0 || pprg_pidfd_dead(e->peer_pidfd);
+    if (e->peer_pidfd >= 0) return pprg_pidfd_dead(e->peer_pidfd);
+    return kill(pid, 0) != 0 && errno == ESRCH;   /* no pidfd (Linux before 5.3): a reused pid passes for the peer */
 }
 
 /* PPRG_OK, or why the peer will never move from observed: it closed, or it died. */

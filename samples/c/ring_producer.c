@@ -1,8 +1,12 @@
 /*
  * ring_producer - writes frames into a panpipe frame ring, as a C peer of the Java ends.
  *
- *   ring_producer (--fd N | --name NAME) [--frames 100] [--width 320] [--height 240]
+ *   ring_producer (--fd N | --name NAME [--create SLOTS]) [--frames 100] [--width 320] [--height 240]
  *                 [--format rgb8|bgr8|rgba8|gray8|bytes] [--delay-us 0] [--spins 200] [--liveness-ms 20]
+ *
+ * The ring is an fd it inherited (a memfd from FrameRing.create), or /dev/shm/panpipe-NAME made by
+ * FrameRing.createNamed; with --create SLOTS it makes that named ring itself (slots sized for one frame,
+ * mode 0600, never an existing one) and removes the name when it is done, as a Java creator does.
  *
  * Byte i of frame s is (s * 31 + i) & 0xff, as in the Java tests' RingPeerMain. After the last frame it
  * closes its end (the consumer sees end of stream once it took everything) and prints
@@ -58,11 +62,11 @@ int main(int argc, char **argv) {
         {"frames", required_argument, 0, 'c'}, {"width", required_argument, 0, 'w'},
         {"height", required_argument, 0, 'h'}, {"format", required_argument, 0, 'p'},
         {"delay-us", required_argument, 0, 'd'}, {"spins", required_argument, 0, 's'},
-        {"liveness-ms", required_argument, 0, 'l'}, {0, 0, 0, 0},
+        {"liveness-ms", required_argument, 0, 'l'}, {"create", required_argument, 0, 'C'}, {0, 0, 0, 0},
     };
     int fd = -1;
     const char *name = NULL;
-    long frames = 100, width = 320, height = 240, delay_us = 0, spins = 200, liveness_ms = 20;
+    long frames = 100, width = 320, height = 240, delay_us = 0, spins = 200, liveness_ms = 20, create = 0;
     uint32_t format = PPRG_FORMAT_RGB8;
     for (int opt; (opt = getopt_long(argc, argv, "", options, NULL)) != -1;) {
         switch (opt) {
@@ -75,21 +79,26 @@ int main(int argc, char **argv) {
         case 'd': delay_us = parse_number("delay-us", optarg, 0); break;
         case 's': spins = parse_number("spins", optarg, 0); break;
         case 'l': liveness_ms = parse_number("liveness-ms", optarg, 1); break;
+        case 'C': create = parse_number("create", optarg, 1); break;
         default: return 2;
         }
     }
-    if ((fd < 0) == (name == NULL) || optind != argc) {
-        fprintf(stderr, "usage: ring_producer (--fd N | --name NAME) [--frames N] [--width W] [--height H]"
+    if ((fd < 0) == (name == NULL) || (create > 0 && name == NULL) || optind != argc) {
+        fprintf(stderr, "usage: ring_producer (--fd N | --name NAME [--create SLOTS]) [--frames N] [--width W] [--height H]"
                         " [--format rgb8|bgr8|rgba8|gray8|bytes] [--delay-us U] [--spins N] [--liveness-ms M]\n");
         return 2;
     }
 
+    uint64_t frame_bytes = (uint64_t) width * height * (format == PPRG_FORMAT_BYTES ? 1 : pprg_bytes_per_pixel(format));
     struct pprg_ring ring;
     struct pprg_end out;
-    if ((name != NULL ? pprg_open_named(&ring, name) : pprg_map(&ring, fd)) != PPRG_OK
-            || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
+    int opened = create > 0 ? pprg_create_named(&ring, name, (uint32_t) create, frame_bytes)
+               : name != NULL ? pprg_open_named(&ring, name)
+               : pprg_map(&ring, fd);
+    if (opened != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
         fprintf(stderr, "ring_producer: %s\n", ring.error);
         pprg_unmap(&ring);
+        if (create > 0 && opened != PPRG_SYSTEM) pprg_unlink_named(name);   /* ours, unless shm_open refused */
         return 1;
     }
     out.spins = (int) spins;
@@ -112,5 +121,6 @@ int main(int argc, char **argv) {
     printf("doorbell sleeps %llu woken %llu timed-out %llu wakes %llu\n", (unsigned long long) out.stats.sleeps,
            (unsigned long long) out.stats.woken, (unsigned long long) out.stats.timed_out, (unsigned long long) out.stats.wakes);
     pprg_unmap(&ring);
+    if (create > 0) pprg_unlink_named(name);
     return status == PPRG_OK ? 0 : 1;
 }

@@ -302,7 +302,12 @@ def main():
     if args.fd is not None:
         fd = args.fd
     else:
-        fd = os.open(f"/dev/shm/panpipe-{args.name}", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        path = f"/dev/shm/panpipe-{args.name}"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            print(f"ring_consumer.py: open {path}: {e.strerror}", file=sys.stderr)
+            return 1
     try:
         consumer = Consumer(fd, args.spins, args.liveness_ms * 1_000_000)
     except RingError as e:

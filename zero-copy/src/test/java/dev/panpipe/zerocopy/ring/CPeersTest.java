@@ -107,6 +107,7 @@ class CPeersTest {
         try (FrameRing ring = FrameRing.create(4, W * H * 3)) {
             FrameProducer producer = ring.producer();
             try (Subprocess peer = SamplePeers.start(ring, command(consumer, "--fd", "3", "--verify"))) {
+                producer.watchPeer(peer.pid());   // a peer that dies before it attaches fails the claim, not the timeout
                 long sum = 0;
                 for (long seq = 0; seq < 200; seq++) {
                     FrameClaim c = producer.claim(W, H, PixelFormat.RGB8);
@@ -129,6 +130,7 @@ class CPeersTest {
             FrameConsumer consumer = ring.consumer();
             try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "200",
                     "--width", "" + W, "--height", "" + H))) {
+                consumer.watchPeer(peer.pid());
                 long sum = takeAll(consumer, 200, W, H, PixelFormat.RGB8, 0);
                 Output out = SamplePeers.finish(peer);
                 assertEquals(0, out.exit(), out.toString());
@@ -146,6 +148,7 @@ class CPeersTest {
                 FrameConsumer consumer = ring.consumer();
                 try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
                         "--width", "13", "--height", "7", "--format", format.name().toLowerCase()))) {
+                    consumer.watchPeer(peer.pid());
                     long sum = takeAll(consumer, 5, 13, 7, format, 0);
                     Output out = SamplePeers.finish(peer);
                     assertEquals(0, out.exit(), out.toString());
@@ -157,6 +160,7 @@ class CPeersTest {
             FrameConsumer consumer = ring.consumer();
             try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
                     "--width", "1000", "--height", "1", "--format", "bytes"))) {
+                consumer.watchPeer(peer.pid());
                 long sum = takeAll(consumer, 5, 1000, 1, null, 0);
                 Output out = SamplePeers.finish(peer);
                 assertEquals(0, out.exit(), out.toString());
@@ -173,6 +177,7 @@ class CPeersTest {
             FrameConsumer consumer = ring.consumer();
             try (Subprocess peer = SamplePeers.start(null, command(producer, "--name", name, "--frames", "20",
                     "--width", "" + W, "--height", "" + H))) {
+                consumer.watchPeer(peer.pid());
                 long sum = takeAll(consumer, 20, W, H, PixelFormat.RGB8, 0);
                 Output out = SamplePeers.finish(peer);
                 assertEquals(0, out.exit(), out.toString());
@@ -180,6 +185,43 @@ class CPeersTest {
             }
         }
         assertFalse(Files.exists(Path.of("/dev/shm/panpipe-" + name)));
+    }
+
+    @Test
+    void shouldJoinARingThatCCreated() throws Exception {
+        // pprg_create_named must write a header FrameRing accepts: the layout checked from the other side.
+        Path producer = SamplePeers.c("ring_producer");
+        String name = "c-made-" + ProcessHandle.current().pid();
+        Path path = Path.of("/dev/shm/panpipe-" + name);
+        try (Subprocess peer = SamplePeers.start(null, command(producer, "--name", name, "--create", "4", "--frames", "50",
+                "--width", "" + W, "--height", "" + H))) {
+            try (FrameRing ring = joinWhenReady(name, peer)) {
+                assertEquals(4, ring.slotCount());
+                assertEquals(FrameRingDescriptor.alignToPage(W * H * 3), ring.slotSize());
+                FrameConsumer consumer = ring.consumer();
+                consumer.watchPeer(peer.pid());
+                long sum = takeAll(consumer, 50, W, H, PixelFormat.RGB8, 0);
+                Output out = SamplePeers.finish(peer);
+                assertEquals(0, out.exit(), out.toString());
+                assertEquals(sum, out.get("checksum"), out.toString());
+            }
+            assertFalse(Files.exists(path), "the C creator must unlink its ring's name");
+        } finally {
+            Files.deleteIfExists(path);
+        }
+    }
+
+    /** Opens the named ring once its creator has published it (the magic is written last). */
+    private static FrameRing joinWhenReady(String name, Subprocess creator) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (;;) {
+            try {
+                return FrameRing.openNamed(name);
+            } catch (IOException notYet) {   // no such name yet, size 0 before ftruncate, or no magic yet
+                if (System.nanoTime() - deadline > 0 || !creator.isAlive()) throw notYet;
+                Thread.sleep(5);
+            }
+        }
     }
 
     // ---- the doorbell, both ways: whoever waits sleeps on the futex, and the other side's publish wakes it ----
@@ -191,6 +233,7 @@ class CPeersTest {
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
             try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--delay-us", "2000"))) {
+                producer.watchPeer(peer.pid());
                 long sum = 0;
                 for (long seq = 0; seq < 30; seq++) {
                     FrameClaim c = producer.claim(64, 48, PixelFormat.RGB8);
@@ -211,6 +254,7 @@ class CPeersTest {
             FrameConsumer consumer = ring.consumer(WaitStrategy.sleepAtOnce());
             try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
                     "--width", "64", "--height", "48", "--delay-us", "2000"))) {
+                consumer.watchPeer(peer.pid());
                 long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 0);
                 Output out = SamplePeers.finish(peer);
                 assertEquals(0, out.exit(), out.toString());
@@ -229,6 +273,7 @@ class CPeersTest {
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameProducer producer = ring.producer();
             try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--liveness-ms", "1000"))) {
+                producer.watchPeer(peer.pid());
                 long sum = 0;
                 for (long seq = 0; seq < 30; seq++) {
                     Thread.sleep(2);   // a slow Java producer: the C consumer finds the ring empty and sleeps
@@ -250,6 +295,7 @@ class CPeersTest {
             FrameConsumer consumer = ring.consumer();
             try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
                     "--width", "64", "--height", "48", "--liveness-ms", "1000"))) {
+                consumer.watchPeer(peer.pid());
                 long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 2);   // slow: the C producer sleeps on a full ring
                 Output out = SamplePeers.finish(peer);
                 assertEquals(0, out.exit(), out.toString());

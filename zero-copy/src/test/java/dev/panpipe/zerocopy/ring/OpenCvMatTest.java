@@ -65,6 +65,8 @@ class OpenCvMatTest {
                     .mergeStderr()
                     .destroyGrace(Duration.ofSeconds(2))
                     .start()) {
+                producer.watchPeer(peer.pid());   // a child that cannot load OpenCV ends the waits at once
+                consumer.watchPeer(peer.pid());
                 CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
                     try {
                         for (PixelFrame f : sources) {

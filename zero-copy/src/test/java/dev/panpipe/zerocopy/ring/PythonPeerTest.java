@@ -33,6 +33,7 @@ class PythonPeerTest {
         try (FrameRing ring = FrameRing.create(2, W * H * 3)) {
             FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
             try (Subprocess peer = SamplePeers.start(ring, cmd)) {
+                producer.watchPeer(peer.pid());   // a Python that fails before it attaches fails the claim at once
                 long sum = 0;
                 long[] channels = new long[3];
                 for (long seq = 0; seq < 60; seq++) {
@@ -66,6 +67,7 @@ class PythonPeerTest {
         try (FrameRing ring = FrameRing.createNamed(name, 4, 64 * 48)) {
             FrameProducer producer = ring.producer();
             try (Subprocess peer = SamplePeers.start(null, cmd)) {
+                producer.watchPeer(peer.pid());
                 long sum = 0;
                 for (long seq = 0; seq < 5; seq++) {
                     FrameClaim c = producer.claim(64, 48, PixelFormat.GRAY8);
