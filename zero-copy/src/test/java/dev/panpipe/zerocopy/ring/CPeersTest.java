@@ -103,85 +103,45 @@ class CPeersTest {
 
     @Test
     void shouldCarryFramesFromJavaToTheCConsumer() throws Exception {
-        Path consumer = SamplePeers.c("ring_consumer");
         try (FrameRing ring = FrameRing.create(4, W * H * 3)) {
             FrameProducer producer = ring.producer();
-            try (Subprocess peer = SamplePeers.start(ring, command(consumer, "--fd", "3", "--verify"))) {
-                producer.watchPeer(peer.pid());   // a peer that dies before it attaches fails the claim, not the timeout
-                long sum = 0;
-                for (long seq = 0; seq < 200; seq++) {
-                    FrameClaim c = producer.claim(W, H, PixelFormat.RGB8);
-                    sum += SamplePeers.fill(c.pixels(), seq);
-                    c.commit();
-                }
-                producer.close();
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(200, out.get("frames"), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startConsumer(ring)) {
+                sendToC(peer, producer, 200, W, H, 0);
             }
         }
     }
 
     @Test
     void shouldCarryFramesFromTheCProducerToJava() throws Exception {
-        Path producer = SamplePeers.c("ring_producer");
         try (FrameRing ring = FrameRing.create(4, W * H * 3)) {
             FrameConsumer consumer = ring.consumer();
-            try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "200",
-                    "--width", "" + W, "--height", "" + H))) {
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 200, W, H, PixelFormat.RGB8, 0);
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(200, out.get("frames"), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startProducer(ring, 200, W, H, "rgb8")) {
+                takeFromC(peer, consumer, 200, W, H, PixelFormat.RGB8, 0);
             }
         }
     }
 
     @Test
     void shouldCarryEveryPixelFormatAndPlainBytesFromC() throws Exception {
-        Path producer = SamplePeers.c("ring_producer");
         for (PixelFormat format : PixelFormat.values()) {
-            try (FrameRing ring = FrameRing.create(2, 4096)) {
-                FrameConsumer consumer = ring.consumer();
-                try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
-                        "--width", "13", "--height", "7", "--format", format.name().toLowerCase()))) {
-                    consumer.watchPeer(peer.pid());
-                    long sum = takeAll(consumer, 5, 13, 7, format, 0);
-                    Output out = SamplePeers.finish(peer);
-                    assertEquals(0, out.exit(), out.toString());
-                    assertEquals(sum, out.get("checksum"), format + ": " + out);
-                }
+            try (FrameRing ring = FrameRing.create(2, 4096);
+                 Subprocess peer = startProducer(ring, 5, 13, 7, format.name().toLowerCase())) {
+                takeFromC(peer, ring.consumer(), 5, 13, 7, format, 0);
             }
         }
-        try (FrameRing ring = FrameRing.create(2, 4096)) {
-            FrameConsumer consumer = ring.consumer();
-            try (Subprocess peer = SamplePeers.start(ring, command(producer, "--fd", "3", "--frames", "5",
-                    "--width", "1000", "--height", "1", "--format", "bytes"))) {
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 5, 1000, 1, null, 0);
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
-            }
+        try (FrameRing ring = FrameRing.create(2, 4096);
+             Subprocess peer = startProducer(ring, 5, 1000, 1, "bytes")) {
+            takeFromC(peer, ring.consumer(), 5, 1000, 1, null, 0);
         }
     }
 
     @Test
     void shouldJoinANamedRingFromC() throws Exception {
-        Path producer = SamplePeers.c("ring_producer");
         String name = "c-peer-" + ProcessHandle.current().pid();
         try (FrameRing ring = FrameRing.createNamed(name, 2, W * H * 3)) {
             FrameConsumer consumer = ring.consumer();
-            try (Subprocess peer = SamplePeers.start(null, command(producer, "--name", name, "--frames", "20",
-                    "--width", "" + W, "--height", "" + H))) {
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 20, W, H, PixelFormat.RGB8, 0);
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startProducer(null, 20, W, H, "rgb8", "--name", name)) {
+                takeFromC(peer, consumer, 20, W, H, PixelFormat.RGB8, 0);
             }
         }
         assertFalse(Files.exists(Path.of("/dev/shm/panpipe-" + name)));
@@ -190,20 +150,13 @@ class CPeersTest {
     @Test
     void shouldJoinARingThatCCreated() throws Exception {
         // pprg_create_named must write a header FrameRing accepts: the layout checked from the other side.
-        Path producer = SamplePeers.c("ring_producer");
         String name = "c-made-" + ProcessHandle.current().pid();
         Path path = Path.of("/dev/shm/panpipe-" + name);
-        try (Subprocess peer = SamplePeers.start(null, command(producer, "--name", name, "--create", "4", "--frames", "50",
-                "--width", "" + W, "--height", "" + H))) {
+        try (Subprocess peer = startProducer(null, 50, W, H, "rgb8", "--name", name, "--create", "4")) {
             try (FrameRing ring = joinWhenReady(name, peer)) {
                 assertEquals(4, ring.slotCount());
                 assertEquals(FrameRingDescriptor.alignToPage(W * H * 3), ring.slotSize());
-                FrameConsumer consumer = ring.consumer();
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 50, W, H, PixelFormat.RGB8, 0);
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+                takeFromC(peer, ring.consumer(), 50, W, H, PixelFormat.RGB8, 0);
             }
             assertFalse(Files.exists(path), "the C creator must unlink its ring's name");
         } finally {
@@ -229,36 +182,19 @@ class CPeersTest {
     @Test
     void shouldWakeASleepingJavaEndFromC() throws Exception {
         // A slow C consumer: the Java producer finds the ring full and sleeps; each C release rings it awake.
-        Path consumerC = SamplePeers.c("ring_consumer");
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
-            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--delay-us", "2000"))) {
-                producer.watchPeer(peer.pid());
-                long sum = 0;
-                for (long seq = 0; seq < 30; seq++) {
-                    FrameClaim c = producer.claim(64, 48, PixelFormat.RGB8);
-                    sum += SamplePeers.fill(c.pixels(), seq);
-                    c.commit();
-                }
-                producer.close();
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startConsumer(ring, "--delay-us", "2000")) {
+                Output out = sendToC(peer, producer, 30, 64, 48, 0);
                 System.out.println("slow C consumer, sleeping Java producer: " + out.doorbell());
                 assertTrue(out.get("wakes") > 0, "the C consumer never woke the sleeping Java producer: " + out);
             }
         }
         // A slow C producer: the Java consumer finds the ring empty and sleeps; each C commit rings it awake.
-        Path producerC = SamplePeers.c("ring_producer");
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameConsumer consumer = ring.consumer(WaitStrategy.sleepAtOnce());
-            try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
-                    "--width", "64", "--height", "48", "--delay-us", "2000"))) {
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 0);
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startProducer(ring, 30, 64, 48, "rgb8", "--delay-us", "2000")) {
+                Output out = takeFromC(peer, consumer, 30, 64, 48, PixelFormat.RGB8, 0);
                 System.out.println("slow C producer, sleeping Java consumer: " + out.doorbell());
                 assertTrue(out.get("wakes") > 0, "the C producer never woke the sleeping Java consumer: " + out);
             }
@@ -269,42 +205,75 @@ class CPeersTest {
     void shouldWakeASleepingCEndFromJava() throws Exception {
         // The C end sleeps at most 1 s at a time; "woken" counts the sleeps a FUTEX_WAKE ended: the Java end's.
         // (One may end by timeout: a close that lands between the C end's last look and its sleep is seen a slice late.)
-        Path consumerC = SamplePeers.c("ring_consumer");
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameProducer producer = ring.producer();
-            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--verify", "--liveness-ms", "1000"))) {
-                producer.watchPeer(peer.pid());
-                long sum = 0;
-                for (long seq = 0; seq < 30; seq++) {
-                    Thread.sleep(2);   // a slow Java producer: the C consumer finds the ring empty and sleeps
-                    FrameClaim c = producer.claim(64, 48, PixelFormat.RGB8);
-                    sum += SamplePeers.fill(c.pixels(), seq);
-                    c.commit();
-                }
-                producer.close();
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startConsumer(ring, "--liveness-ms", "1000")) {
+                Output out = sendToC(peer, producer, 30, 64, 48, 2);   // slow: the C consumer finds the ring empty
                 System.out.println("slow Java producer, sleeping C consumer: " + out.doorbell());
                 assertTrue(out.get("woken") > 0, "the Java producer never woke the sleeping C consumer: " + out);
                 assertTrue(out.get("timed-out") <= 1, "the C consumer slept through Java's commits: " + out);
             }
         }
-        Path producerC = SamplePeers.c("ring_producer");
         try (FrameRing ring = FrameRing.create(2, 64 * 48 * 3)) {
             FrameConsumer consumer = ring.consumer();
-            try (Subprocess peer = SamplePeers.start(ring, command(producerC, "--fd", "3", "--frames", "30",
-                    "--width", "64", "--height", "48", "--liveness-ms", "1000"))) {
-                consumer.watchPeer(peer.pid());
-                long sum = takeAll(consumer, 30, 64, 48, PixelFormat.RGB8, 2);   // slow: the C producer sleeps on a full ring
-                Output out = SamplePeers.finish(peer);
-                assertEquals(0, out.exit(), out.toString());
-                assertEquals(sum, out.get("checksum"), out.toString());
+            try (Subprocess peer = startProducer(ring, 30, 64, 48, "rgb8", "--liveness-ms", "1000")) {
+                Output out = takeFromC(peer, consumer, 30, 64, 48, PixelFormat.RGB8, 2);   // slow: the C producer finds it full
                 System.out.println("slow Java consumer, sleeping C producer: " + out.doorbell());
                 assertTrue(out.get("woken") > 0, "the Java consumer never woke the sleeping C producer: " + out);
                 assertTrue(out.get("timed-out") <= 1, "the C producer slept through Java's releases: " + out);
             }
         }
+    }
+
+    /** samples/c/ring_producer writing {@code count} frames into {@code ring} (as fd 3; null: the ring is named in {@code extra}). */
+    private static Subprocess startProducer(FrameRing ring, int count, int width, int height, String format, String... extra)
+            throws IOException, InterruptedException {
+        List<String> cmd = command(SamplePeers.c("ring_producer"), "--frames", "" + count, "--width", "" + width,
+                "--height", "" + height, "--format", format);
+        if (ring != null) cmd.addAll(List.of("--fd", "3"));
+        cmd.addAll(List.of(extra));
+        return SamplePeers.start(ring, cmd);
+    }
+
+    /** samples/c/ring_consumer over {@code ring} as fd 3, checking every byte against the pattern. */
+    private static Subprocess startConsumer(FrameRing ring, String... extra) throws IOException, InterruptedException {
+        List<String> cmd = command(SamplePeers.c("ring_consumer"), "--fd", "3", "--verify");
+        cmd.addAll(List.of(extra));
+        return SamplePeers.start(ring, cmd);
+    }
+
+    /**
+     * Commits {@code count} RGB8 frames of the pattern for the C consumer {@code peer} (sleeping
+     * {@code pauseMillis} before each), closes the producer, and checks that C took them all with the same checksum.
+     */
+    private static Output sendToC(Subprocess peer, FrameProducer producer, int count, int width, int height, long pauseMillis)
+            throws IOException, InterruptedException {
+        producer.watchPeer(peer.pid());   // a peer that dies before it attaches fails the claim, not the timeout
+        long sum = 0;
+        for (long seq = 0; seq < count; seq++) {
+            if (pauseMillis > 0) Thread.sleep(pauseMillis);
+            FrameClaim c = producer.claim(width, height, PixelFormat.RGB8);
+            sum += SamplePeers.fill(c.pixels(), seq);
+            c.commit();
+        }
+        producer.close();
+        Output out = SamplePeers.finish(peer);
+        assertEquals(0, out.exit(), out.toString());
+        assertEquals(count, out.get("frames"), out.toString());
+        assertEquals(sum, out.get("checksum"), out.toString());
+        return out;
+    }
+
+    /** Takes what the C producer {@code peer} commits ({@link #takeAll}) and checks its exit and checksum. */
+    private static Output takeFromC(Subprocess peer, FrameConsumer consumer, int count, int width, int height,
+                                    PixelFormat format, long holdMillis) throws IOException, InterruptedException {
+        consumer.watchPeer(peer.pid());
+        long sum = takeAll(consumer, count, width, height, format, holdMillis);
+        Output out = SamplePeers.finish(peer);
+        assertEquals(0, out.exit(), out.toString());
+        assertEquals(count, out.get("frames"), out.toString());
+        assertEquals(sum, out.get("checksum"), format + ": " + out);
+        return out;
     }
 
     // ---- the C side's errors ----
