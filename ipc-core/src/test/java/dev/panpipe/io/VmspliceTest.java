@@ -297,10 +297,7 @@ class VmspliceTest {
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofConfined();
              VmspliceRing ring = VmspliceRing.over(pipe.writeEnd(), 64 << 10, 2)) {
             pipe.writeEnd().blocking(false);
-            ring.claim().fill((byte) 1);
-            assertTrue(ring.commit(100));
-            ring.claim().fill((byte) 2);
-            assertTrue(ring.commit(100));
+            leaveBufferZeroInAPipeWithRoom(ring);
             assertNull(ring.claim(), "buffer 0's bytes are still in the pipe, which has room");
             MemorySegment got = arena.allocate(100);
             assertEquals(100, pipe.readEnd().read(got));
@@ -316,10 +313,7 @@ class VmspliceTest {
     void shouldMakeABlockingClaimWaitUntilTheReaderHasTheBuffer() throws Exception {
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
              VmspliceRing ring = VmspliceRing.over(pipe.writeEnd(), 64 << 10, 2)) {
-            ring.claim().fill((byte) 1);
-            ring.commit(100);
-            ring.claim().fill((byte) 2);
-            ring.commit(100);
+            leaveBufferZeroInAPipeWithRoom(ring);
             Future<MemorySegment> claim = Blocking.startAndAwaitBlocked("poll", ring::claim);
             assertFalse(claim.isDone());
             MemorySegment got = arena.allocate(150);
@@ -356,10 +350,7 @@ class VmspliceTest {
     @Test
     void shouldThrowBrokenPipeToAClaimWaitingForAReaderThatCloses() throws Exception {
         try (Pipe pipe = Pipe.open(); VmspliceRing ring = VmspliceRing.over(pipe.writeEnd(), 64 << 10, 2)) {
-            ring.claim();
-            ring.commit(100);
-            ring.claim();
-            ring.commit(100);
+            leaveBufferZeroInAPipeWithRoom(ring);
             Future<MemorySegment> claim = Blocking.startAndAwaitBlocked("poll", ring::claim);
             pipe.readEnd().close();
             ExecutionException e = assertThrows(ExecutionException.class, () -> claim.get(10, TimeUnit.SECONDS));
@@ -385,10 +376,7 @@ class VmspliceTest {
     @Test
     void shouldWakeAClaimWaitingForTheReaderWhenTheWriteEndCloses() throws Exception {
         try (Pipe pipe = Pipe.open(); VmspliceRing ring = VmspliceRing.over(pipe.writeEnd(), 64 << 10, 2)) {
-            ring.claim();
-            ring.commit(100);
-            ring.claim();
-            ring.commit(100);
+            leaveBufferZeroInAPipeWithRoom(ring);
             Future<MemorySegment> claim = Blocking.startAndAwaitBlocked("poll", ring::claim);
             pipe.writeEnd().close();
             ExecutionException e = assertThrows(ExecutionException.class, () -> claim.get(10, TimeUnit.SECONDS));
@@ -476,6 +464,18 @@ class VmspliceTest {
             done += n;
         }
         return sha.digest();
+    }
+
+    /**
+     * Commits 100 bytes of 1s from buffer 0 and 100 bytes of 2s from buffer 1 of a two-buffer ring: buffer 0's
+     * bytes are then still in the pipe, which has room, so claiming buffer 0 again must wait for the reader.
+     */
+    static void leaveBufferZeroInAPipeWithRoom(VmspliceRing ring) throws Exception {
+        assertEquals(2, ring.buffers());
+        for (byte b = 1; b <= 2; b++) {
+            ring.claim().fill(b);
+            assertTrue(ring.commit(100));
+        }
     }
 
     @FunctionalInterface
