@@ -28,7 +28,8 @@ import java.lang.foreign.MemorySegment;
  * written, so once the buffers spliced after buffer <i>i</i> add up to the capacity, the reader has
  * consumed all of <i>i</i>. The ring has enough buffers for that
  * ({@code (buffers - 1) * bufferSize >= capacity}; by default the buffers add up to twice the capacity),
- * so a stream of full buffers never waits in {@link #claim()} for anything but the pipe's room. Still,
+ * so with a stream of full buffers {@link #claim()} never waits: only {@link #commit} does, for the pipe's
+ * room, as any write does. Still,
  * {@link #claim()} trusts no arithmetic: it checks with {@link VmspliceWriter#consumed()} (one
  * {@code FIONREAD}) that the buffer's bytes have left the pipe, so short commits or a pipe the reader
  * enlarged later are safe too; they may make a claim wait for the reader, in steps of a millisecond while

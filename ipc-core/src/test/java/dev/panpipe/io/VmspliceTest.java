@@ -381,6 +381,7 @@ class VmspliceTest {
             pipe.writeEnd().close();
             ExecutionException e = assertThrows(ExecutionException.class, () -> claim.get(10, TimeUnit.SECONDS));
             assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+            assertThrows(IllegalStateException.class, ring::claim, "the write end is closed");
         }
     }
 

@@ -183,6 +183,7 @@ public final class LinuxVmspliceRing implements VmspliceRing {
 
     private void checkOpen() {
         if (closed.get()) throw new IllegalStateException("vmsplice ring over " + handle + " is closed");
+        if (!handle.isOpen()) throw new IllegalStateException(handle.description() + " is closed");
     }
 
     @Override
