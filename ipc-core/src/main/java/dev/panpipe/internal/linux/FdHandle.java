@@ -140,6 +140,17 @@ public final class FdHandle implements AutoCloseable {
     }
 
     /**
+     * Waits until the fd reports an error or hang-up (for a pipe's write end: every reader has gone), the
+     * timeout passes, or the handle is closed: a sleep that close cuts short, for waits the fd's readiness
+     * cannot express.
+     *
+     * @return true on error or hang-up, false on timeout
+     */
+    public boolean awaitError(int timeoutMillis) throws IOException {
+        return await((short) 0, timeoutMillis);   // poll reports POLLERR and POLLHUP even when not asked for
+    }
+
+    /**
      * Must be called between {@link #acquire()} and {@link #release()}.
      *
      * @return true when the fd is ready, false on timeout

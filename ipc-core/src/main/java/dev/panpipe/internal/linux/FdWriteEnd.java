@@ -73,16 +73,14 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     @Override
     public long writableBytes() throws IOException {
         int fd = handle.acquire();
-        try (Arena arena = Arena.ofConfined()) {
+        try {
             int capacity;
             try {
                 capacity = Syscalls.fcntl(fd, linux_h.F_GETPIPE_SZ(), 0);
             } catch (SyscallException notAPipe) {
                 return -1;
             }
-            MemorySegment queued = arena.allocate(linux_h.C_INT);
-            Syscalls.ioctl(fd, linux_h.FIONREAD(), queued);
-            long pages = (queued.get(linux_h.C_INT, 0) + PAGE - 1) / PAGE + 1;
+            long pages = (queuedBytes(fd) + PAGE - 1) / PAGE + 1;
             return Math.max(0, capacity - pages * PAGE);
         } finally {
             handle.release();
@@ -90,7 +88,18 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     }
 
     /** The unit pipes are filled in. */
-    private static final long PAGE = Syscalls.sysconf(linux_h._SC_PAGESIZE());
+    static final long PAGE = Syscalls.sysconf(linux_h._SC_PAGESIZE());
+
+    /** One int per thread for FIONREAD's answer, so asking allocates nothing. */
+    private static final ThreadLocal<MemorySegment> QUEUED =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(linux_h.C_INT));
+
+    /** Bytes queued in the pipe {@code fd} (either end) and not read yet: {@code FIONREAD}. */
+    static int queuedBytes(int fd) throws SyscallException {
+        MemorySegment queued = QUEUED.get();
+        Syscalls.ioctl(fd, linux_h.FIONREAD(), queued);
+        return queued.get(linux_h.C_INT, 0);
+    }
 
     @Override
     public boolean awaitWritable(Duration timeout) throws IOException {
