@@ -34,9 +34,10 @@
  * liveness_ns to check, through a pidfd, that the peer still lives.
  *
  * Closing: an end stores STATE_CLOSED in its state word and wakes every sleeper on its position. The
- * consumer sees end of stream once the producer is closed and every committed frame was taken. (A close
- * does not move the futex word, so a peer that read the state just before it and then went to sleep
- * notices it only at its next liveness check, liveness_ns later: the Java ends behave the same.)
+ * consumer sees end of stream once the producer is closed and every committed frame was taken. A close
+ * does not move the futex word, so the closing end keeps waking (for up to 50 ms) while the peer's
+ * waiting word is set: a peer that read the state just before the close and then slept is woken too.
+ * The Java ends do the same.
  *
  * Linux only, GCC or Clang (__atomic builtins), little-endian. Compile in a GNU dialect (gcc's default)
  * or define _GNU_SOURCE before any #include: it uses syscall(2). One thread at a time per end.
@@ -52,6 +53,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -534,7 +536,15 @@ static inline void pprg_close(struct pprg_end *e) {
     e->closed = 1;
     __atomic_store_n(e->own_state, PPRG_STATE_CLOSED, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    pprg_futex_wake(pprg_low_word(e->own_position), 0x7fffffff);
+    /* A close does not move the futex word: keep waking (up to 50 ms) while the peer says it waits, so a
+       peer that read our state just before the close and then went to sleep is not left to its liveness
+       check. A woken peer clears its waiting word and sees the close. */
+    int64_t deadline = pprg_now_ns() + 50000000LL;
+    do {
+        pprg_futex_wake(pprg_low_word(e->own_position), 0x7fffffff);
+        if (__atomic_load_n(e->peer_waiting, __ATOMIC_SEQ_CST) == 0) break;
+        sched_yield();
+    } while (pprg_now_ns() < deadline);
     if (e->peer_pidfd >= 0) close(e->peer_pidfd);
     e->peer_pidfd = -1;
 }

@@ -19,6 +19,8 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private static final int SELF = (int) ProcessHandle.current().pid();
     /** Spins between two looks at the peer's state (a volatile read) while spinning for good. */
     private static final int SPINS_PER_STATE_CHECK = 1 << 12;
+    /** How long a closing end keeps waking a peer that still says it waits (one that is stopped, say). */
+    private static final long CLOSE_WAKE_NANOS = 50_000_000L;
 
     final FrameRing ring;
     final MemorySegment header;
@@ -192,7 +194,15 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         try {
             INT.setRelease(header, ownStateOffset, STATE_CLOSED);
             VarHandle.fullFence();
-            Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
+            // Closing does not change the futex word, so a peer that looked at our state just before we
+            // closed and then went to sleep would miss a single wake-up until its next liveness check. Keep
+            // waking while it says it waits: a woken peer clears its waiting word and sees the close.
+            long deadline = System.nanoTime() + CLOSE_WAKE_NANOS;
+            do {
+                Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
+                if ((int) INT.getVolatile(header, peerWaitingOffset) == 0) break;
+                Thread.yield();
+            } while (System.nanoTime() - deadline < 0);
         } finally {
             peerWatch.close();
         }
