@@ -200,6 +200,19 @@ class PanpipeEndToEndTest {
 
     @Test
     @Timeout(60)
+    void shouldExit126ForAProgramThatIsThereButCannotRunAsBashDoes() throws Exception {
+        Path plain = Files.writeString(dir.resolve("plain.sh"), "echo hi\n");   // no x bit
+        Path marker = dir.resolve("stage-1-ran");
+        Run r = panpipe(dir, null, "pipeline", "touch " + marker, "./plain.sh");
+        assertEquals(bash(dir, null, "./plain.sh").exit(), r.exit(), r.err());
+        assertEquals(126, r.exit(), r.err());
+        assertTrue(r.err().startsWith("panpipe: pipeline stage 2 (./plain.sh): cannot start ./plain.sh: " + plain.toRealPath()
+                + " is not executable"), r.err());
+        assertFalse(Files.exists(marker), "no stage started");
+    }
+
+    @Test
+    @Timeout(60)
     void shouldExit2OnBadArguments() throws Exception {
         Run r = panpipe(dir, null, "pipeline", "cat", "grep 'Yost", "wc -l");
         assertEquals(2, r.exit());
