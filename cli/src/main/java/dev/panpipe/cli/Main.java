@@ -28,7 +28,8 @@ import java.util.concurrent.Callable;
                 dev.panpipe.cli.convert.ConvertCommand.class,
                 PipelineCommand.class,
                 MuxCommand.class,
-                // later: FdsCommand.class, BenchCommand.class
+                FdsCommand.class,
+                // later: BenchCommand.class
                 CommandLine.HelpCommand.class,
         },
         footerHeading = "%n",

@@ -51,6 +51,8 @@ class PanpipeEndToEndTest {
         assertTrue(r.out().contains("Commands:\n"), r.out());
         assertTrue(r.out().contains("\n  convert "), r.out());
         assertTrue(r.out().contains("\n  pipeline "), r.out());
+        assertTrue(r.out().contains("\n  mux "), r.out());
+        assertTrue(r.out().contains("\n  fds "), r.out());
         assertEquals("", r.err());
     }
 
