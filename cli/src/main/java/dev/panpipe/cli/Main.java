@@ -27,7 +27,9 @@ import java.util.concurrent.Callable;
         subcommands = {
                 dev.panpipe.cli.convert.ConvertCommand.class,
                 PipelineCommand.class,
-                // later: MuxCommand.class, FdsCommand.class, BenchCommand.class
+                MuxCommand.class,
+                FdsCommand.class,
+                // later: BenchCommand.class
                 CommandLine.HelpCommand.class,
         },
         footerHeading = "%n",

@@ -35,10 +35,11 @@ import java.util.concurrent.Callable;
         exitCodeList = {
                 "  0-255:the pipeline's status, as bash's $? for it: the last stage's status, or with --pipefail the "
                         + "rightmost non-zero one; a stage killed by signal N counts as 128+N (SIGPIPE: 141)",
-                "      1:--in or --out FILE could not be opened (as a failed shell redirection); no stage is left running",
+                "      1:--in or --out FILE could not be opened (as a failed shell redirection); no stage is started",
                 "      2:bad arguments: no STAGE, an empty STAGE, unbalanced quotes, unquoted shell syntax",
-                "    127:a stage cannot be started (program not found, not executable); one line on stderr names the "
-                        + "stage, its command and why, and no stage is left running (bash would run the others)",
+                "    126:a stage's program exists but cannot be executed (permission, a directory); one line on stderr "
+                        + "names the stage, its command and why, and no stage is started (bash would run the others)",
+                "    127:a stage's program is not found (or its #! interpreter is not); as 126, nothing is started",
         },
         footerHeading = "%nExamples:%n",
         footer = {
@@ -48,7 +49,6 @@ import java.util.concurrent.Callable;
         })
 final class PipelineCommand implements Callable<Integer> {
     static final int EXIT_REDIRECT = 1;
-    static final int EXIT_CANNOT_START = 127;
 
     @Spec
     CommandSpec spec;
@@ -90,7 +90,7 @@ final class PipelineCommand implements Callable<Integer> {
             return pipeline.run().exitCode();
         } catch (SpawnException e) {
             err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
-            return EXIT_CANNOT_START;
+            return e.shellCode();                                         // 127 not found, 126 found but not executable
         } catch (IOException e) {
             err.println(spec.root().name() + ": " + e.getMessage());
             return EXIT_REDIRECT;

@@ -51,6 +51,8 @@ class PanpipeEndToEndTest {
         assertTrue(r.out().contains("Commands:\n"), r.out());
         assertTrue(r.out().contains("\n  convert "), r.out());
         assertTrue(r.out().contains("\n  pipeline "), r.out());
+        assertTrue(r.out().contains("\n  mux "), r.out());
+        assertTrue(r.out().contains("\n  fds "), r.out());
         assertEquals("", r.err());
     }
 
@@ -196,6 +198,19 @@ class PanpipeEndToEndTest {
         assertEquals("", r.out());
         assertFalse(ProcessHandle.allProcesses().anyMatch(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)),
                 "the sleep of stage 1 is gone");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldExit126ForAProgramThatIsThereButCannotRunAsBashDoes() throws Exception {
+        Path plain = Files.writeString(dir.resolve("plain.sh"), "echo hi\n");   // no x bit
+        Path marker = dir.resolve("stage-1-ran");
+        Run r = panpipe(dir, null, "pipeline", "touch " + marker, "./plain.sh");
+        assertEquals(bash(dir, null, "./plain.sh").exit(), r.exit(), r.err());
+        assertEquals(126, r.exit(), r.err());
+        assertTrue(r.err().startsWith("panpipe: pipeline stage 2 (./plain.sh): cannot start ./plain.sh: " + plain.toRealPath()
+                + " is not executable"), r.err());
+        assertFalse(Files.exists(marker), "no stage started");
     }
 
     @Test

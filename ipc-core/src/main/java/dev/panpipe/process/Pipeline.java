@@ -1,5 +1,6 @@
 package dev.panpipe.process;
 
+import dev.panpipe.internal.linux.LinuxSpawner;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.io.ReadEnd;
 
@@ -20,8 +21,11 @@ import java.util.Objects;
  * }
  *
  * <p>The last stage's output goes to the parent's stdout, a file, or a pipe the caller reads while the
- * pipeline runs ({@link #pipeOutput()}). A stage that cannot start is reported with its position and
- * command, and the stages already started are ended.
+ * pipeline runs ({@link #pipeOutput()}). {@link Running#processes()} and {@link Result#statuses()} give each
+ * stage's process and status (bash's {@code PIPESTATUS}); {@link #pipefail(boolean)} picks bash's rule for the
+ * pipeline's own status. Every file and program is checked before the first stage starts, so a missing one
+ * starts nothing; a stage that still fails to start is reported with its position and command, and the
+ * stages already started are ended.
  */
 public final class Pipeline {
     private final List<List<String>> stages;
@@ -100,26 +104,53 @@ public final class Pipeline {
     }
 
     /**
-     * Starts every stage, first to last.
+     * Starts every stage, first to last, after checking that all of them can start: the redirections'
+     * files are opened first (stdin's, then stdout's, then stderr's, once for all stages, as bash opens
+     * {@code { a | b; } < in > out 2> err}), then every stage's program is looked up, and only then is the
+     * first process started. A missing file or program therefore starts nothing.
      *
-     * @throws ProgramNotFoundException if a stage's program does not exist or may not be executed
-     * @throws IOException if a stage cannot start for another reason (a redirect's file cannot be opened, ...);
-     *         either way the message names the stage's number and command, and every stage already started
-     *         has been ended and reaped, and every pipe closed, before this returns
+     * @throws ProgramNotFoundException if a stage's program does not exist or may not be executed; nothing
+     *         was started ({@link SpawnException#shellCode()} is bash's 127 or 126 for it)
+     * @throws IOException if a redirection's file cannot be opened (nothing was started), or a stage fails to
+     *         start for another reason; either way the message names the stage's number and command, and
+     *         every stage already started has been ended and reaped, and every pipe closed, before this returns
      */
     public Running start() throws IOException {
-        List<Subprocess> started = new ArrayList<>(stages.size());
+        Redirect in = LinuxSpawner.openFileNow(input);
+        Redirect out = null, err = null;
+        try {
+            out = LinuxSpawner.openFileNow(output);
+            err = LinuxSpawner.openFileNow(stderr);
+            List<SubprocessBuilder> builders = new ArrayList<>(stages.size());
+            for (int i = 0; i < stages.size(); i++) {
+                SubprocessBuilder b = Subprocess.builder(stages.get(i)).stderr(err);
+                try {
+                    b.resolveProgram();
+                } catch (ProgramNotFoundException e) {
+                    throw inStage(e, i);
+                }
+                builders.add(b);
+            }
+            return startAll(builders, in, out);
+        } finally {
+            LinuxSpawner.closeOpenedFile(input, in);
+            if (out != null) LinuxSpawner.closeOpenedFile(output, out);
+            if (err != null) LinuxSpawner.closeOpenedFile(stderr, err);
+        }
+    }
+
+    private Running startAll(List<SubprocessBuilder> builders, Redirect in, Redirect out) throws IOException {
+        List<Subprocess> started = new ArrayList<>(builders.size());
         ReadEnd previous = null;      // the parent's copy of the read end the next stage takes as stdin
         try {
-            for (int i = 0; i < stages.size(); i++) {
-                boolean last = i == stages.size() - 1;
+            for (int i = 0; i < builders.size(); i++) {
+                boolean last = i == builders.size() - 1;
                 Pipe link = null;
                 try {
                     link = last ? null : Pipe.open();
-                    SubprocessBuilder b = Subprocess.builder(stages.get(i))
-                            .stdin(i == 0 ? input : Redirect.from(previous))
-                            .stdout(last ? output : Redirect.to(link.writeEnd()))
-                            .stderr(stderr);
+                    SubprocessBuilder b = builders.get(i)
+                            .stdin(i == 0 ? in : Redirect.from(previous))
+                            .stdout(last ? out : Redirect.to(link.writeEnd()));
                     started.add(startStage(b, i));
                 } catch (IOException | RuntimeException e) {
                     if (link != null) link.readEnd().close();   // no next stage will take it
@@ -147,16 +178,21 @@ public final class Pipeline {
     }
 
     private Subprocess startStage(SubprocessBuilder b, int index) throws IOException {
-        String stage = "pipeline stage " + (index + 1) + " (" + ShellWords.join(stages.get(index)) + "): ";
         try {
             return b.start();
-        } catch (ProgramNotFoundException e) {
-            throw new ProgramNotFoundException(e.program(), stage + e.getMessage(), e);
-        } catch (SpawnException e) {
-            throw new SpawnException(e.program(), stage + e.getMessage(), e);
         } catch (IOException e) {
-            throw new IOException(stage + e.getMessage(), e);
+            throw inStage(e, index);
         }
+    }
+
+    /** The same exception, its message prefixed with the stage: "pipeline stage 2 (grep 'a b'): ...". */
+    private IOException inStage(IOException e, int index) {
+        String stage = "pipeline stage " + (index + 1) + " (" + ShellWords.join(stages.get(index)) + "): ";
+        return switch (e) {
+            case ProgramNotFoundException p -> new ProgramNotFoundException(p.program(), stage + p.getMessage(), p, p.exists());
+            case SpawnException s -> new SpawnException(s.program(), stage + s.getMessage(), s);
+            default -> new IOException(stage + e.getMessage(), e);
+        };
     }
 
     /** Starts the pipeline and waits for every stage. */
@@ -210,6 +246,11 @@ public final class Pipeline {
     public record Result(List<ExitStatus> statuses, boolean pipefail) {
         public Result {
             statuses = List.copyOf(statuses);
+        }
+
+        /** Each stage's status as bash's {@code PIPESTATUS} array holds it: the exit code, or 128 + the signal. */
+        public List<Integer> shellCodes() {
+            return statuses.stream().map(ExitStatus::shellCode).toList();
         }
 
         /** bash's {@code $?}: the last stage's status, or with pipefail the rightmost non-zero one (0 if none). */

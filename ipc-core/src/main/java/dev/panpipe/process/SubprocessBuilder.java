@@ -132,6 +132,19 @@ public final class SubprocessBuilder {
     }
 
     /**
+     * Finds the program as {@link #start()} will, without starting anything: a name with a slash is a path
+     * (relative to {@link #directory(Path)}), any other name is looked up in the child's {@code PATH}.
+     * For checking every program of a group before starting any of them.
+     *
+     * @return the executable's absolute path
+     * @throws ProgramNotFoundException if there is no such program ({@link ProgramNotFoundException#exists()}
+     *         false) or it may not be executed (true)
+     */
+    public Path resolveProgram() throws ProgramNotFoundException {
+        return LinuxSpawner.resolve(command.get(0), this);
+    }
+
+    /**
      * Starts the child.
      *
      * @throws ProgramNotFoundException if the program does not exist or may not be executed

@@ -24,7 +24,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Random pipelines compared with bash running the same pipeline: byte-identical output, identical {@code $?}.
+ * Random pipelines compared with bash running the same pipeline: byte-identical output, identical {@code $?}
+ * with and without pipefail, identical {@code PIPESTATUS} for every stage whose status bash itself gives
+ * for certain, and the same failure when a redirection's file cannot be opened.
  *
  * <p>The cases are built so that bash's answer is deterministic. The input is small (under 4 KiB, one
  * pipe buffer), so every filter writes its output with a single write and a stage that stops reading
@@ -43,9 +45,14 @@ class PipelineTest {
     /** Filters that keep a huge stream huge, so the stage left of {@code head} is certain to hit a closed pipe. */
     private static final List<String> STREAMING = List.of("cat", "rev", "cut -c1-5", "tr 0-9 a-j", "sed s/1/x/g");
 
-    enum In { FILE, CAT_FILE, DEV_NULL }
+    /** Stages that may exit before reading their input: the stage before one races it (SIGPIPE or not), under bash too. */
+    private static final List<String> EXIT_WITHOUT_READING = List.of("false", "sh -c 'kill -TERM $$'");
 
-    enum Out { TRUNCATE, APPEND, PIPE }
+    /** Where the first stage reads from; MISSING is a file that does not exist ({@code < missing}: bash says 1, runs nothing). */
+    enum In { FILE, CAT_FILE, DEV_NULL, MISSING }
+
+    /** Where the last stage writes; UNWRITABLE is a file in a directory that does not exist. */
+    enum Out { TRUNCATE, APPEND, PIPE, UNWRITABLE }
 
     @TempDir
     Path dir;
@@ -68,13 +75,13 @@ class PipelineTest {
                 if (random.nextBoolean()) stages.add(pick(List.of("wc -l", "cat", "sort -r", "grep nomatch"), random));
                 in = In.DEV_NULL;
             } else {
-                in = In.values()[random.nextInt(In.values().length)];
+                in = random.nextInt(20) == 0 ? In.MISSING : In.values()[random.nextInt(3)];
                 if (in == In.CAT_FILE) stages.add("cat " + ShellWords.quote(input.toString()));
                 for (int k = 1 + random.nextInt(in == In.CAT_FILE ? 3 : 4); k > 0; k--) {
                     stages.add(pick(FILTERS, random).replace("#", String.valueOf(1 + random.nextInt(6))));
                 }
             }
-            Out out = Out.values()[random.nextInt(Out.values().length)];
+            Out out = random.nextInt(20) == 0 ? Out.UNWRITABLE : Out.values()[random.nextInt(3)];
             boolean pipefail = random.nextBoolean();
             String why = "seed " + seed + " (rerun with -Dpanpipe.test.seed=" + seed + "), case " + n + ": " + in + " " + out
                     + (pipefail ? " pipefail " : " ") + stages;
@@ -84,7 +91,10 @@ class PipelineTest {
     }
 
     private void compareWithBash(List<String> stages, Path input, In in, Out out, boolean pipefail, String why) throws Exception {
-        Path ours = dir.resolve("ours.out"), theirs = dir.resolve("bash.out");
+        Path ours = dir.resolve("ours.out"), theirs = dir.resolve("bash.out"), bashStatus = dir.resolve("bash.status");
+        Path outFile = out == Out.UNWRITABLE ? dir.resolve("no-such-dir/out.txt") : ours;
+        Path theirOutFile = out == Out.UNWRITABLE ? dir.resolve("no-such-dir/bash.out") : theirs;
+        Path inFile = in == In.MISSING ? dir.resolve("missing.txt") : input;
         Files.deleteIfExists(ours);
         Files.deleteIfExists(theirs);
         if (out == Out.APPEND) {
@@ -93,61 +103,153 @@ class PipelineTest {
         } else if (out == Out.TRUNCATE) {
             Files.writeString(ours, "old content that must go\n".repeat(10));
         }
+        String oursBefore = Files.exists(ours) ? Files.readString(ours) : null;
 
         Pipeline p = Pipeline.parse(stages.toArray(String[]::new)).pipefail(pipefail).stderr(Redirect.discard());
         switch (in) {
-            case FILE -> p.input(input);
-            case DEV_NULL -> p.input(Redirect.discard());
-            case CAT_FILE -> p.input(Redirect.discard());
+            case FILE, MISSING -> p.input(inFile);
+            case DEV_NULL, CAT_FILE -> p.input(Redirect.discard());
         }
-        int ourCode;
-        byte[] ourBytes;
-        if (out == Out.PIPE) {
-            try (Pipeline.Running running = p.pipeOutput().start()) {
-                ourBytes = running.stdout().asInputStream().readAllBytes();
-                ourCode = running.waitFor().exitCode();
+        Pipeline.Result result = null;
+        IOException failure = null;
+        byte[] ourBytes = new byte[0];
+        try {
+            if (out == Out.PIPE) {
+                try (Pipeline.Running running = p.pipeOutput().start()) {
+                    ourBytes = running.stdout().asInputStream().readAllBytes();
+                    result = running.waitFor();
+                }
+            } else {
+                result = p.output(outFile, out == Out.APPEND).run();
+                ourBytes = Files.readAllBytes(ours);
             }
-        } else {
-            ourCode = p.output(ours, out == Out.APPEND).run().exitCode();
-            ourBytes = Files.readAllBytes(ours);
+        } catch (IOException e) {
+            failure = e;
         }
 
-        String script = (pipefail ? "set -o pipefail; " : "") + String.join(" | ", stages);
-        String stdin = in == In.FILE ? ShellWords.quote(input.toString()) : "/dev/null";
-        // Redirections on the group: stdin for the first stage, stdout for the last, stderr for all.
-        script = "{ " + script + "; } < " + stdin + (out == Out.APPEND ? " >> " : " > ") + ShellWords.quote(theirs.toString())
-                + " 2>/dev/null; exit $?";
+        // The status line comes from inside the group: "$? PIPESTATUS..." of the pipeline itself, both
+        // expanded before echo runs. Redirections on the group: stdin for the first stage, stdout for the
+        // last, stderr for all; when one of them fails bash runs nothing and the status file stays empty.
+        String script = (pipefail ? "set -o pipefail; " : "") + "{ " + String.join(" | ", stages) + "; echo \"$? ${PIPESTATUS[*]}\" >&3; }"
+                + " 3> " + ShellWords.quote(bashStatus.toString())
+                + " < " + (in == In.CAT_FILE || in == In.DEV_NULL ? "/dev/null" : ShellWords.quote(inFile.toString()))
+                + (out == Out.APPEND ? " >> " : " > ") + ShellWords.quote(theirOutFile.toString())
+                + " 2>/dev/null";
         Process bash = new ProcessBuilder("/bin/bash", "-c", script)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(ProcessBuilder.Redirect.DISCARD)   // bash's own "Terminated" notices
+                .redirectError(ProcessBuilder.Redirect.DISCARD)   // bash's own "Terminated" notices and redirection errors
                 .start();
         assertTrue(bash.waitFor(30, TimeUnit.SECONDS), why);
-        int bashCode = bash.exitValue();
-        byte[] bashBytes = Files.readAllBytes(theirs);
+        why += " (bash script: " + script + ")";
+        String status = Files.readString(bashStatus).strip();
 
+        if (in == In.MISSING || out == Out.UNWRITABLE) {
+            assertEquals(1, bash.exitValue(), why);
+            assertEquals("", status, "bash ran nothing: " + why);
+            assertTrue(failure != null && !(failure instanceof SpawnException), "a redirection error, not " + failure + ": " + why);
+            String missing = (in == In.MISSING ? inFile : outFile).toString();
+            assertTrue(failure.getMessage().contains(missing), failure.getMessage());
+            assertEquals(oursBefore, Files.exists(ours) ? Files.readString(ours) : null, "output file untouched: " + why);
+            return;
+        }
+        if (failure != null) throw new AssertionError(why, failure);
+        byte[] bashBytes = Files.readAllBytes(theirs);
         assertEquals(new String(bashBytes, StandardCharsets.UTF_8), new String(ourBytes, StandardCharsets.UTF_8), why);
         assertArrayEquals(bashBytes, ourBytes, why);
-        assertEquals(bashCode, ourCode, why + " (bash script: " + script + ")");
+
+        List<Integer> bashCodes = Stream.of(status.split(" ")).map(Integer::valueOf).toList();
+        assertEquals(bashCodes.getFirst(), result.exitCode(), "$?: " + why);
+        List<Integer> pipestatus = bashCodes.subList(1, bashCodes.size());
+        assertEquals(stages.size(), pipestatus.size(), why);
+        for (int i = 0; i < stages.size(); i++) {
+            if (i + 1 < stages.size() && EXIT_WITHOUT_READING.contains(stages.get(i + 1))) continue;
+            assertEquals(pipestatus.get(i), result.shellCodes().get(i), "PIPESTATUS[" + i + "] of " + pipestatus + ": " + why);
+        }
     }
 
     @Test
     @Timeout(30)
-    void shouldNameTheStageThatCannotStartAndEndTheOnesAlreadyStarted() throws Exception {
-        String marker = "30." + ProcessHandle.current().pid();   // sleep's argument, to find it among our children
-        Pipeline p = Pipeline.parse("sleep " + marker, "cat", "no-such-program-panpipe 'a b'", "wc -l")
+    void shouldNameTheStageThatCannotStartAndStartNone() throws Exception {
+        Path marker = dir.resolve("stage-1-ran");
+        Pipeline p = Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat", "no-such-program-panpipe 'a b'", "wc -l")
                 .input(Redirect.discard()).output(Redirect.discard());
         long fdsBefore = openFds();
-        long t0 = System.nanoTime();
         ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class, p::start);
-        assertEquals(fdsBefore, openFds(), "every pipe end closed, including the one meant for the stage that failed");
+        assertEquals(fdsBefore, openFds(), "no pipe left open");
         assertTrue(e.getMessage().startsWith("pipeline stage 3 (no-such-program-panpipe 'a b'): "), e.getMessage());
         assertTrue(e.getMessage().contains("program not found"), e.getMessage());
-        assertTrue(Duration.ofNanos(System.nanoTime() - t0).toSeconds() < 10, "did not wait for sleep to end by itself");
-        List<ProcessHandle> left = ProcessHandle.current().children().toList();
-        assertEquals(List.of(), left, "sleep and cat are gone (killed and reaped)");
-        assertFalse(ProcessHandle.allProcesses().anyMatch(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)),
-                "no sleep " + marker + " anywhere");
+        assertEquals(127, e.shellCode());
+        assertEquals(List.of(), ProcessHandle.current().children().toList(), "no stage started");
+        Thread.sleep(100);   // time enough for touch, had it been started
+        assertFalse(Files.exists(marker), "stage 1 never ran: every program is looked up before the first stage starts");
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldStartNoStageWhenARedirectionCannotBeOpened() throws Exception {
+        Path marker = dir.resolve("stage-1-ran");
+        Path missingDir = dir.resolve("missing");
+        Pipeline p = Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat")
+                .input(Redirect.discard()).output(missingDir.resolve("out.txt"), false);
+        IOException e = assertThrows(IOException.class, p::start);
+        assertTrue(e.getMessage().contains(missingDir.resolve("out.txt").toString()) && e.getMessage().contains("ENOENT"), e.getMessage());
+        assertEquals(List.of(), ProcessHandle.current().children().toList(), "no stage started");
+
+        Path in = dir.resolve("in.txt");
+        Files.writeString(in, "x\n");
+        IOException noInput = assertThrows(IOException.class,
+                () -> Pipeline.parse("cat").input(dir.resolve("absent.txt")).output(in, false).run());
+        assertTrue(noInput.getMessage().contains("absent.txt"), noInput.getMessage());
+        assertEquals("x\n", Files.readString(in), "< is opened before >, as bash does: the output was not truncated");
+        Thread.sleep(100);
+        assertFalse(Files.exists(marker));
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldGiveEveryStageTheSameStderrFileOpenedOnce() throws Exception {
+        Path err = dir.resolve("err.txt");
+        Pipeline.Result r = Pipeline.parse("sh -c 'echo one >&2; echo data'", "sh -c 'cat >/dev/null; echo two >&2'")
+                .input(Redirect.discard()).output(Redirect.discard()).stderr(Redirect.to(err)).run();
+        assertEquals(List.of(0, 0), r.shellCodes());
+        // Opened per stage, each open would truncate what the other wrote.
+        assertEquals("one\ntwo\n", Files.readString(err));
+    }
+
+    /**
+     * 127 for a program that is not there, 126 for one that is there but cannot run: each case against
+     * bash's status for the same command line.
+     */
+    @Test
+    @Timeout(30)
+    void shouldTellNotFoundFromNotExecutableAsBashDoes() throws Exception {
+        Path plain = Files.writeString(dir.resolve("plain.txt"), "echo hi\n");
+        Path badInterpreter = Files.writeString(dir.resolve("bad-interpreter"), "#!/no/such/interpreter\necho hi\n");
+        Files.setPosixFilePermissions(badInterpreter, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Path subdir = Files.createDirectory(dir.resolve("subdir"));
+        List<String> programs = List.of(
+                "no-such-program-panpipe", dir.resolve("absent").toString(), plain.toString(), subdir.toString(),
+                badInterpreter.toString(), plain.resolve("below-a-file").toString());
+        for (String program : programs) {
+            int bashCode = new ProcessBuilder("/bin/bash", "-c", ShellWords.quote(program))
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+            SpawnException e = assertThrows(SpawnException.class,
+                    () -> Pipeline.parse("cat", ShellWords.quote(program)).input(Redirect.discard()).output(Redirect.discard()).run(), program);
+            assertEquals(bashCode, e.shellCode(), program + ": " + e.getMessage());
+            assertTrue(e.getMessage().startsWith("pipeline stage 2 ("), e.getMessage());
+        }
+        assertEquals(List.of(), ProcessHandle.current().children().toList());
+
+        // Found on PATH but not executable: bash tries it anyway, and execve says EACCES.
+        Files.copy(plain, dir.resolve("panpipe-not-exec"));
+        ProcessBuilder onPath = new ProcessBuilder("/bin/bash", "-c", "panpipe-not-exec").redirectError(ProcessBuilder.Redirect.DISCARD);
+        onPath.environment().put("PATH", dir.toString());
+        int bashCode = onPath.start().waitFor();
+        ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class,
+                () -> Subprocess.builder("panpipe-not-exec").environment("PATH", dir.toString()).resolveProgram());
+        assertTrue(e.exists(), e.getMessage());
+        assertEquals(bashCode, e.shellCode(), e.getMessage());
     }
 
     @Test

@@ -152,13 +152,12 @@ public final class LinuxSpawner {
                 map.put(target, fd);
             }
             case Redirect.FromFile f -> {
-                int fd = Syscalls.open(arena.allocateFrom(f.file().toString()), linux_h.O_RDONLY() | linux_h.O_CLOEXEC(), 0);
+                int fd = openFileFd(f.file(), false, false, arena);
                 toClose.add(fd);
                 map.put(target, fd);
             }
             case Redirect.ToFile f -> {
-                int flags = linux_h.O_WRONLY() | linux_h.O_CREAT() | linux_h.O_CLOEXEC() | (f.append() ? linux_h.O_APPEND() : linux_h.O_TRUNC());
-                int fd = Syscalls.open(arena.allocateFrom(f.file().toString()), flags, 0644);
+                int fd = openFileFd(f.file(), true, f.append(), arena);
                 toClose.add(fd);
                 map.put(target, fd);
             }
@@ -168,6 +167,44 @@ public final class LinuxSpawner {
             case Redirect.ToStdout s -> throw new IllegalArgumentException("toStdout() is for stderr only");
         }
         return null;
+    }
+
+    /** {@code < file}, {@code > file} (0644 less the umask) or {@code >> file}, close-on-exec. */
+    private static int openFileFd(Path file, boolean write, boolean append, Arena arena) throws SyscallException {
+        int flags = write
+                ? linux_h.O_WRONLY() | linux_h.O_CREAT() | linux_h.O_CLOEXEC() | (append ? linux_h.O_APPEND() : linux_h.O_TRUNC())
+                : linux_h.O_RDONLY() | linux_h.O_CLOEXEC();
+        return Syscalls.open(arena.allocateFrom(file.toString()), flags, write ? 0644 : 0);
+    }
+
+    /**
+     * Opens a file redirect now, as a shell opens a redirection before it runs the command, and returns it
+     * as the end it becomes ({@link Redirect#from(dev.panpipe.io.ReadEnd)}, {@link Redirect#to(dev.panpipe.io.WriteEnd)}),
+     * so that a group of children can fail on a missing file before any of them starts. Any other redirect
+     * is returned as it is. The caller closes the end once the children that take it have started.
+     *
+     * @throws SyscallException naming the file, if it cannot be opened
+     */
+    public static Redirect openFileNow(Redirect r) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            return switch (r) {
+                case Redirect.FromFile f -> Redirect.from(new FdReadEnd(FdHandle.own(
+                        openFileFd(f.file(), false, false, arena), "file " + f.file() + " (read)")));
+                case Redirect.ToFile f -> Redirect.to(new FdWriteEnd(FdHandle.own(
+                        openFileFd(f.file(), true, f.append(), arena), "file " + f.file() + (f.append() ? " (append)" : " (write)"))));
+                default -> r;
+            };
+        }
+    }
+
+    /** Closes what {@link #openFileNow} opened: the end behind {@code opened} if it differs from {@code original}. */
+    public static void closeOpenedFile(Redirect original, Redirect opened) {
+        if (opened == original) return;
+        switch (opened) {
+            case Redirect.FromEnd e -> e.end().close();
+            case Redirect.ToEnd e -> e.end().close();
+            default -> { }
+        }
     }
 
     private static FdHandle handleOf(Object end) {
@@ -210,7 +247,7 @@ public final class LinuxSpawner {
      * Finds the program the way execvp would, but in the parent, so a missing program is an exception that
      * names it and the PATH searched, before any process exists. A name with a slash is taken as a path.
      */
-    static Path resolve(String program, SubprocessBuilder b) throws ProgramNotFoundException {
+    public static Path resolve(String program, SubprocessBuilder b) throws ProgramNotFoundException {
         if (program.isEmpty()) throw new ProgramNotFoundException(program, "cannot start '': empty program name", null);
         if (program.indexOf('/') >= 0) {
             // As execve after the child's chdir would see it: a relative path is relative to the child's directory.
@@ -231,22 +268,35 @@ public final class LinuxSpawner {
             }
         }
         if (notExecutable != null) {
-            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable", null);
+            // bash runs it anyway as a last resort, and execve fails with EACCES: 126.
+            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable", null, true);
         }
         throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")", null);
     }
 
     private static void requireExecutable(String program, Path p) throws ProgramNotFoundException {
-        if (!Files.exists(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist", null);
-        if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory", null);
-        if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable", null);
+        // What execve would meet on the way: O_PATH touches nothing, and its errno is the one execve reports.
+        try (Arena arena = Arena.ofConfined()) {
+            Syscalls.close(Syscalls.open(arena.allocateFrom(p.toString()), linux_h.O_PATH() | linux_h.O_CLOEXEC(), 0));
+        } catch (SyscallException e) {
+            if (e.errno() == Errno.ENOENT) {
+                throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist", null);
+            }
+            // ENOTDIR (a path through a regular file), ELOOP, EACCES on a directory on the way: bash's
+            // execve fails with something other than ENOENT there, and it says 126.
+            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + e.getMessage(), e, true);
+        }
+        if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory", null, true);
+        if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable", null, true);
     }
 
     private static SpawnException spawnFailure(String program, Path executable, int error) {
         SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
         String message = "cannot start " + program + ": " + cause.getMessage();
         if (error == Errno.ENOENT || error == Errno.EACCES || error == Errno.ENOEXEC || error == Errno.ENOTDIR || error == Errno.ELOOP) {
-            return new ProgramNotFoundException(program, message, cause);
+            // ENOENT for a file that was just found means its #! interpreter is missing: bash 5 says 127
+            // ("bad interpreter"), as for a missing program; every other errno is 126.
+            return new ProgramNotFoundException(program, message, cause, error != Errno.ENOENT);
         }
         return new SpawnException(program, message, cause);
     }

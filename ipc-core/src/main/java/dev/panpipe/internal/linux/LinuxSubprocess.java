@@ -155,6 +155,30 @@ final class LinuxSubprocess implements Subprocess {
         }
     }
 
+    /**
+     * How the child ended, without reaping it: it stays a zombie, so its pid (and the number of the
+     * process group it leads) cannot be given to another process until it is reaped. Null while it runs.
+     */
+    ExitStatus peekExit() throws SyscallException {
+        return reaper.peek();
+    }
+
+    /**
+     * Waits up to {@code timeoutMillis} (-1: no limit) for the child to end, without reaping it.
+     *
+     * @return true if it has ended
+     */
+    boolean awaitExitUnreaped(int timeoutMillis) throws IOException {
+        if (reaper.status != null) return true;
+        if (pidfd == null || !pidfd.isOpen()) return reaper.peek() != null;
+        pidfd.acquire();
+        try {
+            return pidfd.awaitReadable(timeoutMillis);
+        } finally {
+            pidfd.release();
+        }
+    }
+
     @Override
     public void signal(int signal) throws IOException {
         if (reaper.status != null) return;
@@ -226,20 +250,34 @@ final class LinuxSubprocess implements Subprocess {
             lock.lock();
             try {
                 if (status != null) return status;
-                try (Arena arena = Arena.ofConfined()) {
-                    MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if nothing to reap
-                    Syscalls.waitid(linux_h.P_PID(), pid, info, linux_h.WEXITED() | (block ? 0 : linux_h.WNOHANG()));
-                    MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
-                    if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return null;
-                    int code = siginfo_t.si_code(info);
-                    int value = siginfo_t._sifields._sigchld.si_status(chld);
-                    status = code == linux_h.CLD_EXITED()
-                            ? ExitStatus.exited(value)
-                            : ExitStatus.killed(value, code == linux_h.CLD_DUMPED());
-                    return status;
-                }
+                status = waitid(linux_h.WEXITED() | (block ? 0 : linux_h.WNOHANG()));
+                return status;
             } finally {
                 lock.unlock();
+            }
+        }
+
+        /** The exit status if the child has ended, leaving it unreaped (WNOWAIT). */
+        ExitStatus peek() throws SyscallException {
+            lock.lock();
+            try {
+                return status != null ? status : waitid(linux_h.WEXITED() | linux_h.WNOHANG() | linux_h.WNOWAIT());
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        private ExitStatus waitid(int options) throws SyscallException {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if nothing to reap
+                Syscalls.waitid(linux_h.P_PID(), pid, info, options);
+                MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
+                if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return null;
+                int code = siginfo_t.si_code(info);
+                int value = siginfo_t._sifields._sigchld.si_status(chld);
+                return code == linux_h.CLD_EXITED()
+                        ? ExitStatus.exited(value)
+                        : ExitStatus.killed(value, code == linux_h.CLD_DUMPED());
             }
         }
 

@@ -1,0 +1,789 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.BrokenPipeException;
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.internal.LineSplitter;
+import dev.panpipe.io.Fifo;
+import dev.panpipe.io.ReadEnd;
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.ExpectationFailedException;
+import dev.panpipe.process.Mux;
+import dev.panpipe.process.MuxBuilder;
+import dev.panpipe.process.ProgramNotFoundException;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Signals;
+import dev.panpipe.process.SpawnException;
+import dev.panpipe.process.Subprocess;
+import dev.panpipe.process.SubprocessBuilder;
+
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * {@link Mux} on Linux: one {@link EventLoop} watches every child's stdout, stderr, stdin (when bytes wait
+ * for it) and pidfd, every FIFO and this process's stdin.
+ *
+ * <h2>FIFOs between writers</h2>
+ * Each {@code NAME.in} is opened here for reading (non-blocking) and, at once, for writing as well, and
+ * that idle write end is held until close. With a writer always present the FIFO never reports hangup or
+ * end of file when an outside writer closes, so the loop neither spins on POLLHUP nor has to reopen the
+ * FIFO between writers, no byte is lost in a reopen window, and an outside {@code echo hi > NAME.in}
+ * never blocks waiting for a reader. The price: the child's stdin does not end when a writer closes (it
+ * ends with {@link #endInput} or close).
+ *
+ * <h2>Threads and state</h2>
+ * Handlers and {@link EventLoop#execute} tasks run on the loop thread and own the per-child input queue,
+ * splitters and registrations. What callers wait for (lines kept for {@link #expect}, exits) is guarded
+ * by {@code lock} and signalled through {@code changed}.
+ */
+public final class LinuxMux implements Mux {
+    private static final int CHUNK = 64 * 1024;
+    /** Reads per readiness event per fd, so one chatty child cannot starve the others. */
+    private static final int READS_PER_WAKEUP = 16;
+    /** Reads when a child has exited or the mux stops: what is in the pipe now, but not a never-ending writer. */
+    private static final int READS_AT_END = 256;
+    private static final long BACKLOG_BYTES = 4L << 20;
+
+    private final EventLoop loop;
+    private final Map<String, Child> children = new LinkedHashMap<>();
+    private final OutputStream out;
+    private final Consumer<Line> onLine;
+    private final Consumer<String> notices;
+    private final Duration grace;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment buffer = arena.allocate(CHUNK);    // loop thread only
+    private final byte[] heapBuffer = new byte[CHUNK];             // loop thread only
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final List<Exit> exits = new ArrayList<>();            // guarded by lock
+    private Path fifoDirectory;
+    private boolean createdDirectory;
+    private ControlInput control;
+    private volatile boolean stopping;
+    private boolean closed;                                        // guarded by this
+    private boolean outputFailed;                                  // loop thread only
+
+    private LinuxMux(MuxBuilder b, EventLoop loop) {
+        this.loop = loop;
+        this.out = b.output() == null ? null : new BufferedOutputStream(b.output(), CHUNK);
+        this.onLine = b.onLine();
+        this.notices = b.notices();
+        this.grace = b.grace();
+    }
+
+    public static LinuxMux start(MuxBuilder b) throws IOException {
+        // Every program first: a missing one starts nothing and creates nothing.
+        for (Map.Entry<String, SubprocessBuilder> e : b.children().entrySet()) {
+            try {
+                e.getValue().resolveProgram();
+            } catch (ProgramNotFoundException p) {
+                throw new ProgramNotFoundException(p.program(), "child " + e.getKey() + ": " + p.getMessage(), p, p.exists());
+            }
+        }
+        LinuxMux mux = new LinuxMux(b, EventLoop.start("panpipe-mux"));
+        try {
+            if (b.fifos()) mux.createFifoDirectory(b.fifoDirectory());
+            for (Map.Entry<String, SubprocessBuilder> e : b.children().entrySet()) {
+                mux.startChild(e.getKey(), e.getValue());
+            }
+            if (b.routesStandardInput()) mux.routeStandardInput();
+            return mux;
+        } catch (IOException | RuntimeException e) {
+            try {
+                mux.close();
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    private void createFifoDirectory(Path requested) throws IOException {
+        var privateDir = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+        if (requested == null) {
+            fifoDirectory = Files.createTempDirectory("panpipe-mux-", privateDir);
+            createdDirectory = true;
+        } else if (Files.isDirectory(requested)) {
+            fifoDirectory = requested.toAbsolutePath();
+        } else {
+            fifoDirectory = Files.createDirectory(requested, privateDir).toAbsolutePath();   // fails if it exists as a file
+            createdDirectory = true;
+        }
+    }
+
+    private void startChild(String name, SubprocessBuilder spec) throws IOException {
+        Child c = new Child(name);
+        children.put(name, c);
+        if (fifoDirectory != null) {
+            c.fifo = Fifo.create(fifoDirectory, name + ".in");
+            LinuxPipe ends = (LinuxPipe) c.fifo.openBoth();
+            c.fifoIn = ends.readEnd();
+            c.fifoKeepAlive = ends.writeEnd();
+            c.fifoIn.blocking(false);
+            spec.environment("PANPIPE_MUX_DIR", fifoDirectory.toString());
+        }
+        spec.environment("PANPIPE_MUX_NAME", name);
+        spec.stdin(Redirect.pipe()).stdout(Redirect.pipe()).stderr(Redirect.pipe()).newProcessGroup(true);
+        Subprocess started;
+        try {
+            started = spec.start();
+        } catch (ProgramNotFoundException p) {
+            throw new ProgramNotFoundException(p.program(), "child " + name + ": " + p.getMessage(), p, p.exists());
+        } catch (SpawnException s) {
+            throw new SpawnException(s.program(), "child " + name + ": " + s.getMessage(), s);
+        }
+        c.process = (LinuxSubprocess) started;
+        if (c.process.pidfd() == null) throw new SpawnException(name, "child " + name + ": mux needs pidfd_open (Linux 5.3 or newer)", null);
+        c.stdin = (FdWriteEnd) c.process.stdin();
+        c.stdin.blocking(false);
+        c.out = new ChildOutput(c, Stream.STDOUT, (FdReadEnd) c.process.stdout());
+        c.err = new ChildOutput(c, Stream.STDERR, (FdReadEnd) c.process.stderr());
+        c.stdinRegistration = loop.register(c.stdin.handle(), 0, (r, events) -> writePending(c));
+        c.out.registration = loop.register(c.out.end.handle(), EventLoop.READABLE, c.out);
+        c.err.registration = loop.register(c.err.end.handle(), EventLoop.READABLE, c.err);
+        c.exitRegistration = loop.register(c.process.pidfd(), EventLoop.READABLE, (r, events) -> exited(c));
+        if (c.fifoIn != null) c.fifoRegistration = loop.register(c.fifoIn.handle(), EventLoop.READABLE, (r, events) -> readFifo(c));
+    }
+
+    private void routeStandardInput() throws IOException {
+        int fd;
+        try {
+            fd = Syscalls.fcntl(0, linux_h.F_DUPFD_CLOEXEC(), 3);
+        } catch (SyscallException e) {
+            if (e.errno() == Errno.EBADF) return;      // no stdin at all: nothing to route
+            throw e;
+        }
+        // Shared with whoever else has our stdin: its blocking mode is left alone, and each read is
+        // preceded by a poll, so the loop never blocks in it.
+        FdReadEnd end = new FdReadEnd(FdHandle.ownShared(fd, "stdin"));
+        end.blocking(false);
+        control = new ControlInput(end);
+        try {
+            control.registration = loop.register(end.handle(), EventLoop.READABLE, control);
+        } catch (SyscallException e) {
+            if (e.errno() != Errno.EPERM) {
+                end.close();
+                throw e;
+            }
+            // A regular file or /dev/null: epoll refuses what is always readable. Read it in loop tasks instead.
+            loop.execute(control::pumpWithoutEpoll);
+        }
+    }
+
+    // ------------------------------------------------------------------------------- loop thread
+
+    /** A child's stdout or stderr, cut into lines. */
+    private final class ChildOutput implements EventLoop.Handler {
+        final Child child;
+        final Stream kind;
+        final FdReadEnd end;
+        final LineSplitter splitter = new LineSplitter(MuxBuilder.MAX_LINE);
+        final LineSplitter.Sink sink;
+        EventLoop.Registration registration;
+        boolean ended;
+
+        ChildOutput(Child child, Stream kind, FdReadEnd end) {
+            this.child = child;
+            this.kind = kind;
+            this.end = end;
+            this.sink = (line, complete) -> deliver(new Line(child.name, kind, line, complete));
+            end.blocking(false);
+        }
+
+        @Override
+        public void ready(EventLoop.Registration r, int events) throws IOException {
+            read(READS_PER_WAKEUP);
+            flushOutput();
+        }
+
+        @Override
+        public void failed(EventLoop.Registration r, Throwable error) {
+            notices.accept(child.name + ": reading its " + kind.name().toLowerCase() + " failed: " + error);
+            endStream();
+        }
+
+        void read(int maxReads) throws IOException {
+            for (int i = 0; i < maxReads && !ended; i++) {
+                long n = end.read(buffer);
+                if (n == 0) return;
+                if (n == ReadEnd.EOF) {
+                    endStream();
+                    return;
+                }
+                MemorySegment.copy(buffer, ValueLayout.JAVA_BYTE, 0, heapBuffer, 0, (int) n);
+                splitter.feed(heapBuffer, 0, (int) n, sink);
+            }
+        }
+
+        /**
+         * What the pipe holds now (bounded, against a writer that never stops). Once the child has exited
+         * its own write end is closed, so this ends with end of file, and delivers a last line left without a
+         * newline, unless something the child started still holds the pipe: then reading goes on.
+         */
+        void drain() {
+            try {
+                read(READS_AT_END);
+            } catch (IOException | RuntimeException e) {
+                notices.accept(child.name + ": reading its " + kind.name().toLowerCase() + " failed: " + e);
+                endStream();
+            }
+        }
+
+        void endStream() {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            splitter.finish(sink);
+            if (registration != null) registration.cancel();
+            end.close();
+        }
+    }
+
+    private void deliver(Line line) {
+        Child c = children.get(line.child());
+        if (out != null && !outputFailed) {
+            try {
+                out.write(c.prefix);
+                out.write(line.bytes());
+                out.write('\n');
+            } catch (IOException e) {
+                outputFailed = true;
+                notices.accept("writing the output failed, further lines are dropped: " + e.getMessage());
+            }
+        }
+        if (onLine != null) {
+            try {
+                onLine.accept(line);
+            } catch (RuntimeException e) {
+                notices.accept("line handler failed on " + line + ": " + e);
+            }
+        }
+        lock.lock();
+        try {
+            c.backlog.addLast(line);
+            c.backlogBytes += line.bytes().length;
+            while (c.backlog.size() > MuxBuilder.BACKLOG_LINES || c.backlogBytes > BACKLOG_BYTES) {
+                c.backlogBytes -= c.backlog.removeFirst().bytes().length;
+            }
+            c.recent.addLast(line);
+            if (c.recent.size() > MuxBuilder.RECENT_LINES) c.recent.removeFirst();
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void flushOutput() {
+        if (out == null || outputFailed) return;
+        try {
+            out.flush();
+        } catch (IOException e) {
+            outputFailed = true;
+            notices.accept("writing the output failed, further lines are dropped: " + e.getMessage());
+        }
+    }
+
+    /**
+     * The pidfd is readable: take what the child wrote before it ended, then record the exit. The child
+     * is left unreaped (a zombie) until close, so the number of the process group it leads stays its own
+     * and close can still signal what it left running in that group.
+     */
+    private void exited(Child c) throws IOException {
+        c.exitRegistration.cancel();
+        ExitStatus status = c.process.peekExit();
+        if (status == null) throw new IllegalStateException("pidfd of " + c.name + " readable but it has not exited");
+        c.out.drain();
+        c.err.drain();
+        flushOutput();
+        closeStdin(c, !stopping);
+        recordExit(c, status);
+    }
+
+    private void recordExit(Child c, ExitStatus status) {
+        lock.lock();
+        try {
+            if (c.exit != null) return;
+            c.exit = status;
+            exits.add(new Exit(c.name, status, !stopping));
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void enqueue(Child c, byte[] bytes) {
+        if (c.stdinClosed || c.endInputRequested) {
+            notices.accept(c.name + (c.exit != null ? " has exited" : "'s stdin is closed") + ": " + bytes.length + " bytes for it dropped");
+            return;
+        }
+        c.pending.addLast(bytes);
+        c.pendingBytes += bytes.length;
+        writePending(c);
+    }
+
+    /** Writes what waits for the child's stdin, as much as the pipe takes now; watches for room if some is left. */
+    private void writePending(Child c) {
+        if (c.stdinClosed) return;
+        try {
+            while (!c.pending.isEmpty()) {
+                byte[] head = c.pending.peekFirst();
+                int n = c.stdin.write(head, c.pendingOffset, head.length - c.pendingOffset);
+                c.pendingOffset += n;
+                c.pendingBytes -= n;
+                if (c.pendingOffset < head.length) {
+                    c.stdinRegistration.interest(EventLoop.WRITABLE);
+                    return;
+                }
+                c.pending.removeFirst();
+                c.pendingOffset = 0;
+            }
+            c.stdinRegistration.interest(0);
+            if (c.endInputRequested) closeStdin(c, false);
+        } catch (BrokenPipeException e) {
+            closeStdin(c, true);
+        } catch (IOException e) {
+            notices.accept(c.name + ": writing its stdin failed: " + e.getMessage());
+            closeStdin(c, true);
+        } finally {
+            resumeInputs(c);
+        }
+    }
+
+    private void closeStdin(Child c, boolean reportDropped) {
+        if (c.stdinClosed) return;
+        c.stdinClosed = true;
+        if (reportDropped && c.pendingBytes > 0) {
+            notices.accept(c.name + " does not read its stdin any more: " + c.pendingBytes + " bytes for it dropped");
+        }
+        c.pending.clear();
+        c.pendingBytes = 0;
+        if (c.stdinRegistration != null) c.stdinRegistration.cancel();
+        c.stdin.close();
+    }
+
+    private void readFifo(Child c) throws IOException {
+        for (int i = 0; i < READS_PER_WAKEUP; i++) {
+            if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) {
+                c.fifoRegistration.interest(0);       // the bytes stay in the FIFO, and its writers block: backpressure
+                return;
+            }
+            long n = c.fifoIn.read(buffer);
+            if (n <= 0) return;                       // 0: nothing now; EOF cannot come while we hold a writer
+            enqueue(c, buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    private void resumeInputs(Child c) {
+        if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT / 2) return;
+        try {
+            if (c.fifoRegistration != null && c.fifoRegistration.interest() == 0 && !stopping) {
+                c.fifoRegistration.interest(EventLoop.READABLE);
+            }
+            if (control != null && control.pausedFor == c) control.resume();
+        } catch (IOException e) {
+            notices.accept("resuming input for " + c.name + " failed: " + e);
+        }
+    }
+
+    /** This process's stdin: lines {@code NAME: text}. */
+    private final class ControlInput implements EventLoop.Handler {
+        final FdReadEnd end;
+        final LineSplitter splitter = new LineSplitter(MuxBuilder.MAX_LINE);
+        final LineSplitter.Sink sink = this::route;
+        EventLoop.Registration registration;     // null when read in loop tasks (a regular file, /dev/null)
+        Child pausedFor;
+        boolean ended;
+
+        ControlInput(FdReadEnd end) {
+            this.end = end;
+        }
+
+        @Override
+        public void ready(EventLoop.Registration r, int events) throws IOException {
+            pump();
+        }
+
+        @Override
+        public void failed(EventLoop.Registration r, Throwable error) {
+            notices.accept("reading stdin failed: " + error);
+            stop();
+        }
+
+        void pumpWithoutEpoll() {
+            try {
+                pump();
+                if (!ended && pausedFor == null) loop.execute(this::pumpWithoutEpoll);
+            } catch (IOException | RuntimeException e) {
+                failed(null, e);
+            }
+        }
+
+        void pump() throws IOException {
+            for (int i = 0; i < READS_PER_WAKEUP && !ended && pausedFor == null; i++) {
+                long n = end.read(buffer);
+                if (n == 0) return;
+                if (n == ReadEnd.EOF) {
+                    splitter.finish(sink);
+                    stop();
+                    return;
+                }
+                MemorySegment.copy(buffer, ValueLayout.JAVA_BYTE, 0, heapBuffer, 0, (int) n);
+                splitter.feed(heapBuffer, 0, (int) n, sink);
+            }
+        }
+
+        private void route(byte[] line, boolean complete) {
+            int colon = -1;
+            for (int i = 0; i < line.length; i++) {
+                if (line[i] == ':') {
+                    colon = i;
+                    break;
+                }
+            }
+            String text = new String(line, StandardCharsets.UTF_8);
+            if (text.isBlank()) return;
+            if (colon <= 0) {
+                notices.accept("stdin: not of the form 'NAME: text', ignored: " + text);
+                return;
+            }
+            String name = new String(line, 0, colon, StandardCharsets.UTF_8);
+            Child c = children.get(name);
+            if (c == null) {
+                notices.accept("stdin: no child named '" + name + "' (children: " + String.join(", ", children.keySet()) + "), ignored: " + text);
+                return;
+            }
+            int from = colon + 1 < line.length && line[colon + 1] == ' ' ? colon + 2 : colon + 1;
+            byte[] payload = Arrays.copyOfRange(line, from, line.length + 1);
+            payload[payload.length - 1] = '\n';
+            enqueue(c, payload);
+            if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) pause(c);
+        }
+
+        private void pause(Child c) {
+            pausedFor = c;
+            try {
+                if (registration != null) registration.interest(0);
+            } catch (IOException e) {
+                failed(registration, e);
+            }
+        }
+
+        void resume() throws IOException {
+            pausedFor = null;
+            if (ended) return;
+            if (registration != null) {
+                registration.interest(EventLoop.READABLE);
+            } else {
+                loop.execute(this::pumpWithoutEpoll);
+            }
+        }
+
+        void stop() {
+            ended = true;
+            if (registration != null) registration.cancel();
+            end.close();
+        }
+    }
+
+    // ------------------------------------------------------------------------------- API
+
+    private Child child(String name) {
+        Child c = children.get(name);
+        if (c == null) throw new IllegalArgumentException("no child named " + name + " (children: " + String.join(", ", children.keySet()) + ")");
+        return c;
+    }
+
+    @Override
+    public List<String> names() {
+        return List.copyOf(children.keySet());
+    }
+
+    @Override
+    public Subprocess process(String child) {
+        return child(child).process;
+    }
+
+    @Override
+    public Optional<Path> fifoDirectory() {
+        return Optional.ofNullable(fifoDirectory);
+    }
+
+    @Override
+    public Optional<Path> fifo(String child) {
+        Child c = child(child);
+        return c.fifo == null ? Optional.empty() : Optional.of(c.fifo.path());
+    }
+
+    @Override
+    public void send(String child, byte[] bytes) {
+        Child c = child(child);
+        byte[] copy = bytes.clone();
+        if (!loop.execute(() -> enqueue(c, copy))) throw new IllegalStateException("mux is closed");
+    }
+
+    @Override
+    public void endInput(String child) {
+        Child c = child(child);
+        loop.execute(() -> {
+            c.endInputRequested = true;
+            if (c.pending.isEmpty()) closeStdin(c, false);
+        });
+    }
+
+    @Override
+    public Line expect(String child, Pattern pattern, Duration timeout) throws ExpectationFailedException, InterruptedException {
+        Child c = child(child);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        lock.lockInterruptibly();
+        try {
+            for (;;) {
+                while (!c.backlog.isEmpty()) {
+                    Line line = c.backlog.removeFirst();
+                    c.backlogBytes -= line.bytes().length;
+                    if (pattern.matcher(line.text()).find()) return line;
+                }
+                long left = deadline - System.nanoTime();
+                if (c.exit != null || left <= 0) {
+                    throw new ExpectationFailedException(child, pattern, timeout, c.exit, List.copyOf(c.recent));
+                }
+                changed.awaitNanos(left);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<Line> recentLines(String child) {
+        Child c = child(child);
+        lock.lock();
+        try {
+            return List.copyOf(c.recent);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<Exit> await(Until until) throws InterruptedException {
+        lock.lockInterruptibly();
+        try {
+            for (;;) {
+                boolean done = switch (until) {
+                    case ANY -> exits.stream().anyMatch(Exit::byItself) || exits.size() == children.size();
+                    case ALL -> exits.size() == children.size();
+                };
+                if (done) return List.copyOf(exits);
+                changed.await();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<Exit> exits() {
+        lock.lock();
+        try {
+            return List.copyOf(exits);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        stopping = true;
+        IOException failure = null;
+        // 1. No more input: stdins closed (a child reading its input sees its end), FIFOs and stdin no longer read.
+        runOnLoop(() -> {
+            if (control != null) control.stop();
+            for (Child c : children.values()) {
+                if (c.fifoRegistration != null) c.fifoRegistration.cancel();
+                if (c.stdin != null) closeStdin(c, false);
+            }
+        });
+        // 2. Grace period, SIGTERM to each child's process group, grace period, SIGKILL.
+        try {
+            awaitChildren(System.nanoTime() + grace.toNanos());
+            signalGroups(Signals.SIGTERM);
+            awaitChildren(System.nanoTime() + grace.toNanos());
+            signalGroups(Signals.SIGKILL);
+            awaitChildren(Long.MAX_VALUE);
+            for (Child c : children.values()) {
+                if (c.process != null) c.process.waitFor();     // reaped only now that their groups are done with
+            }
+        } catch (IOException e) {
+            failure = e;
+        }
+        // 3. What the children wrote last, their exits, then the loop stops.
+        runOnLoop(() -> {
+            for (Child c : children.values()) {
+                if (c.out == null) continue;
+                c.out.drain();
+                c.out.endStream();
+                c.err.drain();
+                c.err.endStream();
+                if (c.exitRegistration != null) c.exitRegistration.cancel();
+                try {
+                    c.process.exitStatus().ifPresent(s -> recordExit(c, s));
+                } catch (IOException e) {
+                    notices.accept(c.name + ": reaping failed: " + e);
+                }
+            }
+            flushOutput();
+        });
+        loop.close();
+        // 4. Descriptors, FIFOs, the directory.
+        for (Child c : children.values()) {
+            try {
+                if (c.process != null) c.process.close();
+                if (c.fifoIn != null) c.fifoIn.close();
+                if (c.fifoKeepAlive != null) c.fifoKeepAlive.close();
+                if (c.fifo != null) c.fifo.close();
+            } catch (IOException e) {
+                if (failure == null) failure = e; else failure.addSuppressed(e);
+            }
+        }
+        if (createdDirectory) {
+            try {
+                Files.deleteIfExists(fifoDirectory);
+            } catch (DirectoryNotEmptyException e) {
+                notices.accept("left " + fifoDirectory + " in place: someone else put files in it");
+            } catch (IOException e) {
+                if (failure == null) failure = e; else failure.addSuppressed(e);
+            }
+        }
+        arena.close();
+        lock.lock();
+        try {
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        if (failure != null) throw failure;
+    }
+
+    /** Runs {@code task} on the loop thread and waits for it, even if this thread is interrupted meanwhile. */
+    private void runOnLoop(Runnable task) {
+        CountDownLatch done = new CountDownLatch(1);
+        Runnable wrapped = () -> {
+            try {
+                task.run();
+            } finally {
+                done.countDown();
+            }
+        };
+        if (!loop.execute(wrapped)) {
+            wrapped.run();
+            return;
+        }
+        boolean interrupted = false;
+        for (;;) {
+            try {
+                done.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /**
+     * Waits until every started child has ended or {@code deadline} (System.nanoTime; Long.MAX_VALUE: no
+     * limit) passes, without reaping any: see {@link #signalGroups}.
+     */
+    private void awaitChildren(long deadline) throws IOException {
+        for (Child c : children.values()) {
+            if (c.process == null) continue;
+            long left = deadline == Long.MAX_VALUE ? -1 : Math.max(0, (deadline - System.nanoTime()) / 1_000_000);
+            c.process.awaitExitUnreaped((int) Math.min(left, Integer.MAX_VALUE));
+        }
+    }
+
+    /**
+     * Sends {@code signal} to each child through its pidfd, and to its process group (it leads one: see
+     * startChild), reaching what it started too, even after the child itself has ended: until close reaps
+     * it, an ended child is a zombie, whose pid, the group's number, no other process can be given.
+     */
+    private void signalGroups(int signal) throws IOException {
+        for (Child c : children.values()) {
+            if (c.process == null) continue;
+            c.process.signal(signal);
+            int pgid = (int) c.process.pid();
+            try {
+                Syscalls.kill(-pgid, signal);
+            } catch (SyscallException e) {
+                if (e.errno() != Errno.ESRCH && e.errno() != Errno.EPERM) throw e;   // no such group (any more)
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Mux" + children.keySet();
+    }
+
+    private final class Child {
+        final String name;
+        final byte[] prefix;
+        LinuxSubprocess process;
+        FdWriteEnd stdin;
+        ChildOutput out;
+        ChildOutput err;
+        Fifo fifo;
+        FdReadEnd fifoIn;
+        FdWriteEnd fifoKeepAlive;
+        EventLoop.Registration stdinRegistration;
+        EventLoop.Registration exitRegistration;
+        EventLoop.Registration fifoRegistration;
+
+        // loop thread only
+        final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+        int pendingOffset;
+        long pendingBytes;
+        boolean stdinClosed;
+        boolean endInputRequested;
+
+        // guarded by lock
+        final ArrayDeque<Line> backlog = new ArrayDeque<>();
+        long backlogBytes;
+        final ArrayDeque<Line> recent = new ArrayDeque<>();
+        volatile ExitStatus exit;                     // written under lock
+
+        Child(String name) {
+            this.name = name;
+            this.prefix = (name + ": ").getBytes(StandardCharsets.UTF_8);
+        }
+    }
+}

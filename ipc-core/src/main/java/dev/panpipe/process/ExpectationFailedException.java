@@ -1,0 +1,71 @@
+package dev.panpipe.process;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * {@link Mux#expect} saw no matching line: the time ran out, or the child ended first. The message names
+ * the child, the pattern and why, and lists the last lines seen from the child.
+ */
+public final class ExpectationFailedException extends IOException {
+    private final String child;
+    private final Pattern pattern;
+    private final Duration timeout;
+    private final ExitStatus exit;
+    private final List<Mux.Line> recentLines;
+
+    public ExpectationFailedException(String child, Pattern pattern, Duration timeout, ExitStatus exit, List<Mux.Line> recentLines) {
+        super(message(child, pattern, timeout, exit, recentLines));
+        this.child = child;
+        this.pattern = pattern;
+        this.timeout = timeout;
+        this.exit = exit;
+        this.recentLines = List.copyOf(recentLines);
+    }
+
+    private static String message(String child, Pattern pattern, Duration timeout, ExitStatus exit, List<Mux.Line> lines) {
+        StringBuilder s = new StringBuilder("expected a line from ").append(child).append(" matching /").append(pattern.pattern()).append("/: ");
+        if (exit != null) {
+            s.append(child).append(" ended (").append(exit).append(") before one came");
+        } else {
+            s.append("none came within ").append(format(timeout));
+        }
+        if (lines.isEmpty()) {
+            s.append("; no output from ").append(child).append(" so far");
+        } else {
+            s.append("; last lines from ").append(child).append(':');
+            for (Mux.Line line : lines) s.append("\n  ").append(line);
+        }
+        return s.toString();
+    }
+
+    /** "10s", "500ms": as the expect-file syntax writes them. */
+    static String format(Duration d) {
+        long ms = d.toMillis();
+        return ms % 1000 == 0 ? ms / 1000 + "s" : ms + "ms";
+    }
+
+    public String child() {
+        return child;
+    }
+
+    public Pattern pattern() {
+        return pattern;
+    }
+
+    public Duration timeout() {
+        return timeout;
+    }
+
+    /** How the child ended, if that is why; null for a timeout. */
+    public ExitStatus exit() {
+        return exit;
+    }
+
+    /** The last lines seen from the child, oldest first. */
+    public List<Mux.Line> recentLines() {
+        return recentLines;
+    }
+}

@@ -1,0 +1,326 @@
+package dev.panpipe.process;
+
+import dev.panpipe.bindings.linux.linux_h;
+
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A process's open file descriptors, read from {@code /proc} (no native call), and for each pipe and FIFO
+ * the other processes' fds open on it: what {@code ls -l /proc/PID/fd} and {@code lsof | grep pipe} show.
+ *
+ * {@snippet :
+ * FdTable table = FdTable.of(pid);
+ * for (FdInfo fd : table.fds()) {
+ *     // 0 pipe r pipe:[81234] <- written by 4711 (producer) fd 1
+ *     System.out.println(fd.fd() + " " + fd.kind().label() + " " + fd.access().label() + " " + fd.target());
+ *     fd.otherEnds().forEach(h -> System.out.println("   " + h.pid() + " (" + h.command() + ") fd " + h.fd()));
+ * }
+ * }
+ *
+ * <p>The peers of a pipe are found by its inode ({@code pipe:[N]}) in every {@code /proc/*}{@code /fd}; a
+ * FIFO's by the same path in the link, confirmed by device and inode. Processes whose fds may not be read
+ * (another user's, or not dumpable) are skipped and listed in {@link #unreadable()}; processes and fds
+ * that go away while being read are skipped silently. It is a snapshot: fds come and go meanwhile.
+ */
+public final class FdTable {
+    private static final Path PROC = Path.of("/proc");
+    private static final Pattern PIPE = Pattern.compile("pipe:\\[(\\d+)]");
+    private static final Pattern SOCKET = Pattern.compile("socket:\\[(\\d+)]");
+    private static final Pattern ANON = Pattern.compile("anon_inode:\\[?([^\\]]*)]?");
+    private static final Pattern NUMBER = Pattern.compile("\\d+");
+    /** S_IFBLK: not in the generated bindings' filter list; 0060000 on every Linux architecture. */
+    private static final int S_IFBLK = 0060000;
+
+    private final long pid;
+    private final String command;
+    private final List<FdInfo> fds;
+    private final List<Unreadable> unreadable;
+
+    /** A process whose fds could not be read while looking for the other ends of pipes and FIFOs. */
+    public record Unreadable(long pid, String command, String reason) {
+    }
+
+    private FdTable(long pid, String command, List<FdInfo> fds, List<Unreadable> unreadable) {
+        this.pid = pid;
+        this.command = command;
+        this.fds = List.copyOf(fds);
+        this.unreadable = List.copyOf(unreadable);
+    }
+
+    /**
+     * Reads process {@code pid}'s fds, then every readable process's, for the peers of its pipes and FIFOs.
+     *
+     * @throws NoSuchFileException if there is no such process (or it ended while being read); the message says so
+     * @throws AccessDeniedException if its fds may not be read (another user's process, or not dumpable)
+     */
+    public static FdTable of(long pid) throws IOException {
+        if (pid <= 0) throw new IllegalArgumentException("not a process id: " + pid);
+        Path fdDir = PROC.resolve(pid + "/fd");
+        List<Raw> raws = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(fdDir)) {
+            for (Path entry : entries) {
+                Raw raw = read(pid, entry);
+                if (raw != null) raws.add(raw);
+            }
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(fdDir.toString(), null, "no process " + pid);
+        } catch (AccessDeniedException e) {
+            throw new AccessDeniedException(fdDir.toString(), null, "may not read the fds of process " + pid
+                    + " (" + command(pid) + "): it belongs to another user or is not dumpable; try as its owner or root");
+        }
+        if (!Files.isDirectory(PROC.resolve(Long.toString(pid)))) {
+            throw new NoSuchFileException(fdDir.toString(), null, "no process " + pid + " (it ended while being read)");
+        }
+        raws.sort(Comparator.comparingInt(r -> r.fd));
+        List<Unreadable> unreadable = new ArrayList<>();
+        findPeers(pid, raws, unreadable);
+        Map<Long, String> sockets = raws.stream().anyMatch(r -> r.kind == FdInfo.Kind.SOCKET) ? sockets(pid) : Map.of();
+        List<FdInfo> fds = new ArrayList<>(raws.size());
+        for (Raw r : raws) {
+            List<String> details = new ArrayList<>();
+            if (r.kind == FdInfo.Kind.SOCKET && sockets.containsKey(r.inode)) details.add("protocol: " + sockets.get(r.inode));
+            details.addAll(r.details);
+            r.peers.sort(Comparator.comparingLong(FdInfo.Holder::pid).thenComparingInt(FdInfo.Holder::fd));
+            fds.add(new FdInfo(r.fd, r.kind, r.target, r.path, r.device, r.inode, FdInfo.Access.ofFlags(r.flags), r.flags,
+                    r.position, details, r.peers));
+        }
+        return new FdTable(pid, command(pid), fds, unreadable);
+    }
+
+    public long pid() {
+        return pid;
+    }
+
+    /** The process's command name ({@code /proc/PID/comm}), or "?" if it could not be read. */
+    public String command() {
+        return command;
+    }
+
+    /** Every fd, by number. */
+    public List<FdInfo> fds() {
+        return fds;
+    }
+
+    public Optional<FdInfo> fd(int fd) {
+        return fds.stream().filter(f -> f.fd() == fd).findFirst();
+    }
+
+    /** The processes whose fds could not be read when looking for peers (so a peer may be missing). */
+    public List<Unreadable> unreadable() {
+        return unreadable;
+    }
+
+    // ----------------------------------------------------------------------------------------------
+
+    /** What one fd of one process is, before peers are known. */
+    private static final class Raw {
+        int fd;
+        String target;
+        FdInfo.Kind kind;
+        Path path;
+        long device;
+        long inode;
+        int flags;
+        long position;
+        final List<String> details = new ArrayList<>();
+        final List<FdInfo.Holder> peers = new ArrayList<>();
+    }
+
+    /** One fd of {@code pid}, or null if it was closed meanwhile. */
+    private static Raw read(long pid, Path link) throws IOException {
+        String name = link.getFileName().toString();
+        if (!NUMBER.matcher(name).matches()) return null;
+        Raw r = new Raw();
+        r.fd = Integer.parseInt(name);
+        try {
+            r.target = Files.readSymbolicLink(link).toString();
+        } catch (NoSuchFileException closed) {
+            return null;
+        }
+        int mode = 0;
+        try {
+            Map<String, Object> st = Files.readAttributes(link, "unix:mode,ino,dev");   // follows the link: the open file itself
+            mode = (Integer) st.get("mode");
+            r.inode = (Long) st.get("ino");
+            r.device = (Long) st.get("dev");
+        } catch (IOException | UnsupportedOperationException e) {
+            // gone meanwhile, or not stat-able through the link: the link text still says what it is
+        }
+        if (!readFdinfo(pid, r.fd, r)) return null;
+        r.kind = kind(r.target, mode);
+        if (r.target.startsWith("/") && r.kind != FdInfo.Kind.MEMFD) r.path = Path.of(stripDeleted(r.target));
+        Matcher pipe = PIPE.matcher(r.target);
+        if (pipe.matches() && r.inode == 0) r.inode = Long.parseLong(pipe.group(1));
+        Matcher socket = SOCKET.matcher(r.target);
+        if (socket.matches() && r.inode == 0) r.inode = Long.parseLong(socket.group(1));
+        return r;
+    }
+
+    /** Fills flags, position and the other lines of fdinfo; false if the fd is gone. */
+    private static boolean readFdinfo(long pid, int fd, Raw r) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(PROC.resolve(pid + "/fdinfo/" + fd));
+        } catch (NoSuchFileException closed) {
+            return false;
+        }
+        for (String line : lines) {
+            int colon = line.indexOf(':');
+            String key = colon < 0 ? line : line.substring(0, colon);
+            String value = colon < 0 ? "" : line.substring(colon + 1).strip();
+            switch (key) {
+                case "flags" -> r.flags = Integer.parseInt(value, 8);
+                case "pos" -> r.position = Long.parseLong(value);
+                case "mnt_id", "ino" -> { }
+                default -> {
+                    if (!line.isBlank()) r.details.add(key + ": " + value.replaceAll("\\s+", " "));
+                }
+            }
+        }
+        return true;
+    }
+
+    private static FdInfo.Kind kind(String target, int mode) {
+        if (target.startsWith("pipe:")) return FdInfo.Kind.PIPE;
+        if (target.startsWith("socket:")) return FdInfo.Kind.SOCKET;
+        if (target.startsWith("/memfd:")) return FdInfo.Kind.MEMFD;
+        if (target.startsWith("pidfd:")) return FdInfo.Kind.PIDFD;         // pidfs (Linux 6.9+) names them so
+        Matcher anon = ANON.matcher(target);
+        if (anon.matches()) {
+            return switch (anon.group(1)) {
+                case "eventfd" -> FdInfo.Kind.EVENTFD;
+                case "eventpoll" -> FdInfo.Kind.EPOLL;
+                case "pidfd" -> FdInfo.Kind.PIDFD;
+                case "signalfd" -> FdInfo.Kind.SIGNALFD;
+                case "timerfd" -> FdInfo.Kind.TIMERFD;
+                case "inotify" -> FdInfo.Kind.INOTIFY;
+                default -> FdInfo.Kind.ANON_INODE;
+            };
+        }
+        if (!target.startsWith("/")) return FdInfo.Kind.OTHER;
+        int type = mode & linux_h.S_IFMT();
+        if (type == linux_h.S_IFIFO()) return FdInfo.Kind.FIFO;
+        if (type == linux_h.S_IFREG()) return FdInfo.Kind.REGULAR_FILE;
+        if (type == linux_h.S_IFDIR()) return FdInfo.Kind.DIRECTORY;
+        if (type == linux_h.S_IFCHR()) return FdInfo.Kind.CHAR_DEVICE;
+        if (type == S_IFBLK) return FdInfo.Kind.BLOCK_DEVICE;
+        if (type == linux_h.S_IFSOCK()) return FdInfo.Kind.SOCKET;
+        return FdInfo.Kind.OTHER;
+    }
+
+    private static String stripDeleted(String target) {
+        return target.endsWith(" (deleted)") ? target.substring(0, target.length() - " (deleted)".length()) : target;
+    }
+
+    /**
+     * Scans every process's fds for the pipes (by inode) and FIFOs (by path, then device and inode) that
+     * {@code pid} has open, and adds each other fd found to the peers of every one of pid's fds on it.
+     */
+    private static void findPeers(long pid, List<Raw> raws, List<Unreadable> unreadable) throws IOException {
+        Map<Long, List<Raw>> pipes = new HashMap<>();
+        Map<String, List<Raw>> fifos = new HashMap<>();
+        for (Raw r : raws) {
+            if (r.kind == FdInfo.Kind.PIPE) pipes.computeIfAbsent(r.inode, k -> new ArrayList<>()).add(r);
+            if (r.kind == FdInfo.Kind.FIFO) fifos.computeIfAbsent(r.target, k -> new ArrayList<>()).add(r);
+        }
+        if (pipes.isEmpty() && fifos.isEmpty()) return;
+        Map<Long, String> commands = new HashMap<>();
+        try (DirectoryStream<Path> processes = Files.newDirectoryStream(PROC, p -> NUMBER.matcher(p.getFileName().toString()).matches())) {
+            for (Path process : processes) {
+                long other = Long.parseLong(process.getFileName().toString());
+                try (DirectoryStream<Path> links = Files.newDirectoryStream(process.resolve("fd"))) {
+                    for (Path link : links) {
+                        String target;
+                        try {
+                            target = Files.readSymbolicLink(link).toString();
+                        } catch (NoSuchFileException closed) {
+                            continue;
+                        }
+                        List<Raw> on = matches(target, link, pipes, fifos);
+                        if (on.isEmpty()) continue;
+                        int fd = Integer.parseInt(link.getFileName().toString());
+                        Raw theirs = new Raw();
+                        if (!readFdinfo(other, fd, theirs)) continue;
+                        String command = commands.computeIfAbsent(other, FdTable::command);
+                        for (Raw mine : on) {
+                            if (other == pid && fd == mine.fd) continue;
+                            mine.peers.add(new FdInfo.Holder(other, command, fd, FdInfo.Access.ofFlags(theirs.flags)));
+                        }
+                    }
+                } catch (NoSuchFileException ended) {
+                    // the process ended while being read
+                } catch (AccessDeniedException e) {
+                    unreadable.add(new Unreadable(other, command(other), "permission denied"));
+                } catch (IOException e) {
+                    unreadable.add(new Unreadable(other, command(other), e.toString()));
+                }
+            }
+        }
+    }
+
+    private static List<Raw> matches(String target, Path link, Map<Long, List<Raw>> pipes, Map<String, List<Raw>> fifos) {
+        Matcher pipe = PIPE.matcher(target);
+        if (pipe.matches()) return pipes.getOrDefault(Long.parseLong(pipe.group(1)), List.of());
+        List<Raw> candidates = fifos.get(target);
+        if (candidates == null) return List.of();
+        try {
+            // The same path could name another file in another mount namespace: compare the files themselves.
+            Map<String, Object> st = Files.readAttributes(link, "unix:ino,dev");
+            long ino = (Long) st.get("ino"), dev = (Long) st.get("dev");
+            return candidates.stream().filter(r -> r.inode == ino && r.device == dev).toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** inode -> "unix", "unix /path", "tcp", "udp6", ... from the process's own view of /proc/net. */
+    private static Map<Long, String> sockets(long pid) {
+        Map<Long, String> protocols = new LinkedHashMap<>();
+        Path net = PROC.resolve(pid + "/net");
+        for (String protocol : List.of("unix", "tcp", "tcp6", "udp", "udp6", "raw", "raw6")) {
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(net.resolve(protocol));
+            } catch (IOException e) {
+                continue;
+            }
+            for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
+                String[] f = line.strip().split("\\s+");
+                try {
+                    if (protocol.equals("unix")) {
+                        if (f.length >= 7) protocols.put(Long.parseLong(f[6]), f.length >= 8 ? "unix " + f[7] : "unix");
+                    } else if (f.length >= 10) {
+                        protocols.put(Long.parseLong(f[9]), protocol);
+                    }
+                } catch (NumberFormatException skip) {
+                    // a line of another layout: not one of ours
+                }
+            }
+        }
+        return protocols;
+    }
+
+    private static String command(long pid) {
+        try {
+            // Lines, not Files.readString: /proc files report size 0, and on some (sysctl) readString gets one byte.
+            List<String> lines = Files.readAllLines(PROC.resolve(pid + "/comm"));
+            return lines.isEmpty() ? "?" : lines.getFirst();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+}

@@ -1,0 +1,149 @@
+package dev.panpipe.process;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Named children run side by side, their output merged line by line: a harness for a client and a
+ * server, or any set of processes that talk to each other, in a test or at a terminal.
+ *
+ * {@snippet :
+ * try (Mux mux = Mux.builder()
+ *         .child("server", List.of("my-server", "--port", "0"))
+ *         .child("client", List.of("my-client"))
+ *         .output(System.out)                                   // "server: listening on 4711", ...
+ *         .start()) {
+ *     mux.expect("server", Pattern.compile("listening on (\\d+)"), Duration.ofSeconds(5));
+ *     mux.send("client", "connect\n");
+ *     mux.expect("client", Pattern.compile("^connected"), Duration.ofSeconds(5));
+ *     List<Mux.Exit> exits = mux.await(Mux.Until.ANY);         // the first to end ends the run
+ * }   // every child: stdin closed, TERM, KILL after the grace period; FIFOs and their directory removed
+ * }
+ *
+ * <h2>Output</h2>
+ * Each line a child writes, on stdout or stderr, becomes a {@link Line} as soon as its newline arrives:
+ * written to {@link MuxBuilder#output} as {@code NAME: line}, handed to {@link MuxBuilder#onLine}, and
+ * kept for {@link #expect}. Lines are whole: one child's line is never cut by another's. A last line
+ * without a newline is delivered when the stream ends; a line longer than {@link MuxBuilder#MAX_LINE}
+ * bytes is delivered in pieces of that size.
+ *
+ * <h2>Input</h2>
+ * {@link #send} writes to a child's stdin; with {@link MuxBuilder#fifos} every child also gets a FIFO
+ * {@code NAME.in} whose bytes, from any process that writes into it ({@code echo hi > server.in}), go to
+ * that child's stdin; {@link MuxBuilder#routeStandardInput} reads lines {@code NAME: text} from this
+ * process's stdin and sends {@code text} and a newline to that child. Writes never block the caller: bytes
+ * wait in memory until the child reads them (and a FIFO is not read while more than
+ * {@link MuxBuilder#MAX_PENDING_INPUT} bytes wait for its child).
+ *
+ * <h2>One thread</h2>
+ * One epoll loop thread reads every child's stdout and stderr, every FIFO and stdin, writes every stdin
+ * and learns of every exit through the children's pidfds: no thread per pipe, no sleep-polling.
+ *
+ * <h2>Stopping</h2>
+ * Each child leads a process group of its own (so a terminal's Ctrl-C reaches only this process, which then
+ * stops them in order). {@link #close()} closes every stdin, waits up to the grace period, sends SIGTERM to
+ * every child's process group, waits again, sends SIGKILL, reaps, delivers what the children wrote last,
+ * and removes the FIFOs it created and the directory if it created that.
+ */
+public interface Mux extends AutoCloseable {
+    static MuxBuilder builder() {
+        return new MuxBuilder();
+    }
+
+    /** Which of the two output streams a line came from. */
+    enum Stream { STDOUT, STDERR }
+
+    /** When {@link #await} returns: once any child has exited by itself, or once all have. */
+    enum Until { ANY, ALL }
+
+    /**
+     * One line of a child's output, without its newline.
+     *
+     * @param complete false for a last line that ended without a newline, or a piece of an over-long line
+     */
+    record Line(String child, Stream stream, byte[] bytes, boolean complete) {
+        /** The line decoded as UTF-8 (malformed bytes replaced). */
+        public String text() {
+            return new String(bytes, StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public String toString() {
+            return child + ": " + text();
+        }
+    }
+
+    /**
+     * A child's end.
+     *
+     * @param byItself true if it ended before {@link #close()} began stopping the children
+     */
+    record Exit(String child, ExitStatus status, boolean byItself) {
+    }
+
+    /** The children's names, in the order they were added. */
+    List<String> names();
+
+    /** A child's process. @throws IllegalArgumentException if there is no child of that name */
+    Subprocess process(String child);
+
+    /** The directory holding the FIFOs, if {@link MuxBuilder#fifos} asked for them. */
+    Optional<Path> fifoDirectory();
+
+    /** The FIFO that feeds {@code child}'s stdin, if there are FIFOs. */
+    Optional<Path> fifo(String child);
+
+    /**
+     * Queues {@code bytes} for the child's stdin and returns at once. Bytes for a child that has exited or
+     * closed its stdin are dropped, with a notice.
+     */
+    void send(String child, byte[] bytes);
+
+    /** {@link #send(String, byte[])} of the text as UTF-8, as it is: add the newline yourself. */
+    default void send(String child, String text) {
+        send(child, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Closes the child's stdin once the bytes already queued have been written. */
+    void endInput(String child);
+
+    /**
+     * Waits for a line from {@code child} (stdout or stderr) in which {@code pattern} is found, and
+     * returns it. Lines are taken in order from those not yet taken by an earlier {@code expect} for the
+     * same child, so a line that came before this call counts too; the lines before the match are used up.
+     * Up to {@link MuxBuilder#BACKLOG_LINES} lines are kept per child.
+     *
+     * @throws ExpectationFailedException if no such line comes within {@code timeout}, or the child ends
+     *         first; the exception holds the last lines seen from the child
+     * @throws InterruptedException if the calling thread is interrupted while waiting
+     */
+    Line expect(String child, Pattern pattern, Duration timeout) throws ExpectationFailedException, InterruptedException;
+
+    /** The last lines seen from {@code child} (at most {@link MuxBuilder#RECENT_LINES}), oldest first. */
+    List<Line> recentLines(String child);
+
+    /**
+     * Waits until any child has exited by itself ({@link Until#ANY}) or every child has exited
+     * ({@link Until#ALL}).
+     *
+     * @return the exits so far, in the order they were seen
+     * @throws InterruptedException if the calling thread is interrupted while waiting
+     */
+    List<Exit> await(Until until) throws InterruptedException;
+
+    /** The exits so far, in the order they were seen. */
+    List<Exit> exits();
+
+    /**
+     * Stops every child still running (stdin closed, grace period, SIGTERM to its process group, grace
+     * period, SIGKILL), reaps them, delivers their last output, stops the loop and removes the FIFOs and
+     * the directory this mux created. Idempotent.
+     */
+    @Override
+    void close() throws IOException;
+}

@@ -1,0 +1,142 @@
+package dev.panpipe.process;
+
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.internal.linux.LinuxSockets;
+import dev.panpipe.io.Fifo;
+import dev.panpipe.io.LeakCheck;
+import dev.panpipe.io.Pipe;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+@ExtendWith(LeakCheck.class)
+class FdTableTest {
+    private static final long ME = ProcessHandle.current().pid();
+
+    @TempDir
+    Path dir;
+
+    /**
+     * A child with known fds: 0 a pipe whose write end this test holds, 1 and 2 /dev/null, 3 a FIFO (read
+     * end; the test holds both ends too), 4 an eventfd, 5 a memfd, 6 one end of a socketpair.
+     */
+    @Test
+    @Timeout(30)
+    void shouldListEachKindAndThePeersOfPipesAndFifos() throws Exception {
+        int eventfd = Syscalls.eventfd(0, linux_h.EFD_CLOEXEC());
+        int memfd;
+        try (Arena arena = Arena.ofConfined()) {
+            memfd = Syscalls.memfd_create(arena.allocateFrom("panpipe-fdtable"), linux_h.MFD_CLOEXEC());
+        }
+        int[] sockets = LinuxSockets.socketpair();
+        try (Pipe pipe = Pipe.open();
+             Fifo fifo = Fifo.create(dir, "named");
+             Pipe fifoEnds = fifo.openBoth();
+             Subprocess child = Subprocess.builder("sleep", "30")
+                     .stdin(Redirect.from(pipe.readEnd())).stdout(Redirect.discard()).stderr(Redirect.discard())
+                     .passFd(3, Redirect.from(fifoEnds.readEnd()))
+                     .passFd(4, Redirect.fd(eventfd)).passFd(5, Redirect.fd(memfd)).passFd(6, Redirect.fd(sockets[0]))
+                     .destroyGrace(java.time.Duration.ZERO).start()) {
+            pipe.readEnd().close();        // only the child reads the pipe now
+            FdTable table = FdTable.of(child.pid());
+            assertEquals(child.pid(), table.pid());
+            assertEquals("sleep", table.command());
+            assertEquals(List.of(0, 1, 2, 3, 4, 5, 6), table.fds().stream().map(FdInfo::fd).toList(), table.fds().toString());
+
+            FdInfo in = table.fd(0).orElseThrow();
+            assertEquals(FdInfo.Kind.PIPE, in.kind());
+            assertEquals(FdInfo.Access.READ, in.access());
+            assertEquals("pipe:[" + in.inode() + "]", in.target());
+            assertNull(in.path());
+            String myCommand = Files.readAllLines(Path.of("/proc/self/comm")).getFirst();
+            assertEquals(List.of(new FdInfo.Holder(ME, myCommand, (int) pipe.writeEnd().nativeHandle(), FdInfo.Access.WRITE)), in.peers());
+            assertEquals(in.peers(), in.otherEnds(), "the test's write end is the other end");
+
+            FdInfo devNull = table.fd(1).orElseThrow();
+            assertEquals(FdInfo.Kind.CHAR_DEVICE, devNull.kind());
+            assertEquals(Path.of("/dev/null"), devNull.path());
+            assertEquals(List.of(), devNull.peers());
+
+            FdInfo named = table.fd(3).orElseThrow();
+            assertEquals(FdInfo.Kind.FIFO, named.kind());
+            assertEquals(fifo.path(), named.path());
+            assertEquals(FdInfo.Access.READ, named.access());
+            List<FdInfo.Holder> fifoPeers = named.peers();
+            assertEquals(List.of((int) fifoEnds.readEnd().nativeHandle(), (int) fifoEnds.writeEnd().nativeHandle()).stream().sorted().toList(),
+                    fifoPeers.stream().filter(h -> h.pid() == ME).map(FdInfo.Holder::fd).sorted().toList(), fifoPeers.toString());
+            assertEquals(List.of(new FdInfo.Holder(ME, myCommand, (int) fifoEnds.writeEnd().nativeHandle(), FdInfo.Access.WRITE)),
+                    named.otherEnds());
+
+            FdInfo event = table.fd(4).orElseThrow();
+            assertEquals(FdInfo.Kind.EVENTFD, event.kind());
+            assertEquals(FdInfo.Access.READ_WRITE, event.access());
+            assertTrue(event.details().stream().anyMatch(d -> d.startsWith("eventfd-count: 0")), event.details().toString());
+
+            FdInfo memory = table.fd(5).orElseThrow();
+            assertEquals(FdInfo.Kind.MEMFD, memory.kind());
+            assertEquals("/memfd:panpipe-fdtable (deleted)", memory.target());
+
+            FdInfo socket = table.fd(6).orElseThrow();
+            assertEquals(FdInfo.Kind.SOCKET, socket.kind());
+            assertTrue(socket.details().contains("protocol: unix"), socket.details().toString());
+            assertEquals("socket:[" + socket.inode() + "]", socket.target());
+        } finally {
+            Syscalls.close(eventfd);
+            Syscalls.close(memfd);
+            Syscalls.close(sockets[0]);
+            Syscalls.close(sockets[1]);
+        }
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldSayThereIsNoSuchProcess() throws Exception {
+        // Pids stay below pid_max. (Not Files.readString: on a sysctl file it returns only the first byte.)
+        long beyond = Long.parseLong(Files.readAllLines(Path.of("/proc/sys/kernel/pid_max")).getFirst().strip());
+        NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> FdTable.of(beyond));
+        assertTrue(e.getMessage().contains("no process " + beyond), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> FdTable.of(0));
+    }
+
+    /** Here pid 1 is another user's or not dumpable for us (as in most containers); skipped where it is readable. */
+    @Test
+    @Timeout(30)
+    void shouldRefuseAProcessItMayNotReadAndListThoseItSkipped() throws Exception {
+        assumeTrue(unreadable(1), "pid 1's fds are readable here");
+        AccessDeniedException e = assertThrows(AccessDeniedException.class, () -> FdTable.of(1));
+        assertTrue(e.getMessage().contains("may not read the fds of process 1"), e.getMessage());
+        try (Pipe pipe = Pipe.open();
+             Subprocess child = Subprocess.builder("sleep", "30").stdin(Redirect.from(pipe.readEnd()))
+                     .stdout(Redirect.discard()).stderr(Redirect.discard()).destroyGrace(java.time.Duration.ZERO).start()) {
+            FdTable table = FdTable.of(child.pid());
+            assertTrue(table.unreadable().stream().anyMatch(u -> u.pid() == 1 && u.reason().equals("permission denied")),
+                    table.unreadable().toString());
+        }
+    }
+
+    private static boolean unreadable(long pid) {
+        try (var s = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path p : (Iterable<Path>) s::iterator) Files.readSymbolicLink(p);
+            return false;
+        } catch (AccessDeniedException e) {
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+}

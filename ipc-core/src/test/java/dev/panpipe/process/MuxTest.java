@@ -1,0 +1,202 @@
+package dev.panpipe.process;
+
+import dev.panpipe.io.LeakCheck;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@ExtendWith(LeakCheck.class)
+class MuxTest {
+    private static final Duration FIVE_SECONDS = Duration.ofSeconds(5);
+
+    @TempDir
+    Path dir;
+
+    private static List<String> sh(String script) {
+        return List.of("sh", "-c", script);
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldPrefixEveryLineAndFlushALastLineWithoutNewline() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        List<Mux.Line> lines = Collections.synchronizedList(new ArrayList<>());
+        try (Mux mux = Mux.builder()
+                .child("A", sh("echo one; echo two >&2; printf 'no newline'"))
+                .child("B", sh("printf 'x\\ny\\n'; exit 3"))
+                .output(out).onLine(lines::add).start()) {
+            List<Mux.Exit> exits = mux.await(Mux.Until.ALL);
+            assertEquals(2, exits.size());
+            assertTrue(exits.stream().allMatch(Mux.Exit::byItself), exits.toString());
+            Mux.Exit b = exits.stream().filter(e -> e.child().equals("B")).findFirst().orElseThrow();
+            assertEquals(ExitStatus.exited(3), b.status());
+        }
+        List<String> printed = out.toString(StandardCharsets.UTF_8).lines().toList();
+        assertEquals(5, printed.size(), printed.toString());
+        assertTrue(printed.containsAll(List.of("A: one", "A: two", "A: no newline", "B: x", "B: y")), printed.toString());
+        assertTrue(printed.indexOf("B: x") < printed.indexOf("B: y"));
+        Mux.Line last = lines.stream().filter(l -> l.text().equals("no newline")).findFirst().orElseThrow();
+        assertFalse(last.complete());
+        assertEquals(Mux.Stream.STDOUT, last.stream());
+        assertEquals(Mux.Stream.STDERR, lines.stream().filter(l -> l.text().equals("two")).findFirst().orElseThrow().stream());
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldFeedStdinFromSendAndFromEveryWriterOfTheFifo() throws Exception {
+        Path fifos = dir.resolve("fifos");
+        try (Mux mux = Mux.builder().child("cat", List.of("cat")).fifos(fifos).output(new ByteArrayOutputStream()).start()) {
+            Path fifo = mux.fifo("cat").orElseThrow();
+            assertEquals(fifos.resolve("cat.in"), fifo);
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(fifo)));
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(fifos)));
+
+            mux.send("cat", "sent\n");
+            assertEquals("sent", mux.expect("cat", Pattern.compile("^sent$"), FIVE_SECONDS).text());
+            // One writer after another: the FIFO keeps working after each closes (no reopening needed).
+            for (int i = 0; i < 3; i++) {
+                Process writer = new ProcessBuilder("sh", "-c", "echo from-writer-$1 > \"$2\"", "sh", String.valueOf(i), fifo.toString())
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                assertEquals(0, writer.waitFor(), "an outside writer of cat.in");
+            }
+            for (int i = 0; i < 3; i++) {
+                assertEquals("from-writer-" + i, mux.expect("cat", Pattern.compile("from-writer"), FIVE_SECONDS).text());
+            }
+        }
+        assertFalse(Files.exists(fifos.resolve("cat.in")), "FIFO removed");
+        assertFalse(Files.exists(fifos), "the directory the mux created is removed");
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldFailAnExpectationWithTheLastLinesSeen() throws Exception {
+        try (Mux mux = Mux.builder()
+                .child("talker", sh("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line $i; done; exec sleep 30"))
+                .child("quitter", sh("echo bye; exit 4"))
+                .grace(Duration.ofMillis(200)).start()) {
+            mux.expect("talker", Pattern.compile("line 12"), FIVE_SECONDS);
+            long t0 = System.nanoTime();
+            ExpectationFailedException timeout = assertThrows(ExpectationFailedException.class,
+                    () -> mux.expect("talker", Pattern.compile("never"), Duration.ofMillis(300)));
+            assertTrue(System.nanoTime() - t0 >= 300_000_000L, "waited the whole timeout");
+            assertNull(timeout.exit());
+            assertEquals(MuxBuilder.RECENT_LINES, timeout.recentLines().size());
+            assertTrue(timeout.getMessage().startsWith("expected a line from talker matching /never/: none came within 300ms;"
+                    + " last lines from talker:\n  talker: line 3\n"), timeout.getMessage());
+            assertTrue(timeout.getMessage().endsWith("\n  talker: line 12"), timeout.getMessage());
+
+            t0 = System.nanoTime();
+            ExpectationFailedException ended = assertThrows(ExpectationFailedException.class,
+                    () -> mux.expect("quitter", Pattern.compile("never"), Duration.ofSeconds(20)));
+            assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "did not wait for the timeout once quitter ended");
+            assertEquals(ExitStatus.exited(4), ended.exit());
+            assertTrue(ended.getMessage().contains("quitter ended (exit code 4) before one came; last lines from quitter:\n  quitter: bye"),
+                    ended.getMessage());
+        }
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldTakeLinesInOrderSoAnEarlierLineStillCounts() throws Exception {
+        try (Mux mux = Mux.builder().child("A", sh("echo ready; echo a1; echo b1; echo a2; exec sleep 30")).grace(Duration.ofMillis(100)).start()) {
+            mux.expect("A", Pattern.compile("a2"), FIVE_SECONDS);          // used up ready, a1, b1, a2
+            assertThrows(ExpectationFailedException.class, () -> mux.expect("A", Pattern.compile("ready"), Duration.ofMillis(100)));
+        }
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldStopEveryChildAndWhatItStartedOnClose() throws Exception {
+        String marker = "29." + ProcessHandle.current().pid();
+        long t0;
+        try (Mux mux = Mux.builder()
+                .child("stubborn", sh("trap '' TERM; sleep " + marker + " & echo started; wait"))
+                .child("reader", List.of("cat"))
+                .grace(Duration.ofMillis(300)).start()) {
+            mux.expect("stubborn", Pattern.compile("started"), FIVE_SECONDS);
+            assertTrue(sleepers(marker) > 0, "the grandchild runs");
+            t0 = System.nanoTime();
+        }
+        long took = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(took < 5_000, "two grace periods, then SIGKILL: " + took + " ms");
+        assertEquals(0, sleepers(marker), "the grandchild in stubborn's process group is gone too");
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldReturnFromAwaitAnyWhenTheFirstChildEnds() throws Exception {
+        try (Mux mux = Mux.builder().child("quick", sh("exit 7")).child("slow", List.of("sleep", "30")).grace(Duration.ofMillis(200)).start()) {
+            List<Mux.Exit> exits = mux.await(Mux.Until.ANY);
+            assertEquals(List.of(new Mux.Exit("quick", ExitStatus.exited(7), true)), exits);
+            mux.close();
+            Mux.Exit slow = mux.exits().get(1);
+            assertEquals("slow", slow.child());
+            assertFalse(slow.byItself(), "stopped by close");
+            assertEquals(ExitStatus.killed(Signals.SIGTERM, false), slow.status());
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldNeverCutALineWithAnotherChildsLine() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        String awk = "BEGIN { s = sprintf(\"%%3000s\", \"\"); gsub(/ /, \"%s\", s); for (i = 0; i < 2000; i++) print i \" \" s }";
+        try (Mux mux = Mux.builder()
+                .child("A", List.of("awk", awk.formatted("a")))
+                .child("B", List.of("awk", awk.formatted("b")))
+                .output(out).start()) {
+            mux.await(Mux.Until.ALL);
+        }
+        assertWholeLines(out.toString(StandardCharsets.US_ASCII), 2000, 3000);
+    }
+
+    /** Every line is "NAME: i xxx" with NAME's own letter, each child's i counting up from 0 with none missing. */
+    static void assertWholeLines(String output, int count, int width) {
+        int[] next = new int[2];
+        for (String line : output.lines().toList()) {
+            int child = line.startsWith("A: ") ? 0 : line.startsWith("B: ") ? 1 : -1;
+            assertTrue(child >= 0, "a line from neither child: " + line.substring(0, Math.min(60, line.length())));
+            String expected = (child == 0 ? "A: " : "B: ") + next[child] + " " + String.valueOf(child == 0 ? 'a' : 'b').repeat(width);
+            assertEquals(expected, line);
+            next[child]++;
+        }
+        assertEquals(count, next[0]);
+        assertEquals(count, next[1]);
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldStartNothingWhenAProgramIsMissing() throws Exception {
+        Path fifos = dir.resolve("fifos");
+        ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class, () -> Mux.builder()
+                .child("A", List.of("sleep", "30")).child("B", List.of("no-such-program-panpipe")).fifos(fifos).start());
+        assertTrue(e.getMessage().startsWith("child B: cannot start no-such-program-panpipe: program not found"), e.getMessage());
+        assertFalse(Files.exists(fifos));
+        assertThrows(IllegalArgumentException.class, () -> Mux.builder().child("a b", List.of("true")));
+        assertThrows(IllegalArgumentException.class, () -> Mux.builder().child("A", List.of("true")).child("A", List.of("true")));
+        assertThrows(IllegalArgumentException.class, () -> Mux.builder().child("../x", List.of("true")));
+    }
+
+    private static long sleepers(String marker) {
+        return ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count();
+    }
+}
