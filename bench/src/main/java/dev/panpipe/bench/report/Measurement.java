@@ -21,9 +21,11 @@ import java.util.Map;
  * @param allocPerOp    gc.alloc.rate.norm, bytes/op, else NaN
  * @param allocError    its 99.9% error, else NaN
  * @param samples       measured iterations, sampled operations or round trips
+ * @param iterationSeconds JMH's measurement iteration time, else NaN
  */
 public record Measurement(String source, String name, Map<String, String> params, boolean rate, double value, double lo, double hi,
-                          double p50, double p90, double p99, long bytes, double allocPerOp, double allocError, long samples) {
+                          double p50, double p90, double p99, long bytes, double allocPerOp, double allocError, long samples,
+                          double iterationSeconds) {
 
     /** What a comparison compares; every source converts into each one it can. */
     public enum Metric {
@@ -60,6 +62,11 @@ public record Measurement(String source, String name, Map<String, String> params
             default -> throw new IllegalArgumentException(metric.name());
         }
         return new double[] {v, Math.min(a, b), Math.max(a, b)};
+    }
+
+    /** Operations in one measured JMH iteration (the iteration time over the time per op), else NaN. */
+    public double opsPerIteration() {
+        return iterationSeconds * in(Metric.OPS_PER_S)[0];
     }
 
     public boolean hasPercentiles() {

@@ -22,10 +22,10 @@ import java.util.TreeSet;
  * (a figure below its floor is shown as such; a floor whose figure is missing is shown as not measured).
  * What is compared with what is the table in {@link Suite}.
  *
- * <p>Usage: {@code Report [--charts DIR] [--summary FILE] [--link-prefix P] [--machine TEXT] INPUT...}, each
- * INPUT one of {@code <placement>=<jmh.json>}, {@code c:<placement>=<c.jsonl>}, {@code python:<placement>=<py.json>},
- * e.g. {@code same-core=same-core.json c:same-core=c-same-core.jsonl}. {@code --link-prefix} goes before the
- * chart and results.md links of the summary (the results directory, as seen from README.md).
+ * <p>Usage: {@code Report [--charts DIR] [--summary FILE] [--machine TEXT] INPUT...}, each INPUT one of
+ * {@code <placement>=<jmh.json>}, {@code c:<placement>=<c.jsonl>}, {@code python:<placement>=<py.json>},
+ * e.g. {@code same-core=same-core.json c:same-core=c-same-core.jsonl}. The summary's links (charts, results.md)
+ * are relative to the results directory; scripts/bench --update-readme puts the directory in front.
  */
 public final class Report {
     private final Results results;
@@ -40,13 +40,12 @@ public final class Report {
     public static void main(String[] args) throws IOException {
         Results results = new Results();
         Path charts = null, summary = null;
-        String linkPrefix = "", machine = "";
+        String machine = "";
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
                 case "--charts" -> charts = Path.of(args[++i]);
                 case "--summary" -> summary = Path.of(args[++i]);
-                case "--link-prefix" -> linkPrefix = args[++i];
                 case "--machine" -> machine = args[++i];
                 default -> {
                     int eq = arg.indexOf('=');
@@ -75,11 +74,11 @@ public final class Report {
         }
         report.everyFigure(md);
         System.out.print(md);
-        if (summary != null) Files.writeString(summary, report.summary(machine, linkPrefix, pngs));
+        if (summary != null) Files.writeString(summary, report.summary(machine, pngs));
     }
 
     private static void usage(String why) {
-        System.err.println("Report: " + why + "\nusage: Report [--charts DIR] [--summary FILE] [--link-prefix P] [--machine TEXT] "
+        System.err.println("Report: " + why + "\nusage: Report [--charts DIR] [--summary FILE] [--machine TEXT] "
                 + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] ...");
         System.exit(2);
     }
@@ -298,25 +297,28 @@ public final class Report {
 
     private void allocation(StringBuilder md) {
         md.append("## Allocation on the hot paths (floor: 0 B/op)\n\n");
-        md.append("`gc.alloc.rate.norm` from JMH's gc profiler: heap bytes allocated per operation in the steady state, "
-                + "with its 99.9% error. Below " + Format.alloc(Suite.ZERO_ALLOCATION) + " B/op counts as none (JMH's own "
-                + "per-iteration bookkeeping, spread over the operations). A worker's result is copied to the Java heap "
-                + "by design (Result.payload() is a byte[]), so those rows cannot meet it.\n\n");
-        md.append("| benchmark | placement | B/op | ± | 0 B/op |\n|---|---|---:|---:|---|\n");
+        md.append("`gc.alloc.rate.norm` from JMH's gc profiler: heap bytes allocated per operation in the steady state "
+                + "(by every thread of the JVM, panpipe's event loop included), with its 99.9% error. Resolution: what JMH "
+                + "allocates itself, about " + Format.alloc(Suite.JMH_BYTES_PER_ITERATION) + " bytes per measured iteration, "
+                + "over the operations in one (at least 1 B/op); less than that counts as none. A worker's result is copied "
+                + "to the Java heap by design (Result.payload() is a byte[]), so those rows cannot meet it.\n\n");
+        md.append("| benchmark | placement | B/op | ± | resolution | 0 B/op |\n|---|---|---:|---:|---:|---|\n");
         for (String placement : results.placements()) {
             for (Measurement m : results.all(placement)) {
                 if (!m.source().equals("jmh") || Suite.HOT_PATHS.stream().noneMatch(m.name()::startsWith)
                         || Suite.NOT_HOT.stream().anyMatch(m.name()::startsWith)) {
                     continue;
                 }
+                double resolution = Math.max(1, Suite.JMH_BYTES_PER_ITERATION / m.opsPerIteration());
+                if (Double.isNaN(resolution)) resolution = 1;
                 String v;
                 if (Double.isNaN(m.allocPerOp())) v = "not measured (run with -prof gc)";
-                else if (m.allocPerOp() < Suite.ZERO_ALLOCATION) v = "**yes**";
-                else v = m.allocPerOp() - (Double.isNaN(m.allocError()) ? 0 : m.allocError()) < Suite.ZERO_ALLOCATION
+                else if (m.allocPerOp() < resolution) v = "**yes**";
+                else v = m.allocPerOp() - (Double.isNaN(m.allocError()) ? 0 : m.allocError()) < resolution
                         ? "**no** (within the error)" : "**no**";
                 if (v.startsWith("**no**")) missed.add(placement + ": allocation of " + m.label());
-                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |%n", m.label(), placement,
-                        Format.alloc(m.allocPerOp()), Format.alloc(m.allocError()), v));
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s |%n", m.label(), placement,
+                        Format.alloc(m.allocPerOp()), Format.alloc(m.allocError()), Format.alloc(resolution), v));
             }
         }
         md.append('\n');
@@ -349,15 +351,15 @@ public final class Report {
 
     // ---- the README's summary ----
 
-    private String summary(String machine, String linkPrefix, List<String> pngs) {
+    private String summary(String machine, List<String> pngs) {
         StringBuilder md = new StringBuilder();
         if (!machine.isBlank()) md.append(machine.strip()).append("\n\n");
-        md.append("Floors (ratios within one run and one placement; [every figure](").append(linkPrefix).append("results.md)):\n\n");
+        md.append("Floors (ratios within one run and one placement; [every figure](results.md)):\n\n");
         for (String placement : results.placements()) {
             md.append("**").append(placement).append("**\n\n").append(floorTable(placement, true)).append('\n');
         }
         md.append(String.format(Locale.ROOT, "Floors met: %d, missed: %d, not measured: %d.%n%n", met.size(), missed.size(), notMeasured.size()));
-        for (String png : pngs) md.append("![").append(png).append("](").append(linkPrefix).append(png).append(")\n");
+        for (String png : pngs) md.append("![").append(png).append("](").append(png).append(")\n");
         return md.toString();
     }
 }

@@ -82,7 +82,7 @@ public final class Results {
                     sampled ? pct.path("90.0").asDouble(Double.NaN) * scale : Double.NaN,
                     sampled ? pct.path("99.0").asDouble(Double.NaN) * scale : Double.NaN,
                     bytesOf(name, params), alloc.path("score").asDouble(Double.NaN), alloc.path("scoreError").asDouble(Double.NaN),
-                    countSamples(primary)));
+                    countSamples(primary), seconds(run.path("measurementTime").asText())));
         }
     }
 
@@ -101,12 +101,12 @@ public final class Results {
                 double mean = j.path("mean_ns").asDouble();
                 out.add(new Measurement("c", j.path("name").asText(), params, false, mean, mean, mean,
                         j.path("p50_ns").asDouble(), j.path("p90_ns").asDouble(), j.path("p99_ns").asDouble(),
-                        bytes, Double.NaN, Double.NaN, j.path("iterations").asLong()));
+                        bytes, Double.NaN, Double.NaN, j.path("iterations").asLong(), Double.NaN));
             } else {
                 double ops = j.path("ops_per_s").asDouble();
                 out.add(new Measurement("c", j.path("name").asText(), params, true, ops,
                         j.path("ops_per_s_min").asDouble(ops), j.path("ops_per_s_max").asDouble(ops),
-                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, j.path("reps").asLong()));
+                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, j.path("reps").asLong(), Double.NaN));
             }
         }
     }
@@ -123,8 +123,28 @@ public final class Results {
             double mean = r.path("mean").asDouble() * 1000;
             out.add(new Measurement("python", key, Map.of(), false, mean, mean, mean,
                     r.path("p50").asDouble() * 1000, r.path("p90").asDouble() * 1000, r.path("p99").asDouble() * 1000,
-                    bytes, Double.NaN, Double.NaN, r.path("iterations").asLong()));
+                    bytes, Double.NaN, Double.NaN, r.path("iterations").asLong(), Double.NaN));
         });
+    }
+
+    /** JMH's "1 s", "300 ms", "500 us" as seconds; NaN if it is none of those. */
+    private static double seconds(String time) {
+        String[] parts = time.strip().split(" ");
+        if (parts.length != 2) return Double.NaN;
+        double v;
+        try {
+            v = Double.parseDouble(parts[0]);
+        } catch (NumberFormatException e) {
+            return Double.NaN;
+        }
+        return switch (parts[1]) {
+            case "s" -> v;
+            case "ms" -> v / 1e3;
+            case "us" -> v / 1e6;
+            case "ns" -> v / 1e9;
+            case "min" -> v * 60;
+            default -> Double.NaN;
+        };
     }
 
     private static long bytesOf(String name, Map<String, String> params) {

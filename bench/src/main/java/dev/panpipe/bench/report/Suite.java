@@ -199,6 +199,11 @@ final class Suite {
     /** Benchmarks named in HOT_PATHS that are not panpipe's hot path (a comparison done in plain Java). */
     static final List<String> NOT_HOT = List.of("KernelBenchmark.grayByteArray");
 
-    /** Below this many B/op an allocation counts as none: JMH's own per-iteration bookkeeping spread over the ops. */
-    static final double ZERO_ALLOCATION = 1.0;
+    /**
+     * The resolution of the 0 B/op check: below max(1 B, this / operations per iteration) an allocation counts as
+     * none. JMH and its gc profiler allocate on their own a few kB per measured iteration (13 kB measured beside
+     * Process.getOutputStream().write of 64 KiB, which allocates nothing), which lands on few operations when each is
+     * slow (a 24 MB write: ~100 B/op).
+     */
+    static final double JMH_BYTES_PER_ITERATION = 16 * 1024;
 }
