@@ -38,6 +38,17 @@ public final class Report {
     }
 
     public static void main(String[] args) throws IOException {
+        try {
+            System.out.print(run(args));
+        } catch (IllegalArgumentException e) {
+            System.err.println("Report: " + e.getMessage() + "\nusage: Report [--charts DIR] [--summary FILE] [--machine TEXT] "
+                    + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] ...");
+            System.exit(2);
+        }
+    }
+
+    /** Reads the inputs, writes the charts and the summary if asked, and returns results.md's tables. */
+    static String run(String... args) throws IOException {
         Results results = new Results();
         Path charts = null, summary = null;
         String machine = "";
@@ -49,7 +60,9 @@ public final class Report {
                 case "--machine" -> machine = args[++i];
                 default -> {
                     int eq = arg.indexOf('=');
-                    if (eq <= 0) usage("expected <placement>=<file>, c:<placement>=<file> or python:<placement>=<file>, got " + arg);
+                    if (eq <= 0) {
+                        throw new IllegalArgumentException("expected <placement>=<file>, c:<placement>=<file> or python:<placement>=<file>, got " + arg);
+                    }
                     String label = arg.substring(0, eq);
                     Path file = Path.of(arg.substring(eq + 1));
                     if (label.startsWith("python:")) results.addPython(label.substring(7), file);
@@ -58,7 +71,7 @@ public final class Report {
                 }
             }
         }
-        if (results.placements().isEmpty()) usage("no results given");
+        if (results.placements().isEmpty()) throw new IllegalArgumentException("no results given");
         Report report = new Report(results);
         List<String> pngs = charts == null ? List.of() : Charts.write(results, charts);
         StringBuilder allocation = new StringBuilder();
@@ -73,14 +86,8 @@ public final class Report {
             for (String png : pngs) md.append("![").append(png).append("](").append(png).append(")\n\n");
         }
         report.everyFigure(md);
-        System.out.print(md);
         if (summary != null) Files.writeString(summary, report.summary(machine, pngs));
-    }
-
-    private static void usage(String why) {
-        System.err.println("Report: " + why + "\nusage: Report [--charts DIR] [--summary FILE] [--machine TEXT] "
-                + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] ...");
-        System.exit(2);
+        return md.toString();
     }
 
     // ---- floors and ratios ----
