@@ -27,8 +27,17 @@
 
 static int mode_vmsplice;
 
-static void write_message(int fd, const unsigned char *buf, size_t size) {
-    size_t done = 0;
+struct message {
+    int fd;
+    const unsigned char *buf;
+    size_t size;
+};
+
+static void write_message(void *arg) {
+    const struct message *m = arg;
+    int fd = m->fd;
+    const unsigned char *buf = m->buf;
+    size_t size = m->size, done = 0;
     while (done < size) {
         ssize_t n;
         if (mode_vmsplice) {
@@ -98,22 +107,11 @@ int main(int argc, char **argv) {
         }
         close(fds[0]);
 
-        /* Small messages: look at the clock once per 4 KiB written, so its ~20 ns stay out of the figure. */
-        uint64_t batch = size >= 4096 ? 1 : 4096 / size;
-        uint64_t end = now_ns() + (uint64_t) (warmup * 1e9);
-        while (now_ns() < end) write_message(fds[1], buf, size);
+        /* Small messages: the clock once per 4 KiB written. */
+        struct message m = {.fd = fds[1], .buf = buf, .size = size};
         double mbps[MAX_REPS], ops[MAX_REPS];
-        for (int r = 0; r < reps; r++) {
-            uint64_t t0 = now_ns(), t1, n = 0, stop = t0 + (uint64_t) (seconds * 1e9);
-            do {
-                for (uint64_t b = 0; b < batch; b++) write_message(fds[1], buf, size);
-                n += batch;
-                t1 = now_ns();
-            } while (t1 < stop);
-            double elapsed = (double) (t1 - t0) / 1e9;
-            mbps[r] = (double) n * (double) size / elapsed / 1e6;
-            ops[r] = (double) n / elapsed;
-        }
+        measure_rate(write_message, &m, size >= 4096 ? 1 : 4096 / size, warmup, seconds, reps, ops);
+        for (int r = 0; r < reps; r++) mbps[r] = ops[r] * (double) size / 1e6;
         close(fds[1]);
         int status;
         CHECK(waitpid(pid, &status, 0), "waitpid");

@@ -21,7 +21,15 @@
 
 extern char **environ;
 
-static void spawn_and_wait(char **command, posix_spawn_file_actions_t *actions) {
+struct spawn {
+    char **command;
+    posix_spawn_file_actions_t actions;
+};
+
+static void spawn_and_wait(void *arg) {
+    struct spawn *s = arg;
+    char **command = s->command;
+    posix_spawn_file_actions_t *actions = &s->actions;
     pid_t pid;
     int rc = posix_spawnp(&pid, command[0], actions, NULL, command, environ);
     if (rc != 0) DIE("posix_spawnp %s: %s", command[0], strerror(rc));
@@ -56,26 +64,16 @@ int main(int argc, char **argv) {
     char cpus[64];
     cpus_allowed(cpus, sizeof cpus);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
+    struct spawn s = {.command = command};
+    posix_spawn_file_actions_init(&s.actions);
     if (null_stdio) {
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&s.actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&s.actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&s.actions, 2, "/dev/null", O_WRONLY, 0);
     }
-    uint64_t end = now_ns() + (uint64_t) (warmup * 1e9);
-    while (now_ns() < end) spawn_and_wait(command, &actions);
     double rates[MAX_REPS];
-    for (int r = 0; r < reps; r++) {
-        uint64_t t0 = now_ns(), t1, n = 0, stop = t0 + (uint64_t) (seconds * 1e9);
-        do {
-            spawn_and_wait(command, &actions);
-            n++;
-            t1 = now_ns();
-        } while (t1 < stop);
-        rates[r] = (double) n / ((double) (t1 - t0) / 1e9);
-    }
-    posix_spawn_file_actions_destroy(&actions);
+    measure_rate(spawn_and_wait, &s, 1, warmup, seconds, reps, rates);
+    posix_spawn_file_actions_destroy(&s.actions);
 
     printf("{\"name\":\"spawn\",\"stdio\":\"%s\",\"command\":\"", null_stdio ? "null" : "inherit");
     for (char **c = command; *c; c++) {

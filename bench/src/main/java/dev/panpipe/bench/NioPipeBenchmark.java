@@ -7,7 +7,6 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
-import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -27,7 +26,7 @@ import java.util.concurrent.TimeUnit;
  * always "same vCPU", whatever the placement; scripts/bench runs this class in the same-core placement only.
  *
  * <ul>
- *   <li>{@code throughput}: one op = one message of {@link Message#size} bytes written from a direct buffer
+ *   <li>{@code throughput}: one op = one message of {@link DirectMessage#size} bytes written from a direct buffer
  *       to the blocking sink (Throughput mode: messages/s; results.md shows MB/s); a second thread reads the
  *       source into a 1 MiB direct buffer and drops the bytes, as the other benchmarks' children do.</li>
  *   <li>{@code pingPong}: one op = 64 bytes written to one pipe, echoed by a second thread through another,
@@ -41,19 +40,6 @@ import java.util.concurrent.TimeUnit;
 public class NioPipeBenchmark {
     static final int PING_BYTES = 64;
 
-    /** The message: 64 B, 4 KiB, 64 KiB, 1 MiB, a 1920x1080 and a 3840x2160 RGB frame; direct, filled. */
-    @State(Scope.Thread)
-    public static class Message {
-        @Param({"64", "4096", "65536", "1048576", "6220800", "24883200"})
-        public int size;
-
-        ByteBuffer buffer;
-
-        @Setup(Level.Trial)
-        public void setUp() {
-            buffer = filled(size);
-        }
-    }
 
     /** A pipe whose source a second thread drains until the sink is closed. */
     @State(Scope.Thread)
@@ -99,7 +85,7 @@ public class NioPipeBenchmark {
         public void setUp() throws IOException {
             there = Pipe.open();
             back = Pipe.open();
-            out = filled(PING_BYTES);
+            out = DirectMessage.filled(PING_BYTES);
             in = ByteBuffer.allocateDirect(PING_BYTES);
             echo = Thread.ofPlatform().name("nio-pipe-echo").daemon().start(() -> {
                 ByteBuffer buf = ByteBuffer.allocateDirect(PING_BYTES);
@@ -133,12 +119,8 @@ public class NioPipeBenchmark {
 
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
-    public int throughput(Drained d, Message m) throws IOException {
-        ByteBuffer b = m.buffer;
-        b.clear();
-        int n = 0;
-        while (b.hasRemaining()) n += d.pipe.sink().write(b);
-        return n;
+    public int throughput(Drained d, DirectMessage m) throws IOException {
+        return m.writeTo(d.pipe.sink());
     }
 
     @Benchmark
@@ -165,11 +147,5 @@ public class NioPipeBenchmark {
             }
         }
         return true;
-    }
-
-    static ByteBuffer filled(int size) {
-        ByteBuffer b = ByteBuffer.allocateDirect(size);
-        for (int i = 0; i < size; i++) b.put(i, (byte) (i * 31 + 7));
-        return b;
     }
 }

@@ -7,7 +7,6 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
-import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -38,7 +37,7 @@ import java.util.concurrent.TimeUnit;
  * the end. Both sides use blocking channels and direct buffers, the kernel's default socket buffers.
  *
  * <ul>
- *   <li>{@code throughput}: one op = one message of {@link Message#size} bytes written to the socket
+ *   <li>{@code throughput}: one op = one message of {@link DirectMessage#size} bytes written to the socket
  *       (Throughput: messages/s; results.md shows MB/s); the child reads into a 1 MiB buffer and drops it.</li>
  *   <li>{@code pingPong}: one op = 64 bytes to the child, which sends them straight back (SampleTime).</li>
  * </ul>
@@ -50,19 +49,6 @@ import java.util.concurrent.TimeUnit;
 public class UnixSocketBenchmark {
     static final int PING_BYTES = 64;
 
-    /** The message: 64 B, 4 KiB, 64 KiB, 1 MiB, a 1920x1080 and a 3840x2160 RGB frame; direct, filled. */
-    @State(Scope.Thread)
-    public static class Message {
-        @Param({"64", "4096", "65536", "1048576", "6220800", "24883200"})
-        public int size;
-
-        ByteBuffer buffer;
-
-        @Setup(Level.Trial)
-        public void setUp() {
-            buffer = NioPipeBenchmark.filled(size);
-        }
-    }
 
     /** A connected child JVM running {@link UnixSocketPeer} in one mode. */
     abstract static class Peer {
@@ -127,7 +113,7 @@ public class UnixSocketBenchmark {
         @Setup(Level.Trial)
         public void setUp(Placement placement) throws IOException, InterruptedException {
             start(placement, "echo", Integer.toString(PING_BYTES));
-            out = NioPipeBenchmark.filled(PING_BYTES);
+            out = DirectMessage.filled(PING_BYTES);
             in = ByteBuffer.allocateDirect(PING_BYTES);
             roundTrip(this);
             if (in.clear().compareTo(out.clear()) != 0) throw new IllegalStateException("echo came back different");
@@ -141,12 +127,8 @@ public class UnixSocketBenchmark {
 
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
-    public int throughput(Sink s, Message m) throws IOException {
-        ByteBuffer b = m.buffer;
-        b.clear();
-        int n = 0;
-        while (b.hasRemaining()) n += s.channel.write(b);
-        return n;
+    public int throughput(Sink s, DirectMessage m) throws IOException {
+        return m.writeTo(s.channel);
     }
 
     @Benchmark
