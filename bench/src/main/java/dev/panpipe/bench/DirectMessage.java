@@ -8,6 +8,7 @@ import org.openjdk.jmh.annotations.State;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
 /**
@@ -33,6 +34,26 @@ public class DirectMessage {
         int n = 0;
         while (buffer.hasRemaining()) n += channel.write(buffer);
         return n;
+    }
+
+    /** Writes all of {@code out} to the peer and reads exactly as many bytes back into {@code in}: one round trip. */
+    static ByteBuffer roundTrip(WritableByteChannel there, ByteBuffer out, ReadableByteChannel back, ByteBuffer in) throws IOException {
+        out.clear();
+        while (out.hasRemaining()) there.write(out);
+        in.clear();
+        if (!readFully(back, in)) throw new IOException("the peer closed its end");
+        return in;
+    }
+
+    /** Reads until the buffer is full; false at end of stream before the first byte. */
+    static boolean readFully(ReadableByteChannel ch, ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) {
+            if (ch.read(buf) < 0) {
+                if (buf.position() == 0) return false;
+                throw new IOException("end of stream inside a message");
+            }
+        }
+        return true;
     }
 
     static ByteBuffer filled(int size) {

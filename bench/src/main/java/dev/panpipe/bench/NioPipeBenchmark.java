@@ -90,7 +90,7 @@ public class NioPipeBenchmark {
             echo = Thread.ofPlatform().name("nio-pipe-echo").daemon().start(() -> {
                 ByteBuffer buf = ByteBuffer.allocateDirect(PING_BYTES);
                 try {
-                    while (readFully(there.source(), buf)) {
+                    while (DirectMessage.readFully(there.source(), buf)) {
                         buf.flip();
                         while (buf.hasRemaining()) back.sink().write(buf);
                         buf.clear();
@@ -131,21 +131,6 @@ public class NioPipeBenchmark {
     }
 
     private static ByteBuffer roundTrip(Echo e) throws IOException {
-        e.out.clear();
-        while (e.out.hasRemaining()) e.there.sink().write(e.out);
-        e.in.clear();
-        if (!readFully(e.back.source(), e.in)) throw new IOException("echo pipe closed");
-        return e.in;
-    }
-
-    /** Reads until the buffer is full; false at end of stream before the first byte. */
-    static boolean readFully(java.nio.channels.ReadableByteChannel ch, ByteBuffer buf) throws IOException {
-        while (buf.hasRemaining()) {
-            if (ch.read(buf) < 0) {
-                if (buf.position() == 0) return false;
-                throw new IOException("end of stream inside a message");
-            }
-        }
-        return true;
+        return DirectMessage.roundTrip(e.there.sink(), e.out, e.back.source(), e.in);
     }
 }

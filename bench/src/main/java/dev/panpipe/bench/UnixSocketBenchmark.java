@@ -139,10 +139,6 @@ public class UnixSocketBenchmark {
     }
 
     private static ByteBuffer roundTrip(Echo e) throws IOException {
-        e.out.clear();
-        while (e.out.hasRemaining()) e.channel.write(e.out);
-        e.in.clear();
-        if (!NioPipeBenchmark.readFully(e.channel, e.in)) throw new IOException("peer closed the socket");
-        return e.in;
+        return DirectMessage.roundTrip(e.channel, e.out, e.channel, e.in);
     }
 }

@@ -29,7 +29,7 @@ public final class UnixSocketPeer {
                 return;
             }
             ByteBuffer buf = ByteBuffer.allocateDirect(args.length > 2 ? Integer.parseInt(args[2]) : 64);
-            while (NioPipeBenchmark.readFully(ch, buf)) {
+            while (DirectMessage.readFully(ch, buf)) {
                 buf.flip();
                 while (buf.hasRemaining()) ch.write(buf);
                 buf.clear();
