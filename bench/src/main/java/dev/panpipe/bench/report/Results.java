@@ -64,6 +64,8 @@ public final class Results {
             if (name.startsWith(PACKAGE)) name = name.substring(PACKAGE.length());
             Map<String, String> params = new LinkedHashMap<>();
             run.path("params").properties().forEach(e -> params.put(e.getKey(), e.getValue().asText()));
+            // The suite's message size is "size"; VmspliceBenchmark calls its "chunkBytes".
+            if (!params.containsKey("size") && params.containsKey("chunkBytes")) params.put("size", params.get("chunkBytes"));
             JsonNode primary = run.path("primaryMetric");
             String unit = primary.path("scoreUnit").asText();
             double score = primary.path("score").asDouble(Double.NaN);

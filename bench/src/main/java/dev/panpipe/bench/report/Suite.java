@@ -108,9 +108,13 @@ final class Suite {
                     "JDK Unix socket to a child JVM", jmh("UnixSocketBenchmark.throughput", "size", K64), Metric.MB_PER_S, Floor.NONE),
             oneCpu("64 KiB writes (panpipe to a child; NIO between two threads)", "panpipe", PANPIPE_STDIN,
                     "JDK NIO Pipe", jmh("NioPipeBenchmark.throughput", "size", K64), Metric.MB_PER_S, Floor.NONE),
-            // vmsplice: panpipe's figure comes with its vmsplice write (expected as PipeThroughputBenchmark.panpipeVmsplice)
-            row("vmsplice pipe, 64 KiB messages (1 MiB pipe)", "panpipe vmsplice", jmh("PipeThroughputBenchmark.panpipeVmsplice", "size", K64),
+            // vmsplice: panpipe's VmspliceRing (VmspliceBenchmark, its chunk size as chunkBytes) against C's plain pipe
+            row("vmsplice pipe, 64 KiB chunks (1 MiB pipe)", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", K64),
                     "C write/read loop", C_PIPE_1M, Metric.MB_PER_S, atLeast(3)),
+            row("vmsplice pipe, 1 MiB chunks (1 MiB pipe)", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", "1048576"),
+                    "C write/read loop", c("pipe_write", "size", "1048576", "pipe_size", "1048576"), Metric.MB_PER_S, atLeast(3)),
+            row("vmsplice pipe vs panpipe's plain write, 64 KiB chunks", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", K64),
+                    "panpipe write", jmh("VmspliceBenchmark.plainWrite", "size", K64), Metric.MB_PER_S, Floor.NONE),
             row("vmsplice+read vs write+read, 64 KiB (1 MiB pipe): what the kernel allows", "C vmsplice", c("pipe_vmsplice", "size", K64, "pipe_size", "1048576"),
                     "C write/read loop", C_PIPE_1M, Metric.MB_PER_S, Floor.NONE),
             row("vmsplice+read vs write+read, 1080p frame (1 MiB pipe)", "C vmsplice", c("pipe_vmsplice", "size", F1080, "pipe_size", "1048576"),
@@ -158,6 +162,7 @@ final class Suite {
             new Series("panpipe: Subprocess stdin (1 MiB pipe)", jmh("PipeThroughputBenchmark.panpipeSegment")),
             new Series("C: write+read (1 MiB pipe)", c("pipe_write", "pipe_size", "1048576")),
             new Series("C: vmsplice+read (1 MiB pipe)", c("pipe_vmsplice", "pipe_size", "1048576")),
+            new Series("panpipe: VmspliceRing (1 MiB pipe)", jmh("VmspliceBenchmark.vmspliceRing")),
             new Series("JDK: Process.getOutputStream()", jmh("PipeThroughputBenchmark.jdkOutputStream")),
             new Series("JDK: Unix socket to a child JVM", jmh("UnixSocketBenchmark.throughput")),
             new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.throughput")),
