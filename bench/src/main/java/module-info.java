@@ -11,4 +11,6 @@ module dev.panpipe.bench {
     requires dev.panpipe.zerocopy;
     requires jmh.core;
     requires com.fasterxml.jackson.databind;
+    requires org.knowm.xchart;
+    requires java.desktop;
 }

@@ -7,19 +7,20 @@ or moves itself to another cpu with os.sched_setaffinity (--child-cpu 1, "cross-
 
 The pipe is multiprocessing.Pipe() (duplex: a socketpair); the child is a multiprocessing.Process that
 echoes every recv_bytes() back with send_bytes(), like panpipe's EchoWorker echoes every frame as it came.
-Three measurements, each for a fixed time after a warm-up, one timestamp pair per round trip:
+Measurements, each for a fixed time after a warm-up, one timestamp pair per round trip:
 
-  message64    64 bytes: send_bytes + recv_bytes
-  frameBytes   one 1920x1080 RGB frame, 6,220,800 bytes: send_bytes + recv_bytes
-  framePickle  the same frame as a numpy uint8 array (1080, 1920, 3): send() + recv(), i.e. pickled by
-               the parent and unpickled when it comes back (the child echoes the pickle's bytes; panpipe's
-               worker likewise echoes the pixel frame's bytes without decoding them)
+  bytes:N      N bytes (--sizes, default 64 B to one 3840x2160 RGB frame): send_bytes + recv_bytes, the
+               baseline of WorkerRoundTripBenchmark.bytes with size=N
+  framePickle  one 1920x1080 RGB frame as a numpy uint8 array (1080, 1920, 3): send() + recv(), i.e.
+               pickled by the parent and unpickled when it comes back (the child echoes the pickle's bytes;
+               panpipe's worker likewise echoes the pixel frame's bytes without decoding them)
 
 Start method: fork, set explicitly. It is the default on Linux up to Python 3.13 and what a Linux user of
 multiprocessing gets; the child needs nothing but the echo loop. Nothing timed depends on it (the child
 starts before the warm-up); spawn would only start slower.
 
 Prints JSON on stdout: per measurement mean, p50, p90, p99, p99.9, min, max (microseconds) and iterations.
+A subset: e.g. --sizes 64,6220800 --only bytes,framePickle.
 """
 import argparse
 import json
@@ -83,7 +84,9 @@ def main():
     ap.add_argument("--child-cpu", default="inherit", help="'inherit' or the cpu number the child moves to")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per measurement")
     ap.add_argument("--time", type=float, default=10.0, help="seconds measured per measurement")
-    ap.add_argument("--only", default="message64,frameBytes,framePickle", help="comma-separated measurements")
+    ap.add_argument("--sizes", default="64,4096,65536,1048576,6220800,24883200",
+                    help="comma-separated message sizes in bytes for the bytes:N measurements")
+    ap.add_argument("--only", default="bytes,framePickle", help="comma-separated kinds: bytes, framePickle")
     args = ap.parse_args()
     child_cpu = None if args.child_cpu == "inherit" else int(args.child_cpu)
 
@@ -95,17 +98,21 @@ def main():
     proc.start()
     child.close()
 
-    small = bytes(range(64))
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    kinds = args.only.split(",")
+    for kind in kinds:
+        if kind not in ("bytes", "framePickle"):
+            sys.exit("--only: bytes or framePickle, not %s" % kind)
+    messages = {n: bytes((i * 31 + 7) & 0xFF for i in range(n)) if n <= 65536 else os.urandom(n) for n in sizes}
     rng = np.random.default_rng(42)
     array = rng.integers(0, 256, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)
     frame = array.tobytes()
     assert len(frame) == FRAME_BYTES
 
     # Every variant must really echo (and the child must be where it was asked to be).
-    parent.send_bytes(small)
-    assert parent.recv_bytes() == small
-    parent.send_bytes(frame)
-    assert parent.recv_bytes() == frame
+    for message in messages.values():
+        parent.send_bytes(message)
+        assert parent.recv_bytes() == message
     parent.send(array)
     back = parent.recv()
     assert back.shape == array.shape and back.dtype == array.dtype and np.array_equal(back, array)
@@ -113,22 +120,22 @@ def main():
     if child_cpu is not None and child_cpus != [child_cpu]:
         sys.exit("child runs on cpus %s, expected %d" % (child_cpus, child_cpu))
 
-    def message64():
-        parent.send_bytes(small)
-        parent.recv_bytes()
-
-    def frame_bytes():
-        parent.send_bytes(frame)
-        parent.recv_bytes()
+    def bytes_trip(message):
+        def trip():
+            parent.send_bytes(message)
+            parent.recv_bytes()
+        return trip
 
     def frame_pickle():
         parent.send(array)
         parent.recv()
 
-    trips = {"message64": message64, "frameBytes": frame_bytes, "framePickle": frame_pickle}
     results = {}
-    for name in args.only.split(","):
-        results[name] = measure(trips[name], args.warmup, args.time)
+    if "bytes" in kinds:
+        for n, message in messages.items():
+            results["bytes:%d" % n] = measure(bytes_trip(message), args.warmup, args.time)
+    if "framePickle" in kinds:
+        results["framePickle"] = measure(frame_pickle, args.warmup, args.time)
 
     parent.close()
     proc.join(10)

@@ -42,11 +42,11 @@ import java.util.concurrent.TimeUnit;
  * run by scripts/bench beside this class in the same placement; results.md puts the two side by side.
  *
  * <ul>
- *   <li>{@code message64}: 64 bytes from an off-heap segment ({@code send(MemorySegment)} + {@code take()}).</li>
- *   <li>{@code frameBytes}: one 1920x1080 RGB frame, 6,220,800 bytes, as raw bytes from an off-heap segment
- *       ({@code send(MemorySegment)}: header and payload written straight from the segment, no copy).</li>
- *   <li>{@code framePixels}: the same frame as a {@link PixelFrame} through {@link Codecs#pixels()} both ways
- *       (encoded into the connection's send buffer; decoded as a view of the result).</li>
+ *   <li>{@code bytes}: {@link Message#size} bytes as raw bytes from an off-heap segment ({@code send(MemorySegment)}:
+ *       header and payload written straight from the segment, no copy, + {@code take()}); from 64 B to one
+ *       3840x2160 RGB frame (24,883,200 B); 6,220,800 B is one 1920x1080 RGB frame.</li>
+ *   <li>{@code framePixels}: one 1920x1080 RGB frame as a {@link PixelFrame} through {@link Codecs#pixels()}
+ *       both ways (encoded into the connection's send buffer; decoded as a view of the result).</li>
  * </ul>
  *
  * <p>Placement ({@link Placement#childCpu}): the worker JVM inherits cpu 0 ("same-core"), or is started as
@@ -62,14 +62,13 @@ import java.util.concurrent.TimeUnit;
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 2)
-@Fork(2)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 4, time = 1)
+@Fork(1)
 @State(Scope.Thread)
 public class WorkerRoundTripBenchmark {
     static final int WIDTH = 1920, HEIGHT = 1080;
     static final int FRAME_BYTES = WIDTH * HEIGHT * 3;     // 6,220,800
-    static final int SMALL_BYTES = 64;
     /** Linux's values (dev.panpipe.bindings.linux is not exported): O_RDONLY|O_NONBLOCK|O_CLOEXEC, F_SETPIPE_SZ. */
     private static final int O_RDONLY_NONBLOCK_CLOEXEC = 0 | 0x800 | 0x80000, F_SETPIPE_SZ = 1031;
 
@@ -79,16 +78,13 @@ public class WorkerRoundTripBenchmark {
     Workers workers;
     Worker worker;
     Arena arena;
-    MemorySegment small;
     MemorySegment frame;
     PixelFrame pixels;
 
     @Setup(Level.Trial)
     public void setUp(Placement placement) throws IOException, InterruptedException {
         arena = Arena.ofConfined();
-        small = arena.allocate(SMALL_BYTES, 64);
         frame = arena.allocate(FRAME_BYTES, 64);
-        for (int i = 0; i < SMALL_BYTES; i++) small.set(ValueLayout.JAVA_BYTE, i, (byte) i);
         for (long i = 0; i < FRAME_BYTES; i += 8) frame.set(ValueLayout.JAVA_LONG_UNALIGNED, i, i * 0x9E3779B97F4A7C15L);
         pixels = PixelFrame.packed(WIDTH, HEIGHT, PixelFormat.RGB8, frame);
 
@@ -102,15 +98,36 @@ public class WorkerRoundTripBenchmark {
         if (!cpus.equals(expectedCpus)) throw new IllegalStateException("worker runs on cpus " + cpus + ", expected " + expectedCpus);
 
         // Every variant must really echo: check the whole payload once.
-        worker.send(small);
-        check(worker.take(), small);
-        worker.send(frame);
-        check(worker.take(), frame);
         worker.send(pixels, Codecs.pixels());
         PixelFrame back = worker.take(Codecs.pixels());
         if (back.width() != WIDTH || back.height() != HEIGHT || back.format() != PixelFormat.RGB8
                 || back.pixels().mismatch(frame) != -1) {
             throw new IllegalStateException("pixel frame came back different");
+        }
+    }
+
+    /** The {@code bytes} message, checked once to come back whole from the trial's worker. */
+    @State(Scope.Thread)
+    public static class Message {
+        /** 64 B, 4 KiB, 64 KiB, 1 MiB, a 1920x1080 and a 3840x2160 RGB frame. */
+        @Param({"64", "4096", "65536", "1048576", "6220800", "24883200"})
+        public int size;
+
+        Arena arena;
+        MemorySegment segment;
+
+        @Setup(Level.Trial)
+        public void setUp(WorkerRoundTripBenchmark trial) throws IOException, InterruptedException {
+            arena = Arena.ofConfined();
+            segment = arena.allocate(size, 64);
+            for (int i = 0; i < size; i++) segment.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
+            trial.worker.send(segment);
+            check(trial.worker.take(), segment);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            arena.close();
         }
     }
 
@@ -123,14 +140,8 @@ public class WorkerRoundTripBenchmark {
     }
 
     @Benchmark
-    public Result message64() throws IOException, InterruptedException {
-        worker.send(small);
-        return worker.take();
-    }
-
-    @Benchmark
-    public Result frameBytes() throws IOException, InterruptedException {
-        worker.send(frame);
+    public Result bytes(Message m) throws IOException, InterruptedException {
+        worker.send(m.segment);
         return worker.take();
     }
 

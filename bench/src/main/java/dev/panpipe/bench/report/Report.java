@@ -1,246 +1,372 @@
 package dev.panpipe.bench.report;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panpipe.bench.report.Measurement.Metric;
+import dev.panpipe.bench.report.Suite.FloorKind;
+import dev.panpipe.bench.report.Suite.Row;
+import dev.panpipe.bench.report.Suite.Series;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
 
 /**
- * Turns the JMH JSON of each placement into the tables of results.md: each panpipe figure beside its
- * ProcessBuilder baseline measured in the same JMH run, the ratio, the floor and whether it is met; and
- * panpipe's worker round trips beside Python's {@code multiprocessing.Pipe} doing the same work
- * (bench/src/main/python/mp_pipe_roundtrip.py, run by scripts/bench right after the JMH run of the placement).
+ * Turns one run's results into results.md (on stdout), the PNG charts and the short summary that
+ * {@code scripts/bench --update-readme} puts into README.md: every panpipe figure beside its baselines (C,
+ * the JDK, Python, bash) measured in the same run and placement, the ratio, and the floor, met or not
+ * (a figure below its floor is shown as such; a floor whose figure is missing is shown as not measured).
+ * What is compared with what is the table in {@link Suite}.
  *
- * <p>Usage: {@code Report <label>=<jmh.json> ... [python:<label>=<python.json> ...]}, e.g.
- * {@code same-core=same-core.json python:same-core=python-same-core.json}; prints Markdown on stdout.
+ * <p>Usage: {@code Report [--charts DIR] [--summary FILE] [--machine TEXT] INPUT...}, each INPUT one of
+ * {@code <placement>=<jmh.json>}, {@code c:<placement>=<c.jsonl>}, {@code python:<placement>=<py.json>},
+ * e.g. {@code same-core=same-core.json c:same-core=c-same-core.jsonl}. The summary's links (charts, results.md)
+ * are relative to the results directory; scripts/bench --update-readme puts the directory in front.
  */
 public final class Report {
-    private static final String SPAWN = "dev.panpipe.bench.SpawnBenchmark.";
-    private static final String PIPE = "dev.panpipe.bench.PipeThroughputBenchmark.";
-    private static final String WORKER = "dev.panpipe.bench.WorkerRoundTripBenchmark.";
-    private static final double WRITE_BYTES = 64 * 1024;
+    private final Results results;
+    private final List<String> missed = new ArrayList<>();
+    private final List<String> notMeasured = new ArrayList<>();
+    private final List<String> met = new ArrayList<>();
 
-    /** A panpipe figure, its baseline, and the floor its ratio must reach (NaN: informative, no floor). */
-    private record Pair(String what, String panpipe, String baseline, double floor) {
-    }
-
-    private static final List<Pair> PAIRS = List.of(
-            new Pair("spawn+wait /bin/true, stdio on /dev/null", SPAWN + "panpipeDiscard", SPAWN + "jdkDiscard", 2.0),
-            new Pair("spawn+wait /bin/true, 3 pipes (defaults)", SPAWN + "panpipePipes", SPAWN + "jdkPipes", 2.0),
-            new Pair("stdin 64 KiB writes, off-heap segment, panpipe default (1 MiB pipe)", PIPE + "panpipeSegment", PIPE + "jdkOutputStream", 1.2),
-            new Pair("stdin 64 KiB writes, off-heap segment, kernel's 64 KiB pipe (pipeCapacity(0))", PIPE + "panpipeSegmentKernelPipe", PIPE + "jdkOutputStream", Double.NaN),
-            new Pair("stdin 64 KiB writes, byte[] (like-for-like), panpipe default (1 MiB pipe)", PIPE + "panpipeByteArray", PIPE + "jdkOutputStream", Double.NaN),
-            new Pair("experiment: raw blocking write(2) on the same 1 MiB pipe (not an API)", PIPE + "experimentRawBlockingWrite", PIPE + "jdkOutputStream", Double.NaN));
-
-    /**
-     * A panpipe worker round trip (JMH, us/op) and Python's measurement of the same work (its JSON's
-     * {@code results} key); ratio = Python's time / panpipe's, so above 1 panpipe is faster.
-     */
-    private record PythonPair(String what, String panpipe, String python, double floor) {
-    }
-
-    private static final List<PythonPair> PYTHON_PAIRS = List.of(
-            new PythonPair("64 B message round trip: send(MemorySegment)+take() vs send_bytes+recv_bytes", WORKER + "message64", "message64", Double.NaN),
-            new PythonPair("1920x1080 RGB frame (6,220,800 B) round trip as bytes: send(MemorySegment)+take() vs send_bytes+recv_bytes",
-                    WORKER + "frameBytes", "frameBytes", 3.0),
-            new PythonPair("the frame as a PixelFrame (Codecs.pixels()) vs send_bytes+recv_bytes", WORKER + "framePixels", "frameBytes", 3.0),
-            new PythonPair("the frame as a PixelFrame (Codecs.pixels()) vs a numpy array through send()+recv() (pickle)",
-                    WORKER + "framePixels", "framePickle", 10.0));
-
-    /** One of Python's measurements: microseconds per round trip. */
-    private record PythonFigure(double mean, double p50, double p99, long iterations) {
-    }
-
-    private record Figure(String name, double score, double error, String unit, double bytesPerOp, double bytesPerOpError, int samples,
-                          double p50, double p99) {
-        boolean isPipe() {
-            return name.startsWith(PIPE);
-        }
-
-        /** GB/s for the pipe benchmarks (one op = one 64 KiB write), ops/s for the rest. */
-        double value() {
-            return isPipe() ? score * WRITE_BYTES / 1e9 : score;
-        }
-
-        double valueError() {
-            return isPipe() ? error * WRITE_BYTES / 1e9 : error;
-        }
-
-        String valueUnit() {
-            return isPipe() ? "GB/s" : unit;
-        }
-    }
-
-    private Report() {
+    private Report(Results results) {
+        this.results = results;
     }
 
     public static void main(String[] args) throws IOException {
-        if (args.length == 0) {
-            System.err.println("usage: Report <label>=<jmh-result.json> ...");
+        try {
+            System.out.print(run(args));
+        } catch (IllegalArgumentException e) {
+            System.err.println("Report: " + e.getMessage() + "\nusage: Report [--charts DIR] [--summary FILE] [--machine TEXT] "
+                    + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] ...");
             System.exit(2);
         }
-        Map<String, Map<String, Figure>> placements = new LinkedHashMap<>();
-        Map<String, JsonNode> python = new LinkedHashMap<>();
-        for (String arg : args) {
-            int eq = arg.indexOf('=');
-            if (eq <= 0) throw new IllegalArgumentException("expected <label>=<file> or python:<label>=<file>, got " + arg);
-            String label = arg.substring(0, eq);
-            Path file = Path.of(arg.substring(eq + 1));
-            if (label.startsWith("python:")) {
-                python.put(label.substring("python:".length()), new ObjectMapper().readTree(Files.readString(file)));
-            } else {
-                placements.put(label, read(file));
-            }
-        }
-        StringBuilder md = new StringBuilder();
-        List<String> missed = new ArrayList<>();
-        md.append("## Ratios against the floors\n\n");
-        md.append("Ratio = panpipe / ProcessBuilder, both from the same JMH run and placement. "
-                + "Range: the ratio at the two ends of JMH's 99.9% confidence intervals (worst, best). "
-                + "GB/s = 64 KiB writes/s x 65536 / 10^9.\n\n");
-        for (var placement : placements.entrySet()) {
-            md.append("### ").append(placement.getKey()).append("\n\n");
-            md.append("| what | panpipe | ProcessBuilder | ratio | range | floor | met |\n");
-            md.append("|---|---:|---:|---:|---:|---:|---|\n");
-            for (Pair pair : PAIRS) {
-                Figure p = placement.getValue().get(pair.panpipe());
-                Figure b = placement.getValue().get(pair.baseline());
-                if (p == null || b == null) continue;
-                double ratio = p.value() / b.value();
-                double worst = (p.value() - p.valueError()) / (b.value() + b.valueError());
-                double best = b.value() - b.valueError() > 0 ? (p.value() + p.valueError()) / (b.value() - b.valueError()) : Double.POSITIVE_INFINITY;
-                String met = verdict(ratio, worst, best, pair.floor());
-                if (met.startsWith("**no**")) missed.add(placement.getKey() + ": " + pair.what());
-                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.2fx | %.2f-%sx | %s | %s |%n",
-                        pair.what(), withError(p), withError(b), ratio, worst,
-                        Double.isInfinite(best) ? "inf" : String.format(Locale.ROOT, "%.2f", best),
-                        Double.isNaN(pair.floor()) ? "-" : String.format(Locale.ROOT, "%.1fx", pair.floor()), met));
-            }
-            md.append('\n');
-        }
-        if (!python.isEmpty()) pythonSection(md, placements, python, missed);
-        md.append(missed.isEmpty() ? "All floors met.\n\n" : "Floors missed: " + String.join("; ", missed) + ".\n\n");
-
-        md.append("## Every figure, with allocation (gc profiler)\n\n");
-        md.append("B/op is `gc.alloc.rate.norm`: bytes allocated on the Java heap per operation "
-                + "(per spawned child, or per 64 KiB write).\n\n");
-        for (var placement : placements.entrySet()) {
-            md.append("### ").append(placement.getKey()).append("\n\n");
-            md.append("| benchmark | score | ± (99.9%) | unit | as | p50 / p99 | samples | B/op | ± B/op |\n");
-            md.append("|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
-            for (Figure f : placement.getValue().values()) {
-                md.append(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %s | %s | %s | %d | %.1f | %.1f |%n",
-                        f.name().substring(f.name().lastIndexOf('.', f.name().lastIndexOf('.') - 1) + 1),
-                        f.score(), f.error(), f.unit(), f.isPipe() ? String.format(Locale.ROOT, "%.3f GB/s", f.value()) : "",
-                        Double.isNaN(f.p50()) ? "" : String.format(Locale.ROOT, "%.1f / %.1f", f.p50(), f.p99()),
-                        f.samples(), f.bytesPerOp(), f.bytesPerOpError()));
-            }
-            md.append('\n');
-        }
-        System.out.print(md);
     }
 
-    /** panpipe's worker round trips beside Python's, per placement, with ratios against the floors. */
-    private static void pythonSection(StringBuilder md, Map<String, Map<String, Figure>> placements, Map<String, JsonNode> python,
-                                      List<String> missed) {
-        md.append("## Worker round trips beside Python's multiprocessing.Pipe\n\n");
-        md.append("panpipe: WorkerRoundTripBenchmark (JMH SampleTime: mean ± 99.9% error, p50 / p99 of every sampled op) through an "
-                + "EchoWorker JVM, results over its FIFO. Python: mp_pipe_roundtrip.py under the system python3, a forked "
-                + "multiprocessing.Process echoing recv_bytes() with send_bytes(), in the same placement, run right after "
-                + "the JMH run. Ratio = Python's mean / panpipe's mean (above 1: panpipe is faster); p50 ratio likewise; "
-                + "range: the mean ratio at the ends of panpipe's error (Python's run has no error estimate). "
-                + "B/op: heap allocated per round trip in the benchmark JVM (gc profiler).\n\n");
-        for (var placement : placements.entrySet()) {
-            JsonNode py = python.get(placement.getKey());
-            if (py == null) continue;
-            md.append("### ").append(placement.getKey()).append("\n\n");
-            md.append(String.format(Locale.ROOT, "Python: %s, numpy %s, start method %s, parent on cpus %s, child on cpus %s, "
-                            + "%.0f s warm-up + %.0f s per measurement, pickle protocol %s.%n%n",
-                    py.path("python").asText(), py.path("numpy").asText(), py.path("start_method").asText(),
-                    py.path("parent_cpus"), py.path("child_cpus"), py.path("warmup_s").asDouble(), py.path("time_s").asDouble(),
-                    py.path("pickle_protocol").asText()));
-            md.append("| what | panpipe us | p50 / p99 | B/op | Python us | p50 / p99 | n | ratio | p50 ratio | range | floor | met |\n");
-            md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-            for (PythonPair pair : PYTHON_PAIRS) {
-                Figure p = placement.getValue().get(pair.panpipe());
-                JsonNode r = py.path("results").path(pair.python());
-                if (p == null || r.isMissingNode()) continue;
-                PythonFigure b = new PythonFigure(r.path("mean").asDouble(), r.path("p50").asDouble(), r.path("p99").asDouble(),
-                        r.path("iterations").asLong());
-                double ratio = b.mean() / p.score();
-                double worst = b.mean() / (p.score() + p.error());
-                double best = p.score() - p.error() > 0 ? b.mean() / (p.score() - p.error()) : Double.POSITIVE_INFINITY;
-                String met = verdict(ratio, worst, best, pair.floor());
-                if (met.startsWith("**no**")) missed.add(placement.getKey() + ": " + pair.what());
-                md.append(String.format(Locale.ROOT, "| %s | %s ± %s | %s / %s | %.0f | %s | %s / %s | %d | %.2fx | %.2fx | %.2f-%sx | %s | %s |%n",
-                        pair.what(), us(p.score()), us(p.error()), us(p.p50()), us(p.p99()), p.bytesPerOp(),
-                        us(b.mean()), us(b.p50()), us(b.p99()), b.iterations(), ratio, b.p50() / p.p50(), worst,
-                        Double.isInfinite(best) ? "inf" : String.format(Locale.ROOT, "%.2f", best),
-                        Double.isNaN(pair.floor()) ? "-" : String.format(Locale.ROOT, "%.0fx", pair.floor()), met));
-            }
-            md.append('\n');
-        }
-    }
-
-    /** Microseconds: one decimal below 100, none above. */
-    private static String us(double v) {
-        return String.format(Locale.ROOT, v < 100 ? "%.1f" : "%.0f", v);
-    }
-
-    private static String withError(Figure f) {
-        String fmt = f.isPipe() ? "%.3f ± %.3f %s" : "%.0f ± %.0f %s";
-        return String.format(Locale.ROOT, fmt, f.value(), f.valueError(), f.valueUnit());
-    }
-
-    private static Map<String, Figure> read(Path json) throws IOException {
-        JsonNode root = new ObjectMapper().readTree(Files.readString(json));
-        Map<String, Figure> figures = new LinkedHashMap<>();
-        for (JsonNode run : root) {
-            JsonNode primary = run.path("primaryMetric");
-            JsonNode alloc = run.path("secondaryMetrics").path("gc.alloc.rate.norm");
-            String name = run.path("benchmark").asText();
-            // Percentiles of operations only in SampleTime; in the other modes JMH's are of iteration scores.
-            boolean sampled = run.path("mode").asText().equals("sample");
-            figures.put(name, new Figure(name,
-                    primary.path("score").asDouble(Double.NaN),
-                    primary.path("scoreError").asDouble(Double.NaN),
-                    primary.path("scoreUnit").asText(),
-                    alloc.path("score").asDouble(Double.NaN),
-                    alloc.path("scoreError").asDouble(Double.NaN),
-                    countSamples(primary),
-                    sampled ? primary.path("scorePercentiles").path("50.0").asDouble(Double.NaN) : Double.NaN,
-                    sampled ? primary.path("scorePercentiles").path("99.0").asDouble(Double.NaN) : Double.NaN));
-        }
-        return figures;
-    }
-
-    /** Measured iterations (Throughput, AverageTime), or sampled operations (SampleTime: rawDataHistogram). */
-    private static int countSamples(JsonNode primary) {
-        int n = 0;
-        JsonNode histogram = primary.path("rawDataHistogram");
-        if (!histogram.isMissingNode()) {
-            for (JsonNode fork : histogram) {
-                for (JsonNode iteration : fork) {
-                    for (JsonNode bucket : iteration) n += bucket.path(1).asInt();
+    /** Reads the inputs, writes the charts and the summary if asked, and returns results.md's tables. */
+    static String run(String... args) throws IOException {
+        Results results = new Results();
+        Path charts = null, summary = null;
+        String machine = "";
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            switch (arg) {
+                case "--charts" -> charts = Path.of(args[++i]);
+                case "--summary" -> summary = Path.of(args[++i]);
+                case "--machine" -> machine = args[++i];
+                default -> {
+                    int eq = arg.indexOf('=');
+                    if (eq <= 0) {
+                        throw new IllegalArgumentException("expected <placement>=<file>, c:<placement>=<file> or python:<placement>=<file>, got " + arg);
+                    }
+                    String label = arg.substring(0, eq);
+                    Path file = Path.of(arg.substring(eq + 1));
+                    if (label.startsWith("python:")) results.addPython(label.substring(7), file);
+                    else if (label.startsWith("c:")) results.addC(label.substring(2), file);
+                    else results.addJmh(label, file);
                 }
             }
-            return n;
         }
-        for (JsonNode fork : primary.path("rawData")) n += fork.size();
-        return n;
+        if (results.placements().isEmpty()) throw new IllegalArgumentException("no results given");
+        Report report = new Report(results);
+        List<String> pngs = charts == null ? List.of() : Charts.write(results, charts);
+        StringBuilder allocation = new StringBuilder();
+        report.allocation(allocation);           // first: its misses are listed with the floors'
+        StringBuilder md = new StringBuilder(report.floors());
+        report.throughputBySize(md);
+        report.latency(md);
+        report.roundTripsBySize(md);
+        md.append(allocation);
+        if (!pngs.isEmpty()) {
+            md.append("## Charts\n\n");
+            for (String png : pngs) md.append("![").append(png).append("](").append(png).append(")\n\n");
+        }
+        report.everyFigure(md);
+        if (summary != null) Files.writeString(summary, report.summary(machine, pngs));
+        return md.toString();
     }
 
-    /** Whether a ratio meets its floor, and whether that holds at both ends of the error. */
+    // ---- floors and ratios ----
+
+    /** One row's figures in one placement, or why not. */
+    private record Compared(Row row, double[] p, double[] b, double ratio, double worst, double best, String verdict) {
+    }
+
+    private Optional<Compared> compare(String placement, Row row) {
+        if (row.oneCpu() && !placement.equals(results.placements().getFirst())) return Optional.empty();
+        double[] p = results.find(placement, row.panpipe()).map(m -> m.in(row.metric())).orElse(null);
+        double[] b = row.baseline() == null ? null : results.find(placement, row.baseline()).map(m -> m.in(row.metric())).orElse(null);
+        boolean needsBaseline = row.baseline() != null;
+        if (p == null || (needsBaseline && b == null)) {
+            if (row.floor().kind() == FloorKind.NONE) return Optional.empty();
+            return Optional.of(new Compared(row, p, b, Double.NaN, Double.NaN, Double.NaN, "not measured"));
+        }
+        double ratio, worst, best;
+        if (!needsBaseline) {
+            ratio = p[0]; worst = p[1]; best = p[2];
+        } else if (row.metric().higherIsBetter) {
+            ratio = p[0] / b[0]; worst = p[1] / b[2]; best = p[2] / b[1];
+        } else {
+            ratio = p[0] / b[0]; worst = p[2] / b[1]; best = p[1] / b[2];
+        }
+        return Optional.of(new Compared(row, p, b, ratio, worst, best, verdict(row.floor(), ratio, worst, best)));
+    }
+
+    /** Whether a ratio (or value) meets its floor, and whether that holds at both ends of its range. */
+    static String verdict(Suite.Floor floor, double ratio, double worst, double best) {
+        return switch (floor.kind()) {
+            case NONE -> "(no floor)";
+            case RATIO_AT_LEAST, VALUE_AT_LEAST -> verdict(ratio, worst, best, floor.x());
+            case RATIO_AT_MOST -> ratio <= floor.x()
+                    ? (worst <= floor.x() ? "**yes**" : "**yes** (not beyond the error)")
+                    : (best <= floor.x() ? "**no** (within the error)" : "**no**");
+        };
+    }
+
+    /** Whether a ratio meets a floor it must reach, and whether that holds at both ends of the error. */
     static String verdict(double ratio, double worst, double best, double floor) {
         if (Double.isNaN(floor)) return "(no floor)";
         if (ratio >= floor) return worst >= floor ? "**yes**" : "**yes** (not beyond the error)";
         return best >= floor ? "**no** (within the error)" : "**no**";
+    }
+
+    private String floors() {
+        StringBuilder md = new StringBuilder("## Floors and ratios\n\n");
+        md.append("Ratio = panpipe / baseline, both from this run and the same placement: for rates (/s, MB/s) above 1 "
+                + "means panpipe is faster, for times (round trips, mean) below 1 does. Range: the ratio at the two ends "
+                + "of the figures' ranges (JMH: the 99.9% confidence interval; C: the slowest and fastest repetition; "
+                + "C and Python latencies: none). MB/s = 10^6 bytes/s.\n\n");
+        for (String placement : results.placements()) {
+            md.append("### ").append(placement).append("\n\n");
+            md.append(floorTable(placement, false));
+            md.append('\n');
+        }
+        if (!missed.isEmpty()) md.append("Floors **missed**: ").append(String.join("; ", missed)).append(".\n\n");
+        if (!notMeasured.isEmpty()) md.append("Floors **not measured** in this run: ").append(String.join("; ", notMeasured)).append(".\n\n");
+        md.append("Floors met: ").append(met.size()).append(", missed: ").append(missed.size())
+                .append(", not measured: ").append(notMeasured.size()).append(".\n\n");
+        return md.toString();
+    }
+
+    private String floorTable(String placement, boolean floorsOnly) {
+        StringBuilder md = new StringBuilder();
+        md.append("| what | panpipe | baseline | ratio | range | floor | met |\n");
+        md.append("|---|---:|---:|---:|---:|---:|---|\n");
+        for (Row row : Suite.ROWS) {
+            if (floorsOnly && row.floor().kind() == FloorKind.NONE) continue;
+            Optional<Compared> c = compare(placement, row);
+            if (c.isEmpty()) continue;
+            Compared x = c.get();
+            if (!floorsOnly) {
+                String name = placement + ": " + row.what() + (row.baselineLabel() == null ? "" : " (" + row.panpipeLabel() + " vs " + row.baselineLabel() + ")");
+                if (x.verdict().equals("not measured")) notMeasured.add(name);
+                else if (x.verdict().startsWith("**no**")) missed.add(name);
+                else if (x.verdict().startsWith("**yes**")) met.add(name);
+            }
+            boolean absolute = row.baseline() == null;
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |%n",
+                    row.what(),
+                    row.panpipeLabel() + ": " + (x.p() == null ? "not measured" : Format.value(x.p()[0], row.metric())),
+                    absolute ? "-" : row.baselineLabel() + ": " + (x.b() == null ? "not measured" : Format.value(x.b()[0], row.metric())),
+                    absolute ? "-" : Format.ratio(x.ratio()),
+                    absolute || Double.isNaN(x.ratio()) ? "-" : Format.ratio(Math.min(x.worst(), x.best())) + "-" + Format.ratio(Math.max(x.worst(), x.best())),
+                    row.floor().text(row.metric()),
+                    x.verdict()));
+        }
+        return md.toString();
+    }
+
+    // ---- by message size ----
+
+    private void throughputBySize(StringBuilder md) {
+        md.append("## Throughput by message size (MB/s)\n\n");
+        md.append("One message per write (C: write(2) or vmsplice(2); Java: one call), parent to child unless said; "
+                + "timed on the writer's side. The NIO Pipe runs between two threads of the benchmark JVM (one cpu), "
+                + "in the same-core run only; memcpy is one process copying the message once. Last column: panpipe / C write+read.\n\n");
+        List<Series> series = new ArrayList<>(Suite.THROUGHPUT);
+        for (String placement : results.placements()) {
+            List<Series> all = new ArrayList<>(series);
+            all.addAll(Charts.ringSeries(results, placement, true));
+            TreeSet<Long> sizes = new TreeSet<>();
+            List<Series> present = new ArrayList<>();
+            for (Series s : all) {
+                boolean any = false;
+                for (Measurement m : results.all(placement)) {
+                    if (sizeless(s.ref()).matches(m) && m.params().containsKey("size") && m.bytes() > 0) {
+                        sizes.add(m.bytes());
+                        any = true;
+                    }
+                }
+                if (any) present.add(s);
+            }
+            if (present.isEmpty()) continue;
+            md.append("### ").append(placement).append("\n\n| size |");
+            for (Series s : present) md.append(' ').append(s.label()).append(" |");
+            md.append(" panpipe / C |\n|---:|");
+            md.append("---:|".repeat(present.size() + 1)).append('\n');
+            for (long size : sizes) {
+                md.append("| ").append(Format.bytes(size)).append(" |");
+                for (Series s : present) {
+                    double[] v = mbps(placement, s.ref(), size);
+                    md.append(' ').append(v == null ? "-" : Format.grouped(v[0], v[0] < 10 ? 2 : 0)).append(" |");
+                }
+                double[] p = mbps(placement, Suite.THROUGHPUT.get(0).ref(), size);
+                double[] c = mbps(placement, Suite.THROUGHPUT.get(1).ref(), size);
+                md.append(' ').append(p == null || c == null ? "-" : Format.ratio(p[0] / c[0])).append(" |\n");
+            }
+            md.append('\n');
+        }
+    }
+
+    private double[] mbps(String placement, Ref ref, long size) {
+        return results.find(placement, ref.size(size)).map(m -> m.in(Metric.MB_PER_S)).orElse(null);
+    }
+
+    /** The ref with its size param left out (a series over sizes). */
+    private static Ref sizeless(Ref ref) {
+        if (ref.source().equals("python")) return ref;
+        var params = new java.util.LinkedHashMap<>(ref.params());
+        params.remove("size");
+        return new Ref(ref.source(), ref.name(), params);
+    }
+
+    private void latency(StringBuilder md) {
+        md.append("## 64-byte round trips\n\n");
+        md.append("One round trip = 64 bytes to the peer and the same 64 bytes back, each timed on its own (JMH SampleTime; "
+                + "C: clock_gettime around each; Python: perf_counter_ns). C: pingpong.c, a forked child; eventfd, futex and spin "
+                + "carry the bytes in shared memory (memcpy in and out) and differ only in how the other side is woken. "
+                + "JDK NIO Pipe: two threads of one JVM (same-core run only); Unix socket: a child JVM.\n\n");
+        for (String placement : results.placements()) {
+            List<Series> all = new ArrayList<>(Suite.LATENCY);
+            all.addAll(Charts.ringSeries(results, placement, false));
+            StringBuilder rows = new StringBuilder();
+            for (Series s : all) {
+                Optional<Measurement> m = results.find(placement, s.ref());
+                if (m.isEmpty()) continue;
+                Measurement x = m.get();
+                double[] mean = x.in(Metric.MEAN_NS);
+                rows.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %,d | %s |%n", s.label(), Format.time(mean[0]),
+                        Format.time(x.p50()), Format.time(x.p90()), Format.time(x.p99()), x.samples(), Format.alloc(x.allocPerOp())));
+            }
+            if (rows.isEmpty()) continue;
+            md.append("### ").append(placement).append("\n\n");
+            md.append("| transport | mean | p50 | p90 | p99 | round trips | B/op |\n|---|---:|---:|---:|---:|---:|---:|\n").append(rows).append('\n');
+        }
+    }
+
+    private void roundTripsBySize(StringBuilder md) {
+        boolean header = false;
+        for (String placement : results.placements()) {
+            TreeSet<Long> sizes = new TreeSet<>();
+            for (Measurement m : results.all(placement)) {
+                if (sizeless(Suite.ROUND_TRIPS.get(0).ref()).matches(m)) sizes.add(m.bytes());
+            }
+            if (sizes.isEmpty()) continue;
+            if (!header) {
+                md.append("## Worker round trips by message size, beside Python\n\n");
+                md.append("panpipe: WorkerRoundTripBenchmark.bytes, send(MemorySegment) + take() through an EchoWorker JVM "
+                        + "(stdin pipe there, results FIFO and event loop back). Python: mp_pipe_roundtrip.py, "
+                        + "send_bytes + recv_bytes to a forked multiprocessing.Process echoing them, run right after the JMH run "
+                        + "in the same placement. Speed = Python's mean / panpipe's (above 1: panpipe is faster).\n\n");
+                header = true;
+            }
+            md.append("### ").append(placement).append("\n\n");
+            results.pythonMeta(placement).ifPresent(py -> md.append(pythonLine(py)));
+            md.append("| size | panpipe mean | p50 / p99 | B/op | Python mean | p50 / p99 | speed |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (long size : sizes) {
+                Optional<Measurement> p = results.find(placement, Suite.ROUND_TRIPS.get(0).ref().size(size));
+                Optional<Measurement> y = results.find(placement, Suite.ROUND_TRIPS.get(1).ref().size(size));
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |%n", Format.bytes(size),
+                        p.map(m -> Format.time(m.value())).orElse("-"),
+                        p.map(m -> Format.time(m.p50()) + " / " + Format.time(m.p99())).orElse("-"),
+                        p.map(m -> Format.alloc(m.allocPerOp())).orElse("-"),
+                        y.map(m -> Format.time(m.value())).orElse("-"),
+                        y.map(m -> Format.time(m.p50()) + " / " + Format.time(m.p99())).orElse("-"),
+                        p.isPresent() && y.isPresent() ? Format.ratio(y.get().value() / p.get().value()) : "-"));
+            }
+            md.append('\n');
+        }
+    }
+
+    private static String pythonLine(JsonNode py) {
+        return String.format(Locale.ROOT, "Python: %s, numpy %s, start method %s, parent on cpus %s, child on cpus %s, "
+                        + "%.1f s warm-up + %.1f s per measurement, pickle protocol %s.%n%n",
+                py.path("python").asText(), py.path("numpy").asText(), py.path("start_method").asText(),
+                py.path("parent_cpus"), py.path("child_cpus"), py.path("warmup_s").asDouble(), py.path("time_s").asDouble(),
+                py.path("pickle_protocol").asText());
+    }
+
+    // ---- allocation ----
+
+    private void allocation(StringBuilder md) {
+        md.append("## Allocation on the hot paths (floor: 0 B/op)\n\n");
+        md.append("`gc.alloc.rate.norm` from JMH's gc profiler: heap bytes allocated per operation in the steady state "
+                + "(by every thread of the JVM, panpipe's event loop included), with its 99.9% error. Resolution: what JMH "
+                + "allocates itself, about " + Format.alloc(Suite.JMH_BYTES_PER_ITERATION) + " bytes per measured iteration, "
+                + "over the operations in one (at least 1 B/op); less than that counts as none. A worker's result is copied "
+                + "to the Java heap by design (Result.payload() is a byte[]), so those rows cannot meet it.\n\n");
+        md.append("| benchmark | placement | B/op | ± | resolution | 0 B/op |\n|---|---|---:|---:|---:|---|\n");
+        for (String placement : results.placements()) {
+            for (Measurement m : results.all(placement)) {
+                if (!m.source().equals("jmh") || Suite.HOT_PATHS.stream().noneMatch(m.name()::startsWith)
+                        || Suite.NOT_HOT.stream().anyMatch(m.name()::startsWith)) {
+                    continue;
+                }
+                double resolution = Math.max(1, Suite.JMH_BYTES_PER_ITERATION / m.opsPerIteration());
+                if (Double.isNaN(resolution)) resolution = 1;
+                String v;
+                if (Double.isNaN(m.allocPerOp())) v = "not measured (run with -prof gc)";
+                else if (m.allocPerOp() < resolution) v = "**yes**";
+                else v = m.allocPerOp() - (Double.isNaN(m.allocError()) ? 0 : m.allocError()) < resolution
+                        ? "**no** (within the error)" : "**no**";
+                if (v.startsWith("**no**")) missed.add(placement + ": allocation of " + m.label());
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s |%n", m.label(), placement,
+                        Format.alloc(m.allocPerOp()), Format.alloc(m.allocError()), Format.alloc(resolution), v));
+            }
+        }
+        md.append('\n');
+    }
+
+    // ---- every figure ----
+
+    private void everyFigure(StringBuilder md) {
+        md.append("## Every figure\n\n");
+        md.append("JMH's score ± its 99.9% error in JMH's unit; C: the median of repetitions [slowest, fastest] or the mean "
+                + "latency; Python: the mean. p50 / p90 / p99 for sampled figures. B/op: `gc.alloc.rate.norm`.\n\n");
+        for (String placement : results.placements()) {
+            md.append("### ").append(placement).append("\n\n");
+            md.append("| source | figure | value | range | as | p50 / p90 / p99 | samples | B/op | ± B/op |\n");
+            md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (Measurement m : results.all(placement)) {
+                String value = m.rate() ? Format.value(m.value(), Metric.OPS_PER_S) : Format.time(m.value());
+                String range = m.lo() == m.hi() ? "" : m.rate()
+                        ? Format.value(m.lo(), Metric.OPS_PER_S) + " - " + Format.value(m.hi(), Metric.OPS_PER_S)
+                        : Format.time(m.lo()) + " - " + Format.time(m.hi());
+                double[] mb = m.in(Metric.MB_PER_S);
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %,d | %s | %s |%n",
+                        m.source(), m.label(), value, range, mb == null || !m.rate() ? "" : Format.value(mb[0], Metric.MB_PER_S),
+                        m.hasPercentiles() ? Format.time(m.p50()) + " / " + Format.time(m.p90()) + " / " + Format.time(m.p99()) : "",
+                        m.samples(), Format.alloc(m.allocPerOp()), Format.alloc(m.allocError())));
+            }
+            md.append('\n');
+        }
+    }
+
+    // ---- the README's summary ----
+
+    private String summary(String machine, List<String> pngs) {
+        StringBuilder md = new StringBuilder();
+        if (!machine.isBlank()) md.append(machine.strip()).append("\n\n");
+        md.append("Floors (ratios within one run and one placement; [every figure](results.md)):\n\n");
+        for (String placement : results.placements()) {
+            md.append("**").append(placement).append("**\n\n").append(floorTable(placement, true)).append('\n');
+        }
+        md.append(String.format(Locale.ROOT, "Floors met: %d, missed: %d, not measured: %d.%n%n", met.size(), missed.size(), notMeasured.size()));
+        for (String png : pngs) md.append("![").append(png).append("](").append(png).append(")\n");
+        return md.toString();
     }
 }

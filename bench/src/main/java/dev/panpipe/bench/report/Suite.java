@@ -1,0 +1,214 @@
+package dev.panpipe.bench.report;
+
+import dev.panpipe.bench.report.Measurement.Metric;
+
+import java.util.List;
+
+import static dev.panpipe.bench.report.Ref.c;
+import static dev.panpipe.bench.report.Ref.jmh;
+import static dev.panpipe.bench.report.Ref.python;
+
+/**
+ * What the report compares: the one table to edit when a benchmark or a baseline is added.
+ *
+ * <p>{@link #ROWS}: each panpipe figure beside its baseline, in one metric, with its floor. A row whose floor
+ * cannot be checked because a figure is missing is still shown ("not measured"), never dropped; a row without
+ * a floor is shown only when both figures exist. {@link #THROUGHPUT} and {@link #ROUND_TRIPS}: the series of
+ * the by-size tables and of the charts. {@link #HOT_PATHS}: panpipe benchmarks whose steady state must
+ * allocate nothing.
+ *
+ * <p>RingBenchmark ({@code dev.panpipe.bench.RingBenchmark}, the shared-memory frame ring) is picked up by the
+ * names below when its JMH results are in the run. It is expected to follow this suite's conventions: the
+ * message or frame size as {@code @Param size} in bytes (6220800 for 1080p RGB, 24883200 for 4K RGB),
+ * Throughput mode for rates, SampleTime for round trips. If its methods are named differently, change the
+ * names in the {@code ring(...)} rows here; any other RingBenchmark figure still appears under "Every figure",
+ * and every RingBenchmark method with a size param lands in the throughput chart, every SampleTime one in the
+ * latency chart.
+ */
+final class Suite {
+    private Suite() {
+    }
+
+    static final long KIB64 = 65536, FRAME_1080P = 6_220_800, FRAME_4K = 24_883_200;
+
+    /** ratio >= x (higher is better), ratio <= x (lower is better: times), or the value itself >= x. */
+    enum FloorKind { NONE, RATIO_AT_LEAST, RATIO_AT_MOST, VALUE_AT_LEAST }
+
+    record Floor(FloorKind kind, double x) {
+        static final Floor NONE = new Floor(FloorKind.NONE, Double.NaN);
+
+        String text(Metric metric) {
+            return switch (kind) {
+                case NONE -> "-";
+                case RATIO_AT_LEAST -> ">= " + Format.ratio(x);
+                case RATIO_AT_MOST -> "<= " + Format.ratio(x);
+                case VALUE_AT_LEAST -> ">= " + Format.value(x, metric);
+            };
+        }
+    }
+
+    static Floor atLeast(double x) {
+        return new Floor(FloorKind.RATIO_AT_LEAST, x);
+    }
+
+    static Floor atMost(double x) {
+        return new Floor(FloorKind.RATIO_AT_MOST, x);
+    }
+
+    static Floor valueAtLeast(double x) {
+        return new Floor(FloorKind.VALUE_AT_LEAST, x);
+    }
+
+    /**
+     * One comparison. ratio = panpipe / baseline in the metric (a rate: above 1 panpipe is faster; a time:
+     * below 1 panpipe is faster). {@code oneCpu}: both figures come from benchmarks that run in the same-core
+     * placement only (no child process, or none that can be placed), so the row is left out of the others.
+     */
+    record Row(String what, String panpipeLabel, Ref panpipe, String baselineLabel, Ref baseline, Metric metric, Floor floor,
+               boolean oneCpu) {
+    }
+
+    private static Row row(String what, String pLabel, Ref p, String bLabel, Ref b, Metric metric, Floor floor) {
+        return new Row(what, pLabel, p, bLabel, b, metric, floor, false);
+    }
+
+    private static Row oneCpu(String what, String pLabel, Ref p, String bLabel, Ref b, Metric metric, Floor floor) {
+        return new Row(what, pLabel, p, bLabel, b, metric, floor, true);
+    }
+
+    private static Ref ring(String method, String... keyValues) {
+        return jmh("RingBenchmark." + method, keyValues);
+    }
+
+    private static final String K64 = Long.toString(KIB64), F1080 = Long.toString(FRAME_1080P), F4K = Long.toString(FRAME_4K);
+    private static final Ref C_PIPE_1M = c("pipe_write", "size", K64, "pipe_size", "1048576");
+    private static final Ref C_PIPE_PINGPONG = c("pingpong_pipe", "size", "64");
+    private static final Ref PANPIPE_STDIN = jmh("PipeThroughputBenchmark.panpipeSegment", "size", K64);
+
+    static final List<Row> ROWS = List.of(
+            // spawn
+            row("spawn+wait /bin/true, stdio on /dev/null", "panpipe", jmh("SpawnBenchmark.panpipeDiscard"),
+                    "ProcessBuilder", jmh("SpawnBenchmark.jdkDiscard"), Metric.OPS_PER_S, atLeast(2)),
+            row("spawn+wait /bin/true, three pipes each", "panpipe", jmh("SpawnBenchmark.panpipePipes"),
+                    "ProcessBuilder", jmh("SpawnBenchmark.jdkPipes"), Metric.OPS_PER_S, atLeast(2)),
+            row("spawn+wait /bin/true, stdio on /dev/null", "panpipe", jmh("SpawnBenchmark.panpipeDiscard"),
+                    "C posix_spawn+waitpid", c("spawn", "stdio", "null"), Metric.OPS_PER_S, atLeast(0.85)),
+            oneCpu("pipeline cat f \\| grep x \\| wc -l, spawn+wait of all stages", "panpipe Pipeline", jmh("PipelineBenchmark.panpipe"),
+                    "bash -c", jmh("PipelineBenchmark.bash"), Metric.OPS_PER_S, Floor.NONE),
+            // bulk parent -> child
+            row("64 KiB writes to a child's stdin (1 MiB pipe both)", "panpipe", PANPIPE_STDIN,
+                    "C write/read loop", C_PIPE_1M, Metric.MB_PER_S, atLeast(0.9)),
+            row("64 KiB writes to a child's stdin", "panpipe (1 MiB pipe)", PANPIPE_STDIN,
+                    "Process.getOutputStream()", jmh("PipeThroughputBenchmark.jdkOutputStream", "size", K64), Metric.MB_PER_S, atLeast(1.2)),
+            row("64 KiB writes, the kernel's 64 KiB pipe both", "panpipe pipeCapacity(0)", jmh("PipeThroughputBenchmark.panpipeSegmentKernelPipe"),
+                    "C write/read loop", c("pipe_write", "size", K64, "pipe_size", "65536"), Metric.MB_PER_S, Floor.NONE),
+            row("64 KiB writes from a byte[]", "panpipe", jmh("PipeThroughputBenchmark.panpipeByteArray"),
+                    "Process.getOutputStream()", jmh("PipeThroughputBenchmark.jdkOutputStream", "size", K64), Metric.MB_PER_S, Floor.NONE),
+            row("64 KiB writes to a child's stdin", "panpipe", PANPIPE_STDIN,
+                    "JDK Unix socket to a child JVM", jmh("UnixSocketBenchmark.throughput", "size", K64), Metric.MB_PER_S, Floor.NONE),
+            oneCpu("64 KiB writes (panpipe to a child; NIO between two threads)", "panpipe", PANPIPE_STDIN,
+                    "JDK NIO Pipe", jmh("NioPipeBenchmark.throughput", "size", K64), Metric.MB_PER_S, Floor.NONE),
+            // vmsplice: panpipe's VmspliceRing (VmspliceBenchmark, its chunk size as chunkBytes) against C's plain pipe
+            row("vmsplice pipe, 64 KiB chunks (1 MiB pipe)", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", K64),
+                    "C write/read loop", C_PIPE_1M, Metric.MB_PER_S, atLeast(3)),
+            row("vmsplice pipe, 1 MiB chunks (1 MiB pipe)", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", "1048576"),
+                    "C write/read loop", c("pipe_write", "size", "1048576", "pipe_size", "1048576"), Metric.MB_PER_S, atLeast(3)),
+            row("vmsplice pipe vs panpipe's plain write, 64 KiB chunks", "panpipe VmspliceRing", jmh("VmspliceBenchmark.vmspliceRing", "size", K64),
+                    "panpipe write", jmh("VmspliceBenchmark.plainWrite", "size", K64), Metric.MB_PER_S, Floor.NONE),
+            row("vmsplice+read vs write+read, 64 KiB (1 MiB pipe): what the kernel allows", "C vmsplice", c("pipe_vmsplice", "size", K64, "pipe_size", "1048576"),
+                    "C write/read loop", C_PIPE_1M, Metric.MB_PER_S, Floor.NONE),
+            row("vmsplice+read vs write+read, 1080p frame (1 MiB pipe)", "C vmsplice", c("pipe_vmsplice", "size", F1080, "pipe_size", "1048576"),
+                    "C write/read loop", c("pipe_write", "size", F1080, "pipe_size", "1048576"), Metric.MB_PER_S, Floor.NONE),
+            // 64 B round trips (mean; the tables below have the percentiles)
+            row("64 B round trip through two pipes, echoed by cat (C: by its child)", "panpipe", jmh("PipeRoundTripBenchmark.panpipe"),
+                    "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, atMost(1.2)),
+            row("64 B round trip through two pipes, echoed by cat", "Process streams", jmh("PipeRoundTripBenchmark.jdk"),
+                    "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
+            row("64 B round trip to a worker (frames, event loop, inbox)", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64"),
+                    "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
+            row("64 B round trip to a child JVM over a Unix socket", "JDK SocketChannel", jmh("UnixSocketBenchmark.pingPong"),
+                    "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
+            oneCpu("64 B round trip between two threads over two NIO Pipes", "JDK NIO Pipe", jmh("NioPipeBenchmark.pingPong"),
+                    "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
+            // worker round trips beside Python (round trips/s: above 1 panpipe is faster)
+            row("64 B round trip to a worker", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64"),
+                    "Python mp.Pipe", python("bytes:64"), Metric.OPS_PER_S, Floor.NONE),
+            row("1080p RGB frame round trip to a worker, as bytes", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", F1080),
+                    "Python mp.Pipe send_bytes", python("bytes:" + F1080), Metric.OPS_PER_S, atLeast(3)),
+            row("1080p RGB frame round trip: PixelFrame vs numpy array", "panpipe Codecs.pixels()", jmh("WorkerRoundTripBenchmark.framePixels"),
+                    "Python mp.Pipe pickle", python("framePickle"), Metric.OPS_PER_S, atLeast(10)),
+            row("4K RGB frame round trip to a worker, as bytes", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", F4K),
+                    "Python mp.Pipe send_bytes", python("bytes:" + F4K), Metric.OPS_PER_S, Floor.NONE),
+            // the shared-memory frame ring (RingBenchmark; see the class comment)
+            row("ring: 1080p frame hand-off", "panpipe ring", ring("handoff", "size", F1080), null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
+            row("ring: 4K frame hand-off vs 1080p hand-off", "panpipe ring 4K", ring("handoff", "size", F4K),
+                    "panpipe ring 1080p", ring("handoff", "size", F1080), Metric.OPS_PER_S, atLeast(0.9)),
+            row("ring: fill + read a 1080p frame across processes vs in one process", "panpipe ring", ring("fillRead", "size", F1080),
+                    "one process", ring("fillReadSingleProcess", "size", F1080), Metric.MB_PER_S, atLeast(0.8)),
+            row("ring: 64 B round trip, spinning", "panpipe ring spin", ring("spinRoundTrip"),
+                    "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.MEAN_NS, atMost(1.2)),
+            row("ring: 64 B round trip, doorbell", "panpipe ring doorbell", ring("doorbellRoundTrip"),
+                    "C eventfd ping-pong", c("pingpong_eventfd", "size", "64"), Metric.MEAN_NS, atMost(1.2)),
+            row("1080p frame, one memcpy (the physical limit for a frame copy)", "memcpy", c("memcpy", "size", F1080), null, null,
+                    Metric.MB_PER_S, Floor.NONE),
+            row("4K frame, one memcpy", "memcpy", c("memcpy", "size", F4K), null, null, Metric.MB_PER_S, Floor.NONE));
+
+    /** A series over message sizes (the Ref without its size) or one bar of the latency chart. */
+    record Series(String label, Ref ref) {
+    }
+
+    /** MB/s by message size: the throughput table and chart. */
+    static final List<Series> THROUGHPUT = List.of(
+            new Series("panpipe: Subprocess stdin (1 MiB pipe)", jmh("PipeThroughputBenchmark.panpipeSegment")),
+            new Series("C: write+read (1 MiB pipe)", c("pipe_write", "pipe_size", "1048576")),
+            new Series("C: vmsplice+read (1 MiB pipe)", c("pipe_vmsplice", "pipe_size", "1048576")),
+            new Series("panpipe: VmspliceRing (1 MiB pipe)", jmh("VmspliceBenchmark.vmspliceRing")),
+            new Series("JDK: Process.getOutputStream()", jmh("PipeThroughputBenchmark.jdkOutputStream")),
+            new Series("JDK: Unix socket to a child JVM", jmh("UnixSocketBenchmark.throughput")),
+            new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.throughput")),
+            new Series("memcpy, one process (limit)", c("memcpy")));
+
+    /** Round trips by message size: worker vs Python. */
+    static final List<Series> ROUND_TRIPS = List.of(
+            new Series("panpipe: worker round trip", jmh("WorkerRoundTripBenchmark.bytes")),
+            new Series("Python: multiprocessing.Pipe", python("bytes:0")));
+
+    /** 64 B round trips: the latency table and chart (mean and percentiles). */
+    static final List<Series> LATENCY = List.of(
+            new Series("C: pipe", C_PIPE_PINGPONG),
+            new Series("C: eventfd + shm", c("pingpong_eventfd", "size", "64")),
+            new Series("C: futex + shm", c("pingpong_futex", "size", "64")),
+            new Series("C: spin on shm", c("pingpong_spin", "size", "64")),
+            new Series("panpipe: pipes to cat", jmh("PipeRoundTripBenchmark.panpipe")),
+            new Series("JDK: Process streams to cat", jmh("PipeRoundTripBenchmark.jdk")),
+            new Series("panpipe: worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64")),
+            new Series("Python: mp.Pipe", python("bytes:64")),
+            new Series("JDK: Unix socket, child JVM", jmh("UnixSocketBenchmark.pingPong")),
+            new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.pingPong")));
+
+    /** The class whose every figure is picked up by the charts too. */
+    static final String RING_CLASS = "RingBenchmark.";
+
+    /**
+     * panpipe's hot paths (benchmark name prefixes): the steady state must allocate 0 B/op. A frame round trip
+     * through a worker copies each result to the heap by design; it stays listed, so the table says so.
+     */
+    static final List<String> HOT_PATHS = List.of(
+            "PipeThroughputBenchmark.panpipe",
+            "PipeRoundTripBenchmark.panpipe",
+            "WorkerRoundTripBenchmark.",
+            "KernelBenchmark.bgr",
+            "KernelBenchmark.gray",
+            RING_CLASS);
+
+    /** Benchmarks named in HOT_PATHS that are not panpipe's hot path (a comparison done in plain Java). */
+    static final List<String> NOT_HOT = List.of("KernelBenchmark.grayByteArray");
+
+    /**
+     * The resolution of the 0 B/op check: below max(1 B, this / operations per iteration) an allocation counts as
+     * none. JMH and its gc profiler allocate on their own a few kB per measured iteration (13 kB measured beside
+     * Process.getOutputStream().write of 64 KiB, which allocates nothing), which lands on few operations when each is
+     * slow (a 24 MB write: ~100 B/op).
+     */
+    static final double JMH_BYTES_PER_ITERATION = 16 * 1024;
+}

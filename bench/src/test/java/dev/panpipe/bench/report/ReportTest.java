@@ -1,0 +1,172 @@
+package dev.panpipe.bench.report;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@Timeout(60)
+class ReportTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldPutEachFigureBesideItsBaselineAndCheckItsFloor() throws IOException {
+        String md = Report.run(inputs());
+
+        // 1500 / 700 = 2.14x against a 2x floor, beyond the error both ways.
+        assertRow(md, "| spawn+wait /bin/true, stdio on /dev/null | panpipe: 1,500 /s | ProcessBuilder: 700 /s | 2.14x |", "**yes** |");
+        // 1500 / 2000 = 0.75x against 0.85x: below, and shown as such.
+        assertRow(md, "| panpipe: 1,500 /s | C posix_spawn+waitpid: 2,000 /s | 0.75x |", "**no** |");
+        // A time: 6 us / 4.5 us = 1.33x against at most 1.2x.
+        assertRow(md, "| panpipe: 6.00 µs | C pipe ping-pong: 4.50 µs | 1.33x |", "<= 1.20x | **no** |");
+        // MB/s from ops/s x the size param: 80,000 x 65536 = 5,243 MB/s; C's 5,000 MB/s is its median of repetitions.
+        assertRow(md, "| panpipe: 5,243 MB/s | C write/read loop: 5,000 MB/s | 1.05x |", ">= 0.90x | **yes** |");
+        // Round trips/s from a worker's mean time: 1e6 / 3000 us = 333 /s, Python 1e6 / 9300 us = 108 /s: 3.10x.
+        assertRow(md, "| panpipe worker: 333 /s | Python mp.Pipe send_bytes: 108 /s | 3.10x |", ">= 3.00x | **yes** |");
+        String missed = md.lines().filter(l -> l.startsWith("Floors **missed**: ")).findFirst().orElseThrow();
+        assertTrue(missed.contains("same-core: spawn+wait /bin/true, stdio on /dev/null (panpipe vs C posix_spawn+waitpid)"), missed);
+        assertTrue(missed.contains("same-core: allocation of WorkerRoundTripBenchmark.bytes size=6220800"), missed);
+    }
+
+    @Test
+    void shouldShowAFloorWhoseFigureIsMissingAsNotMeasured() throws IOException {
+        String md = Report.run(inputs());
+        assertRow(md, "| ring: 64 B round trip, doorbell | panpipe ring doorbell: not measured | C eventfd ping-pong: 5.20 µs |",
+                "<= 1.20x | not measured |");
+        assertTrue(md.contains("Floors **not measured** in this run: ") && md.contains("same-core: ring: 1080p frame hand-off"), md);
+        // A row without a floor is left out when a figure is missing (no Pipeline run here).
+        assertTrue(!md.contains("Pipeline:"), md);
+    }
+
+    @Test
+    void shouldPickUpRingAndVmspliceBenchmarkFiguresByName() throws IOException {
+        List<String> args = new java.util.ArrayList<>(List.of(inputs()));
+        ArrayNode ring = JSON.createArrayNode();
+        ring.add(run("RingBenchmark.doorbellRoundTrip", "sample", 5.0, 0.1, "us/op", Map.of(), 0.0));
+        ring.add(run("RingBenchmark.handoff", "thrpt", 1.5e6, 1e4, "ops/s", Map.of("size", "6220800"), 0.0));
+        ring.add(run("VmspliceBenchmark.vmspliceRing", "thrpt", 250_000, 1000, "ops/s", Map.of("chunkBytes", "65536"), 0.0));
+        Path file = dir.resolve("ring.json");
+        JSON.writeValue(file.toFile(), ring);
+        args.add("same-core=" + file);
+        String md = Report.run(args.toArray(String[]::new));
+        // 5.0 us / 5.2 us = 0.96x, at most 1.2x.
+        assertRow(md, "| panpipe ring doorbell: 5.00 µs | C eventfd ping-pong: 5.20 µs | 0.96x |", "<= 1.20x | **yes** |");
+        assertRow(md, "| ring: 1080p frame hand-off | panpipe ring: 1.50 M/s | - | - | - | >= 1.00 M/s |", "**yes** |");
+        // chunkBytes is read as the message size: 250,000 x 65536 = 16,384 MB/s against C's 5,000.
+        assertRow(md, "| panpipe VmspliceRing: 16,384 MB/s | C write/read loop: 5,000 MB/s | 3.28x |", ">= 3.00x | **yes** |");
+    }
+
+    @Test
+    void shouldCheckHotPathAllocationAgainstWhatJmhItselfAllocates() throws IOException {
+        String md = Report.run(inputs());
+        // 0.5 B/op at 80,000 writes/s: none. 6.2 MB per frame round trip: far above.
+        assertRow(md, "| PipeThroughputBenchmark.panpipeSegment size=65536 | same-core | 0.5 |", "| **yes** |");
+        assertRow(md, "| WorkerRoundTripBenchmark.bytes size=6220800 | same-core | 6,222,113 |", "| **no** |");
+    }
+
+    @Test
+    void shouldDrawTheChartsAndTheSummary() throws IOException {
+        Path charts = dir.resolve("charts");
+        Path summary = dir.resolve("summary.md");
+        List<String> args = new java.util.ArrayList<>(List.of("--charts", charts.toString(), "--summary", summary.toString(), "--machine", "test machine"));
+        args.addAll(List.of(inputs()));
+        String md = Report.run(args.toArray(String[]::new));
+        for (String png : List.of("throughput-same-core.png", "latency-same-core.png", "roundtrip-same-core.png")) {
+            BufferedImage image = ImageIO.read(charts.resolve(png).toFile());
+            assertNotNull(image, png);
+            assertEquals(1300, image.getWidth(), png);
+            assertTrue(md.contains("](" + png + ")"), png);
+        }
+        String s = Files.readString(summary);
+        assertTrue(s.startsWith("test machine\n"), s);
+        assertTrue(s.contains("[every figure](results.md)") && s.contains("![latency-same-core.png](latency-same-core.png)"), s);
+        assertTrue(!s.contains("(no floor)"), "the summary lists floors only: " + s);
+    }
+
+    @Test
+    void shouldJudgeRatiosAtBothEndsOfTheirRange() {
+        Suite.Floor atLeast = Suite.atLeast(2), atMost = Suite.atMost(1.2);
+        assertEquals("**yes**", Report.verdict(atLeast, 2.2, 2.1, 2.3));
+        assertEquals("**yes** (not beyond the error)", Report.verdict(atLeast, 2.2, 1.9, 2.3));
+        assertEquals("**no** (within the error)", Report.verdict(atLeast, 1.9, 1.8, 2.1));
+        assertEquals("**no**", Report.verdict(atLeast, 1.9, 1.8, 1.95));
+        assertEquals("**yes**", Report.verdict(atMost, 1.1, 1.15, 1.0));
+        assertEquals("**yes** (not beyond the error)", Report.verdict(atMost, 1.1, 1.3, 1.0));
+        assertEquals("**no** (within the error)", Report.verdict(atMost, 1.3, 1.4, 1.1));
+        assertEquals("**no**", Report.verdict(atMost, 1.3, 1.4, 1.25));
+    }
+
+    private static void assertRow(String md, String start, String end) {
+        for (String line : md.split("\n")) {
+            if (line.contains(start)) {
+                assertTrue(line.endsWith(end), "row " + line + " should end with " + end);
+                return;
+            }
+        }
+        throw new AssertionError("no row containing " + start + " in\n" + md);
+    }
+
+    /** A same-core run: JMH figures, C lines and Python's JSON, as the harness writes them. */
+    private String[] inputs() throws IOException {
+        ArrayNode jmh = JSON.createArrayNode();
+        jmh.add(run("SpawnBenchmark.panpipeDiscard", "thrpt", 1500, 20, "ops/s", Map.of("childCpu", "inherit"), 2500));
+        jmh.add(run("SpawnBenchmark.jdkDiscard", "thrpt", 700, 10, "ops/s", Map.of("childCpu", "inherit"), 1500));
+        jmh.add(run("PipeThroughputBenchmark.panpipeSegment", "thrpt", 80_000, 500, "ops/s", Map.of("childCpu", "inherit", "size", "65536"), 0.5));
+        jmh.add(run("PipeThroughputBenchmark.panpipeSegment", "thrpt", 700, 10, "ops/s", Map.of("childCpu", "inherit", "size", "6220800"), 50));
+        jmh.add(run("PipeRoundTripBenchmark.panpipe", "sample", 6.0, 0.1, "us/op", Map.of("childCpu", "inherit"), 0.2));
+        jmh.add(run("WorkerRoundTripBenchmark.bytes", "sample", 3000, 30, "us/op", Map.of("childCpu", "inherit", "size", "6220800"), 6_222_113));
+        Path jmhFile = dir.resolve("same-core.json");
+        JSON.writeValue(jmhFile.toFile(), jmh);
+
+        Path c = dir.resolve("c-same-core.jsonl");
+        Files.writeString(c, String.join("\n",
+                "{\"name\":\"pipe_write\",\"size\":65536,\"pipe_size\":1048576,\"parent_cpu\":0,\"child_cpu\":-1,\"reps\":3,"
+                        + "\"mb_per_s\":5000.0,\"mb_per_s_min\":4900.0,\"mb_per_s_max\":5100.0,"
+                        + "\"ops_per_s\":76293.9,\"ops_per_s_min\":74768.1,\"ops_per_s_max\":77819.8}",
+                "{\"name\":\"pingpong_pipe\",\"size\":64,\"iterations\":1000,\"mean_ns\":4500.0,\"p50_ns\":4400,\"p90_ns\":4800,\"p99_ns\":6000}",
+                "{\"name\":\"pingpong_eventfd\",\"size\":64,\"iterations\":1000,\"mean_ns\":5200.0,\"p50_ns\":5000,\"p90_ns\":5500,\"p99_ns\":7000}",
+                "{\"name\":\"spawn\",\"stdio\":\"null\",\"command\":\"/bin/true\",\"reps\":3,\"ops_per_s\":2000.0,\"ops_per_s_min\":1950.0,\"ops_per_s_max\":2050.0}",
+                "{\"name\":\"memcpy\",\"size\":6220800,\"reps\":3,\"mb_per_s\":40000.0,\"ops_per_s\":6430.0,\"ops_per_s_min\":6400.0,\"ops_per_s_max\":6460.0}",
+                ""));
+
+        ObjectNode py = JSON.createObjectNode();
+        py.put("python", "/usr/bin/python3 3.11.2").put("numpy", "1.24.2").put("start_method", "fork");
+        ObjectNode results = py.putObject("results");
+        results.putObject("bytes:6220800").put("mean", 9300.0).put("p50", 8800.0).put("p90", 9500.0).put("p99", 12000.0).put("iterations", 100);
+        results.putObject("bytes:64").put("mean", 15.0).put("p50", 14.0).put("p90", 16.0).put("p99", 20.0).put("iterations", 10000);
+        Path pyFile = dir.resolve("python-same-core.json");
+        JSON.writeValue(pyFile.toFile(), py);
+        return new String[] {"same-core=" + jmhFile, "c:same-core=" + c, "python:same-core=" + pyFile};
+    }
+
+    private static ObjectNode run(String name, String mode, double score, double error, String unit, Map<String, String> params, double alloc) {
+        ObjectNode r = JSON.createObjectNode();
+        r.put("benchmark", "dev.panpipe.bench." + name).put("mode", mode).put("measurementTime", "1 s");
+        ObjectNode p = r.putObject("params");
+        params.forEach(p::put);
+        ObjectNode primary = r.putObject("primaryMetric");
+        primary.put("score", score).put("scoreError", error).put("scoreUnit", unit);
+        if (mode.equals("sample")) {
+            primary.putObject("scorePercentiles").put("50.0", score * 0.9).put("90.0", score * 1.1).put("99.0", score * 2);
+        }
+        r.putObject("secondaryMetrics").putObject("gc.alloc.rate.norm").put("score", alloc).put("scoreError", 0.1).put("scoreUnit", "B/op");
+        return r;
+    }
+}
