@@ -133,10 +133,23 @@ final class Suite {
             // worker round trips beside Python (round trips/s: above 1 panpipe is faster)
             row("64 B round trip to a worker", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64"),
                     "Python mp.Pipe", python("bytes:64"), Metric.OPS_PER_S, Floor.NONE),
-            row("1080p RGB frame round trip to a worker, as bytes", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", F1080),
+            // The floors belong to the worker's frame path, which is the shared-memory FrameLink; the pipe
+            // figures stay beside them for comparison.
+            row("1080p RGB frame round trip to a worker over frame rings (copied in, copied back)", "panpipe FrameLink",
+                    jmh("WorkerRingRoundTripBenchmark.frameShm"),
                     "Python mp.Pipe send_bytes", python("bytes:" + F1080), Metric.OPS_PER_S, atLeast(3)),
-            row("1080p RGB frame round trip: PixelFrame vs numpy array", "panpipe Codecs.pixels()", jmh("WorkerRoundTripBenchmark.framePixels"),
+            row("1080p RGB frame round trip to a worker over frame rings vs pickle", "panpipe FrameLink",
+                    jmh("WorkerRingRoundTripBenchmark.frameShm"),
                     "Python mp.Pipe pickle", python("framePickle"), Metric.OPS_PER_S, atLeast(10)),
+            row("1080p RGB frame round trip, produced in the slot (as convert does)", "panpipe FrameLink in place",
+                    jmh("WorkerRingRoundTripBenchmark.frameShmInPlace"),
+                    "Python mp.Pipe send_bytes", python("bytes:" + F1080), Metric.OPS_PER_S, Floor.NONE),
+            row("64 B round trip to a worker over frame rings", "panpipe FrameLink", jmh("WorkerRingRoundTripBenchmark.message64Shm"),
+                    "Python mp.Pipe", python("bytes:64"), Metric.OPS_PER_S, Floor.NONE),
+            row("1080p RGB frame round trip to a worker over pipes, as bytes", "panpipe worker (pipes)", jmh("WorkerRoundTripBenchmark.bytes", "size", F1080),
+                    "Python mp.Pipe send_bytes", python("bytes:" + F1080), Metric.OPS_PER_S, Floor.NONE),
+            row("1080p RGB frame round trip over pipes: PixelFrame vs numpy array", "panpipe Codecs.pixels()", jmh("WorkerRoundTripBenchmark.framePixels"),
+                    "Python mp.Pipe pickle", python("framePickle"), Metric.OPS_PER_S, Floor.NONE),
             row("4K RGB frame round trip to a worker, as bytes", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", F4K),
                     "Python mp.Pipe send_bytes", python("bytes:" + F4K), Metric.OPS_PER_S, Floor.NONE),
             // the shared-memory frame ring (RingBenchmark; see the class comment)
@@ -182,6 +195,7 @@ final class Suite {
             new Series("panpipe: pipes to cat", jmh("PipeRoundTripBenchmark.panpipe")),
             new Series("JDK: Process streams to cat", jmh("PipeRoundTripBenchmark.jdk")),
             new Series("panpipe: worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64")),
+            new Series("panpipe: worker over frame rings", jmh("WorkerRingRoundTripBenchmark.message64Shm")),
             new Series("Python: mp.Pipe", python("bytes:64")),
             new Series("JDK: Unix socket, child JVM", jmh("UnixSocketBenchmark.pingPong")),
             new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.pingPong")));
@@ -197,6 +211,7 @@ final class Suite {
             "PipeThroughputBenchmark.panpipe",
             "PipeRoundTripBenchmark.panpipe",
             "WorkerRoundTripBenchmark.",
+            "WorkerRingRoundTripBenchmark.",
             "KernelBenchmark.bgr",
             "KernelBenchmark.gray",
             RING_CLASS);
