@@ -55,7 +55,7 @@ import java.util.concurrent.TimeUnit;
 public class WorkerRingRoundTripBenchmark {
     static final int WIDTH = WorkerRoundTripBenchmark.WIDTH, HEIGHT = WorkerRoundTripBenchmark.HEIGHT;
     static final int FRAME_BYTES = WorkerRoundTripBenchmark.FRAME_BYTES;
-    static final int SMALL_BYTES = WorkerRoundTripBenchmark.SMALL_BYTES;
+    static final int SMALL_BYTES = 64;
 
     Workers workers;
     Worker worker;
