@@ -1,10 +1,12 @@
 /**
- * Zero-copy transport: shared memory mapped as {@link java.lang.foreign.MemorySegment}s, and pixel kernels
- * that write into such memory.
+ * Zero-copy transport: shared memory mapped as {@link java.lang.foreign.MemorySegment}s, pixel kernels
+ * that write into such memory, and what processes share in it: values, arrays and a lock
+ * ({@code dev.panpipe.zerocopy.shared}).
  */
 module dev.panpipe.zerocopy {
     requires transitive dev.panpipe.core;
 
     exports dev.panpipe.zerocopy;
     exports dev.panpipe.zerocopy.kernel;
+    exports dev.panpipe.zerocopy.shared;
 }
