@@ -1,7 +1,8 @@
 /**
  * Zero-copy transport: shared memory mapped as {@link java.lang.foreign.MemorySegment}s, pixel kernels
  * that write into such memory, and what processes share in it: values, arrays and a lock
- * ({@code dev.panpipe.zerocopy.shared}).
+ * ({@code dev.panpipe.zerocopy.shared}) and a many-producer, many-consumer queue
+ * ({@code dev.panpipe.zerocopy.queue}).
  */
 module dev.panpipe.zerocopy {
     requires transitive dev.panpipe.core;
@@ -9,4 +10,5 @@ module dev.panpipe.zerocopy {
     exports dev.panpipe.zerocopy;
     exports dev.panpipe.zerocopy.kernel;
     exports dev.panpipe.zerocopy.shared;
+    exports dev.panpipe.zerocopy.queue;
 }
