@@ -15,9 +15,9 @@ package dev.panpipe.zerocopy.queue;
  *    +-------------------------------------------------------------------------------------------------+ 256
  *    | head: next position to read (long)                ... 128 bytes of its own                     |
  *    +-------------------------------------------------------------------------------------------------+ 384
- *    | notEmpty (futex int) | consumers waiting (int)    ... 128 bytes                                |
+ *    | notEmpty: S | epoch (futex int, S the sleepers bit 31)   ... 128 bytes                           |
  *    +-------------------------------------------------------------------------------------------------+ 512
- *    | notFull (futex int)  | producers waiting (int)    ... 128 bytes                                |
+ *    | notFull:  S | epoch (futex int)                          ... 128 bytes                           |
  *    +-------------------------------------------------------------------------------------------------+ 640
  *    | slot 0 | slot 1 | ... | slot capacity-1        (capacity a power of two)                       |
  *    +-------------------------------------------------------------------------------------------------+
@@ -58,9 +58,7 @@ final class QueueLayout {
     static final long TAIL_OFFSET = 128;
     static final long HEAD_OFFSET = 256;
     static final long NOT_EMPTY_OFFSET = 384;
-    static final long CONSUMERS_WAITING_OFFSET = 388;
     static final long NOT_FULL_OFFSET = 512;
-    static final long PRODUCERS_WAITING_OFFSET = 516;
     static final long SLOTS_OFFSET = 640;
 
     static final long SEQUENCE = 0;

@@ -32,7 +32,8 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *
  * <p><b>Memory ordering.</b> {@code get}/{@code set} are volatile accesses and the read-modify-write
  * methods are atomic, as in {@link java.util.concurrent.atomic.AtomicLong}, and they order accesses across
- * processes as they do across threads (see {@link SharedRegion}). {@code getPlain}/{@code setPlain} are
+ * processes as they do across threads: on naturally aligned words of a {@code MAP_SHARED} mapping they
+ * compile to the same instructions whether the other party is a thread or a process. {@code getPlain}/{@code setPlain} are
  * plain accesses for use while holding {@link #getLock()}, whose acquisition and release order them.
  * Doubles are kept as their raw bits: compare-and-set compares bit patterns ({@code -0.0 != 0.0}, a NaN
  * equals the same NaN), and adding is a compare-and-set loop on the bits.

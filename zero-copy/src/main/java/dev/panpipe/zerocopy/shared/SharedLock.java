@@ -38,14 +38,15 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *   <li>Not reentrant: a thread that holds it and asks again gets {@link IllegalStateException}, not a
  *       deadlock. {@link #unlock()} must come from the thread that locked through this handle (as
  *       {@link java.util.concurrent.locks.ReentrantLock}); any thread of any process may wait for it,
- *       virtual threads included.</li>
+ *       virtual threads included (they park and look again rather than sleep in {@code futex_wait},
+ *       so that they never pin a carrier).</li>
  *   <li>Not fair: a running thread may take the lock ahead of a sleeping one (as {@code ReentrantLock}'s
  *       default); each waiter gets it in time, nobody is starved for long under normal use.</li>
  *   <li>Blocking calls are {@link #lock()} and {@link #tryLock(Duration)}; both answer
  *       {@link Thread#interrupt()} within a few milliseconds. {@link #tryLock()} never waits.</li>
  *   <li>The owner is a <em>process</em>: a thread of a live process that ends holding the lock keeps it
  *       held (as with any Java lock). When the owning process ends, a waiter notices within
- *       {@value SharedRegion#SLICE_MILLIS} ms of waiting, takes the lock over and gets
+ *       50 ms of waiting, takes the lock over and gets
  *       {@link LockOwnerDiedException} holding it ({@link #recoveries()} counts these).</li>
  * </ul>
  *
@@ -59,15 +60,15 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *       virtual thread that locks again would deadlock on a normal mutex), so it would have to refuse
  *       virtual threads. A blocked {@code pthread_mutex_lock} cannot be interrupted either.</li>
  *   <li>It is slower from Java: every lock and unlock is a downcall. On this project's 2-vCPU machine an
- *       uncontended lock+unlock took ~55 ns against ~12-17 ns here (one {@code compareAndSet}, no
- *       downcall), and two threads adding 1,000,000 each under the lock took 280-450 ms against 40-170 ms
- *       (glibc sleeps more readily, and every unlock with a sleeper is a {@code futex_wake} either way).</li>
+ *       uncontended lock+unlock took ~50 ns against ~16 ns here (a {@code compareAndSet} each way, no
+ *       downcall), and two threads adding 1,000,000 each under the lock took 290-310 ms against
+ *       100-190 ms (this lock spins briefly before it sleeps; glibc's sleeps at once).</li>
  *   <li>The glibc {@code pthread_mutex_t} layout is ABI of one C library; the word here is documented below
  *       and any language can take part.</li>
  * </ul>
  * What it costs: the owner's death is found by waiters, which look at the owner between futex sleeps
  * (pidfd: gone or a zombie, and {@code /proc/PID/stat} start time: not a recycled pid) at most every
- * {@value SharedRegion#SLICE_MILLIS} ms, rather than announced by the kernel at once; and processes must
+ * 50 ms, rather than announced by the kernel at once; and processes must
  * share a pid namespace.
  *
  * <h2>The lock word</h2>

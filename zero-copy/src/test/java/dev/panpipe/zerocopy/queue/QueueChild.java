@@ -9,10 +9,10 @@ import java.time.Duration;
  * The other processes of {@link SharedQueueProcessTest}, started by {@link dev.panpipe.zerocopy.ChildJvm}
  * with the queue as fd 3:
  * <ul>
- *   <li>{@code produce ID COUNT}: puts {@code ID << 32 | seq} for seq 0..COUNT-1;</li>
+ *   <li>{@code produce ID COUNT}: puts {@code ID << 32 | seq} for seq 0..COUNT-1 and says how long it took;</li>
  *   <li>{@code consume PRODUCERS PER_PRODUCER} (fd 4 a SharedIntArray with one counter per message):
  *       takes longs until a {@link #STOP}, checks that each producer's sequence rises, adds 1 to each
- *       message's counter and prints how many it took;</li>
+ *       message's counter and says how long it took (from its first message) and how many it took;</li>
  *   <li>{@code claim-and-hang}: claims a slot, says "claimed" and waits to be killed;</li>
  *   <li>{@code read-and-hang}: takes a message in place, says "reading" and waits to be killed.</li>
  * </ul>
@@ -30,7 +30,9 @@ public final class QueueChild {
                 case "produce" -> {
                     long id = Long.parseLong(args[1]);
                     int count = Integer.parseInt(args[2]);
+                    long t0 = System.nanoTime();
                     for (int seq = 0; seq < count; seq++) queue.putLong(id << 32 | seq);
+                    say("took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                     say("produced " + count);
                 }
                 case "consume" -> {
@@ -39,8 +41,10 @@ public final class QueueChild {
                     long[] last = new long[producers];
                     java.util.Arrays.fill(last, -1);
                     long taken = 0;
+                    long t0 = 0;
                     try (SharedIntArray seen = SharedIntArray.attach(4)) {
                         for (long m; (m = queue.takeLong()) != STOP; taken++) {
+                            if (taken == 0) t0 = System.nanoTime();
                             int id = (int) (m >>> 32);
                             int seq = (int) m;
                             if (id < 0 || id >= producers || seq < 0 || seq >= perProducer) {
@@ -55,6 +59,7 @@ public final class QueueChild {
                             seen.getAndAdd((long) id * perProducer + seq, 1);
                         }
                     }
+                    say("took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                     say("consumed " + taken);
                 }
                 case "claim-and-hang" -> {

@@ -41,20 +41,23 @@ class SharedQueueProcessTest {
                 for (int p = 0; p < PRODUCERS; p++) {
                     producers.add(ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "produce", "" + p, "" + PER_PRODUCER));
                 }
+                List<String> took = new ArrayList<>();
                 for (ChildJvm p : producers) {
+                    took.add("producer " + p.readLine());
                     p.expect("produced " + PER_PRODUCER);
                     assertEquals(ExitStatus.exited(0), p.process().waitFor());
                 }
                 for (int c = 0; c < CONSUMERS; c++) queue.putLong(QueueChild.STOP);
                 long taken = 0;
                 for (ChildJvm c : consumers) {
+                    took.add("consumer " + c.readLine());
                     String line = c.readLine();
                     assertTrue(line.startsWith("consumed "), line);
                     taken += Long.parseLong(line.substring("consumed ".length()));
                     assertEquals(ExitStatus.exited(0), c.process().waitFor());
                 }
-                System.out.printf("%d producer and %d consumer processes, %d messages: %d ms (JVM starts included)%n",
-                        PRODUCERS, CONSUMERS, PRODUCERS * PER_PRODUCER, (System.nanoTime() - t0) / 1_000_000);
+                System.out.printf("%d producer and %d consumer processes, %d messages: %d ms (JVM starts included); %s%n",
+                        PRODUCERS, CONSUMERS, PRODUCERS * PER_PRODUCER, (System.nanoTime() - t0) / 1_000_000, took);
                 assertEquals((long) PRODUCERS * PER_PRODUCER, taken);
             } finally {
                 for (ChildJvm c : producers) c.close();
