@@ -1,6 +1,7 @@
 package dev.panpipe.zerocopy.queue;
 
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.internal.Headers;
 import dev.panpipe.zerocopy.internal.Processes;
 import dev.panpipe.zerocopy.internal.SharedRegion;
 import dev.panpipe.zerocopy.shared.SharedHeaderException;
@@ -8,7 +9,6 @@ import dev.panpipe.zerocopy.shared.SharedHeaderException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -157,8 +157,7 @@ public final class SharedQueue implements AutoCloseable {
         seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, capacity);
         seg.set(ValueLayout.JAVA_INT, QueueLayout.MAX_MESSAGE_OFFSET, maxMessageSize);
         seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) slotSize);
-        byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
-        MemorySegment.copy(utf8, 0, seg, ValueLayout.JAVA_BYTE, QueueLayout.NAME_OFFSET, Math.min(utf8.length, QueueLayout.NAME_BYTES));
+        Headers.writeName(seg, QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES, name);
         for (long i = 0; i < capacity; i++) {
             long slot = SLOTS_OFFSET + i * slotSize;
             seg.set(ValueLayout.JAVA_LONG, slot + SEQUENCE, i);
@@ -178,23 +177,12 @@ public final class SharedQueue implements AutoCloseable {
      * @throws SharedHeaderException naming the header field that is wrong
      */
     public static SharedQueue attach(SharedMemory memory) throws IOException {
-        try {
-            MemorySegment seg = memory.segment();
-            int[] header = validate(seg);
-            byte[] utf8 = seg.asSlice(QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES).toArray(ValueLayout.JAVA_BYTE);
-            int n = 0;
-            while (n < utf8.length && utf8[n] != 0) n++;
-            String name = new String(utf8, 0, n, StandardCharsets.UTF_8);
-            return new SharedQueue(new SharedRegion(memory, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
+        return Headers.attachOrClose(memory, m -> {
+            int[] header = validate(m.segment());
+            String name = Headers.readName(m.segment(), QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES);
+            return new SharedQueue(new SharedRegion(m, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
                     header[0], header[1]);
-        } catch (IOException | RuntimeException e) {
-            try {
-                memory.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
+        });
     }
 
     /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */

@@ -1,10 +1,10 @@
 package dev.panpipe.zerocopy.shared;
 
+import dev.panpipe.zerocopy.internal.Headers;
 import dev.panpipe.zerocopy.internal.SharedRegion;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 
 /**
  * The layout of a shared block (little-endian, as the machine stores it): a self-describing header, one
@@ -58,8 +58,7 @@ final class BlockLayout {
 
     /** Writes the header of a new, zero-filled block, magic last. */
     static void initialize(MemorySegment segment, SharedType type, long length, String name) {
-        byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
-        MemorySegment.copy(utf8, 0, segment, ValueLayout.JAVA_BYTE, NAME_OFFSET, Math.min(utf8.length, NAME_BYTES));
+        Headers.writeName(segment, NAME_OFFSET, NAME_BYTES, name);
         segment.set(ValueLayout.JAVA_SHORT, VERSION_OFFSET, (short) VERSION);
         segment.set(ValueLayout.JAVA_SHORT, TYPE_OFFSET, (short) type.code());
         segment.set(ValueLayout.JAVA_LONG, LENGTH_OFFSET, length);
@@ -69,12 +68,9 @@ final class BlockLayout {
         SharedRegion.INT.setRelease(segment, MAGIC_OFFSET, MAGIC);
     }
 
-    /** The name the creator gave, as far as it fits in the header; malformed UTF-8 from a cut is replaced. */
+    /** The name the creator gave, as far as it fits in the header. */
     static String name(MemorySegment segment) {
-        byte[] utf8 = segment.asSlice(NAME_OFFSET, NAME_BYTES).toArray(ValueLayout.JAVA_BYTE);
-        int n = 0;
-        while (n < utf8.length && utf8[n] != 0) n++;
-        return new String(utf8, 0, n, StandardCharsets.UTF_8);
+        return Headers.readName(segment, NAME_OFFSET, NAME_BYTES);
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.panpipe.zerocopy.shared;
 
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.internal.Headers;
 import dev.panpipe.zerocopy.internal.SharedRegion;
 
 import java.io.IOException;
@@ -70,18 +71,11 @@ public abstract sealed class SharedBlock implements AutoCloseable
      */
     static SharedRegion attachRegion(SharedMemory memory, SharedType type, long expectedLength, String kind)
             throws IOException {
-        try {
-            BlockLayout.validate(memory.segment(), type, expectedLength);
-        } catch (IOException | RuntimeException e) {
-            try {
-                memory.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
-        String name = BlockLayout.name(memory.segment());
-        return new SharedRegion(memory, kind + " '" + name + "'", BlockLayout.LOCK_OFFSET + SharedLock.WORD);
+        return Headers.attachOrClose(memory, m -> {
+            BlockLayout.validate(m.segment(), type, expectedLength);
+            String name = BlockLayout.name(m.segment());
+            return new SharedRegion(m, kind + " '" + name + "'", BlockLayout.LOCK_OFFSET + SharedLock.WORD);
+        });
     }
 
     /** Reads the element count of a block (for attaching an array of any length). */

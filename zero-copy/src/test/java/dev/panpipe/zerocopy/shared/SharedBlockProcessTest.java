@@ -101,7 +101,9 @@ class SharedBlockProcessTest {
             SharedLock lock = balance.getLock();
             try (ChildJvm owner = ChildJvm.start(SharedChild.class, new long[]{balance.nativeHandle()}, "hold-lock-of-long")) {
                 owner.expect("locked");
-            }                                                     // close: TERM, reaped; the lock stays held
+                owner.process().signal(Signals.SIGTERM);          // the JVM exits (143) the normal way; nothing unlocks
+                assertEquals(ExitStatus.exited(128 + Signals.SIGTERM), owner.process().waitFor());
+            }
             assertTrue(lock.isLocked());
             long t0 = System.nanoTime();
             LockOwnerDiedException died = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(10)));
