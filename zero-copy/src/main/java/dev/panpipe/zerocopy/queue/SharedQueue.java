@@ -511,20 +511,19 @@ public final class SharedQueue implements AutoCloseable {
             long seq = (long) LONG.getAcquire(seg, slot + SEQUENCE);
             long dif = seq - (pos + 1);
             if (dif == 0) {
-                int length = (int) INT.get(seg, slot + LENGTH);
-                if (length != ABANDONED && (length < min || length > max)
-                        && (long) LONG.getAcquire(seg, slot + SEQUENCE) == seq) {
-                    throw wrongLength(pos, length, max, forWhat);
-                }
+                // read in this order: a length read while no reader had claimed the slot is this lap's
+                int length = (int) INT.getAcquire(seg, slot + LENGTH);
                 long claim = (long) LONG.getVolatile(seg, slot + READER);
                 int claimed = claimedPosition(claim);
                 if (claimed == (int) pos) {
                     LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
-                } else if (claimed == (int) (pos - capacity)
-                        && LONG.compareAndSet(seg, slot + READER, claim, claimWord(pos, Processes.SELF))) {
-                    LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
-                    if (length != ABANDONED) return pos;
-                    release(pos);                  // a slot given up by its writer: skip it
+                } else if (claimed == (int) (pos - capacity)) {
+                    if (length != ABANDONED && (length < min || length > max)) throw wrongLength(pos, length, max, forWhat);
+                    if (LONG.compareAndSet(seg, slot + READER, claim, claimWord(pos, Processes.SELF))) {
+                        LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
+                        if (length != ABANDONED) return pos;
+                        release(pos);              // a slot given up by its writer: skip it
+                    }
                 }
             } else if (dif < 0) {
                 return -1;                         // not written yet: empty
