@@ -1,0 +1,95 @@
+package dev.panpipe.zerocopy.internal;
+
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.pollfd;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Who this process is, and whether another one is still alive: what the shared lock and queue record as
+ * the owner of a word or a slot, and what a blocked survivor asks before it takes over from a dead one.
+ *
+ * <p>A process is named by its pid (the processes must share a pid namespace) and, where it helps to tell
+ * a recycled pid from the original owner, by its start time ({@code /proc/PID/stat} field 22, clock ticks
+ * after boot), which no two processes with the same pid can share.
+ */
+public final class Processes {
+    /** The largest pid Linux hands out ({@code PID_MAX_LIMIT}, 2^22), far below the 30 bits a lock word keeps for it. */
+    public static final int PID_MASK = 0x3fff_ffff;
+
+    /** This process's pid. */
+    public static final int SELF = Syscalls.getpid();
+    /** This process's start time, or -1 if /proc cannot tell. */
+    public static final long SELF_START_TIME = startTime(SELF);
+
+    private Processes() {
+    }
+
+    /**
+     * True only when process {@code pid} has surely ended (gone, or a zombie not yet reaped); false while
+     * it runs or when it cannot be told. Asks a pidfd, so a zombie counts as ended and no signal is sent.
+     */
+    public static boolean hasEnded(int pid) {
+        if (pid <= 0) return false;
+        int pidfd;
+        try {
+            pidfd = Syscalls.pidfd_open(pid, 0);
+        } catch (SyscallException e) {
+            if (e.errno() == linux_h.ESRCH()) return true;
+            if (e.errno() == linux_h.ENOSYS()) return killSaysGone(pid);
+            return false;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment fds = pollfd.allocate(arena);
+            pollfd.fd(fds, pidfd);
+            pollfd.events(fds, (short) linux_h.POLLIN());
+            return Syscalls.poll(fds, 1, 0) == 1;            // a pidfd is readable once its process has exited
+        } catch (SyscallException e) {
+            return false;
+        } finally {
+            try {
+                Syscalls.close(pidfd);
+            } catch (SyscallException ignored) {
+                // close releases the fd even when it reports an error
+            }
+        }
+    }
+
+    /**
+     * True when {@code pid} has ended, or when it now names another process than the one that started at
+     * {@code startTime} (a recycled pid); {@code startTime < 0} skips that second check.
+     */
+    public static boolean hasEnded(int pid, long startTime) {
+        if (hasEnded(pid)) return true;
+        if (startTime < 0) return false;
+        long now = startTime(pid);
+        return now >= 0 && now != startTime;
+    }
+
+    /** Field 22 of {@code /proc/PID/stat}, or -1 if it cannot be read. */
+    public static long startTime(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count from the last ')'.
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(fields[22 - 3]);
+        } catch (IOException | RuntimeException e) {    // gone, or not readable (hidepid): cannot tell
+            return -1;
+        }
+    }
+
+    private static boolean killSaysGone(int pid) {
+        try {
+            Syscalls.kill(pid, 0);
+            return false;
+        } catch (SyscallException e) {
+            return e.errno() == linux_h.ESRCH();
+        }
+    }
+}

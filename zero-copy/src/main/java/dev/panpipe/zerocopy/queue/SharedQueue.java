@@ -1,0 +1,760 @@
+package dev.panpipe.zerocopy.queue;
+
+import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.internal.Headers;
+import dev.panpipe.zerocopy.internal.Processes;
+import dev.panpipe.zerocopy.internal.SharedRegion;
+import dev.panpipe.zerocopy.shared.SharedHeaderException;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+
+import static dev.panpipe.zerocopy.internal.SharedRegion.INT;
+import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
+import static dev.panpipe.zerocopy.queue.QueueLayout.ABANDONED;
+import static dev.panpipe.zerocopy.queue.QueueLayout.HEAD_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.LENGTH;
+import static dev.panpipe.zerocopy.queue.QueueLayout.NOT_EMPTY_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.NOT_FULL_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.PAYLOAD;
+import static dev.panpipe.zerocopy.queue.QueueLayout.READER;
+import static dev.panpipe.zerocopy.queue.QueueLayout.RECLAIMED_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.SEQUENCE;
+import static dev.panpipe.zerocopy.queue.QueueLayout.SLOTS_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.TAIL_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.WRITER;
+import static dev.panpipe.zerocopy.queue.QueueLayout.claimWord;
+import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPid;
+import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
+
+/**
+ * A bounded queue of byte messages in shared memory, for many producer and many consumer processes:
+ * Python's {@code multiprocessing.Queue}, without a feeder thread or pickling. Full means wait
+ * ({@link #put}) or fail ({@link #offer}), never drop; every blocking call has a timed variant.
+ *
+ * {@snippet :
+ * try (SharedQueue jobs = SharedQueue.create("jobs", 1024, 256)) {     // 1024 slots of up to 256 bytes
+ *     Subprocess worker = Subprocess.builder(javaCommand)
+ *             .passFd(3, Redirect.fd((int) jobs.nativeHandle()))          // the worker: SharedQueue.attach(3)
+ *             .start();
+ *     jobs.put("resize a.png".getBytes(UTF_8));                       // blocks while the queue is full
+ *     jobs.putLong(42);
+ * }
+ * // a worker
+ * try (SharedQueue jobs = SharedQueue.attach(3)) {
+ *     byte[] job = jobs.poll(Duration.ofSeconds(5));                   // null if nothing came in time
+ *     long n = jobs.takeLong();
+ *     jobs.poll(message -> handle(message));                           // in place, no copy
+ * }
+ * }
+ *
+ * <h2>Ordering and delivery</h2>
+ * Every message is delivered to exactly one consumer. Messages are taken in the order their producers
+ * claimed slots, so the messages of one producer thread reach every single consumer in the order they
+ * were put (two consumers may of course handle them at the same time).
+ *
+ * <h2>Design: a shared-memory ring, not a pipe</h2>
+ * The other candidate was one pipe with fixed-size records of at most {@code PIPE_BUF} bytes (the kernel
+ * writes those atomically, so records never interleave). It makes death easy, but every message costs a
+ * {@code write} and a {@code read} system call and two copies through the kernel, messages are capped at
+ * 4 KiB, and blocking readers cannot be woken by another thread of their process. This ring is Dmitry
+ * Vyukov's bounded MPMC queue: each slot carries a sequence number that says whose turn it is (free for the
+ * producer of position p when it equals p, full for the consumer of p when it equals p+1), producers and
+ * consumers each advance one shared counter with compare-and-set, and a message is written once, straight
+ * into shared memory, and read once. Nothing enters the kernel while neither side has to wait.
+ * <p>Waiting is a {@code futex_wait} on one of two words in shared memory (not empty / not full), after a
+ * short spin. Each word is an eventcount: a 31-bit epoch and a "sleepers" bit. A waiter sets the bit,
+ * looks at the ring once more and sleeps on the value it set; a side that changes the ring reads the
+ * word and, only if the bit is set, starts a new epoch without it and wakes all sleepers on the word.
+ * So a busy queue makes no system call, an idle one burns no CPU, and a wake-up is paid once per
+ * episode of sleeping rather than once per message. (A first version counted sleepers and woke one per
+ * message: with 4 producer and 4 consumer processes on 2 vCPUs it made 3.2 million futex calls for a
+ * million messages and took 2.5-3 s; this one makes ~20,000 and takes ~1 s.)
+ * <p>Measured on this project's 2-vCPU machine, under load from other work, threads of one JVM, 8-byte
+ * messages: one producer and one consumer 60-130 ns a message against 340-430 ns for the pipe (a
+ * {@code write} and a {@code read} of 8 bytes); four and four, 70-320 ns against ~500 ns. Child JVMs:
+ * a million messages from one producer process to one consumer process in 0.25-0.3 s, from four to four
+ * in ~1 s, JIT warm-up included.
+ *
+ * <h2>When a process dies mid-operation</h2>
+ * Vyukov's ring alone would wedge: a producer killed between claiming a slot and publishing it leaves a
+ * slot that consumers wait on forever, and a consumer killed while reading one leaves a slot producers can
+ * never reuse. Here a slot is claimed by a compare-and-set that records the claiming process's pid with the
+ * position ({@link QueueLayout}); the shared counters are moved past a claimed slot by whoever sees it
+ * (so a claimer that dies before moving them does not stop anyone), and a waiter that stays blocked on a
+ * slot looks at its claimer every 50 ms. If that process has ended, the
+ * waiter takes the slot back: a half-written message is skipped, a half-read one is dropped (it was taken,
+ * and whoever took it died), and {@link #reclaimed()} counts it. So survivors go on; nobody hangs. What
+ * remains:
+ * <ul>
+ *   <li>A message taken by a consumer that then dies is lost, as with any queue without acknowledgements.</li>
+ *   <li>Processes are named by pid, so they must share a pid namespace. A pid recycled before a waiter
+ *       looks makes it wait, as if the claimer still worked, until its timeout.</li>
+ *   <li>A process killed while announced as a sleeper leaves the bit set: the next change clears it with
+ *       one needless {@code futex_wake}, and that is all.</li>
+ * </ul>
+ *
+ * <p>Thread safety: any number of threads of any number of processes may use one queue, each with its
+ * own handle or sharing one. {@link #close()} unmaps it in this process only; threads of this process
+ * blocked in it then get {@link IllegalStateException}, as does every later call.
+ */
+public final class SharedQueue implements AutoCloseable {
+    /** What the {@code poll} methods that fill a segment return when no message came. */
+    public static final int EMPTY = -1;
+
+    private static final int SPIN_TRIES = 100;
+    /** The bit of a wake-up word that says someone sleeps, or is about to, on it. */
+    private static final int SLEEPERS = 0x8000_0000;
+    private static final long CHECK_NANOS = SharedRegion.SLICE_MILLIS * 1_000_000L;
+    /** What the claimed length must be, for the message of an exception. */
+    private static final int FOR_SEGMENT = 0;
+    private static final int FOR_LONG = 1;
+    private static final int FOR_INT = 2;
+
+    private final SharedRegion region;
+    private final MemorySegment seg;
+    private final int capacity;
+    private final long mask;
+    private final int maxMessageSize;
+    private final long slotSize;
+    private final String name;
+    /** When a blocked producer / consumer of this handle last looked for a dead claimer (System.nanoTime). */
+    private volatile long lastWriterCheck = System.nanoTime();
+    private volatile long lastReaderCheck = System.nanoTime();
+
+    private SharedQueue(SharedRegion region, int capacity, int maxMessageSize) {
+        this.region = region;
+        this.seg = region.segment();
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+        this.maxMessageSize = maxMessageSize;
+        this.slotSize = QueueLayout.slotSize(maxMessageSize);
+        this.name = region.what();
+    }
+
+    /**
+     * A new, empty queue of {@code capacity} slots (a power of two, at least 2: with one slot "read at
+     * position p" and "free for position p + 1" would be the same sequence number) for messages of up to
+     * {@code maxMessageSize} bytes; {@code name} shows in /proc/PID/fd and in messages.
+     */
+    public static SharedQueue create(String name, int capacity, int maxMessageSize) throws IOException {
+        if (capacity < 2 || capacity > QueueLayout.MAX_CAPACITY || Integer.bitCount(capacity) != 1) {
+            throw new IllegalArgumentException("capacity must be a power of two from 2 to 2^30: " + capacity);
+        }
+        if (maxMessageSize < 0 || maxMessageSize > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("maxMessageSize must be from 0 to 2^31-65: " + maxMessageSize);
+        }
+        long slotSize = QueueLayout.slotSize(maxMessageSize);
+        long size = Math.addExact(SLOTS_OFFSET, Math.multiplyExact(capacity, slotSize));
+        SharedMemory memory = SharedMemory.create(name, size);
+        MemorySegment seg = memory.segment();
+        seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, QueueLayout.VERSION);
+        seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, capacity);
+        seg.set(ValueLayout.JAVA_INT, QueueLayout.MAX_MESSAGE_OFFSET, maxMessageSize);
+        seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) slotSize);
+        Headers.writeName(seg, QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES, name);
+        for (long i = 0; i < capacity; i++) {
+            long slot = SLOTS_OFFSET + i * slotSize;
+            seg.set(ValueLayout.JAVA_LONG, slot + SEQUENCE, i);
+            // "last claimed a lap ago", so that no claim matches a position of the first lap
+            seg.set(ValueLayout.JAVA_LONG, slot + WRITER, claimWord(i - capacity, 0));
+            seg.set(ValueLayout.JAVA_LONG, slot + READER, claimWord(i - capacity, 0));
+        }
+        INT.setRelease(seg, QueueLayout.MAGIC_OFFSET, QueueLayout.MAGIC);
+        return new SharedQueue(new SharedRegion(memory, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
+                capacity, maxMessageSize);
+    }
+
+    /**
+     * The queue in {@code memory}, made by {@link #create} in another process; takes ownership of
+     * {@code memory} (and closes it if it does not hold a queue).
+     *
+     * @throws SharedHeaderException naming the header field that is wrong
+     */
+    public static SharedQueue attach(SharedMemory memory) throws IOException {
+        return Headers.attachOrClose(memory, m -> {
+            int[] header = validate(m.segment());
+            String name = Headers.readName(m.segment(), QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES);
+            return new SharedQueue(new SharedRegion(m, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
+                    header[0], header[1]);
+        });
+    }
+
+    /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */
+    public static SharedQueue attach(int fd) throws IOException {
+        return attach(SharedMemory.map(fd));
+    }
+
+    /** Checks the header field by field; returns capacity and maximum message size. */
+    private static int[] validate(MemorySegment seg) throws SharedHeaderException {
+        if (seg.byteSize() < SLOTS_OFFSET) {
+            throw new SharedHeaderException("size", seg.byteSize(), "shared queue: segment of " + seg.byteSize()
+                    + " bytes is smaller than the " + SLOTS_OFFSET + "-byte header");
+        }
+        int magic = (int) INT.getAcquire(seg, QueueLayout.MAGIC_OFFSET);
+        if (magic != QueueLayout.MAGIC) {
+            throw new SharedHeaderException("magic", magic & 0xffffffffL, String.format("shared queue: bad magic 0x%08x "
+                    + "(expected 0x%08x, \"PPQU\"): not a panpipe queue, or not initialised yet", magic, QueueLayout.MAGIC));
+        }
+        int version = seg.get(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET);
+        if (version != QueueLayout.VERSION) {
+            throw new SharedHeaderException("version", version, "shared queue: unsupported version " + version
+                    + " (this panpipe reads " + QueueLayout.VERSION + ")");
+        }
+        int capacity = seg.get(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET);
+        if (capacity < 2 || capacity > QueueLayout.MAX_CAPACITY || Integer.bitCount(capacity) != 1) {
+            throw new SharedHeaderException("capacity", capacity, "shared queue: capacity " + capacity
+                    + " is not a power of two from 2 to 2^30");
+        }
+        int maxMessage = seg.get(ValueLayout.JAVA_INT, QueueLayout.MAX_MESSAGE_OFFSET);
+        if (maxMessage < 0 || maxMessage > Integer.MAX_VALUE - 64) {
+            throw new SharedHeaderException("maxMessageSize", maxMessage, "shared queue: maximum message size "
+                    + maxMessage + " out of range");
+        }
+        int slotSize = seg.get(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET);
+        if (slotSize != QueueLayout.slotSize(maxMessage)) {
+            throw new SharedHeaderException("slotSize", slotSize, "shared queue: slot size " + slotSize
+                    + " (expected " + QueueLayout.slotSize(maxMessage) + " for messages of up to " + maxMessage + " bytes)");
+        }
+        long needed = SLOTS_OFFSET + (long) capacity * slotSize;
+        if (needed > seg.byteSize()) {
+            throw new SharedHeaderException("capacity", capacity, "shared queue: " + capacity + " slots of " + slotSize
+                    + " bytes need " + needed + " bytes, the segment has " + seg.byteSize());
+        }
+        return new int[]{capacity, maxMessage};
+    }
+
+    // ============================================================================================ producers
+
+    /** Adds {@code message} if there is room right now; false if the queue is full. */
+    public boolean offer(MemorySegment message) {
+        checkLength(message.byteSize());
+        long pos = claimWriteNow();
+        if (pos < 0) return false;
+        write(pos, message);
+        return true;
+    }
+
+    /** Adds {@code message}, waiting up to {@code timeout} for room; false if there was none. */
+    public boolean offer(MemorySegment message, Duration timeout) throws InterruptedException {
+        checkLength(message.byteSize());
+        long pos = claimWrite(SharedRegion.nanos(timeout));
+        if (pos < 0) return false;
+        write(pos, message);
+        return true;
+    }
+
+    /** Adds {@code message}, waiting as long as it takes for room. */
+    public void put(MemorySegment message) throws InterruptedException {
+        checkLength(message.byteSize());
+        write(claimWrite(-1), message);
+    }
+
+    /** {@link #offer(MemorySegment)} of the bytes of {@code message}. */
+    public boolean offer(byte[] message) {
+        return offer(MemorySegment.ofArray(message));
+    }
+
+    /** {@link #offer(MemorySegment, Duration)} of the bytes of {@code message}. */
+    public boolean offer(byte[] message, Duration timeout) throws InterruptedException {
+        return offer(MemorySegment.ofArray(message), timeout);
+    }
+
+    /** {@link #put(MemorySegment)} of the bytes of {@code message}. */
+    public void put(byte[] message) throws InterruptedException {
+        put(MemorySegment.ofArray(message));
+    }
+
+    /** Adds an 8-byte message holding {@code value} if there is room right now. */
+    public boolean offerLong(long value) {
+        checkLength(Long.BYTES);
+        long pos = claimWriteNow();
+        if (pos < 0) return false;
+        writeLong(pos, value);
+        return true;
+    }
+
+    /** Adds an 8-byte message holding {@code value}, waiting up to {@code timeout} for room. */
+    public boolean offerLong(long value, Duration timeout) throws InterruptedException {
+        checkLength(Long.BYTES);
+        long pos = claimWrite(SharedRegion.nanos(timeout));
+        if (pos < 0) return false;
+        writeLong(pos, value);
+        return true;
+    }
+
+    /** Adds an 8-byte message holding {@code value}, waiting as long as it takes for room. */
+    public void putLong(long value) throws InterruptedException {
+        checkLength(Long.BYTES);
+        writeLong(claimWrite(-1), value);
+    }
+
+    /** Adds a 4-byte message holding {@code value} if there is room right now. */
+    public boolean offerInt(int value) {
+        checkLength(Integer.BYTES);
+        long pos = claimWriteNow();
+        if (pos < 0) return false;
+        writeInt(pos, value);
+        return true;
+    }
+
+    /** Adds a 4-byte message holding {@code value}, waiting up to {@code timeout} for room. */
+    public boolean offerInt(int value, Duration timeout) throws InterruptedException {
+        checkLength(Integer.BYTES);
+        long pos = claimWrite(SharedRegion.nanos(timeout));
+        if (pos < 0) return false;
+        writeInt(pos, value);
+        return true;
+    }
+
+    /** Adds a 4-byte message holding {@code value}, waiting as long as it takes for room. */
+    public void putInt(int value) throws InterruptedException {
+        checkLength(Integer.BYTES);
+        writeInt(claimWrite(-1), value);
+    }
+
+    /**
+     * Claims a slot to write a message in place, if there is room right now: write it into
+     * {@link QueueClaim#buffer()}, then {@link QueueClaim#commit(int)} (or {@link QueueClaim#abort()}).
+     */
+    public boolean tryClaim(QueueClaim claim) {
+        Objects.requireNonNull(claim);
+        if (claim.isActive()) throw new IllegalStateException("the claim still holds a slot: commit or abort it first");
+        long pos = claimWriteNow();
+        if (pos < 0) return false;
+        claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
+        return true;
+    }
+
+    /** {@link #tryClaim(QueueClaim)}, waiting up to {@code timeout} for room. */
+    public boolean claim(QueueClaim claim, Duration timeout) throws InterruptedException {
+        Objects.requireNonNull(claim);
+        if (claim.isActive()) throw new IllegalStateException("the claim still holds a slot: commit or abort it first");
+        long pos = claimWrite(SharedRegion.nanos(timeout));
+        if (pos < 0) return false;
+        claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
+        return true;
+    }
+
+    // ============================================================================================ consumers
+
+    /**
+     * Takes a message into {@code dst} if one is there right now.
+     *
+     * @return its length, or {@link #EMPTY}
+     * @throws IllegalStateException if the next message is longer than {@code dst} (it stays in the queue)
+     */
+    public int poll(MemorySegment dst) {
+        long pos = claimReadNow(0, limit(dst), FOR_SEGMENT);
+        return pos < 0 ? EMPTY : readInto(pos, dst);
+    }
+
+    /** {@link #poll(MemorySegment)}, waiting up to {@code timeout} for a message. */
+    public int poll(MemorySegment dst, Duration timeout) throws InterruptedException {
+        long pos = claimRead(0, limit(dst), FOR_SEGMENT, SharedRegion.nanos(timeout));
+        return pos < 0 ? EMPTY : readInto(pos, dst);
+    }
+
+    /** {@link #poll(MemorySegment)}, waiting as long as it takes for a message. */
+    public int take(MemorySegment dst) throws InterruptedException {
+        return readInto(claimRead(0, limit(dst), FOR_SEGMENT, -1), dst);
+    }
+
+    /** Takes a message if one is there right now; null if not. */
+    public byte[] poll() {
+        long pos = claimReadNow(0, maxMessageSize, FOR_SEGMENT);
+        return pos < 0 ? null : readBytes(pos);
+    }
+
+    /** Takes a message, waiting up to {@code timeout}; null if none came. */
+    public byte[] poll(Duration timeout) throws InterruptedException {
+        long pos = claimRead(0, maxMessageSize, FOR_SEGMENT, SharedRegion.nanos(timeout));
+        return pos < 0 ? null : readBytes(pos);
+    }
+
+    /** Takes a message, waiting as long as it takes. */
+    public byte[] take() throws InterruptedException {
+        return readBytes(claimRead(0, maxMessageSize, FOR_SEGMENT, -1));
+    }
+
+    /**
+     * Takes an 8-byte message, waiting as long as it takes.
+     *
+     * @throws IllegalStateException if the next message is not 8 bytes long (it stays in the queue)
+     */
+    public long takeLong() throws InterruptedException {
+        return readLong(claimRead(Long.BYTES, Long.BYTES, FOR_LONG, -1));
+    }
+
+    /** Takes an 8-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
+    public OptionalLong pollLong(Duration timeout) throws InterruptedException {
+        long pos = claimRead(Long.BYTES, Long.BYTES, FOR_LONG, SharedRegion.nanos(timeout));
+        return pos < 0 ? OptionalLong.empty() : OptionalLong.of(readLong(pos));
+    }
+
+    /**
+     * Takes a 4-byte message, waiting as long as it takes.
+     *
+     * @throws IllegalStateException if the next message is not 4 bytes long (it stays in the queue)
+     */
+    public int takeInt() throws InterruptedException {
+        return readInt(claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, -1));
+    }
+
+    /** Takes a 4-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
+    public OptionalInt pollInt(Duration timeout) throws InterruptedException {
+        long pos = claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, SharedRegion.nanos(timeout));
+        return pos < 0 ? OptionalInt.empty() : OptionalInt.of(readInt(pos));
+    }
+
+    /**
+     * Hands a message to {@code handler} in place, in shared memory, if one is there right now; its slot
+     * is freed when the handler returns or throws (the message counts as taken either way).
+     */
+    public boolean poll(MessageHandler handler) {
+        Objects.requireNonNull(handler);
+        long pos = claimReadNow(0, maxMessageSize, FOR_SEGMENT);
+        if (pos < 0) return false;
+        handle(pos, handler);
+        return true;
+    }
+
+    /** {@link #poll(MessageHandler)}, waiting up to {@code timeout} for a message. */
+    public boolean poll(MessageHandler handler, Duration timeout) throws InterruptedException {
+        Objects.requireNonNull(handler);
+        long pos = claimRead(0, maxMessageSize, FOR_SEGMENT, SharedRegion.nanos(timeout));
+        if (pos < 0) return false;
+        handle(pos, handler);
+        return true;
+    }
+
+    // ============================================================================================ state
+
+    /** Slots in the queue. */
+    public int capacity() {
+        return capacity;
+    }
+
+    /** The longest message, in bytes. */
+    public int maxMessageSize() {
+        return maxMessageSize;
+    }
+
+    /** Messages in the queue right now, claimed slots included (a snapshot, from 0 to capacity). */
+    public int size() {
+        long head = (long) LONG.getVolatile(seg, HEAD_OFFSET);
+        long tail = (long) LONG.getVolatile(seg, TAIL_OFFSET);
+        return (int) Math.max(0, Math.min(capacity, tail - head));
+    }
+
+    /** How many slots any process took back from a process that died writing or reading them. */
+    public long reclaimed() {
+        return (long) LONG.getVolatile(seg, RECLAIMED_OFFSET);
+    }
+
+    /** The shared memory's fd, to hand to a child ({@code SubprocessBuilder.passFd}); -1 once closed. */
+    public long nativeHandle() {
+        return region.nativeHandle();
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    /** Unmaps the queue in this process and closes its fd; its blocked threads get {@link IllegalStateException}. Idempotent. */
+    @Override
+    public void close() throws IOException {
+        region.close();
+    }
+
+    // ============================================================================================ the ring
+
+    private long slot(long position) {
+        return SLOTS_OFFSET + (position & mask) * slotSize;
+    }
+
+    /** Claims the slot at the tail if it is free: its position, or -1 if the queue is full. */
+    private long claimWriteNow() {
+        long pos = (long) LONG.getVolatile(seg, TAIL_OFFSET);
+        for (;;) {
+            long slot = slot(pos);
+            long dif = (long) LONG.getAcquire(seg, slot + SEQUENCE) - pos;
+            if (dif == 0) {
+                long claim = (long) LONG.getVolatile(seg, slot + WRITER);
+                int claimed = claimedPosition(claim);
+                if (claimed == (int) pos) {
+                    // claimed, but its writer has not moved the tail yet (or died first): move it for it
+                    LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
+                } else if (claimed == (int) (pos - capacity)
+                        && LONG.compareAndSet(seg, slot + WRITER, claim, claimWord(pos, Processes.SELF))) {
+                    LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
+                    return pos;
+                }
+            } else if (dif < 0) {
+                return -1;                         // not read yet a lap ago: full
+            }
+            pos = (long) LONG.getVolatile(seg, TAIL_OFFSET);
+        }
+    }
+
+    /** Claims the slot at the head if it holds a message of {@code min..max} bytes: its position, or -1 if empty. */
+    private long claimReadNow(int min, int max, int forWhat) {
+        long pos = (long) LONG.getVolatile(seg, HEAD_OFFSET);
+        for (;;) {
+            long slot = slot(pos);
+            long seq = (long) LONG.getAcquire(seg, slot + SEQUENCE);
+            long dif = seq - (pos + 1);
+            if (dif == 0) {
+                // read in this order: a length read while no reader had claimed the slot is this lap's
+                int length = (int) INT.getAcquire(seg, slot + LENGTH);
+                long claim = (long) LONG.getVolatile(seg, slot + READER);
+                int claimed = claimedPosition(claim);
+                if (claimed == (int) pos) {
+                    LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
+                } else if (claimed == (int) (pos - capacity)) {
+                    if (length != ABANDONED && (length < min || length > max)) throw wrongLength(pos, length, max, forWhat);
+                    if (LONG.compareAndSet(seg, slot + READER, claim, claimWord(pos, Processes.SELF))) {
+                        LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
+                        if (length != ABANDONED) return pos;
+                        release(pos);              // a slot given up by its writer: skip it
+                    }
+                }
+            } else if (dif < 0) {
+                return -1;                         // not written yet: empty
+            }
+            pos = (long) LONG.getVolatile(seg, HEAD_OFFSET);
+        }
+    }
+
+    /** @param timeoutNanos 0: do not wait; -1: no limit */
+    private long claimWrite(long timeoutNanos) throws InterruptedException {
+        long pos = claimWriteNow();
+        return pos >= 0 || timeoutNanos == 0 ? pos : awaitWrite(timeoutNanos);
+    }
+
+    /** @param timeoutNanos 0: do not wait; -1: no limit */
+    private long claimRead(int min, int max, int forWhat, long timeoutNanos) throws InterruptedException {
+        long pos = claimReadNow(min, max, forWhat);
+        return pos >= 0 || timeoutNanos == 0 ? pos : awaitRead(min, max, forWhat, timeoutNanos);
+    }
+
+    private long awaitWrite(long timeoutNanos) throws InterruptedException {
+        for (int i = 0; i < SPIN_TRIES; i++) {
+            Thread.onSpinWait();
+            long pos = claimWriteNow();
+            if (pos >= 0) return pos;
+        }
+        long start = System.nanoTime();
+        for (int round = 0; ; round++) {
+            int key = announceSleeper(NOT_FULL_OFFSET);
+            // announced first, looked again second: a consumer that frees a slot now sees the announcement
+            long pos = claimWriteNow();
+            if (pos >= 0) return pos;
+            long now = System.nanoTime();
+            if (now - lastWriterCheck >= CHECK_NANOS) {
+                lastWriterCheck = now;
+                long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
+                if (stuck >= 0 && reclaimIfDead(stuck)) continue;
+            }
+            long waited = now - start;
+            if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
+            region.await(NOT_FULL_OFFSET, key, timeoutNanos < 0 ? CHECK_NANOS : Math.min(CHECK_NANOS, timeoutNanos - waited), round);
+            if (Thread.interrupted()) throw new InterruptedException("interrupted while waiting for room in " + name);
+        }
+    }
+
+    private long awaitRead(int min, int max, int forWhat, long timeoutNanos) throws InterruptedException {
+        for (int i = 0; i < SPIN_TRIES; i++) {
+            Thread.onSpinWait();
+            long pos = claimReadNow(min, max, forWhat);
+            if (pos >= 0) return pos;
+        }
+        long start = System.nanoTime();
+        for (int round = 0; ; round++) {
+            int key = announceSleeper(NOT_EMPTY_OFFSET);
+            long pos = claimReadNow(min, max, forWhat);
+            if (pos >= 0) return pos;
+            long now = System.nanoTime();
+            if (now - lastReaderCheck >= CHECK_NANOS) {
+                lastReaderCheck = now;
+                if (reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET))) continue;
+            }
+            long waited = now - start;
+            if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
+            region.await(NOT_EMPTY_OFFSET, key, timeoutNanos < 0 ? CHECK_NANOS : Math.min(CHECK_NANOS, timeoutNanos - waited), round);
+            if (Thread.interrupted()) throw new InterruptedException("interrupted while waiting for a message in " + name);
+        }
+    }
+
+    /**
+     * Takes back the slot of position {@code p} if the process that claimed it has ended: a message being
+     * written is given up (readers skip it), one being read is freed for writers. True if it did.
+     */
+    private boolean reclaimIfDead(long p) {
+        long slot = slot(p);
+        long seq = (long) LONG.getAcquire(seg, slot + SEQUENCE);
+        long role = seq == p ? WRITER : seq == p + 1 ? READER : -1;
+        if (role < 0) return false;
+        long claim = (long) LONG.getVolatile(seg, slot + role);
+        int pid = claimedPid(claim);
+        if (claimedPosition(claim) != (int) p || pid == Processes.SELF || !Processes.hasEnded(pid)) return false;
+        if (!LONG.compareAndSet(seg, slot + role, claim, claimWord(p, Processes.SELF))) return false;   // another survivor won
+        if (role == WRITER) {
+            INT.set(seg, slot + LENGTH, ABANDONED);
+            if (!LONG.compareAndSet(seg, slot + SEQUENCE, p, p + 1)) return false;
+            LONG.compareAndSet(seg, TAIL_OFFSET, p, p + 1);
+            signal(NOT_EMPTY_OFFSET);
+        } else {
+            if (!LONG.compareAndSet(seg, slot + SEQUENCE, p + 1, p + capacity)) return false;
+            LONG.compareAndSet(seg, HEAD_OFFSET, p, p + 1);
+            signal(NOT_FULL_OFFSET);
+        }
+        LONG.getAndAdd(seg, RECLAIMED_OFFSET, 1L);
+        return true;
+    }
+
+    /** Publishes the message written into the slot of {@code pos}. */
+    void commit(long pos, int length) {
+        long slot = slot(pos);
+        INT.set(seg, slot + LENGTH, length);
+        // a full fence: the announcement of a sleeping consumer read below cannot be stale
+        if (!LONG.compareAndSet(seg, slot + SEQUENCE, pos, pos + 1)) throw takenOver(pos, "writing");
+        signal(NOT_EMPTY_OFFSET);
+    }
+
+    /** Gives up the slot of {@code pos}, claimed for writing: readers skip it. */
+    void abandon(long pos) {
+        commit(pos, ABANDONED);
+    }
+
+    /** Frees the slot of {@code pos}, read, for the writer of the next lap. */
+    private void release(long pos) {
+        if (!LONG.compareAndSet(seg, slot(pos) + SEQUENCE, pos + 1, pos + capacity)) throw takenOver(pos, "reading");
+        signal(NOT_FULL_OFFSET);
+    }
+
+    /**
+     * Sets the sleepers bit of the wake-up word at {@code word} (an eventcount: the bit and a 31-bit epoch)
+     * and returns the value to sleep on. The caller must look at the ring again before it sleeps.
+     */
+    private int announceSleeper(long word) {
+        for (;;) {
+            int w = (int) INT.getVolatile(seg, word);
+            if ((w & SLEEPERS) != 0 || INT.compareAndSet(seg, word, w, w | SLEEPERS)) return w | SLEEPERS;
+        }
+    }
+
+    /**
+     * After a change the other side may wait for: if someone announced that it sleeps, starts a new epoch
+     * without the bit and wakes every sleeper; otherwise does nothing but read the word. The caller's
+     * compare-and-set on the ring, just before, orders this read after its change.
+     */
+    private void signal(long word) {
+        int w = (int) INT.getVolatile(seg, word);
+        if ((w & SLEEPERS) != 0 && INT.compareAndSet(seg, word, w, ((w & ~SLEEPERS) + 1) & ~SLEEPERS)) {
+            region.wake(word, Integer.MAX_VALUE);
+        }
+    }
+
+    // ============================================================================================ copying
+
+    private void write(long pos, MemorySegment message) {
+        boolean written = false;
+        try {
+            MemorySegment.copy(message, 0, seg, slot(pos) + PAYLOAD, message.byteSize());
+            written = true;
+        } finally {
+            if (written) commit(pos, (int) message.byteSize());
+            else abandon(pos);                     // never leave a claimed slot behind
+        }
+    }
+
+    private void writeLong(long pos, long value) {
+        LONG.set(seg, slot(pos) + PAYLOAD, value);
+        commit(pos, Long.BYTES);
+    }
+
+    private void writeInt(long pos, int value) {
+        INT.set(seg, slot(pos) + PAYLOAD, value);
+        commit(pos, Integer.BYTES);
+    }
+
+    private int readInto(long pos, MemorySegment dst) {
+        long slot = slot(pos);
+        int length = (int) INT.get(seg, slot + LENGTH);
+        try {
+            MemorySegment.copy(seg, slot + PAYLOAD, dst, 0, length);
+        } finally {
+            release(pos);
+        }
+        return length;
+    }
+
+    private byte[] readBytes(long pos) {
+        long slot = slot(pos);
+        int length = (int) INT.get(seg, slot + LENGTH);
+        byte[] message = new byte[length];
+        try {
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, slot + PAYLOAD, message, 0, length);
+        } finally {
+            release(pos);
+        }
+        return message;
+    }
+
+    private long readLong(long pos) {
+        long value = (long) LONG.get(seg, slot(pos) + PAYLOAD);
+        release(pos);
+        return value;
+    }
+
+    private int readInt(long pos) {
+        int value = (int) INT.get(seg, slot(pos) + PAYLOAD);
+        release(pos);
+        return value;
+    }
+
+    private void handle(long pos, MessageHandler handler) {
+        long slot = slot(pos);
+        int length = (int) INT.get(seg, slot + LENGTH);
+        try {
+            handler.onMessage(seg.asSlice(slot + PAYLOAD, length).asReadOnly());
+        } finally {
+            release(pos);
+        }
+    }
+
+    // ============================================================================================ errors
+
+    private void checkLength(long length) {
+        if (length > maxMessageSize) {
+            throw new IllegalArgumentException("message of " + length + " bytes exceeds the maximum message size of "
+                    + maxMessageSize + " bytes of " + name);
+        }
+    }
+
+    private int limit(MemorySegment dst) {
+        return (int) Math.min(dst.byteSize(), maxMessageSize);
+    }
+
+    private IllegalStateException wrongLength(long pos, int length, int max, int forWhat) {
+        String expected = switch (forWhat) {
+            case FOR_LONG -> "a long message is 8 bytes";
+            case FOR_INT -> "an int message is 4 bytes";
+            default -> "the destination holds " + max;
+        };
+        return new IllegalStateException(name + ": the message at position " + pos + " has " + length + " bytes; "
+                + expected + " (the message stays in the queue)");
+    }
+
+    private IllegalStateException takenOver(long pos, String doing) {
+        return new IllegalStateException(name + ": the slot of position " + pos + " was taken back while this process "
+                + "was " + doing + " it (another process took it for dead)");
+    }
+}

@@ -1,0 +1,281 @@
+package dev.panpipe.zerocopy.queue;
+
+import dev.panpipe.zerocopy.Mappings;
+import dev.panpipe.zerocopy.NoLeaks;
+import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.shared.SharedHeaderException;
+import dev.panpipe.zerocopy.shared.SharedIntArray;
+import dev.panpipe.zerocopy.shared.SharedLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The shared queue within one process: order, bounds, waiting, sizes, in-place access and its header. */
+@Timeout(60)
+@ExtendWith(NoLeaks.class)
+class SharedQueueTest {
+
+    static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void shouldKeepOrderAndRefuseMoreThanItsCapacityWithoutDropping() throws Exception {
+        try (SharedQueue q = SharedQueue.create("fifo", 4, 16)) {
+            assertEquals(4, q.capacity());
+            assertEquals(16, q.maxMessageSize());
+            assertTrue(q.offer(bytes("a")));
+            assertTrue(q.offer(bytes("")));
+            assertTrue(q.offerLong(-5L));
+            assertTrue(q.offerInt(7));
+            assertEquals(4, q.size());
+            assertFalse(q.offer(bytes("e")), "full");
+            assertFalse(q.offerLong(1, Duration.ZERO));
+            assertArrayEquals(bytes("a"), q.poll());
+            assertArrayEquals(new byte[0], q.poll());
+            assertEquals(OptionalLong.of(-5L), q.pollLong(Duration.ZERO));
+            assertEquals(OptionalInt.of(7), q.pollInt(Duration.ZERO));
+            assertNull(q.poll(), "empty");
+            assertEquals(OptionalLong.empty(), q.pollLong(Duration.ZERO));
+            for (int lap = 0; lap < 10; lap++) {                     // around the ring a few times
+                for (int i = 0; i < 4; i++) q.putInt(lap * 4 + i);
+                for (int i = 0; i < 4; i++) assertEquals(lap * 4 + i, q.takeInt());
+            }
+            assertEquals(0, q.size());
+        }
+    }
+
+    @Test
+    void shouldWaitForRoomAndForMessagesAndTimeOut() throws Exception {
+        try (SharedQueue q = SharedQueue.create("waiting", 2, 8)) {
+            long t0 = System.nanoTime();
+            assertNull(q.poll(Duration.ofMillis(120)));
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(100), "poll returned before its timeout");
+            q.putLong(1);
+            q.putLong(2);
+            t0 = System.nanoTime();
+            assertFalse(q.offerLong(3, Duration.ofMillis(120)));
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(100), "offer returned before its timeout");
+
+            CompletableFuture<Void> putter = CompletableFuture.runAsync(() -> {
+                try {
+                    q.putLong(3);                                   // blocks: full
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            }, r -> Thread.ofPlatform().start(r));
+            Thread.sleep(100);
+            assertFalse(putter.isDone(), "put returned on a full queue");
+            assertEquals(1, q.takeLong());                          // frees a slot and wakes the putter
+            putter.get(10, TimeUnit.SECONDS);
+            assertEquals(2, q.takeLong());
+            assertEquals(3, q.takeLong());
+
+            CompletableFuture<Long> taker = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return q.takeLong();
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            }, r -> Thread.ofVirtual().start(r));
+            Thread.sleep(100);
+            assertFalse(taker.isDone(), "take returned on an empty queue");
+            q.putLong(4);
+            assertEquals(4L, taker.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldRefuseTooLongMessagesAndLeaveWrongSizedOnesInTheQueue() throws Exception {
+        try (SharedQueue q = SharedQueue.create("sizes", 8, 16); Arena arena = Arena.ofConfined()) {
+            IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class, () -> q.offer(new byte[17]));
+            assertEquals("message of 17 bytes exceeds the maximum message size of 16 bytes of shared queue 'sizes'", tooLong.getMessage());
+            q.putInt(42);
+            IllegalStateException notLong = assertThrows(IllegalStateException.class, q::takeLong);
+            assertTrue(notLong.getMessage().contains("has 4 bytes; a long message is 8 bytes"), notLong.getMessage());
+            assertEquals(42, q.takeInt(), "the message stayed");
+
+            q.put(bytes("twelve bytes"));
+            MemorySegment small = arena.allocate(4);
+            IllegalStateException tooSmall = assertThrows(IllegalStateException.class, () -> q.poll(small));
+            assertTrue(tooSmall.getMessage().contains("has 12 bytes; the destination holds 4"), tooSmall.getMessage());
+            MemorySegment big = arena.allocate(64);
+            assertEquals(12, q.poll(big, Duration.ofSeconds(1)));
+            assertEquals("twelve bytes", new String(big.asSlice(0, 12).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            assertEquals(SharedQueue.EMPTY, q.poll(big));
+        }
+    }
+
+    @Test
+    void shouldWriteAndReadInPlaceAndSkipAbortedClaims() throws Exception {
+        try (SharedQueue q = SharedQueue.create("in-place", 4, 32)) {
+            QueueClaim claim = new QueueClaim();
+            assertTrue(q.tryClaim(claim));
+            assertEquals(32, claim.buffer().byteSize());
+            assertThrows(IllegalStateException.class, () -> q.tryClaim(claim));
+            claim.abort();                                          // consumers skip this slot
+            assertFalse(claim.isActive());
+            assertThrows(IllegalStateException.class, () -> claim.commit(1));
+
+            assertTrue(q.claim(claim, Duration.ofSeconds(1)));
+            claim.buffer().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 0x1122334455667788L);
+            claim.buffer().set(ValueLayout.JAVA_BYTE, 8, (byte) 9);
+            assertThrows(IllegalArgumentException.class, () -> claim.commit(33));
+            claim.commit(9);
+
+            AtomicLong seen = new AtomicLong();
+            assertTrue(q.poll(message -> {
+                assertEquals(9, message.byteSize());
+                assertTrue(message.isReadOnly());
+                seen.set(message.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            }));
+            assertEquals(0x1122334455667788L, seen.get());
+            assertFalse(q.poll(message -> { }), "the aborted slot is no message");
+            assertEquals(0, q.reclaimed());
+
+            q.putLong(5);
+            assertThrows(IllegalStateException.class, () -> q.poll(message -> {
+                throw new IllegalStateException("handler failed");
+            }));
+            assertEquals(0, q.size(), "a message whose handler threw is taken");
+        }
+    }
+
+    @Test
+    void shouldDeliverEveryMessageExactlyOnceAmongThreadsOfTwoMappings() throws Exception {
+        int producers = 4;
+        int perProducer = 50_000;
+        try (SharedQueue a = SharedQueue.create("threads", 64, 8); SharedQueue b = SharedQueue.attach(Mappings.second(a.nativeHandle()));
+             SharedIntArray seen = SharedIntArray.create("seen", (long) producers * perProducer)) {
+            List<Thread> threads = new ArrayList<>();
+            List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int p = 0; p < producers; p++) {
+                SharedQueue q = p % 2 == 0 ? a : b;
+                long id = p;
+                threads.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int seq = 0; seq < perProducer; seq++) q.putLong(id << 32 | seq);
+                    } catch (Throwable t) {
+                        failures.add(t);
+                    }
+                }));
+            }
+            for (int c = 0; c < 4; c++) {
+                SharedQueue q = c % 2 == 0 ? b : a;
+                Thread.Builder builder = c < 2 ? Thread.ofPlatform() : Thread.ofVirtual();
+                threads.add(builder.start(() -> {
+                    long[] last = {-1, -1, -1, -1};
+                    try {
+                        for (long m; (m = q.takeLong()) != -1; ) {
+                            int id = (int) (m >>> 32);
+                            int seq = (int) m;
+                            if (seq <= last[id]) throw new AssertionError("producer " + id + ": " + seq + " after " + last[id]);
+                            last[id] = seq;
+                            seen.getAndAdd((long) id * perProducer + seq, 1);
+                        }
+                    } catch (Throwable t) {
+                        failures.add(t);
+                    }
+                }));
+            }
+            for (Thread t : threads.subList(0, producers)) t.join();
+            for (int c = 0; c < 4; c++) a.putLong(-1);
+            for (Thread t : threads) t.join();
+            assertTrue(failures.isEmpty(), failures.toString());
+            int[] counts = seen.toArray();
+            for (int i = 0; i < counts.length; i++) if (counts[i] != 1) throw new AssertionError("message " + i + " delivered " + counts[i] + " times");
+        }
+    }
+
+    @Test
+    void shouldWakeThisProcessesBlockedThreadsWhenClosed() throws Exception {
+        SharedQueue q = SharedQueue.create("closing", 2, 8);
+        CompletableFuture<Long> taker = CompletableFuture.supplyAsync(() -> {
+            try {
+                return q.takeLong();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }, r -> Thread.ofPlatform().start(r));
+        Thread.sleep(100);
+        q.close();
+        ExecutionException e = assertThrows(ExecutionException.class, () -> taker.get(5, TimeUnit.SECONDS));
+        assertInstanceOf(IllegalStateException.class, e.getCause());
+        assertThrows(IllegalStateException.class, () -> q.offerLong(1));
+        assertEquals(-1, q.nativeHandle());
+    }
+
+    @Test
+    void shouldAnswerInterruptWhileWaiting() throws Exception {
+        try (SharedQueue q = SharedQueue.create("interrupt", 2, 8)) {
+            CompletableFuture<Throwable> taker = new CompletableFuture<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                try {
+                    q.take();
+                    taker.complete(null);
+                } catch (Throwable e) {
+                    taker.complete(e);
+                }
+            });
+            Thread.sleep(100);
+            t.interrupt();
+            assertInstanceOf(InterruptedException.class, taker.get(5, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldRefuseBadArgumentsAndAttachingAnythingButAQueue() throws Exception {
+        assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 1000, 8));
+        assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 0, 8));
+        assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 1, 8), "one slot cannot tell read from free");
+        assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 4, -1));
+        try (SharedLong notAQueue = SharedLong.create("long", 0)) {
+            SharedHeaderException e = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(notAQueue.nativeHandle())));
+            assertEquals("size", e.field(), "a shared long is smaller than a queue header");
+        }
+        try (SharedQueue q = SharedQueue.create("forged", 4, 8)) {
+            MemorySegment seg;
+            try (SharedMemory second = Mappings.second(q.nativeHandle())) {
+                seg = second.segment();
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, 3);
+                assertEquals("capacity", assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle()))).field());
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, 1 << 20);
+                SharedHeaderException tooSmall = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle())));
+                assertEquals("capacity", tooSmall.field());
+                assertTrue(tooSmall.getMessage().contains("the segment has"), tooSmall.getMessage());
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, 4);
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, 40);
+                assertEquals("slotSize", assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle()))).field());
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) QueueLayout.slotSize(8));
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, 9);
+                assertEquals("version", assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle()))).field());
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, QueueLayout.VERSION);
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.MAGIC_OFFSET, 0);
+                SharedHeaderException magic = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle())));
+                assertTrue(magic.getMessage().startsWith("shared queue: bad magic 0x00000000 (expected 0x55515050"), magic.getMessage());
+            }
+        }
+    }
+}

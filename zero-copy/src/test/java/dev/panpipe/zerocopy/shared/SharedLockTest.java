@@ -1,0 +1,161 @@
+package dev.panpipe.zerocopy.shared;
+
+import dev.panpipe.zerocopy.Mappings;
+import dev.panpipe.zerocopy.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The shared lock's semantics within one process, through one handle or two mappings of the same memory. */
+@Timeout(60)
+@ExtendWith(NoLeaks.class)
+class SharedLockTest {
+
+    @Test
+    void shouldRefuseToBeTakenTwiceByOneThreadOrUnlockedByAnother() throws Exception {
+        try (SharedLock lock = SharedLock.create("strict")) {
+            lock.lock();
+            assertTrue(lock.isHeldByCurrentThread());
+            assertEquals(ProcessHandle.current().pid(), lock.ownerPid());
+            IllegalStateException twice = assertThrows(IllegalStateException.class, lock::lock);
+            assertTrue(twice.getMessage().contains("not reentrant"), twice.getMessage());
+            assertThrows(IllegalStateException.class, lock::tryLock);
+            AtomicReference<Throwable> other = new AtomicReference<>();
+            Thread.ofPlatform().start(() -> {
+                try {
+                    lock.unlock();
+                } catch (Throwable t) {
+                    other.set(t);
+                }
+            }).join();
+            assertInstanceOf(IllegalMonitorStateException.class, other.get());
+            lock.unlock();
+            assertFalse(lock.isLocked());
+            assertThrows(IllegalMonitorStateException.class, lock::unlock);
+        }
+    }
+
+    @Test
+    void shouldWaitForTheHolderOfASecondMappingAndTimeOut() throws Exception {
+        try (SharedLock a = SharedLock.create("two-maps"); SharedLock b = SharedLock.attach(Mappings.second(a.nativeHandle()))) {
+            assertTrue(b.toString().contains("two-maps"), "the attached lock reads its name from the header: " + b);
+            a.lock();
+            assertTrue(b.isLocked());
+            CompletableFuture<Boolean> timed = CompletableFuture.supplyAsync(() -> tryLock(b, Duration.ofMillis(150)),
+                    r -> Thread.ofPlatform().start(r));
+            long t0 = System.nanoTime();
+            assertFalse(timed.get(10, TimeUnit.SECONDS), "a live owner's lock is not taken over");
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(100));
+
+            CompletableFuture<Boolean> waiting = CompletableFuture.supplyAsync(() -> {
+                boolean got = tryLock(b, Duration.ofSeconds(20));
+                b.unlock();
+                return got;
+            }, r -> Thread.ofPlatform().start(r));
+            Thread.sleep(50);
+            assertFalse(waiting.isDone());
+            a.unlock();                                            // wakes the sleeper through futex_wake
+            assertTrue(waiting.get(10, TimeUnit.SECONDS));
+            assertEquals(0, a.recoveries());
+        }
+    }
+
+    @Test
+    void shouldCountExactlyFromPlatformAndVirtualThreadsThatSleepHoldingIt() throws Exception {
+        try (SharedLong counter = SharedLong.create("counter", 0)) {
+            SharedLock lock = counter.getLock();
+            int perThread = 5_000;
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 16; t++) {
+                Thread.Builder builder = t < 4 ? Thread.ofPlatform() : Thread.ofVirtual();
+                threads.add(builder.start(() -> {
+                    for (int i = 0; i < perThread; i++) {
+                        try {
+                            lock.lock();
+                            try {
+                                counter.setPlain(counter.getPlain() + 1);
+                                // a virtual thread unmounts here holding the lock: waiters must let it back on a carrier
+                                if (i % 500 == 0) Thread.sleep(1);
+                            } finally {
+                                lock.unlock();
+                            }
+                        } catch (InterruptedException | LockOwnerDiedException e) {
+                            throw new AssertionError(e);
+                        }
+                    }
+                }));
+            }
+            for (Thread t : threads) t.join();
+            assertEquals(16L * perThread, counter.get());
+            assertFalse(lock.isLocked());
+        }
+    }
+
+    @Test
+    void shouldStopWaitingWhenInterrupted() throws Exception {
+        try (SharedLock lock = SharedLock.create("interruptible")) {
+            lock.lock();
+            AtomicReference<Throwable> outcome = new AtomicReference<>();
+            CountDownLatch started = new CountDownLatch(1);
+            Thread waiter = Thread.ofPlatform().start(() -> {
+                started.countDown();
+                try {
+                    lock.lock();
+                } catch (Throwable t) {
+                    outcome.set(t);
+                }
+            });
+            started.await();
+            Thread.sleep(50);
+            waiter.interrupt();
+            waiter.join(TimeUnit.SECONDS.toMillis(5));
+            assertFalse(waiter.isAlive());
+            assertInstanceOf(InterruptedException.class, outcome.get());
+            assertTrue(lock.isHeldByCurrentThread());
+            lock.unlock();
+        }
+    }
+
+    @Test
+    void shouldWakeWaitersOfThisProcessWhenClosed() throws Exception {
+        SharedLock lock = SharedLock.create("closing");
+        try (SharedLock other = SharedLock.attach(Mappings.second(lock.nativeHandle()))) {
+            other.lock();
+            CompletableFuture<Boolean> waiter = CompletableFuture.supplyAsync(() -> tryLock(lock, Duration.ofSeconds(30)),
+                    r -> Thread.ofPlatform().start(r));
+            Thread.sleep(100);
+            long t0 = System.nanoTime();
+            lock.close();
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(2), "close waited for the sleeper too long");
+            ExecutionException e = assertThrows(ExecutionException.class, () -> waiter.get(5, TimeUnit.SECONDS));
+            assertInstanceOf(IllegalStateException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().contains("closed"), e.getCause().getMessage());
+            assertEquals(-1, lock.nativeHandle());
+            assertThrows(IllegalStateException.class, lock::tryLock);
+            other.unlock();
+        }
+    }
+
+    private static boolean tryLock(SharedLock lock, Duration timeout) {
+        try {
+            return lock.tryLock(timeout);
+        } catch (InterruptedException | LockOwnerDiedException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
