@@ -38,14 +38,16 @@ import java.util.concurrent.TimeUnit;
  *       sequence number) and the consumer reads only the descriptor and that pixel: what moving a frame
  *       costs, which must not depend on its size, since only the 64-byte descriptor and two counters
  *       move. 1920x1080 vs 3840x2160: the issue's floors are >= 1,000,000 frames/s for 1080p and 4K within
- *       10% of it. Only touched pages of the slots are ever backed by memory, so 16 4K slots cost a few
- *       pages, not 400 MB.</li>
- *   <li>{@code fillRead}: the producer fills every byte of a 1920x1080 RGB8 frame ({@link MemorySegment#fill}),
+ *       10% of it. Only touched pages of the slots are ever backed by memory, so 64 4K slots cost a few
+ *       pages, not 1.6 GB.</li>
+ *   <li>{@code fillRead}: the producer fills every byte of a 1920x1080 RGB8 frame ({@link RingPeer#fill}),
  *       the consumer sums every byte as longs ({@link RingPeer#sumLongs}) and checks the sum, pipelined:
  *       the producer fills frame N+1 while the consumer reads frame N. Floor: >= 0.8x
  *       {@code fillReadSingleProcess}, the same fill then the same sum of one buffer of the same size
  *       (memfd shared memory, as the ring's slots) in this thread alone. Meant for cross-core; same-core the
- *       two processes take turns on one vCPU.</li>
+ *       two processes take turns on one vCPU. At a few thousand ops/s the gc profiler's B/op carries the
+ *       harness's own allocation (tens of bytes: see {@code fillReadSingleProcess}, which allocates
+ *       nothing); the benchmark thread itself was measured at under 1 B a frame.</li>
  * </ul>
  *
  * <p>{@code wait}: the {@link dev.panpipe.zerocopy.ring.WaitStrategy} of both ends: {@code spinning} (never
@@ -99,7 +101,8 @@ public class RingBenchmark {
         @Param({"spinning", "doorbell"})
         public String wait;
 
-        @Param({"16"})
+        /** 16 suffices across cores; on one core each batch costs two context switches and two 5 us spins, so 64 halve them. */
+        @Param({"16", "64"})
         public int slots;
 
         int width;
@@ -119,8 +122,14 @@ public class RingBenchmark {
         @Param({"spinning", "doorbell"})
         public String wait;
 
-        /** Two would pipeline already; four absorb a hiccup of either side. All four (25 MB) fit the 32 MB L3. */
-        @Param({"4"})
+        /**
+         * Two would pipeline, but then the producer rewrites a slot the consumer read two frames ago, still in
+         * the other core's caches, and every store pays for invalidating that copy: on this VM the fill of
+         * a frame took 0.1 ms alone and 0.7-0.8 ms so (in one process with two threads too, whenever the
+         * hypervisor had the two vCPUs on cores far apart), 1.3k frames/s against 3.4k single-threaded.
+         * With 16 slots (100 MB) a slot has left both cores' caches before it is written again: 3.5k.
+         */
+        @Param({"16"})
         public int slots;
 
         @Setup(Level.Trial)
@@ -163,14 +172,14 @@ public class RingBenchmark {
     @Benchmark
     public void fillRead(FillRead f) throws IOException {
         FrameClaim c = f.producer.claim(HD_WIDTH, HD_HEIGHT, PixelFormat.RGB8);
-        c.pixels().fill(RingPeer.fillByte(c.sequence()));
+        RingPeer.fill(c.pixels(), RingPeer.fillByte(c.sequence()));
         c.commit();
     }
 
     @Benchmark
     public long fillReadSingleProcess(SingleProcess s) {
         byte b = RingPeer.fillByte(s.sequence++);
-        s.frame.fill(b);
+        RingPeer.fill(s.frame, b);
         long sum = RingPeer.sumLongs(s.frame);
         if (sum != RingPeer.expectedSum(b, HD_BYTES)) throw new IllegalStateException("frame sum " + sum + " for byte " + b);
         return sum;
