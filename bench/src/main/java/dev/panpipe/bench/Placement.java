@@ -9,8 +9,12 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -43,6 +47,48 @@ public class Placement {
         List<String> all = new ArrayList<>(prefix);
         all.addAll(Arrays.asList(command));
         return all.toArray(String[]::new);
+    }
+
+    /**
+     * Fails unless process {@code pid} may run on exactly the cpus this placement puts children on: the JVM's
+     * own for {@code inherit}, else {@link #childCpu}. Call it once the child has told it started, so that
+     * {@code taskset} has moved it already.
+     */
+    public void requireChildPlaced(long pid) throws IOException {
+        String cpus = cpusAllowed(pid);
+        String expected = childCpu.equals("inherit") ? cpusAllowed(ProcessHandle.current().pid()) : childCpu;
+        if (!cpuSet(cpus).equals(cpuSet(expected))) {
+            throw new IllegalStateException("child " + pid + " runs on cpus " + cpus + ", expected " + expected + " (childCpu=" + childCpu + ")");
+        }
+    }
+
+    /**
+     * True if a child may run on a cpu this JVM may run on too: always for {@code inherit}. Two ends that spin
+     * on one cpu take turns only when the scheduler preempts one of them.
+     */
+    public boolean childSharesCpu() throws IOException {
+        return childCpu.equals("inherit") || cpuSet(cpusAllowed(ProcessHandle.current().pid())).intersects(cpuSet(childCpu));
+    }
+
+    /** {@code Cpus_allowed_list} of process {@code pid}, e.g. {@code 0} or {@code 0-1}. */
+    static String cpusAllowed(long pid) throws IOException {
+        String key = "Cpus_allowed_list:";
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith(key)) return line.substring(key.length()).strip();
+        }
+        throw new IllegalStateException("no " + key + " in /proc/" + pid + "/status");
+    }
+
+    /** A cpu list as taskset and /proc write it ({@code 0,2-3}) as a set. */
+    static BitSet cpuSet(String list) {
+        BitSet set = new BitSet();
+        for (String part : list.split(",")) {
+            int dash = part.indexOf('-');
+            int from = Integer.parseInt(part.substring(0, dash < 0 ? part.length() : dash).strip());
+            int to = dash < 0 ? from : Integer.parseInt(part.substring(dash + 1).strip());
+            set.set(from, to + 1);
+        }
+        return set;
     }
 
     /**

@@ -27,7 +27,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -51,7 +50,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Placement ({@link Placement#childCpu}): the worker JVM inherits cpu 0 ("same-core"), or is started as
  * {@code taskset -c N java ...} ("cross-core"), through {@link WorkerSpec#launchedThrough}. Setup checks
- * where the worker runs ({@code Cpus_allowed_list}).
+ * where the worker runs ({@link Placement#requireChildPlaced}).
  *
  * <p>SampleTime: the score is the mean, the JSON carries p50/p99 as well.
  *
@@ -93,9 +92,7 @@ public class WorkerRoundTripBenchmark {
         worker = workers.start(spec);
         if (!resultsPipe.equals("kernel")) enlargeResultsFifo(workers.directory().resolve(spec.fifoName()), Integer.parseInt(resultsPipe));
 
-        String cpus = procStatus(worker.pid(), "Cpus_allowed_list");
-        String expectedCpus = placement.childCpu.equals("inherit") ? procStatus(ProcessHandle.current().pid(), "Cpus_allowed_list") : placement.childCpu;
-        if (!cpus.equals(expectedCpus)) throw new IllegalStateException("worker runs on cpus " + cpus + ", expected " + expectedCpus);
+        placement.requireChildPlaced(worker.pid());
 
         // Every variant must really echo: check the whole payload once.
         worker.send(pixels, Codecs.pixels());
@@ -166,12 +163,5 @@ public class WorkerRoundTripBenchmark {
                 Syscalls.close(fd);
             }
         }
-    }
-
-    private static String procStatus(long pid, String key) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (line.startsWith(key + ":")) return line.substring(key.length() + 1).strip();
-        }
-        throw new IllegalStateException("no " + key + " in /proc/" + pid + "/status");
     }
 }

@@ -334,7 +334,7 @@ class FrameRingTest {
                 assertEquals("producer", e.peer());
                 assertEquals(child.pid(), e.pid());
                 // The design bound is one liveness slice (20 ms) after the kernel reports the exit; a loaded
-                // 2-vCPU CI machine gets generous slack here, the bound itself is measured by RingBenchmark.
+                // 2-vCPU CI machine gets generous slack here, the bound itself is measured by RingPeerDeathBenchmark.
                 assertTrue(noticedMillis < 1_000, "death noticed after " + noticedMillis + " ms");
                 System.out.println("producer death noticed " + noticedMillis + " ms after SIGKILL");
                 child.waitFor();
