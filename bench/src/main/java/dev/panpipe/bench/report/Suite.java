@@ -153,15 +153,24 @@ final class Suite {
             row("4K RGB frame round trip to a worker, as bytes", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", F4K),
                     "Python mp.Pipe send_bytes", python("bytes:" + F4K), Metric.OPS_PER_S, Floor.NONE),
             // the shared-memory frame ring (RingBenchmark; see the class comment)
-            row("ring: 1080p frame hand-off", "panpipe ring", ring("handoff", "size", F1080), null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
-            row("ring: 4K frame hand-off vs 1080p hand-off", "panpipe ring 4K", ring("handoff", "size", F4K),
-                    "panpipe ring 1080p", ring("handoff", "size", F1080), Metric.OPS_PER_S, atLeast(0.9)),
-            row("ring: fill + read a 1080p frame across processes vs in one process", "panpipe ring", ring("fillRead", "size", F1080),
-                    "one process", ring("fillReadSingleProcess", "size", F1080), Metric.MB_PER_S, atLeast(0.8)),
-            row("ring: 64 B round trip, spinning", "panpipe ring spin", ring("spinRoundTrip"),
+            // The floors are read on the default wait strategy (doorbell: spin ~1 us, yield, futex) with 64 slots,
+            // the one set-up that runs in both placements; spinning (cross-core only) is shown beside it.
+            row("ring: 1080p frame hand-off (doorbell, 64 slots)", "panpipe ring", ring("handoff", "frame", "1920x1080", "wait", "doorbell", "slots", "64"),
+                    null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
+            row("ring: 4K vs 1080p frame hand-off (doorbell, 64 slots)", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "doorbell", "slots", "64"),
+                    "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "doorbell", "slots", "64"), Metric.OPS_PER_S, atLeast(0.9)),
+            row("ring: 1080p frame hand-off (spinning, 16 slots)", "panpipe ring", ring("handoff", "frame", "1920x1080", "wait", "spinning", "slots", "16"),
+                    null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
+            row("ring: 4K vs 1080p frame hand-off (spinning, 16 slots)", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "spinning", "slots", "16"),
+                    "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "spinning", "slots", "16"), Metric.OPS_PER_S, atLeast(0.9)),
+            row("ring: fill + read every byte of a 1080p frame, across processes vs in one process", "panpipe ring",
+                    ring("fillRead", "wait", "doorbell"), "one process", ring("fillReadSingleProcess"), Metric.OPS_PER_S, atLeast(0.8)),
+            row("ring: 64 B round trip, spinning (mean)", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
                     "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.MEAN_NS, atMost(1.2)),
-            row("ring: 64 B round trip, doorbell", "panpipe ring doorbell", ring("doorbellRoundTrip"),
+            row("ring: 64 B round trip, doorbell (mean)", "panpipe ring doorbell", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "doorbell"),
                     "C eventfd ping-pong", c("pingpong_eventfd", "size", "64"), Metric.MEAN_NS, atMost(1.2)),
+            row("ring: 64 B round trip, doorbell vs C futex ping-pong (mean)", "panpipe ring doorbell", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "doorbell"),
+                    "C futex ping-pong", c("pingpong_futex", "size", "64"), Metric.MEAN_NS, Floor.NONE),
             row("1080p frame, one memcpy (the physical limit for a frame copy)", "memcpy", c("memcpy", "size", F1080), null, null,
                     Metric.MB_PER_S, Floor.NONE),
             row("4K frame, one memcpy", "memcpy", c("memcpy", "size", F4K), null, null, Metric.MB_PER_S, Floor.NONE));
@@ -198,7 +207,9 @@ final class Suite {
             new Series("panpipe: worker over frame rings", jmh("WorkerRingRoundTripBenchmark.message64Shm")),
             new Series("Python: mp.Pipe", python("bytes:64")),
             new Series("JDK: Unix socket, child JVM", jmh("UnixSocketBenchmark.pingPong")),
-            new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.pingPong")));
+            new Series("JDK: NIO Pipe, two threads", jmh("NioPipeBenchmark.pingPong")),
+            new Series("panpipe: ring, spinning", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning")),
+            new Series("panpipe: ring, doorbell", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "doorbell")));
 
     /** The class whose every figure is picked up by the charts too. */
     static final String RING_CLASS = "RingBenchmark.";
@@ -214,7 +225,8 @@ final class Suite {
             "WorkerRingRoundTripBenchmark.",
             "KernelBenchmark.bgr",
             "KernelBenchmark.gray",
-            RING_CLASS);
+            RING_CLASS,
+            "RingRoundTripBenchmark.");
 
     /** Benchmarks named in HOT_PATHS that are not panpipe's hot path (a comparison done in plain Java). */
     static final List<String> NOT_HOT = List.of("KernelBenchmark.grayByteArray");

@@ -50,7 +50,7 @@ class ReportTest {
     @Test
     void shouldShowAFloorWhoseFigureIsMissingAsNotMeasured() throws IOException {
         String md = Report.run(inputs());
-        assertRow(md, "| ring: 64 B round trip, doorbell | panpipe ring doorbell: not measured | C eventfd ping-pong: 5.20 µs |",
+        assertRow(md, "| ring: 64 B round trip, doorbell (mean) | panpipe ring doorbell: not measured | C eventfd ping-pong: 5.20 µs |",
                 "<= 1.20x | not measured |");
         assertTrue(md.contains("Floors **not measured** in this run: ") && md.contains("same-core: ring: 1080p frame hand-off"), md);
         // A row without a floor is left out when a figure is missing (no Pipeline run here).
@@ -61,8 +61,8 @@ class ReportTest {
     void shouldPickUpRingAndVmspliceBenchmarkFiguresByName() throws IOException {
         List<String> args = new java.util.ArrayList<>(List.of(inputs()));
         ArrayNode ring = JSON.createArrayNode();
-        ring.add(run("RingBenchmark.doorbellRoundTrip", "sample", 5.0, 0.1, "us/op", Map.of(), 0.0));
-        ring.add(run("RingBenchmark.handoff", "thrpt", 1.5e6, 1e4, "ops/s", Map.of("size", "6220800"), 0.0));
+        ring.add(run("RingRoundTripBenchmark.roundTrip64", "sample", 5.0, 0.1, "us/op", Map.of("wait", "doorbell"), 0.0));
+        ring.add(run("RingBenchmark.handoff", "thrpt", 1.5e6, 1e4, "ops/s", Map.of("frame", "1920x1080", "wait", "doorbell", "slots", "64"), 0.0));
         ring.add(run("VmspliceBenchmark.vmspliceRing", "thrpt", 250_000, 1000, "ops/s", Map.of("chunkBytes", "65536"), 0.0));
         Path file = dir.resolve("ring.json");
         JSON.writeValue(file.toFile(), ring);
@@ -70,7 +70,7 @@ class ReportTest {
         String md = Report.run(args.toArray(String[]::new));
         // 5.0 us / 5.2 us = 0.96x, at most 1.2x.
         assertRow(md, "| panpipe ring doorbell: 5.00 µs | C eventfd ping-pong: 5.20 µs | 0.96x |", "<= 1.20x | **yes** |");
-        assertRow(md, "| ring: 1080p frame hand-off | panpipe ring: 1.50 M/s | - | - | - | >= 1.00 M/s |", "**yes** |");
+        assertRow(md, "| ring: 1080p frame hand-off (doorbell, 64 slots) | panpipe ring: 1.50 M/s | - | - | - | >= 1.00 M/s |", "**yes** |");
         // chunkBytes is read as the message size: 250,000 x 65536 = 16,384 MB/s against C's 5,000.
         assertRow(md, "| panpipe VmspliceRing: 16,384 MB/s | C write/read loop: 5,000 MB/s | 3.28x |", ">= 3.00x | **yes** |");
     }

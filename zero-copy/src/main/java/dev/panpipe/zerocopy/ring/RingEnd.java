@@ -137,29 +137,42 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
                 if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return observed;
             }
         }
+        // The pidfd is polled only after a sleep that timed out (and once before the first), not before
+        // every sleep: a sleep-wake then costs the futex pair alone, like an eventfd pair.
+        boolean lookForDeath = true;
         for (;;) {
-            checkPeer(observed);
+            checkClosed(observed);
+            if (lookForDeath) checkAlive(observed);
             long now = System.nanoTime();
             long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - now;
             if (left <= 0) return observed;
             INT.setVolatile(header, ownWaitingOffset, 1);
             long v = (long) LONG.getVolatile(header, peerPositionOffset);
-            if (v == observed) {
-                Syscalls.futex_wait(peerPositionWord, (int) observed, Math.min(left, strategy.livenessCheckNanos()));
+            int woke = Syscalls.FUTEX_VALUE_CHANGED;
+            if (v == observed && !peerClosed()) {
+                woke = Syscalls.futex_wait(peerPositionWord, (int) observed, Math.min(left, strategy.livenessCheckNanos()));
                 v = (long) LONG.getVolatile(header, peerPositionOffset);
             }
             INT.setVolatile(header, ownWaitingOffset, 0);
             if (v != observed) return v;
+            lookForDeath = woke == Syscalls.FUTEX_TIMED_OUT;
         }
     }
 
     /** Throws if this end closed, or the peer closed or died, while the peer's position is still {@code observed}. */
     private void checkPeer(long observed) throws IOException {
+        checkClosed(observed);
+        checkAlive(observed);
+    }
+
+    /** Throws if this end closed, or the peer closed without moving from {@code observed}: volatile reads only. */
+    private void checkClosed(long observed) throws IOException {
         if (closed) throw new FrameRingClosedException("this " + role + " end is closed");
-        if (peerClosed()) {
-            if ((long) LONG.getAcquire(header, peerPositionOffset) != observed) return;   // it moved, then closed
-            throw peerClosedException();
-        }
+        if (peerClosed() && (long) LONG.getAcquire(header, peerPositionOffset) == observed) throw peerClosedException();
+    }
+
+    /** Throws if the peer process died without moving from {@code observed}: one poll of its pidfd. */
+    private void checkAlive(long observed) throws IOException {
         int pid = (int) INT.getAcquire(header, peerPidOffset);
         if (pid == 0) pid = expectedPeerPid;   // not attached yet: watch the process that is meant to
         if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) == observed) {
