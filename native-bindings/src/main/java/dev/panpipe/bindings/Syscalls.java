@@ -1,6 +1,5 @@
 package dev.panpipe.bindings;
 
-import dev.panpipe.bindings.linux.__pthread_mutex_s;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.timespec;
 
@@ -618,7 +617,7 @@ public final class Syscalls {
     }
 
     // =====================================================================================================
-    // shared-memory synchronisation: futex and process-shared robust mutexes
+    // shared-memory synchronisation: futex
     // =====================================================================================================
 
     /** {@link #futex_wait} outcome: woken by {@link #futex_wake}, or spuriously; re-check the word. */
@@ -667,88 +666,12 @@ public final class Syscalls {
         return (int) r;
     }
 
-    /** {@code gettid()}: the calling kernel thread's id (a robust mutex's owner is a thread, not a process). */
+    /** {@code gettid()}: the calling kernel thread's id. */
     public static int gettid() {
         MemorySegment st = state();
         try {
             return (int) (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
         } catch (Throwable t) { throw unchecked(t); }
-    }
-
-    /**
-     * Initialises a process-shared, robust {@code pthread_mutex_t} in place (in shared memory): when its
-     * owner dies, the next locker gets {@code EOWNERDEAD} instead of sleeping forever.
-     */
-    public static void pthread_mutex_init_shared_robust(MemorySegment mutex) throws SyscallException {
-        try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment attr = tmp.allocate(PTHREAD_MUTEXATTR_BYTES, 4);
-            checkReturned("pthread_mutexattr_init", null, linux_h.pthread_mutexattr_init(attr));
-            try {
-                checkReturned("pthread_mutexattr_setpshared", null,
-                        linux_h.pthread_mutexattr_setpshared(attr, linux_h.PTHREAD_PROCESS_SHARED()));
-                checkReturned("pthread_mutexattr_setrobust", null,
-                        linux_h.pthread_mutexattr_setrobust(attr, linux_h.PTHREAD_MUTEX_ROBUST()));
-                checkReturned("pthread_mutex_init", null, linux_h.pthread_mutex_init(mutex, attr));
-            } finally {
-                linux_h.pthread_mutexattr_destroy(attr);
-            }
-        }
-    }
-
-    /**
-     * {@code pthread_mutex_lock}: 0, or {@code EOWNERDEAD} (this thread now holds a lock whose previous owner
-     * died; call {@link #pthread_mutex_consistent} once the protected data is repaired). Other errors throw,
-     * {@code ENOTRECOVERABLE} included. pthread calls return their error; they do not set errno.
-     */
-    public static int pthread_mutex_lock(MemorySegment mutex) throws SyscallException {
-        int r = linux_h.pthread_mutex_lock(mutex);
-        if (r == 0 || r == linux_h.EOWNERDEAD()) return r;
-        throw SyscallException.of("pthread_mutex_lock", r);
-    }
-
-    /** {@code pthread_mutex_trylock}: 0, {@code EBUSY} (held by another thread) or {@code EOWNERDEAD}. */
-    public static int pthread_mutex_trylock(MemorySegment mutex) throws SyscallException {
-        int r = linux_h.pthread_mutex_trylock(mutex);
-        if (r == 0 || r == linux_h.EBUSY() || r == linux_h.EOWNERDEAD()) return r;
-        throw SyscallException.of("pthread_mutex_trylock", r);
-    }
-
-    /**
-     * {@code pthread_mutex_timedlock} with a deadline {@code timeoutNanos} from now on CLOCK_REALTIME (the
-     * clock the call is defined on): 0, {@code ETIMEDOUT} or {@code EOWNERDEAD}.
-     */
-    public static int pthread_mutex_timedlock(MemorySegment mutex, long timeoutNanos) throws SyscallException {
-        try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment deadline = tmp.allocate(timespec.layout());
-            checkReturned("clock_gettime", null, linux_h.clock_gettime(linux_h.CLOCK_REALTIME(), deadline) == 0 ? 0 : linux_h.EINVAL());
-            long nanos = timespec.tv_nsec(deadline) + Math.max(0, timeoutNanos);
-            timespec.tv_sec(deadline, timespec.tv_sec(deadline) + nanos / 1_000_000_000L);
-            timespec.tv_nsec(deadline, nanos % 1_000_000_000L);
-            int r = linux_h.pthread_mutex_timedlock(mutex, deadline);
-            if (r == 0 || r == linux_h.ETIMEDOUT() || r == linux_h.EOWNERDEAD()) return r;
-            throw SyscallException.of("pthread_mutex_timedlock", r);
-        }
-    }
-
-    /** {@code pthread_mutex_unlock}: EPERM when the calling thread does not hold the mutex. */
-    public static void pthread_mutex_unlock(MemorySegment mutex) throws SyscallException {
-        checkReturned("pthread_mutex_unlock", null, linux_h.pthread_mutex_unlock(mutex));
-    }
-
-    /** {@code pthread_mutex_consistent}: marks a robust mutex taken with EOWNERDEAD as repaired. */
-    public static void pthread_mutex_consistent(MemorySegment mutex) throws SyscallException {
-        checkReturned("pthread_mutex_consistent", null, linux_h.pthread_mutex_consistent(mutex));
-    }
-
-    /**
-     * {@code sizeof(pthread_mutexattr_t)} on Linux glibc (a union of {@code char[4]} and {@code int}):
-     * jextract skips the anonymous-union typedef, so CLayoutTest checks this number against gcc.
-     */
-    public static final long PTHREAD_MUTEXATTR_BYTES = 4;
-
-    /** Bytes of a {@code pthread_mutex_t} on this platform. */
-    public static long pthreadMutexSize() {
-        return __pthread_mutex_s.layout().byteSize();
     }
 
     /** {@code getpid()}; cannot fail. */

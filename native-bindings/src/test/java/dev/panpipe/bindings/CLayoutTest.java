@@ -74,8 +74,6 @@ class CLayoutTest {
         m.put("sizeof(posix_spawnattr_t)", posix_spawnattr_t.layout().byteSize());
         m.put("sizeof(sigset_t)", sigset_t.sizeof());
         m.put("sizeof(pid_t)", linux_h.C_INT.byteSize());
-        m.put("sizeof(pthread_mutex_t)", Syscalls.pthreadMutexSize());
-        m.put("sizeof(pthread_mutexattr_t)", Syscalls.PTHREAD_MUTEXATTR_BYTES);
         m.put("sizeof(struct timespec)", timespec.sizeof());
         // ---- constants ----
         m.put("O_CLOEXEC", (long) linux_h.O_CLOEXEC());
@@ -131,8 +129,6 @@ class CLayoutTest {
         m.put("SYS_gettid", (long) linux_h.SYS_gettid());
         m.put("FUTEX_WAIT", (long) linux_h.FUTEX_WAIT());
         m.put("FUTEX_WAKE", (long) linux_h.FUTEX_WAKE());
-        m.put("PTHREAD_PROCESS_SHARED", (long) linux_h.PTHREAD_PROCESS_SHARED());
-        m.put("PTHREAD_MUTEX_ROBUST", (long) linux_h.PTHREAD_MUTEX_ROBUST());
         m.put("EOWNERDEAD", (long) linux_h.EOWNERDEAD());
         m.put("ETIMEDOUT", (long) linux_h.ETIMEDOUT());
         m.put("(long) MAP_FAILED", linux_h.MAP_FAILED().address());
