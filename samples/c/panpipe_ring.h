@@ -23,7 +23,13 @@
  * Memory ordering, as in the Java ends: the producer writes the pixels and the slot descriptor, then the
  * descriptor's sequence and its position counter, both with release stores; the consumer loads the
  * position with acquire before it reads the descriptor, and releases a slot by storing its own position
- * with release after its last read of the pixels.
+ * with release after its last read of the pixels. (The Java consumer, while it spins, watches the awaited
+ * descriptor's sequence instead, one cache line fewer to cross between cores; so a producer's position
+ * may trail the frames its consumer has taken by one, for the moment between its two stores.)
+ *
+ * The cpu words are a hint for waiting, which these samples do not write: the Java ends store the CPU
+ * they run on (plus one) and spin before sleeping only when the peer last ran on another CPU, since a
+ * peer sharing the waiter's CPU cannot move while it spins. 0, what a C end leaves, reads as unknown.
  *
  * The doorbell: a waiting end sets its "waiting" word, loads the peer's position again, and only if it
  * has still not moved sleeps with FUTEX_WAIT on the low 32 bits of that position (little-endian: the
@@ -121,9 +127,11 @@ struct pprg_header {
     int32_t consumer_state;     /*  52: PPRG_STATE_* */
     uint8_t reserved0[128 - 56];
     uint64_t producer_position; /* 128: frames committed; low 32 bits are a sleeping consumer's futex word */
-    uint8_t reserved1[120];
+    int32_t producer_cpu;       /* 136: CPU the producer last ran on, plus one; 0 unknown (a hint, see above) */
+    uint8_t reserved1[116];
     uint64_t consumer_position; /* 256: frames released; low 32 bits are a sleeping producer's futex word */
-    uint8_t reserved2[120];
+    int32_t consumer_cpu;       /* 264: as producer_cpu, for the consumer */
+    uint8_t reserved2[116];
     int32_t consumer_waiting;   /* 384: 1 while the consumer sleeps (or is about to) on producer_position */
     int32_t producer_waiting;   /* 388: 1 while the producer sleeps (or is about to) on consumer_position */
     uint8_t reserved3[120];
@@ -154,7 +162,9 @@ _Static_assert(offsetof(struct pprg_header, consumer_pid) == 44, "consumer_pid")
 _Static_assert(offsetof(struct pprg_header, producer_state) == 48, "producer_state");
 _Static_assert(offsetof(struct pprg_header, consumer_state) == 52, "consumer_state");
 _Static_assert(offsetof(struct pprg_header, producer_position) == PPRG_CACHE_LINE_PAIR, "producer_position");
+_Static_assert(offsetof(struct pprg_header, producer_cpu) == PPRG_CACHE_LINE_PAIR + 8, "producer_cpu");
 _Static_assert(offsetof(struct pprg_header, consumer_position) == 2 * PPRG_CACHE_LINE_PAIR, "consumer_position");
+_Static_assert(offsetof(struct pprg_header, consumer_cpu) == 2 * PPRG_CACHE_LINE_PAIR + 8, "consumer_cpu");
 _Static_assert(offsetof(struct pprg_header, consumer_waiting) == 3 * PPRG_CACHE_LINE_PAIR, "consumer_waiting");
 _Static_assert(offsetof(struct pprg_header, producer_waiting) == 3 * PPRG_CACHE_LINE_PAIR + 4, "producer_waiting");
 _Static_assert(sizeof(struct pprg_header) == PPRG_HEADER_LENGTH, "header length");

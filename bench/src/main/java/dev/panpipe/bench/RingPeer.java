@@ -117,13 +117,20 @@ public final class RingPeer {
         System.out.flush();
     }
 
-    /** {@code spinning}, {@code doorbell} or {@code sleepAtOnce}: the {@link WaitStrategy} factory of that name. */
+    /**
+     * {@code spinning}, {@code doorbell} or {@code sleepAtOnce}: the {@link WaitStrategy} factory of that name;
+     * for experiments, {@code s<N>y<M>}: N spins, M yields, then the futex (e.g. {@code -p wait=s0y4}).
+     */
     static WaitStrategy strategy(String name) {
         return switch (name) {
             case "spinning" -> WaitStrategy.spinning();
             case "doorbell" -> WaitStrategy.doorbell();
             case "sleepAtOnce" -> WaitStrategy.sleepAtOnce();
-            default -> throw new IllegalArgumentException("wait: spinning, doorbell or sleepAtOnce, not " + name);
+            default -> {
+                if (name.matches("s\\d+y\\d+")) yield new WaitStrategy(Integer.parseInt(name.substring(1, name.indexOf('y'))),
+                        Integer.parseInt(name.substring(name.indexOf('y') + 1)), true, 20_000_000L);
+                throw new IllegalArgumentException("wait: spinning, doorbell or sleepAtOnce, not " + name);
+            }
         };
     }
 

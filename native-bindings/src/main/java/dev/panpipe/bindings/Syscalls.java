@@ -110,6 +110,13 @@ public final class Syscalls {
     private static final ThreadLocal<MemorySegment> FUTEX_TIMEOUT =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(timespec.layout()));
 
+    /**
+     * {@code sched_getcpu()}: glibc reads it from the thread's rseq area (or the vDSO), no system call, so it
+     * is linked {@link Linker.Option#critical critical}: no thread-state transition, a few nanoseconds.
+     */
+    private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(linux_h.sched_getcpu$address(),
+            linux_h.sched_getcpu$descriptor(), Linker.Option.critical(false));
+
     private static final MethodHandle SYSCONF = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor());
 
     private Syscalls() {
@@ -672,6 +679,14 @@ public final class Syscalls {
         try {
             return (int) (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
         } catch (Throwable t) { throw unchecked(t); }
+    }
+
+    /**
+     * {@code sched_getcpu()}: the CPU the calling thread runs on now (it may move right after), or -1 where the
+     * kernel cannot tell. A hint for deciding whether spinning on a peer can help, never for correctness.
+     */
+    public static int sched_getcpu() {
+        try { return (int) SCHED_GETCPU.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
     }
 
     /** {@code getpid()}; cannot fail. */

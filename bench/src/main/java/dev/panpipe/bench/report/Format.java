@@ -20,7 +20,7 @@ final class Format {
         return switch (metric) {
             case MB_PER_S -> grouped(v, v < 10 ? 2 : v < 100 ? 1 : 0) + " MB/s";
             case OPS_PER_S -> (v >= 1e6 ? grouped(v / 1e6, 2) + " M" : grouped(v, v < 100 ? 1 : 0) + " ") + "/s";
-            case MEAN_NS -> time(v);
+            case MEAN_NS, P50_NS -> time(v);
         };
     }
 

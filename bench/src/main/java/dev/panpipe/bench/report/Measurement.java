@@ -31,7 +31,9 @@ public record Measurement(String source, String name, Map<String, String> params
     public enum Metric {
         OPS_PER_S("/s", true),
         MB_PER_S("MB/s", true),
-        MEAN_NS("ns", false);
+        MEAN_NS("ns", false),
+        /** The median of sampled latencies (JMH SampleTime, the C ping-pongs); no range. */
+        P50_NS("ns", false);
 
         final String unit;
         final boolean higherIsBetter;
@@ -58,6 +60,9 @@ public record Measurement(String source, String name, Map<String, String> params
             case MEAN_NS -> {
                 if (!rate) return new double[] {value, lo, hi};
                 v = 1e9 / value; a = 1e9 / hi; b = 1e9 / lo;
+            }
+            case P50_NS -> {
+                return Double.isNaN(p50) ? null : new double[] {p50, p50, p50};
             }
             default -> throw new IllegalArgumentException(metric.name());
         }

@@ -98,6 +98,7 @@ public final class Report {
 
     private Optional<Compared> compare(String placement, Row row) {
         if (row.oneCpu() && !placement.equals(results.placements().getFirst())) return Optional.empty();
+        if (row.placement() != null && !row.placement().equals(placement)) return Optional.empty();
         double[] p = results.find(placement, row.panpipe()).map(m -> m.in(row.metric())).orElse(null);
         double[] b = row.baseline() == null ? null : results.find(placement, row.baseline()).map(m -> m.in(row.metric())).orElse(null);
         boolean needsBaseline = row.baseline() != null;
@@ -137,9 +138,10 @@ public final class Report {
     private String floors() {
         StringBuilder md = new StringBuilder("## Floors and ratios\n\n");
         md.append("Ratio = panpipe / baseline, both from this run and the same placement: for rates (/s, MB/s) above 1 "
-                + "means panpipe is faster, for times (round trips, mean) below 1 does. Range: the ratio at the two ends "
+                + "means panpipe is faster, for times (round trips: median or mean, as the row says) below 1 does. The round-trip floors "
+                + "are read on the median, the mean beside it. Range: the ratio at the two ends "
                 + "of the figures' ranges (JMH: the 99.9% confidence interval; C: the slowest and fastest repetition; "
-                + "C and Python latencies: none). MB/s = 10^6 bytes/s.\n\n");
+                + "medians, C and Python latencies: none). MB/s = 10^6 bytes/s.\n\n");
         for (String placement : results.placements()) {
             md.append("### ").append(placement).append("\n\n");
             md.append(floorTable(placement, false));
@@ -173,7 +175,7 @@ public final class Report {
                     row.panpipeLabel() + ": " + (x.p() == null ? "not measured" : Format.value(x.p()[0], row.metric())),
                     absolute ? "-" : row.baselineLabel() + ": " + (x.b() == null ? "not measured" : Format.value(x.b()[0], row.metric())),
                     absolute ? "-" : Format.ratio(x.ratio()),
-                    absolute || Double.isNaN(x.ratio()) ? "-" : Format.ratio(Math.min(x.worst(), x.best())) + "-" + Format.ratio(Math.max(x.worst(), x.best())),
+                    absolute || Double.isNaN(x.ratio()) || x.worst() == x.best() ? "-" : Format.ratio(Math.min(x.worst(), x.best())) + "-" + Format.ratio(Math.max(x.worst(), x.best())),
                     row.floor().text(row.metric()),
                     x.verdict()));
         }

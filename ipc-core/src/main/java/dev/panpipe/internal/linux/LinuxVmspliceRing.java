@@ -91,21 +91,11 @@ public final class LinuxVmspliceRing implements VmspliceRing {
     /**
      * {@code size} bytes of private anonymous memory, faulted in now ({@code MAP_POPULATE}) so the first
      * splice of a buffer does not hand the pipe the shared zero page, and unmapped when {@code arena} closes.
-     * A private mapping of {@code /dev/zero} is anonymous memory on Linux; {@code MAP_ANONYMOUS} itself is
-     * not among the generated constants.
      */
     private static MemorySegment mapAnonymous(long size, Arena arena) throws IOException {
-        int fd;
-        try (Arena tmp = Arena.ofConfined()) {
-            fd = Syscalls.open(tmp.allocateFrom("/dev/zero"), linux_h.O_RDWR() | linux_h.O_CLOEXEC(), 0);
-        }
-        try {
-            MemorySegment address = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
-                    linux_h.MAP_PRIVATE() | linux_h.MAP_POPULATE(), fd, 0);
-            return address.reinterpret(size, arena, mapped -> unmap(mapped, size));
-        } finally {
-            Syscalls.close(fd);
-        }
+        MemorySegment address = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
+                linux_h.MAP_PRIVATE() | linux_h.MAP_ANONYMOUS() | linux_h.MAP_POPULATE(), -1, 0);
+        return address.reinterpret(size, arena, mapped -> unmap(mapped, size));
     }
 
     private static void unmap(MemorySegment mapped, long size) {

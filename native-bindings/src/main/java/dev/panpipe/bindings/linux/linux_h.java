@@ -1157,6 +1157,15 @@ public class linux_h extends linux_h$shared {
     public static int MAP_PRIVATE() {
         return MAP_PRIVATE;
     }
+    private static final int MAP_ANONYMOUS = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define MAP_ANONYMOUS 32
+     * }
+     */
+    public static int MAP_ANONYMOUS() {
+        return MAP_ANONYMOUS;
+    }
     private static final int MS_ASYNC = (int)1L;
     /**
      * {@snippet lang=c :
@@ -1699,6 +1708,64 @@ public class linux_h extends linux_h$shared {
                 traceDowncall("poll", __fds, __nfds, __timeout);
             }
             return (int)mh$.invokeExact(__fds, __nfds, __timeout);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sched_getcpu {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("sched_getcpu").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int sched_getcpu()
+     * }
+     */
+    public static FunctionDescriptor sched_getcpu$descriptor() {
+        return sched_getcpu.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int sched_getcpu()
+     * }
+     */
+    public static MethodHandle sched_getcpu$handle() {
+        return sched_getcpu.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int sched_getcpu()
+     * }
+     */
+    public static MemorySegment sched_getcpu$address() {
+        return sched_getcpu.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int sched_getcpu()
+     * }
+     */
+    public static int sched_getcpu() {
+        var mh$ = sched_getcpu.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sched_getcpu");
+            }
+            return (int)mh$.invokeExact();
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -41,6 +41,11 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private final long ownPositionOffset;
     private final MemorySegment ownPositionWord;
     private final long peerWaitingOffset;
+    /** Where this end and the peer note the CPU they run on, plus one (0: unknown). */
+    private final long ownCpuOffset;
+    private final long peerCpuOffset;
+    /** The value this end last stored at ownCpuOffset: stored again only when it changes. */
+    private int ownCpuWord;
     private final PeerWatch peerWatch = new PeerWatch();
     private volatile int expectedPeerPid;
     boolean closed;
@@ -60,6 +65,8 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         this.peerPositionOffset = producer ? CONSUMER_POSITION_OFFSET : PRODUCER_POSITION_OFFSET;
         this.ownWaitingOffset = producer ? PRODUCER_WAITING_OFFSET : CONSUMER_WAITING_OFFSET;
         this.peerWaitingOffset = producer ? CONSUMER_WAITING_OFFSET : PRODUCER_WAITING_OFFSET;
+        this.ownCpuOffset = producer ? PRODUCER_CPU_OFFSET : CONSUMER_CPU_OFFSET;
+        this.peerCpuOffset = producer ? CONSUMER_CPU_OFFSET : PRODUCER_CPU_OFFSET;
         this.peerPositionWord = header.asSlice(peerPositionOffset, Integer.BYTES);
         this.ownPositionWord = header.asSlice(ownPositionOffset, Integer.BYTES);
         attach();
@@ -77,7 +84,33 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
         }
         INT.setVolatile(header, ownPidOffset, SELF);
+        noteCpu();
         INT.setVolatile(header, ownStateOffset, STATE_ATTACHED);
+    }
+
+    /**
+     * Stores the CPU this end runs on (plus one) if it changed, and returns it. A plain store: the word is a
+     * hint, read by the peer to decide whether spinning can help, and a stale value costs a little latency.
+     */
+    private int noteCpu() {
+        int word = Syscalls.sched_getcpu() + 1;   // -1 (unknown) becomes 0, the "unknown" of the layout
+        if (word != ownCpuWord) {
+            ownCpuWord = word;
+            INT.set(header, ownCpuOffset, word);
+        }
+        return word;
+    }
+
+    /**
+     * How long to spin before yielding: the strategy's spins, unless this end and the peer last ran on the same
+     * CPU, where the peer cannot make progress while this end spins (only a sleep or a yield lets it run).
+     * A strategy that never sleeps spins as told.
+     */
+    private long spinsBeforeYield() {
+        long spins = strategy.spins();
+        if (spins == 0 || !strategy.sleep()) return spins;
+        int own = noteCpu();
+        return own != 0 && own == (int) INT.get(header, peerCpuOffset) ? 0 : spins;
     }
 
     /** This end's position as stored in the header (where it resumes after a dead predecessor). */
@@ -111,9 +144,9 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
      * @throws PeerDiedException        if the peer process died without moving
      */
     final long awaitPeer(long observed, long deadline) throws IOException {
-        long spins = strategy.spins();
+        long spins = spinsBeforeYield();
         for (long i = 0; i < spins; i++) {
-            long v = (long) LONG.getAcquire(header, peerPositionOffset);
+            long v = spinProbe(observed);
             if (v != observed) return v;
             Thread.onSpinWait();
             if ((i & (SPINS_PER_STATE_CHECK - 1)) == SPINS_PER_STATE_CHECK - 1) {
@@ -123,13 +156,13 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         }
         for (int i = 0; i < strategy.yields(); i++) {
             Thread.yield();
-            long v = (long) LONG.getAcquire(header, peerPositionOffset);
+            long v = spinProbe(observed);
             if (v != observed) return v;
         }
         if (!strategy.sleep()) {
             for (;;) {   // spinning for good: the strategy's spin count was reached only if it is finite
                 for (int i = 0; i < SPINS_PER_STATE_CHECK; i++) {
-                    long v = (long) LONG.getAcquire(header, peerPositionOffset);
+                    long v = spinProbe(observed);
                     if (v != observed) return v;
                     Thread.onSpinWait();
                 }
@@ -157,6 +190,15 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             if (v != observed) return v;
             lookForDeath = woke == Syscalls.FUTEX_TIMED_OUT;
         }
+    }
+
+    /**
+     * What the spinning and yielding phases of {@link #awaitPeer} look at: the peer's position, or a value
+     * that implies it has moved past {@code observed}, read from a cache line the wait needs anyway. Returns
+     * {@code observed} while nothing moved. The sleeping phase always reads the position itself.
+     */
+    long spinProbe(long observed) {
+        return (long) LONG.getAcquire(header, peerPositionOffset);
     }
 
     /** Throws if this end closed, or the peer closed or died, while the peer's position is still {@code observed}. */

@@ -3,7 +3,9 @@ package dev.panpipe.zerocopy.ring;
 /**
  * How a ring end waits for its peer: spin first (a hand-off between two busy cores takes well under a
  * microsecond), then yield the CPU a few times (so a peer on the same core can run), then, unless told to
- * spin forever, sleep on the doorbell: a futex on the peer's position counter.
+ * spin forever, sleep on the doorbell: a futex on the peer's position counter. A strategy that sleeps skips
+ * the spinning while the peer last ran on the waiter's own CPU (each end notes its CPU in the ring header),
+ * since there the peer cannot move until the waiter yields or sleeps.
  *
  * <p>Why a futex on the shared counter rather than an eventfd or a pipe byte: the sleeper announces itself
  * in a shared "waiting" word, so a producer or consumer whose peer is awake never makes a system call (an
@@ -31,7 +33,7 @@ public record WaitStrategy(int spins, int yields, boolean sleep, long livenessCh
     /** Spin briefly, yield, then sleep on the futex doorbell: the default. */
     public static WaitStrategy doorbell() {
         // 40 spins are about 1 us here (a PAUSE is ~27 ns): long enough for a peer on another core to answer,
-        // short enough not to burn a shared core's time slice (200 spins cost 5.5 us per end on one core).
+        // short enough to cost little when the peer is slow. (On a core shared with the peer the spins are skipped.)
         return new WaitStrategy(40, 4, true, DEFAULT_LIVENESS_CHECK_NANOS);
     }
 

@@ -256,6 +256,53 @@ class FrameRingTest {
         assertCorruptFrame("producer position", (s, d) -> s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 1L << 33));
     }
 
+    @Test
+    void shouldTakeAFrameByItsSequenceBeforeThePositionMovesAndAllowThePositionToTrailByOneOnly() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 4096)) {
+            MemorySegment s = ring.memory().segment();
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            producer.claimBytes(8).commit();
+            consumer.take().release();
+            // A producer between its two stores for frame 1: the descriptor and its sequence are out, the
+            // position still says 1. A waiting consumer takes the frame from the sequence alone.
+            long d = descriptorOffset(1);
+            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+            s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, 8);
+            s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1);
+            s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 8);
+            s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, FORMAT_BYTES);
+            s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, 1);
+            FrameView v = consumer.poll(5, TimeUnit.SECONDS);
+            assertNotNull(v, "the frame whose sequence was stored");
+            assertEquals(1, v.sequence());
+            v.release();
+            // Position 1 trails the 2 frames taken by one: not yet moved, not corrupt.
+            assertNull(consumer.tryTake());
+            // By two: corrupt.
+            s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 0L);
+            ProtocolException e = assertThrows(ProtocolException.class, consumer::tryTake);
+            assertEquals("producer position", e.field(), e.getMessage());
+        }
+    }
+
+    @Test
+    void shouldNoteTheCpuEachEndRunsOnForItsPeersWaitingHint() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment s = ring.memory().segment();
+            assertEquals(0, s.get(ValueLayout.JAVA_INT, PRODUCER_CPU_OFFSET), "unknown until an end attaches");
+            ring.producer();
+            ring.consumer();
+            int cpus = Runtime.getRuntime().availableProcessors();
+            for (int offset : new int[] {PRODUCER_CPU_OFFSET, CONSUMER_CPU_OFFSET}) {
+                int word = s.get(ValueLayout.JAVA_INT, offset);
+                // CPU number plus one; availableProcessors counts the CPUs this process may use, which are
+                // not always 0..n-1, so only the lower bound is exact.
+                assertTrue(word >= 1 && word <= Math.max(cpus, 1024), "cpu word at " + offset + ": " + word);
+            }
+        }
+    }
+
     private interface Corruption {
         void apply(MemorySegment segment, long descriptor);
     }
