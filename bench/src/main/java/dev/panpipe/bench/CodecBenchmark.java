@@ -37,7 +37,7 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(2)
+@Fork(1)
 @State(Scope.Thread)
 public class CodecBenchmark {
     /** Public: Fory's generated serializers are in another module and must see the class. */

@@ -49,7 +49,7 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 2)
-@Measurement(iterations = 15)
+@Measurement(iterations = 10)
 @Fork(1)
 public class RingPeerDeathBenchmark {
     private static final Duration GIVE_UP = Duration.ofSeconds(10);

@@ -50,7 +50,7 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 2)
-@Fork(2)
+@Fork(1)
 @State(Scope.Thread)
 public class WorkerRingRoundTripBenchmark {
     static final int WIDTH = WorkerRoundTripBenchmark.WIDTH, HEIGHT = WorkerRoundTripBenchmark.HEIGHT;

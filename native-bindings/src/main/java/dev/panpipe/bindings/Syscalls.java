@@ -50,62 +50,67 @@ public final class Syscalls {
     private static final int EINTR = linux_h.EINTR();
     private static final int EAGAIN = linux_h.EAGAIN();
 
+    // Each handle sits in a holder class of its own, linked the first time its call is made (the JVM runs
+    // the holder's initializer then) and a constant to the JIT after that: linking is ~3 ms a handle on a
+    // cold JVM, and eagerly linking all of them made the first panpipe call of every process (CLI, worker,
+    // test) ~200 ms; a process now pays only for the calls it makes.
+
     // ---- fds, pipes, FIFOs, files ------------------------------------------------------------------
-    private static final MethodHandle PIPE2 = link(linux_h.pipe2$address(), linux_h.pipe2$descriptor());
-    private static final MethodHandle MKFIFOAT = link(linux_h.mkfifoat$address(), linux_h.mkfifoat$descriptor());
-    private static final MethodHandle OPENAT = LINKER.downcallHandle(linux_h.openat.address(),
-            FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(3));
-    private static final MethodHandle READ = link(linux_h.read$address(), linux_h.read$descriptor());
-    private static final MethodHandle WRITE = link(linux_h.write$address(), linux_h.write$descriptor());
-    private static final MethodHandle READV = link(linux_h.readv$address(), linux_h.readv$descriptor());
-    private static final MethodHandle WRITEV = link(linux_h.writev$address(), linux_h.writev$descriptor());
-    private static final MethodHandle PREAD = link(linux_h.pread$address(), linux_h.pread$descriptor());
-    private static final MethodHandle CLOSE = link(linux_h.close$address(), linux_h.close$descriptor());
-    private static final MethodHandle DUP3 = link(linux_h.dup3$address(), linux_h.dup3$descriptor());
-    private static final MethodHandle FCNTL = LINKER.downcallHandle(linux_h.fcntl.address(),
-            FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle IOCTL = LINKER.downcallHandle(linux_h.ioctl.address(),
-            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_POINTER), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle UNLINKAT = link(linux_h.unlinkat$address(), linux_h.unlinkat$descriptor());
-    private static final MethodHandle FSTAT = link(linux_h.fstat$address(), linux_h.fstat$descriptor());
-    private static final MethodHandle FTRUNCATE = link(linux_h.ftruncate$address(), linux_h.ftruncate$descriptor());
+    private static final class Pipe2 { static final MethodHandle H = link(linux_h.pipe2$address(), linux_h.pipe2$descriptor()); }
+    private static final class Mkfifoat { static final MethodHandle H = link(linux_h.mkfifoat$address(), linux_h.mkfifoat$descriptor()); }
+    private static final class Openat { static final MethodHandle H = LINKER.downcallHandle(linux_h.openat.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(3)); }
+    private static final class Read { static final MethodHandle H = link(linux_h.read$address(), linux_h.read$descriptor()); }
+    private static final class Write { static final MethodHandle H = link(linux_h.write$address(), linux_h.write$descriptor()); }
+    private static final class Readv { static final MethodHandle H = link(linux_h.readv$address(), linux_h.readv$descriptor()); }
+    private static final class Writev { static final MethodHandle H = link(linux_h.writev$address(), linux_h.writev$descriptor()); }
+    private static final class Pread { static final MethodHandle H = link(linux_h.pread$address(), linux_h.pread$descriptor()); }
+    private static final class Close { static final MethodHandle H = link(linux_h.close$address(), linux_h.close$descriptor()); }
+    private static final class Dup3 { static final MethodHandle H = link(linux_h.dup3$address(), linux_h.dup3$descriptor()); }
+    private static final class Fcntl { static final MethodHandle H = LINKER.downcallHandle(linux_h.fcntl.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2)); }
+    private static final class Ioctl { static final MethodHandle H = LINKER.downcallHandle(linux_h.ioctl.address(),
+            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_POINTER), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2)); }
+    private static final class Unlinkat { static final MethodHandle H = link(linux_h.unlinkat$address(), linux_h.unlinkat$descriptor()); }
+    private static final class Fstat { static final MethodHandle H = link(linux_h.fstat$address(), linux_h.fstat$descriptor()); }
+    private static final class Ftruncate { static final MethodHandle H = link(linux_h.ftruncate$address(), linux_h.ftruncate$descriptor()); }
 
     // ---- readiness -----------------------------------------------------------------------------------
-    private static final MethodHandle POLL = link(linux_h.poll$address(), linux_h.poll$descriptor());
-    private static final MethodHandle EPOLL_CREATE1 = link(linux_h.epoll_create1$address(), linux_h.epoll_create1$descriptor());
-    private static final MethodHandle EPOLL_CTL = link(linux_h.epoll_ctl$address(), linux_h.epoll_ctl$descriptor());
-    private static final MethodHandle EPOLL_WAIT = link(linux_h.epoll_wait$address(), linux_h.epoll_wait$descriptor());
-    private static final MethodHandle EVENTFD = link(linux_h.eventfd$address(), linux_h.eventfd$descriptor());
+    private static final class Poll { static final MethodHandle H = link(linux_h.poll$address(), linux_h.poll$descriptor()); }
+    private static final class EpollCreate1 { static final MethodHandle H = link(linux_h.epoll_create1$address(), linux_h.epoll_create1$descriptor()); }
+    private static final class EpollCtl { static final MethodHandle H = link(linux_h.epoll_ctl$address(), linux_h.epoll_ctl$descriptor()); }
+    private static final class EpollWait { static final MethodHandle H = link(linux_h.epoll_wait$address(), linux_h.epoll_wait$descriptor()); }
+    private static final class Eventfd { static final MethodHandle H = link(linux_h.eventfd$address(), linux_h.eventfd$descriptor()); }
 
     // ---- processes -------------------------------------------------------------------------------------
-    private static final MethodHandle WAITPID = link(linux_h.waitpid$address(), linux_h.waitpid$descriptor());
-    private static final MethodHandle WAITID = link(linux_h.waitid$address(), linux_h.waitid$descriptor());
-    private static final MethodHandle KILL = link(linux_h.kill$address(), linux_h.kill$descriptor());
-    private static final MethodHandle SYSCALL_3 = LINKER.downcallHandle(linux_h.syscall.address(),
-            FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+    private static final class Waitpid { static final MethodHandle H = link(linux_h.waitpid$address(), linux_h.waitpid$descriptor()); }
+    private static final class Waitid { static final MethodHandle H = link(linux_h.waitid$address(), linux_h.waitid$descriptor()); }
+    private static final class Kill { static final MethodHandle H = link(linux_h.kill$address(), linux_h.kill$descriptor()); }
+    private static final class Syscall3 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
+            FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
 
     // ---- zero-copy ---------------------------------------------------------------------------------------
-    private static final MethodHandle VMSPLICE = link(linux_h.vmsplice$address(), linux_h.vmsplice$descriptor());
-    private static final MethodHandle SPLICE = link(linux_h.splice$address(), linux_h.splice$descriptor());
-    private static final MethodHandle TEE = link(linux_h.tee$address(), linux_h.tee$descriptor());
-    private static final MethodHandle MEMFD_CREATE = link(linux_h.memfd_create$address(), linux_h.memfd_create$descriptor());
-    private static final MethodHandle SHM_OPEN = link(linux_h.shm_open$address(), linux_h.shm_open$descriptor());
-    private static final MethodHandle SHM_UNLINK = link(linux_h.shm_unlink$address(), linux_h.shm_unlink$descriptor());
-    private static final MethodHandle MMAP = link(linux_h.mmap$address(), linux_h.mmap$descriptor());
-    private static final MethodHandle MUNMAP = link(linux_h.munmap$address(), linux_h.munmap$descriptor());
-    private static final MethodHandle MSYNC = link(linux_h.msync$address(), linux_h.msync$descriptor());
+    private static final class Vmsplice { static final MethodHandle H = link(linux_h.vmsplice$address(), linux_h.vmsplice$descriptor()); }
+    private static final class Splice { static final MethodHandle H = link(linux_h.splice$address(), linux_h.splice$descriptor()); }
+    private static final class Tee { static final MethodHandle H = link(linux_h.tee$address(), linux_h.tee$descriptor()); }
+    private static final class MemfdCreate { static final MethodHandle H = link(linux_h.memfd_create$address(), linux_h.memfd_create$descriptor()); }
+    private static final class ShmOpen { static final MethodHandle H = link(linux_h.shm_open$address(), linux_h.shm_open$descriptor()); }
+    private static final class ShmUnlink { static final MethodHandle H = link(linux_h.shm_unlink$address(), linux_h.shm_unlink$descriptor()); }
+    private static final class Mmap { static final MethodHandle H = link(linux_h.mmap$address(), linux_h.mmap$descriptor()); }
+    private static final class Munmap { static final MethodHandle H = link(linux_h.munmap$address(), linux_h.munmap$descriptor()); }
+    private static final class Msync { static final MethodHandle H = link(linux_h.msync$address(), linux_h.msync$descriptor()); }
 
     // ---- sockets -------------------------------------------------------------------------------------------
-    private static final MethodHandle SOCKETPAIR = link(linux_h.socketpair$address(), linux_h.socketpair$descriptor());
-    private static final MethodHandle SENDMSG = link(linux_h.sendmsg$address(), linux_h.sendmsg$descriptor());
-    private static final MethodHandle RECVMSG = link(linux_h.recvmsg$address(), linux_h.recvmsg$descriptor());
-    private static final MethodHandle SHUTDOWN = link(linux_h.shutdown$address(), linux_h.shutdown$descriptor());
+    private static final class Socketpair { static final MethodHandle H = link(linux_h.socketpair$address(), linux_h.socketpair$descriptor()); }
+    private static final class Sendmsg { static final MethodHandle H = link(linux_h.sendmsg$address(), linux_h.sendmsg$descriptor()); }
+    private static final class Recvmsg { static final MethodHandle H = link(linux_h.recvmsg$address(), linux_h.recvmsg$descriptor()); }
+    private static final class Shutdown { static final MethodHandle H = link(linux_h.shutdown$address(), linux_h.shutdown$descriptor()); }
 
     // ---- shared-memory synchronisation -------------------------------------------------------------------
     /** {@code syscall(SYS_futex, uaddr, op, val, timeout, uaddr2, val3)}: glibc has no futex wrapper. */
-    private static final MethodHandle SYSCALL_FUTEX = LINKER.downcallHandle(linux_h.syscall.address(),
+    private static final class SyscallFutex { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
             FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
-            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
     /** A relative timeout for FUTEX_WAIT, one per thread so a wait allocates nothing. */
     private static final ThreadLocal<MemorySegment> FUTEX_TIMEOUT =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(timespec.layout()));
@@ -114,10 +119,10 @@ public final class Syscalls {
      * {@code sched_getcpu()}: glibc reads it from the thread's rseq area (or the vDSO), no system call, so it
      * is linked {@link Linker.Option#critical critical}: no thread-state transition, a few nanoseconds.
      */
-    private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(linux_h.sched_getcpu$address(),
-            linux_h.sched_getcpu$descriptor(), Linker.Option.critical(false));
+    private static final class SchedGetcpu { static final MethodHandle H = LINKER.downcallHandle(linux_h.sched_getcpu$address(),
+            linux_h.sched_getcpu$descriptor(), Linker.Option.critical(false)); }
 
-    private static final MethodHandle SYSCONF = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor());
+    private static final class Sysconf { static final MethodHandle H = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor()); }
 
     private Syscalls() {
     }
@@ -154,7 +159,7 @@ public final class Syscalls {
     public static void pipe2(MemorySegment fds, int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) PIPE2.invokeExact(st, fds, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Pipe2.H.invokeExact(st, fds, flags); } catch (Throwable t) { throw unchecked(t); }
         check("pipe2", r, st);
     }
 
@@ -162,7 +167,7 @@ public final class Syscalls {
     public static void mkfifoat(int dirfd, MemorySegment path, int mode) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) MKFIFOAT.invokeExact(st, dirfd, path, mode); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Mkfifoat.H.invokeExact(st, dirfd, path, mode); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("mkfifo", path.getString(0), errno(st));
     }
 
@@ -174,7 +179,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) OPENAT.invokeExact(st, dirfd, path, flags, mode); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Openat.H.invokeExact(st, dirfd, path, flags, mode); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -192,7 +197,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) READ.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Read.H.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -206,7 +211,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) WRITE.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Write.H.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -220,7 +225,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) READV.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Readv.H.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -234,7 +239,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) WRITEV.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Writev.H.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -248,7 +253,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) PREAD.invokeExact(st, fd, buf, count, offset); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Pread.H.invokeExact(st, fd, buf, count, offset); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -264,7 +269,7 @@ public final class Syscalls {
     public static void close(int fd) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) CLOSE.invokeExact(st, fd); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Close.H.invokeExact(st, fd); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1 && errno(st) != EINTR) throw SyscallException.of("close", errno(st));
     }
 
@@ -273,7 +278,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) DUP3.invokeExact(st, oldfd, newfd, flags); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Dup3.H.invokeExact(st, oldfd, newfd, flags); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             if (errno(st) != EINTR) throw SyscallException.of("dup3", errno(st));
         }
@@ -283,7 +288,7 @@ public final class Syscalls {
     public static int fcntl(int fd, int cmd, int arg) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) FCNTL.invokeExact(st, fd, cmd, arg); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Fcntl.H.invokeExact(st, fd, cmd, arg); } catch (Throwable t) { throw unchecked(t); }
         return check("fcntl", r, st);
     }
 
@@ -292,7 +297,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) IOCTL.invokeExact(st, fd, request, arg); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Ioctl.H.invokeExact(st, fd, request, arg); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             if (errno(st) != EINTR) throw SyscallException.of("ioctl", errno(st));
         }
@@ -302,7 +307,7 @@ public final class Syscalls {
     public static void unlinkat(int dirfd, MemorySegment path, int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) UNLINKAT.invokeExact(st, dirfd, path, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Unlinkat.H.invokeExact(st, dirfd, path, flags); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("unlink", path.getString(0), errno(st));
     }
 
@@ -310,7 +315,7 @@ public final class Syscalls {
     public static void fstat(int fd, MemorySegment statbuf) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) FSTAT.invokeExact(st, fd, statbuf); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Fstat.H.invokeExact(st, fd, statbuf); } catch (Throwable t) { throw unchecked(t); }
         check("fstat", r, st);
     }
 
@@ -319,7 +324,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) FTRUNCATE.invokeExact(st, fd, length); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Ftruncate.H.invokeExact(st, fd, length); } catch (Throwable t) { throw unchecked(t); }
             if (r == 0) return;
             if (errno(st) != EINTR) throw SyscallException.of("ftruncate", errno(st));
         }
@@ -340,7 +345,7 @@ public final class Syscalls {
         int timeout = timeoutMillis;
         for (;;) {
             int r;
-            try { r = (int) POLL.invokeExact(st, fds, nfds, timeout); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Poll.H.invokeExact(st, fds, nfds, timeout); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e != EINTR) throw SyscallException.of("poll", e);
@@ -354,7 +359,7 @@ public final class Syscalls {
     public static int epoll_create1(int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) EPOLL_CREATE1.invokeExact(st, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) EpollCreate1.H.invokeExact(st, flags); } catch (Throwable t) { throw unchecked(t); }
         return check("epoll_create1", r, st);
     }
 
@@ -362,7 +367,7 @@ public final class Syscalls {
     public static void epoll_ctl(int epfd, int op, int fd, MemorySegment event) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) EPOLL_CTL.invokeExact(st, epfd, op, fd, event); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) EpollCtl.H.invokeExact(st, epfd, op, fd, event); } catch (Throwable t) { throw unchecked(t); }
         check("epoll_ctl", r, st);
     }
 
@@ -370,7 +375,7 @@ public final class Syscalls {
     public static int epoll_wait(int epfd, MemorySegment events, int maxEvents, int timeoutMillis) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) EPOLL_WAIT.invokeExact(st, epfd, events, maxEvents, timeoutMillis); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) EpollWait.H.invokeExact(st, epfd, events, maxEvents, timeoutMillis); } catch (Throwable t) { throw unchecked(t); }
         if (r >= 0) return r;
         if (errno(st) == EINTR) return 0;
         throw SyscallException.of("epoll_wait", errno(st));
@@ -380,7 +385,7 @@ public final class Syscalls {
     public static int eventfd(int initval, int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) EVENTFD.invokeExact(st, initval, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Eventfd.H.invokeExact(st, initval, flags); } catch (Throwable t) { throw unchecked(t); }
         return check("eventfd", r, st);
     }
 
@@ -398,7 +403,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) WAITPID.invokeExact(st, pid, status, options); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Waitpid.H.invokeExact(st, pid, status, options); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             if (errno(st) != EINTR) throw SyscallException.of("waitpid", "pid " + pid, errno(st));
         }
@@ -409,7 +414,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             int r;
-            try { r = (int) WAITID.invokeExact(st, idtype, id, infop, options); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (int) Waitid.H.invokeExact(st, idtype, id, infop, options); } catch (Throwable t) { throw unchecked(t); }
             if (r == 0) return;
             if (errno(st) != EINTR) throw SyscallException.of("waitid", errno(st));
         }
@@ -419,7 +424,7 @@ public final class Syscalls {
     public static void kill(int pid, int sig) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) KILL.invokeExact(st, pid, sig); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Kill.H.invokeExact(st, pid, sig); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("kill", "pid " + pid, errno(st));
     }
 
@@ -433,7 +438,7 @@ public final class Syscalls {
         try {
             r = Pidfd.OPEN != null
                     ? (int) Pidfd.OPEN.invokeExact(st, pid, flags)
-                    : (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_pidfd_open(), (long) pid, (long) flags, 0L);
+                    : (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_pidfd_open(), (long) pid, (long) flags, 0L);
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("pidfd_open", "pid " + pid, errno(st));
         return (int) r;
@@ -446,7 +451,7 @@ public final class Syscalls {
         try {
             r = Pidfd.SEND_SIGNAL != null
                     ? (int) Pidfd.SEND_SIGNAL.invokeExact(st, pidfd, sig, MemorySegment.NULL, 0)
-                    : (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L);
+                    : (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L);
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("pidfd_send_signal", errno(st));
     }
@@ -471,7 +476,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) VMSPLICE.invokeExact(st, fd, iov, nrSegs, flags); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Vmsplice.H.invokeExact(st, fd, iov, nrSegs, flags); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -486,7 +491,7 @@ public final class Syscalls {
         for (;;) {
             long r;
             try {
-                r = (long) SPLICE.invokeExact(st, fdIn, MemorySegment.NULL, fdOut, MemorySegment.NULL, len, flags);
+                r = (long) Splice.H.invokeExact(st, fdIn, MemorySegment.NULL, fdOut, MemorySegment.NULL, len, flags);
             } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
@@ -501,7 +506,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) TEE.invokeExact(st, fdIn, fdOut, len, flags); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Tee.H.invokeExact(st, fdIn, fdOut, len, flags); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -514,7 +519,7 @@ public final class Syscalls {
     public static int memfd_create(MemorySegment name, int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) MEMFD_CREATE.invokeExact(st, name, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) MemfdCreate.H.invokeExact(st, name, flags); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("memfd_create", name.getString(0), errno(st));
         return r;
     }
@@ -523,7 +528,7 @@ public final class Syscalls {
     public static int shm_open(MemorySegment name, int oflag, int mode) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) SHM_OPEN.invokeExact(st, name, oflag, mode); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) ShmOpen.H.invokeExact(st, name, oflag, mode); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("shm_open", name.getString(0), errno(st));
         return r;
     }
@@ -532,7 +537,7 @@ public final class Syscalls {
     public static void shm_unlink(MemorySegment name) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) SHM_UNLINK.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) ShmUnlink.H.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("shm_unlink", name.getString(0), errno(st));
     }
 
@@ -541,7 +546,7 @@ public final class Syscalls {
             throws SyscallException {
         MemorySegment st = state();
         MemorySegment r;
-        try { r = (MemorySegment) MMAP.invokeExact(st, addr, length, prot, flags, fd, offset); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (MemorySegment) Mmap.H.invokeExact(st, addr, length, prot, flags, fd, offset); } catch (Throwable t) { throw unchecked(t); }
         if (r.address() == linux_h.MAP_FAILED().address()) throw SyscallException.of("mmap", errno(st));
         return r;
     }
@@ -550,7 +555,7 @@ public final class Syscalls {
     public static void munmap(MemorySegment addr, long length) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) MUNMAP.invokeExact(st, addr, length); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Munmap.H.invokeExact(st, addr, length); } catch (Throwable t) { throw unchecked(t); }
         check("munmap", r, st);
     }
 
@@ -558,7 +563,7 @@ public final class Syscalls {
     public static void msync(MemorySegment addr, long length, int flags) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) MSYNC.invokeExact(st, addr, length, flags); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Msync.H.invokeExact(st, addr, length, flags); } catch (Throwable t) { throw unchecked(t); }
         check("msync", r, st);
     }
 
@@ -570,7 +575,7 @@ public final class Syscalls {
     public static void socketpair(int domain, int type, int protocol, MemorySegment sv) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) SOCKETPAIR.invokeExact(st, domain, type, protocol, sv); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Socketpair.H.invokeExact(st, domain, type, protocol, sv); } catch (Throwable t) { throw unchecked(t); }
         check("socketpair", r, st);
     }
 
@@ -579,7 +584,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) SENDMSG.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Sendmsg.H.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -593,7 +598,7 @@ public final class Syscalls {
         MemorySegment st = state();
         for (;;) {
             long r;
-            try { r = (long) RECVMSG.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
+            try { r = (long) Recvmsg.H.invokeExact(st, fd, msg, flags); } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -606,7 +611,7 @@ public final class Syscalls {
     public static void shutdown(int fd, int how) throws SyscallException {
         MemorySegment st = state();
         int r;
-        try { r = (int) SHUTDOWN.invokeExact(st, fd, how); } catch (Throwable t) { throw unchecked(t); }
+        try { r = (int) Shutdown.H.invokeExact(st, fd, how); } catch (Throwable t) { throw unchecked(t); }
         check("shutdown", r, st);
     }
 
@@ -620,7 +625,7 @@ public final class Syscalls {
      */
     public static long sysconf(int name) {
         MemorySegment st = state();
-        try { return (long) SYSCONF.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
+        try { return (long) Sysconf.H.invokeExact(st, name); } catch (Throwable t) { throw unchecked(t); }
     }
 
     // =====================================================================================================
@@ -650,7 +655,7 @@ public final class Syscalls {
         }
         long r;
         try {
-            r = (long) SYSCALL_FUTEX.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAIT(), expected,
+            r = (long) SyscallFutex.H.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAIT(), expected,
                     timeout, MemorySegment.NULL, 0);
         } catch (Throwable t) { throw unchecked(t); }
         if (r == 0) return FUTEX_WOKEN;
@@ -666,7 +671,7 @@ public final class Syscalls {
         MemorySegment st = state();
         long r;
         try {
-            r = (long) SYSCALL_FUTEX.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAKE(), count,
+            r = (long) SyscallFutex.H.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAKE(), count,
                     MemorySegment.NULL, MemorySegment.NULL, 0);
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("futex(FUTEX_WAKE)", errno(st));
@@ -677,7 +682,7 @@ public final class Syscalls {
     public static int gettid() {
         MemorySegment st = state();
         try {
-            return (int) (long) SYSCALL_3.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
+            return (int) (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
         } catch (Throwable t) { throw unchecked(t); }
     }
 
@@ -686,7 +691,7 @@ public final class Syscalls {
      * kernel cannot tell. A hint for deciding whether spinning on a peer can help, never for correctness.
      */
     public static int sched_getcpu() {
-        try { return (int) SCHED_GETCPU.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
+        try { return (int) SchedGetcpu.H.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
     }
 
     /** {@code getpid()}; cannot fail. */
