@@ -35,7 +35,11 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
         if (!nonBlockingFd && !blocking && !handle.awaitWritable(0)) return 0;
         long done = 0;
         while (done < length) {
-            long n = Syscalls.write(fd, from + done == 0 ? src : src.asSlice(from + done), length - done);
+            // Two calls, not one with a choice of segment: a slice that merges with src in a phi escapes
+            // C2's escape analysis and was allocated on every partial write (a frame larger than the pipe).
+            long n = from + done == 0
+                    ? Syscalls.write(fd, src, length)
+                    : Syscalls.write(fd, src.asSlice(from + done, length - done), length - done);
             if (n == Syscalls.WOULD_BLOCK) {
                 if (!blocking) break;
                 handle.awaitWritable(-1);
