@@ -17,14 +17,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Writing and reading off-heap segments through a pipe allocates nothing in the steady state, including
- * the partial writes of a message larger than the pipe and the poll waits for room or data. Each side is
- * measured in its own thread once the JIT has compiled the path (see {@link ThreadAllocation#untilQuiet}).
+ * Writing and reading off-heap segments through a pipe allocates nothing, including the partial writes of a
+ * message larger than the pipe and the poll waits for room or data, within the first few rounds: before C2
+ * has compiled the path (the system calls skip errno capture, and the rest of a partial write goes by
+ * offset, not as a slice). Each side is measured in its own thread (see {@link ThreadAllocation#untilQuiet}).
  */
 @ExtendWith(LeakCheck.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class PipeAllocationTest {
-    private static final int QUIET = 3, MAX_ROUNDS = 400, WRITES_PER_ROUND = 40;
+    private static final int QUIET = 3, MAX_ROUNDS = 40, WRITES_PER_ROUND = 40;
 
     @Test
     void shouldAllocateNothingWritingAndReadingSegmentsThroughAFullPipe() throws Exception {

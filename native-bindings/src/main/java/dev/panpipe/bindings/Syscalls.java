@@ -68,6 +68,17 @@ public final class Syscalls {
             FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(3));
     private static final MethodHandle READ = link(linux_h.read$address(), linux_h.read$descriptor());
     private static final MethodHandle WRITE = link(linux_h.write$address(), linux_h.write$descriptor());
+    /**
+     * {@code syscall(SYS_write, fd, address, count, buf)}: write(2) from {@code buf}'s address plus an offset,
+     * given as a number so that no slice is made. {@code buf} goes along as a fifth, variadic argument that
+     * the kernel's write ignores, so that the linker keeps its memory alive and owned by the calling thread
+     * for the call, as it does for any segment argument (a shared arena cannot be closed meanwhile).
+     */
+    private static final FunctionDescriptor WRITE_AT = FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG, C_POINTER);
+    private static final MethodHandle SYSCALL_WRITE_AT = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle SYSCALL_WRITE_AT_NO_ERRNO = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
+            Linker.Option.firstVariadicArg(1));
     private static final MethodHandle READ_NO_ERRNO = LINKER.downcallHandle(linux_h.read$address(), linux_h.read$descriptor());
     private static final MethodHandle WRITE_NO_ERRNO = LINKER.downcallHandle(linux_h.write$address(), linux_h.write$descriptor());
     private static final MethodHandle READV = link(linux_h.readv$address(), linux_h.readv$descriptor());
@@ -256,6 +267,36 @@ public final class Syscalls {
         for (;;) {
             long r;
             try { r = (long) WRITE.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("write", e);
+        }
+    }
+
+    /**
+     * {@link #write(int, MemorySegment, long) write} of {@code buf[offset, offset + count)} without slicing
+     * {@code buf}: the rest of a message after a partial write, which would otherwise allocate a slice per
+     * partial write wherever the JIT has not removed it (a frame larger than a pipe, written at video rates,
+     * stays in C1-compiled code). {@code buf} must be native; same results as {@code write}.
+     */
+    public static long write(int fd, MemorySegment buf, long offset, long count) throws SyscallException {
+        java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
+        if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
+        long address = buf.address() + offset;
+        long n;
+        try {
+            n = (long) SYSCALL_WRITE_AT_NO_ERRNO.invokeExact((long) linux_h.SYS_write(), (long) fd, address, count, buf);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (n >= 0) return n;
+        if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try {
+                r = (long) SYSCALL_WRITE_AT.invokeExact(st, (long) linux_h.SYS_write(), (long) fd, address, count, buf);
+            } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
