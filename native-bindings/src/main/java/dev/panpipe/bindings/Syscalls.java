@@ -159,6 +159,13 @@ public final class Syscalls {
         return state.get(linux_h.C_INT, ERRNO_OFFSET);
     }
 
+    /**
+     * Tries of a read or write without errno before the capturing one. A failed try whose fd then polls
+     * ready was mostly EAGAIN all the same, the peer having made room or data meanwhile (across cores, a few
+     * times a second), so it is tried again rather than paid for with the capture's allocation; only a
+     * failure that persists while the fd is ready (an error) reaches the capturing call.
+     */
+    private static final int FAST_ATTEMPTS = 3;
     private static final short POLLIN = (short) linux_h.POLLIN();
     private static final short POLLOUT = (short) linux_h.POLLOUT();
 
@@ -236,11 +243,13 @@ public final class Syscalls {
      * captured on the fast path): either way the caller waits for the fd and calls again.
      */
     public static long read(int fd, MemorySegment buf, long count) throws SyscallException {
-        long n;
-        try { n = (long) READ_NO_ERRNO.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
-        if (n >= 0) return n;
-        if (notReady(fd, POLLIN)) return WOULD_BLOCK;
-        // Failed for another reason (EINTR, an error): again, capturing errno.
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try { n = (long) READ_NO_ERRNO.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLIN)) return WOULD_BLOCK;
+        }
+        // Failed, though the fd is ready (an error, or EINTR twice): again, capturing errno.
         MemorySegment st = state();
         for (;;) {
             long r;
@@ -258,11 +267,13 @@ public final class Syscalls {
      * leaves the fd not ready, as for {@link #read}); EPIPE is a {@link BrokenPipeException}.
      */
     public static long write(int fd, MemorySegment buf, long count) throws SyscallException {
-        long n;
-        try { n = (long) WRITE_NO_ERRNO.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
-        if (n >= 0) return n;
-        if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
-        // Failed for another reason (EINTR, an error): again, capturing errno.
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try { n = (long) WRITE_NO_ERRNO.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        }
+        // Failed, though the fd is ready (an error, or EINTR twice): again, capturing errno.
         MemorySegment st = state();
         for (;;) {
             long r;
@@ -285,12 +296,14 @@ public final class Syscalls {
         java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
         if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
         long address = buf.address() + offset;
-        long n;
-        try {
-            n = (long) SYSCALL_WRITE_AT_NO_ERRNO.invokeExact((long) linux_h.SYS_write(), (long) fd, address, count, buf);
-        } catch (Throwable t) { throw unchecked(t); }
-        if (n >= 0) return n;
-        if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try {
+                n = (long) SYSCALL_WRITE_AT_NO_ERRNO.invokeExact((long) linux_h.SYS_write(), (long) fd, address, count, buf);
+            } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        }
         MemorySegment st = state();
         for (;;) {
             long r;
