@@ -313,7 +313,9 @@ public final class Report {
                 + "a process reaper, the JVM's). B/op: the average over the iterations. The floor is met when both are 0 "
                 + "in every iteration, with no resolution to hide under; or when only a minority of at least three "
                 + "iterations allocated, which the verdict names (a one-off: the JIT generating a method handle's code, "
-                + "say; an allocation per op or a periodic one shows in every iteration). `gc.alloc.rate.norm` (JMH's gc "
+                + "say; an allocation per op or a periodic one shows in every iteration). With one short iteration "
+                + "(`--quick`) any allocation misses, the JIT's warm-up included: read those rows as indicative only. "
+                + "`gc.alloc.rate.norm` (JMH's gc "
                 + "profiler, every thread over the whole iteration, set-up, tear-down and JMH's bookkeeping included) is "
                 + "shown for reference. A worker's result is copied to the Java heap by design (Result.payload() is a "
                 + "byte[], allocated by panpipe's event loop), so those rows cannot meet the floor.\n\n");

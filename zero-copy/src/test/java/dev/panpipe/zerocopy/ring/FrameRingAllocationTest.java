@@ -7,7 +7,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -16,8 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The ring's hot path allocates nothing: claim, commit, take and release reuse per-slot flyweights and
- * cached slices. Measured with the JVM's per-thread allocation counter (the JMH gc profiler says the same
- * for RingBenchmark); the loop runs long enough for the JIT to compile it first.
+ * cached slices. Measured with the JVM's per-thread allocation counter ({@link CurrentThreadAllocation};
+ * SteadyAllocationProfiler says the same for RingBenchmark); the loop runs long enough for the JIT to
+ * compile it first.
  */
 @Timeout(60)
 @ExtendWith(NoChildrenLeft.class)
@@ -25,30 +25,21 @@ class FrameRingAllocationTest {
 
     @Test
     void shouldAllocateNothingPerFrameInSteadyState() throws Exception {
-        // Through reflection: this test module does not read java.management, and reflection adds the read.
-        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        Method allocatedBytes = Class.forName("com.sun.management.ThreadMXBean").getMethod("getThreadAllocatedBytes", long.class);
-        long tid = Thread.currentThread().threadId();
         try (FrameRing ring = FrameRing.create(4, 1920 * 1080 * 3)) {
             FrameProducer producer = ring.producer();
             FrameConsumer consumer = ring.consumer();
             long sink = 0;
             for (int round = 0; round < 5; round++) {
-                long before = (long) allocatedBytes.invoke(threads, tid);
+                long before = CurrentThreadAllocation.bytes();
                 for (int i = 0; i < 200_000; i++) sink += oneFrame(producer, consumer);
-                long allocated = (long) allocatedBytes.invoke(threads, tid) - before;
-                long idleBefore = (long) allocatedBytes.invoke(threads, tid);
-                long measuring = (long) allocatedBytes.invoke(threads, tid) - idleBefore;   // the boxed longs of invoke
-                if (round == 4) assertEquals(0, allocated - measuring, "bytes allocated by 200,000 frames (sink " + sink + ")");
+                long allocated = CurrentThreadAllocation.bytes() - before;
+                if (round == 4) assertEquals(0, allocated, "bytes allocated by 200,000 frames (sink " + sink + ")");
             }
         }
     }
 
     @Test
     void shouldAllocateNothingWhileSleepingOnTheDoorbell() throws Exception {
-        Object threads = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        Method allocatedBytes = Class.forName("com.sun.management.ThreadMXBean").getMethod("getThreadAllocatedBytes", long.class);
-        long tid = Thread.currentThread().threadId();
         int rounds = 8, perRound = 20_000, frames = rounds * perRound;
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
@@ -66,18 +57,16 @@ class FrameRingAllocationTest {
                     throw new RuntimeException(e);
                 }
             });
-            long idleBefore = (long) allocatedBytes.invoke(threads, tid);
-            long measuring = (long) allocatedBytes.invoke(threads, tid) - idleBefore;   // the boxed longs of invoke
             long sum = 0, fewest = Long.MAX_VALUE;
             long[] perRoundBytes = new long[rounds];
             for (int r = 0; r < rounds; r++) {
-                long before = (long) allocatedBytes.invoke(threads, tid);
+                long before = CurrentThreadAllocation.bytes();
                 for (int i = 0; i < perRound; i++) {
                     FrameView v = consumer.take();
                     sum += v.pixels().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
                     v.release();
                 }
-                perRoundBytes[r] = (long) allocatedBytes.invoke(threads, tid) - before - measuring;
+                perRoundBytes[r] = CurrentThreadAllocation.bytes() - before;
                 fewest = Math.min(fewest, perRoundBytes[r]);
             }
             feeder.join();
