@@ -10,6 +10,7 @@ module dev.panpipe.bench {
     requires dev.panpipe.core;
     requires dev.panpipe.zerocopy;
     requires jmh.core;
+    requires jdk.management;
     requires com.fasterxml.jackson.databind;
     requires org.knowm.xchart;
     requires java.desktop;

@@ -203,7 +203,7 @@ public class PipeThroughputBenchmark {
         long done = 0;
         while (done < WRITE_SIZE) {
             long n = Syscalls.write(c.fd, done == 0 ? c.segment : c.segment.asSlice(done), WRITE_SIZE - done);
-            if (n < 0) throw new IllegalStateException("stdin fd is non-blocking");
+            if (n == Syscalls.WOULD_BLOCK) continue;   // a signal interrupted the blocking write: again
             done += n;
         }
         return done;

@@ -46,8 +46,8 @@ import java.util.concurrent.TimeUnit;
  *       {@code fillReadSingleProcess}, the same fill then the same sum of one buffer of the same size
  *       (memfd shared memory, as the ring's slots) in this thread alone. Meant for cross-core; same-core the
  *       two processes take turns on one vCPU. At a few thousand ops/s the gc profiler's B/op carries the
- *       harness's own allocation (tens of bytes: see {@code fillReadSingleProcess}, which allocates
- *       nothing); the benchmark thread itself was measured at under 1 B a frame.</li>
+ *       harness's own allocation and the trial's tear-down (tens to hundreds of bytes, for
+ *       {@code fillReadSingleProcess} too); {@link SteadyAllocationProfiler} reads 0 for both.</li>
  * </ul>
  *
  * <p>{@code wait}: the {@link dev.panpipe.zerocopy.ring.WaitStrategy} of both ends: {@code spinning} (never

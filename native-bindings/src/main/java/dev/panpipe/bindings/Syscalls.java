@@ -1,6 +1,7 @@
 package dev.panpipe.bindings;
 
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.pollfd;
 import dev.panpipe.bindings.linux.timespec;
 
 import java.lang.foreign.Arena;
@@ -22,7 +23,17 @@ import static dev.panpipe.bindings.linux.linux_h.C_POINTER;
  * <p>jextract links its handles without {@code captureCallState}, so by the time Java code could read
  * {@code errno} the JVM may have overwritten it. Every handle here is linked again from the generated
  * address and descriptor with {@link Linker.Option#captureCallState(String...) captureCallState("errno")},
- * into a per-thread capture segment, so no call allocates.
+ * into a per-thread capture segment.
+ *
+ * <p>The JDK slices that capture segment on every call ({@code SharedUtils.checkCaptureSegment}): 40 bytes
+ * that only C2's escape analysis removes, and only where it inlines the whole downcall. The calls on
+ * panpipe's hot paths ({@link #read}, {@link #write}, {@link #poll}, {@link #futex_wait},
+ * {@link #futex_wake}) run a few times per frame, in code that may stay interpreted or C1-compiled for
+ * minutes at video rates, so they are linked a second time without the capture and try that first: they
+ * allocate nothing at any JIT tier. A call that fails is told apart by its cause where it can be (a
+ * non-blocking fd that is not ready is {@code EAGAIN}: one {@code poll} with no wait says so) and else
+ * repeated through the capturing handle to learn errno, which is sound because these calls fail without
+ * effect.
  *
  * <h2>Conventions</h2>
  * <ul>
@@ -62,6 +73,19 @@ public final class Syscalls {
             FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(3)); }
     private static final class Read { static final MethodHandle H = link(linux_h.read$address(), linux_h.read$descriptor()); }
     private static final class Write { static final MethodHandle H = link(linux_h.write$address(), linux_h.write$descriptor()); }
+    /**
+     * {@code syscall(SYS_write, fd, address, count, buf)}: write(2) from {@code buf}'s address plus an offset,
+     * given as a number so that no slice is made. {@code buf} goes along as a fifth, variadic argument that
+     * the kernel's write ignores, so that the linker keeps its memory alive and owned by the calling thread
+     * for the call, as it does for any segment argument (a shared arena cannot be closed meanwhile).
+     */
+    private static final FunctionDescriptor WRITE_AT = FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG, C_POINTER);
+    private static final class SyscallWriteAt { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
+    private static final class SyscallWriteAtNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
+            Linker.Option.firstVariadicArg(1)); }
+    private static final class ReadNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.read$address(), linux_h.read$descriptor()); }
+    private static final class WriteNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.write$address(), linux_h.write$descriptor()); }
     private static final class Readv { static final MethodHandle H = link(linux_h.readv$address(), linux_h.readv$descriptor()); }
     private static final class Writev { static final MethodHandle H = link(linux_h.writev$address(), linux_h.writev$descriptor()); }
     private static final class Pread { static final MethodHandle H = link(linux_h.pread$address(), linux_h.pread$descriptor()); }
@@ -77,6 +101,7 @@ public final class Syscalls {
 
     // ---- readiness -----------------------------------------------------------------------------------
     private static final class Poll { static final MethodHandle H = link(linux_h.poll$address(), linux_h.poll$descriptor()); }
+    private static final class PollNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.poll$address(), linux_h.poll$descriptor()); }
     private static final class EpollCreate1 { static final MethodHandle H = link(linux_h.epoll_create1$address(), linux_h.epoll_create1$descriptor()); }
     private static final class EpollCtl { static final MethodHandle H = link(linux_h.epoll_ctl$address(), linux_h.epoll_ctl$descriptor()); }
     private static final class EpollWait { static final MethodHandle H = link(linux_h.epoll_wait$address(), linux_h.epoll_wait$descriptor()); }
@@ -111,6 +136,13 @@ public final class Syscalls {
     private static final class SyscallFutex { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
             FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
+    /** The same without errno, tried first (see the class comment). */
+    private static final class SyscallFutexNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
+            FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
+            Linker.Option.firstVariadicArg(1)); }
+    /** One pollfd per thread, to ask whether an fd whose call failed without errno is not ready (EAGAIN). */
+    private static final ThreadLocal<MemorySegment> READINESS =
+            ThreadLocal.withInitial(() -> pollfd.allocate(Arena.ofAuto()));
     /** A relative timeout for FUTEX_WAIT, one per thread so a wait allocates nothing. */
     private static final ThreadLocal<MemorySegment> FUTEX_TIMEOUT =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(timespec.layout()));
@@ -137,6 +169,31 @@ public final class Syscalls {
 
     private static int errno(MemorySegment state) {
         return state.get(linux_h.C_INT, ERRNO_OFFSET);
+    }
+
+    /**
+     * Tries of a read or write without errno before the capturing one. A failed try whose fd then polls
+     * ready was mostly EAGAIN all the same, the peer having made room or data meanwhile (across cores, a few
+     * times a second), so it is tried again rather than paid for with the capture's allocation; only a
+     * failure that persists while the fd is ready (an error) reaches the capturing call.
+     */
+    private static final int FAST_ATTEMPTS = 3;
+    private static final short POLLIN = (short) linux_h.POLLIN();
+    private static final short POLLOUT = (short) linux_h.POLLOUT();
+
+    /**
+     * After a call on {@code fd} failed without errno: true if {@code fd} is not ready for {@code events}
+     * (no wait), which for a non-blocking fd is what EAGAIN means. False when it is ready or in error, or
+     * when poll fails: the caller then repeats its call to learn errno.
+     */
+    private static boolean notReady(int fd, short events) {
+        MemorySegment p = READINESS.get();
+        pollfd.fd(p, fd);
+        pollfd.events(p, events);
+        pollfd.revents(p, (short) 0);
+        int r;
+        try { r = (int) PollNoErrno.H.invokeExact(p, 1L, 0); } catch (Throwable t) { throw unchecked(t); }
+        return r == 0;
     }
 
     /** Downcall handles throw only what the callee cannot: an Error or a RuntimeException from the linker. */
@@ -192,8 +249,19 @@ public final class Syscalls {
         return openat(linux_h.AT_FDCWD(), path, flags, mode);
     }
 
-    /** {@code read}: bytes read, 0 at end of stream, {@link #WOULD_BLOCK} on EAGAIN; EINTR is retried. */
+    /**
+     * {@code read}: bytes read, 0 at end of stream, {@link #WOULD_BLOCK} on EAGAIN; EINTR is retried, except
+     * that an EINTR which leaves the fd not ready may come back as {@link #WOULD_BLOCK} too (errno is not
+     * captured on the fast path): either way the caller waits for the fd and calls again.
+     */
     public static long read(int fd, MemorySegment buf, long count) throws SyscallException {
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try { n = (long) ReadNoErrno.H.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLIN)) return WOULD_BLOCK;
+        }
+        // Failed, though the fd is ready (an error, or EINTR twice): again, capturing errno.
         MemorySegment st = state();
         for (;;) {
             long r;
@@ -206,12 +274,54 @@ public final class Syscalls {
         }
     }
 
-    /** {@code write}: bytes written (maybe fewer than asked), {@link #WOULD_BLOCK} on EAGAIN; EPIPE is a {@link BrokenPipeException}. */
+    /**
+     * {@code write}: bytes written (maybe fewer than asked), {@link #WOULD_BLOCK} on EAGAIN (or an EINTR that
+     * leaves the fd not ready, as for {@link #read}); EPIPE is a {@link BrokenPipeException}.
+     */
     public static long write(int fd, MemorySegment buf, long count) throws SyscallException {
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try { n = (long) WriteNoErrno.H.invokeExact(fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        }
+        // Failed, though the fd is ready (an error, or EINTR twice): again, capturing errno.
         MemorySegment st = state();
         for (;;) {
             long r;
             try { r = (long) Write.H.invokeExact(st, fd, buf, count); } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("write", e);
+        }
+    }
+
+    /**
+     * {@link #write(int, MemorySegment, long) write} of {@code buf[offset, offset + count)} without slicing
+     * {@code buf}: the rest of a message after a partial write, which would otherwise allocate a slice per
+     * partial write wherever the JIT has not removed it (a frame larger than a pipe, written at video rates,
+     * stays in C1-compiled code). {@code buf} must be native; same results as {@code write}.
+     */
+    public static long write(int fd, MemorySegment buf, long offset, long count) throws SyscallException {
+        java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
+        if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
+        long address = buf.address() + offset;
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try {
+                n = (long) SyscallWriteAtNoErrno.H.invokeExact((long) linux_h.SYS_write(), (long) fd, address, count, buf);
+            } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        }
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try {
+                r = (long) SyscallWriteAt.H.invokeExact(st, (long) linux_h.SYS_write(), (long) fd, address, count, buf);
+            } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
@@ -340,9 +450,13 @@ public final class Syscalls {
      * waits without limit.
      */
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) throws SyscallException {
-        MemorySegment st = state();
         long deadline = timeoutMillis > 0 ? System.nanoTime() + timeoutMillis * 1_000_000L : 0;
-        int timeout = timeoutMillis;
+        int first;
+        try { first = (int) PollNoErrno.H.invokeExact(fds, nfds, timeoutMillis); } catch (Throwable t) { throw unchecked(t); }
+        if (first >= 0) return first;
+        // Failed (EINTR, or an error to report): again, capturing errno, with the time left.
+        MemorySegment st = state();
+        int timeout = timeoutMillis > 0 ? (int) Math.max(0, (deadline - System.nanoTime() + 999_999) / 1_000_000) : timeoutMillis;
         for (;;) {
             int r;
             try { r = (int) Poll.H.invokeExact(st, fds, nfds, timeout); } catch (Throwable t) { throw unchecked(t); }
@@ -646,13 +760,36 @@ public final class Syscalls {
      * spurious wake-up, because the caller re-checks its condition anyway.
      */
     public static int futex_wait(MemorySegment word, int expected, long timeoutNanos) throws SyscallException {
-        MemorySegment st = state();
-        MemorySegment timeout = MemorySegment.NULL;
+        long start = timeoutNanos > 0 ? System.nanoTime() : 0;
+        long r;
+        try {
+            r = (long) SyscallFutexNoErrno.H.invokeExact((long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAIT(), expected,
+                    futexTimeout(timeoutNanos), MemorySegment.NULL, 0);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (r == 0) return FUTEX_WOKEN;
+        // errno was not captured: tell EAGAIN and ETIMEDOUT by their causes. What is left (EINTR, a word that
+        // changed and changed back, an error) is asked again with errno captured, for the time that is left.
+        if (word.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0) != expected) return FUTEX_VALUE_CHANGED;
+        long left = timeoutNanos;
         if (timeoutNanos >= 0) {
-            timeout = FUTEX_TIMEOUT.get();
-            timespec.tv_sec(timeout, timeoutNanos / 1_000_000_000L);
-            timespec.tv_nsec(timeout, timeoutNanos % 1_000_000_000L);
+            left = timeoutNanos - (timeoutNanos > 0 ? System.nanoTime() - start : 0);
+            if (left <= 0) return FUTEX_TIMED_OUT;
         }
+        return futexWaitCapturingErrno(word, expected, left);
+    }
+
+    /** The relative timeout of a FUTEX_WAIT in this thread's timespec; NULL for none ({@code timeoutNanos < 0}). */
+    private static MemorySegment futexTimeout(long timeoutNanos) {
+        if (timeoutNanos < 0) return MemorySegment.NULL;
+        MemorySegment timeout = FUTEX_TIMEOUT.get();
+        timespec.tv_sec(timeout, timeoutNanos / 1_000_000_000L);
+        timespec.tv_nsec(timeout, timeoutNanos % 1_000_000_000L);
+        return timeout;
+    }
+
+    private static int futexWaitCapturingErrno(MemorySegment word, int expected, long timeoutNanos) throws SyscallException {
+        MemorySegment st = state();
+        MemorySegment timeout = futexTimeout(timeoutNanos);
         long r;
         try {
             r = (long) SyscallFutex.H.invokeExact(st, (long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAIT(), expected,
@@ -668,6 +805,13 @@ public final class Syscalls {
 
     /** {@code futex(word, FUTEX_WAKE, count)}: wakes up to {@code count} waiters; returns how many woke. */
     public static int futex_wake(MemorySegment word, int count) throws SyscallException {
+        long woken;
+        try {
+            woken = (long) SyscallFutexNoErrno.H.invokeExact((long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAKE(), count,
+                    MemorySegment.NULL, MemorySegment.NULL, 0);
+        } catch (Throwable t) { throw unchecked(t); }
+        if (woken >= 0) return (int) woken;
+        // Failed: again with errno captured, to name the error (a wake-up too many is harmless).
         MemorySegment st = state();
         long r;
         try {

@@ -127,6 +127,7 @@ class CLayoutTest {
         m.put("SYS_pidfd_send_signal", (long) linux_h.SYS_pidfd_send_signal());
         m.put("SYS_futex", (long) linux_h.SYS_futex());
         m.put("SYS_gettid", (long) linux_h.SYS_gettid());
+        m.put("SYS_write", (long) linux_h.SYS_write());
         m.put("FUTEX_WAIT", (long) linux_h.FUTEX_WAIT());
         m.put("FUTEX_WAKE", (long) linux_h.FUTEX_WAKE());
         m.put("EOWNERDEAD", (long) linux_h.EOWNERDEAD());

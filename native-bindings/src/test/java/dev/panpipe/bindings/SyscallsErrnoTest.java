@@ -27,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The errno-capturing layer: real failing calls, and what the exceptions and return values say about them. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -79,6 +80,35 @@ class SyscallsErrnoTest {
                 assertEquals(Syscalls.WOULD_BLOCK, Syscalls.read(fds[0], buf, buf.byteSize()));
             } finally {
                 Syscalls.close(fds[0]);
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
+    void shouldWriteFromAnOffsetWithoutASliceAndFailAsWriteDoes() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            int[] fds = pipe(arena, linux_h.O_NONBLOCK());
+            try {
+                MemorySegment src = arena.allocate(10);
+                for (int i = 0; i < 10; i++) src.set(linux_h.C_CHAR, i, (byte) ('a' + i));
+                assertEquals(3, Syscalls.write(fds[1], src, 6, 3));
+                MemorySegment dst = arena.allocate(16);
+                assertEquals(3, Syscalls.read(fds[0], dst, dst.byteSize()));
+                assertEquals("ghi", dst.getString(0, java.nio.charset.StandardCharsets.US_ASCII).substring(0, 3));
+                assertThrows(IndexOutOfBoundsException.class, () -> Syscalls.write(fds[1], src, 8, 3));
+                // A full non-blocking pipe: EAGAIN is told without errno, by a poll that finds it not writable.
+                MemorySegment big = arena.allocate(1 << 20);
+                long queued = 0;
+                for (long n; (n = Syscalls.write(fds[1], big, 1, big.byteSize() - 1)) != Syscalls.WOULD_BLOCK; ) queued += n;
+                assertEquals(Syscalls.WOULD_BLOCK, Syscalls.write(fds[1], big, 7, 100));
+                assertTrue(queued > 0, "the pipe took what fitted before it refused");
+                Syscalls.close(fds[0]);
+                fds[0] = -1;
+                BrokenPipeException e = assertThrows(BrokenPipeException.class, () -> Syscalls.write(fds[1], src, 1, 1));
+                assertEquals("write: EPIPE (Broken pipe)", e.getMessage());
+            } finally {
+                if (fds[0] >= 0) Syscalls.close(fds[0]);
                 Syscalls.close(fds[1]);
             }
         }

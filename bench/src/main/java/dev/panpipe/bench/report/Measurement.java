@@ -5,7 +5,7 @@ import java.util.Map;
 /**
  * One figure from one source of one placement's results, normalised: a rate (operations per second) or a
  * time (nanoseconds per operation), with its range, percentiles when the source has them, the bytes one
- * operation moves when known, and the heap allocated per operation (JMH's gc profiler; NaN elsewhere).
+ * operation moves when known, and the heap allocated per operation (JMH's profilers; NaN elsewhere).
  *
  * @param source        "jmh", "c" or "python"
  * @param name          JMH: {@code Class.method} without the package; C: the program's {@code name}; Python: the result key
@@ -20,11 +20,17 @@ import java.util.Map;
  * @param bytes         bytes one operation moves (0: not a transfer)
  * @param allocPerOp    gc.alloc.rate.norm, bytes/op, else NaN
  * @param allocError    its 99.9% error, else NaN
+ * @param steadyAlloc   bytes/op the benchmark's own threads allocated in the steady state
+ *                      ({@link dev.panpipe.bench.SteadyAllocationProfiler}), else NaN
+ * @param steadyOthersAlloc bytes/op every other thread allocated meanwhile, else NaN
+ * @param steadyIterations iterations with those two figures (0: not measured)
+ * @param steadyAllocating of those, the iterations in which some thread allocated at all
  * @param samples       measured iterations, sampled operations or round trips
  * @param iterationSeconds JMH's measurement iteration time, else NaN
  */
 public record Measurement(String source, String name, Map<String, String> params, boolean rate, double value, double lo, double hi,
-                          double p50, double p90, double p99, long bytes, double allocPerOp, double allocError, long samples,
+                          double p50, double p90, double p99, long bytes, double allocPerOp, double allocError,
+                          double steadyAlloc, double steadyOthersAlloc, int steadyIterations, int steadyAllocating, long samples,
                           double iterationSeconds) {
 
     /** What a comparison compares; every source converts into each one it can. */

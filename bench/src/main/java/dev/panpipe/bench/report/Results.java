@@ -1,5 +1,7 @@
 package dev.panpipe.bench.report;
 
+import dev.panpipe.bench.SteadyAllocationProfiler;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -78,14 +80,36 @@ public final class Results {
             // Percentiles of single operations only in SampleTime; in the other modes JMH's are of iteration scores.
             boolean sampled = run.path("mode").asText().equals("sample");
             JsonNode pct = primary.path("scorePercentiles");
-            JsonNode alloc = run.path("secondaryMetrics").path("gc.alloc.rate.norm");
+            JsonNode secondary = run.path("secondaryMetrics");
+            JsonNode alloc = secondary.path("gc.alloc.rate.norm");
+            int[] steady = steadyIterations(secondary);
             out.add(new Measurement("jmh", name, params, rate, value, lo, hi,
                     sampled ? pct.path("50.0").asDouble(Double.NaN) * scale : Double.NaN,
                     sampled ? pct.path("90.0").asDouble(Double.NaN) * scale : Double.NaN,
                     sampled ? pct.path("99.0").asDouble(Double.NaN) * scale : Double.NaN,
                     bytesOf(name, params), alloc.path("score").asDouble(Double.NaN), alloc.path("scoreError").asDouble(Double.NaN),
+                    secondary.path(SteadyAllocationProfiler.THREAD_NORM).path("score").asDouble(Double.NaN),
+                    secondary.path(SteadyAllocationProfiler.OTHERS_NORM).path("score").asDouble(Double.NaN),
+                    steady[0], steady[1],
                     countSamples(primary), seconds(run.path("measurementTime").asText())));
         }
+    }
+
+    /**
+     * {iterations, iterations in which any thread allocated} from SteadyAllocationProfiler's per-iteration
+     * figures (JMH's rawData: one list per fork); {0, 0} when the profiler did not run.
+     */
+    private static int[] steadyIterations(JsonNode secondary) {
+        JsonNode thread = secondary.path(SteadyAllocationProfiler.THREAD_NORM).path("rawData");
+        JsonNode others = secondary.path(SteadyAllocationProfiler.OTHERS_NORM).path("rawData");
+        int iterations = 0, allocating = 0;
+        for (int f = 0; f < thread.size(); f++) {
+            for (int i = 0; i < thread.get(f).size(); i++) {
+                iterations++;
+                if (thread.get(f).get(i).asDouble() != 0 || others.path(f).path(i).asDouble() != 0) allocating++;
+            }
+        }
+        return new int[] {iterations, allocating};
     }
 
     /** The C baselines' output: one JSON object per line. */
@@ -103,12 +127,12 @@ public final class Results {
                 double mean = j.path("mean_ns").asDouble();
                 out.add(new Measurement("c", j.path("name").asText(), params, false, mean, mean, mean,
                         j.path("p50_ns").asDouble(), j.path("p90_ns").asDouble(), j.path("p99_ns").asDouble(),
-                        bytes, Double.NaN, Double.NaN, j.path("iterations").asLong(), Double.NaN));
+                        bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("iterations").asLong(), Double.NaN));
             } else {
                 double ops = j.path("ops_per_s").asDouble();
                 out.add(new Measurement("c", j.path("name").asText(), params, true, ops,
                         j.path("ops_per_s_min").asDouble(ops), j.path("ops_per_s_max").asDouble(ops),
-                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, j.path("reps").asLong(), Double.NaN));
+                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("reps").asLong(), Double.NaN));
             }
         }
     }
@@ -125,7 +149,7 @@ public final class Results {
             double mean = r.path("mean").asDouble() * 1000;
             out.add(new Measurement("python", key, Map.of(), false, mean, mean, mean,
                     r.path("p50").asDouble() * 1000, r.path("p90").asDouble() * 1000, r.path("p99").asDouble() * 1000,
-                    bytes, Double.NaN, Double.NaN, r.path("iterations").asLong(), Double.NaN));
+                    bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, r.path("iterations").asLong(), Double.NaN));
         });
     }
 

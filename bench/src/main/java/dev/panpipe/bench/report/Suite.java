@@ -15,7 +15,7 @@ import static dev.panpipe.bench.report.Ref.python;
  * cannot be checked because a figure is missing is still shown ("not measured"), never dropped; a row without
  * a floor is shown only when both figures exist. {@link #THROUGHPUT} and {@link #ROUND_TRIPS}: the series of
  * the by-size tables and of the charts. {@link #HOT_PATHS}: panpipe benchmarks whose steady state must
- * allocate nothing.
+ * allocate nothing, as {@link #ALLOCATION_PROFILER} measures it.
  *
  * <p>RingBenchmark ({@code dev.panpipe.bench.RingBenchmark}, the shared-memory frame ring) is picked up by the
  * names below when its JMH results are in the run. It is expected to follow this suite's conventions: the
@@ -261,10 +261,13 @@ final class Suite {
     static final List<String> NOT_HOT = List.of("KernelBenchmark.grayByteArray");
 
     /**
-     * The resolution of the 0 B/op check: below max(1 B, this / operations per iteration) an allocation counts as
-     * none. JMH and its gc profiler allocate on their own a few kB per measured iteration (13 kB measured beside
-     * Process.getOutputStream().write of 64 KiB, which allocates nothing), which lands on few operations when each is
-     * slow (a 24 MB write: ~100 B/op).
+     * How the 0 B/op check is measured: scripts/bench runs JMH with {@code -prof} this profiler beside
+     * {@code -prof gc}. It reads the allocated bytes of every thread in the steady middle of each measured
+     * iteration; the check passes only when the benchmark's thread and every other thread (JMH's main thread
+     * aside) allocated nothing there. JMH's gc.alloc.rate.norm is not the check: it also counts the trial's
+     * tear-down (run inside the last iteration: 0.2-0.9 MB for a ring or a child process), JMH's bookkeeping
+     * (~6 KB an iteration, ~260 KB with SampleTime's histogram) and every other thread, which came to tens or
+     * hundreds of B/op on hot paths that allocated nothing at a few thousand ops/s.
      */
-    static final double JMH_BYTES_PER_ITERATION = 16 * 1024;
+    static final String ALLOCATION_PROFILER = "dev.panpipe.bench.SteadyAllocationProfiler";
 }

@@ -34,8 +34,17 @@ public final class FdHandle implements AutoCloseable {
     private static final short POLLOUT = (short) linux_h.POLLOUT();
 
     /** Two pollfds per thread: the fd and the wake-up eventfd. Allocated once per thread that waits. */
-    private static final ThreadLocal<MemorySegment> POLL_SET =
-            ThreadLocal.withInitial(() -> pollfd.allocateArray(2, Arena.ofAuto()));
+    private static final ThreadLocal<PollSet> POLL_SET = ThreadLocal.withInitial(PollSet::new);
+
+    /**
+     * The pollfd array and a slice per entry, made once: slicing in {@link #await} would allocate on every
+     * wait wherever the JIT has not (yet) removed the slices (interpreted and C1-compiled code).
+     */
+    private static final class PollSet {
+        final MemorySegment set = pollfd.allocateArray(2, Arena.ofAuto());
+        final MemorySegment first = pollfd.asSlice(set, 0);
+        final MemorySegment second = pollfd.asSlice(set, 1);
+    }
 
     private final int fd;
     private final String description;
@@ -159,16 +168,16 @@ public final class FdHandle implements AutoCloseable {
     private boolean await(short events, int timeoutMillis) throws IOException {
         int wake = wakeFd();
         if (closeRequested()) throw new AsynchronousCloseException();
-        MemorySegment set = POLL_SET.get();
-        MemorySegment first = pollfd.asSlice(set, 0);
-        MemorySegment second = pollfd.asSlice(set, 1);
+        PollSet poll = POLL_SET.get();
+        MemorySegment first = poll.first;
+        MemorySegment second = poll.second;
         pollfd.fd(first, fd);
         pollfd.events(first, events);
         pollfd.revents(first, (short) 0);
         pollfd.fd(second, wake);
         pollfd.events(second, POLLIN);
         pollfd.revents(second, (short) 0);
-        int n = Syscalls.poll(set, 2, timeoutMillis);
+        int n = Syscalls.poll(poll.set, 2, timeoutMillis);
         if (closeRequested()) throw new AsynchronousCloseException();
         return n > 0;
     }

@@ -6140,5 +6140,14 @@ public class linux_h extends linux_h$shared {
     public static int SYS_pidfd_send_signal() {
         return SYS_pidfd_send_signal;
     }
+    private static final int SYS_write = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_write 1
+     * }
+     */
+    public static int SYS_write() {
+        return SYS_write;
+    }
 }
 

@@ -11,6 +11,8 @@ import java.lang.foreign.ValueLayout;
  *   <li>{@code produce FD COUNT WIDTH HEIGHT}: attaches as producer to the ring handed over as FD and commits COUNT
  *       RGB8 frames whose every byte is {@code (sequence * 31 + i) & 0xff}; prints the sum of all bytes.</li>
  *   <li>{@code consume FD}: takes frames until end of stream; prints frames and the sum of all bytes.</li>
+ *   <li>{@code produce-paced FD COUNT PAUSE_MICROS}: commits COUNT 8-byte frames (the sequence number), pausing
+ *       PAUSE_MICROS between two, so that the consumer sleeps on the doorbell; prints "done".</li>
  *   <li>{@code produce-then-hang FD COUNT}: commits COUNT small frames, prints "ready", then sleeps (to be killed).</li>
  *   <li>{@code consume-then-hang FD}: attaches as consumer, prints "ready", then sleeps without taking.</li>
  * </ul>
@@ -51,6 +53,18 @@ public final class RingPeerMain {
                         }
                     }
                     System.out.println(frames + " " + sum);
+                }
+                case "produce-paced" -> {
+                    long pause = Long.parseLong(args[3]) * 1000;
+                    try (FrameProducer producer = ring.producer()) {
+                        for (long seq = 0, n = Long.parseLong(args[2]); seq < n; seq++) {
+                            FrameClaim claim = producer.claimBytes(8);
+                            claim.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, seq);
+                            claim.commit();
+                            java.util.concurrent.locks.LockSupport.parkNanos(pause);
+                        }
+                    }
+                    System.out.println("done");
                 }
                 case "produce-then-hang" -> {
                     FrameProducer producer = ring.producer();
