@@ -86,6 +86,28 @@ class SyscallsErrnoTest {
     }
 
     @Test
+    void shouldThrowAReadErrorOnTheReadAfterTheUnprovenWouldBlock() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            int[] fds = pipe(arena, linux_h.O_NONBLOCK());
+            try {
+                MemorySegment buf = arena.allocate(16);
+                // Reading the write end fails with EBADF. The first failure is taken for EAGAIN without a
+                // system call to prove it (a caller waits for the fd, which here is "ready" at once), and
+                // the read after it names the error: never lost, never a hang.
+                assertEquals(Syscalls.WOULD_BLOCK, Syscalls.read(fds[1], buf, buf.byteSize()));
+                SyscallException e = assertThrows(SyscallException.class, () -> Syscalls.read(fds[1], buf, buf.byteSize()));
+                assertEquals("read", e.call());
+                assertEquals("EBADF", e.errnoName());
+                // A real EAGAIN on the other end stays WOULD_BLOCK however often it comes.
+                for (int i = 0; i < 3; i++) assertEquals(Syscalls.WOULD_BLOCK, Syscalls.read(fds[0], buf, buf.byteSize()));
+            } finally {
+                Syscalls.close(fds[0]);
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
     void shouldWriteFromAnOffsetWithoutASliceAndFailAsWriteDoes() throws Exception {
         try (Arena arena = Arena.ofConfined()) {
             int[] fds = pipe(arena, linux_h.O_NONBLOCK());
