@@ -13,7 +13,8 @@ import java.lang.foreign.ValueLayout;
  * <p>Both sides may have padded rows: only the first {@code width x bytesPerPixel} bytes of each of the
  * {@code height} rows are read or written; the padding of {@code dst} is left as it was. Sizes and
  * formats are checked before any byte is touched: a mismatch is an {@link IllegalArgumentException} naming
- * the field ({@code dst.format}, {@code dst.width}, ...). The loops allocate nothing.
+ * the field ({@code dst.format}, {@code dst.width}, ...). Nothing is allocated for off-heap frames, checks
+ * included (overlap is decided on addresses); heap frames' checks make a few slices.
  *
  * <p>Scalar code: the JIT compiles the byte loops well, and the Vector API would need the incubator module
  * {@code jdk.incubator.vector} added to every JVM that loads this one.
@@ -133,14 +134,26 @@ public final class Kernels {
     /** The same first byte (same memory) and the same stride: each pixel is read and written at one address. */
     private static boolean sameBytes(PixelFrame src, PixelFrame dst) {
         if (src.stride() != dst.stride()) return false;
-        // Two one-byte views overlap only if they are the same byte (same array and offset, or same address).
-        return src.pixels().asSlice(0, 1).asOverlappingSlice(dst.pixels().asSlice(0, 1)).isPresent();
+        MemorySegment s = src.pixels();
+        MemorySegment d = dst.pixels();
+        if (s.isNative() && d.isNative()) return s.address() == d.address();   // no slice: nothing allocated
+        // Two one-byte views overlap only if they are the same byte (same array and offset).
+        return s.asSlice(0, 1).asOverlappingSlice(d.asSlice(0, 1)).isPresent();
     }
 
     private static void requireNoOverlap(PixelFrame src, PixelFrame dst) {
-        MemorySegment s = src.pixels().asSlice(0, src.byteSize());
-        MemorySegment d = dst.pixels().asSlice(0, dst.byteSize());
-        if (s.asOverlappingSlice(d).isPresent()) {
+        MemorySegment s = src.pixels();
+        MemorySegment d = dst.pixels();
+        boolean overlap;
+        if (s.isNative() && d.isNative()) {
+            // Off-heap (a ring slot, an Arena's memory): compare address ranges, allocating nothing.
+            long sStart = s.address();
+            long dStart = d.address();
+            overlap = sStart < dStart + dst.byteSize() && dStart < sStart + src.byteSize();
+        } else {
+            overlap = s.asSlice(0, src.byteSize()).asOverlappingSlice(d.asSlice(0, dst.byteSize())).isPresent();
+        }
+        if (overlap) {
             throw new IllegalArgumentException("dst.pixels overlap src.pixels: only rgbToBgr works in place,"
                     + " and only over the very same bytes with the same stride");
         }

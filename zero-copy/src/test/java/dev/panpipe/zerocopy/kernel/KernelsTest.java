@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.kernel;
 
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.zerocopy.CurrentThreadAllocation;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -182,6 +183,56 @@ class KernelsTest {
             assertMessage("overlap", () -> Kernels.rgbToBgr(new PixelFrame(4, 4, 12, PixelFormat.RGB8, big),
                     new PixelFrame(4, 4, 13, PixelFormat.BGR8, big)));
             assertEquals(-1, rgb2.pixels().mismatch(blank(arena, 4, 4, 0, PixelFormat.RGB8).pixels()), "nothing written");
+        }
+    }
+
+    @Test
+    void shouldCheckOverlapOfHeapFramesToo() {
+        byte[] bytes = new byte[4 * 4 * 3];
+        MemorySegment heap = MemorySegment.ofArray(bytes);
+        PixelFrame rgb = PixelFrame.packed(4, 4, PixelFormat.RGB8, heap);
+        assertMessage("overlap", () -> Kernels.rgbToGray(rgb, new PixelFrame(4, 4, 4, PixelFormat.GRAY8, heap.asSlice(8))));
+        bytes[0] = 1;
+        Kernels.rgbToBgr(rgb, PixelFrame.packed(4, 4, PixelFormat.BGR8, MemorySegment.ofArray(bytes)));   // same bytes: in place
+        assertEquals(0, bytes[0]);
+        assertEquals(1, bytes[2]);
+    }
+
+    @Test
+    void shouldAcceptAdjacentOffHeapFrames() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment both = arena.allocate(2 * 4 * 4 * 3);
+            PixelFrame first = PixelFrame.packed(4, 4, PixelFormat.RGB8, both.asSlice(0, 48));
+            PixelFrame second = PixelFrame.packed(4, 4, PixelFormat.BGR8, both.asSlice(48, 48));
+            first.pixels().set(ValueLayout.JAVA_BYTE, 47, (byte) 7);   // the last byte of the first frame
+            Kernels.rgbToBgr(first, second);
+            assertEquals(7, second.pixels().get(ValueLayout.JAVA_BYTE, 45));
+            assertMessage("overlap", () -> Kernels.rgbToBgr(first, PixelFrame.packed(4, 4, PixelFormat.BGR8, both.asSlice(47, 48))));
+        }
+    }
+
+    /** Checks included, the kernels allocate nothing on off-heap frames once compiled (KernelBenchmark shows the same). */
+    @Test
+    void shouldAllocateNothingOnOffHeapFrames() {
+        try (Arena arena = Arena.ofConfined()) {
+            Random random = new Random(3);
+            PixelFrame rgb = frame(arena, 64, 8, 0, PixelFormat.RGB8, random);
+            PixelFrame bgr = blank(arena, 64, 8, 0, PixelFormat.BGR8);
+            PixelFrame gray = blank(arena, 64, 8, 0, PixelFormat.GRAY8);
+            PixelFrame inPlace = new PixelFrame(64, 8, bgr.stride(), PixelFormat.RGB8, bgr.pixels());
+            long[] perRound = new long[6];
+            long fewest = Long.MAX_VALUE;
+            for (int round = 0; round < perRound.length; round++) {
+                long before = CurrentThreadAllocation.bytes();
+                for (int i = 0; i < 20_000; i++) {
+                    Kernels.rgbToBgr(rgb, bgr);
+                    Kernels.rgbToBgr(inPlace, bgr);
+                    Kernels.rgbToGray(rgb, gray);
+                }
+                perRound[round] = CurrentThreadAllocation.bytes() - before;
+                fewest = Math.min(fewest, perRound[round]);
+            }
+            assertEquals(0, fewest, "bytes allocated per round of 20,000 calls of each kernel: " + java.util.Arrays.toString(perRound));
         }
     }
 

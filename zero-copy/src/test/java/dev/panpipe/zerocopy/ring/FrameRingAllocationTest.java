@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.zerocopy.ChildJvm;
+import dev.panpipe.zerocopy.CurrentThreadAllocation;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

@@ -1,4 +1,4 @@
-package dev.panpipe.zerocopy.ring;
+package dev.panpipe.zerocopy;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -10,7 +10,7 @@ import java.lang.invoke.MethodType;
  * because this test module does not read java.management. ipc-core's tests have the same helper; test
  * classes are not shared between the modules.
  */
-final class CurrentThreadAllocation {
+public final class CurrentThreadAllocation {
     private static final Object THREADS;
     private static final MethodHandle ALLOCATED_BYTES;
 
@@ -29,7 +29,7 @@ final class CurrentThreadAllocation {
     private CurrentThreadAllocation() {
     }
 
-    static long bytes() {
+    public static long bytes() {
         try {
             return (long) ALLOCATED_BYTES.invokeExact(THREADS);
         } catch (Throwable t) {
