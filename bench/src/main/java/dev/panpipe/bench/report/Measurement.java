@@ -27,11 +27,13 @@ import java.util.Map;
  * @param steadyAllocating of those, the iterations in which some thread allocated at all
  * @param samples       measured iterations, sampled operations or round trips
  * @param iterationSeconds JMH's measurement iteration time, else NaN
+ * @param pairRatio     PairedRun's figures only: the median over its interleaved pairs of slices of this side's
+ *                      figure over the other side's (the same for both sides), else NaN
  */
 public record Measurement(String source, String name, Map<String, String> params, boolean rate, double value, double lo, double hi,
                           double p50, double p90, double p99, long bytes, double allocPerOp, double allocError,
                           double steadyAlloc, double steadyOthersAlloc, int steadyIterations, int steadyAllocating, long samples,
-                          double iterationSeconds) {
+                          double iterationSeconds, double pairRatio) {
 
     /** What a comparison compares; every source converts into each one it can. */
     public enum Metric {

@@ -19,6 +19,11 @@ public record Ref(String source, String name, Map<String, String> params) {
         return new Ref("c", name, pairs(keyValues));
     }
 
+    /** One side of a PairedRun comparison, by its {@code name} and fields (always {@code side}). */
+    public static Ref paired(String name, String... keyValues) {
+        return new Ref("paired", name, pairs(keyValues));
+    }
+
     /** One of mp_pipe_roundtrip.py's results, e.g. {@code "bytes:64"} or {@code "framePickle"}. */
     public static Ref python(String key) {
         return new Ref("python", key, Map.of());

@@ -42,7 +42,7 @@ public final class Report {
             System.out.print(run(args));
         } catch (IllegalArgumentException e) {
             System.err.println("Report: " + e.getMessage() + "\nusage: Report [--charts DIR] [--summary FILE] [--machine TEXT] "
-                    + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] ...");
+                    + "<placement>=<jmh.json> [c:<placement>=<c.jsonl>] [python:<placement>=<py.json>] [paired:<placement>=<paired.jsonl>] ...");
             System.exit(2);
         }
     }
@@ -61,12 +61,13 @@ public final class Report {
                 default -> {
                     int eq = arg.indexOf('=');
                     if (eq <= 0) {
-                        throw new IllegalArgumentException("expected <placement>=<file>, c:<placement>=<file> or python:<placement>=<file>, got " + arg);
+                        throw new IllegalArgumentException("expected <placement>=<file>, c:<placement>=<file>, python:<placement>=<file> or paired:<placement>=<file>, got " + arg);
                     }
                     String label = arg.substring(0, eq);
                     Path file = Path.of(arg.substring(eq + 1));
                     if (label.startsWith("python:")) results.addPython(label.substring(7), file);
                     else if (label.startsWith("c:")) results.addC(label.substring(2), file);
+                    else if (label.startsWith("paired:")) results.addPaired(label.substring(7), file);
                     else results.addJmh(label, file);
                 }
             }
@@ -99,15 +100,22 @@ public final class Report {
     private Optional<Compared> compare(String placement, Row row) {
         if (row.oneCpu() && !placement.equals(results.placements().getFirst())) return Optional.empty();
         if (row.placement() != null && !row.placement().equals(placement)) return Optional.empty();
-        double[] p = results.find(placement, row.panpipe()).map(m -> m.in(row.metric())).orElse(null);
-        double[] b = row.baseline() == null ? null : results.find(placement, row.baseline()).map(m -> m.in(row.metric())).orElse(null);
+        Optional<Measurement> pm = results.find(placement, row.panpipe());
+        Optional<Measurement> bm = row.baseline() == null ? Optional.empty() : results.find(placement, row.baseline());
+        double[] p = pm.map(m -> m.in(row.metric())).orElse(null);
+        double[] b = bm.map(m -> m.in(row.metric())).orElse(null);
         boolean needsBaseline = row.baseline() != null;
         if (p == null || (needsBaseline && b == null)) {
             if (row.floor().kind() == FloorKind.NONE) return Optional.empty();
             return Optional.of(new Compared(row, p, b, Double.NaN, Double.NaN, Double.NaN, "not measured"));
         }
         double ratio, worst, best;
-        if (!needsBaseline) {
+        double pairRatio = pm.get().pairRatio();
+        if (needsBaseline && !Double.isNaN(pairRatio) && pm.get().name().equals(bm.get().name())) {
+            // Interleaved (PairedRun): the median of the pairs' ratios, which a placement change during the run
+            // moves less than the ratio of the two sides' medians.
+            ratio = pairRatio; worst = pairRatio; best = pairRatio;
+        } else if (!needsBaseline) {
             ratio = p[0]; worst = p[1]; best = p[2];
         } else if (row.metric().higherIsBetter) {
             ratio = p[0] / b[0]; worst = p[1] / b[2]; best = p[2] / b[1];
@@ -141,7 +149,13 @@ public final class Report {
                 + "means panpipe is faster, for times (round trips: median or mean, as the row says) below 1 does. The round-trip floors "
                 + "are read on the median, the mean beside it. Range: the ratio at the two ends "
                 + "of the figures' ranges (JMH: the 99.9% confidence interval; C: the slowest and fastest repetition; "
-                + "medians, C and Python latencies: none). MB/s = 10^6 bytes/s.\n\n");
+                + "medians, C and Python latencies: none). *Interleaved* rows: the ratio is the median of the ratios of the pairs of slices, not the ratio of the two medians shown. MB/s = 10^6 bytes/s.\n\n"
+                + "Cross-core, the host moves the two vCPUs every few seconds between placements where a cache line "
+                + "crosses in about 50 ns or about 300 ns (the C spin ping-pong: 100-150 ns or 560-640 ns p50), so two "
+                + "figures measured minutes apart can compare a fast placement with a slow one. The cross-core floors "
+                + "that compare two cache-bound figures are therefore read on *interleaved* rows: `dev.panpipe.bench.PairedRun` "
+                + "measures both sides in alternating slices of a few hundred milliseconds (A B, B A, ...), each side's "
+                + "figure the median over its slices; the separate JMH and C figures stay beside them without a floor.\n\n");
         for (String placement : results.placements()) {
             md.append("### ").append(placement).append("\n\n");
             md.append(floorTable(placement, false));

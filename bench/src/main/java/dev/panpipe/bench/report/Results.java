@@ -24,6 +24,7 @@ public final class Results {
     private static final String PACKAGE = "dev.panpipe.bench.";
     /** C fields that describe a measurement rather than give a figure: they become its params. */
     private static final Set<String> C_PARAMS = Set.of("size", "pipe_size", "stdio", "command", "spin_before_yield");
+    private static final Set<String> PAIRED_PARAMS = Set.of("side", "size", "wait", "slots");
     /** Bytes one op moves for benchmarks without a {@code size} param. */
     private static final Map<String, Long> FIXED_BYTES = Map.of(
             "PipeThroughputBenchmark.", 65536L,
@@ -91,7 +92,7 @@ public final class Results {
                     secondary.path(SteadyAllocationProfiler.THREAD_NORM).path("score").asDouble(Double.NaN),
                     secondary.path(SteadyAllocationProfiler.OTHERS_NORM).path("score").asDouble(Double.NaN),
                     steady[0], steady[1],
-                    countSamples(primary), seconds(run.path("measurementTime").asText())));
+                    countSamples(primary), seconds(run.path("measurementTime").asText()), Double.NaN));
         }
     }
 
@@ -114,25 +115,39 @@ public final class Results {
 
     /** The C baselines' output: one JSON object per line. */
     public void addC(String placement, Path file) throws IOException {
+        addLines("c", C_PARAMS, placement, file);
+    }
+
+    /**
+     * PairedRun's output (dev.panpipe.bench.PairedRun): one JSON object per side of a comparison measured
+     * interleaved in time, in the C baselines' fields; {@code side} tells the two apart.
+     */
+    public void addPaired(String placement, Path file) throws IOException {
+        addLines("paired", PAIRED_PARAMS, placement, file);
+    }
+
+    private void addLines(String source, Set<String> paramNames, String placement, Path file) throws IOException {
         List<Measurement> out = list(placement);
         for (String line : Files.readAllLines(file)) {
             if (line.isBlank()) continue;
             JsonNode j = JSON.readTree(line);
             Map<String, String> params = new LinkedHashMap<>();
             j.properties().forEach(e -> {
-                if (C_PARAMS.contains(e.getKey())) params.put(e.getKey(), e.getValue().asText());
+                if (paramNames.contains(e.getKey())) params.put(e.getKey(), e.getValue().asText());
             });
             long bytes = j.path("size").asLong(0);
             if (j.has("mean_ns")) {
                 double mean = j.path("mean_ns").asDouble();
-                out.add(new Measurement("c", j.path("name").asText(), params, false, mean, mean, mean,
+                out.add(new Measurement(source, j.path("name").asText(), params, false, mean, mean, mean,
                         j.path("p50_ns").asDouble(), j.path("p90_ns").asDouble(), j.path("p99_ns").asDouble(),
-                        bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("iterations").asLong(), Double.NaN));
+                        bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("iterations").asLong(), Double.NaN,
+                        j.path("pair_ratio_median").asDouble(Double.NaN)));
             } else {
                 double ops = j.path("ops_per_s").asDouble();
-                out.add(new Measurement("c", j.path("name").asText(), params, true, ops,
+                out.add(new Measurement(source, j.path("name").asText(), params, true, ops,
                         j.path("ops_per_s_min").asDouble(ops), j.path("ops_per_s_max").asDouble(ops),
-                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("reps").asLong(), Double.NaN));
+                        Double.NaN, Double.NaN, Double.NaN, bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, j.path("reps").asLong(), Double.NaN,
+                        j.path("pair_ratio_median").asDouble(Double.NaN)));
             }
         }
     }
@@ -149,7 +164,7 @@ public final class Results {
             double mean = r.path("mean").asDouble() * 1000;
             out.add(new Measurement("python", key, Map.of(), false, mean, mean, mean,
                     r.path("p50").asDouble() * 1000, r.path("p90").asDouble() * 1000, r.path("p99").asDouble() * 1000,
-                    bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, r.path("iterations").asLong(), Double.NaN));
+                    bytes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, 0, r.path("iterations").asLong(), Double.NaN, Double.NaN));
         });
     }
 

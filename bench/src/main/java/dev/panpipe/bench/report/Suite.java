@@ -6,6 +6,7 @@ import java.util.List;
 
 import static dev.panpipe.bench.report.Ref.c;
 import static dev.panpipe.bench.report.Ref.jmh;
+import static dev.panpipe.bench.report.Ref.paired;
 import static dev.panpipe.bench.report.Ref.python;
 
 /**
@@ -173,12 +174,22 @@ final class Suite {
             // the one set-up that runs in both placements; spinning (cross-core only) is shown beside it.
             row("ring: 1080p frame hand-off (doorbell, 64 slots)", "panpipe ring", ring("handoff", "frame", "1920x1080", "wait", "doorbell", "slots", "64"),
                     null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
-            row("ring: 4K vs 1080p frame hand-off (doorbell, 64 slots)", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "doorbell", "slots", "64"),
+            in("same-core", "ring: 4K vs 1080p frame hand-off (doorbell, 64 slots)", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "doorbell", "slots", "64"),
                     "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "doorbell", "slots", "64"), Metric.OPS_PER_S, atLeast(0.9)),
+            // Cross-core, separate runs compare host placements (see the report's note): the floors are read on
+            // PairedRun's interleaved slices, and the separate JMH runs are shown without one.
+            in("cross-core", "ring: 4K vs 1080p frame hand-off (doorbell, 64 slots), interleaved", "panpipe ring 4K",
+                    paired("paired_ring_handoff", "side", "3840x2160", "wait", "doorbell", "slots", "64"),
+                    "panpipe ring 1080p", paired("paired_ring_handoff", "side", "1920x1080", "wait", "doorbell", "slots", "64"), Metric.OPS_PER_S, atLeast(0.9)),
+            in("cross-core", "ring: 4K vs 1080p frame hand-off (doorbell, 64 slots), separate runs", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "doorbell", "slots", "64"),
+                    "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "doorbell", "slots", "64"), Metric.OPS_PER_S, Floor.NONE),
             row("ring: 1080p frame hand-off (spinning, 16 slots)", "panpipe ring", ring("handoff", "frame", "1920x1080", "wait", "spinning", "slots", "16"),
                     null, null, Metric.OPS_PER_S, valueAtLeast(1e6)),
-            row("ring: 4K vs 1080p frame hand-off (spinning, 16 slots)", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "spinning", "slots", "16"),
-                    "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "spinning", "slots", "16"), Metric.OPS_PER_S, atLeast(0.9)),
+            in("cross-core", "ring: 4K vs 1080p frame hand-off (spinning, 16 slots), interleaved", "panpipe ring 4K",
+                    paired("paired_ring_handoff", "side", "3840x2160", "wait", "spinning", "slots", "16"),
+                    "panpipe ring 1080p", paired("paired_ring_handoff", "side", "1920x1080", "wait", "spinning", "slots", "16"), Metric.OPS_PER_S, atLeast(0.9)),
+            row("ring: 4K vs 1080p frame hand-off (spinning, 16 slots), separate runs", "panpipe ring 4K", ring("handoff", "frame", "3840x2160", "wait", "spinning", "slots", "16"),
+                    "panpipe ring 1080p", ring("handoff", "frame", "1920x1080", "wait", "spinning", "slots", "16"), Metric.OPS_PER_S, Floor.NONE),
             // fill + read: on one vCPU the two processes take turns, and 2 slots (12 MB) stay in the shared L3
             // like the one-process baseline's buffer; across two, 16 slots, so that a slot has left the other
             // core's caches before it is written again (see RingBenchmark.FillRead). The other size beside it.
@@ -190,8 +201,11 @@ final class Suite {
                     ring("fillRead", "wait", "doorbell", "slots", "16"), "one process", ring("fillReadSingleProcess"), Metric.OPS_PER_S, atLeast(0.8)),
             in("cross-core", "ring: fill + read, 2 slots", "panpipe ring",
                     ring("fillRead", "wait", "doorbell", "slots", "2"), "one process", ring("fillReadSingleProcess"), Metric.OPS_PER_S, Floor.NONE),
-            row("ring: 64 B round trip, spinning (median)", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
-                    "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.P50_NS, atMost(1.2)),
+            in("cross-core", "ring: 64 B round trip, spinning (median), interleaved with C", "panpipe ring spin",
+                    paired("paired_ring_spin_rt", "side", "panpipe"), "C spin ping-pong", paired("paired_ring_spin_rt", "side", "c"),
+                    Metric.P50_NS, atMost(1.2)),
+            row("ring: 64 B round trip, spinning (median), separate runs", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
+                    "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.P50_NS, Floor.NONE),
             row("ring: 64 B round trip, spinning (mean)", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
                     "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.MEAN_NS, Floor.NONE),
             row("ring: 64 B round trip, doorbell (median)", "panpipe ring doorbell", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "doorbell"),

@@ -77,6 +77,37 @@ class ReportTest {
     }
 
     @Test
+    void shouldReadCrossCoreCacheBoundFloorsOnInterleavedSlices() throws IOException {
+        ArrayNode jmh = JSON.createArrayNode();
+        // Separate JMH runs in two host placements: 4K fast, 1080p slow, 3x apart; shown, without a floor.
+        jmh.add(run("RingBenchmark.handoff", "thrpt", 15e6, 1e5, "ops/s", Map.of("childCpu", "1", "frame", "3840x2160", "wait", "spinning", "slots", "16"), 0.0));
+        jmh.add(run("RingBenchmark.handoff", "thrpt", 5e6, 1e5, "ops/s", Map.of("childCpu", "1", "frame", "1920x1080", "wait", "spinning", "slots", "16"), 0.0));
+        Path jmhFile = dir.resolve("cross-core.json");
+        JSON.writeValue(jmhFile.toFile(), jmh);
+        Path paired = dir.resolve("paired-cross-core.jsonl");
+        Files.writeString(paired, String.join("\n",
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"p50_ns\":280.0,\"mean_ns\":300.0,"
+                        + "\"p90_ns\":320.0,\"p99_ns\":400.0,\"iterations\":1000000,\"pair_ratio_median\":2.15}",
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"p50_ns\":130.0,\"mean_ns\":140.0,"
+                        + "\"p90_ns\":160.0,\"p99_ns\":200.0,\"iterations\":2000000,\"pair_ratio_median\":2.15}",
+                "{\"name\":\"paired_ring_handoff\",\"side\":\"3840x2160\",\"wait\":\"spinning\",\"slots\":16,\"ops_per_s\":3.3e6,"
+                        + "\"ops_per_s_min\":3.2e6,\"ops_per_s_max\":3.4e6,\"reps\":4,\"pair_ratio_median\":1.04}",
+                "{\"name\":\"paired_ring_handoff\",\"side\":\"1920x1080\",\"wait\":\"spinning\",\"slots\":16,\"ops_per_s\":3.1e6,"
+                        + "\"ops_per_s_min\":3.0e6,\"ops_per_s_max\":3.2e6,\"reps\":4,\"pair_ratio_median\":1.04}",
+                ""));
+        String md = Report.run("cross-core=" + jmhFile, "paired:cross-core=" + paired);
+        // The median of the pairs' ratios, 1.04x (not 3.3 / 3.1 M/s = 1.06x), against 0.9x.
+        assertRow(md, "| ring: 4K vs 1080p frame hand-off (spinning, 16 slots), interleaved | panpipe ring 4K: 3.30 M/s | panpipe ring 1080p: 3.10 M/s | 1.04x |",
+                ">= 0.90x | **yes** |");
+        assertRow(md, "| ring: 4K vs 1080p frame hand-off (spinning, 16 slots), separate runs | panpipe ring 4K: 15.00 M/s | panpipe ring 1080p: 5.00 M/s | 3.00x |",
+                "| - | (no floor) |");
+        // The pairs' median ratio, 2.15x, against at most 1.2x.
+        assertRow(md, "| ring: 64 B round trip, spinning (median), interleaved with C | panpipe ring spin: 280 ns | C spin ping-pong: 130 ns | 2.15x |",
+                "<= 1.20x | **no** |");
+        assertTrue(md.contains("cross-core: ring: 64 B round trip, spinning (median), interleaved with C"), md);
+    }
+
+    @Test
     void shouldCheckHotPathAllocationByTheSteadyStateNotByTheWholeIteration() throws IOException {
         String md = Report.run(inputs());
         // The gc profiler's 50 B/op (a tear-down, JMH's bookkeeping) does not count; the steady state's 0 does.
