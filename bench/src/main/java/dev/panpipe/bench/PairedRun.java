@@ -1,11 +1,8 @@
 package dev.panpipe.bench;
 
-import dev.panpipe.pixel.PixelFormat;
-import dev.panpipe.zerocopy.ring.FrameClaim;
 import dev.panpipe.zerocopy.ring.FrameConsumer;
 import dev.panpipe.zerocopy.ring.FrameProducer;
 import dev.panpipe.zerocopy.ring.FrameRing;
-import dev.panpipe.zerocopy.ring.FrameView;
 import dev.panpipe.zerocopy.ring.WaitStrategy;
 
 import java.io.IOException;
@@ -275,19 +272,7 @@ public final class PairedRun {
         }
 
         private void roundTrip() throws IOException {
-            FrameClaim c = out.claimBytes(MESSAGE_BYTES);
-            long seq = c.sequence();
-            MemorySegment p = c.pixels();
-            MemorySegment.copy(message, 0, p, 0, MESSAGE_BYTES);
-            p.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, seq);
-            c.commit();
-            FrameView v = in.take();
-            long first = v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-            long length = v.payloadLength();
-            v.release();
-            if (first != seq || length != MESSAGE_BYTES) {
-                throw new IllegalStateException("echo of message " + seq + " came back as " + first + " (" + length + " bytes)");
-            }
+            RingRoundTripBenchmark.roundTrip(out, in, message);
         }
 
         @Override
@@ -399,13 +384,7 @@ public final class PairedRun {
         }
 
         private void handOff() throws IOException {
-            FrameClaim c = producer.claim(width, height, PixelFormat.RGB8);
-            long seq = c.sequence();
-            MemorySegment p = c.pixels();
-            p.set(ValueLayout.JAVA_BYTE, 0, (byte) seq);
-            p.set(ValueLayout.JAVA_BYTE, 1, (byte) (seq >>> 8));
-            p.set(ValueLayout.JAVA_BYTE, 2, (byte) (seq >>> 16));
-            c.commit();
+            RingBenchmark.handOff(producer, width, height);
         }
 
         @Override

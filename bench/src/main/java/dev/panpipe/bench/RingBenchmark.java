@@ -163,7 +163,12 @@ public class RingBenchmark {
 
     @Benchmark
     public void handoff(Handoff h) throws IOException {
-        FrameClaim c = h.producer.claim(h.width, h.height, PixelFormat.RGB8);
+        handOff(h.producer, h.width, h.height);
+    }
+
+    /** One frame handed off: the benchmark's op, also PairedRun's. The first pixel carries the sequence. */
+    static void handOff(FrameProducer producer, int width, int height) throws IOException {
+        FrameClaim c = producer.claim(width, height, PixelFormat.RGB8);
         long seq = c.sequence();
         MemorySegment p = c.pixels();
         p.set(ValueLayout.JAVA_BYTE, 0, (byte) seq);

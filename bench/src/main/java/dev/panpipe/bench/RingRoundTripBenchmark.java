@@ -91,6 +91,11 @@ public class RingRoundTripBenchmark {
 
     @Benchmark
     public long roundTrip64() throws IOException {
+        return roundTrip(out, in, message);
+    }
+
+    /** One 64-byte round trip: the benchmark's op, also PairedRun's. Returns the echo's last word. */
+    static long roundTrip(FrameProducer out, FrameConsumer in, MemorySegment message) throws IOException {
         FrameClaim c = out.claimBytes(MESSAGE_BYTES);
         long seq = c.sequence();
         MemorySegment p = c.pixels();
