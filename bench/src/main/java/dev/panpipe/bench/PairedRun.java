@@ -130,7 +130,7 @@ public final class PairedRun {
     /**
      * Runs {@code pairs} pairs of slices, alternating which side goes first, and prints one line per side: the
      * median over its slices of each figure (a rate: frames/s; else p50, mean, p90, p99 in ns) and the pair
-     * ratios (a / b) median, lowest and highest.
+     * ratios (this side over the other) median, lowest and highest.
      */
     private static void compare(String name, Side a, Side b, int pairs, long slice, boolean rate, String common,
                                 String aLabel, String bLabel, PrintStream out) throws Exception {
@@ -145,13 +145,17 @@ public final class PairedRun {
             System.err.printf(Locale.ROOT, "PairedRun: %s pair %d: %s %s, %s %s%n", name, i + 1,
                     aLabel, describe(as.getLast(), rate), bLabel, describe(bs.getLast(), rate));
         }
-        double[] ratios = new double[pairs];
-        for (int i = 0; i < pairs; i++) ratios[i] = as.get(i)[0] / bs.get(i)[0];
+        out.println(line(name, aLabel, as, rate, common, pairRatios(as, bs)));
+        out.println(line(name, bLabel, bs, rate, common, pairRatios(bs, as)));
+    }
+
+    /** This side's figure over the other's in each pair: the median, lowest and highest, as JSON fields. */
+    private static String pairRatios(List<double[]> own, List<double[]> other) {
+        double[] ratios = new double[own.size()];
+        for (int i = 0; i < ratios.length; i++) ratios[i] = own.get(i)[0] / other.get(i)[0];
         Arrays.sort(ratios);
-        String ratioFields = String.format(Locale.ROOT, "\"pair_ratio_median\":%.4f,\"pair_ratio_min\":%.4f,\"pair_ratio_max\":%.4f",
-                median(ratios), ratios[0], ratios[pairs - 1]);
-        out.println(line(name, aLabel, as, rate, common, ratioFields));
-        out.println(line(name, bLabel, bs, rate, common, ratioFields));
+        return String.format(Locale.ROOT, "\"pair_ratio_median\":%.4f,\"pair_ratio_min\":%.4f,\"pair_ratio_max\":%.4f",
+                median(ratios), ratios[0], ratios[ratios.length - 1]);
     }
 
     private static double[] run(Side side, long slice) throws Exception {

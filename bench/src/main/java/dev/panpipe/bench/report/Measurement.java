@@ -27,8 +27,8 @@ import java.util.Map;
  * @param steadyAllocating of those, the iterations in which some thread allocated at all
  * @param samples       measured iterations, sampled operations or round trips
  * @param iterationSeconds JMH's measurement iteration time, else NaN
- * @param pairRatio     PairedRun's figures only: the median over its interleaved pairs of slices of this side's
- *                      figure over the other side's (the same for both sides), else NaN
+ * @param pairRatio     PairedRun's figures only: the median, over its interleaved pairs of slices, of this side's
+ *                      figure over the other side's in the same pair, else NaN
  */
 public record Measurement(String source, String name, Map<String, String> params, boolean rate, double value, double lo, double hi,
                           double p50, double p90, double p99, long bytes, double allocPerOp, double allocError,
