@@ -259,15 +259,19 @@ public final class PairedRun {
         public void resume() throws IOException {
             signal(child.process().pid(), "CONT");
             long settle = System.nanoTime() + SETTLE_NANOS;
-            while (System.nanoTime() - settle < 0) roundTrip();
+            for (long t = System.nanoTime(); t - settle < 0; t = System.nanoTime()) roundTrip(t);
         }
 
+        /**
+         * Each message is stamped with the clock reading that starts its round trip, which the loop takes anyway
+         * (commit(timestamp)); the C ping-pong reads the clock once per round trip too, and stamps nothing.
+         */
         @Override
         public double[] slice(long nanos) throws IOException {
             int n = 0;
             long start = System.nanoTime(), end = start + nanos, t = start;
             while (t - end < 0 && n < samples.length) {
-                roundTrip();
+                roundTrip(t);
                 long now = System.nanoTime();
                 samples[n++] = now - t;
                 t = now;
@@ -275,8 +279,8 @@ public final class PairedRun {
             return latencies(samples, n);
         }
 
-        private void roundTrip() throws IOException {
-            RingRoundTripBenchmark.roundTrip(out, in, message);
+        private void roundTrip(long sentNanos) throws IOException {
+            RingRoundTripBenchmark.roundTrip(out, in, message, sentNanos);
         }
 
         @Override

@@ -82,7 +82,7 @@ public final class RingPeer {
                 long n = v.payloadLength();
                 FrameClaim c = out.claimBytes(n);
                 MemorySegment.copy(v.pixels(), 0, c.pixels(), 0, n);
-                c.commit();          // before the release: the parent is timing the round trip
+                c.commit(v.timestampNanos());   // the answer carries the request's stamp, as RingEchoWorker does; before the release: the parent times the round trip
                 return true;         // the parent checks every echo itself
             });
         }

@@ -91,17 +91,21 @@ public class RingRoundTripBenchmark {
 
     @Benchmark
     public long roundTrip64() throws IOException {
-        return roundTrip(out, in, message);
+        return roundTrip(out, in, message, System.nanoTime());
     }
 
-    /** One 64-byte round trip: the benchmark's op, also PairedRun's. Returns the echo's last word. */
-    static long roundTrip(FrameProducer out, FrameConsumer in, MemorySegment message) throws IOException {
+    /**
+     * One 64-byte round trip, the message committed with timestamp {@code sentNanos} (the echo hands it back):
+     * the benchmark's op, stamping with a clock read of its own like {@link FrameClaim#commit()}, and
+     * PairedRun's, which passes the clock reading its timing loop already took. Returns the echo's last word.
+     */
+    static long roundTrip(FrameProducer out, FrameConsumer in, MemorySegment message, long sentNanos) throws IOException {
         FrameClaim c = out.claimBytes(MESSAGE_BYTES);
         long seq = c.sequence();
         MemorySegment p = c.pixels();
         MemorySegment.copy(message, 0, p, 0, MESSAGE_BYTES);
         p.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, seq);
-        c.commit();
+        c.commit(sentNanos);
         FrameView v = in.take();
         MemorySegment echo = v.pixels();
         long first = echo.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);

@@ -56,6 +56,10 @@ public final class FrameConsumer extends RingEnd {
     private FrameView next(long deadline) throws IOException {
         checkOpen();
         if (outstanding != null) throw new IllegalStateException("frame " + position + " was taken and not released");
+        // Look at the awaited frame's descriptor before the producer's position, as the spinning below does: a
+        // frame already there is taken without pulling the position's cache line across (it is written on every
+        // commit, so every look at it is a miss).
+        if (producerPositionCache <= position && spinProbe(producerPositionCache) == position + 1) producerPositionCache = position + 1;
         while (producerPositionCache <= position) {
             long seen = peerPosition();
             // A frame's sequence is stored before the producer's position, and spinProbe may have let this
