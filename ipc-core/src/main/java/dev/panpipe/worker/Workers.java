@@ -1,12 +1,12 @@
 package dev.panpipe.worker;
 
+import dev.panpipe.internal.PrivateTempDirectory;
 import dev.panpipe.internal.linux.EventLoop;
 import dev.panpipe.internal.linux.LinuxWorker;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,8 +24,15 @@ import java.util.Map;
  *     PixelFrame out = gray.take(Codecs.pixels());
  * }   // every worker: stdin closed, drained, exited (or TERM, KILL); FIFOs and the directory removed
  * }
+ *
+ * <p>The directory is {@code panpipe-workers-<pid>-<random>} in {@code java.io.tmpdir}. A worker's FIFO is
+ * unlinked as soon as the worker has connected through it. A JVM that is killed leaves its directory
+ * behind (nothing runs at SIGKILL), so {@link #create()} first removes the directories of this user's
+ * panpipe JVMs that no longer run ({@link PrivateTempDirectory}): the survivor cleans up after the dead.
  */
 public final class Workers implements AutoCloseable {
+    static final String PREFIX = "panpipe-workers-";
+
     private final EventLoop loop;
     private final Path directory;
     private final Map<String, LinuxWorker> workers = new LinkedHashMap<>();
@@ -37,7 +44,7 @@ public final class Workers implements AutoCloseable {
     }
 
     public static Workers create() throws IOException {
-        Path dir = Files.createTempDirectory("panpipe-workers-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path dir = PrivateTempDirectory.create(PREFIX);
         try {
             return new Workers(EventLoop.start("panpipe-workers"), dir);
         } catch (IOException | RuntimeException e) {

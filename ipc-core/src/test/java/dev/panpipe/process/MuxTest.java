@@ -183,6 +183,33 @@ class MuxTest {
         assertEquals(count, next[1]);
     }
 
+    /**
+     * A mux killed with SIGKILL leaves its FIFO directory; the next mux with FIFOs in a temporary directory
+     * removes the ones whose process is gone (here one made to look like it: a pid that has exited).
+     */
+    @Test
+    @Timeout(30)
+    void shouldRemoveTheFifoDirectoryOfAMuxThatIsGone() throws Exception {
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        long gonePid = new ProcessBuilder("true").start().onExit().get().pid();
+        Path abandoned = Files.createDirectory(tmp.resolve("panpipe-mux-" + gonePid + "-42"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try {
+            dev.panpipe.io.Fifo.create(abandoned.resolve("A.in")).created();   // made and left, as a killed mux leaves it
+            assertTrue(Files.exists(abandoned.resolve("A.in")));
+            Path ours;
+            try (Mux mux = Mux.builder().child("cat", List.of("cat")).fifos(null).output(new ByteArrayOutputStream()).start()) {
+                ours = mux.fifoDirectory().orElseThrow();
+                assertEquals("panpipe-mux-" + ProcessHandle.current().pid() + "-", ours.getFileName().toString().replaceAll("[0-9]+$", ""));
+                assertFalse(Files.exists(abandoned), "the directory of a mux that is gone was removed, FIFO and all");
+            }
+            assertFalse(Files.exists(ours));
+        } finally {
+            Files.deleteIfExists(abandoned.resolve("A.in"));
+            Files.deleteIfExists(abandoned);
+        }
+    }
+
     @Test
     @Timeout(30)
     void shouldStartNothingWhenAProgramIsMissing() throws Exception {

@@ -37,14 +37,12 @@ class WorkersTest {
     @Test
     void shouldRoundTrip10000MessagesInOrderThroughAFifo() throws Exception {
         try (Workers workers = Workers.create(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Path fifo = workers.directory().resolve("echo.results");
             Worker echo = workers.start(WorkerSpec.java("echo", EchoWorker.class));
-            assertTrue(Files.exists(workers.directory().resolve("echo.results")));
-            try (var fifoEnd = dev.panpipe.io.Fifo.create(workers.directory().resolve("echo.results")).openBoth()) {
-                // the same FIFO, so the same pipe: it was enlarged like a child's stdin (tests run as root)
-                assertEquals(dev.panpipe.process.SubprocessBuilder.DEFAULT_PIPE_CAPACITY,
-                        dev.panpipe.bindings.Syscalls.fcntl((int) fifoEnd.readEnd().nativeHandle(),
-                                dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ(), 0));
-            }
+            assertFalse(Files.exists(fifo), "the FIFO is unlinked once the worker has connected through it");
+            // this JVM's read end of it, found by the name it had: enlarged like a child's stdin (tests run as root)
+            assertEquals(dev.panpipe.process.SubprocessBuilder.DEFAULT_PIPE_CAPACITY,
+                    dev.panpipe.bindings.Syscalls.fcntl(openFdOf(fifo), dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ(), 0));
             int count = 10_000;
             Future<?> sender = pool.submit(() -> {
                 for (int i = 0; i < count; i++) echo.send("message " + i, Codecs.text());
@@ -247,5 +245,75 @@ class WorkersTest {
             pinned.send("still a worker", Codecs.text());
             assertEquals("still a worker", pinned.take(Codecs.text()));
         }
+    }
+
+    /**
+     * A JVM killed while it ran workers leaves its worker directory behind; the next {@link Workers#create()}
+     * (any JVM of this user) removes it, FIFOs and all, once that JVM is gone. The killed JVM's worker ends by
+     * itself: its stdin comes to end of file.
+     */
+    @Test
+    void shouldRemoveTheWorkerDirectoryOfAKilledJvm() throws Exception {
+        List<String> cmd = dev.panpipe.process.JavaCommand.of(AbandoningParent.class,
+                List.of("--patch-module", "dev.panpipe.core=" + Path.of("target", "test-classes").toAbsolutePath()), List.of());
+        Process parent = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        java.util.Map<String, String> said = new java.util.HashMap<>();
+        try (var lines = new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream()))) {
+            while (said.size() < 3) {
+                String line = lines.readLine();
+                if (line == null) throw new AssertionError("the abandoning parent ended early; it said " + said);
+                said.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
+            }
+            parent.destroyForcibly();   // SIGKILL: no close, no shutdown hook
+            parent.waitFor();
+        }
+        Path dir = Path.of(said.get("dir"));
+        assertTrue(Files.exists(dir.resolve("late.results")), "the killed JVM left " + dir + " with the FIFO of a worker that never connected");
+        assertFalse(Files.exists(dir.resolve("echo.results")), "a connected worker's FIFO was unlinked at once");
+        for (String worker : List.of("echo", "late")) {
+            ProcessHandle.of(Long.parseLong(said.get(worker))).ifPresent(w -> w.onExit().orTimeout(30, java.util.concurrent.TimeUnit.SECONDS).join());
+        }
+
+        try (Workers survivor = Workers.create()) {
+            assertFalse(Files.exists(dir), "a new Workers removes the directory of a JVM that is gone");
+            assertTrue(Files.isDirectory(survivor.directory()));
+        }
+    }
+
+    @Test
+    void shouldLeaveTheDirectoriesOfLiveJvmsAndOfOtherShapesAlone() throws Exception {
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        Path live = Files.createTempDirectory(tmp, "panpipe-workers-" + ProcessHandle.current().pid() + "-");
+        Path unnumbered = Files.createTempDirectory(tmp, "panpipe-workers-x");
+        long gonePid = new ProcessBuilder("true").start().onExit().get().pid();
+        Path target = Files.createTempDirectory(tmp, "panpipe-target-");
+        Path link = tmp.resolve("panpipe-workers-" + gonePid + "-1");
+        try {
+            Files.createSymbolicLink(link, target);
+            dev.panpipe.internal.PrivateTempDirectory.removeAbandoned(tmp, Workers.PREFIX, Files.getOwner(live));
+            assertTrue(Files.isDirectory(live), "this JVM's own directory stays");
+            assertTrue(Files.isDirectory(unnumbered), "a name without a pid is not panpipe's to remove");
+            assertTrue(Files.isSymbolicLink(link) && Files.isDirectory(target), "a symbolic link is neither followed nor removed");
+        } finally {
+            Files.deleteIfExists(link);
+            Files.deleteIfExists(target);
+            Files.deleteIfExists(unnumbered);
+            Files.deleteIfExists(live);
+        }
+    }
+
+    /** The fd number of this JVM's open file that was {@code path} before it was unlinked, from /proc/self/fd. */
+    private static int openFdOf(Path path) throws java.io.IOException {
+        String deleted = path + " (deleted)";
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    if (Files.readSymbolicLink(fd).toString().equals(deleted)) return Integer.parseInt(fd.getFileName().toString());
+                } catch (java.io.IOException closedMeanwhile) {
+                    // the listing's own fd, or one closed since: not it
+                }
+            }
+        }
+        throw new AssertionError("no open fd of " + deleted);
     }
 }

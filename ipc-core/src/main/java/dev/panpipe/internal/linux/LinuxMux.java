@@ -6,6 +6,7 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.internal.LineSplitter;
+import dev.panpipe.internal.PrivateTempDirectory;
 import dev.panpipe.io.Fifo;
 import dev.panpipe.io.ReadEnd;
 import dev.panpipe.process.ExitStatus;
@@ -127,7 +128,7 @@ public final class LinuxMux implements Mux {
     private void createFifoDirectory(Path requested) throws IOException {
         var privateDir = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
         if (requested == null) {
-            fifoDirectory = Files.createTempDirectory("panpipe-mux-", privateDir);
+            fifoDirectory = PrivateTempDirectory.create("panpipe-mux-");   // and removes those of killed muxes
             createdDirectory = true;
         } else if (Files.isDirectory(requested)) {
             fifoDirectory = requested.toAbsolutePath();

@@ -118,6 +118,9 @@ public final class LinuxWorker implements Worker {
             LinuxWorker worker = new LinuxWorker(spec, loop, process, fifo, results);
             worker.register();
             worker.awaitConnected();
+            // Its hello came through the FIFO, so the worker holds the write end: the name has done its job.
+            // Unlinked now, a JVM killed from here on leaves no FIFO behind (Workers sweeps the directory).
+            if (fifo != null) fifo.close();
             return worker;
         } catch (IOException | RuntimeException e) {
             if (process != null) {
