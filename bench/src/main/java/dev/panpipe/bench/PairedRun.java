@@ -37,7 +37,8 @@ import java.util.regex.Pattern;
  * <p>Comparisons (JSON lines on stdout, one per side, read by the report as source {@code paired}):
  * <ul>
  *   <li>{@code paired_ring_spin_rt}: a 64-byte round trip through two rings, both ends spinning, to a
- *       {@link RingPeer} {@code echo} child (exactly RingRoundTripBenchmark.roundTrip64), against the C spin
+ *       {@link RingPeer} {@code echo} child (RingRoundTripBenchmark.roundTrip, the message stamped with the
+ *       clock reading that starts the round trip, which the loop takes anyway), against the C spin
  *       ping-pong ({@code bench/target/c/pingpong --transport spin}) run for the same slice. Figure: the
  *       slice's p50 (and mean, p90, p99) of single round trips timed with {@link System#nanoTime}.</li>
  *   <li>{@code paired_ring_handoff}: 3840x2160 against 1920x1080 RGB frames through a ring to a
