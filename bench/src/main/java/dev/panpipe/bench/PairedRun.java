@@ -40,7 +40,9 @@ import java.util.regex.Pattern;
  *       {@link RingPeer} {@code echo} child (RingRoundTripBenchmark.roundTrip, the message stamped with the
  *       clock reading that starts the round trip, which the loop takes anyway), against the C spin
  *       ping-pong ({@code bench/target/c/pingpong --transport spin}) run for the same slice. Figure: the
- *       slice's p50 (and mean, p90, p99) of single round trips timed with {@link System#nanoTime}.</li>
+ *       slice's p50 (and mean, p90, p99) of single round trips timed with {@link System#nanoTime}. Read in
+ *       each host placement apart ({@link #hostPlacement}; more pairs are run, up to three times as many,
+ *       until each placement has a quarter of them), and over all pairs.</li>
  *   <li>{@code paired_ring_handoff}: 3840x2160 against 1920x1080 RGB frames through a ring to a
  *       {@link RingPeer} {@code handoff} child each (exactly RingBenchmark.handoff), for {@code spinning}
  *       with 16 slots and {@code doorbell} with 64. Figure: frames per second over the slice.</li>
@@ -105,7 +107,8 @@ public final class PairedRun {
         if (only.isEmpty() || only.equals("paired_ring_spin_rt")) {
             try (Side ring = new RingRoundTrip(placement); Side c = new CPingPong(cBin.resolve("pingpong"), childCpu)) {
                 warm(ring, warmup);
-                compare("paired_ring_spin_rt", ring, c, pairs, slice, false, common + ",\"size\":" + MESSAGE_BYTES, "panpipe", "c", out);
+                compare("paired_ring_spin_rt", ring, c, pairs, slice, false, common + ",\"size\":" + MESSAGE_BYTES, "panpipe", "c",
+                        new Regimes(List.of("fast", "slow"), PairedRun::hostPlacement), out);
             }
         }
         if (only.isEmpty() || only.equals("paired_ring_handoff")) {
@@ -116,7 +119,7 @@ public final class PairedRun {
                     warm(uhd, warmup);
                     warm(hd, warmup);
                     compare("paired_ring_handoff", uhd, hd, pairs, slice, true,
-                            common + ",\"wait\":\"" + wait + "\",\"slots\":" + slots, "3840x2160", "1920x1080", out);
+                            common + ",\"wait\":\"" + wait + "\",\"slots\":" + slots, "3840x2160", "1920x1080", null, out);
                 }
             }
         }
@@ -129,14 +132,32 @@ public final class PairedRun {
     }
 
     /**
+     * The host placement a pair of spinning round-trip slices ran in, told by both sides' p50: {@code fast} (the
+     * C ping-pong under 300 ns, the ring under 450 ns; measured modes 100-150 and 180-300 ns), {@code slow} (both
+     * at 400 ns or more; measured 560-640 and 580-760 ns), or null when the placement changed between the two
+     * slices of the pair (one side fast, the other slow), which belongs to neither.
+     */
+    static String hostPlacement(double[] ring, double[] c) {
+        if (c[0] < 300 && ring[0] < 450) return "fast";
+        if (c[0] >= 400 && ring[0] >= 400) return "slow";
+        return null;
+    }
+
+    /**
      * Runs {@code pairs} pairs of slices, alternating which side goes first, and prints one line per side: the
      * median over its slices of each figure (a rate: frames/s; else p50, mean, p90, p99 in ns) and the pair
-     * ratios (this side over the other) median, lowest and highest.
+     * ratios (this side over the other) median, lowest and highest, with {@code "regime":"all"}. With
+     * {@code regimes} it also prints those lines over each regime's pairs alone, {@code "regime":"<name>"} and
+     * the count as {@code regime_pairs}: a floor read on all pairs would depend on how the run's pairs happened
+     * to fall between the host's placements.
      */
     private static void compare(String name, Side a, Side b, int pairs, long slice, boolean rate, String common,
-                                String aLabel, String bLabel, PrintStream out) throws Exception {
+                                String aLabel, String bLabel, Regimes regimes, PrintStream out) throws Exception {
         List<double[]> as = new ArrayList<>(), bs = new ArrayList<>();
-        for (int i = 0; i < pairs; i++) {
+        // Up to three times the pairs while a regime has fewer than a quarter of them (the host may sit in one
+        // placement for a minute): a floor read in each placement needs pairs from each.
+        int least = Math.max(3, pairs / 4);
+        for (int i = 0; i < pairs || (regimes != null && i < 3 * pairs && regimes.wanting(as, bs, least)); i++) {
             Side first = i % 2 == 0 ? a : b;
             Side second = i % 2 == 0 ? b : a;
             double[] f = run(first, slice);
@@ -146,8 +167,37 @@ public final class PairedRun {
             System.err.printf(Locale.ROOT, "PairedRun: %s pair %d: %s %s, %s %s%n", name, i + 1,
                     aLabel, describe(as.getLast(), rate), bLabel, describe(bs.getLast(), rate));
         }
-        out.println(line(name, aLabel, as, rate, common, pairRatios(as, bs)));
-        out.println(line(name, bLabel, bs, rate, common, pairRatios(bs, as)));
+        String all = common + ",\"pairs_run\":" + as.size() + ",\"regime\":\"all\"";
+        out.println(line(name, aLabel, as, rate, all, pairRatios(as, bs)));
+        out.println(line(name, bLabel, bs, rate, all, pairRatios(bs, as)));
+        if (regimes == null) return;
+        java.util.Map<String, List<Integer>> byRegime = new java.util.TreeMap<>();
+        for (int i = 0; i < as.size(); i++) {
+            String r = regimes.of().apply(as.get(i), bs.get(i));
+            if (r != null) byRegime.computeIfAbsent(r, k -> new ArrayList<>()).add(i);
+        }
+        for (var e : byRegime.entrySet()) {
+            List<double[]> ra = e.getValue().stream().map(as::get).toList(), rb = e.getValue().stream().map(bs::get).toList();
+            String tag = common + ",\"regime\":\"" + e.getKey() + "\",\"regime_pairs\":" + ra.size();
+            out.println(line(name, aLabel, ra, rate, tag, pairRatios(ra, rb)));
+            out.println(line(name, bLabel, rb, rate, tag, pairRatios(rb, ra)));
+        }
+    }
+
+    /**
+     * The regimes (host placements) a comparison is read in, {@code names}, and which one a pair of slices ran in,
+     * from its two sides' figures ({@code of}; null for none).
+     */
+    record Regimes(List<String> names, java.util.function.BiFunction<double[], double[], String> of) {
+        /** True while some regime has fewer than {@code least} of the pairs so far. */
+        boolean wanting(List<double[]> as, List<double[]> bs, int least) {
+            for (String n : names) {
+                int k = 0;
+                for (int i = 0; i < as.size(); i++) if (n.equals(of.apply(as.get(i), bs.get(i)))) k++;
+                if (k < least) return true;
+            }
+            return false;
+        }
     }
 
     /** This side's figure over the other's in each pair: the median, lowest and highest, as JSON fields. */

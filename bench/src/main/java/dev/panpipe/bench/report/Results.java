@@ -24,7 +24,7 @@ public final class Results {
     private static final String PACKAGE = "dev.panpipe.bench.";
     /** C fields that describe a measurement rather than give a figure: they become its params. */
     private static final Set<String> C_PARAMS = Set.of("size", "pipe_size", "stdio", "command", "spin_before_yield");
-    private static final Set<String> PAIRED_PARAMS = Set.of("side", "size", "wait", "slots");
+    private static final Set<String> PAIRED_PARAMS = Set.of("side", "size", "wait", "slots", "regime");
     /** Bytes one op moves for benchmarks without a {@code size} param. */
     private static final Map<String, Long> FIXED_BYTES = Map.of(
             "PipeThroughputBenchmark.", 65536L,

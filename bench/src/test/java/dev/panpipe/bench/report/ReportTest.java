@@ -86,10 +86,15 @@ class ReportTest {
         JSON.writeValue(jmhFile.toFile(), jmh);
         Path paired = dir.resolve("paired-cross-core.jsonl");
         Files.writeString(paired, String.join("\n",
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"p50_ns\":280.0,\"mean_ns\":300.0,"
+                // All pairs, then the fast host placement's alone (3 of the 4); the slow one was never seen.
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"regime\":\"all\",\"p50_ns\":280.0,\"mean_ns\":300.0,"
                         + "\"p90_ns\":320.0,\"p99_ns\":400.0,\"iterations\":1000000,\"pair_ratio_median\":2.15}",
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"p50_ns\":130.0,\"mean_ns\":140.0,"
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"regime\":\"all\",\"p50_ns\":130.0,\"mean_ns\":140.0,"
                         + "\"p90_ns\":160.0,\"p99_ns\":200.0,\"iterations\":2000000,\"pair_ratio_median\":0.4651}",
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":200.0,"
+                        + "\"mean_ns\":210.0,\"p90_ns\":230.0,\"p99_ns\":300.0,\"iterations\":900000,\"pair_ratio_median\":1.75}",
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":115.0,"
+                        + "\"mean_ns\":120.0,\"p90_ns\":130.0,\"p99_ns\":180.0,\"iterations\":1800000,\"pair_ratio_median\":0.5714}",
                 "{\"name\":\"paired_ring_handoff\",\"side\":\"3840x2160\",\"wait\":\"spinning\",\"slots\":16,\"ops_per_s\":3.3e6,"
                         + "\"ops_per_s_min\":3.2e6,\"ops_per_s_max\":3.4e6,\"reps\":4,\"pair_ratio_median\":1.04}",
                 "{\"name\":\"paired_ring_handoff\",\"side\":\"1920x1080\",\"wait\":\"spinning\",\"slots\":16,\"ops_per_s\":3.1e6,"
@@ -101,10 +106,14 @@ class ReportTest {
                 ">= 0.90x | **yes** |");
         assertRow(md, "| ring: 4K vs 1080p frame hand-off (spinning, 16 slots), separate runs | panpipe ring 4K: 15.00 M/s | panpipe ring 1080p: 5.00 M/s | 3.00x |",
                 "| - | (no floor) |");
-        // The pairs' median ratio, 2.15x, against at most 1.2x.
-        assertRow(md, "| ring: 64 B round trip, spinning (median), interleaved with C | panpipe ring spin: 280 ns | C spin ping-pong: 130 ns | 2.15x |",
+        // Per host placement: the fast pairs' median ratio, 1.75x, against at most 1.2x; the slow placement,
+        // never seen in this run, is not measured rather than met; all pairs together are shown without a floor.
+        assertRow(md, "| ring: 64 B round trip, spinning (median), interleaved with C, fast host placement | panpipe ring spin: 200 ns | C spin ping-pong: 115 ns | 1.75x |",
                 "<= 1.20x | **no** |");
-        assertTrue(md.contains("cross-core: ring: 64 B round trip, spinning (median), interleaved with C"), md);
+        assertRow(md, "| ring: 64 B round trip, spinning (median), interleaved with C, slow host placement |", "| not measured |");
+        assertRow(md, "| ring: 64 B round trip, spinning (median), interleaved with C, all pairs | panpipe ring spin: 280 ns | C spin ping-pong: 130 ns | 2.15x |",
+                "| (no floor) |");
+        assertTrue(md.contains("cross-core: ring: 64 B round trip, spinning (median), interleaved with C, fast host placement"), md);
     }
 
     @Test
