@@ -75,8 +75,12 @@ public final class FrameConsumer extends RingEnd {
                 if (peerClosed() && peerPosition() == position) throw peerClosedException();
                 return null;
             }
-            producerPositionCache = awaitPeer(seen, deadline);
-            if (producerPositionCache == seen) return null;   // deadline passed
+            // Await a position past this consumer's, not past the one seen: a position that trails the frames
+            // taken by one is about to read this consumer's (its store is on its way), and a producer that then
+            // closes, or dies, must be noticed at it rather than awaited for ever.
+            long observed = Math.max(seen, position);
+            producerPositionCache = awaitPeer(observed, deadline);
+            if (producerPositionCache == observed) return null;   // deadline passed
         }
         if (producerPositionCache - position > ring.slotCount()) {
             throw new ProtocolException("producer position", producerPositionCache, "ring producer position "

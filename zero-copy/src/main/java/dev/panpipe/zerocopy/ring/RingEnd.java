@@ -207,17 +207,20 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         checkAlive(observed);
     }
 
-    /** Throws if this end closed, or the peer closed without moving from {@code observed}: volatile reads only. */
+    /**
+     * Throws if this end closed, or the peer closed without moving past {@code observed}: volatile reads only.
+     * (A consumer may await a position one past the one the producer published, see FrameConsumer.next.)
+     */
     private void checkClosed(long observed) throws IOException {
         if (closed) throw new FrameRingClosedException("this " + role + " end is closed");
-        if (peerClosed() && (long) LONG.getAcquire(header, peerPositionOffset) == observed) throw peerClosedException();
+        if (peerClosed() && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) throw peerClosedException();
     }
 
-    /** Throws if the peer process died without moving from {@code observed}: one poll of its pidfd. */
+    /** Throws if the peer process died without moving past {@code observed}: one poll of its pidfd. */
     private void checkAlive(long observed) throws IOException {
         int pid = (int) INT.getAcquire(header, peerPidOffset);
         if (pid == 0) pid = expectedPeerPid;   // not attached yet: watch the process that is meant to
-        if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) == observed) {
+        if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) {
             throw new PeerDiedException(peerRole, pid, "the ring's " + peerRole + " (pid " + pid + ") died"
                     + deathContext());
         }

@@ -286,6 +286,49 @@ class FrameRingTest {
         }
     }
 
+    /**
+     * A consumer that took a frame by its sequence while the producer's position still trailed, and then waits
+     * for the next frame, must notice the producer closing once that position has caught up: it awaits a
+     * position past its own, not past the trailing one it read. (A spinning consumer waited for ever here: a
+     * full bench run hung in RingBenchmark's tear-down.)
+     */
+    @Test
+    void shouldNoticeTheProducerClosingWhileThePositionTrailedTheFramesTaken() throws Exception {
+        for (WaitStrategy strategy : List.of(WaitStrategy.spinning(), WaitStrategy.doorbell())) {
+            try (FrameRing ring = FrameRing.create(4, 4096)) {
+                MemorySegment s = ring.memory().segment();
+                FrameProducer producer = ring.producer();
+                FrameConsumer consumer = ring.consumer(strategy);
+                producer.claimBytes(8).commit();
+                consumer.take().release();
+                // The producer between its two stores for frame 1, as above; the consumer takes the frame.
+                long d = descriptorOffset(1);
+                s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+                s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, 8);
+                s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1);
+                s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 8);
+                s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, FORMAT_BYTES);
+                s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, 1);
+                consumer.take().release();
+                // It waits for frame 2 having read position 1; then the position's store lands and the producer closes.
+                CompletableFuture<Throwable> waiter = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        consumer.take();
+                        return null;
+                    } catch (Throwable t) {
+                        return t;
+                    }
+                }, r -> Thread.ofPlatform().start(r));
+                Thread.sleep(100);
+                s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 2L);
+                producer.close();
+                Throwable t = waiter.get(10, TimeUnit.SECONDS);
+                assertInstanceOf(FrameRingClosedException.class, t, strategy + ": " + t);
+                assertTrue(t.getMessage().contains("producer closed after 2 frames"), t.getMessage());
+            }
+        }
+    }
+
     @Test
     void shouldNoteTheCpuEachEndRunsOnForItsPeersWaitingHint() throws Exception {
         try (FrameRing ring = FrameRing.create(2, 4096)) {
