@@ -266,13 +266,7 @@ class FrameRingTest {
             consumer.take().release();
             // A producer between its two stores for frame 1: the descriptor and its sequence are out, the
             // position still says 1. A waiting consumer takes the frame from the sequence alone.
-            long d = descriptorOffset(1);
-            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
-            s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, 8);
-            s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1);
-            s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 8);
-            s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, FORMAT_BYTES);
-            s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, 1);
+            publishDescriptorOnly(s, 1);
             FrameView v = consumer.poll(5, TimeUnit.SECONDS);
             assertNotNull(v, "the frame whose sequence was stored");
             assertEquals(1, v.sequence());
@@ -302,13 +296,7 @@ class FrameRingTest {
                 producer.claimBytes(8).commit();
                 consumer.take().release();
                 // The producer between its two stores for frame 1, as above; the consumer takes the frame.
-                long d = descriptorOffset(1);
-                s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
-                s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, 8);
-                s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1);
-                s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 8);
-                s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, FORMAT_BYTES);
-                s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, 1);
+                publishDescriptorOnly(s, 1);
                 consumer.take().release();
                 // It waits for frame 2 having read position 1; then the position's store lands and the producer closes.
                 CompletableFuture<Throwable> waiter = CompletableFuture.supplyAsync(() -> {
@@ -327,6 +315,20 @@ class FrameRingTest {
                 assertTrue(t.getMessage().contains("producer closed after 2 frames"), t.getMessage());
             }
         }
+    }
+
+    /**
+     * What a producer has done for an 8-byte frame at {@code sequence} between its two stores: the descriptor
+     * and its sequence are out, the producer's position is not moved yet.
+     */
+    private static void publishDescriptorOnly(MemorySegment s, int sequence) {
+        long d = descriptorOffset(sequence);
+        s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+        s.set(ValueLayout.JAVA_INT, d + WIDTH_OFFSET, 8);
+        s.set(ValueLayout.JAVA_INT, d + HEIGHT_OFFSET, 1);
+        s.set(ValueLayout.JAVA_INT, d + STRIDE_OFFSET, 8);
+        s.set(ValueLayout.JAVA_INT, d + PIXEL_FORMAT_OFFSET, FORMAT_BYTES);
+        s.set(ValueLayout.JAVA_LONG, d + SEQUENCE_OFFSET, sequence);
     }
 
     @Test
