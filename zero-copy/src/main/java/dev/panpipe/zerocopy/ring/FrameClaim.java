@@ -24,6 +24,15 @@ public final class FrameClaim {
     private int stride;
     private int format;
     private boolean open;
+    /**
+     * What this slot's descriptor holds already, stored by this producer on an earlier lap: the payload length
+     * and the two packed pairs are stored again only when they change (most streams repeat one frame size), so
+     * a commit in the steady state stores the timestamp and the sequence alone. -1 (no frame has those) until
+     * the first commit, so a producer that takes over a ring writes every field once.
+     */
+    private long storedLength = -1;
+    private long storedSize = -1;
+    private long storedLayout = -1;
 
     FrameClaim(FrameProducer producer, int index) {
         this.producer = producer;
@@ -76,14 +85,32 @@ public final class FrameClaim {
     public void commit(long timestampNanos) throws IOException {
         if (!open) throw new IllegalStateException("frame " + sequence + " is not claimed (committed or aborted already)");
         open = false;
-        header.set(ValueLayout.JAVA_LONG, descriptor + TIMESTAMP_OFFSET, timestampNanos);
-        header.set(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET, length);
-        header.set(ValueLayout.JAVA_INT, descriptor + WIDTH_OFFSET, width);
-        header.set(ValueLayout.JAVA_INT, descriptor + HEIGHT_OFFSET, height);
-        header.set(ValueLayout.JAVA_INT, descriptor + STRIDE_OFFSET, stride);
-        header.set(ValueLayout.JAVA_INT, descriptor + PIXEL_FORMAT_OFFSET, format);
-        LONG.setRelease(header, descriptor + SEQUENCE_OFFSET, sequence);
+        // Width and height, stride and format are stored as one long each (the layout is little-endian), and only
+        // when they change: every access to the mapping carries the segment's checks (about 20 instructions),
+        // which C2 cannot hoist past another store to native memory.
+        MemorySegment h = header;
+        h.set(ValueLayout.JAVA_LONG, descriptor + TIMESTAMP_OFFSET, timestampNanos);
+        if (length != storedLength) {
+            h.set(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET, length);
+            storedLength = length;
+        }
+        long size = pair(width, height);
+        if (size != storedSize) {
+            h.set(ValueLayout.JAVA_LONG, descriptor + WIDTH_OFFSET, size);
+            storedSize = size;
+        }
+        long layout = pair(stride, format);
+        if (layout != storedLayout) {
+            h.set(ValueLayout.JAVA_LONG, descriptor + STRIDE_OFFSET, layout);
+            storedLayout = layout;
+        }
+        LONG.setRelease(h, descriptor + SEQUENCE_OFFSET, sequence);
         producer.committed(this);
+    }
+
+    /** Two u32 fields side by side, low address first, as one little-endian long. */
+    static long pair(int low, int high) {
+        return ((long) high << 32) | (low & 0xFFFF_FFFFL);
     }
 
     /** Gives the slot back unpublished; the next claim reuses it. */

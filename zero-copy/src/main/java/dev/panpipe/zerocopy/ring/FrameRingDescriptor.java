@@ -72,8 +72,9 @@ package dev.panpipe.zerocopy.ring;
  *
  * <p>Publication: the creator writes every header field, then the magic with release semantics, so a
  * process that attaches never sees a half-made ring (Aeron's {@code CncFileDescriptor} does the same with
- * its version). Per frame the producer writes the pixels and the descriptor, then the descriptor's sequence
- * and finally the producer position, both with release semantics; the consumer reads the position with
+ * its version). Per frame the producer writes the pixels and the descriptor (a field that already holds the
+ * right value from the slot's last frame need not be stored again), then the descriptor's sequence and
+ * finally the producer position, both with release semantics; the consumer reads the position with
  * acquire semantics before it touches the descriptor, or, while it spins, the awaited descriptor's sequence
  * (equal to its own position once that frame is complete), so the producer position may trail the frames
  * taken by one. The creator stores -1 in every sequence. The consumer's release of a slot is the consumer

@@ -48,10 +48,12 @@ public final class FrameView {
             throw new ProtocolException("sequence", seq, "frame descriptor sequence " + seq + ", expected " + expected);
         }
         long len = header.get(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET);
-        int w = header.get(ValueLayout.JAVA_INT, descriptor + WIDTH_OFFSET);
-        int h = header.get(ValueLayout.JAVA_INT, descriptor + HEIGHT_OFFSET);
-        int s = header.get(ValueLayout.JAVA_INT, descriptor + STRIDE_OFFSET);
-        int f = header.get(ValueLayout.JAVA_INT, descriptor + PIXEL_FORMAT_OFFSET);
+        long size = header.get(ValueLayout.JAVA_LONG, descriptor + WIDTH_OFFSET);          // width, height
+        long layout = header.get(ValueLayout.JAVA_LONG, descriptor + STRIDE_OFFSET);       // stride, pixel format
+        int w = (int) size;
+        int h = (int) (size >>> 32);
+        int s = (int) layout;
+        int f = (int) (layout >>> 32);
         if (len < 0 || len > slotSize) {
             throw new ProtocolException("payload length", len, "frame " + seq + " payload length " + len + " is outside [0, " + slotSize + "] (the slot size)");
         }

@@ -80,6 +80,46 @@ class FrameRingTest {
     }
 
     @Test
+    void shouldDescribeEveryFrameExactlyWhenOnlySomeOfItsFieldsChangeFromTheSlotsLastLap() throws Exception {
+        // A commit stores the length and the packed size and layout words only when they differ from what the
+        // slot's descriptor holds: change them one at a time, on the same slot and across slots.
+        record Shape(int width, int height, PixelFormat format) {
+        }
+        List<Shape> shapes = List.of(new Shape(8, 6, PixelFormat.RGB8), new Shape(6, 8, PixelFormat.RGB8),
+                new Shape(6, 8, PixelFormat.BGR8), new Shape(8, 6, PixelFormat.GRAY8), new Shape(12, 6, PixelFormat.RGBA8),
+                new Shape(8, 6, PixelFormat.GRAY8), new Shape(8, 6, PixelFormat.GRAY8));
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < shapes.size(); i++) {
+                    Shape s = shapes.get((i + round) % shapes.size());
+                    boolean bytes = (i + round) % 5 == 4;
+                    FrameClaim c = bytes ? producer.claimBytes(5 + i) : producer.claim(s.width(), s.height(), s.format());
+                    c.commit(1000L * round + i);
+                    FrameView v = consumer.take();
+                    String frame = "round " + round + " frame " + i;
+                    assertEquals(1000L * round + i, v.timestampNanos(), frame);
+                    if (bytes) {
+                        assertNull(v.format(), frame);
+                        assertEquals(5 + i, v.payloadLength(), frame);
+                        assertEquals(5 + i, v.width(), frame);
+                        assertEquals(1, v.height(), frame);
+                    } else {
+                        assertEquals(s.format(), v.format(), frame);
+                        assertEquals(s.width(), v.width(), frame);
+                        assertEquals(s.height(), v.height(), frame);
+                        assertEquals(s.width() * s.format().bytesPerPixel(), v.stride(), frame);
+                        assertEquals((long) v.stride() * s.height(), v.payloadLength(), frame);
+                    }
+                    assertEquals(v.payloadLength(), v.pixels().byteSize(), frame);
+                    v.release();
+                }
+            }
+        }
+    }
+
+    @Test
     void shouldGiveTheConsumerAViewInsideTheSharedMappingWithNoCopy() throws Exception {
         try (FrameRing ring = FrameRing.create(2, 1920 * 1080 * 3)) {
             FrameProducer producer = ring.producer();
