@@ -60,7 +60,17 @@ public final class FrameConsumer extends RingEnd {
         // frame already there is taken without pulling the position's cache line across (it is written on every
         // commit, so every look at it is a miss).
         if (producerPositionCache <= position && spinProbe(producerPositionCache) == position + 1) producerPositionCache = position + 1;
+        boolean awaitedDescriptor = position == 0;   // the first frame is awaited on the position (see spinProbe)
         while (producerPositionCache <= position) {
+            if (!awaitedDescriptor && (deadline == Long.MAX_VALUE || System.nanoTime() - deadline < 0)) {
+                // Wait on the awaited frame's descriptor before reading the producer's position at all: that
+                // position is stored on every commit, so a read of it while the frame is on its way pulls its
+                // cache line across only for the producer's next store to pull it back.
+                awaitedDescriptor = true;
+                long v = awaitPeer(position, deadline);
+                if (v > position) producerPositionCache = v;   // else the deadline passed, or a trailing position: below
+                continue;
+            }
             long seen = peerPosition();
             // A frame's sequence is stored before the producer's position, and spinProbe may have let this
             // consumer take the frame in between: the position may trail the frames taken by one.
