@@ -27,6 +27,8 @@ public final class FrameConsumer extends RingEnd {
     private long position;               // frames released by this consumer
     private long producerPositionCache;  // last producer position read; re-read only when the ring looks empty
     private FrameView outstanding;
+    /** spinProbe saw the awaited frame's sequence (with acquire) since the last frame was taken. */
+    private boolean sequenceSeen;
 
     FrameConsumer(FrameRing ring, WaitStrategy strategy) throws IOException {
         super(ring, strategy, false);
@@ -97,7 +99,8 @@ public final class FrameConsumer extends RingEnd {
                     + producerPositionCache + " is more than " + ring.slotCount() + " frames ahead of " + position);
         }
         FrameView view = views[(int) position & slotMask];
-        view.load(position);
+        view.load(position, sequenceSeen);
+        sequenceSeen = false;
         outstanding = view;
         return view;
     }
@@ -115,7 +118,9 @@ public final class FrameConsumer extends RingEnd {
     long spinProbe(long observed) {
         if (position == 0) return super.spinProbe(observed);
         long sequence = (long) LONG.getAcquire(header, descriptorOffset((int) position & slotMask) + SEQUENCE_OFFSET);
-        return sequence == position ? position + 1 : observed;
+        if (sequence != position) return observed;
+        sequenceSeen = true;   // read with acquire: the view need not read it again
+        return position + 1;
     }
 
     /** Called by {@link FrameView#release}: hands the slot back and wakes a producer waiting for room. */

@@ -41,9 +41,13 @@ public final class FrameView {
         this.pixels = slot.asSlice(0, 0);
     }
 
-    /** Reads and checks the descriptor of the frame committed at {@code expected}. */
-    void load(long expected) throws ProtocolException {
-        long seq = (long) LONG.getAcquire(header, descriptor + SEQUENCE_OFFSET);
+    /**
+     * Reads and checks the descriptor of the frame committed at {@code expected}; {@code sequenceSeen} when the
+     * consumer has just read its sequence as {@code expected} with acquire semantics (the slot cannot change
+     * before it is released, so it is not read again).
+     */
+    void load(long expected, boolean sequenceSeen) throws ProtocolException {
+        long seq = sequenceSeen ? expected : (long) LONG.getAcquire(header, descriptor + SEQUENCE_OFFSET);
         if (seq != expected) {
             throw new ProtocolException("sequence", seq, "frame descriptor sequence " + seq + ", expected " + expected);
         }
