@@ -27,7 +27,7 @@ public final class FrameConsumer extends RingEnd {
     private long position;               // frames released by this consumer
     private long producerPositionCache;  // last producer position read; re-read only when the ring looks empty
     private FrameView outstanding;
-    /** spinProbe saw the awaited frame's sequence (with acquire) since the last frame was taken. */
+    /** A probe of this call to next() read the awaited frame's sequence, with acquire, as this consumer's position. */
     private boolean sequenceSeen;
 
     FrameConsumer(FrameRing ring, WaitStrategy strategy) throws IOException {
@@ -58,6 +58,7 @@ public final class FrameConsumer extends RingEnd {
     private FrameView next(long deadline) throws IOException {
         checkOpen();
         if (outstanding != null) throw new IllegalStateException("frame " + position + " was taken and not released");
+        sequenceSeen = false;   // only a probe of this call counts
         // Look at the awaited frame's descriptor before the producer's position, as the spinning below does: a
         // frame already there is taken without pulling the position's cache line across (it is written on every
         // commit, so every look at it is a miss).
@@ -100,7 +101,6 @@ public final class FrameConsumer extends RingEnd {
         }
         FrameView view = views[(int) position & slotMask];
         view.load(position, sequenceSeen);
-        sequenceSeen = false;
         outstanding = view;
         return view;
     }
