@@ -94,23 +94,18 @@ public final class FrameClaim {
             h.set(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET, length);
             storedLength = length;
         }
-        long size = pair(width, height);
+        long size = pack(width, height);
         if (size != storedSize) {
             h.set(ValueLayout.JAVA_LONG, descriptor + WIDTH_OFFSET, size);
             storedSize = size;
         }
-        long layout = pair(stride, format);
+        long layout = pack(stride, format);
         if (layout != storedLayout) {
             h.set(ValueLayout.JAVA_LONG, descriptor + STRIDE_OFFSET, layout);
             storedLayout = layout;
         }
         LONG.setRelease(h, descriptor + SEQUENCE_OFFSET, sequence);
         producer.committed(this);
-    }
-
-    /** Two u32 fields side by side, low address first, as one little-endian long. */
-    static long pair(int low, int high) {
-        return ((long) high << 32) | (low & 0xFFFF_FFFFL);
     }
 
     /** Gives the slot back unpublished; the next claim reuses it. */

@@ -155,6 +155,25 @@ public final class FrameRingDescriptor {
         return Math.addExact(slotsOffset(slotCount), Math.multiplyExact((long) slotCount, slotSize));
     }
 
+    /**
+     * Two adjacent u32 fields (width and height, or stride and pixel format) as the one 64-bit word they make in
+     * the little-endian layout: {@code low} at the lower address. A word is one checked access to the mapping
+     * instead of two.
+     */
+    public static long pack(int low, int high) {
+        return ((long) high << 32) | (low & 0xFFFF_FFFFL);
+    }
+
+    /** The field at the lower address of a {@link #pack packed} word (width, or stride). */
+    public static int low(long word) {
+        return (int) word;
+    }
+
+    /** The field at the higher address of a {@link #pack packed} word (height, or pixel format). */
+    public static int high(long word) {
+        return (int) (word >>> 32);
+    }
+
     public static long alignToPage(long n) {
         return Math.addExact(n, PAGE - 1) & -PAGE;
     }

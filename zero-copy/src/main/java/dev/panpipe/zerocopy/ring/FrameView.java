@@ -54,10 +54,10 @@ public final class FrameView {
         long len = header.get(ValueLayout.JAVA_LONG, descriptor + PAYLOAD_LENGTH_OFFSET);
         long size = header.get(ValueLayout.JAVA_LONG, descriptor + WIDTH_OFFSET);          // width, height
         long layout = header.get(ValueLayout.JAVA_LONG, descriptor + STRIDE_OFFSET);       // stride, pixel format
-        int w = (int) size;
-        int h = (int) (size >>> 32);
-        int s = (int) layout;
-        int f = (int) (layout >>> 32);
+        int w = low(size);
+        int h = high(size);
+        int s = low(layout);
+        int f = high(layout);
         if (len < 0 || len > slotSize) {
             throw new ProtocolException("payload length", len, "frame " + seq + " payload length " + len + " is outside [0, " + slotSize + "] (the slot size)");
         }
