@@ -156,4 +156,27 @@ static inline unsigned char *alloc_touched(size_t size) {
     return p;
 }
 
+/* The options every round-trip program (pingpong, ring_pingpong) takes, with their defaults. */
+struct round_trip_options {
+    size_t size;              /* --size: message bytes (64) */
+    int parent_cpu;           /* --parent-cpu (-1: unpinned) */
+    int child_cpu;            /* --child-cpu (-1 or inherit: the parent's) */
+    double warmup, seconds;   /* --warmup (0.5 s), --time (1 s) */
+    long spin_before_yield;   /* --spin-before-yield: failed looks between two sched_yield() calls (100; 0: never) */
+};
+
+#define ROUND_TRIP_DEFAULTS { .size = 64, .parent_cpu = -1, .child_cpu = -1, .warmup = 0.5, .seconds = 1, .spin_before_yield = 100 }
+
+/* Takes option a with value v into o if it is one of round_trip_options; 0 if it is not. */
+static inline int parse_round_trip_option(struct round_trip_options *o, const char *a, const char *v) {
+    if (!strcmp(a, "--size")) o->size = (size_t) parse_long(v, 8, 1L << 24, "size");
+    else if (!strcmp(a, "--parent-cpu")) o->parent_cpu = parse_cpu(v);
+    else if (!strcmp(a, "--child-cpu")) o->child_cpu = parse_cpu(v);
+    else if (!strcmp(a, "--warmup")) o->warmup = parse_seconds(v);
+    else if (!strcmp(a, "--time")) o->seconds = parse_seconds(v);
+    else if (!strcmp(a, "--spin-before-yield")) o->spin_before_yield = parse_long(v, 0, 1L << 40, "spin count");
+    else return 0;
+    return 1;
+}
+
 #endif

@@ -34,8 +34,7 @@ enum transport { PIPE, EVENTFD, FUTEX, SPIN };
 static const char *const transport_names[] = {"pipe", "eventfd", "futex", "spin"};
 
 static enum transport transport;
-static size_t size = 64;
-static long spin_before_yield = 100;
+static struct round_trip_options opt = ROUND_TRIP_DEFAULTS;
 
 /* Shared memory: one cache line per word (no false sharing), then the two message slots. */
 struct shared {
@@ -116,7 +115,7 @@ static void await_peer(uint32_t *word, int efd, uint32_t seq) {
             futex_wait(word, seen);
         } else {
             __builtin_ia32_pause();
-            if (spin_before_yield > 0 && ++spins == spin_before_yield) {
+            if (opt.spin_before_yield > 0 && ++spins == opt.spin_before_yield) {
                 sched_yield();
                 spins = 0;
             }
@@ -126,18 +125,18 @@ static void await_peer(uint32_t *word, int efd, uint32_t seq) {
 
 static void child(int cpu) {
     pin(cpu);
-    unsigned char *local = alloc_touched(size);
+    unsigned char *local = alloc_touched(opt.size);
     for (uint32_t seq = 1;; seq++) {
         if (transport == PIPE) {
-            read_exactly(to_child[0], local, size, 1);
-            write_exactly(to_parent[1], local, size);
+            read_exactly(to_child[0], local, opt.size, 1);
+            write_exactly(to_parent[1], local, opt.size);
             continue;
         }
         await_peer(&sh->request_seq, to_child[0], seq);
         if (__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) _exit(0);
-        memcpy(local, request_slot, size);
+        memcpy(local, request_slot, opt.size);
         __asm__ volatile("" ::: "memory");
-        memcpy(response_slot, local, size);
+        memcpy(response_slot, local, opt.size);
         signal_peer(&sh->response_seq, to_parent[0], seq);
     }
 }
@@ -146,13 +145,13 @@ static void child(int cpu) {
 static inline void round_trip(unsigned char *out, unsigned char *in, uint32_t seq) {
     memcpy(out, &seq, sizeof seq);
     if (transport == PIPE) {
-        write_exactly(to_child[1], out, size);
-        read_exactly(to_parent[0], in, size, 0);
+        write_exactly(to_child[1], out, opt.size);
+        read_exactly(to_parent[0], in, opt.size, 0);
     } else {
-        memcpy(request_slot, out, size);
+        memcpy(request_slot, out, opt.size);
         signal_peer(&sh->request_seq, to_child[0], seq);
         await_peer(&sh->response_seq, to_parent[0], seq);
-        memcpy(in, response_slot, size);
+        memcpy(in, response_slot, opt.size);
     }
     uint32_t back;
     memcpy(&back, in, sizeof back);
@@ -161,8 +160,7 @@ static inline void round_trip(unsigned char *out, unsigned char *in, uint32_t se
 
 int main(int argc, char **argv) {
     program_name = "pingpong";
-    int parent_cpu = -1, child_cpu = -1, have_transport = 0;
-    double warmup = 0.5, seconds = 1;
+    int have_transport = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) DIE("%s needs a value", a);
@@ -173,21 +171,17 @@ int main(int argc, char **argv) {
             if (t == 4) DIE("--transport: pipe, eventfd, futex or spin, not %s", v);
             transport = (enum transport) t;
             have_transport = 1;
-        } else if (!strcmp(a, "--size")) size = (size_t) parse_long(v, 8, 1L << 24, "size");
-        else if (!strcmp(a, "--parent-cpu")) parent_cpu = parse_cpu(v);
-        else if (!strcmp(a, "--child-cpu")) child_cpu = parse_cpu(v);
-        else if (!strcmp(a, "--warmup")) warmup = parse_seconds(v);
-        else if (!strcmp(a, "--time")) seconds = parse_seconds(v);
-        else if (!strcmp(a, "--spin-before-yield")) spin_before_yield = parse_long(v, 0, 1L << 40, "spin count");
-        else DIE("unknown option %s", a);
+        } else if (!parse_round_trip_option(&opt, a, v)) {
+            DIE("unknown option %s", a);
+        }
         i++;
     }
     if (!have_transport) DIE("--transport is required (pipe, eventfd, futex or spin)");
-    pin(parent_cpu);
+    pin(opt.parent_cpu);
     char cpus[64];
     cpus_allowed(cpus, sizeof cpus);
 
-    size_t slot = (size + 4095) & ~(size_t) 4095;
+    size_t slot = (opt.size + 4095) & ~(size_t) 4095;
     unsigned char *mem = mmap(NULL, 4096 + 2 * slot, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) DIE("mmap: %s", strerror(errno));
     memset(mem, 0, 4096 + 2 * slot);
@@ -209,22 +203,22 @@ int main(int argc, char **argv) {
             close(to_child[1]);
             close(to_parent[0]);
         }
-        child(child_cpu);
+        child(opt.child_cpu);
     }
     if (transport == PIPE) {
         close(to_child[0]);
         close(to_parent[1]);
     }
 
-    unsigned char *out = alloc_touched(size), *in = alloc_touched(size);
+    unsigned char *out = alloc_touched(opt.size), *in = alloc_touched(opt.size);
     uint64_t *samples = malloc(MAX_SAMPLES * sizeof *samples);
     if (!samples) DIE("out of memory");
     memset(samples, 0, MAX_SAMPLES * sizeof *samples);
     uint32_t seq = 0;
-    uint64_t end = now_ns() + (uint64_t) (warmup * 1e9);
+    uint64_t end = now_ns() + (uint64_t) (opt.warmup * 1e9);
     while (now_ns() < end) round_trip(out, in, ++seq);
     size_t n = 0;
-    uint64_t t0 = now_ns(), stop = t0 + (uint64_t) (seconds * 1e9), t1 = t0;
+    uint64_t t0 = now_ns(), stop = t0 + (uint64_t) (opt.seconds * 1e9), t1 = t0;
     while (n < MAX_SAMPLES && t1 < stop) {
         round_trip(out, in, ++seq);
         uint64_t t2 = now_ns();
@@ -243,8 +237,8 @@ int main(int argc, char **argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) DIE("child ended with status 0x%x", status);
 
     printf("{\"name\":\"pingpong_%s\",\"size\":%zu,\"parent_cpu\":%d,\"child_cpu\":%d,\"parent_cpus\":\"%s\",\"time_s\":%.3f,",
-           transport_names[transport], size, parent_cpu, child_cpu, cpus, seconds);
-    if (transport == SPIN) printf("\"spin_before_yield\":%ld,", spin_before_yield);
+           transport_names[transport], opt.size, opt.parent_cpu, opt.child_cpu, cpus, opt.seconds);
+    if (transport == SPIN) printf("\"spin_before_yield\":%ld,", opt.spin_before_yield);
     print_latency(samples, n);
     printf("}\n");
     return 0;

@@ -36,13 +36,18 @@ import java.util.regex.Pattern;
  *
  * <p>Comparisons (JSON lines on stdout, one per side, read by the report as source {@code paired}):
  * <ul>
- *   <li>{@code paired_ring_spin_rt}: a 64-byte round trip through two rings, both ends spinning, to a
- *       {@link RingPeer} {@code echo} child (RingRoundTripBenchmark.roundTrip, the message stamped with the
- *       clock reading that starts the round trip, which the loop takes anyway), against the C spin
- *       ping-pong ({@code bench/target/c/pingpong --transport spin}) run for the same slice. Figure: the
- *       slice's p50 (and mean, p90, p99) of single round trips timed with {@link System#nanoTime}. Read in
- *       each host placement apart ({@link #hostPlacement}; more pairs are run, up to three times as many,
- *       until each placement has a quarter of them), and over all pairs.</li>
+ *   <li>{@code paired_ring_spin_rt}: a 64-byte round trip through two rings of {@link #ROUND_TRIP_SLOTS} slots,
+ *       both ends spinning, to a {@link RingPeer} {@code echo} child (RingRoundTripBenchmark.roundTrip, the
+ *       message stamped with the clock reading that starts the round trip, which the loop takes anyway),
+ *       against the C spin ping-pong ({@code bench/target/c/pingpong --transport spin}) run for the same
+ *       slice. Figure: the slice's p50 (and mean, p90, p99) of single round trips timed with
+ *       {@link System#nanoTime}. Read in each host placement apart ({@link #hostPlacement}; more pairs are
+ *       run, up to three times as many, until each placement has a quarter of them), and over all pairs.
+ *       Run again with rings of 8 slots ({@code "slots":8}).</li>
+ *   <li>{@code paired_ring_spin_rt_vs_c_ring}: the same Java round trip against the same ring protocol in C
+ *       ({@code bench/target/c/ring_pingpong}, samples/c/panpipe_ring.h): what Java adds.</li>
+ *   <li>{@code paired_c_ring_spin_rt}: that C ring round trip against the C spin ping-pong: what the ring
+ *       protocol (descriptors, positions, fences, slots in turn) costs before any Java.</li>
  *   <li>{@code paired_ring_handoff}: 3840x2160 against 1920x1080 RGB frames through a ring to a
  *       {@link RingPeer} {@code handoff} child each (exactly RingBenchmark.handoff), for {@code spinning}
  *       with 16 slots and {@code doorbell} with 64. Figure: frames per second over the slice.</li>
@@ -57,6 +62,11 @@ import java.util.regex.Pattern;
 public final class PairedRun {
     private static final long SETTLE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private static final int MESSAGE_BYTES = 64;
+    /**
+     * Slots per ring of the round trip: one message is in flight each way, and a ring of 2 slots reuses a slot's
+     * cache lines every other message; with 8, a 64 B round trip took 1.2-1.25x as long, in Java and in C alike.
+     */
+    static final int ROUND_TRIP_SLOTS = 2;
 
     private PairedRun() {
     }
@@ -105,10 +115,24 @@ public final class PairedRun {
         String common = String.format(Locale.ROOT, "\"pairs\":%d,\"slice_ms\":%d,\"child_cpu\":\"%s\"", pairs, sliceMs, childCpu);
 
         if (only.isEmpty() || only.equals("paired_ring_spin_rt")) {
-            try (Side ring = new RingRoundTrip(placement); Side c = new CPingPong(cBin.resolve("pingpong"), childCpu)) {
+            Regimes placements = new Regimes(List.of("fast", "slow"), PairedRun::hostPlacement);
+            Side c = new CRoundTrip(cBin.resolve("pingpong"), childCpu, "--transport", "spin");
+            Side cRing = new CRoundTrip(cBin.resolve("ring_pingpong"), childCpu, "--slots", Integer.toString(ROUND_TRIP_SLOTS));
+            String size = ",\"size\":" + MESSAGE_BYTES;
+            try (Side ring = new RingRoundTrip(placement, ROUND_TRIP_SLOTS)) {
                 warm(ring, warmup);
-                compare("paired_ring_spin_rt", ring, c, pairs, slice, false, common + ",\"size\":" + MESSAGE_BYTES, "panpipe", "c",
-                        new Regimes(List.of("fast", "slow"), PairedRun::hostPlacement), out);
+                String slots = size + ",\"slots\":" + ROUND_TRIP_SLOTS;
+                // The floor: against the bare C ping-pong. Then against the same ring protocol in C (what Java
+                // costs), and that C ring against the bare ping-pong (what the protocol costs).
+                compare("paired_ring_spin_rt", ring, c, pairs, slice, false, common + slots, "panpipe", "c", placements, out);
+                compare("paired_ring_spin_rt_vs_c_ring", ring, cRing, pairs, slice, false, common + slots, "panpipe", "c_ring", placements, out);
+                compare("paired_c_ring_spin_rt", cRing, c, pairs, slice, false, common + slots, "c_ring", "c", placements, out);
+            }
+            // The same round trip through rings of 8 slots: a slot's lines come round every 8 messages rather than
+            // every 2, and cost more on the way (measured in C too: ring_pingpong --slots 8).
+            try (Side ring8 = new RingRoundTrip(placement, 8)) {
+                warm(ring8, warmup);
+                compare("paired_ring_spin_rt", ring8, c, pairs, slice, false, common + size + ",\"slots\":8", "panpipe", "c", placements, out);
             }
         }
         if (only.isEmpty() || only.equals("paired_ring_handoff")) {
@@ -284,12 +308,12 @@ public final class PairedRun {
         private final long[] samples = new long[1 << 23];
         private final MemorySegment message = MemorySegment.ofArray(new long[MESSAGE_BYTES / 8]);
 
-        RingRoundTrip(Placement placement) throws IOException {
+        RingRoundTrip(Placement placement, int slots) throws IOException {
             for (int i = 0; i < MESSAGE_BYTES; i++) message.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 7));
             WaitStrategy spinning = WaitStrategy.spinning();
-            ping = FrameRing.create(8, MESSAGE_BYTES);
+            ping = FrameRing.create(slots, MESSAGE_BYTES);
             try {
-                pong = FrameRing.create(8, MESSAGE_BYTES);
+                pong = FrameRing.create(slots, MESSAGE_BYTES);
             } catch (IOException | RuntimeException e) {
                 ping.close();
                 throw e;
@@ -350,16 +374,21 @@ public final class PairedRun {
         }
     }
 
-    /** The C spin ping-pong for one slice: a fresh pair of processes, parent on cpu 0, child on the child cpu. */
-    private static final class CPingPong implements Side {
+    /**
+     * A C round-trip program for one slice ({@code pingpong --transport spin}, or {@code ring_pingpong}): a fresh
+     * pair of processes, parent on cpu 0, child on the child cpu.
+     */
+    private static final class CRoundTrip implements Side {
         private static final Pattern FIGURE = Pattern.compile("\"(p50_ns|mean_ns|p90_ns|p99_ns|iterations)\":([0-9.]+)");
         private final Path program;
         private final String childCpu;
+        private final List<String> options;
 
-        CPingPong(Path program, String childCpu) {
-            if (!program.toFile().canExecute()) throw new IllegalArgumentException("no C ping-pong at " + program + " (scripts/bench builds it)");
+        CRoundTrip(Path program, String childCpu, String... options) {
+            if (!program.toFile().canExecute()) throw new IllegalArgumentException("no C program at " + program + " (scripts/bench builds it)");
             this.program = program;
             this.childCpu = childCpu;
+            this.options = List.of(options);
         }
 
         @Override
@@ -368,10 +397,11 @@ public final class PairedRun {
 
         @Override
         public double[] slice(long nanos) throws Exception {
-            Process p = new ProcessBuilder(program.toString(), "--transport", "spin", "--size", Integer.toString(MESSAGE_BYTES),
-                    "--parent-cpu", "0", "--child-cpu", childCpu, "--warmup", String.format(Locale.ROOT, "%.3f", SETTLE_NANOS / 1e9),
-                    "--time", String.format(Locale.ROOT, "%.3f", nanos / 1e9))
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            List<String> command = new ArrayList<>(List.of(program.toString()));
+            command.addAll(options);
+            command.addAll(List.of("--size", Integer.toString(MESSAGE_BYTES), "--parent-cpu", "0", "--child-cpu", childCpu,
+                    "--warmup", String.format(Locale.ROOT, "%.3f", SETTLE_NANOS / 1e9), "--time", String.format(Locale.ROOT, "%.3f", nanos / 1e9)));
+            Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             String json = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (p.waitFor() != 0) throw new IOException(program + " exited " + p.exitValue());
             double[] f = new double[5];

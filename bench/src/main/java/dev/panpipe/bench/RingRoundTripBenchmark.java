@@ -64,8 +64,8 @@ public class RingRoundTripBenchmark {
             arena = Arena.ofConfined();
             message = arena.allocate(MESSAGE_BYTES, 8);
             for (int i = 0; i < MESSAGE_BYTES; i++) message.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 7));
-            ping = FrameRing.create(8, MESSAGE_BYTES);
-            pong = FrameRing.create(8, MESSAGE_BYTES);
+            ping = FrameRing.create(PairedRun.ROUND_TRIP_SLOTS, MESSAGE_BYTES);   // one message in flight each way
+            pong = FrameRing.create(PairedRun.ROUND_TRIP_SLOTS, MESSAGE_BYTES);
             out = ping.producer(strategy);
             in = pong.consumer(strategy);
             child = RingChild.start(placement, List.of(ping, pong), "echo", wait);

@@ -91,13 +91,13 @@ class ReportTest {
         Path paired = dir.resolve("paired-cross-core.jsonl");
         Files.writeString(paired, String.join("\n",
                 // All pairs, then the fast host placement's alone (3 of the 4); the slow one was never seen.
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"regime\":\"all\",\"p50_ns\":280.0,\"mean_ns\":300.0,"
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"slots\":2,\"regime\":\"all\",\"p50_ns\":280.0,\"mean_ns\":300.0,"
                         + "\"p90_ns\":320.0,\"p99_ns\":400.0,\"iterations\":1000000,\"pair_ratio_median\":2.15}",
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"regime\":\"all\",\"p50_ns\":130.0,\"mean_ns\":140.0,"
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"slots\":2,\"regime\":\"all\",\"p50_ns\":130.0,\"mean_ns\":140.0,"
                         + "\"p90_ns\":160.0,\"p99_ns\":200.0,\"iterations\":2000000,\"pair_ratio_median\":0.4651}",
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":200.0,"
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"panpipe\",\"pairs\":4,\"size\":64,\"slots\":2,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":200.0,"
                         + "\"mean_ns\":210.0,\"p90_ns\":230.0,\"p99_ns\":300.0,\"iterations\":900000,\"pair_ratio_median\":1.75}",
-                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":115.0,"
+                "{\"name\":\"paired_ring_spin_rt\",\"side\":\"c\",\"pairs\":4,\"size\":64,\"slots\":2,\"regime\":\"fast\",\"regime_pairs\":3,\"p50_ns\":115.0,"
                         + "\"mean_ns\":120.0,\"p90_ns\":130.0,\"p99_ns\":180.0,\"iterations\":1800000,\"pair_ratio_median\":0.5714}",
                 "{\"name\":\"paired_ring_handoff\",\"side\":\"3840x2160\",\"wait\":\"spinning\",\"slots\":16,\"ops_per_s\":3.3e6,"
                         + "\"ops_per_s_min\":3.2e6,\"ops_per_s_max\":3.4e6,\"reps\":4,\"pair_ratio_median\":1.04}",
