@@ -85,6 +85,17 @@ final class Suite {
         return new Row(what, pLabel, p, bLabel, b, metric, floor, false, placement);
     }
 
+    /**
+     * A cross-core row of PairedRun's spinning 64 B round trips, p50: side {@code own} over side {@code other} of
+     * comparison {@code name}, through rings of {@code slots} slots, in one host placement ({@code regime}:
+     * fast, slow or all).
+     */
+    private static Row spinRoundTrip(String what, String name, String slots, String regime,
+                                     String ownLabel, String own, String otherLabel, String other, Floor floor) {
+        return in("cross-core", what, ownLabel, paired(name, "side", own, "slots", slots, "regime", regime),
+                otherLabel, paired(name, "side", other, "slots", slots, "regime", regime), Metric.P50_NS, floor);
+    }
+
     private static Ref ring(String method, String... keyValues) {
         return jmh("RingBenchmark." + method, keyValues);
     }
@@ -205,35 +216,26 @@ final class Suite {
             // Read per host placement (PairedRun.hostPlacement): on all pairs the ratio would depend on how a run's
             // pairs fell between them. A placement the run never saw reads "not measured". Rings of 2 slots, one
             // message in flight each way (PairedRun.ROUND_TRIP_SLOTS).
-            in("cross-core", "ring: 64 B round trip, spinning (median), interleaved with C, fast host placement", "panpipe ring spin",
-                    paired("paired_ring_spin_rt", "side", "panpipe", "slots", "2", "regime", "fast"), "C spin ping-pong",
-                    paired("paired_ring_spin_rt", "side", "c", "slots", "2", "regime", "fast"), Metric.P50_NS, atMost(1.2)),
-            in("cross-core", "ring: 64 B round trip, spinning (median), interleaved with C, slow host placement", "panpipe ring spin",
-                    paired("paired_ring_spin_rt", "side", "panpipe", "slots", "2", "regime", "slow"), "C spin ping-pong",
-                    paired("paired_ring_spin_rt", "side", "c", "slots", "2", "regime", "slow"), Metric.P50_NS, atMost(1.2)),
-            in("cross-core", "ring: 64 B round trip, spinning (median), interleaved with C, all pairs", "panpipe ring spin",
-                    paired("paired_ring_spin_rt", "side", "panpipe", "slots", "2", "regime", "all"), "C spin ping-pong",
-                    paired("paired_ring_spin_rt", "side", "c", "slots", "2", "regime", "all"), Metric.P50_NS, Floor.NONE),
+            spinRoundTrip("ring: 64 B round trip, spinning (median), interleaved with C, fast host placement", "paired_ring_spin_rt", "2", "fast",
+                    "panpipe ring spin", "panpipe", "C spin ping-pong", "c", atMost(1.2)),
+            spinRoundTrip("ring: 64 B round trip, spinning (median), interleaved with C, slow host placement", "paired_ring_spin_rt", "2", "slow",
+                    "panpipe ring spin", "panpipe", "C spin ping-pong", "c", atMost(1.2)),
+            spinRoundTrip("ring: 64 B round trip, spinning (median), interleaved with C, all pairs", "paired_ring_spin_rt", "2", "all",
+                    "panpipe ring spin", "panpipe", "C spin ping-pong", "c", Floor.NONE),
             // Where the time goes: the same ring protocol in C (bench/src/main/c/ring_pingpong.c over
             // samples/c/panpipe_ring.h) against the bare ping-pong, and Java against it; then rings of 8 slots.
-            in("cross-core", "ring: C ring round trip vs C spin ping-pong (the protocol's cost), fast host placement", "C ring spin",
-                    paired("paired_c_ring_spin_rt", "side", "c_ring", "regime", "fast"), "C spin ping-pong",
-                    paired("paired_c_ring_spin_rt", "side", "c", "regime", "fast"), Metric.P50_NS, Floor.NONE),
-            in("cross-core", "ring: C ring round trip vs C spin ping-pong, slow host placement", "C ring spin",
-                    paired("paired_c_ring_spin_rt", "side", "c_ring", "regime", "slow"), "C spin ping-pong",
-                    paired("paired_c_ring_spin_rt", "side", "c", "regime", "slow"), Metric.P50_NS, Floor.NONE),
-            in("cross-core", "ring: Java ring round trip vs the same ring in C (Java's cost), fast host placement", "panpipe ring spin",
-                    paired("paired_ring_spin_rt_vs_c_ring", "side", "panpipe", "regime", "fast"), "C ring spin",
-                    paired("paired_ring_spin_rt_vs_c_ring", "side", "c_ring", "regime", "fast"), Metric.P50_NS, Floor.NONE),
-            in("cross-core", "ring: Java ring round trip vs the same ring in C, slow host placement", "panpipe ring spin",
-                    paired("paired_ring_spin_rt_vs_c_ring", "side", "panpipe", "regime", "slow"), "C ring spin",
-                    paired("paired_ring_spin_rt_vs_c_ring", "side", "c_ring", "regime", "slow"), Metric.P50_NS, Floor.NONE),
-            in("cross-core", "ring: 64 B round trip through rings of 8 slots vs C spin ping-pong, fast host placement", "panpipe ring spin, 8 slots",
-                    paired("paired_ring_spin_rt", "side", "panpipe", "slots", "8", "regime", "fast"), "C spin ping-pong",
-                    paired("paired_ring_spin_rt", "side", "c", "slots", "8", "regime", "fast"), Metric.P50_NS, Floor.NONE),
-            in("cross-core", "ring: 64 B round trip through rings of 8 slots vs C spin ping-pong, slow host placement", "panpipe ring spin, 8 slots",
-                    paired("paired_ring_spin_rt", "side", "panpipe", "slots", "8", "regime", "slow"), "C spin ping-pong",
-                    paired("paired_ring_spin_rt", "side", "c", "slots", "8", "regime", "slow"), Metric.P50_NS, Floor.NONE),
+            spinRoundTrip("ring: C ring round trip vs C spin ping-pong (the protocol's cost), fast host placement", "paired_c_ring_spin_rt", "2", "fast",
+                    "C ring spin", "c_ring", "C spin ping-pong", "c", Floor.NONE),
+            spinRoundTrip("ring: C ring round trip vs C spin ping-pong, slow host placement", "paired_c_ring_spin_rt", "2", "slow",
+                    "C ring spin", "c_ring", "C spin ping-pong", "c", Floor.NONE),
+            spinRoundTrip("ring: Java ring round trip vs the same ring in C (Java's cost), fast host placement", "paired_ring_spin_rt_vs_c_ring", "2", "fast",
+                    "panpipe ring spin", "panpipe", "C ring spin", "c_ring", Floor.NONE),
+            spinRoundTrip("ring: Java ring round trip vs the same ring in C, slow host placement", "paired_ring_spin_rt_vs_c_ring", "2", "slow",
+                    "panpipe ring spin", "panpipe", "C ring spin", "c_ring", Floor.NONE),
+            spinRoundTrip("ring: 64 B round trip through rings of 8 slots vs C spin ping-pong, fast host placement", "paired_ring_spin_rt", "8", "fast",
+                    "panpipe ring spin, 8 slots", "panpipe", "C spin ping-pong", "c", Floor.NONE),
+            spinRoundTrip("ring: 64 B round trip through rings of 8 slots vs C spin ping-pong, slow host placement", "paired_ring_spin_rt", "8", "slow",
+                    "panpipe ring spin, 8 slots", "panpipe", "C spin ping-pong", "c", Floor.NONE),
             row("ring: 64 B round trip, spinning (median), separate runs", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
                     "C spin ping-pong", c("pingpong_spin", "size", "64"), Metric.P50_NS, Floor.NONE),
             row("ring: 64 B round trip, spinning (mean)", "panpipe ring spin", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "spinning"),
