@@ -71,7 +71,7 @@ public final class FrameConsumer extends RingEnd {
                 // cache line across only for the producer's next store to pull it back.
                 awaitedDescriptor = true;
                 long v = awaitPeer(position, deadline);
-                if (v > position) producerPositionCache = v;   // else the deadline passed, or a trailing position: below
+                if (v > position) producerPositionCache = v;   // else the deadline passed: below
                 continue;
             }
             long seen = peerPosition();

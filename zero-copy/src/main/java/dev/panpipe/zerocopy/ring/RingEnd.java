@@ -26,6 +26,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     final MemorySegment header;
     final int slotMask;
     private final WaitStrategy strategy;
+    private final boolean producer;
     private final String role;
     private final String peerRole;
     private final long ownPidOffset;
@@ -55,6 +56,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         this.header = ring.segment();
         this.slotMask = ring.slotCount() - 1;
         this.strategy = strategy;
+        this.producer = producer;
         this.role = producer ? "producer" : "consumer";
         this.peerRole = producer ? "consumer" : "producer";
         this.ownPidOffset = producer ? PRODUCER_PID_OFFSET : CONSUMER_PID_OFFSET;
@@ -135,8 +137,14 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         return (int) INT.getAcquire(header, peerStateOffset) == STATE_CLOSED;
     }
 
+    /** A consumer's peer position one below the position it awaits past: trailing, not yet moved. */
+    private boolean isTrailing(long v, long observed) {
+        return !producer && observed > 0 && v == observed - 1;
+    }
+
     /**
-     * Waits until the peer's position differs from {@code observed}, or the deadline
+     * Waits until the peer's position differs from {@code observed} (for a consumer, from {@code observed - 1}
+     * as well in the sleeping phase, see {@link #isTrailing}), or the deadline
      * ({@link System#nanoTime()} based; {@code Long.MAX_VALUE} for none) passes.
      *
      * @return the peer's new position, or {@code observed} if the deadline passed
@@ -182,12 +190,15 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             INT.setVolatile(header, ownWaitingOffset, 1);
             long v = (long) LONG.getVolatile(header, peerPositionOffset);
             int woke = Syscalls.FUTEX_VALUE_CHANGED;
-            if (v == observed && !peerClosed()) {
-                woke = Syscalls.futex_wait(peerPositionWord, (int) observed, Math.min(left, strategy.livenessCheckNanos()));
+            // One below observed, for a consumer: the producer's position trailing the frames taken (see
+            // FrameConsumer.next). Its next store wakes this end like any other, so sleep on it too: returning
+            // would have the caller poll it on a core for as long as that producer stays stopped.
+            if ((v == observed || isTrailing(v, observed)) && !peerClosed()) {
+                woke = Syscalls.futex_wait(peerPositionWord, (int) v, Math.min(left, strategy.livenessCheckNanos()));
                 v = (long) LONG.getVolatile(header, peerPositionOffset);
             }
             INT.setVolatile(header, ownWaitingOffset, 0);
-            if (v != observed) return v;
+            if (v != observed && !isTrailing(v, observed)) return v;   // moved, or out of range: the caller checks
             lookForDeath = woke == Syscalls.FUTEX_TIMED_OUT;
         }
     }

@@ -358,6 +358,47 @@ class FrameRingTest {
     }
 
     /**
+     * A producer stopped between its two stores (SIGSTOP, a debugger) leaves the position trailing the frames
+     * taken; a doorbell consumer waiting for the next frame sleeps on that position, as on any other, rather
+     * than polling it on a core until the store lands.
+     */
+    @Test
+    void shouldSleepRatherThanPollWhileThePositionTrailsTheFramesTaken() throws Exception {
+        try (FrameRing ring = FrameRing.create(4, 4096)) {
+            MemorySegment s = ring.memory().segment();
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer(WaitStrategy.doorbell());
+            producer.claimBytes(8).commit();
+            consumer.take().release();
+            publishDescriptorOnly(s, 1);
+            consumer.take().release();
+            long cpu = threadCpuNanos();
+            long wall = System.nanoTime();
+            assertNull(consumer.poll(400, TimeUnit.MILLISECONDS), "no frame 2 was committed");
+            wall = System.nanoTime() - wall;
+            cpu = threadCpuNanos() - cpu;
+            assertTrue(wall >= TimeUnit.MILLISECONDS.toNanos(400), "returned before its timeout: " + wall + " ns");
+            assertTrue(cpu < wall / 4, "the consumer used " + cpu / 1_000_000 + " ms of cpu in a " + wall / 1_000_000
+                    + " ms wait: it polled the trailing position instead of sleeping");
+            // The store lands and frame 2 follows (both by hand: this producer object never committed frame 1).
+            s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 2L);
+            publishDescriptorOnly(s, 2);
+            s.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 3L);
+            FrameView v = consumer.poll(5, TimeUnit.SECONDS);
+            assertNotNull(v, "frame 2");
+            assertEquals(2, v.sequence());
+            v.release();
+        }
+    }
+
+    /** CPU time this thread has run (user and system), from /proc/thread-self/stat: in clock ticks of 10 ms. */
+    private static long threadCpuNanos() throws IOException {
+        String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");   // from field 3, the state
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;   // utime, stime (fields 14, 15)
+    }
+
+    /**
      * What a producer has done for an 8-byte frame at {@code sequence} between its two stores: the descriptor
      * and its sequence are out, the producer's position is not moved yet.
      */
