@@ -21,11 +21,15 @@
  *     pprg_unmap(&ring);
  *
  * Memory ordering, as in the Java ends: the producer writes the pixels and the slot descriptor, then the
- * descriptor's sequence and its position counter, both with release stores; the consumer loads the
- * position with acquire before it reads the descriptor, and releases a slot by storing its own position
- * with release after its last read of the pixels. (The Java consumer, while it spins, watches the awaited
- * descriptor's sequence instead, one cache line fewer to cross between cores; so a producer's position
- * may trail the frames its consumer has taken by one, for the moment between its two stores.)
+ * descriptor's sequence and its position counter, both with release stores; the consumer releases a slot
+ * by storing its own position with release after its last read of the pixels. A consumer past its first
+ * frame looks for the next one at the awaited descriptor's sequence (acquire) before it reads the
+ * producer's position, and spins there: that line is read next anyway, and the position's line, written
+ * on every commit, then need not cross between cores (about 20% of a 64-byte round trip across two
+ * cores here). So a producer's position may trail the frames its consumer has taken by one, for the
+ * moment between its two stores, and the waits below treat a position at or below the one awaited as
+ * "not moved". The first frame is awaited on the position: sequence 0 is what a descriptor of a creator
+ * that did not store -1 would show.
  *
  * The cpu words are a hint for waiting, which these samples do not write: the Java ends store the CPU
  * they run on (plus one) and spin before sleeping only when the peer last ran on another CPU, since a
@@ -501,32 +505,63 @@ static inline int pprg_peer_dead(struct pprg_end *e) {
 static inline int pprg_check_peer(struct pprg_end *e, uint64_t observed) {
     const char *peer = e->producer ? "consumer" : "producer";
     if (__atomic_load_n(e->peer_state, __ATOMIC_ACQUIRE) == PPRG_STATE_CLOSED) {
-        if (__atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) != observed) return PPRG_OK;   /* moved, then closed */
+        if (__atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) > observed) return PPRG_OK;   /* moved, then closed */
         return e->producer
             ? PPRG_FAIL(e->ring, PPRG_PEER_CLOSED, "the ring's consumer closed; %llu committed frames were not taken",
                         (unsigned long long) (e->position - observed))
             : PPRG_FAIL(e->ring, PPRG_END_OF_STREAM, "end of stream: the ring's producer closed after %llu frames",
                         (unsigned long long) e->position);
     }
-    if (pprg_peer_dead(e) && __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) == observed)
+    /* <=: a producer that died between its sequence store and its position store leaves a trailing position */
+    if (pprg_peer_dead(e) && __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) <= observed)
         return PPRG_FAIL(e->ring, PPRG_PEER_DIED, "the ring's %s (pid %d) died", peer, e->watched_pid);
     return PPRG_OK;
 }
 
 /* Waits until the peer's position differs from observed: spins, then sleeps on the doorbell. */
+/*
+ * What a waiting end looks at while it spins: for a consumer past its first frame, the awaited frame's
+ * descriptor (position + 1 once its sequence reads the consumer's position), else the peer's position.
+ */
+static inline uint64_t pprg_spin_probe(struct pprg_end *e) {
+    if (!e->producer && e->position > 0) {
+        struct pprg_descriptor *d = &e->ring->descriptors[e->position & (e->ring->slot_count - 1)];
+        return __atomic_load_n(&d->sequence, __ATOMIC_ACQUIRE) == e->position ? e->position + 1 : e->position;
+    }
+    return __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE);
+}
+
+/* A consumer's producer position one below the position it awaits past: trailing, not yet moved (see the top). */
+static inline int pprg_trailing(const struct pprg_end *e, uint64_t v, uint64_t observed) {
+    return !e->producer && observed > 0 && v == observed - 1;
+}
+
+/*
+ * Waits until the peer's position differs from observed (and, for a consumer sleeping, from a trailing
+ * observed - 1): spins, then sleeps on the futex. *seen gets the position, or position + 1 for a consumer
+ * that saw its frame's sequence; a value out of range is the caller's to refuse.
+ */
 static inline int pprg_await_peer(struct pprg_end *e, uint64_t observed, uint64_t *seen) {
-    for (int i = 0; i < e->spins; i++) {
-        uint64_t v = __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE);
-        if (v != observed) { *seen = v; return PPRG_OK; }
-        pprg_cpu_relax();
+    if (!e->producer && e->position > 0 && observed == e->position) {   /* pprg_spin_probe's descriptor look, hoisted */
+        const uint64_t *sequence = &e->ring->descriptors[e->position & (e->ring->slot_count - 1)].sequence;
+        for (int i = 0; i < e->spins; i++) {
+            if (__atomic_load_n(sequence, __ATOMIC_ACQUIRE) == observed) { *seen = observed + 1; return PPRG_OK; }
+            pprg_cpu_relax();
+        }
+    } else {
+        for (int i = 0; i < e->spins; i++) {
+            uint64_t v = pprg_spin_probe(e);
+            if (v != observed) { *seen = v; return PPRG_OK; }
+            pprg_cpu_relax();
+        }
     }
     for (;;) {
         int status = pprg_check_peer(e, observed);
         if (status != PPRG_OK) return status;
         __atomic_store_n(e->own_waiting, 1, __ATOMIC_SEQ_CST);   /* announce the sleep ... */
         uint64_t v = __atomic_load_n(e->peer_position, __ATOMIC_SEQ_CST);   /* ... then look once more */
-        if (v == observed) {
-            int err = pprg_futex_wait(pprg_low_word(e->peer_position), (uint32_t) observed, e->liveness_ns);
+        if (v == observed || pprg_trailing(e, v, observed)) {   /* a trailing position's next store wakes this end too */
+            int err = pprg_futex_wait(pprg_low_word(e->peer_position), (uint32_t) v, e->liveness_ns);
             if (err == 0) { e->stats.sleeps++; e->stats.woken++; }
             else if (err == ETIMEDOUT) { e->stats.sleeps++; e->stats.timed_out++; }
             else if (err != EAGAIN && err != EINTR) {
@@ -536,7 +571,7 @@ static inline int pprg_await_peer(struct pprg_end *e, uint64_t observed, uint64_
             v = __atomic_load_n(e->peer_position, __ATOMIC_SEQ_CST);
         }
         __atomic_store_n(e->own_waiting, 0, __ATOMIC_SEQ_CST);
-        if (v != observed) { *seen = v; return PPRG_OK; }
+        if (v != observed && !pprg_trailing(e, v, observed)) { *seen = v; return PPRG_OK; }
     }
 }
 
@@ -624,14 +659,23 @@ static inline void pprg_commit(struct pprg_end *p, const struct pprg_frame *f) {
 static inline int pprg_take(struct pprg_end *c, struct pprg_frame *f) {
     struct pprg_ring *r = c->ring;
     if (c->holding) return PPRG_FAIL(r, PPRG_REFUSED, "frame %llu was taken and not released", (unsigned long long) c->position);
+    /* Past the first frame, wait on the awaited frame's descriptor before reading the producer's position at
+       all (see the top of this file): a frame already there, or one that arrives while this end spins, is
+       taken without that line crossing. The position is read only if the wait came to sleep. */
+    if (c->peer_cache <= c->position && c->position > 0) {
+        int status = pprg_await_peer(c, c->position, &c->peer_cache);
+        if (status != PPRG_OK) return status;
+    }
     while (c->peer_cache <= c->position) {   /* nothing committed beyond what this end released, as far as it knows */
         uint64_t seen = __atomic_load_n(c->peer_position, __ATOMIC_ACQUIRE);
-        if (seen < c->position || seen - c->position > r->slot_count)
+        uint64_t lowest = c->position == 0 ? 0 : c->position - 1;   /* may trail the frames taken by one */
+        if (seen < lowest || seen > c->position + r->slot_count)
             return PPRG_FAIL(r, PPRG_CORRUPT, "producer position: %llu is outside [%llu, %llu]", (unsigned long long) seen,
-                             (unsigned long long) c->position, (unsigned long long) (c->position + r->slot_count));
-        c->peer_cache = seen;
-        if (seen > c->position) break;
-        int status = pprg_await_peer(c, seen, &c->peer_cache);
+                             (unsigned long long) lowest, (unsigned long long) (c->position + r->slot_count));
+        if (seen > c->position) { c->peer_cache = seen; break; }
+        /* Await a position past this end's, not past a trailing one: a producer that closes or dies right
+           after its trailing store must be noticed at this end's position rather than awaited for ever. */
+        int status = pprg_await_peer(c, c->position, &c->peer_cache);
         if (status != PPRG_OK) return status;
     }
     if (c->peer_cache - c->position > r->slot_count)

@@ -11,9 +11,9 @@
  * One round trip: the parent claims a slot of ring A, writes the message (its first 4 bytes the round trip's
  * number), commits; the forked child takes it, claims a slot of ring B, copies the bytes there, commits and
  * releases; the parent takes the answer, checks the number and releases. Each round trip is timed on its own.
- * A waiting side spins on the awaited frame's descriptor sequence, as Java's FrameConsumer does (the
- * sample's pprg_take would wait on the producer position: one more cache line across per frame), calling
- * sched_yield() after every --spin-before-yield (default 100) failed looks, like pingpong's spin transport.
+ * A waiting side spins on what pprg_take spins on (pprg_spin_probe: the awaited frame's descriptor sequence,
+ * as Java's FrameConsumer does), but never sleeps and calls sched_yield() after every --spin-before-yield
+ * (default 100) failed looks, like pingpong's spin transport.
  * A frame of 0 bytes tells the child to stop.
  *
  * The rings are /dev/shm/panpipe-bench-ring-PID-a and -b, 0600 and O_EXCL, unlinked as soon as both
@@ -30,12 +30,11 @@
 
 static struct round_trip_options opt = ROUND_TRIP_DEFAULTS;
 
-/* Spins until the frame consumer c waits for is committed: its descriptor's sequence reads c's position. */
+/* Spins until the frame consumer c waits for is committed (pprg_spin_probe says so). */
 static void await_frame(struct pprg_end *c) {
     if (c->peer_cache > c->position) return;
-    struct pprg_descriptor *d = &c->ring->descriptors[c->position & (c->ring->slot_count - 1)];
     long spins = 0;
-    while (__atomic_load_n(&d->sequence, __ATOMIC_ACQUIRE) != c->position) {
+    while (pprg_spin_probe(c) <= c->position) {
         pprg_cpu_relax();
         if (opt.spin_before_yield > 0 && ++spins == opt.spin_before_yield) {
             sched_yield();

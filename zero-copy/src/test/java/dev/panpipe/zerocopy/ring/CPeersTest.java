@@ -287,14 +287,49 @@ class CPeersTest {
             MemorySegment header = ring.memory().segment();
             header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, (int) standIn.pid());
             header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
-            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3"))) {
-                Thread.sleep(100);
-                standIn.signal(9);
-                standIn.waitFor();
-                Output out = SamplePeers.finish(peer);
-                assertEquals(1, out.exit(), out.toString());
-                assertTrue(out.text().contains("ring_consumer: the ring's producer (pid " + standIn.pid() + ") died"), out.toString());
+            killAndExpectTheCConsumerToReportIt(standIn, ring, command(consumerC, "--fd", "3"));
+        }
+    }
+
+    @Test
+    void shouldTakeAFrameWhoseProducerPositionTrailsAndThenNoticeThatProducersDeath() throws Exception {
+        // A producer that died between the two stores of a commit: frame 1's descriptor sequence is stored,
+        // its position still says 1. The C consumer looks at the awaited descriptor first, so it takes frame 1
+        // too; then it awaits frame 2 with the producer's position one below its own, and must report the
+        // death rather than a corrupt position or an endless wait.
+        Path consumerC = SamplePeers.c("ring_consumer");
+        try (FrameRing ring = FrameRing.create(2, 4096);
+             Subprocess standIn = Subprocess.builder("sleep", "60").stdout(Redirect.discard()).start()) {
+            FrameProducer producer = ring.producer();
+            long sum = 0;
+            for (long seq = 0; seq < 2; seq++) {
+                FrameClaim c = producer.claimBytes(100);
+                sum += SamplePeers.fill(c.pixels(), seq);
+                c.commit();
             }
+            MemorySegment header = ring.memory().segment();
+            header.set(ValueLayout.JAVA_LONG, PRODUCER_POSITION_OFFSET, 1L);   // the second store never happened
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, (int) standIn.pid());
+            Output out = killAndExpectTheCConsumerToReportIt(standIn, ring, command(consumerC, "--fd", "3", "--verify"));
+            assertEquals(2, out.get("frames"), out.toString());
+            assertEquals(sum, out.get("checksum"), out.toString());
+        }
+    }
+
+    /**
+     * Starts the C consumer {@code cmd} on {@code ring}, whose producer pid is {@code standIn}'s, kills the
+     * stand-in once the consumer waits, and checks that the consumer failed naming the producer's death.
+     */
+    private static Output killAndExpectTheCConsumerToReportIt(Subprocess standIn, FrameRing ring, List<String> cmd)
+            throws IOException, InterruptedException {
+        try (Subprocess peer = SamplePeers.start(ring, cmd)) {
+            Thread.sleep(100);
+            standIn.signal(9);
+            standIn.waitFor();
+            Output out = SamplePeers.finish(peer);
+            assertEquals(1, out.exit(), out.toString());
+            assertTrue(out.text().contains("ring_consumer: the ring's producer (pid " + standIn.pid() + ") died"), out.toString());
+            return out;
         }
     }
 
