@@ -102,7 +102,10 @@ public final class Syscalls {
 
     // ---- readiness -----------------------------------------------------------------------------------
     private static final class Poll { static final MethodHandle H = link(linux_h.poll$address(), linux_h.poll$descriptor()); }
-    private static final class PollNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.poll$address(), linux_h.poll$descriptor()); }
+    private static final class PollNoErrno {
+        static final MethodHandle H = customizedNow(LINKER.downcallHandle(linux_h.poll$address(), linux_h.poll$descriptor()),
+                h -> { int ready = (int) h.invokeExact(MemorySegment.NULL, 0L, 0); });   // no fds, no wait: 0
+    }
     private static final class EpollCreate1 { static final MethodHandle H = link(linux_h.epoll_create1$address(), linux_h.epoll_create1$descriptor()); }
     private static final class EpollCtl { static final MethodHandle H = link(linux_h.epoll_ctl$address(), linux_h.epoll_ctl$descriptor()); }
     private static final class EpollWait { static final MethodHandle H = link(linux_h.epoll_wait$address(), linux_h.epoll_wait$descriptor()); }
@@ -138,9 +141,19 @@ public final class Syscalls {
             FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
     /** The same without errno, tried first (see the class comment). */
-    private static final class SyscallFutexNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
-            FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
-            Linker.Option.firstVariadicArg(1)); }
+    private static final class SyscallFutexNoErrno {
+        static final MethodHandle H;
+        static {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment word = arena.allocate(C_INT);   // FUTEX_WAKE of nobody on a word of our own: returns 0
+                H = customizedNow(LINKER.downcallHandle(linux_h.syscall.address(),
+                        FunctionDescriptor.of(C_LONG, C_LONG, C_POINTER, C_INT, C_INT, C_POINTER, C_POINTER, C_INT),
+                        Linker.Option.firstVariadicArg(1)),
+                        h -> { long woken = (long) h.invokeExact((long) linux_h.SYS_futex(), word, linux_h.FUTEX_WAKE(), 0,
+                                MemorySegment.NULL, MemorySegment.NULL, 0); });
+            }
+        }
+    }
     /** One pollfd per thread, to ask whether an fd whose call failed without errno is not ready (EAGAIN). */
     private static final ThreadLocal<MemorySegment> READINESS =
             ThreadLocal.withInitial(() -> pollfd.allocate(Arena.ofAuto()));
@@ -152,8 +165,10 @@ public final class Syscalls {
      * {@code sched_getcpu()}: glibc reads it from the thread's rseq area (or the vDSO), no system call, so it
      * is linked {@link Linker.Option#critical critical}: no thread-state transition, a few nanoseconds.
      */
-    private static final class SchedGetcpu { static final MethodHandle H = LINKER.downcallHandle(linux_h.sched_getcpu$address(),
-            linux_h.sched_getcpu$descriptor(), Linker.Option.critical(false)); }
+    private static final class SchedGetcpu {
+        static final MethodHandle H = customizedNow(LINKER.downcallHandle(linux_h.sched_getcpu$address(),
+                linux_h.sched_getcpu$descriptor(), Linker.Option.critical(false)), h -> { int cpu = (int) h.invokeExact(); });
+    }
 
     private static final class Sysconf { static final MethodHandle H = link(linux_h.sysconf$address(), linux_h.sysconf$descriptor()); }
 
@@ -162,6 +177,32 @@ public final class Syscalls {
 
     private static MethodHandle link(MemorySegment address, FunctionDescriptor descriptor) {
         return LINKER.downcallHandle(address, descriptor, CAPTURE_ERRNO);
+    }
+
+    /** A harmless call of a handle, made through a parameter (so, like any call the JIT has not inlined, it counts). */
+    @FunctionalInterface
+    private interface HarmlessCall {
+        void call(MethodHandle h) throws Throwable;
+    }
+
+    /**
+     * Calls {@code h} harmlessly until the JDK has customized it, and returns it. A method handle invoked where the
+     * JIT has not made it a constant (interpreted or C1 code: a path taken now and then, such as a ring end's wait)
+     * counts its calls, and at the 128th ({@code java.lang.invoke.MethodHandle.CUSTOMIZE_THRESHOLD}, default 127)
+     * the JDK generates a lambda form specialized to it: tens of kilobytes of allocation and a few hidden classes,
+     * once, at whatever moment that call comes. In RingBenchmark.fillRead that moment was a measured iteration now
+     * and then (16-51 B/op over it: sched_getcpu, the futex and poll handles, the calls of a ring end's wait). Used
+     * for the handles such occasional paths call, so that the moment is link time.
+     */
+    private static MethodHandle customizedNow(MethodHandle h, HarmlessCall call) {
+        int threshold = Integer.getInteger("java.lang.invoke.MethodHandle.CUSTOMIZE_THRESHOLD", 127);
+        if (threshold < 0 || threshold > 1000) return h;   // customization off, or too far away to be worth the calls
+        try {
+            for (int i = 0; i <= threshold; i++) call.call(h);
+        } catch (Throwable t) {
+            throw new ExceptionInInitializerError(t);
+        }
+        return h;
     }
 
     private static MemorySegment state() {
