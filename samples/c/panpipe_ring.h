@@ -542,18 +542,10 @@ static inline int pprg_trailing(const struct pprg_end *e, uint64_t v, uint64_t o
  * that saw its frame's sequence; a value out of range is the caller's to refuse.
  */
 static inline int pprg_await_peer(struct pprg_end *e, uint64_t observed, uint64_t *seen) {
-    if (!e->producer && e->position > 0 && observed == e->position) {   /* pprg_spin_probe's descriptor look, hoisted */
-        const uint64_t *sequence = &e->ring->descriptors[e->position & (e->ring->slot_count - 1)].sequence;
-        for (int i = 0; i < e->spins; i++) {
-            if (__atomic_load_n(sequence, __ATOMIC_ACQUIRE) == observed) { *seen = observed + 1; return PPRG_OK; }
-            pprg_cpu_relax();
-        }
-    } else {
-        for (int i = 0; i < e->spins; i++) {
-            uint64_t v = pprg_spin_probe(e);
-            if (v != observed) { *seen = v; return PPRG_OK; }
-            pprg_cpu_relax();
-        }
+    for (int i = 0; i < e->spins; i++) {
+        uint64_t v = pprg_spin_probe(e);
+        if (v != observed) { *seen = v; return PPRG_OK; }
+        pprg_cpu_relax();
     }
     for (;;) {
         int status = pprg_check_peer(e, observed);
