@@ -36,6 +36,21 @@ public final class NoLeaks implements BeforeEachCallback, AfterEachCallback {
         if (!children.isEmpty()) fail(context.getDisplayName() + " left child processes: " + children);
         @SuppressWarnings("unchecked")
         Map<Integer, String> before = context.getStore(NS).get("fds", Map.class);
+        assertNoFdLeftSince(before, context.getDisplayName());
+    }
+
+    /** This process's open fds and what they point at, for {@link #assertNoFdLeftSince}. */
+    public static Map<Integer, String> openFds() {
+        return fds();
+    }
+
+    /** Fails if an fd is open now that was not in {@code before}, files the JVM opens lazily aside. */
+    public static void assertNoFdLeftSince(Map<Integer, String> before, String what) {
+        List<String> leaked = leakedSince(before);
+        if (!leaked.isEmpty()) fail(what + " left fds open: " + leaked);
+    }
+
+    private static List<String> leakedSince(Map<Integer, String> before) {
         List<String> leaked = new ArrayList<>();
         fds().forEach((fd, target) -> {
             // jars and JDK files the JVM opens lazily are not the test's doing
@@ -43,7 +58,7 @@ public final class NoLeaks implements BeforeEachCallback, AfterEachCallback {
                     || target.endsWith("random") || target.startsWith("/proc/");
             if (!target.equals(before.get(fd)) && !jvm) leaked.add(fd + " -> " + target);
         });
-        if (!leaked.isEmpty()) fail(context.getDisplayName() + " left fds open: " + leaked);
+        return leaked;
     }
 
     private static Map<Integer, String> fds() {

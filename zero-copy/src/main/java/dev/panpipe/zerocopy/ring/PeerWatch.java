@@ -1,11 +1,13 @@
 package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.bindings.Errno;
+import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -23,8 +25,14 @@ final class PeerWatch implements AutoCloseable {
     private int pidfd = -1;
     private boolean dead;
 
-    /** True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process. */
-    boolean isDead(int peerPid) throws SyscallException {
+    /**
+     * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process.
+     *
+     * @param field the header field the pid was read from, named if it holds no process id at all
+     * @throws ProtocolException if the pid names a thread that leads no process, or is not a valid pid:
+     *                           a peer that wrote its thread id, or a corrupt header
+     */
+    boolean isDead(int peerPid, String field) throws IOException {
         if (peerPid <= 0 || peerPid == SELF) return false;
         if (peerPid != pid) {
             closePidfd();
@@ -33,6 +41,11 @@ final class PeerWatch implements AutoCloseable {
             try {
                 pidfd = Syscalls.pidfd_open(peerPid, 0);
             } catch (SyscallException e) {
+                if (e.errno() == Errno.ENOENT || e.errno() == Errno.EINVAL) {
+                    pid = 0;   // look again next time: the field may be rewritten
+                    throw new ProtocolException(field, peerPid, "ring " + field + " " + peerPid + " is not a process id ("
+                            + e.getMessage() + "): a thread id, or a corrupt header");
+                }
                 if (e.errno() != Errno.ESRCH) throw e;
                 dead = true;
             }

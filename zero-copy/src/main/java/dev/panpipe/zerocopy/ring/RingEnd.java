@@ -77,13 +77,16 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private void attach() throws IOException {
         int state = (int) INT.getAcquire(header, ownStateOffset);
         int pid = (int) INT.getAcquire(header, ownPidOffset);
-        if (state == STATE_CLOSED) {
+        try {
+            if (state == STATE_CLOSED) {
+                throw new IllegalStateException("the ring's " + role + " (pid " + pid + ") already closed it: a ring carries one stream");
+            }
+            if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid, role + " pid"))) {
+                throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
+            }
+        } catch (IOException | RuntimeException e) {
             peerWatch.close();
-            throw new IllegalStateException("the ring's " + role + " (pid " + pid + ") already closed it: a ring carries one stream");
-        }
-        if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid))) {
-            peerWatch.close();
-            throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
+            throw e;
         }
         INT.setVolatile(header, ownPidOffset, SELF);
         noteCpu();
@@ -231,7 +234,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private void checkAlive(long observed) throws IOException {
         int pid = (int) INT.getAcquire(header, peerPidOffset);
         if (pid == 0) pid = expectedPeerPid;   // not attached yet: watch the process that is meant to
-        if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) {
+        if (peerWatch.isDead(pid, peerRole + " pid") && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) {
             throw new PeerDiedException(peerRole, pid, "the ring's " + peerRole + " (pid " + pid + ") died"
                     + deathContext());
         }
