@@ -160,6 +160,12 @@ class Consumer:
                 self.pidfd = os.pidfd_open(pid)
             except ProcessLookupError:
                 return True
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.EINVAL):
+                    raise
+                self.watched_pid = 0  # look again next time: the field may be rewritten
+                # a thread that leads no process (a peer that wrote its thread id), or no valid pid
+                raise RingError(f"producer pid: {pid} is not a process id (pidfd_open: {e.strerror})") from e
         p = select.poll()
         p.register(self.pidfd, select.POLLIN)  # readable once the process exited
         return bool(p.poll(0))

@@ -334,6 +334,20 @@ class CPeersTest {
     }
 
     @Test
+    void shouldReportAProducerPidThatNamesNoProcessAsACorruptFieldInC() throws Exception {
+        // As FrameRingTest.shouldNameThePidFieldWhenItHoldsAThreadIdRatherThanAProcessId, for the C header.
+        int tid = FrameRingTest.aThreadIdThatLeadsNoProcess();
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment header = ring.memory().segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, tid);
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            Output out = SamplePeers.run(command(SamplePeers.c("ring_consumer"), "--fd", "3"), ring);
+            assertEquals(1, out.exit(), out.toString());
+            assertTrue(out.text().contains("ring_consumer: producer pid: " + tid + " is not a process id (pidfd_open: "), out.toString());
+        }
+    }
+
+    @Test
     void shouldRefuseClaimsInCOnceTheJavaConsumerClosed() throws Exception {
         Path producerC = SamplePeers.c("ring_producer");
         try (FrameRing ring = FrameRing.create(2, 4096)) {

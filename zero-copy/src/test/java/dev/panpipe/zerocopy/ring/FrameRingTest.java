@@ -541,6 +541,41 @@ class FrameRingTest {
     }
 
     @Test
+    void shouldNameThePidFieldWhenItHoldsAThreadIdRatherThanAProcessId() throws Exception {
+        // A peer that wrote gettid() of a thread other than its first: pidfd_open refuses it (ENOENT), and
+        // that is a corrupt header, not a dead peer and not a bare system-call failure. (Found by
+        // FrameRingCorruptionProperties.)
+        int tid = aThreadIdThatLeadsNoProcess();
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment header = ring.memory().segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, tid);
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            FrameConsumer consumer = ring.consumer();
+            ProtocolException e = assertThrows(ProtocolException.class, () -> consumer.poll(200, TimeUnit.MILLISECONDS));
+            assertEquals("producer pid", e.field(), e.getMessage());
+            assertEquals(tid, e.value());
+            assertTrue(e.getMessage().contains("ENOENT"), e.getMessage());
+        }
+        try (FrameRing ring = FrameRing.create(2, 4096)) {   // the same word met when attaching
+            MemorySegment header = ring.memory().segment();
+            header.set(ValueLayout.JAVA_INT, CONSUMER_PID_OFFSET, tid);
+            header.set(ValueLayout.JAVA_INT, CONSUMER_STATE_OFFSET, STATE_ATTACHED);
+            ProtocolException e = assertThrows(ProtocolException.class, ring::consumer);
+            assertEquals("consumer pid", e.field(), e.getMessage());
+            header.set(ValueLayout.JAVA_INT, CONSUMER_STATE_OFFSET, STATE_NONE);
+            ring.consumer();   // the failed attach left nothing behind that refuses the next one
+        }
+    }
+
+    /** The id of a thread of this JVM other than its first: a task id that is no process id. */
+    static int aThreadIdThatLeadsNoProcess() throws IOException {
+        long pid = ProcessHandle.current().pid();
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            return tasks.mapToInt(t -> Integer.parseInt(t.getFileName().toString())).filter(t -> t != pid).findFirst().orElseThrow();
+        }
+    }
+
+    @Test
     void shouldShareANamedRingAndRemoveItsNameOnClose() throws Exception {
         String name = "ring-test-" + ProcessHandle.current().pid();
         Path path = Path.of("/dev/shm", SharedMemory.NAME_PREFIX + name);

@@ -84,4 +84,20 @@ class PythonPeerTest {
         }
         assertFalse(Files.exists(Path.of("/dev/shm/panpipe-" + name)));
     }
+
+    @Test
+    void shouldReportAProducerPidThatNamesNoProcessAsACorruptFieldInPython() throws Exception {
+        // As FrameRingTest.shouldNameThePidFieldWhenItHoldsAThreadIdRatherThanAProcessId, for the Python sample.
+        List<String> cmd = new ArrayList<>(SamplePeers.python("ring_consumer.py"));
+        cmd.addAll(List.of("--fd", "3", "--liveness-ms", "20"));
+        int tid = FrameRingTest.aThreadIdThatLeadsNoProcess();
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            java.lang.foreign.MemorySegment header = ring.memory().segment();
+            header.set(java.lang.foreign.ValueLayout.JAVA_INT, FrameRingDescriptor.PRODUCER_PID_OFFSET, tid);
+            header.set(java.lang.foreign.ValueLayout.JAVA_INT, FrameRingDescriptor.PRODUCER_STATE_OFFSET, FrameRingDescriptor.STATE_ATTACHED);
+            Output out = SamplePeers.run(cmd, ring);
+            assertEquals(1, out.exit(), out.toString());
+            assertTrue(out.text().contains("ring_consumer.py: producer pid: " + tid + " is not a process id (pidfd_open: "), out.toString());
+        }
+    }
 }
