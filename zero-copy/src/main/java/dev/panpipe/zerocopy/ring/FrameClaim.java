@@ -81,10 +81,19 @@ public final class FrameClaim {
         commit(System.nanoTime());
     }
 
-    /** Publishes the frame with the caller's timestamp: descriptor first, its sequence and the position last. */
+    /**
+     * Publishes the frame with the caller's timestamp: descriptor first, its sequence and the position last.
+     *
+     * @throws FrameRingClosedException if the producer was closed since the claim (the frame is dropped unseen)
+     */
     public void commit(long timestampNanos) throws IOException {
         if (!open) throw new IllegalStateException("frame " + sequence + " is not claimed (committed or aborted already)");
         open = false;
+        if (producer.closed) {
+            // Like a write to a closed fd. Published now, the frame would follow the end of the stream the
+            // consumer may already have been told about.
+            throw new FrameRingClosedException("this producer end is closed: frame " + sequence + " was not published");
+        }
         // Width and height, stride and format are stored as one long each (the layout is little-endian), and only
         // when they change: every access to the mapping carries the segment's checks (about 20 instructions),
         // which C2 cannot hoist past another store to native memory.

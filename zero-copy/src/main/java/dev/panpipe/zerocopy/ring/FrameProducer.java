@@ -101,6 +101,14 @@ public final class FrameProducer extends RingEnd {
         return claim;
     }
 
+    /** Ends the stream: the consumer takes what was committed, then gets {@link FrameRingClosedException}. An
+     * outstanding claim is dropped (its commit throws). Idempotent. */
+    @Override
+    public void close() throws IOException {
+        outstanding = null;
+        super.close();
+    }
+
     /** Called by {@link FrameClaim#commit}: publishes the frame and wakes a sleeping consumer. */
     void committed(FrameClaim claim) throws IOException {
         outstanding = null;

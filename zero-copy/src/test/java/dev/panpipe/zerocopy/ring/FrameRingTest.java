@@ -226,6 +226,21 @@ class FrameRingTest {
     }
 
     @Test
+    void shouldNotPublishAClaimCommittedAfterTheProducerClosed() throws Exception {
+        // Found by FrameRingModelProperties: the commit used to publish the frame after the end of the stream.
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer();
+            FrameConsumer consumer = ring.consumer();
+            FrameClaim claim = producer.claimBytes(10);
+            producer.close();
+            FrameRingClosedException e = assertThrows(FrameRingClosedException.class, claim::commit);
+            assertTrue(e.getMessage().contains("frame 0 was not published"), e.getMessage());
+            assertThrows(FrameRingClosedException.class, consumer::tryTake);   // end of stream, no frame
+            assertEquals(0, (long) FrameRing.LONG.getAcquire(ring.memory().segment(), (long) PRODUCER_POSITION_OFFSET));
+        }
+    }
+
+    @Test
     void shouldRefuseClaimsOnceTheConsumerClosed() throws Exception {
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             FrameProducer producer = ring.producer();

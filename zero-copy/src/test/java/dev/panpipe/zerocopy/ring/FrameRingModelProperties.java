@@ -1,0 +1,220 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.zerocopy.NoLeaks;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.Tuple;
+import net.jqwik.api.constraints.IntRange;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Random sequences of everything the two ends of a ring can be asked to do — claim (plain bytes or pixels, of
+ * varying sizes), fill, commit, abort, take, release, close either end, in any order, misuse included — run
+ * against a real ring and against a model that is a queue of the committed frames. Whatever the order:
+ * the consumer gets exactly the committed frames, in order, each with its own size, format and every byte
+ * the producer wrote (nothing lost, duplicated, torn or overwritten); a non-blocking claim fails exactly
+ * when every slot holds a frame not yet released; misuse and closed ends give their documented exceptions;
+ * no fd is left. Both ends are in this process and never wait ({@code tryClaim}, {@code tryTake}), so a
+ * failing sequence is deterministic and jqwik shrinks it to the shortest one.
+ */
+class FrameRingModelProperties {
+    enum Kind { CLAIM, COMMIT, ABORT, TAKE, RELEASE, COMMIT_TWICE, RELEASE_TWICE, CLOSE_PRODUCER, CLOSE_CONSUMER }
+
+    /** One step; {@code size} picks the frame's shape for a claim (ignored otherwise). */
+    record Step(Kind kind, int size) {
+        @Override
+        public String toString() {
+            return kind == Kind.CLAIM ? "CLAIM(" + size + ")" : kind.name();
+        }
+    }
+
+    /** A frame as committed: its shape, and the byte its pixels are filled with. */
+    record Frame(long sequence, int width, int height, PixelFormat format, long length, byte fill) {
+    }
+
+    @Provide
+    Arbitrary<List<Step>> steps() {
+        Arbitrary<Kind> kinds = Arbitraries.frequency(
+                Tuple.of(12, Kind.CLAIM), Tuple.of(10, Kind.COMMIT), Tuple.of(2, Kind.ABORT), Tuple.of(12, Kind.TAKE),
+                Tuple.of(10, Kind.RELEASE), Tuple.of(1, Kind.COMMIT_TWICE), Tuple.of(1, Kind.RELEASE_TWICE),
+                Tuple.of(1, Kind.CLOSE_PRODUCER), Tuple.of(1, Kind.CLOSE_CONSUMER));
+        return Combinators.combine(kinds, Arbitraries.integers().between(0, 7)).as(Step::new).list().ofMinSize(1).ofMaxSize(60);
+    }
+
+    @Property(tries = 500)
+    void theConsumerGetsExactlyTheCommittedFramesWhateverTheOrderOfCalls(@ForAll("steps") List<Step> steps,
+                                                                        @ForAll @IntRange(min = 0, max = 2) int log2Slots,
+                                                                        @ForAll boolean consumerMapsItsOwn) throws IOException {
+        Map<Integer, String> fds = NoLeaks.openFds();
+        // The consumer on the creator's mapping, or on a second mapping of the same memory (another address,
+        // as in another process).
+        try (FrameRing ring = FrameRing.create(1 << log2Slots, 3 * 4096);
+             FrameRing consumerSide = consumerMapsItsOwn ? FrameRing.map(dup(ring)) : ring) {
+            new Run(ring, consumerSide).play(steps);
+        } finally {
+            NoLeaks.assertNoFdLeftSince(fds, "steps " + steps);
+        }
+    }
+
+    /** The real ends and the model, stepped together. */
+    private static final class Run {
+        private final FrameRing ring;
+        private final FrameProducer producer;
+        private final FrameConsumer consumer;
+        private final ArrayDeque<Frame> committed = new ArrayDeque<>();   // committed, not yet taken
+        private int held;                  // frames taken or committed and not released: what fills the ring
+        private long nextSequence;         // the sequence the next claim gets
+        private FrameClaim claim;
+        private Frame claimed;
+        private FrameClaim committedClaim; // the claim last committed (for COMMIT_TWICE)
+        private FrameView view;
+        private FrameView releasedView;    // the view last released (for RELEASE_TWICE)
+        private boolean producerClosed, consumerClosed;
+
+        Run(FrameRing ring, FrameRing consumerSide) throws IOException {
+            this.ring = ring;
+            this.producer = ring.producer(WaitStrategy.sleepAtOnce());
+            this.consumer = consumerSide.consumer(WaitStrategy.sleepAtOnce());
+        }
+
+        void play(List<Step> steps) throws IOException {
+            for (Step s : steps) {
+                switch (s.kind()) {
+                    case CLAIM -> claim(s.size());
+                    case COMMIT -> commit();
+                    case ABORT -> abort();
+                    case TAKE -> take();
+                    case RELEASE -> release();
+                    // Claims and views are flyweights, one per slot: a stale one is only stale while no newer
+                    // claim or view is out (with one slot, the next claim is the same object, open again).
+                    case COMMIT_TWICE -> {
+                        if (committedClaim != null && claim == null) assertThrows(IllegalStateException.class, committedClaim::commit);
+                    }
+                    case RELEASE_TWICE -> {
+                        if (releasedView != null && view == null) assertThrows(IllegalStateException.class, releasedView::release);
+                    }
+                    case CLOSE_PRODUCER -> {
+                        producer.close();
+                        producerClosed = true;
+                    }
+                    case CLOSE_CONSUMER -> {
+                        consumer.close();
+                        consumerClosed = true;
+                    }
+                }
+            }
+        }
+
+        private void claim(int size) throws IOException {
+            // This end closed, then misuse, then the consumer closed: the order the checks are documented in.
+            if (producerClosed) {
+                assertThrows(FrameRingClosedException.class, () -> producer.tryClaimBytes(1));
+                return;
+            }
+            if (claim != null) {
+                assertThrows(IllegalStateException.class, () -> producer.tryClaimBytes(1));
+                return;
+            }
+            if (consumerClosed) {
+                assertThrows(FrameRingClosedException.class, () -> producer.tryClaimBytes(1));
+                return;
+            }
+            // Shapes: plain bytes of several lengths, and pixels of each format and a few sizes.
+            PixelFormat format = size < 3 ? null : PixelFormat.values()[size % PixelFormat.values().length];
+            int width = 1 + 9 * size, height = 1 + 5 * size;   // 64x36 RGBA8 at most: 9216 bytes
+            long length = format == null ? 1 + 1000L * size : (long) width * height * format.bytesPerPixel();
+            FrameClaim c = format == null ? producer.tryClaimBytes(length) : producer.tryClaim(width, height, format);
+            if (held == ring.slotCount()) {
+                assertNull(c, "a claim succeeded while all " + held + " slots hold unreleased frames");
+                return;
+            }
+            assertNotNull(c, "no slot for a claim with " + held + " of " + ring.slotCount() + " slots held");
+            assertEquals(nextSequence, c.sequence());
+            assertEquals(length, c.pixels().byteSize());
+            byte fill = (byte) (31 * nextSequence + size);
+            c.pixels().fill(fill);
+            claim = c;
+            claimed = new Frame(nextSequence, format == null ? (int) length : width, format == null ? 1 : height, format, length, fill);
+        }
+
+        private void commit() throws IOException {
+            if (claim == null) return;
+            if (producerClosed) {   // like a write to a closed fd: refused, and nothing is published
+                assertThrows(FrameRingClosedException.class, claim::commit);
+                claim = null;
+                return;
+            }
+            claim.commit();
+            committed.add(claimed);
+            held++;
+            nextSequence++;
+            committedClaim = claim;
+            claim = null;
+        }
+
+        private void abort() {
+            if (claim == null) return;
+            claim.abort();
+            claim = null;   // the sequence is not used up: the next claim gets it
+        }
+
+        private void take() throws IOException {
+            if (consumerClosed) {
+                assertThrows(FrameRingClosedException.class, consumer::tryTake);
+                return;
+            }
+            if (view != null) {
+                assertThrows(IllegalStateException.class, consumer::tryTake);
+                return;
+            }
+            if (committed.isEmpty()) {
+                if (producerClosed) assertThrows(FrameRingClosedException.class, consumer::tryTake);
+                else assertNull(consumer.tryTake(), "a frame was taken that was never committed");
+                return;
+            }
+            Frame want = committed.remove();
+            FrameView v = consumer.tryTake();
+            assertNotNull(v, "committed frame " + want.sequence() + " was not there to take");
+            assertEquals(want.sequence(), v.sequence());
+            assertEquals(want.length(), v.payloadLength());
+            assertEquals(want.format(), v.format());
+            assertEquals(want.width(), v.width());
+            assertEquals(want.height(), v.height());
+            MemorySegment pixels = v.pixels();
+            long wrong = pixels.byteSize() == 0 ? -1 : pixels.mismatch(MemorySegment.ofArray(filled(pixels.byteSize(), want.fill())));
+            assertEquals(-1, wrong, "frame " + want.sequence() + " differs from what was committed at byte " + wrong);
+            view = v;
+        }
+
+        private void release() throws IOException {
+            if (view == null) return;
+            view.release();
+            held--;
+            releasedView = view;
+            view = null;
+        }
+
+        private static byte[] filled(long n, byte b) {
+            byte[] a = new byte[(int) n];
+            java.util.Arrays.fill(a, b);
+            return a;
+        }
+    }
+
+    private static int dup(FrameRing ring) throws IOException {
+        return dev.panpipe.bindings.Syscalls.fcntl((int) ring.memory().nativeHandle(), dev.panpipe.bindings.linux.linux_h.F_DUPFD_CLOEXEC(), 3);
+    }
+}
