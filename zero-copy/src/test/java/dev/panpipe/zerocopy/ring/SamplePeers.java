@@ -40,16 +40,31 @@ final class SamplePeers {
     }
 
     /** samples/c/NAME.c built with {@code gcc -O2 -Wall -Werror} (once per test run); skips the test without gcc. */
-    static synchronized Path c(String name) throws IOException, InterruptedException {
+    static Path c(String name) throws IOException, InterruptedException {
+        return build(name, name, "-O2");
+    }
+
+    /**
+     * samples/c/NAME.c built with AddressSanitizer and UndefinedBehaviorSanitizer, every finding fatal (exit 1
+     * with a report naming it): for tests that feed the C code corrupt rings.
+     */
+    static Path cSanitized(String name) throws IOException, InterruptedException {
+        return build(name, name + "-sanitized", "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all");
+    }
+
+    private static synchronized Path build(String source, String name, String... flags) throws IOException, InterruptedException {
         Path built = BUILT.get(name);
         if (built != null) return built;
         if (gccMissing == null) gccMissing = onPath("gcc") ? "" : "gcc is not installed: the C ring peers in samples/c cannot be built";
         Assumptions.assumeTrue(gccMissing.isEmpty(), gccMissing);
         Files.createDirectories(BUILD);
         Path binary = BUILD.resolve(name);
-        Output cc = run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", binary.toString(),
-                SAMPLES.resolve("c").resolve(name + ".c").toString()), null);
-        assertEquals(0, cc.exit(), "gcc failed on samples/c/" + name + ".c:\n" + cc.text());
+        List<String> cc = new ArrayList<>(List.of("gcc"));
+        cc.addAll(List.of(flags));
+        cc.addAll(List.of("-Wall", "-Werror", "-o", binary.toString(), SAMPLES.resolve("c").resolve(source + ".c").toString()));
+        Output out = run(cc, null);
+        assertEquals(0, out.exit(), String.join(" ", cc) + " failed:\n" + out.text());
         BUILT.put(name, binary);
         return binary;
     }

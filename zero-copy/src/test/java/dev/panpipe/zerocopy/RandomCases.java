@@ -1,0 +1,84 @@
+package dev.panpipe.zerocopy;
+
+import java.util.List;
+import java.util.Random;
+import java.util.function.Function;
+
+/**
+ * Checks a property on many generated cases, reproducibly, and shrinks a failing case before reporting it:
+ * the few lines of property-based testing the corruption and model tests need.
+ *
+ * <p>Each run draws a fresh base seed (or takes {@code -Dpanpipe.seed=N}); case {@code i} is generated from
+ * {@code new Random(seed + i)}, so the report's seed and case number rebuild the failing case exactly. A
+ * failing case is shrunk greedily: the first smaller candidate that still fails replaces it, until none does
+ * (bounded), so the report shows a minimal case next to the original.
+ *
+ * <p>Why not a library: jqwik was tried and dropped. From 1.10 it carries an "anti-AI usage clause" (its
+ * author does not want it used by AI coding agents, which write much of this project's code) and prints an
+ * instruction aimed at such agents into every test report. Jazzer runs only saved inputs under plain JUnit
+ * (its random exploration needs a separate fuzzing mode, one test per JVM).
+ */
+public final class RandomCases {
+    private static final int MAX_SHRINK_ATTEMPTS = 2_000;
+
+    /** A check of one case: throws (an assertion, or whatever the code under test threw) if it fails. */
+    @FunctionalInterface
+    public interface Check<T> {
+        void accept(T value) throws Exception;
+    }
+
+    private RandomCases() {
+    }
+
+    /**
+     * Runs {@code check} on {@code count} cases made by {@code generate}; on the first failure, shrinks it with
+     * {@code shrink} (candidates smaller than a case, best first) and throws an AssertionError naming the
+     * property, the seed, the case, its shrunk form, and the shrunk case's failure as the cause.
+     */
+    public static <T> void check(String property, int count, Function<Random, T> generate, Function<T, List<T>> shrink, Check<T> check) {
+        long seed = Long.getLong("panpipe.seed", new Random().nextLong());
+        for (int i = 0; i < count; i++) {
+            T value = generate.apply(new Random(seed + i));
+            Throwable failure = failure(check, value);
+            if (failure == null) continue;
+            T smallest = value;
+            int attempts = 0;
+            boolean smaller = true;
+            while (smaller && attempts < MAX_SHRINK_ATTEMPTS) {
+                smaller = false;
+                for (T candidate : shrink.apply(smallest)) {
+                    if (++attempts > MAX_SHRINK_ATTEMPTS) break;
+                    Throwable f = failure(check, candidate);
+                    if (f != null) {
+                        smallest = candidate;
+                        failure = f;
+                        smaller = true;
+                        break;
+                    }
+                }
+            }
+            throw new AssertionError(property + " failed on case " + i + " of -Dpanpipe.seed=" + seed + "\n  shrunk to: " + smallest
+                    + "\n  generated: " + value + "\n  failure: " + failure, failure);
+        }
+    }
+
+    private static <T> Throwable failure(Check<T> check, T value) {
+        try {
+            check.accept(value);
+            return null;
+        } catch (Exception | AssertionError e) {
+            return e;
+        }
+    }
+
+    /** A value that is often one of the edge cases corrupt fields are made of, else any long. */
+    public static long edgyLong(Random r, long... edges) {
+        return switch (r.nextInt(4)) {
+            case 0 -> r.nextLong();
+            case 1 -> r.nextInt(74) - 3;   // small counts, positions and codes
+            case 2 -> new long[]{0, 1, -1, Long.MIN_VALUE, Long.MAX_VALUE, Integer.MIN_VALUE, Integer.MAX_VALUE,
+                    1L << 31, 1L << 32, (1L << 32) - 1}[r.nextInt(10)];
+            default -> edges.length == 0 ? r.nextLong() : edges[r.nextInt(edges.length)];
+        };
+    }
+}
