@@ -243,10 +243,22 @@ class FrameRingCorruptionTest {
     @Test
     void theCConsumerTakesFramesOrNamesTheFaultButNeverCrashesOrHangs() throws Exception {
         Path consumerC = SamplePeers.cSanitized("ring_consumer");
+        checkPeer("C consumer", 120, SamplePeers.command(consumerC, "--fd", "3", "--verify", "--liveness-ms", "5"), "ring_consumer: ");
+    }
+
+    /** The same for samples/python/ring_consumer.py: its errors are RingError messages, never a Python traceback. */
+    @Test
+    void thePythonConsumerTakesFramesOrNamesTheFaultButNeverFailsUntold() throws Exception {
+        List<String> command = new ArrayList<>(SamplePeers.python("ring_consumer.py"));
+        command.addAll(List.of("--fd", "3", "--liveness-ms", "5"));
+        checkPeer("Python consumer", 40, command, "ring_consumer.py: ");
+    }
+
+    private static void checkPeer(String peerName, int cases, List<String> command, String errorPrefix) {
         Map<String, Integer> outcomes = new TreeMap<>();
-        check("C consumer", 120, c -> {
+        check(peerName, cases, c -> {
             try (FrameRing ring = scribbledRing(c, true);
-                 Subprocess peer = SamplePeers.start(ring, SamplePeers.command(consumerC, "--fd", "3", "--verify", "--liveness-ms", "5"))) {
+                 Subprocess peer = SamplePeers.start(ring, command)) {
                 Optional<ExitStatus> exit = peer.waitFor(Duration.ofSeconds(2));
                 if (exit.isEmpty()) {
                     MemorySegment h = ring.segment();
@@ -254,19 +266,19 @@ class FrameRingCorruptionTest {
                     int pid = h.get(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET);
                     boolean justified = state != STATE_CLOSED && (pid <= 0 || ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
                     peer.destroy(Duration.ZERO);
-                    assertTrue(justified, "the C consumer still waits after 2 s, with the producer state " + state + " and pid " + pid);
+                    assertTrue(justified, peerName + " still waits after 2 s, with the producer state " + state + " and pid " + pid);
                     outcomes.merge("waits for a live producer", 1, Integer::sum);
                     return;
                 }
                 String text = new String(peer.stdout().asInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 int code = exit.get().shellCode();
-                assertFalse(text.contains("Sanitizer") || text.contains("runtime error"), text);
-                assertTrue(code == 0 || (code == 1 && text.contains("ring_consumer: ")), "exit " + code + ":\n" + text);
-                String why = code == 0 ? "exit 0" : text.substring(text.indexOf("ring_consumer: ") + 15).split("[:(]")[0].trim();
+                assertFalse(text.contains("Sanitizer") || text.contains("runtime error") || text.contains("Traceback"), text);
+                assertTrue(code == 0 || (code == 1 && text.contains(errorPrefix)), "exit " + code + ":\n" + text);
+                String why = code == 0 ? "exit 0" : text.substring(text.indexOf(errorPrefix) + errorPrefix.length()).split("[:(]")[0].trim();
                 outcomes.merge(why, 1, Integer::sum);
             }
         });
-        System.out.println("C consumer on scribbled rings: " + outcomes);
+        System.out.println(peerName + " on scribbled rings: " + outcomes);
     }
 
     private static void assertInsideItsSlot(FrameRing ring, FrameView view) {
