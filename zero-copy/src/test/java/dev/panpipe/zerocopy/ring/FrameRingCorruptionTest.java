@@ -5,7 +5,7 @@ import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.NoLeaks;
-import dev.panpipe.zerocopy.RandomCases;
+import dev.panpipe.testing.RandomCases;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;

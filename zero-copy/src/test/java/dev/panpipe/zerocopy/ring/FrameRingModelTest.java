@@ -2,7 +2,7 @@ package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.zerocopy.NoLeaks;
-import dev.panpipe.zerocopy.RandomCases;
+import dev.panpipe.testing.RandomCases;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

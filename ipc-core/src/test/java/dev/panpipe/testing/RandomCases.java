@@ -1,4 +1,4 @@
-package dev.panpipe.zerocopy;
+package dev.panpipe.testing;
 
 import java.util.List;
 import java.util.Random;
@@ -6,7 +6,8 @@ import java.util.function.Function;
 
 /**
  * Checks a property on many generated cases, reproducibly, and shrinks a failing case before reporting it:
- * the few lines of property-based testing the corruption and model tests need.
+ * the few lines of property-based testing the corruption and model tests need. Shared with the other
+ * modules' tests through this module's test jar, which holds this package only.
  *
  * <p>Each run draws a fresh base seed (or takes {@code -Dpanpipe.seed=N}); case {@code i} is generated from
  * {@code new Random(seed + i)}, so the report's seed and case number rebuild the failing case exactly. A
