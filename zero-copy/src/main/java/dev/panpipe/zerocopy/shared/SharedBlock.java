@@ -78,9 +78,21 @@ public abstract sealed class SharedBlock implements AutoCloseable
         });
     }
 
-    /** Reads the element count of a block (for attaching an array of any length). */
-    static long length(SharedRegion region) {
-        return (long) LONG.getOpaque(region.segment(), BlockLayout.LENGTH_OFFSET);
+    /**
+     * An array block as attached: its region and the element count its header was validated with. The count
+     * is read once: the header is shared memory, and a count read again after the check could have been
+     * written over since, giving an array longer than the mapping.
+     */
+    record AttachedArray(SharedRegion region, long length) {
+    }
+
+    /** Takes {@code memory} over if its header holds an array of {@code type}, of any length; closes it otherwise. */
+    static AttachedArray attachArray(SharedMemory memory, SharedType type, String kind) throws IOException {
+        return Headers.attachOrClose(memory, m -> {
+            long length = BlockLayout.validate(m.segment(), type, -1);
+            String name = BlockLayout.name(m.segment());
+            return new AttachedArray(new SharedRegion(m, kind + " '" + name + "'", BlockLayout.LOCK_OFFSET + SharedLock.WORD), length);
+        });
     }
 
     public final SharedType type() {

@@ -34,8 +34,8 @@ public final class SharedByteArray extends SharedBlock {
      * @throws SharedHeaderException naming the header field that is wrong
      */
     public static SharedByteArray attach(SharedMemory memory) throws IOException {
-        SharedRegion region = attachRegion(memory, SharedType.BYTE, -1, "shared byte array");
-        return new SharedByteArray(region, length(region));
+        AttachedArray array = attachArray(memory, SharedType.BYTE, "shared byte array");
+        return new SharedByteArray(array.region(), array.length());
     }
 
     /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */

@@ -30,8 +30,8 @@ public final class SharedDoubleArray extends SharedBlock {
      * @throws SharedHeaderException naming the header field that is wrong
      */
     public static SharedDoubleArray attach(SharedMemory memory) throws IOException {
-        SharedRegion region = attachRegion(memory, SharedType.DOUBLE, -1, "shared double array");
-        return new SharedDoubleArray(region, length(region));
+        AttachedArray array = attachArray(memory, SharedType.DOUBLE, "shared double array");
+        return new SharedDoubleArray(array.region(), array.length());
     }
 
     /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */

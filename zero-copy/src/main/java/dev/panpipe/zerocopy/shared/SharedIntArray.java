@@ -30,8 +30,8 @@ public final class SharedIntArray extends SharedBlock {
      * @throws SharedHeaderException naming the header field that is wrong
      */
     public static SharedIntArray attach(SharedMemory memory) throws IOException {
-        SharedRegion region = attachRegion(memory, SharedType.INT, -1, "shared int array");
-        return new SharedIntArray(region, length(region));
+        AttachedArray array = attachArray(memory, SharedType.INT, "shared int array");
+        return new SharedIntArray(array.region(), array.length());
     }
 
     /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */

@@ -30,8 +30,8 @@ public final class SharedLongArray extends SharedBlock {
      * @throws SharedHeaderException naming the header field that is wrong
      */
     public static SharedLongArray attach(SharedMemory memory) throws IOException {
-        SharedRegion region = attachRegion(memory, SharedType.LONG, -1, "shared long array");
-        return new SharedLongArray(region, length(region));
+        AttachedArray array = attachArray(memory, SharedType.LONG, "shared long array");
+        return new SharedLongArray(array.region(), array.length());
     }
 
     /** {@link #attach(SharedMemory)} of the shared memory handed to this process as {@code fd}. */
