@@ -34,6 +34,11 @@ public final class Processes {
     /**
      * True only when process {@code pid} has surely ended (gone, or a zombie not yet reaped); false while
      * it runs or when it cannot be told. Asks a pidfd, so a zombie counts as ended and no signal is sent.
+     *
+     * <p>A pid that names a thread but no process (pidfd_open: ENOENT, or EINVAL before Linux 6.9) has
+     * ended too: the process that had it is gone and the number was handed to a thread since, or the
+     * word it was read from was written over. Telling "cannot tell" there made a lock whose word named a
+     * thread wait for ever (a property test found it).
      */
     public static boolean hasEnded(int pid) {
         if (pid <= 0) return false;
@@ -41,7 +46,7 @@ public final class Processes {
         try {
             pidfd = Syscalls.pidfd_open(pid, 0);
         } catch (SyscallException e) {
-            if (e.errno() == linux_h.ESRCH()) return true;
+            if (e.errno() == linux_h.ESRCH() || e.errno() == linux_h.ENOENT() || e.errno() == linux_h.EINVAL()) return true;
             if (e.errno() == linux_h.ENOSYS()) return killSaysGone(pid);
             return false;
         }

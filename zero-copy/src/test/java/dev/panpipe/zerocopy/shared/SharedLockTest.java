@@ -2,10 +2,12 @@ package dev.panpipe.zerocopy.shared;
 
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
+import dev.panpipe.zerocopy.SharedMemory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,6 +74,29 @@ class SharedLockTest {
             a.unlock();                                            // wakes the sleeper through futex_wake
             assertTrue(waiting.get(10, TimeUnit.SECONDS));
             assertEquals(0, a.recoveries());
+        }
+    }
+
+    /**
+     * A lock word that names a thread of a process, not a process (the owner's pid was handed to a thread
+     * since, or the word was written over), used to make every waiter wait for ever: pidfd_open says
+     * ENOENT (EINVAL before Linux 6.9), which was taken for "cannot tell". No process has that pid, so its
+     * owner is gone and the waiter takes the lock over.
+     */
+    @Test
+    void shouldTakeOverALockWhoseWordNamesAThreadRatherThanAProcess() throws Exception {
+        int thread;
+        try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
+            thread = tasks.map(p -> Integer.parseInt(p.getFileName().toString())).filter(t -> t != ProcessHandle.current().pid())
+                    .findFirst().orElseThrow();
+        }
+        try (SharedLock lock = SharedLock.create("thread-owned"); SharedMemory other = Mappings.second(lock.nativeHandle())) {
+            other.segment().set(ValueLayout.JAVA_INT, BlockLayout.LOCK_OFFSET + SharedLock.WORD, thread);
+            LockOwnerDiedException e = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(5)));
+            assertEquals(thread, e.ownerPid());
+            assertTrue(lock.isHeldByCurrentThread());
+            lock.unlock();
+            assertEquals(1, lock.recoveries());
         }
     }
 
