@@ -23,12 +23,13 @@ public final class LockOwnerDiedException extends Exception {
     private final int ownerPid;
 
     public LockOwnerDiedException(String lockName, int ownerPid) {
-        super(lockName + ": its owner, process " + ownerPid + ", ended while holding it; the lock is now held by "
-                + "the caller and the state it protects may be inconsistent");
+        super(lockName + (ownerPid == 0 ? ": its word named no owner process (another process wrote over it)"
+                : ": its owner, process " + ownerPid + ", ended while holding it")
+                + "; the lock is now held by the caller and the state it protects may be inconsistent");
         this.ownerPid = ownerPid;
     }
 
-    /** The pid of the process that died holding the lock. */
+    /** The pid of the process that died holding the lock; 0 if the lock word named none (it was written over). */
     public int ownerPid() {
         return ownerPid;
     }

@@ -295,8 +295,14 @@ public final class SharedLock implements AutoCloseable {
         INT.setRelease(segment, base + OWNER_PID, Processes.SELF);
     }
 
-    /** Whether {@code pid}, the owner in the word, has ended (or its pid now names another process). */
+    /**
+     * Whether {@code pid}, the owner in the word, has ended (or its pid now names another process). A word
+     * with no owner pid but other bits set (waiters, bit 30) is held by nobody: the lock never writes one,
+     * another process wrote over it, and waiting for "process 0" would be waiting for ever (a property
+     * test found that), so it counts as an owner that has ended.
+     */
     private boolean ownerEnded(int pid) {
+        if (pid == 0) return true;
         if (pid == Processes.SELF) return false;
         long base = word - WORD;
         boolean recorded = (int) INT.getAcquire(segment, base + OWNER_PID) == pid;
