@@ -99,6 +99,14 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  *       one needless {@code futex_wake}, and that is all.</li>
  * </ul>
  *
+ * <h2>When a process writes over the queue</h2>
+ * Every process that maps the queue can write any word of it. A header that does not hold a queue is
+ * a {@link SharedHeaderException} from {@code attach}; a slot word, head or tail that fits no state of
+ * the protocol is a {@link CorruptQueueException} (naming the word) from the call that reaches it, never
+ * a loop that spins on it or a copy past the slot. What no check can tell from a real message is not
+ * caught: a scribbled payload, a length within bounds, a sequence set back (the slot then looks not yet
+ * written, and calls time out), or a claim naming a live process.
+ *
  * <p>Thread safety: any number of threads of any number of processes may use one queue, each with its
  * own handle or sharing one. {@link #close()} unmaps it in this process only; threads of this process
  * blocked in it then get {@link IllegalStateException}, as does every later call.
@@ -479,54 +487,85 @@ public final class SharedQueue implements AutoCloseable {
         return SLOTS_OFFSET + (position & mask) * slotSize;
     }
 
-    /** Claims the slot at the tail if it is free: its position, or -1 if the queue is full. */
+    /**
+     * Claims the slot at the tail if it is free: its position, or -1 if the queue is full.
+     *
+     * <p>With the tail at p, a ring kept by this protocol has the slot of p in one of three states: free
+     * for p (sequence p, writer claim p - capacity), claimed for p (claim p, sequence p or later: its
+     * claimer, or a survivor that took it back, has not moved the tail yet), or not yet read a lap ago
+     * (sequence from p - capacity to p - 1). Anything else is seen only through a tail that moved on
+     * meanwhile; if the tail is still p, the slot or the tail was written over, and looping would spin
+     * forever on it (a property test found that loop), so it is a {@link CorruptQueueException}.
+     *
+     * @throws CorruptQueueException if the slot at the tail is in no state of the protocol
+     */
     private long claimWriteNow() {
         long pos = (long) LONG.getVolatile(seg, TAIL_OFFSET);
         for (;;) {
             long slot = slot(pos);
-            long dif = (long) LONG.getAcquire(seg, slot + SEQUENCE) - pos;
-            if (dif == 0) {
+            long seq = (long) LONG.getAcquire(seg, slot + SEQUENCE);
+            long dif = seq - pos;
+            if (dif < 0 && dif >= -capacity) return -1;          // not read yet a lap ago: full
+            if (dif >= 0) {
                 long claim = (long) LONG.getVolatile(seg, slot + WRITER);
                 int claimed = claimedPosition(claim);
                 if (claimed == (int) pos) {
-                    // claimed, but its writer has not moved the tail yet (or died first): move it for it
+                    // claimed, but the tail not moved yet (its claimer is slow, or died first): move it for it
                     LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
-                } else if (claimed == (int) (pos - capacity)
-                        && LONG.compareAndSet(seg, slot + WRITER, claim, claimWord(pos, Processes.SELF))) {
-                    LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
-                    return pos;
+                } else if (dif == 0 && claimed == (int) (pos - capacity)) {
+                    if (LONG.compareAndSet(seg, slot + WRITER, claim, claimWord(pos, Processes.SELF))) {
+                        LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
+                        return pos;
+                    }
+                } else if ((long) LONG.getVolatile(seg, TAIL_OFFSET) == pos) {
+                    throw corrupt(pos, dif == 0 ? "writer claim" : "sequence", dif == 0 ? claim : seq, "writing");
                 }
-            } else if (dif < 0) {
-                return -1;                         // not read yet a lap ago: full
+            } else if ((long) LONG.getVolatile(seg, TAIL_OFFSET) == pos) {
+                throw corrupt(pos, "sequence", seq, "writing");
             }
             pos = (long) LONG.getVolatile(seg, TAIL_OFFSET);
         }
     }
 
-    /** Claims the slot at the head if it holds a message of {@code min..max} bytes: its position, or -1 if empty. */
+    /**
+     * Claims the slot at the head if it holds a message of {@code min..max} bytes: its position, or -1 if empty.
+     *
+     * <p>With the head at p, the slot of p is full for p (sequence p + 1, reader claim p - capacity),
+     * claimed for p (claim p, sequence p + 1 or later), or not written yet (sequence from p + 1 - capacity
+     * to p); anything else, with the head still p, is a {@link CorruptQueueException}, as for writers.
+     *
+     * @throws CorruptQueueException if the slot at the head is in no state of the protocol, or holds a
+     *                               length no message can have
+     * @throws IllegalStateException if the message's length is not in {@code min..max} (it stays in the queue)
+     */
     private long claimReadNow(int min, int max, int forWhat) {
         long pos = (long) LONG.getVolatile(seg, HEAD_OFFSET);
         for (;;) {
             long slot = slot(pos);
             long seq = (long) LONG.getAcquire(seg, slot + SEQUENCE);
             long dif = seq - (pos + 1);
-            if (dif == 0) {
+            if (dif < 0 && dif >= -capacity) return -1;          // not written yet: empty
+            if (dif >= 0) {
                 // read in this order: a length read while no reader had claimed the slot is this lap's
                 int length = (int) INT.getAcquire(seg, slot + LENGTH);
                 long claim = (long) LONG.getVolatile(seg, slot + READER);
                 int claimed = claimedPosition(claim);
                 if (claimed == (int) pos) {
                     LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
-                } else if (claimed == (int) (pos - capacity)) {
+                } else if (dif == 0 && claimed == (int) (pos - capacity)) {
+                    // a writer stores only 0..maxMessageSize or ABANDONED, so a stale length is a valid one too
+                    if (length != ABANDONED && (length < 0 || length > maxMessageSize)) throw corrupt(pos, "length", length, "reading");
                     if (length != ABANDONED && (length < min || length > max)) throw wrongLength(pos, length, max, forWhat);
                     if (LONG.compareAndSet(seg, slot + READER, claim, claimWord(pos, Processes.SELF))) {
                         LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
                         if (length != ABANDONED) return pos;
                         release(pos);              // a slot given up by its writer: skip it
                     }
+                } else if ((long) LONG.getVolatile(seg, HEAD_OFFSET) == pos) {
+                    throw corrupt(pos, dif == 0 ? "reader claim" : "sequence", dif == 0 ? claim : seq, "reading");
                 }
-            } else if (dif < 0) {
-                return -1;                         // not written yet: empty
+            } else if ((long) LONG.getVolatile(seg, HEAD_OFFSET) == pos) {
+                throw corrupt(pos, "sequence", seq, "reading");
             }
             pos = (long) LONG.getVolatile(seg, HEAD_OFFSET);
         }
@@ -686,26 +725,23 @@ public final class SharedQueue implements AutoCloseable {
     }
 
     private int readInto(long pos, MemorySegment dst) {
-        long slot = slot(pos);
-        int length = (int) INT.get(seg, slot + LENGTH);
         try {
-            MemorySegment.copy(seg, slot + PAYLOAD, dst, 0, length);
+            int length = lengthAgain(pos, dst.byteSize());
+            MemorySegment.copy(seg, slot(pos) + PAYLOAD, dst, 0, length);
+            return length;
         } finally {
             release(pos);
         }
-        return length;
     }
 
     private byte[] readBytes(long pos) {
-        long slot = slot(pos);
-        int length = (int) INT.get(seg, slot + LENGTH);
-        byte[] message = new byte[length];
         try {
-            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, slot + PAYLOAD, message, 0, length);
+            byte[] message = new byte[lengthAgain(pos, maxMessageSize)];
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, slot(pos) + PAYLOAD, message, 0, message.length);
+            return message;
         } finally {
             release(pos);
         }
-        return message;
     }
 
     private long readLong(long pos) {
@@ -721,13 +757,23 @@ public final class SharedQueue implements AutoCloseable {
     }
 
     private void handle(long pos, MessageHandler handler) {
-        long slot = slot(pos);
-        int length = (int) INT.get(seg, slot + LENGTH);
         try {
-            handler.onMessage(seg.asSlice(slot + PAYLOAD, length).asReadOnly());
+            int length = lengthAgain(pos, maxMessageSize);
+            handler.onMessage(seg.asSlice(slot(pos) + PAYLOAD, length).asReadOnly());
         } finally {
             release(pos);
         }
+    }
+
+    /**
+     * The length of the message claimed at {@code pos}, read again where it is copied: {@link #claimReadNow}
+     * checked it, but another process may have written over it since, and a length trusted here would
+     * copy past the destination or the slot.
+     */
+    private int lengthAgain(long pos, long room) {
+        int length = (int) INT.get(seg, slot(pos) + LENGTH);
+        if (length < 0 || length > Math.min(room, maxMessageSize)) throw corrupt(pos, "length", length, "reading");
+        return length;
     }
 
     // ============================================================================================ errors
@@ -751,6 +797,16 @@ public final class SharedQueue implements AutoCloseable {
         };
         return new IllegalStateException(name + ": the message at position " + pos + " has " + length + " bytes; "
                 + expected + " (the message stays in the queue)");
+    }
+
+    private CorruptQueueException corrupt(long pos, String field, long value, String doing) {
+        long slot = pos & mask;
+        String end = doing.equals("writing") ? "tail" : "head";
+        return new CorruptQueueException(field, value, name + ": the " + field + " of slot " + slot + " holds " + value
+                + (field.equals("length") ? ", not a message length from 0 to " + maxMessageSize
+                        : (field.equals("sequence") ? "" : String.format(" (0x%016x)", value)) + ", which fits no state of the slot for "
+                        + doing + " position " + pos + " (the " + end + ")")
+                + ": another process wrote over the queue");
     }
 
     private IllegalStateException takenOver(long pos, String doing) {

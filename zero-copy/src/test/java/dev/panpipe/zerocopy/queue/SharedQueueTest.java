@@ -278,4 +278,34 @@ class SharedQueueTest {
             }
         }
     }
+    /**
+     * A slot word no process following the protocol could have written used to make poll and offer spin
+     * for ever on it (SharedQueueCorruptionProperties found it); now it is an error naming the word, and
+     * the queue is left as it was.
+     */
+    @Test
+    void shouldNameASlotWordWrittenOverRatherThanSpinOnIt() throws Exception {
+        try (SharedQueue q = SharedQueue.create("overwritten", 4, 8); SharedMemory other = Mappings.second(q.nativeHandle())) {
+            assertTrue(q.offer(bytes("a")));
+            MemorySegment seg = other.segment();
+            long slot0 = QueueLayout.SLOTS_OFFSET;
+            seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.SEQUENCE, 1L << 40);            // "read" far ahead
+            CorruptQueueException e = assertThrows(CorruptQueueException.class, () -> q.poll(Duration.ofMillis(1)));
+            assertEquals("sequence", e.field());
+            assertEquals(1L << 40, e.value());
+            assertTrue(e.getMessage().contains("slot 0") && e.getMessage().contains("position 0"), e.getMessage());
+            assertThrows(CorruptQueueException.class, q::poll, "and again: nothing was changed");
+            seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.SEQUENCE, 1L);
+            seg.set(ValueLayout.JAVA_INT, slot0 + QueueLayout.LENGTH, 1 << 20);                 // past the slot
+            assertEquals("length", assertThrows(CorruptQueueException.class, q::poll).field());
+            seg.set(ValueLayout.JAVA_INT, slot0 + QueueLayout.LENGTH, 1);
+            seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.READER, QueueLayout.claimWord(1 << 20, 1)); // no position near
+            assertEquals("reader claim", assertThrows(CorruptQueueException.class, q::poll).field());
+            seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.READER, QueueLayout.claimWord(-4, 0));
+            assertArrayEquals(bytes("a"), q.poll(), "repaired, the message is still there");
+            long slot1 = slot0 + QueueLayout.slotSize(8);
+            seg.set(ValueLayout.JAVA_LONG, slot1 + QueueLayout.WRITER, 0L);                    // a claim for position 0
+            assertEquals("writer claim", assertThrows(CorruptQueueException.class, () -> q.offer(bytes("b"), Duration.ofMillis(1))).field());
+        }
+    }
 }
