@@ -46,11 +46,12 @@ public final class FrameAssembler implements AutoCloseable {
      * Reads what {@code in} has now into the buffer. {@code in} should be non-blocking: a blocking end
      * waits here for at least one byte.
      *
-     * @return bytes read (0: nothing ready), or {@link #END_OF_STREAM}
+     * @return bytes read (0: nothing ready, or the buffer is full of frames {@link #next} has not taken
+     *         yet), or {@link #END_OF_STREAM}
      */
     public long readFrom(ReadEnd in) throws IOException {
         if (broken != null) throw broken;
-        makeRoom();
+        if (!makeRoom()) return 0;
         long n = in.read(buffer.asSlice(end, buffer.byteSize() - end));
         if (n == ReadEnd.EOF) return END_OF_STREAM;
         end += n;
@@ -109,8 +110,14 @@ public final class FrameAssembler implements AutoCloseable {
         return frames;
     }
 
-    /** Drops consumed bytes and, if the unfinished frame fills the buffer, grows it (doubling, capped at one whole frame). */
-    private void makeRoom() {
+    /**
+     * Drops consumed bytes and, if an unfinished frame fills the buffer, grows it (doubling, capped at that
+     * one whole frame). False if the buffer is full and must not grow: what fills it is a whole frame, or
+     * a header claiming more than the maximum, that {@link #next} has not taken (or refused) yet. Growing then, as this once
+     * did by a byte a read, let a caller that reads twice before it takes frames grow the buffer past the
+     * largest frame, one byte and one copy of the whole buffer per read (a property test found it).
+     */
+    private boolean makeRoom() {
         if (start == end) {
             start = end = 0;
         } else if (start > 0 && (end == buffer.byteSize() || start >= buffer.byteSize() / 2)) {
@@ -118,19 +125,20 @@ public final class FrameAssembler implements AutoCloseable {
             end -= start;
             start = 0;
         }
-        if (end < buffer.byteSize()) return;
-        long cap = FrameDescriptor.HEADER_LENGTH + (long) options.maxMessageSize();
-        if (end - start >= FrameDescriptor.HEADER_LENGTH) {
-            long length = buffer.get(FrameDescriptor.U32, start + FrameDescriptor.LENGTH_OFFSET) & 0xffffffffL;
-            cap = Math.min(cap, FrameDescriptor.HEADER_LENGTH + length);
-        }
-        long size = Math.max(buffer.byteSize() + 1, Math.min(cap, buffer.byteSize() * 2));
+        if (end < buffer.byteSize()) return true;
+        // full, from start = 0: the buffer is larger than a header, so a whole header is in
+        long length = buffer.get(FrameDescriptor.U32, start + FrameDescriptor.LENGTH_OFFSET) & 0xffffffffL;
+        if (length > options.maxMessageSize()) return false;          // next() refuses it: nothing to wait for
+        long frame = FrameDescriptor.HEADER_LENGTH + length;
+        if (end - start >= frame) return false;
+        long size = Math.min(frame, buffer.byteSize() * 2);
         Arena grown = Arena.ofShared();
         MemorySegment bigger = grown.allocate(size, 64);
         MemorySegment.copy(buffer, 0, bigger, 0, end);
         arena.close();
         arena = grown;
         buffer = bigger;
+        return true;
     }
 
     @Override
