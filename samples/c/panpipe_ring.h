@@ -228,6 +228,7 @@ struct pprg_end {
     int closed;
     int peer_pidfd;
     int32_t watched_pid;
+    int watched_dead;        /* watched_pid was seen to have exited (kept: a pid that names nothing has no pidfd) */
     struct pprg_stats stats;
     /* the header words this end reads and writes */
     uint64_t *own_position, *peer_position;
@@ -290,20 +291,20 @@ static inline int pprg_pidfd_dead(int pidfd) {
 }
 
 /*
- * pidfd_open's answer for a pid that names no process at all: a thread that leads none (ENOENT: a peer that
- * wrote its thread id) or no valid pid (EINVAL). The header is corrupt then, not the peer dead.
+ * pidfd_open's answers for a pid that names no process: gone (ESRCH), or a thread that leads none (ENOENT;
+ * EINVAL before Linux 6.9). Pids and thread ids share one number space, so a peer's pid may name another
+ * process's thread by the time it is looked at: that peer has exited too.
  */
-static inline int pprg_not_a_process(int err) {
-    return err == ENOENT || err == EINVAL;
+static inline int pprg_no_such_process(int err) {
+    return err == ESRCH || err == ENOENT || err == EINVAL;
 }
 
-/* 1 if process pid has exited, 0 if it lives (or is this process, or no pid was written yet), -1 if pid names
- * no process (see pprg_not_a_process; errno is kept). */
+/* 1 if process pid has exited, 0 if it lives (or is this process, or no pid was written yet). */
 static inline int pprg_process_dead(int32_t pid) {
     if (pid <= 0 || pid == getpid()) return 0;
     int fd = (int) syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0 && pprg_not_a_process(errno)) return -1;
-    if (fd < 0) return errno == ESRCH || (kill(pid, 0) != 0 && errno == ESRCH);   /* no pidfds before Linux 5.3 */
+    if (fd < 0 && pprg_no_such_process(errno)) return 1;
+    if (fd < 0) return kill(pid, 0) != 0 && errno == ESRCH;   /* no pidfds before Linux 5.3 */
     int dead = pprg_pidfd_dead(fd);
     close(fd);
     return dead;
@@ -478,10 +479,7 @@ static inline int pprg_attach(struct pprg_end *e, struct pprg_ring *r, int produ
     int32_t pid = __atomic_load_n(e->own_pid, __ATOMIC_ACQUIRE);
     if (state == PPRG_STATE_CLOSED)
         return PPRG_FAIL(r, PPRG_REFUSED, "the ring's %s (pid %d) already closed it: a ring carries one stream", role, pid);
-    int dead = state == PPRG_STATE_ATTACHED && pid != getpid() ? pprg_process_dead(pid) : 0;
-    if (dead < 0)
-        return PPRG_FAIL(r, PPRG_CORRUPT, "%s pid: %d is not a process id (pidfd_open: %s)", role, pid, strerror(errno));
-    if (state == PPRG_STATE_ATTACHED && !dead)
+    if (state == PPRG_STATE_ATTACHED && (pid == getpid() || !pprg_process_dead(pid)))
         return PPRG_FAIL(r, PPRG_REFUSED, "the ring already has a live %s: pid %d", role, pid);
     __atomic_store_n(e->own_pid, (int32_t) getpid(), __ATOMIC_SEQ_CST);
     __atomic_store_n(e->own_state, PPRG_STATE_ATTACHED, __ATOMIC_SEQ_CST);
@@ -500,10 +498,7 @@ static inline void pprg_publish(struct pprg_end *e) {
     }
 }
 
-/*
- * 1 if the peer named in the header has exited, -1 if its pid names no process (errno kept); its pidfd is
- * opened once per peer pid and kept.
- */
+/* 1 if the peer named in the header has exited; its pidfd is opened once per peer pid and kept. */
 static inline int pprg_peer_dead(struct pprg_end *e) {
     int32_t pid = __atomic_load_n(e->peer_pid, __ATOMIC_ACQUIRE);
     if (pid <= 0 || pid == getpid()) return 0;
@@ -511,13 +506,11 @@ static inline int pprg_peer_dead(struct pprg_end *e) {
         if (e->peer_pidfd >= 0) close(e->peer_pidfd);
         e->watched_pid = pid;
         e->peer_pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        if (e->peer_pidfd < 0 && pprg_not_a_process(errno)) {
-            e->watched_pid = 0;   /* look again next time: the field may be rewritten */
-            return -1;
-        }
-        if (e->peer_pidfd < 0 && errno == ESRCH) return 1;
+        /* remembered: a kill(pid, 0) next time would pass for a thread id, and a reused pid */
+        e->watched_dead = e->peer_pidfd < 0 && pprg_no_such_process(errno);
     }
-    if (e->peer_pidfd >= 0) return pprg_pidfd_dead(e->peer_pidfd);
+    if (e->watched_dead) return 1;
+    if (e->peer_pidfd >= 0) return e->watched_dead = pprg_pidfd_dead(e->peer_pidfd);
     return kill(pid, 0) != 0 && errno == ESRCH;   /* no pidfd (Linux before 5.3): a reused pid passes for the peer */
 }
 
@@ -533,11 +526,7 @@ static inline int pprg_check_peer(struct pprg_end *e, uint64_t observed) {
                         (unsigned long long) e->position);
     }
     /* <=: a producer that died between its sequence store and its position store leaves a trailing position */
-    int dead = pprg_peer_dead(e);
-    if (dead < 0)
-        return PPRG_FAIL(e->ring, PPRG_CORRUPT, "%s pid: %d is not a process id (pidfd_open: %s)", peer,
-                         __atomic_load_n(e->peer_pid, __ATOMIC_ACQUIRE), strerror(errno));
-    if (dead && __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) <= observed)
+    if (pprg_peer_dead(e) && __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE) <= observed)
         return PPRG_FAIL(e->ring, PPRG_PEER_DIED, "the ring's %s (pid %d) died", peer, e->watched_pid);
     return PPRG_OK;
 }

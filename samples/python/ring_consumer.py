@@ -102,7 +102,7 @@ class Consumer:
         self.spins = spins
         self.timeout = Timespec(liveness_ns // 1_000_000_000, liveness_ns % 1_000_000_000)
         self.stats = {"sleeps": 0, "woken": 0, "timed-out": 0, "wakes": 0}
-        self.pidfd, self.watched_pid = -1, 0
+        self.pidfd, self.watched_pid, self.watched_dead = -1, 0, False
 
         self.mapping = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
         self._anchor = ctypes.c_char.from_buffer(self.mapping)  # pins the mapping while we hold its address
@@ -155,20 +155,21 @@ class Consumer:
         if pid != self.watched_pid:
             if self.pidfd >= 0:
                 os.close(self.pidfd)
-            self.watched_pid, self.pidfd = pid, -1
+            self.watched_pid, self.pidfd, self.watched_dead = pid, -1, False
             try:
                 self.pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                return True
             except OSError as e:
-                if e.errno not in (errno.ENOENT, errno.EINVAL):
+                # ESRCH: gone. ENOENT (EINVAL before Linux 6.9): a thread id that leads no process; pids and
+                # thread ids share one number space, so the producer's pid may name another process's thread
+                # by now. Either way it has exited, and that is remembered: there is no pidfd to ask again.
+                if e.errno not in (errno.ESRCH, errno.ENOENT, errno.EINVAL):
                     raise
-                self.watched_pid = 0  # look again next time: the field may be rewritten
-                # a thread that leads no process (a peer that wrote its thread id), or no valid pid
-                raise RingError(f"producer pid: {pid} is not a process id (pidfd_open: {e.strerror})") from e
-        p = select.poll()
-        p.register(self.pidfd, select.POLLIN)  # readable once the process exited
-        return bool(p.poll(0))
+                self.watched_dead = True
+        if not self.watched_dead:
+            p = select.poll()
+            p.register(self.pidfd, select.POLLIN)  # readable once the process exited
+            self.watched_dead = bool(p.poll(0))
+        return self.watched_dead
 
     # -- waiting: spin, then the futex doorbell --
 

@@ -1,13 +1,11 @@
 package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.bindings.Errno;
-import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -26,13 +24,13 @@ final class PeerWatch implements AutoCloseable {
     private boolean dead;
 
     /**
-     * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process.
-     *
-     * @param field the header field the pid was read from, named if it holds no process id at all
-     * @throws ProtocolException if the pid names a thread that leads no process, or is not a valid pid:
-     *                           a peer that wrote its thread id, or a corrupt header
+     * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process. A pid
+     * that names no process at all has exited too: pidfd_open answers ENOENT for a thread id that leads no
+     * process (EINVAL before Linux 6.9), and pids and thread ids share one number space, so the peer's pid
+     * may name another process's thread by the time it is first looked at (as {@code Processes.hasEnded}
+     * says for locks and queues). A header written over with such a number reads the same way.
      */
-    boolean isDead(int peerPid, String field) throws IOException {
+    boolean isDead(int peerPid) throws SyscallException {
         if (peerPid <= 0 || peerPid == SELF) return false;
         if (peerPid != pid) {
             closePidfd();
@@ -41,12 +39,7 @@ final class PeerWatch implements AutoCloseable {
             try {
                 pidfd = Syscalls.pidfd_open(peerPid, 0);
             } catch (SyscallException e) {
-                if (e.errno() == Errno.ENOENT || e.errno() == Errno.EINVAL) {
-                    pid = 0;   // look again next time: the field may be rewritten
-                    throw new ProtocolException(field, peerPid, "ring " + field + " " + peerPid + " is not a process id ("
-                            + e.getMessage() + "): a thread id, or a corrupt header");
-                }
-                if (e.errno() != Errno.ESRCH) throw e;
+                if (e.errno() != Errno.ESRCH && e.errno() != Errno.ENOENT && e.errno() != Errno.EINVAL) throw e;
                 dead = true;
             }
         }

@@ -29,9 +29,6 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private final boolean producer;
     private final String role;
     private final String peerRole;
-    /** The header fields named in a ProtocolException about a pid: made once, so a liveness check allocates nothing. */
-    private final String ownPidField;
-    private final String peerPidField;
     private final long ownPidOffset;
     private final long ownStateOffset;
     private final long peerPidOffset;
@@ -62,8 +59,6 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         this.producer = producer;
         this.role = producer ? "producer" : "consumer";
         this.peerRole = producer ? "consumer" : "producer";
-        this.ownPidField = role + " pid";
-        this.peerPidField = peerRole + " pid";
         this.ownPidOffset = producer ? PRODUCER_PID_OFFSET : CONSUMER_PID_OFFSET;
         this.ownStateOffset = producer ? PRODUCER_STATE_OFFSET : CONSUMER_STATE_OFFSET;
         this.peerPidOffset = producer ? CONSUMER_PID_OFFSET : PRODUCER_PID_OFFSET;
@@ -86,7 +81,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             if (state == STATE_CLOSED) {
                 throw new IllegalStateException("the ring's " + role + " (pid " + pid + ") already closed it: a ring carries one stream");
             }
-            if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid, ownPidField))) {
+            if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid))) {
                 throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
             }
         } catch (IOException | RuntimeException e) {
@@ -239,7 +234,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private void checkAlive(long observed) throws IOException {
         int pid = (int) INT.getAcquire(header, peerPidOffset);
         if (pid == 0) pid = expectedPeerPid;   // not attached yet: watch the process that is meant to
-        if (peerWatch.isDead(pid, peerPidField) && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) {
+        if (peerWatch.isDead(pid) && (long) LONG.getAcquire(header, peerPositionOffset) <= observed) {
             throw new PeerDiedException(peerRole, pid, "the ring's " + peerRole + " (pid " + pid + ") died"
                     + deathContext());
         }

@@ -334,8 +334,9 @@ class CPeersTest {
     }
 
     @Test
-    void shouldReportAProducerPidThatNamesNoProcessAsACorruptFieldInC() throws Exception {
-        // As FrameRingTest.shouldNameThePidFieldWhenItHoldsAThreadIdRatherThanAProcessId, for the C header.
+    void shouldTakeAProducerPidThatNamesAThreadForADeadProducerInC() throws Exception {
+        // As FrameRingTest.shouldTakeAPidThatNamesAThreadForAPeerThatHasEnded, for the C header (which once
+        // fell back to kill(pid, 0), which a thread id passes, and waited for ever).
         int tid = FrameRingTest.aThreadIdThatLeadsNoProcess();
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             MemorySegment header = ring.memory().segment();
@@ -343,7 +344,7 @@ class CPeersTest {
             header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
             Output out = SamplePeers.run(command(SamplePeers.c("ring_consumer"), "--fd", "3"), ring);
             assertEquals(1, out.exit(), out.toString());
-            assertTrue(out.text().contains("ring_consumer: producer pid: " + tid + " is not a process id (pidfd_open: "), out.toString());
+            assertTrue(out.text().contains("ring_consumer: the ring's producer (pid " + tid + ") died"), out.toString());
         }
     }
 
