@@ -46,7 +46,7 @@ public final class Processes {
         try {
             pidfd = Syscalls.pidfd_open(pid, 0);
         } catch (SyscallException e) {
-            if (e.errno() == linux_h.ESRCH() || e.errno() == linux_h.ENOENT() || e.errno() == linux_h.EINVAL()) return true;
+            if (namesNoProcess(e.errno())) return true;
             if (e.errno() == linux_h.ENOSYS()) return killSaysGone(pid);
             return false;
         }
@@ -64,6 +64,16 @@ public final class Processes {
                 // close releases the fd even when it reports an error
             }
         }
+    }
+
+    /**
+     * Whether {@code errno} from pidfd_open says that no process has the pid: ESRCH (gone), or ENOENT (a
+     * thread id that leads no process; EINVAL before Linux 6.9). Pids and thread ids share one number space,
+     * so an owner's or a peer's pid may name another process's thread once it has ended: it has ended all
+     * the same. The one reading of it for locks, queues and ring peers alike.
+     */
+    public static boolean namesNoProcess(int errno) {
+        return errno == linux_h.ESRCH() || errno == linux_h.ENOENT() || errno == linux_h.EINVAL();
     }
 
     /**

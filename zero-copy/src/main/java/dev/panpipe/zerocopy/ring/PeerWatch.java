@@ -1,10 +1,10 @@
 package dev.panpipe.zerocopy.ring;
 
-import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
+import dev.panpipe.zerocopy.internal.Processes;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -27,8 +27,8 @@ final class PeerWatch implements AutoCloseable {
      * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process. A pid
      * that names no process at all has exited too: pidfd_open answers ENOENT for a thread id that leads no
      * process (EINVAL before Linux 6.9), and pids and thread ids share one number space, so the peer's pid
-     * may name another process's thread by the time it is first looked at (as {@code Processes.hasEnded}
-     * says for locks and queues). A header written over with such a number reads the same way.
+     * may name another process's thread by the time it is first looked at ({@link Processes#namesNoProcess},
+     * as for locks and queues). A header written over with such a number reads the same way.
      */
     boolean isDead(int peerPid) throws SyscallException {
         if (peerPid <= 0 || peerPid == SELF) return false;
@@ -39,7 +39,7 @@ final class PeerWatch implements AutoCloseable {
             try {
                 pidfd = Syscalls.pidfd_open(peerPid, 0);
             } catch (SyscallException e) {
-                if (e.errno() != Errno.ESRCH && e.errno() != Errno.ENOENT && e.errno() != Errno.EINVAL) throw e;
+                if (!Processes.namesNoProcess(e.errno())) throw e;
                 dead = true;
             }
         }
