@@ -92,6 +92,31 @@ public final class RandomCases {
         return ra != rb ? ra < rb : Long.compareUnsigned(Math.abs(a), Math.abs(b)) < 0;
     }
 
+    /**
+     * {@code list} without one run of its elements, for shrinking a sequence, shortest first: without each half,
+     * then each quarter, and so on down to each single element; never empty.
+     */
+    public static <E> List<List<E>> withoutRuns(List<E> list) {
+        List<List<E>> out = new ArrayList<>();
+        for (int run = list.size() / 2; run >= 1; run /= 2) {
+            for (int from = 0; from + run <= list.size(); from += run) {
+                List<E> fewer = new ArrayList<>(list.subList(0, from));
+                fewer.addAll(list.subList(from + run, list.size()));
+                if (!fewer.isEmpty()) out.add(List.copyOf(fewer));
+            }
+        }
+        return out;
+    }
+
+    /** An index drawn with the given weights: index i with probability weights[i] / their sum. */
+    public static int weighted(Random r, int... weights) {
+        int total = 0;
+        for (int w : weights) total += w;
+        int pick = r.nextInt(total), i = 0;
+        while (pick >= weights[i]) pick -= weights[i++];
+        return i;
+    }
+
     /** A value that is often one of the edge cases corrupt fields are made of, else any long. */
     public static long edgyLong(Random r, long... edges) {
         return switch (r.nextInt(4)) {

@@ -186,13 +186,7 @@ class SharedQueueCorruptionTest {
                 fewer.remove(i);
                 out.add(withScribbles(fewer));
             }
-            for (int chunk = ops.size() / 2; chunk >= 1; chunk /= 2) {
-                for (int from = 0; from + chunk <= ops.size(); from += chunk) {
-                    List<Op> fewer = new ArrayList<>(ops.subList(0, from));
-                    fewer.addAll(ops.subList(from + chunk, ops.size()));
-                    if (!fewer.isEmpty()) out.add(new Case(scribbles, List.copyOf(fewer), log2Capacity, maxMessage, lapped, left));
-                }
-            }
+            for (List<Op> fewer : RandomCases.withoutRuns(ops)) out.add(new Case(scribbles, fewer, log2Capacity, maxMessage, lapped, left));
             for (int i = 0; i < scribbles.size(); i++) {
                 Scribble s = scribbles.get(i);
                 for (long v : RandomCases.simpler(s.value())) {

@@ -54,24 +54,14 @@ class FrameRingModelTest {
     record Case(List<Step> steps, int log2Slots, boolean consumerMapsItsOwn) {
         static Case random(Random r) {
             List<Step> steps = new ArrayList<>();
-            for (int n = 1 + r.nextInt(60); n > 0; n--) {
-                int pick = r.nextInt(50), k = 0;
-                while (pick >= WEIGHTS[k]) pick -= WEIGHTS[k++];
-                steps.add(new Step(Kind.values()[k], r.nextInt(8)));
-            }
+            for (int n = 1 + r.nextInt(60); n > 0; n--) steps.add(new Step(Kind.values()[RandomCases.weighted(r, WEIGHTS)], r.nextInt(8)));
             return new Case(List.copyOf(steps), r.nextInt(3), r.nextBoolean());
         }
 
         /** Without a run of steps (halves first, then single steps), a smaller ring, the creator's mapping. */
         List<Case> smaller() {
             List<Case> out = new ArrayList<>();
-            for (int chunk = steps.size() / 2; chunk >= 1; chunk /= 2) {
-                for (int from = 0; from + chunk <= steps.size(); from += chunk) {
-                    List<Step> fewer = new ArrayList<>(steps.subList(0, from));
-                    fewer.addAll(steps.subList(from + chunk, steps.size()));
-                    if (!fewer.isEmpty()) out.add(new Case(List.copyOf(fewer), log2Slots, consumerMapsItsOwn));
-                }
-            }
+            for (List<Step> fewer : RandomCases.withoutRuns(steps)) out.add(new Case(fewer, log2Slots, consumerMapsItsOwn));
             if (log2Slots > 0) out.add(new Case(steps, log2Slots - 1, consumerMapsItsOwn));
             if (consumerMapsItsOwn) out.add(new Case(steps, log2Slots, false));
             return out;
