@@ -49,7 +49,7 @@ public final class FdPassing {
      * Receives one fd sent with {@link #send}, blocking until it arrives; the caller owns the returned fd.
      *
      * @throws EOFException if the peer closed the socket first
-     * @throws IOException  if the message carried no fd, or was truncated
+     * @throws IOException  if the message carried no fd, or more than one (those that arrived are closed)
      */
     public static int receive(int socketFd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
@@ -62,16 +62,30 @@ public final class FdPassing {
                 if (got == Syscalls.WOULD_BLOCK) pollReadable(socketFd);
             } while (got == Syscalls.WOULD_BLOCK);
             if (got == 0) throw new EOFException("the peer closed the socket before sending an fd");
-            if ((msghdr.msg_flags(msg) & linux_h.MSG_CTRUNC()) != 0) {
-                throw new IOException("recvmsg: control data truncated (more fds than expected were sent)");
+            long controlLength = msghdr.msg_controllen(msg);
+            boolean rights = controlLength >= CMSG_HEADER + Integer.BYTES
+                    && cmsghdr.cmsg_level(control) == linux_h.SOL_SOCKET()
+                    && cmsghdr.cmsg_type(control) == linux_h.SCM_RIGHTS();
+            // The kernel installs every fd the buffer has room for before it says what did not fit: the room
+            // for one int is padded to 8 bytes, so a message of two fds arrives whole, and one of three or
+            // more arrives cut (MSG_CTRUNC) with two installed. Whatever arrived is this process's to close.
+            int installed = rights ? (int) ((Math.min(cmsghdr.cmsg_len(control), controlLength) - CMSG_HEADER) / Integer.BYTES) : 0;
+            boolean truncated = (msghdr.msg_flags(msg) & linux_h.MSG_CTRUNC()) != 0;
+            if (installed == 1 && !truncated) return control.get(ValueLayout.JAVA_INT, CMSG_HEADER);
+            for (int i = 0; i < installed; i++) closeQuietly(control.get(ValueLayout.JAVA_INT, CMSG_HEADER + (long) Integer.BYTES * i));
+            if (!rights && !truncated) {
+                throw new IOException("recvmsg: the message carried no SCM_RIGHTS fd (controllen=" + controlLength + ")");
             }
-            if (msghdr.msg_controllen(msg) < CMSG_HEADER + Integer.BYTES
-                    || cmsghdr.cmsg_level(control) != linux_h.SOL_SOCKET()
-                    || cmsghdr.cmsg_type(control) != linux_h.SCM_RIGHTS()) {
-                throw new IOException("recvmsg: the message carried no SCM_RIGHTS fd (controllen="
-                        + msghdr.msg_controllen(msg) + ")");
-            }
-            return control.get(ValueLayout.JAVA_INT, CMSG_HEADER);
+            throw new IOException("recvmsg: the message carried " + installed + (truncated ? " or more fds (control data truncated)" : " fds")
+                    + ", expected one; " + (installed == 0 ? "none was" : "all were") + " closed");
+        }
+    }
+
+    private static void closeQuietly(int fd) {
+        try {
+            Syscalls.close(fd);
+        } catch (SyscallException ignored) {
+            // close releases the fd even when it reports an error; the message is refused either way
         }
     }
 
