@@ -126,6 +126,7 @@ public final class FrameConsumer extends RingEnd {
     /** Called by {@link FrameView#release}: hands the slot back and wakes a producer waiting for room. */
     void released(FrameView view) throws IOException {
         outstanding = null;
+        if (closed) return;   // the stream is over for this end: no slot to hand back, and the ring may be unmapped
         position++;
         publish(position);
     }

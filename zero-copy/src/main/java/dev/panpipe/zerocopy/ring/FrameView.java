@@ -125,7 +125,10 @@ public final class FrameView {
         return format == FORMAT_BYTES ? null : FORMATS[format];
     }
 
-    /** Hands the slot back to the producer. The view and its pixels must not be used afterwards. */
+    /**
+     * Hands the slot back to the producer. The view and its pixels must not be used afterwards. After this
+     * consumer (or its ring) was closed it only marks the view released, so it is safe in a finally block.
+     */
     public void release() throws IOException {
         if (!held) throw new IllegalStateException("frame " + sequence + " was already released");
         held = false;

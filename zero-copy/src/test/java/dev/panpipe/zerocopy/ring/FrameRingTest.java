@@ -241,6 +241,19 @@ class FrameRingTest {
     }
 
     @Test
+    void shouldLetAViewBeReleasedAfterItsRingWasClosed() throws Exception {
+        // A release in a finally block that runs after try-with-resources closed the ring: it used to write the
+        // consumer position into the unmapped header (IllegalStateException from the closed arena).
+        FrameView view;
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            ring.producer().claimBytes(8).commit();
+            view = ring.consumer().take();
+        }
+        view.release();
+        assertThrows(IllegalStateException.class, view::release, "released twice");
+    }
+
+    @Test
     void shouldRefuseClaimsOnceTheConsumerClosed() throws Exception {
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             FrameProducer producer = ring.producer();
