@@ -1,7 +1,5 @@
 package dev.panpipe.zerocopy.queue;
 
-import dev.panpipe.bindings.Syscalls;
-import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.testing.RandomCases;
 import dev.panpipe.zerocopy.Deadline;
 import dev.panpipe.zerocopy.Mappings;
@@ -230,7 +228,7 @@ class SharedQueueCorruptionTest {
                 c.scribbles().forEach(s -> s.applyTo(seg, c.capacity()));
                 SharedQueue q;
                 try {
-                    q = SharedQueue.attach(dup(original));
+                    q = SharedQueue.attach(Mappings.second(original.nativeHandle()));
                 } catch (SharedHeaderException e) {
                     assertNamesAField(e);
                     return;
@@ -277,7 +275,7 @@ class SharedQueueCorruptionTest {
                 outcomes.merge(strict ? "model applies" : "bounds only", 1, Integer::sum);
                 SharedQueue q;
                 try {
-                    q = d.closeOnTimeout(SharedQueue.attach(dup(original)));
+                    q = d.closeOnTimeout(SharedQueue.attach(Mappings.second(original.nativeHandle())));
                 } catch (SharedHeaderException e) {
                     outcomes.merge("header error: " + e.field(), 1, Integer::sum);
                     assertFalse(strict, "a harmless scribble made attach fail: " + e.getMessage());
@@ -452,10 +450,6 @@ class SharedQueueCorruptionTest {
     private static void assertNamesAField(SharedHeaderException e) {
         assertNotNull(e.field(), e.getMessage());
         assertFalse(e.field().isBlank(), e.getMessage());
-    }
-
-    private static int dup(SharedQueue q) throws IOException {
-        return Syscalls.fcntl((int) q.nativeHandle(), linux_h.F_DUPFD_CLOEXEC(), 3);
     }
 
     /** Names in /dev/shm of this class's queues (another build's tests may come and go there meanwhile). */

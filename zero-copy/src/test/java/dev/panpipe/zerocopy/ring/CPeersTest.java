@@ -337,7 +337,7 @@ class CPeersTest {
     void shouldTakeAProducerPidThatNamesAThreadForADeadProducerInC() throws Exception {
         // As FrameRingTest.shouldTakeAPidThatNamesAThreadForAPeerThatHasEnded, for the C header (which once
         // fell back to kill(pid, 0), which a thread id passes, and waited for ever).
-        int tid = FrameRingTest.aThreadIdThatLeadsNoProcess();
+        int tid = dev.panpipe.zerocopy.ThisJvm.aThreadIdThatLeadsNoProcess();
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             MemorySegment header = ring.memory().segment();
             header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, tid);

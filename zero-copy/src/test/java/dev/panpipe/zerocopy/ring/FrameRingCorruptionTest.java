@@ -4,10 +4,10 @@ import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Subprocess;
+import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.Scribbles;
 import dev.panpipe.testing.RandomCases;
-import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -157,7 +157,7 @@ class FrameRingCorruptionTest {
             try (FrameRing original = scribbledRing(c, false)) {
                 FrameRing ring;
                 try {
-                    ring = FrameRing.attach(SharedMemory.map(dup(original)));
+                    ring = FrameRing.attach(Mappings.second(original.memory().nativeHandle()));
                 } catch (ProtocolException e) {
                     assertNamesAField(e);
                     return;
@@ -336,9 +336,5 @@ class FrameRingCorruptionTest {
     private static void assertNamesAField(ProtocolException e) {
         assertNotNull(e.field(), e.getMessage());
         assertFalse(e.field().isBlank(), e.getMessage());
-    }
-
-    private static int dup(FrameRing ring) throws IOException {
-        return dev.panpipe.bindings.Syscalls.fcntl((int) ring.memory().nativeHandle(), dev.panpipe.bindings.linux.linux_h.F_DUPFD_CLOEXEC(), 3);
     }
 }

@@ -6,6 +6,7 @@ import dev.panpipe.process.JavaCommand;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.ThisJvm;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -574,7 +575,7 @@ class FrameRingTest {
         // another process's thread, and pidfd_open refuses it (ENOENT). That peer has ended, as for locks and
         // queues (Processes.hasEnded); this once escaped as a bare SyscallException (found by
         // FrameRingCorruptionTest).
-        int tid = aThreadIdThatLeadsNoProcess();
+        int tid = ThisJvm.aThreadIdThatLeadsNoProcess();
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             MemorySegment header = ring.memory().segment();
             header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, tid);
@@ -589,14 +590,6 @@ class FrameRingTest {
             header.set(ValueLayout.JAVA_INT, CONSUMER_STATE_OFFSET, STATE_ATTACHED);
             ring.consumer();
             assertEquals((int) ProcessHandle.current().pid(), header.get(ValueLayout.JAVA_INT, CONSUMER_PID_OFFSET));
-        }
-    }
-
-    /** The id of a thread of this JVM other than its first: a task id that is no process id. */
-    static int aThreadIdThatLeadsNoProcess() throws IOException {
-        long pid = ProcessHandle.current().pid();
-        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
-            return tasks.mapToInt(t -> Integer.parseInt(t.getFileName().toString())).filter(t -> t != pid).findFirst().orElseThrow();
         }
     }
 

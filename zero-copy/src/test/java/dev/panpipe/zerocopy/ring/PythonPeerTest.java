@@ -91,7 +91,7 @@ class PythonPeerTest {
         // once died of a bare OSError there).
         List<String> cmd = new ArrayList<>(SamplePeers.python("ring_consumer.py"));
         cmd.addAll(List.of("--fd", "3", "--liveness-ms", "20"));
-        int tid = FrameRingTest.aThreadIdThatLeadsNoProcess();
+        int tid = dev.panpipe.zerocopy.ThisJvm.aThreadIdThatLeadsNoProcess();
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             java.lang.foreign.MemorySegment header = ring.memory().segment();
             header.set(java.lang.foreign.ValueLayout.JAVA_INT, FrameRingDescriptor.PRODUCER_PID_OFFSET, tid);

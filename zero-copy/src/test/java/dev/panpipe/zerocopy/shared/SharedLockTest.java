@@ -3,6 +3,7 @@ package dev.panpipe.zerocopy.shared;
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.ThisJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -85,11 +86,7 @@ class SharedLockTest {
      */
     @Test
     void shouldTakeOverALockWhoseWordNamesAThreadRatherThanAProcess() throws Exception {
-        int thread;
-        try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
-            thread = tasks.map(p -> Integer.parseInt(p.getFileName().toString())).filter(t -> t != ProcessHandle.current().pid())
-                    .findFirst().orElseThrow();
-        }
+        int thread = ThisJvm.aThreadIdThatLeadsNoProcess();
         try (SharedLock lock = SharedLock.create("thread-owned"); SharedMemory other = Mappings.second(lock.nativeHandle())) {
             other.segment().set(ValueLayout.JAVA_INT, BlockLayout.LOCK_OFFSET + SharedLock.WORD, thread);
             LockOwnerDiedException e = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(5)));
