@@ -25,6 +25,7 @@ public final class Deadline {
     }
 
     private final List<AutoCloseable> onTimeout = new ArrayList<>();
+    private final List<Thread> watched = new ArrayList<>();
 
     private Deadline() {
     }
@@ -33,6 +34,12 @@ public final class Deadline {
     public synchronized <T extends AutoCloseable> T closeOnTimeout(T c) {
         onTimeout.add(c);
         return c;
+    }
+
+    /** Adds {@code t}'s stack to the failure if the body overruns (the body may be stuck waiting for it); returns it. */
+    public synchronized Thread watch(Thread t) {
+        watched.add(t);
+        return t;
     }
 
     /** Runs {@code body}, failing if it takes longer than {@code limit}; rethrows what the body throws. */
@@ -48,8 +55,11 @@ public final class Deadline {
         });
         t.join(limit);
         if (t.isAlive()) {
-            String stack = Arrays.stream(t.getStackTrace()).map(e -> "\n\tat " + e).collect(Collectors.joining());
+            String stack = stack(t);
             synchronized (deadline) {
+                for (Thread w : deadline.watched) {
+                    if (w.isAlive()) stack += "\nand " + w + " was at:" + stack(w);
+                }
                 for (AutoCloseable c : deadline.onTimeout) {
                     try {
                         c.close();
@@ -64,5 +74,9 @@ public final class Deadline {
         Throwable e = thrown[0];
         if (e instanceof Exception x) throw x;
         if (e instanceof Error x) throw x;
+    }
+
+    private static String stack(Thread t) {
+        return Arrays.stream(t.getStackTrace()).map(e -> "\n\tat " + e).collect(Collectors.joining());
     }
 }

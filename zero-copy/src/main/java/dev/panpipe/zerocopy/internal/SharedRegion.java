@@ -25,8 +25,8 @@ import java.util.concurrent.locks.LockSupport;
  * hold across processes for naturally aligned words of a {@code MAP_SHARED} mapping.
  *
  * <p><b>Sleeping.</b> {@link #await} sleeps in {@code futex_wait} for at most one slice
- * ({@value #SLICE_MILLIS} ms): callers loop, re-check their condition and look for dead peers between
- * slices, so a lost wake-up (a woken process killed before it acted) costs at most a slice, never a hang.
+ * ({@value #SLICE_MILLIS} ms, {@link #sliceNanos()}): callers loop, re-check their condition and look for
+ * dead peers between slices, so a lost wake-up (a woken process killed before it acted) costs at most a slice, never a hang.
  * A virtual thread does not enter {@code futex_wait}: the native call would pin its carrier, and with as
  * many carriers as CPUs, waiters sleeping on all of them can keep out the very virtual thread that holds
  * what they wait for (seen as a livelock in a test before this rule). It parks instead, 20 µs at first
@@ -45,9 +45,9 @@ public final class SharedRegion implements AutoCloseable {
     /** {@code (MemorySegment, long offset) -> long}, every access mode. */
     public static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
 
-    /** The longest single {@code futex_wait} of a platform thread. */
+    /** The longest single {@code futex_wait} of a platform thread, unless a test stretches it. */
     public static final long SLICE_MILLIS = 50;
-    private static final long SLICE_NANOS = SLICE_MILLIS * 1_000_000L;
+    private static volatile long sliceNanos = SLICE_MILLIS * 1_000_000L;
     private static final long VIRTUAL_PARK_NANOS = 20_000L;
     private static final int CLOSED = Integer.MIN_VALUE;
 
@@ -80,6 +80,32 @@ public final class SharedRegion implements AutoCloseable {
         }
     }
 
+    /**
+     * The longest sleep of one {@link #await}: how often a blocked caller wakes to re-check its condition
+     * and look for a dead peer ({@value #SLICE_MILLIS} ms). Read once per sleep, so a volatile read is free.
+     */
+    public static long sliceNanos() {
+        return sliceNanos;
+    }
+
+    /** What {@link #stretchSlices} returns: closing it puts the slice back. */
+    public interface StretchedSlices extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * For tests of the wake-up protocols only: makes every slice {@code slice} long, in this JVM, until the
+     * returned handle is closed. With 50 ms slices a sleeper nobody wakes (a lost wake-up) goes on by itself
+     * 50 ms later, and the bug looks like latency; with slices of seconds it stalls, and a test's deadline
+     * sees it. (A dead peer is then noticed as late, so no test of death runs meanwhile.)
+     */
+    public static StretchedSlices stretchSlices(Duration slice) {
+        long before = sliceNanos;
+        sliceNanos = slice.toNanos();
+        return () -> sliceNanos = before;
+    }
+
     public MemorySegment segment() {
         return segment;
     }
@@ -102,7 +128,7 @@ public final class SharedRegion implements AutoCloseable {
      * @throws IllegalStateException if this region is closed
      */
     public int await(long offset, int expected, long maxNanos, int round) {
-        long nanos = Math.max(0, Math.min(maxNanos, SLICE_NANOS));
+        long nanos = Math.max(0, Math.min(maxNanos, sliceNanos));
         if (Thread.currentThread().isVirtual()) {
             ensureOpen();
             if ((int) INT.getVolatile(segment, offset) != expected) return Syscalls.FUTEX_VALUE_CHANGED;

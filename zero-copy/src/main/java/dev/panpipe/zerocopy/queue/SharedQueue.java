@@ -118,7 +118,6 @@ public final class SharedQueue implements AutoCloseable {
     private static final int SPIN_TRIES = 100;
     /** The bit of a wake-up word that says someone sleeps, or is about to, on it. */
     private static final int SLEEPERS = 0x8000_0000;
-    private static final long CHECK_NANOS = SharedRegion.SLICE_MILLIS * 1_000_000L;
     /** What the claimed length must be, for the message of an exception. */
     private static final int FOR_SEGMENT = 0;
     private static final int FOR_LONG = 1;
@@ -596,14 +595,15 @@ public final class SharedQueue implements AutoCloseable {
             long pos = claimWriteNow();
             if (pos >= 0) return pos;
             long now = System.nanoTime();
-            if (now - lastWriterCheck >= CHECK_NANOS) {
+            long slice = SharedRegion.sliceNanos();   // how often to look for a dead claimer
+            if (now - lastWriterCheck >= slice) {
                 lastWriterCheck = now;
                 long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
                 if (stuck >= 0 && reclaimIfDead(stuck)) continue;
             }
             long waited = now - start;
             if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
-            region.await(NOT_FULL_OFFSET, key, timeoutNanos < 0 ? CHECK_NANOS : Math.min(CHECK_NANOS, timeoutNanos - waited), round);
+            region.await(NOT_FULL_OFFSET, key, timeoutNanos < 0 ? slice : Math.min(slice, timeoutNanos - waited), round);
             if (Thread.interrupted()) throw new InterruptedException("interrupted while waiting for room in " + name);
         }
     }
@@ -620,13 +620,14 @@ public final class SharedQueue implements AutoCloseable {
             long pos = claimReadNow(min, max, forWhat);
             if (pos >= 0) return pos;
             long now = System.nanoTime();
-            if (now - lastReaderCheck >= CHECK_NANOS) {
+            long slice = SharedRegion.sliceNanos();
+            if (now - lastReaderCheck >= slice) {
                 lastReaderCheck = now;
                 if (reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET))) continue;
             }
             long waited = now - start;
             if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
-            region.await(NOT_EMPTY_OFFSET, key, timeoutNanos < 0 ? CHECK_NANOS : Math.min(CHECK_NANOS, timeoutNanos - waited), round);
+            region.await(NOT_EMPTY_OFFSET, key, timeoutNanos < 0 ? slice : Math.min(slice, timeoutNanos - waited), round);
             if (Thread.interrupted()) throw new InterruptedException("interrupted while waiting for a message in " + name);
         }
     }

@@ -93,7 +93,6 @@ public final class SharedLock implements AutoCloseable {
 
     private static final int WAITERS = 0x8000_0000;
     private static final int SPIN_TRIES = 100;
-    private static final long OWNER_CHECK_NANOS = SharedRegion.SLICE_MILLIS * 1_000_000L;
 
     private final SharedRegion region;
     private final boolean ownsRegion;
@@ -271,7 +270,8 @@ public final class SharedLock implements AutoCloseable {
             }
             long now = System.nanoTime();
             long waited = now - start;
-            if (now - lastOwnerCheck >= OWNER_CHECK_NANOS) {
+            long slice = SharedRegion.sliceNanos();   // how often to look at the owner
+            if (now - lastOwnerCheck >= slice) {
                 lastOwnerCheck = now;
                 int owner = v & Processes.PID_MASK;
                 if (ownerEnded(owner) && INT.compareAndSet(segment, word, v, self | WAITERS)) {
@@ -281,7 +281,7 @@ public final class SharedLock implements AutoCloseable {
                 }
             }
             if (timeoutNanos >= 0 && waited >= timeoutNanos) return false;
-            long sleep = OWNER_CHECK_NANOS;
+            long sleep = slice;
             if (timeoutNanos >= 0) sleep = Math.min(sleep, timeoutNanos - waited);
             region.await(word, v, sleep, round);
             if (Thread.interrupted()) throw new InterruptedException("interrupted while waiting for " + name);

@@ -4,6 +4,7 @@ import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.testing.RandomCases;
 import dev.panpipe.zerocopy.Deadline;
 import dev.panpipe.zerocopy.NoLeaks;
+import dev.panpipe.zerocopy.Pause;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -17,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -43,14 +43,10 @@ class FrameRingConcurrencyTest {
     };
     private static final String[] STRATEGY_NAMES = {"doorbell", "sleep-at-once", "spinning"};
 
-    /** How long a side pauses between frames: not at all, a yield, or a park of up to 50 or 500 us. */
-    enum Pause { NONE, YIELD, SHORT, LONG }
-
     record Case(int frames, int log2Slots, int producerWait, int consumerWait, Pause producerPause, Pause consumerHold,
                 int abortPercent, long shapeSeed) {
         static Case random(Random r) {
-            Pause[] p = Pause.values();
-            return new Case(1 + r.nextInt(300), r.nextInt(3), r.nextInt(3), r.nextInt(3), p[r.nextInt(4)], p[r.nextInt(4)],
+            return new Case(1 + r.nextInt(300), r.nextInt(3), r.nextInt(3), r.nextInt(3), Pause.random(r), Pause.random(r),
                     r.nextInt(3) * 10, r.nextLong());
         }
 
@@ -129,7 +125,7 @@ class FrameRingConcurrencyTest {
             assertEquals(i, claim.sequence());
             claim.pixels().fill(fill(i));
             claim.commit();
-            pause(c.producerPause(), r);
+            c.producerPause().take(r);
         }
         producer.close();
     }
@@ -158,7 +154,7 @@ class FrameRingConcurrencyTest {
             for (long k = 0; k < pixels.byteSize(); k++) {
                 if (pixels.get(ValueLayout.JAVA_BYTE, k) != fill(i)) fail("frame " + i + " byte " + k + " is not the one committed");
             }
-            pause(c.consumerHold(), r);
+            c.consumerHold().take(r);
             v.release();
         }
         assertThrows(FrameRingClosedException.class, () -> consumer.poll(4, TimeUnit.SECONDS), "the end of the stream");
@@ -166,15 +162,5 @@ class FrameRingConcurrencyTest {
 
     private static byte fill(int i) {
         return (byte) (i * 7 + 1);
-    }
-
-    private static void pause(Pause p, Random r) {
-        switch (p) {
-            case NONE -> {
-            }
-            case YIELD -> Thread.yield();
-            case SHORT -> LockSupport.parkNanos(r.nextInt(50_000));
-            case LONG -> LockSupport.parkNanos(r.nextInt(500_000));
-        }
     }
 }
