@@ -94,6 +94,14 @@ public final class FrameClaim {
             // consumer may already have been told about.
             throw new FrameRingClosedException("this producer end is closed: frame " + sequence + " was not published");
         }
+        try {
+            publish(timestampNanos);
+        } catch (IllegalStateException e) {
+            throw producer.closedUnder(e);   // closed by another thread since the look above: the ring is unmapped
+        }
+    }
+
+    private void publish(long timestampNanos) throws IOException {
         // Width and height, stride and format are stored as one long each (the layout is little-endian), and only
         // when they change: every access to the mapping carries the segment's checks (about 20 instructions),
         // which C2 cannot hoist past another store to native memory.

@@ -56,6 +56,14 @@ public final class FrameConsumer extends RingEnd {
     }
 
     private FrameView next(long deadline) throws IOException {
+        try {
+            return awaitNext(deadline);
+        } catch (IllegalStateException e) {
+            throw closedUnder(e);   // closed by another thread while this one waited: the ring is unmapped
+        }
+    }
+
+    private FrameView awaitNext(long deadline) throws IOException {
         checkOpen();
         if (outstanding != null) throw new IllegalStateException("frame " + position + " was taken and not released");
         sequenceSeen = false;   // only a probe of this call counts
@@ -128,7 +136,11 @@ public final class FrameConsumer extends RingEnd {
         outstanding = null;
         if (closed) return;   // the stream is over for this end: no slot to hand back, and the ring may be unmapped
         position++;
-        publish(position);
+        try {
+            publish(position);
+        } catch (IllegalStateException e) {
+            if (!closed) throw e;   // as above, closed by another thread since the look
+        }
     }
 
     /** Frames released so far on this ring. */

@@ -79,6 +79,14 @@ public final class FrameProducer extends RingEnd {
     }
 
     private FrameClaim claimSlot(long length, int width, int height, long stride, int format, long deadline) throws IOException {
+        try {
+            return awaitSlot(length, width, height, stride, format, deadline);
+        } catch (IllegalStateException e) {
+            throw closedUnder(e);   // closed by another thread while this one waited: the ring is unmapped
+        }
+    }
+
+    private FrameClaim awaitSlot(long length, int width, int height, long stride, int format, long deadline) throws IOException {
         checkOpen();
         if (outstanding != null) throw new IllegalStateException("the previous claim (sequence " + position + ") was not committed or aborted");
         if (peerClosed()) throw peerClosedException();   // like a write to a pipe nobody reads: refuse, don't drop

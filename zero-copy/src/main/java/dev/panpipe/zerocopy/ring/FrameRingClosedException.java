@@ -11,4 +11,8 @@ public final class FrameRingClosedException extends IOException {
     public FrameRingClosedException(String message) {
         super(message);
     }
+
+    public FrameRingClosedException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -49,7 +49,8 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     private int ownCpuWord;
     private final PeerWatch peerWatch = new PeerWatch();
     private volatile int expectedPeerPid;
-    boolean closed;
+    /** Volatile: another thread may close this end to free the thread blocked in it (see {@link #close}). */
+    volatile boolean closed;
 
     RingEnd(FrameRing ring, WaitStrategy strategy, boolean producer) throws IOException {
         this.ring = ring;
@@ -89,6 +90,8 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             throw e;
         }
         INT.setVolatile(header, ownPidOffset, SELF);
+        // A predecessor that died asleep left its waiting word set: this end sleeps nowhere yet.
+        INT.setVolatile(header, ownWaitingOffset, 0);
         noteCpu();
         INT.setVolatile(header, ownStateOffset, STATE_ATTACHED);
     }
@@ -258,7 +261,20 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         if (closed) throw new FrameRingClosedException("this " + role + " end is closed");
     }
 
-    /** Marks this end closed in the header and wakes a peer sleeping on it. Idempotent. */
+    /**
+     * What a call of this end throws when the ring's memory failed under it: if another thread closed this end
+     * meanwhile (and so unmapped the ring), the close, typed; otherwise {@code e} itself.
+     */
+    final FrameRingClosedException closedUnder(IllegalStateException e) {
+        if (!closed) throw e;
+        return new FrameRingClosedException("this " + role + " end is closed", e);
+    }
+
+    /**
+     * Marks this end closed in the header and wakes a peer sleeping on it, and this end's own thread if it
+     * sleeps in this end (closed by another thread, as a socket is closed to free a blocked read: that
+     * call then throws {@link FrameRingClosedException}). Idempotent.
+     */
     @Override
     public void close() throws IOException {
         if (closed) return;
@@ -266,13 +282,15 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         try {
             INT.setRelease(header, ownStateOffset, STATE_CLOSED);
             VarHandle.fullFence();
-            // Closing does not change the futex word, so a peer that looked at our state just before we
-            // closed and then went to sleep would miss a single wake-up until its next liveness check. Keep
-            // waking while it says it waits: a woken peer clears its waiting word and sees the close.
+            // Closing does not change the futex words, so a sleeper that looked just before the close and then
+            // went to sleep would miss a single wake-up until its next liveness check. Keep waking while one
+            // says it waits: a woken sleeper clears its waiting word and sees the close. The peer sleeps on
+            // this end's position; this end's own thread on the peer's (nobody else does).
             long deadline = System.nanoTime() + CLOSE_WAKE_NANOS;
             do {
                 Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
-                if ((int) INT.getVolatile(header, peerWaitingOffset) == 0) break;
+                Syscalls.futex_wake(peerPositionWord, Integer.MAX_VALUE);
+                if ((int) INT.getVolatile(header, peerWaitingOffset) == 0 && (int) INT.getVolatile(header, ownWaitingOffset) == 0) break;
                 Thread.yield();
             } while (System.nanoTime() - deadline < 0);
         } finally {

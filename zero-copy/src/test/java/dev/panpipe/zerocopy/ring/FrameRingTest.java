@@ -5,12 +5,15 @@ import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.process.JavaCommand;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
+import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.ThisJvm;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -224,6 +227,69 @@ class FrameRingTest {
             producer.close();
             assertInstanceOf(FrameRingClosedException.class, waiter.get(10, TimeUnit.SECONDS));
         }
+    }
+
+    /**
+     * Closing a ring from another thread must free this process's own blocked ends, as closing a socket frees
+     * a blocked read. It used to wake only the peer: a consumer asleep in take() stayed in futex_wait until its
+     * liveness check, and close() gave up unmapping after 2 s with "Session is acquired by 1 clients",
+     * leaking the mapping. The liveness check here is 10 s so that only the close can end the waits in time.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"sleep at once", "doorbell", "spinning"})
+    void shouldFreeThisProcesssOwnBlockedEndsAtOnceWhenTheRingIsClosed(String waiting) throws Exception {
+        long tenSeconds = TimeUnit.SECONDS.toNanos(10);
+        WaitStrategy strategy = switch (waiting) {
+            case "sleep at once" -> new WaitStrategy(0, 0, true, tenSeconds);
+            case "doorbell" -> new WaitStrategy(40, 4, true, tenSeconds);
+            default -> new WaitStrategy(Integer.MAX_VALUE, 0, false, tenSeconds);
+        };
+        // Each peer attaches through a mapping of its own, as a peer process would: closing the ring object of
+        // the blocked end must free it without the peer's end being closed (which would wake it anyway).
+        FrameRing empty = FrameRing.create(2, 4096);
+        FrameRing full = FrameRing.create(2, 4096);
+        try (FrameRing emptysPeer = FrameRing.attach(Mappings.second(empty.memory().nativeHandle()));
+             FrameRing fullsPeer = FrameRing.attach(Mappings.second(full.memory().nativeHandle()))) {
+            emptysPeer.producer(strategy);
+            FrameConsumer taker = empty.consumer(strategy);
+            FrameProducer claimer = full.producer(strategy);
+            fullsPeer.consumer(strategy);
+            claimer.claimBytes(1).commit();
+            claimer.claimBytes(1).commit();
+            CompletableFuture<Throwable> take = blockedCall(() -> taker.take());
+            CompletableFuture<Throwable> claim = blockedCall(() -> claimer.claimBytes(1));
+            Thread.sleep(200);
+            assertFalse(take.isDone() || claim.isDone(), "both calls wait");
+            long start = System.nanoTime();
+            empty.close();
+            full.close();
+            long closing = System.nanoTime() - start;
+            Throwable taken = take.get(5, TimeUnit.SECONDS);
+            Throwable claimed = claim.get(5, TimeUnit.SECONDS);
+            long freed = System.nanoTime() - start;
+            assertInstanceOf(FrameRingClosedException.class, taken, "the blocked take");
+            assertInstanceOf(FrameRingClosedException.class, claimed, "the blocked claim");
+            assertTrue(taken.getMessage().contains("this consumer end is closed"), taken.getMessage());
+            assertTrue(claimed.getMessage().contains("this producer end is closed"), claimed.getMessage());
+            // Not a speed target: the old behaviour took 2 s to fail the close and 10 s to free the calls.
+            assertTrue(closing < TimeUnit.SECONDS.toNanos(1), "close took " + closing / 1_000_000 + " ms");
+            assertTrue(freed < TimeUnit.SECONDS.toNanos(1), "the calls were freed after " + freed / 1_000_000 + " ms");
+        }
+    }
+
+    interface BlockingCall {
+        Object call() throws Exception;
+    }
+
+    private static CompletableFuture<Throwable> blockedCall(BlockingCall call) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                call.call();
+                return new AssertionError("the call returned instead of waiting");
+            } catch (Throwable t) {
+                return t;
+            }
+        }, r -> Thread.ofPlatform().start(r));
     }
 
     @Test
