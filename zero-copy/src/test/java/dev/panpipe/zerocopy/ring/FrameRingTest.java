@@ -579,13 +579,28 @@ class FrameRingTest {
         }
     }
 
-    @Test
-    void shouldNoticeAProducerThatDiesWithinAFewLivenessSlices() throws Exception {
+    /**
+     * Also, for each way of waiting (the spinning one past its finite spins, where it looks at the peer every
+     * few thousand spins): a second producer is refused while the child's lives, and one may take over once
+     * it is dead, resuming at the frames the dead one committed.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"doorbell", "sleep at once", "spin 100 then spin for good"})
+    void shouldNoticeAProducerThatDiesWithinAFewLivenessSlices(String waiting) throws Exception {
+        WaitStrategy strategy = switch (waiting) {
+            case "doorbell" -> WaitStrategy.doorbell();
+            case "sleep at once" -> WaitStrategy.sleepAtOnce();
+            default -> new WaitStrategy(100, 0, false, TimeUnit.MILLISECONDS.toNanos(20));
+        };
         try (FrameRing ring = FrameRing.create(4, 4096)) {
-            FrameConsumer consumer = ring.consumer();
+            FrameConsumer consumer = ring.consumer(strategy);
             try (Subprocess child = peer(ring, "produce-then-hang", "3", "2")) {
                 BufferedReader out = new BufferedReader(new InputStreamReader(child.stdout().asInputStream(), StandardCharsets.UTF_8));
                 assertEquals("ready", out.readLine());
+                try (FrameRing second = FrameRing.attach(Mappings.second(ring.memory().nativeHandle()))) {
+                    IllegalStateException refused = assertThrows(IllegalStateException.class, second::producer);
+                    assertTrue(refused.getMessage().contains("already has a live producer: pid " + child.pid()), refused.getMessage());
+                }
                 for (int n = 0; n < 2; n++) consumer.take().release();   // committed frames still arrive
                 long[] killedAt = new long[1];
                 Thread.ofVirtual().start(() -> {
@@ -604,8 +619,17 @@ class FrameRingTest {
                 // The design bound is one liveness slice (20 ms) after the kernel reports the exit; a loaded
                 // 2-vCPU CI machine gets generous slack here, the bound itself is measured by RingPeerDeathBenchmark.
                 assertTrue(noticedMillis < 1_000, "death noticed after " + noticedMillis + " ms");
-                System.out.println("producer death noticed " + noticedMillis + " ms after SIGKILL");
+                System.out.println("producer death noticed " + noticedMillis + " ms after SIGKILL (" + waiting + ")");
                 child.waitFor();
+            }
+            try (FrameRing successor = FrameRing.attach(Mappings.second(ring.memory().nativeHandle()))) {
+                FrameProducer producer = successor.producer();
+                assertEquals(2, producer.position(), "the successor resumes after the frames its predecessor committed");
+                producer.claimBytes(5).commit();
+                FrameView v = consumer.take();
+                assertEquals(2, v.sequence());
+                assertEquals(5, v.payloadLength());
+                v.release();
             }
         }
     }
