@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.EOFException;
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,6 +59,28 @@ class SharedMemoryTest {
         assertThrows(IllegalArgumentException.class, () -> SharedMemory.createNamed("../etc", 4096));
         assertThrows(IllegalArgumentException.class, () -> SharedMemory.createNamed("", 4096));
         assertThrows(IllegalArgumentException.class, () -> SharedMemory.create("x", 0));
+    }
+
+    @Test
+    void shouldLeaveNoNameAndNoFdWhenCreatingOrOpeningFails() throws Exception {
+        String name = "shm-fail-" + ProcessHandle.current().pid();
+        Path path = Path.of("/dev/shm", SharedMemory.NAME_PREFIX + name);
+        var fds = NoLeaks.openFds();
+        // A petabyte: the name and the size are fine, the mapping is not (ENOMEM from mmap here).
+        assertThrows(SyscallException.class, () -> SharedMemory.createNamed(name, 1L << 50));
+        assertFalse(Files.exists(path), "the name of a block that could not be made is removed");
+        assertThrows(SyscallException.class, () -> SharedMemory.create("huge", 1L << 50));
+        NoLeaks.assertNoFdLeftSince(fds, "failed creations");
+        // A name that holds no block (an empty file put there by someone else) is refused, and kept.
+        Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        try {
+            IOException e = assertThrows(IOException.class, () -> SharedMemory.openNamed(name));
+            assertTrue(e.getMessage().contains("has size 0: not a shared memory block"), e.getMessage());
+            NoLeaks.assertNoFdLeftSince(fds, "a refused open");
+            assertTrue(Files.exists(path), "opening never removes a name");
+        } finally {
+            Files.delete(path);
+        }
     }
 
     @Test

@@ -4,6 +4,7 @@ import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.worker.Worker;
 import dev.panpipe.worker.WorkerSpec;
 import dev.panpipe.worker.Workers;
+import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.kernel.NoChildrenLeft;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -14,6 +15,14 @@ import static org.junit.jupiter.api.Assertions.*;
 @Timeout(60)
 @ExtendWith(NoChildrenLeft.class)
 class FrameLinkTest {
+
+    @Test
+    void shouldCloseTheFirstRingWhenTheSecondCannotBeMade() {
+        var fds = NoLeaks.openFds();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FrameLink.create(4, 4096, 3, 4096));
+        assertTrue(e.getMessage().contains("slotCount must be a power of two") && e.getMessage().endsWith(": 3"), e.getMessage());
+        NoLeaks.assertNoFdLeftSince(fds, "a link that could not be made");
+    }
 
     @Test
     void shouldRoundTripFramesThroughAWorkerProcessOverTwoRings() throws Exception {
