@@ -1,9 +1,11 @@
 package dev.panpipe.zerocopy.shared;
 
+import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.ThisJvm;
+import dev.panpipe.zerocopy.internal.Processes;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -84,6 +86,35 @@ class SharedLockTest {
      * ENOENT (EINVAL before Linux 6.9), which was taken for "cannot tell". No process has that pid, so its
      * owner is gone and the waiter takes the lock over.
      */
+    /**
+     * The owner's pid alone cannot tell a live owner from a later process that was given its pid; the start
+     * time recorded beside it can. A lock held by a live process with the recorded start time is waited for;
+     * the same pid with another start time is a recycled pid, whose owner has ended: taken over.
+     */
+    @Test
+    void shouldTellALiveOwnerFromALaterProcessWithItsPidByTheRecordedStartTime() throws Exception {
+        try (SharedLock lock = SharedLock.create("recycled"); SharedMemory other = Mappings.second(lock.nativeHandle());
+             Subprocess sleeper = Subprocess.builder(List.of("sleep", "30")).destroyGrace(Duration.ofMillis(100)).start()) {
+            int pid = (int) sleeper.pid();
+            long startTime = Processes.startTime(pid);
+            assertTrue(startTime > 0, "start time of " + pid);
+            long base = BlockLayout.LOCK_OFFSET;
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, startTime);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.OWNER_PID, pid);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, pid);
+            // 120 ms: past a waiter's first look at the owner, 50 ms into the wait
+            assertFalse(lock.tryLock(Duration.ofMillis(120)), "held by a live owner");
+            assertEquals(pid, lock.ownerPid());
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, startTime - 1);
+            LockOwnerDiedException e = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(5)));
+            assertEquals(pid, e.ownerPid());
+            assertTrue(lock.isHeldByCurrentThread());
+            lock.unlock();
+            assertEquals(1, lock.recoveries());
+            assertTrue(sleeper.isAlive(), "the process with the recycled pid is left alone");
+        }
+    }
+
     @Test
     void shouldTakeOverALockWhoseWordNamesAThreadRatherThanAProcess() throws Exception {
         int thread = ThisJvm.aThreadIdThatLeadsNoProcess();
