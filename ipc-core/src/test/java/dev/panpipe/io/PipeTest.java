@@ -3,6 +3,8 @@ package dev.panpipe.io;
 import dev.panpipe.bindings.BrokenPipeException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -16,6 +18,7 @@ import java.nio.channels.AsynchronousCloseException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -160,6 +163,21 @@ class PipeTest {
             ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(10, TimeUnit.SECONDS));
             assertInstanceOf(AsynchronousCloseException.class, e.getCause());
             assertFalse(pipe.readEnd().isOpen());
+        }
+    }
+
+    @Test
+    void shouldWakeAReaderOfAnEndLentToAChildWithAsynchronousCloseException() throws Exception {
+        // Lent to a child, the end's description is shared and back in blocking mode, as the child expects. A
+        // blocking read used to go straight into read(2) there, where close() cannot reach it.
+        try (Pipe pipe = Pipe.open();
+             Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdin(Redirect.from(pipe.readEnd()))
+                     .destroyGrace(Duration.ofMillis(100)).start()) {
+            Future<Integer> read = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().read(new byte[8], 0, 8));
+            pipe.readEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+            assertTrue(child.isAlive(), "the child's copy of the end is its own");
         }
     }
 

@@ -26,7 +26,10 @@ import java.nio.channels.AsynchronousCloseException;
  * try the call, and on EAGAIN {@code poll} the fd together with an eventfd that {@link #close()} rings.
  * The eventfd is made the first time a thread has to wait, so handles that never block cost one fd.
  * A handle that wraps an fd shared with other processes (an inherited stdin, say) is left in the
- * mode it has, because O_NONBLOCK belongs to the open file description all of them share.
+ * mode it has, because O_NONBLOCK belongs to the open file description all of them share. One that
+ * was lent to a child ({@link #prepareForChild}) still polls before it blocks, so close interrupts its
+ * waits too; an inherited one blocks in the kernel, as any program's blocking stdin does (a worker's
+ * stdin is read on every message, and nobody closes it under the reader).
  */
 public final class FdHandle implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -54,6 +57,8 @@ public final class FdHandle implements AutoCloseable {
     private final Cleaner.Cleanable cleanable;
     private volatile int wakeFd = -1;
     private volatile boolean nonBlockingSet;
+    /** Handed to a child by {@link #prepareForChild}: shared, but waits for it must still answer close. */
+    private volatile boolean lent;
 
     private FdHandle(int fd, String description, boolean exclusive) {
         this.fd = fd;
@@ -130,12 +135,18 @@ public final class FdHandle implements AutoCloseable {
         int f = acquire();
         try {
             exclusive = false;
+            lent = true;
             int flags = Syscalls.fcntl(f, linux_h.F_GETFL(), 0);
             if ((flags & linux_h.O_NONBLOCK()) != 0) Syscalls.fcntl(f, linux_h.F_SETFL(), flags & ~linux_h.O_NONBLOCK());
             nonBlockingSet = false;
         } finally {
             release();
         }
+    }
+
+    /** Whether this handle's fd was handed to a child ({@link #prepareForChild}). */
+    public boolean lent() {
+        return lent;
     }
 
     /** Waits until the fd is readable (or at end of stream), the timeout passes, or the handle is closed. */

@@ -28,9 +28,11 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
     }
 
     private long readAcquired(int fd, MemorySegment dst, long length) throws IOException {
-        // A shared description keeps its own mode: block in the kernel for real, or poll first.
+        // A shared description keeps its own (blocking) mode: poll first where the call must not block, and, for
+        // an end lent to a child, where it may, so that close() can wake the wait (read(2) itself then blocks
+        // only if the child takes the bytes in between).
         boolean nonBlockingFd = handle.ensureNonBlocking();
-        if (!nonBlockingFd && !blocking && !handle.awaitReadable(0)) return 0;
+        if (!nonBlockingFd && (!blocking || handle.lent()) && !handle.awaitReadable(blocking ? -1 : 0)) return 0;
         for (;;) {
             long n = Syscalls.read(fd, dst, length);
             if (n > 0) return n;
