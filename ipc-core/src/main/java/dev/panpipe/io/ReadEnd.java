@@ -53,9 +53,11 @@ public interface ReadEnd extends AutoCloseable {
 
     /**
      * Waits until a read would not block (data or end of stream), the timeout passes ({@code null}: no
-     * limit), or another thread closes this end.
+     * limit; zero: just look; a wait shorter than a millisecond lasts one; one longer than about 24 days is
+     * capped there), or another thread closes this end.
      *
      * @return true when readable, false on timeout
+     * @throws IllegalArgumentException if {@code timeout} is negative
      */
     boolean awaitReadable(Duration timeout) throws IOException;
 

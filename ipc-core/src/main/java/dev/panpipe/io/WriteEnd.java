@@ -27,10 +27,12 @@ public interface WriteEnd extends AutoCloseable {
     int write(byte[] src, int offset, int length) throws IOException;
 
     /**
-     * Waits until a write would not block, the timeout passes ({@code null}: no limit), or another thread
-     * closes this end.
+     * Waits until a write would not block, the timeout passes ({@code null}: no limit; zero: just look; a
+     * wait shorter than a millisecond lasts one; one longer than about 24 days is capped there), or another
+     * thread closes this end.
      *
      * @return true when writable, false on timeout
+     * @throws IllegalArgumentException if {@code timeout} is negative
      */
     boolean awaitWritable(Duration timeout) throws IOException;
 

@@ -55,7 +55,12 @@ public interface Subprocess extends AutoCloseable {
     /** Waits without limit for the child to end, reaps it and returns how it ended. */
     ExitStatus waitFor() throws IOException;
 
-    /** Waits up to {@code timeout}; empty if the child is still running then. */
+    /**
+     * Waits up to {@code timeout} ({@code null}: no limit; a wait shorter than a millisecond lasts one; one
+     * longer than about 24 days is capped there); empty if the child is still running then.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
     Optional<ExitStatus> waitFor(Duration timeout) throws IOException;
 
     /** How the child ended, if it has; does not wait. */
@@ -70,6 +75,7 @@ public interface Subprocess extends AutoCloseable {
      * Ends the child: SIGTERM, then SIGKILL if it is still running after {@code grace}; reaps it.
      *
      * @return how it ended (a child that was already gone reports its real status)
+     * @throws IllegalArgumentException if {@code grace} is negative (nothing is signalled)
      */
     ExitStatus destroy(Duration grace) throws IOException;
 

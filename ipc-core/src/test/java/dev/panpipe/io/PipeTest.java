@@ -300,6 +300,53 @@ class PipeTest {
         }
     }
 
+    @Test
+    void shouldWaitForReadinessWithATimeoutTooLongToCountInMilliseconds() throws Exception {
+        // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"
+        Duration forever = Duration.ofSeconds(Long.MAX_VALUE);
+        try (Pipe pipe = Pipe.open()) {
+            Future<Boolean> readable = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().awaitReadable(forever));
+            assertFalse(readable.isDone(), "a huge timeout waits as long as no limit does");
+            pipe.writeEnd().write(new byte[] {1}, 0, 1);
+            assertTrue(readable.get(10, TimeUnit.SECONDS));
+            assertTrue(pipe.readEnd().awaitReadable(Duration.ofDays(365)), "more than poll's int of milliseconds");
+            assertTrue(pipe.writeEnd().awaitWritable(forever));
+            fill(pipe);
+            Future<Boolean> writable = Blocking.startAndAwaitBlocked("poll", () -> pipe.writeEnd().awaitWritable(forever));
+            assertFalse(writable.isDone(), "a full pipe is not writable, however long the wait");
+            pipe.readEnd().read(new byte[65536], 0, 65536);
+            assertTrue(writable.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldRoundASubMillisecondTimeoutUpToAMillisecondNotDownToNoWait() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            for (Duration tiny : java.util.List.of(Duration.ofNanos(1), Duration.ofNanos(999_999))) {
+                long t0 = System.nanoTime();
+                assertFalse(pipe.readEnd().awaitReadable(tiny));
+                long waited = System.nanoTime() - t0;
+                assertTrue(waited >= 1_000_000, "awaitReadable(" + tiny + ") waited " + waited + " ns, less than poll's 1 ms unit");
+            }
+            fill(pipe);
+            long t0 = System.nanoTime();
+            assertFalse(pipe.writeEnd().awaitWritable(Duration.ofNanos(1)));
+            long waited = System.nanoTime() - t0;
+            assertTrue(waited >= 1_000_000, "awaitWritable(PT0.000000001S) waited " + waited + " ns");
+        }
+    }
+
+    @Test
+    void shouldRefuseANegativeTimeoutNamingIt() throws Exception {
+        try (Pipe pipe = Pipe.open()) {
+            IllegalArgumentException read = assertThrows(IllegalArgumentException.class, () -> pipe.readEnd().awaitReadable(Duration.ofMillis(-1)));
+            assertEquals("negative timeout: PT-0.001S", read.getMessage());
+            IllegalArgumentException write = assertThrows(IllegalArgumentException.class, () -> pipe.writeEnd().awaitWritable(Duration.ofSeconds(-5)));
+            assertEquals("negative timeout: PT-5S", write.getMessage());
+            assertTrue(pipe.readEnd().isOpen() && pipe.writeEnd().isOpen(), "a refused wait leaves the ends as they were");
+        }
+    }
+
     /** Fills the pipe to the brim without blocking, then puts the write end back in blocking mode. */
     static void fill(Pipe pipe) throws Exception {
         pipe.writeEnd().blocking(false);

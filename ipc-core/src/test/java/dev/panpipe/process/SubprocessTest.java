@@ -151,6 +151,43 @@ class SubprocessTest {
     }
 
     @Test
+    void shouldWaitWithATimeoutTooLongToCountInMilliseconds() throws Exception {
+        // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"
+        Duration forever = Duration.ofSeconds(Long.MAX_VALUE);
+        try (Subprocess cat = Subprocess.builder("cat").stdout(Redirect.discard()).start()) {
+            java.util.concurrent.Future<Optional<ExitStatus>> waiting =
+                    dev.panpipe.io.Blocking.startAndAwaitBlocked("poll", () -> cat.waitFor(forever));
+            assertFalse(waiting.isDone(), "a huge timeout waits as long as no limit does");
+            cat.stdin().close();
+            assertEquals(Optional.of(ExitStatus.exited(0)), waiting.get(30, TimeUnit.SECONDS));
+        }
+        try (Subprocess sleep = Subprocess.builder("sleep", "30").start()) {
+            assertEquals(ExitStatus.killed(Signals.SIGTERM, false), sleep.destroy(forever), "a huge grace period too");
+        }
+    }
+
+    @Test
+    void shouldWaitAtLeastAMillisecondForASubMillisecondTimeout() throws Exception {
+        try (Subprocess cat = Subprocess.builder("cat").stdout(Redirect.discard()).start()) {
+            long t0 = System.nanoTime();
+            assertEquals(Optional.empty(), cat.waitFor(Duration.ofNanos(1)));
+            long waited = System.nanoTime() - t0;
+            assertTrue(waited >= 1_000_000, "waitFor(1 ns) waited " + waited + " ns: rounded down to a mere look");
+        }
+    }
+
+    @Test
+    void shouldRefuseANegativeTimeoutOrGracePeriodNamingIt() throws Exception {
+        try (Subprocess cat = Subprocess.builder("cat").stdout(Redirect.discard()).start()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cat.waitFor(Duration.ofSeconds(-1)));
+            assertEquals("negative timeout: PT-1S", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> cat.destroy(Duration.ofMillis(-1)));
+            assertTrue(e.getMessage().contains("PT-0.001S"), e.getMessage());
+            assertTrue(cat.isAlive(), "a refused destroy signals nothing");
+        }
+    }
+
+    @Test
     void shouldEndAProcessThatIgnoresSigtermWithSigkill() throws Exception {
         try (Subprocess p = Subprocess.builder("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done")
                 .stderr(Redirect.inherit()).start()) {

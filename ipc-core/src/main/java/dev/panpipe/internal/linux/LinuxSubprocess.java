@@ -198,6 +198,7 @@ final class LinuxSubprocess implements Subprocess {
 
     @Override
     public ExitStatus destroy(Duration grace) throws IOException {
+        if (grace != null && grace.isNegative()) throw new IllegalArgumentException("negative grace period: " + grace);
         ExitStatus s = reaper.status;
         if (s != null) return s;
         signal(Signals.SIGTERM);
