@@ -14,7 +14,9 @@ import java.time.Duration;
  * removes the path if panpipe created it; the ends opened from it are owned, and closed, separately.
  *
  * <p>Opening one end of a FIFO waits until the other end is opened by someone: the {@code Duration}
- * variants give up with {@link PeerTimeoutException}. {@link #openBoth()} never waits.
+ * variants give up with {@link PeerTimeoutException} ({@code null}: no limit; a wait shorter than a
+ * millisecond lasts one; one longer than about 24 days is capped there; a negative timeout is an
+ * {@link IllegalArgumentException}). {@link #openBoth()} never waits.
  */
 public interface Fifo extends AutoCloseable {
     /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */

@@ -18,8 +18,11 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -123,6 +126,69 @@ class FifoTest {
         try (Fifo fifo = Fifo.create(dir.resolve("w"))) {
             PeerTimeoutException e = assertThrows(PeerTimeoutException.class, () -> fifo.openWriteEnd(Duration.ofMillis(200)));
             assertTrue(e.getMessage().contains(fifo.path().toString()), e.getMessage());
+            assertAWriterCanStillConnect(fifo);
+        }
+    }
+
+    @Test
+    void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
+        // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"
+        Duration forever = Duration.ofSeconds(Long.MAX_VALUE);
+        try (Fifo fifo = Fifo.create(dir.resolve("forever"))) {
+            try (Subprocess writer = Subprocess.builder("sh", "-c", "sleep 0.2; printf late > \"$1\"", "sh", fifo.path().toString())
+                    .stdout(Redirect.discard()).stderr(Redirect.inherit()).start();
+                 ReadEnd in = fifo.openReadEnd(forever)) {
+                assertEquals("late", Io.readAllUtf8(in), "the open waited for the writer that came after it");
+                assertEquals(ExitStatus.exited(0), writer.waitFor());
+            }
+            try (Subprocess cat = Subprocess.builder("sh", "-c", "sleep 0.2; exec cat \"$1\"", "sh", fifo.path().toString())
+                    .stdin(Redirect.discard()).stderr(Redirect.inherit()).start()) {
+                try (WriteEnd out = fifo.openWriteEnd(forever)) {
+                    Io.writeUtf8(out, "for the late reader");
+                }
+                assertEquals("for the late reader", Io.readAllUtf8(cat.stdout()));
+                assertEquals(ExitStatus.exited(0), cat.waitFor());
+            }
+        }
+    }
+
+    @Test
+    void shouldTimeOutEveryTimeWhenTheTimeoutEndsBeforeTheOpenHasStarted() throws Exception {
+        // With a timeout of a millisecond or so, the releaser can wake before this thread is inside its
+        // blocking open: its release then reached nobody, and the open waited for a peer forever. Threads
+        // that keep every CPU busy make this thread late often enough to see it within a few hundred opens.
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> busy = new ArrayList<>();
+        for (int i = 0; i < Runtime.getRuntime().availableProcessors(); i++) {
+            busy.add(Thread.ofPlatform().daemon().name("busy-" + i).start(() -> {
+                while (!stop.get()) Thread.onSpinWait();
+            }));
+        }
+        try (Fifo fifo = Fifo.create(dir.resolve("tiny"))) {
+            try {
+                for (int i = 0; i < 300; i++) {
+                    Duration tiny = Duration.ofNanos(1 + i * 3_333L);
+                    long t0 = System.nanoTime();
+                    PeerTimeoutException r = assertThrows(PeerTimeoutException.class, () -> fifo.openReadEnd(tiny));
+                    assertTrue(System.nanoTime() - t0 >= 1_000_000, "a sub-millisecond timeout waits a millisecond, not less");
+                    assertTrue(r.getMessage().contains(fifo.path() + " for reading: no peer within " + tiny.toNanos() + " ns"), r.getMessage());
+                    assertThrows(PeerTimeoutException.class, () -> fifo.openWriteEnd(tiny));
+                }
+            } finally {
+                stop.set(true);
+                for (Thread t : busy) t.join();
+            }
+            assertAWriterCanStillConnect(fifo);
+        }
+    }
+
+    @Test
+    void shouldRefuseANegativeTimeoutNamingIt() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("negative"))) {
+            IllegalArgumentException r = assertThrows(IllegalArgumentException.class, () -> fifo.openReadEnd(Duration.ofMillis(-1)));
+            assertEquals("negative timeout: PT-0.001S", r.getMessage());
+            IllegalArgumentException w = assertThrows(IllegalArgumentException.class, () -> fifo.openWriteEnd(Duration.ofSeconds(-1)));
+            assertEquals("negative timeout: PT-1S", w.getMessage());
             assertAWriterCanStillConnect(fifo);
         }
     }

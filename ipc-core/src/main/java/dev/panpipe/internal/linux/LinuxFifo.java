@@ -17,6 +17,7 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 
 /** {@link Fifo} from {@code mkfifo}. */
 public final class LinuxFifo implements Fifo {
@@ -120,33 +121,40 @@ public final class LinuxFifo implements Fifo {
     /**
      * A blocking open of one end. With a timeout, a virtual thread waits beside it and, at the deadline,
      * opens the other end without blocking and closes it again: that releases the blocked open without
-     * polling, and the result is then discarded as a timeout.
+     * polling, and the result is then discarded as a timeout. The deadline can come before this thread is
+     * inside its open (a timeout of a millisecond, a thread descheduled): a release then reaches nobody, so
+     * the releaser repeats it, a millisecond apart, until the open has returned.
      */
     private int openEnd(int access, Duration timeout) throws IOException {
         if (timeout == null) return open(access);
-        AtomicBoolean done = new AtomicBoolean();
+        int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow
+        AtomicBoolean decided = new AtomicBoolean();   // set by whichever comes first: the open, or the deadline
         AtomicBoolean timedOut = new AtomicBoolean();
+        AtomicBoolean returned = new AtomicBoolean();
         int opposite = (access == linux_h.O_RDONLY() ? linux_h.O_WRONLY() : linux_h.O_RDONLY()) | linux_h.O_NONBLOCK();
-        long millis = Math.max(1, timeout.toMillis());
         Thread releaser = Thread.ofVirtual().name("panpipe-fifo-timeout").start(() -> {
             try {
                 Thread.sleep(millis);
             } catch (InterruptedException e) {
                 return;
             }
-            if (!done.compareAndSet(false, true)) return;
+            if (!decided.compareAndSet(false, true)) return;
             timedOut.set(true);
-            try {
-                Syscalls.close(open(opposite));
-            } catch (IOException ignored) {
-                // The blocked open already returned (its peer came and went): nothing to release.
+            while (!returned.get()) {
+                try {
+                    Syscalls.close(open(opposite));
+                } catch (IOException ignored) {
+                    // ENXIO: a writer found no reader to pair with, so the open has not started. Again.
+                }
+                if (!returned.get()) LockSupport.parkNanos(1_000_000);
             }
         });
         int fd;
         try {
             fd = open(access);
         } finally {
-            if (done.compareAndSet(false, true)) releaser.interrupt();
+            returned.set(true);
+            if (decided.compareAndSet(false, true)) releaser.interrupt();
         }
         try {
             releaser.join();
