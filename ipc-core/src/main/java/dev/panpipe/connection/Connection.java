@@ -21,6 +21,10 @@ import java.time.Duration;
  * }
  * }
  *
+ * <p>A frame is always sent whole: over a {@link WriteEnd} in non-blocking mode, {@code send} waits for
+ * room to finish a frame it has begun rather than leave it cut (use {@link #trySend} not to wait), and
+ * {@link #receive()} over a non-blocking {@link ReadEnd} waits for the rest of a frame that came in part.
+ *
  * <p>One thread may send while another receives; two threads must not send (or receive) on one
  * connection at once. {@link #receive()} returns a flyweight valid until the next receive, so the
  * receive path allocates nothing.
@@ -70,7 +74,8 @@ public interface Connection extends AutoCloseable {
     /**
      * Sends {@code value} only if the whole frame fits in the transport's buffer now
      * ({@link WriteEnd#writableBytes()}); otherwise sends nothing, consumes no sequence number, and
-     * returns false. On a transport that cannot tell its room (a socket), it sends and returns true.
+     * returns false. On a transport that cannot tell its room (a socket), it sends, waiting for room if
+     * need be, and returns true.
      */
     <T> boolean trySend(T value, Codec<T> codec) throws IOException;
 

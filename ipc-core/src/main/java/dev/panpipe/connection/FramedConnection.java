@@ -64,12 +64,12 @@ final class FramedConnection implements Connection {
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + payload.byteSize(), 0);
                 FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
                 MemorySegment.copy(payload, 0, buf, HEADER_LENGTH, payload.byteSize());
-                out.write(buf.asSlice(0, HEADER_LENGTH + payload.byteSize()));
+                writeWhole(buf.asSlice(0, HEADER_LENGTH + payload.byteSize()));
             } else {
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH, 0);
                 FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
-                out.write(buf.asSlice(0, HEADER_LENGTH));
-                out.write(payload);
+                writeWhole(buf.asSlice(0, HEADER_LENGTH));
+                writeWhole(payload);
             }
             sent++;
         } finally {
@@ -85,7 +85,7 @@ final class FramedConnection implements Connection {
             MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + (long) payload.length, 0);
             FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, payload.length, (int) sent);
             MemorySegment.copy(payload, 0, buf, ValueLayout.JAVA_BYTE, HEADER_LENGTH, payload.length);
-            out.write(buf.asSlice(0, HEADER_LENGTH + (long) payload.length));
+            writeWhole(buf.asSlice(0, HEADER_LENGTH + (long) payload.length));
             sent++;
         } finally {
             exit();
@@ -115,11 +115,25 @@ final class FramedConnection implements Connection {
             }
             MemorySegment buf = sendBuffer.segment;
             FrameDescriptor.writeHeader(buf, 0, codec.type(), (int) length, (int) sent);
-            out.write(buf.asSlice(0, HEADER_LENGTH + length));
+            writeWhole(buf.asSlice(0, HEADER_LENGTH + length));
             sent++;
             return true;
         } finally {
             exit();
+        }
+    }
+
+    /**
+     * Writes all of {@code bytes}. A write end in blocking mode takes everything at once; one in non-blocking
+     * mode takes what fits and says so, and a frame cut there would leave the peer reading the next frame as
+     * the rest of this one: so the rest waits for room, and a frame that was begun is always finished (a
+     * closed reader or a close of this connection ends the wait with an exception instead).
+     */
+    private void writeWhole(MemorySegment bytes) throws IOException {
+        long done = out.write(bytes);
+        while (done < bytes.byteSize()) {
+            out.awaitWritable(null);
+            done += out.write(bytes.asSlice(done));
         }
     }
 

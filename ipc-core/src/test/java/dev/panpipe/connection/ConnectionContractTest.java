@@ -75,7 +75,7 @@ abstract class ConnectionContractTest {
 
     abstract RawLink rawLink(ConnectionOptions options) throws IOException;
 
-    private static byte[] randomBytes(int n, long seed) {
+    static byte[] randomBytes(int n, long seed) {
         byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
         return b;
@@ -184,7 +184,7 @@ abstract class ConnectionContractTest {
 
     // ---- forged frames ----
 
-    private static byte[] header(int magic, int version, int type, int flags, long length, long sequence) {
+    static byte[] header(int magic, int version, int type, int flags, long length, long sequence) {
         byte[] h = new byte[FrameDescriptor.HEADER_LENGTH];
         MemorySegment s = MemorySegment.ofArray(h);
         s.set(FrameDescriptor.U32, 0, magic);

@@ -5,7 +5,15 @@ import dev.panpipe.io.Pipe;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -44,6 +52,70 @@ class PipeConnectionTest extends ConnectionContractTest {
             }
             assertFalse(pair.first().poll(java.time.Duration.ZERO), "no partial frame was left in the pipe");
             assertTrue(pair.second().trySend(block, Codecs.bytes()), "room again once drained");
+        }
+    }
+
+    /**
+     * A write end in non-blocking mode takes what fits and says how much: a frame larger than the pipe's
+     * room used to go out cut, the rest silently dropped, and the next frame's bytes read as its payload.
+     * Every kind of send must finish the frame it began, waiting for the reader as a blocking end would.
+     */
+    @Test
+    void shouldSendOnlyWholeFramesOverANonBlockingWriteEnd() throws Exception {
+        Pipe pipe = Pipe.open();
+        pipe.writeEnd().blocking(false);
+        try (Connection receiver = Connection.over(pipe.readEnd(), null, ConnectionOptions.defaults());
+             Connection sender = Connection.over(null, pipe.writeEnd(), ConnectionOptions.defaults());
+             ExecutorService pool = Executors.newSingleThreadExecutor(); Arena arena = Arena.ofShared()) {
+            int size = 1 << 20;
+            byte[] heap = randomBytes(size, 1);
+            MemorySegment offHeap = arena.allocate(size);                     // above the one-write limit: header, then payload
+            MemorySegment.copy(randomBytes(size, 2), 0, offHeap, ValueLayout.JAVA_BYTE, 0, size);
+            Future<?> sending = sendFrom(pool, sender, () -> {
+                sender.send(heap);
+                sender.send(FrameDescriptor.TYPE_BYTES, offHeap);
+                sender.send(randomBytes(size, 3), Codecs.bytes());           // encoded in place, one write
+                sender.send("and then a small one", Codecs.text());
+            });
+            Thread.sleep(300);                                                // a slow reader: the pipe is full by now
+            assertFalse(sending.isDone(), "1 MiB does not fit in a " + pipe.capacity() + "-byte pipe: the sender waits for the reader");
+            assertArrayEquals(heap, receiver.receiveBytes());
+            assertEquals(-1, receiver.receive().payload().mismatch(offHeap));
+            assertArrayEquals(randomBytes(size, 3), receiver.receiveBytes());
+            assertEquals("and then a small one", receiver.receive(Codecs.text()));
+            sending.get(30, TimeUnit.SECONDS);
+            assertEquals(4, sender.sent());
+            assertFalse(receiver.poll(Duration.ZERO), "nothing but the four frames was written");
+        }
+    }
+
+    /** A receiver over a non-blocking read end waits for the rest of a frame that comes in pieces. */
+    @Test
+    void shouldReceiveAFrameThatArrivesInTwoHalvesOverANonBlockingReadEnd() throws Exception {
+        Pipe pipe = Pipe.open();
+        pipe.readEnd().blocking(false);
+        try (Connection receiver = Connection.over(pipe.readEnd(), null, ConnectionOptions.defaults());
+             ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            byte[] payload = randomBytes(1000, 4);
+            for (int sequence = 0; sequence < 3; sequence++) {
+                byte[] frame = Arrays.copyOf(header(FrameDescriptor.MAGIC, 1, FrameDescriptor.TYPE_BYTES, 0, payload.length, sequence),
+                        FrameDescriptor.HEADER_LENGTH + payload.length);
+                System.arraycopy(payload, 0, frame, FrameDescriptor.HEADER_LENGTH, payload.length);
+                int cut = new int[] {7, FrameDescriptor.HEADER_LENGTH, FrameDescriptor.HEADER_LENGTH + 500}[sequence];   // in the header, after it, in the payload
+                Future<?> writing = pool.submit(() -> {
+                    pipe.writeEnd().write(frame, 0, cut);
+                    Thread.sleep(200);
+                    pipe.writeEnd().write(frame, cut, frame.length - cut);
+                    return null;
+                });
+                long t0 = System.nanoTime();
+                assertArrayEquals(payload, receiver.receiveBytes(), "cut after " + cut + " bytes");
+                assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(150), "the receive waited for the second half");
+                writing.get();
+            }
+            assertEquals(3, receiver.received());
+        } finally {
+            pipe.writeEnd().close();
         }
     }
 }
