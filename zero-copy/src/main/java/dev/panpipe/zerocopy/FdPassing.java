@@ -21,6 +21,10 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Each message carries one data byte (a stream socket cannot carry control data alone) and one fd.
  * Received fds are close-on-exec ({@code MSG_CMSG_CLOEXEC}).
+ *
+ * <p>Both calls block, whatever the socket's mode: on a socket in non-blocking mode (one an event loop
+ * also watches) {@link #send} waits for room in the socket's buffer and {@link #receive} for the message,
+ * each with {@code poll}, instead of reporting {@code EAGAIN}.
  */
 public final class FdPassing {
     private static final long CMSG_HEADER = cmsghdr.sizeof();                 // CMSG_LEN(0)
@@ -29,7 +33,12 @@ public final class FdPassing {
     private FdPassing() {
     }
 
-    /** Sends {@code fd} over the connected Unix socket {@code socketFd}. The sender keeps its own fd. */
+    /**
+     * Sends {@code fd} over the connected Unix socket {@code socketFd}, waiting for room in the socket's
+     * buffer if it is full. The sender keeps its own fd.
+     *
+     * @throws dev.panpipe.bindings.BrokenPipeException if the peer has closed the socket
+     */
     public static void send(int socketFd, int fd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment byteBuf = arena.allocate(1);
@@ -40,7 +49,11 @@ public final class FdPassing {
             cmsghdr.cmsg_type(control, linux_h.SCM_RIGHTS());
             control.set(ValueLayout.JAVA_INT, CMSG_HEADER, fd);
             MemorySegment msg = message(arena, byteBuf, control);
-            long sent = Syscalls.sendmsg(socketFd, msg, linux_h.MSG_NOSIGNAL());
+            long sent;
+            do {
+                sent = Syscalls.sendmsg(socketFd, msg, linux_h.MSG_NOSIGNAL());
+                if (sent == Syscalls.WOULD_BLOCK) await(socketFd, linux_h.POLLOUT());   // a non-blocking socket, full
+            } while (sent == Syscalls.WOULD_BLOCK);
             if (sent != 1) throw new IOException("sendmsg sent " + sent + " bytes with the fd, not 1");
         }
     }
@@ -59,7 +72,7 @@ public final class FdPassing {
             long got;
             do {
                 got = Syscalls.recvmsg(socketFd, msg, linux_h.MSG_CMSG_CLOEXEC());
-                if (got == Syscalls.WOULD_BLOCK) pollReadable(socketFd);
+                if (got == Syscalls.WOULD_BLOCK) await(socketFd, linux_h.POLLIN());   // a non-blocking socket, nothing yet
             } while (got == Syscalls.WOULD_BLOCK);
             if (got == 0) throw new EOFException("the peer closed the socket before sending an fd");
             long controlLength = msghdr.msg_controllen(msg);
@@ -101,11 +114,12 @@ public final class FdPassing {
         return msg;
     }
 
-    private static void pollReadable(int fd) throws SyscallException {
+    /** Waits without limit until {@code fd} is ready for {@code events}, or reports an error or hang-up. */
+    private static void await(int fd, int events) throws SyscallException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pfd = pollfd.allocate(arena);
             pollfd.fd(pfd, fd);
-            pollfd.events(pfd, (short) linux_h.POLLIN());
+            pollfd.events(pfd, (short) events);
             Syscalls.poll(pfd, 1, -1);
         }
     }
