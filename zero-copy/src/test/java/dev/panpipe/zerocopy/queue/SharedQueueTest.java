@@ -21,6 +21,9 @@ import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -160,6 +163,36 @@ class SharedQueueTest {
                 throw new IllegalStateException("handler failed");
             }));
             assertEquals(0, q.size(), "a message whose handler threw is taken");
+        }
+    }
+
+    /**
+     * A copy into a claimed slot that fails (here: the message's arena is closed) must give the slot up, so
+     * that readers skip it: a slot left claimed would stop every consumer at it.
+     */
+    @Test
+    void shouldGiveUpTheSlotOfAMessageThatCouldNotBeCopiedSoReadersSkipIt() throws Exception {
+        // the queue is closed first: that wakes a taker still waiting when an assertion fails
+        try (ExecutorService pool = Executors.newSingleThreadExecutor(); SharedQueue q = SharedQueue.create("failed-copy", 4, 16)) {
+            MemorySegment gone;
+            try (Arena arena = Arena.ofConfined()) {
+                gone = arena.allocate(8);
+            }
+            Future<byte[]> taker = pool.submit(() -> q.take());       // waiting before the failed copies come
+            assertThrows(IllegalStateException.class, () -> q.offer(gone));
+            assertThrows(IllegalStateException.class, () -> q.offer(gone, Duration.ofSeconds(1)));
+            assertThrows(IllegalStateException.class, () -> q.put(gone));
+            Thread.sleep(100);
+            assertFalse(taker.isDone(), "an abandoned slot is no message");
+            assertTrue(q.offer(bytes("whole")), "the fourth slot is still free");
+            assertArrayEquals(bytes("whole"), taker.get(10, TimeUnit.SECONDS), "the taker skipped the three given-up slots");
+            assertNull(q.poll(), "nothing else is in the queue");
+            assertEquals(0, q.size());
+            assertEquals(0, q.reclaimed(), "given up by a live writer, not taken back from a dead one");
+            for (int lap = 0; lap < 2; lap++) {                      // round the ring: every slot is usable again
+                for (int i = 0; i < 4; i++) assertTrue(q.offerInt(lap * 4 + i), "slot " + i + " of lap " + lap);
+                for (int i = 0; i < 4; i++) assertEquals(OptionalInt.of(lap * 4 + i), q.pollInt(Duration.ZERO));
+            }
         }
     }
 
