@@ -45,7 +45,13 @@ public interface Worker extends AutoCloseable {
     /** The next result as it came, waiting for it; null when the worker has finished and everything was taken. */
     Result take() throws IOException, InterruptedException;
 
-    /** The next result if one comes within {@code timeout}. */
+    /**
+     * The next result if one comes within {@code timeout} (zero: just look; one longer than about 292 years
+     * is capped there).
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     * @throws NullPointerException     if {@code timeout} is null: {@link #take(Codec)} waits without limit
+     */
     <T> Optional<T> poll(Codec<T> codec, Duration timeout) throws IOException, InterruptedException;
 
     /**

@@ -27,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Real worker JVMs ({@link EchoWorker}) driven through {@link Workers}. */
@@ -103,6 +104,25 @@ class WorkersTest {
             sender.get();
             assertEquals(0, echo.dropped());
             assertEquals(null, echo.take());
+        }
+    }
+
+    @Test
+    void shouldPollWithATimeoutTooLongToCountAndRefuseANegativeOne() throws Exception {
+        try (Workers workers = Workers.create(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Worker echo = workers.start(WorkerSpec.java("poller", EchoWorker.class));
+            // To the inbox a negative wait means no limit: poll(-1 ms) with nothing to take used to wait forever.
+            IllegalArgumentException negative = assertTimeoutPreemptively(Duration.ofSeconds(10),
+                    () -> assertThrows(IllegalArgumentException.class, () -> echo.poll(Codecs.text(), Duration.ofMillis(-1))));
+            assertEquals("negative timeout: PT-0.001S", negative.getMessage());
+            assertThrows(NullPointerException.class, () -> echo.poll(Codecs.text(), null));
+            assertEquals(Optional.empty(), echo.poll(Codecs.text(), Duration.ZERO), "zero just looks");
+            // Duration.ofSeconds(Long.MAX_VALUE) has no nanosecond count: it used to be "ArithmeticException: long overflow"
+            Future<Optional<String>> polling = pool.submit(() -> echo.poll(Codecs.text(), Duration.ofSeconds(Long.MAX_VALUE)));
+            Thread.sleep(200);
+            assertFalse(polling.isDone(), "a huge timeout waits as long as no limit does");
+            echo.send("worth the wait", Codecs.text());
+            assertEquals(Optional.of("worth the wait"), polling.get(30, java.util.concurrent.TimeUnit.SECONDS));
         }
     }
 

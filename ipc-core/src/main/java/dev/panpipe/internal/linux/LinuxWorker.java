@@ -178,7 +178,7 @@ public final class LinuxWorker implements Worker {
     private void awaitConnected() throws IOException {
         boolean inTime;
         try {
-            inTime = connected.await(spec.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            inTime = connected.await(Timeouts.nanos(spec.connectTimeout()), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while worker " + spec.name() + " was connecting");
@@ -382,8 +382,9 @@ public final class LinuxWorker implements Worker {
 
     @Override
     public <T> Optional<T> poll(Codec<T> codec, Duration timeout) throws IOException, InterruptedException {
+        long nanos = Timeouts.nanos(timeout);   // a negative timeout is refused: to the inbox it would mean no limit
         requireOpen();
-        Result r = inbox.take(timeout.toNanos());
+        Result r = inbox.take(nanos);
         afterTake();
         if (r == null) {
             if (inbox.isDrained()) {
