@@ -72,8 +72,27 @@ public final class WorkerSpec {
         return this;
     }
 
-    /** An environment variable for the worker, on top of the parent's environment. */
+    /** The variables panpipe sets for every worker: its protocol, so a spec may not change them. */
+    private static final List<String> RESERVED_ENVIRONMENT = List.of("PANPIPE_WORKER_NAME", "PANPIPE_RESULTS", "PANPIPE_MAX_MESSAGE_SIZE");
+
+    /**
+     * An environment variable for the worker, on top of the parent's environment.
+     *
+     * @throws IllegalArgumentException if {@code key} is no variable name (empty, or with '=' or NUL), if
+     *         {@code value} holds a NUL, or if {@code key} is one of the variables panpipe sets itself
+     *         ({@code PANPIPE_WORKER_NAME}, {@code PANPIPE_RESULTS}, {@code PANPIPE_MAX_MESSAGE_SIZE}: use
+     *         the spec's name, {@link #results} and {@link #maxMessageSize})
+     */
     public WorkerSpec environment(String key, String value) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(value, "value");
+        if (key.isEmpty() || key.indexOf('=') >= 0 || key.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("not an environment variable name: '" + key + "'");
+        }
+        if (value.indexOf('\0') >= 0) throw new IllegalArgumentException("the value of environment variable " + key + " holds a NUL byte");
+        if (RESERVED_ENVIRONMENT.contains(key)) {
+            throw new IllegalArgumentException("environment variable " + key + " is set by panpipe for the worker protocol");
+        }
         environment.put(key, value);
         return this;
     }
@@ -103,21 +122,40 @@ public final class WorkerSpec {
         return this;
     }
 
-    /** The results FIFO's file name in the private directory (default {@code <name>.results}). */
+    /**
+     * The results FIFO's file name in the private directory (default {@code <name>.results}; null: the default).
+     *
+     * @throws IllegalArgumentException if it is not a single path element
+     */
     public WorkerSpec fifoName(String fifoName) {
+        if (fifoName != null && (fifoName.isEmpty() || fifoName.contains("/") || fifoName.indexOf('\0') >= 0
+                || fifoName.equals(".") || fifoName.equals(".."))) {
+            throw new IllegalArgumentException("results FIFO name must be a single path element: '" + fifoName + "'");
+        }
         this.fifoName = fifoName;
         return this;
     }
 
-    /** How long the worker has to connect (send its hello) after it starts (default 30 s). */
+    /**
+     * How long the worker has to connect (send its hello) after it starts (default 30 s; one longer than
+     * about 292 years is capped there).
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
     public WorkerSpec connectTimeout(Duration timeout) {
-        this.connectTimeout = Objects.requireNonNull(timeout);
+        if (timeout.isNegative()) throw new IllegalArgumentException("negative connect timeout: " + timeout);
+        this.connectTimeout = timeout;
         return this;
     }
 
-    /** How long close waits for the worker to drain, and again after SIGTERM (default 5 s). */
+    /**
+     * How long close waits for the worker to drain, and again after SIGTERM (default 5 s).
+     *
+     * @throws IllegalArgumentException if {@code grace} is negative
+     */
     public WorkerSpec destroyGrace(Duration grace) {
-        this.destroyGrace = Objects.requireNonNull(grace);
+        if (grace.isNegative()) throw new IllegalArgumentException("negative grace period: " + grace);
+        this.destroyGrace = grace;
         return this;
     }
 
