@@ -98,8 +98,10 @@ public interface Connection extends AutoCloseable {
     }
 
     /**
-     * Waits up to {@code timeout} ({@code null}: no limit; zero: just look) until {@link #receive()} has
-     * something to read: a message, or the peer's close.
+     * Waits up to {@code timeout} ({@code null}: no limit; zero: just look; see {@link ReadEnd#awaitReadable})
+     * until {@link #receive()} has something to read: a message, or the peer's close.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
      */
     boolean poll(Duration timeout) throws IOException;
 

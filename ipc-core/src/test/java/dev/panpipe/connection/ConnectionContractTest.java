@@ -145,8 +145,10 @@ abstract class ConnectionContractTest {
         try (Link l = link(ConnectionOptions.defaults())) {
             assertFalse(l.receiver().poll(Duration.ofMillis(50)));
             assertFalse(l.receiver().poll(Duration.ZERO));
+            IllegalArgumentException negative = assertThrows(IllegalArgumentException.class, () -> l.receiver().poll(Duration.ofMillis(-1)));
+            assertEquals("negative timeout: PT-0.001S", negative.getMessage());
             l.sender().send(new byte[] {9});
-            assertTrue(l.receiver().poll(Duration.ofSeconds(5)));
+            assertTrue(l.receiver().poll(Duration.ofSeconds(Long.MAX_VALUE)), "a huge timeout, without overflowing");
             assertArrayEquals(new byte[] {9}, l.receiver().receiveBytes());
         }
     }
