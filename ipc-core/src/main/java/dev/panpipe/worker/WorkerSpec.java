@@ -23,6 +23,9 @@ public final class WorkerSpec {
         STDOUT
     }
 
+    /** The variables panpipe sets for every worker: its protocol, so a spec may not change them. */
+    private static final List<String> RESERVED_ENVIRONMENT = List.of("PANPIPE_WORKER_NAME", "PANPIPE_RESULTS", "PANPIPE_MAX_MESSAGE_SIZE");
+
     private final String name;
     private final Class<?> mainClass;          // null for a command worker
     private final List<String> command;        // the command, or the Java main's arguments
@@ -71,9 +74,6 @@ public final class WorkerSpec {
         jvmOptions.addAll(List.of(options));
         return this;
     }
-
-    /** The variables panpipe sets for every worker: its protocol, so a spec may not change them. */
-    private static final List<String> RESERVED_ENVIRONMENT = List.of("PANPIPE_WORKER_NAME", "PANPIPE_RESULTS", "PANPIPE_MAX_MESSAGE_SIZE");
 
     /**
      * An environment variable for the worker, on top of the parent's environment.
