@@ -164,6 +164,14 @@ final class LinuxSubprocess implements Subprocess {
     }
 
     /**
+     * True once a waitid for the child has said ECHILD: someone else reaped it, its exit status is lost, and
+     * its pid may by now be another process's, so it is never waited for or signalled by pid again.
+     */
+    boolean reapedElsewhere() {
+        return reaper.reapedElsewhere;
+    }
+
+    /**
      * Waits up to {@code timeoutMillis} (-1: no limit) for the child to end, without reaping it.
      *
      * @return true if it has ended
@@ -242,6 +250,8 @@ final class LinuxSubprocess implements Subprocess {
         private final int pid;
         private final ReentrantLock lock = new ReentrantLock();
         volatile ExitStatus status;
+        /** waitid said ECHILD: reaped by someone else; the pid may be reused, so no more waitid or kill on it. */
+        volatile boolean reapedElsewhere;
 
         Reaper(int pid) {
             this.pid = pid;
@@ -269,9 +279,16 @@ final class LinuxSubprocess implements Subprocess {
         }
 
         private ExitStatus waitid(int options) throws SyscallException {
+            // Not asked again: the pid could now be a new child of ours, whose exit this would steal.
+            if (reapedElsewhere) throw SyscallException.of("waitid", Errno.ECHILD);
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if nothing to reap
-                Syscalls.waitid(linux_h.P_PID(), pid, info, options);
+                try {
+                    Syscalls.waitid(linux_h.P_PID(), pid, info, options);
+                } catch (SyscallException e) {
+                    if (e.errno() == Errno.ECHILD) reapedElsewhere = true;
+                    throw e;
+                }
                 MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
                 if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return null;
                 int code = siginfo_t.si_code(info);
@@ -285,7 +302,7 @@ final class LinuxSubprocess implements Subprocess {
         void killIfNotReaped(int signal) throws SyscallException {
             lock.lock();
             try {
-                if (status == null) Syscalls.kill(pid, signal);
+                if (status == null && !reapedElsewhere) Syscalls.kill(pid, signal);
             } finally {
                 lock.unlock();
             }
@@ -293,7 +310,7 @@ final class LinuxSubprocess implements Subprocess {
 
         void killAndReap() {
             try {
-                if (status != null) return;
+                if (status != null || reapedElsewhere) return;
                 killIfNotReaped(Signals.SIGKILL);
                 reap(true);
             } catch (SyscallException ignored) {
