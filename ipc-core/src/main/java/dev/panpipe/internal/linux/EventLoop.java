@@ -43,9 +43,37 @@ public final class EventLoop implements AutoCloseable {
     public interface Handler {
         void ready(Registration registration, int events) throws IOException;
 
-        /** The handler threw: the registration is cancelled and this is told why. */
+        /**
+         * {@link #ready} threw (or the loop itself failed): the registration is cancelled and this is told why.
+         * What this throws goes to the loop thread's uncaught-exception handler; the loop goes on serving the
+         * other registrations.
+         */
         default void failed(Registration registration, Throwable error) {
         }
+    }
+
+    /**
+     * The body of {@link Handler#ready}, for {@link #handler}. It is given its registration because the
+     * loop may dispatch it before {@link #register} has returned it to whoever stores it.
+     */
+    @FunctionalInterface
+    public interface ReadyAction {
+        void ready(Registration registration) throws IOException;
+    }
+
+    /** A handler made of two lambdas: what to do when the fd is ready, and what its failure means. */
+    public static Handler handler(ReadyAction ready, java.util.function.Consumer<Throwable> failed) {
+        return new Handler() {
+            @Override
+            public void ready(Registration registration, int events) throws IOException {
+                ready.ready(registration);
+            }
+
+            @Override
+            public void failed(Registration registration, Throwable error) {
+                failed.accept(error);
+            }
+        };
     }
 
     private final int epfd;
@@ -217,12 +245,26 @@ public final class EventLoop implements AutoCloseable {
             try {
                 handler.ready(this, events);
             } catch (Throwable t) {
-                fail(t);
+                // Told even if the handler cancelled its registration before it threw (as one that handles
+                // a single event does first): cancel() returning false must not swallow the failure.
+                cancel();
+                report(t);
             }
         }
 
+        /** The loop failed: tells this registration, unless it was cancelled before. */
         private void fail(Throwable t) {
-            if (cancel()) handler.failed(this, t);
+            if (cancel()) report(t);
+        }
+
+        private void report(Throwable t) {
+            try {
+                handler.failed(this, t);
+            } catch (Throwable e) {
+                // Not allowed to end the loop thread: every other registration, and every task, would stall.
+                e.addSuppressed(t);
+                Thread.currentThread().getUncaughtExceptionHandler().uncaughtException(Thread.currentThread(), e);
+            }
         }
 
         /** Removes the fd from the loop; the fd itself stays open (its owner closes it). Idempotent. */

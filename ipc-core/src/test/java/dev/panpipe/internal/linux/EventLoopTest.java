@@ -85,6 +85,57 @@ class EventLoopTest {
         }
     }
 
+    /**
+     * A handler whose failure path itself throws must not take the loop thread with it: the other
+     * registrations and the tasks are still served, and the handler is not called again.
+     */
+    @Test
+    void shouldKeepServingWhenAFailurePathThrows() throws Exception {
+        try (EventLoop loop = EventLoop.start("test-loop-failing"); Arena arena = Arena.ofShared();
+             LinuxPipe broken = LinuxPipe.open(); LinuxPipe fine = LinuxPipe.open()) {
+            BlockingQueue<String> calls = new ArrayBlockingQueue<>(16);
+            loop.register(broken.readEnd().handle(), EventLoop.READABLE, EventLoop.handler(
+                    r -> {
+                        calls.add("ready");
+                        throw new java.io.IOException("ready failed");
+                    },
+                    error -> {
+                        calls.add("failed: " + error.getMessage());
+                        throw new IllegalStateException("and so did its failure path");
+                    }));
+            broken.writeEnd().write(new byte[]{1}, 0, 1);      // stays readable: level-triggered
+            assertEquals("ready", calls.poll(10, TimeUnit.SECONDS));
+            assertEquals("failed: ready failed", calls.poll(10, TimeUnit.SECONDS));
+
+            BlockingQueue<String> q = new ArrayBlockingQueue<>(16);
+            loop.register(fine.readEnd().handle(), EventLoop.READABLE, collectInto(q, arena));
+            fine.writeEnd().write("still served".getBytes(StandardCharsets.UTF_8), 0, 12);
+            assertEquals("still served", q.poll(10, TimeUnit.SECONDS), "the loop thread survived");
+            assertTrue(loop.execute(() -> q.add("task ran")));
+            assertEquals("task ran", q.poll(10, TimeUnit.SECONDS));
+            assertNull(calls.poll(100, TimeUnit.MILLISECONDS), "a failed registration is cancelled: not dispatched again");
+        }
+    }
+
+    /** A handler for one event cancels its registration first; if it then throws, it must still hear of it. */
+    @Test
+    void shouldReportTheFailureOfAHandlerThatCancelledItselfFirst() throws Exception {
+        try (EventLoop loop = EventLoop.start("test-loop-once"); LinuxPipe p = LinuxPipe.open()) {
+            BlockingQueue<String> calls = new ArrayBlockingQueue<>(16);
+            loop.register(p.readEnd().handle(), EventLoop.READABLE, EventLoop.handler(
+                    r -> {
+                        r.cancel();
+                        calls.add("ready");
+                        throw new java.io.IOException("after cancelling");
+                    },
+                    error -> calls.add("failed: " + error.getMessage())));
+            p.writeEnd().write(new byte[]{1}, 0, 1);
+            assertEquals("ready", calls.poll(10, TimeUnit.SECONDS));
+            assertEquals("failed: after cancelling", calls.poll(10, TimeUnit.SECONDS));
+            assertNull(calls.poll(100, TimeUnit.MILLISECONDS), "told once, and not dispatched again");
+        }
+    }
+
     @Test
     void shouldStopItsThreadOnClose() throws Exception {
         EventLoop loop = EventLoop.start("test-loop-stop");
