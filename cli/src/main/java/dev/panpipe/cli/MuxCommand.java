@@ -1,5 +1,6 @@
 package dev.panpipe.cli;
 
+import dev.panpipe.process.ChildLostException;
 import dev.panpipe.process.ExpectationFailedException;
 import dev.panpipe.process.Mux;
 import dev.panpipe.process.MuxBuilder;
@@ -162,6 +163,10 @@ final class MuxCommand implements Callable<Integer> {
                     + " (what is written into NAME.in goes to NAME's stdin)");
             err.flush();
             code = run(mux, script, stopWhen, err, me);
+        } catch (ChildLostException e) {
+            // A notice has named the child and why already; what else failed rides along.
+            for (Throwable also : e.getSuppressed()) err.println(me + "stopping the children failed: " + also.getMessage());
+            code = EXIT_SETUP;
         } catch (IOException e) {
             err.println(me + "stopping the children failed: " + e.getMessage());
             code = EXIT_SETUP;
@@ -192,6 +197,8 @@ final class MuxCommand implements Callable<Integer> {
         } catch (ExpectationFailedException e) {
             err.println(me + script.file() + ":" + step.line() + ": " + e.getMessage());
             return EXIT_EXPECTATION;
+        } catch (ChildLostException e) {
+            return EXIT_SETUP;      // named by a notice; close() throws it again
         } catch (InterruptedException e) {
             return 0;   // a signal: call() reports 128+N once close() has stopped everything
         }

@@ -49,6 +49,16 @@ import java.util.regex.Pattern;
  * stops them in order). {@link #close()} closes every stdin, waits up to the grace period, sends SIGTERM to
  * every child's process group, waits again, sends SIGKILL, reaps, delivers what the children wrote last,
  * and removes the FIFOs it created and the directory if it created that.
+ *
+ * <h2>A child lost</h2>
+ * The mux learns of a child's end through its pidfd and reads its status with {@code waitid(WNOWAIT)}; the
+ * child stays unreaped until {@link #close()}. If that fails (most often because something else reaped the
+ * child: a {@code waitid} or {@code waitpid} on its pid outside the mux, and waitid says {@code ECHILD}),
+ * how the child ended cannot be known. The child is then <em>lost</em>: it gets no {@link Exit}, a notice
+ * says so, {@link #await} throws {@link ChildLostException} instead of waiting for an exit that will never
+ * come, and {@link #close()} throws it too, once it has released everything else. A child reaped elsewhere
+ * is never signalled by pid or process group again, as its number may be another process's by then; so what
+ * it started in the background is not stopped.
  */
 public interface Mux extends AutoCloseable {
     static MuxBuilder builder() {
@@ -132,9 +142,11 @@ public interface Mux extends AutoCloseable {
      * ({@link Until#ALL}).
      *
      * @return the exits so far, in the order they were seen
+     * @throws ChildLostException if a child was lost (see "A child lost" above), at once and whatever
+     *         {@code until} asks: from then on every await throws it, naming the first child lost
      * @throws InterruptedException if the calling thread is interrupted while waiting
      */
-    List<Exit> await(Until until) throws InterruptedException;
+    List<Exit> await(Until until) throws ChildLostException, InterruptedException;
 
     /** The exits so far, in the order they were seen. */
     List<Exit> exits();
@@ -143,6 +155,13 @@ public interface Mux extends AutoCloseable {
      * Stops every child still running (stdin closed, grace period, SIGTERM to its process group, grace
      * period, SIGKILL), reaps them, delivers their last output, stops the loop and removes the FIFOs and
      * the directory this mux created. Idempotent.
+     *
+     * <p>A failure with one child or file does not stop the others from being stopped, reaped, closed or
+     * removed; it is thrown once all of that is done.
+     *
+     * @throws ChildLostException if a child was lost, before or during close (the other failures, if any,
+     *         are suppressed in it)
+     * @throws IOException if stopping, reaping or removing something failed
      */
     @Override
     void close() throws IOException;

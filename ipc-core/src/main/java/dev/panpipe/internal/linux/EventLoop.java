@@ -45,11 +45,11 @@ public final class EventLoop implements AutoCloseable {
 
         /**
          * {@link #ready} threw (or the loop itself failed): the registration is cancelled and this is told why.
-         * What this throws goes to the loop thread's uncaught-exception handler; the loop goes on serving the
-         * other registrations.
+         * Deliberately without a default: a handler whose failure did nothing would leave whoever waits for
+         * what it was to deliver (an exit, more input) waiting for ever. What this throws goes to the loop
+         * thread's uncaught-exception handler; the loop goes on serving the other registrations.
          */
-        default void failed(Registration registration, Throwable error) {
-        }
+        void failed(Registration registration, Throwable error);
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.panpipe.internal.LineSplitter;
 import dev.panpipe.internal.PrivateTempDirectory;
 import dev.panpipe.io.Fifo;
 import dev.panpipe.io.ReadEnd;
+import dev.panpipe.process.ChildLostException;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.ExpectationFailedException;
 import dev.panpipe.process.Mux;
@@ -83,6 +84,7 @@ public final class LinuxMux implements Mux {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final List<Exit> exits = new ArrayList<>();            // guarded by lock
+    private Child firstLost;                                       // guarded by lock: see lose
     private Path fifoDirectory;
     private boolean createdDirectory;
     private ControlInput control;
@@ -165,11 +167,15 @@ public final class LinuxMux implements Mux {
         c.stdin.blocking(false);
         c.out = new ChildOutput(c, Stream.STDOUT, (FdReadEnd) c.process.stdout());
         c.err = new ChildOutput(c, Stream.STDERR, (FdReadEnd) c.process.stderr());
-        c.stdinRegistration = loop.register(c.stdin.handle(), 0, (r, events) -> writePending(c));
+        // Every registration says what its failure means: a handler that throws is cancelled, and what it
+        // was to deliver would otherwise simply stop (an exit never recorded leaves await waiting for ever).
+        c.stdinRegistration = loop.register(c.stdin.handle(), 0, EventLoop.handler(r -> writePending(c), e -> stdinFailed(c, e)));
         c.out.registration = loop.register(c.out.end.handle(), EventLoop.READABLE, c.out);
         c.err.registration = loop.register(c.err.end.handle(), EventLoop.READABLE, c.err);
-        c.exitRegistration = loop.register(c.process.pidfd(), EventLoop.READABLE, (r, events) -> exited(c));
-        if (c.fifoIn != null) c.fifoRegistration = loop.register(c.fifoIn.handle(), EventLoop.READABLE, (r, events) -> readFifo(c));
+        c.exitRegistration = loop.register(c.process.pidfd(), EventLoop.READABLE, EventLoop.handler(r -> exited(c, r), e -> lose(c, e)));
+        if (c.fifoIn != null) {
+            c.fifoRegistration = loop.register(c.fifoIn.handle(), EventLoop.READABLE, EventLoop.handler(r -> readFifo(c, r), e -> fifoFailed(c, e)));
+        }
     }
 
     private void routeStandardInput() throws IOException {
@@ -219,6 +225,7 @@ public final class LinuxMux implements Mux {
 
         @Override
         public void ready(EventLoop.Registration r, int events) throws IOException {
+            registration = r;       // may run before startChild has stored it: endStream must cancel it
             read(READS_PER_WAKEUP);
             flushOutput();
         }
@@ -316,8 +323,8 @@ public final class LinuxMux implements Mux {
      * is left unreaped (a zombie) until close, so the number of the process group it leads stays its own
      * and close can still signal what it left running in that group.
      */
-    private void exited(Child c) throws IOException {
-        c.exitRegistration.cancel();
+    private void exited(Child c, EventLoop.Registration r) throws IOException {
+        r.cancel();         // not c.exitRegistration: a child that ends at once is seen before startChild stores it
         ExitStatus status = c.process.peekExit();
         if (status == null) throw new IllegalStateException("pidfd of " + c.name + " readable but it has not exited");
         c.out.drain();
@@ -325,6 +332,34 @@ public final class LinuxMux implements Mux {
         flushOutput();
         closeStdin(c, !stopping);
         recordExit(c, status);
+    }
+
+    /**
+     * How {@code c} ended cannot be known (its exit handler failed: most often someone else reaped it, and
+     * waitid says ECHILD). Kept so that {@link #await} and {@link #close} report it instead of waiting for
+     * an exit that will never be recorded. Any thread; the first failure per child counts.
+     */
+    private void lose(Child c, Throwable error) {
+        String why = error instanceof SyscallException s ? s.getMessage() : error.toString();
+        if (error instanceof SyscallException s && s.errno() == Errno.ECHILD) {
+            why += "; it was reaped by someone else (a waitid or waitpid on its pid outside the mux)";
+        }
+        String message = "child " + c.name + ": how it ended cannot be known: " + why;
+        lock.lock();
+        try {
+            if (c.lost != null) return;
+            c.lost = new ChildLostException(c.name, message, error);
+            if (firstLost == null) firstLost = c;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        notices.accept(message);
+    }
+
+    /** A fresh exception for each throw (one instance thrown twice would collect the suppressed of both). */
+    private static ChildLostException lostException(Child c) {
+        return new ChildLostException(c.lost.child(), c.lost.getMessage(), c.lost.getCause());
     }
 
     private void recordExit(Child c, ExitStatus status) {
@@ -369,12 +404,24 @@ public final class LinuxMux implements Mux {
             if (c.endInputRequested) closeStdin(c, false);
         } catch (BrokenPipeException e) {
             closeStdin(c, true);
-        } catch (IOException e) {
-            notices.accept(c.name + ": writing its stdin failed: " + e.getMessage());
-            closeStdin(c, true);
+        } catch (IOException | RuntimeException e) {
+            stdinFailed(c, e);
         } finally {
             resumeInputs(c);
         }
+    }
+
+    /** Writing the child's stdin failed (not EPIPE): it is closed, so the child sees its input end, and later bytes are dropped with a notice. */
+    private void stdinFailed(Child c, Throwable e) {
+        notices.accept(c.name + ": writing its stdin failed, closing it: " + (e instanceof IOException ? e.getMessage() : e.toString()));
+        closeStdin(c, true);
+        resumeInputs(c);
+    }
+
+    /** Reading the child's FIFO failed: it is no longer read (writers block once it is full), and this says so. */
+    private void fifoFailed(Child c, Throwable e) {
+        notices.accept(c.name + ": reading " + c.fifo.path() + " failed, what is written into it no longer reaches "
+                + c.name + ": " + e);
     }
 
     private void closeStdin(Child c, boolean reportDropped) {
@@ -389,10 +436,10 @@ public final class LinuxMux implements Mux {
         c.stdin.close();
     }
 
-    private void readFifo(Child c) throws IOException {
+    private void readFifo(Child c, EventLoop.Registration r) throws IOException {
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
             if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) {
-                c.fifoRegistration.interest(0);       // the bytes stay in the FIFO, and its writers block: backpressure
+                r.interest(0);                        // the bytes stay in the FIFO, and its writers block: backpressure
                 return;
             }
             long n = c.fifoIn.read(buffer);
@@ -593,10 +640,11 @@ public final class LinuxMux implements Mux {
     }
 
     @Override
-    public List<Exit> await(Until until) throws InterruptedException {
+    public List<Exit> await(Until until) throws ChildLostException, InterruptedException {
         lock.lockInterruptibly();
         try {
             for (;;) {
+                if (firstLost != null) throw lostException(firstLost);
                 boolean done = switch (until) {
                     case ANY -> exits.stream().anyMatch(Exit::byItself) || exits.size() == children.size();
                     case ALL -> exits.size() == children.size();
@@ -624,7 +672,7 @@ public final class LinuxMux implements Mux {
         if (closed) return;
         closed = true;
         stopping = true;
-        IOException failure = null;
+        List<IOException> failures = new ArrayList<>();
         // 1. No more input: stdins closed (a child reading its input sees its end), FIFOs and stdin no longer read.
         runOnLoop(() -> {
             if (control != null) control.stop();
@@ -633,18 +681,20 @@ public final class LinuxMux implements Mux {
                 if (c.stdin != null) closeStdin(c, false);
             }
         });
-        // 2. Grace period, SIGTERM to each child's process group, grace period, SIGKILL.
-        try {
-            awaitChildren(System.nanoTime() + grace.toNanos());
-            signalGroups(Signals.SIGTERM);
-            awaitChildren(System.nanoTime() + grace.toNanos());
-            signalGroups(Signals.SIGKILL);
-            awaitChildren(Long.MAX_VALUE);
-            for (Child c : children.values()) {
-                if (c.process != null) c.process.waitFor();     // reaped only now that their groups are done with
+        // 2. Grace period, SIGTERM to each child's process group, grace period, SIGKILL: child by child, so a
+        //    failure with one spares no other its signals.
+        awaitChildren(System.nanoTime() + grace.toNanos(), failures);
+        signalGroups(Signals.SIGTERM, failures);
+        awaitChildren(System.nanoTime() + grace.toNanos(), failures);
+        signalGroups(Signals.SIGKILL, failures);
+        awaitChildren(Long.MAX_VALUE, failures);
+        for (Child c : children.values()) {
+            if (c.process == null || c.process.reapedElsewhere()) continue;
+            try {
+                c.process.waitFor();     // reaped only now that their groups are done with
+            } catch (IOException e) {
+                failed(c, e, failures);
             }
-        } catch (IOException e) {
-            failure = e;
         }
         // 3. What the children wrote last, their exits, then the loop stops.
         runOnLoop(() -> {
@@ -655,6 +705,7 @@ public final class LinuxMux implements Mux {
                 c.err.drain();
                 c.err.endStream();
                 if (c.exitRegistration != null) c.exitRegistration.cancel();
+                if (c.process.reapedElsewhere()) continue;      // lost: reported below
                 try {
                     c.process.exitStatus().ifPresent(s -> recordExit(c, s));
                 } catch (IOException e) {
@@ -664,15 +715,23 @@ public final class LinuxMux implements Mux {
             flushOutput();
         });
         loop.close();
-        // 4. Descriptors, FIFOs, the directory.
+        // 4. Descriptors, FIFOs, the directory: each on its own, so one that fails leaves none of the others open.
         for (Child c : children.values()) {
-            try {
-                if (c.process != null) c.process.close();
-                if (c.fifoIn != null) c.fifoIn.close();
-                if (c.fifoKeepAlive != null) c.fifoKeepAlive.close();
-                if (c.fifo != null) c.fifo.close();
-            } catch (IOException e) {
-                if (failure == null) failure = e; else failure.addSuppressed(e);
+            if (c.process != null) {
+                try {
+                    c.process.close();
+                } catch (IOException e) {
+                    if (!c.process.reapedElsewhere()) failures.add(e);    // else its waitid's ECHILD: the loss, reported below
+                }
+            }
+            if (c.fifoIn != null) c.fifoIn.close();
+            if (c.fifoKeepAlive != null) c.fifoKeepAlive.close();
+            if (c.fifo != null) {
+                try {
+                    c.fifo.close();
+                } catch (IOException e) {
+                    failures.add(e);
+                }
             }
         }
         if (createdDirectory) {
@@ -681,17 +740,31 @@ public final class LinuxMux implements Mux {
             } catch (DirectoryNotEmptyException e) {
                 notices.accept("left " + fifoDirectory + " in place: someone else put files in it");
             } catch (IOException e) {
-                if (failure == null) failure = e; else failure.addSuppressed(e);
+                failures.add(e);
             }
         }
         arena.close();
+        IOException failure;
         lock.lock();
         try {
             changed.signalAll();
+            failure = firstLost != null ? lostException(firstLost) : null;
         } finally {
             lock.unlock();
         }
+        for (IOException e : failures) {
+            if (failure == null) failure = e; else failure.addSuppressed(e);
+        }
         if (failure != null) throw failure;
+    }
+
+    /** A reaping step failed for {@code c}: ECHILD means it was lost (see lose), anything else is a failure of close. */
+    private void failed(Child c, IOException e, List<IOException> failures) {
+        if (e instanceof SyscallException s && s.errno() == Errno.ECHILD) {
+            lose(c, e);
+        } else {
+            failures.add(e);
+        }
     }
 
     /** Runs {@code task} on the loop thread and waits for it, even if this thread is interrupted meanwhile. */
@@ -724,28 +797,41 @@ public final class LinuxMux implements Mux {
      * Waits until every started child has ended or {@code deadline} (System.nanoTime; Long.MAX_VALUE: no
      * limit) passes, without reaping any: see {@link #signalGroups}.
      */
-    private void awaitChildren(long deadline) throws IOException {
+    private void awaitChildren(long deadline, List<IOException> failures) {
         for (Child c : children.values()) {
             if (c.process == null) continue;
             long left = deadline == Long.MAX_VALUE ? -1 : Math.max(0, (deadline - System.nanoTime()) / 1_000_000);
-            c.process.awaitExitUnreaped((int) Math.min(left, Integer.MAX_VALUE));
+            try {
+                c.process.awaitExitUnreaped((int) Math.min(left, Integer.MAX_VALUE));
+            } catch (IOException e) {
+                failed(c, e, failures);
+            }
         }
     }
 
     /**
      * Sends {@code signal} to each child through its pidfd, and to its process group (it leads one: see
      * startChild), reaching what it started too, even after the child itself has ended: until close reaps
-     * it, an ended child is a zombie, whose pid, the group's number, no other process can be given.
+     * it, an ended child is a zombie, whose pid, the group's number, no other process can be given. A child
+     * someone else reaped is the exception: its number may be another's by now, so its group is left alone.
      */
-    private void signalGroups(int signal) throws IOException {
+    private void signalGroups(int signal, List<IOException> failures) {
         for (Child c : children.values()) {
             if (c.process == null) continue;
-            c.process.signal(signal);
-            int pgid = (int) c.process.pid();
             try {
+                c.process.peekExit();        // learns whether it was reaped behind our back (ECHILD)
+            } catch (SyscallException e) {
+                failed(c, e, failures);
+            }
+            if (c.process.reapedElsewhere()) continue;
+            try {
+                c.process.signal(signal);
+                int pgid = (int) c.process.pid();
                 Syscalls.kill(-pgid, signal);
             } catch (SyscallException e) {
-                if (e.errno() != Errno.ESRCH && e.errno() != Errno.EPERM) throw e;   // no such group (any more)
+                if (e.errno() != Errno.ESRCH && e.errno() != Errno.EPERM) failures.add(e);   // else no such group (any more)
+            } catch (IOException e) {
+                failures.add(e);
             }
         }
     }
@@ -781,6 +867,7 @@ public final class LinuxMux implements Mux {
         long backlogBytes;
         final ArrayDeque<Line> recent = new ArrayDeque<>();
         volatile ExitStatus exit;                     // written under lock
+        ChildLostException lost;                      // see lose
 
         Child(String name) {
             this.name = name;

@@ -165,13 +165,18 @@ public final class LinuxWorker implements Worker {
         });
         FdHandle pidfd = process.pidfd();
         if (pidfd != null) {
-            exitRegistration = loop.register(pidfd, EventLoop.READABLE, (r, events) -> {
+            exitRegistration = loop.register(pidfd, EventLoop.READABLE, EventLoop.handler(r -> {
                 r.cancel();
                 processExited = true;
                 pump();                                   // what the worker wrote before it ended is readable now
                 if (!helloSeen) connected.countDown();
                 maybeFinish();
-            });
+            }, error -> {
+                // The end is not to be left unannounced: whoever waits for the hello or a result hears of it.
+                processExited = true;
+                if (!helloSeen) connected.countDown();
+                fail(error instanceof IOException io ? io : new IOException("worker " + spec.name() + ": watching its exit failed", error));
+            }));
         }
     }
 

@@ -1,0 +1,174 @@
+package dev.panpipe.process;
+
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.siginfo_t;
+import dev.panpipe.io.LeakCheck;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** A mux whose handlers fail, or whose children are taken from it: waiters are released, nothing is left behind. */
+@ExtendWith(LeakCheck.class)
+class MuxFailureTest {
+    private static final Duration FIVE_SECONDS = Duration.ofSeconds(5);
+
+    @TempDir
+    Path dir;
+
+    private static List<String> sh(String script) {
+        return List.of("sh", "-c", script);
+    }
+
+    /** Runs {@code call} on a thread of its own and gives it {@code limit}: a hang fails the test instead of stalling it. */
+    private static <T> T within(Duration limit, String what, java.util.concurrent.Callable<T> call) throws Exception {
+        AtomicReference<T> result = new AtomicReference<>();
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread t = Thread.ofPlatform().daemon().name("bounded-" + what).start(() -> {
+            try {
+                result.set(call.call());
+            } catch (Throwable e) {
+                thrown.set(e);
+            }
+        });
+        if (!t.join(limit)) {
+            StringBuilder stacks = new StringBuilder();
+            Thread.getAllStackTraces().forEach((thread, frames) -> {
+                if (thread != t && !thread.getName().startsWith("panpipe-mux")) return;
+                stacks.append("\n").append(thread.getName()).append(" was at:");
+                for (StackTraceElement f : frames) stacks.append("\n\tat ").append(f);
+            });
+            t.interrupt();      // await is interruptible: frees the thread once the test has failed
+            fail(what + " did not return within " + limit + " (a hang)" + stacks);
+        }
+        if (thrown.get() instanceof Exception e) throw e;
+        if (thrown.get() instanceof Error e) throw e;
+        return result.get();
+    }
+
+    /** waitid(P_PID, pid, WEXITED): reaps a child of this JVM that is not this code's to reap, as a careless caller would. */
+    private static void reapBehindTheMuxsBack(long pid) throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment info = siginfo_t.allocate(arena);
+            Syscalls.waitid(linux_h.P_PID(), (int) pid, info, linux_h.WEXITED());
+        }
+    }
+
+    /**
+     * The loop thread is held in a line handler while the child is killed and reaped by someone else, so when
+     * the loop sees the pidfd readable, peeking at the exit fails with ECHILD. The waiters must hear of it.
+     */
+    @Test
+    @Timeout(60)
+    void shouldReleaseAwaitAndReportFromCloseWhenAChildIsReapedBehindTheMuxsBack() throws Exception {
+        Path fifos = dir.resolve("fifos");
+        CountDownLatch handlerEntered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        Mux mux = Mux.builder()
+                .child("victim", sh("echo ready; exec sleep 30"))
+                .child("bystander", List.of("cat"))
+                .fifos(fifos)
+                .onLine(line -> {
+                    if (line.text().equals("ready")) {
+                        handlerEntered.countDown();
+                        try {
+                            release.await(20, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                })
+                .notices(notices::add)
+                .grace(Duration.ofMillis(200))
+                .start();
+        long victim = mux.process("victim").pid();
+        long bystander = mux.process("bystander").pid();
+        try {
+            assertTrue(handlerEntered.await(10, TimeUnit.SECONDS), "the victim's first line reached the handler");
+            Syscalls.kill((int) victim, Signals.SIGKILL);
+            reapBehindTheMuxsBack(victim);
+            release.countDown();
+
+            ChildLostException lost = assertThrows(ChildLostException.class,
+                    () -> within(Duration.ofSeconds(10), "await(ALL)", () -> mux.await(Mux.Until.ALL)));
+            assertEquals("victim", lost.child());
+            assertTrue(lost.getMessage().startsWith("child victim: how it ended cannot be known: waitid: ECHILD"), lost.getMessage());
+            assertTrue(lost.getMessage().contains("reaped by someone else"), lost.getMessage());
+            // Sticky: await(ANY) does not pretend nothing happened either.
+            assertEquals("victim", assertThrows(ChildLostException.class,
+                    () -> within(Duration.ofSeconds(10), "await(ANY)", () -> mux.await(Mux.Until.ANY))).child());
+            assertEquals(List.of(lost.getMessage()), notices.stream().filter(n -> n.contains("victim")).toList(), "told once, as a notice too");
+            assertTrue(mux.exits().isEmpty(), "neither child has an exit to report yet: " + mux.exits());
+        } catch (Throwable t) {
+            release.countDown();
+            try {
+                mux.close();
+            } catch (Exception e) {
+                t.addSuppressed(e);
+            }
+            throw t;
+        }
+        // 2. close still stops the other child, closes every fd and removes the FIFOs, then reports the loss.
+        ChildLostException fromClose = assertThrows(ChildLostException.class,
+                () -> within(Duration.ofSeconds(20), "close", () -> {
+                    mux.close();
+                    return null;
+                }));
+        assertEquals("victim", fromClose.child());
+        assertInstanceOf(SyscallException.class, fromClose.getCause());
+        assertEquals(Errno.ECHILD, ((SyscallException) fromClose.getCause()).errno());
+        assertEquals(0, fromClose.getSuppressed().length, "nothing else failed: " + List.of(fromClose.getSuppressed()));
+        assertEquals(List.of(new Mux.Exit("bystander", ExitStatus.exited(0), false)), mux.exits(),
+                "the bystander saw its stdin end and exited; the lost child has no exit");
+        assertEquals("gone", LeakCheck.state(bystander));
+        assertFalse(Files.exists(fifos), "FIFOs and their directory removed");
+        mux.close();    // idempotent: reported once
+    }
+
+    /**
+     * A child's stdin end closed by the caller through {@link Mux#process}: writing to it fails with an
+     * IllegalStateException on the loop thread. The bytes are dropped with a notice, the child sees its
+     * input end (so cat exits 0), and later sends are dropped with a notice too.
+     */
+    @Test
+    @Timeout(30)
+    void shouldDropInputWithANoticeWhenWritingAChildsStdinFails() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        try (Mux mux = Mux.builder().child("cat", List.of("cat")).notices(notices::add).grace(Duration.ofMillis(200)).start()) {
+            mux.send("cat", "one\n");
+            assertEquals("one", mux.expect("cat", Pattern.compile("one"), FIVE_SECONDS).text());
+            mux.process("cat").stdin().close();
+            mux.send("cat", "two\n");
+            List<Mux.Exit> exits = within(Duration.ofSeconds(10), "await(ALL)", () -> mux.await(Mux.Until.ALL));
+            assertEquals(List.of(new Mux.Exit("cat", ExitStatus.exited(0), true)), exits);
+            assertTrue(notices.stream().anyMatch(n -> n.startsWith("cat: writing its stdin failed")), notices.toString());
+            mux.send("cat", "three\n");
+            mux.close();
+            assertTrue(notices.stream().anyMatch(n -> n.equals("cat has exited: 6 bytes for it dropped")), notices.toString());
+        }
+    }
+}
