@@ -150,6 +150,68 @@ class MuxFailureTest {
     }
 
     /**
+     * A child that closes its stdin while 3 MiB wait for it: the write meets EPIPE, the rest is dropped with
+     * one notice, not an exception or a retry for ever. One that closed it before anything was sent: epoll
+     * reports the pipe's error whatever the interest, so the mux closes that stdin at once (rather than
+     * spinning on the event) and what is sent later is dropped with a notice.
+     */
+    @Test
+    @Timeout(30)
+    void shouldDropWithANoticeWhatIsSentToAChildThatClosedItsStdin() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        try (Mux mux = Mux.builder()
+                .child("quitter", sh("head -c 1 > /dev/null; exec 0<&-; echo closed; exec sleep 5"))
+                .child("closer", sh("exec 0<&-; echo closed; exec sleep 5"))
+                .notices(notices::add).grace(Duration.ofMillis(200)).start()) {
+            mux.expect("closer", Pattern.compile("^closed$"), FIVE_SECONDS);
+            long cpu0 = loopThreadCpuMillis();
+            Thread.sleep(1000);
+            long spent = loopThreadCpuMillis() - cpu0;
+            assertTrue(spent < 100, "the loop thread is idle while nothing happens, not spinning on closer's stdin: " + spent + " ms of CPU in 1 s");
+            mux.send("closer", "hello\n");
+            awaitNotice(notices, n -> n.equals("closer's stdin is closed: 6 bytes for it dropped"));
+
+            mux.send("quitter", new byte[3 << 20]);      // one send: most of it still waits when head has read
+            mux.expect("quitter", Pattern.compile("^closed$"), FIVE_SECONDS);
+            awaitNotice(notices, n -> n.matches("quitter does not read its stdin any more: \\d+ bytes for it dropped"));
+            mux.send("quitter", "again\n");
+            awaitNotice(notices, n -> n.equals("quitter's stdin is closed: 6 bytes for it dropped"));
+            assertTrue(mux.process("quitter").isAlive(), "the children themselves are unaffected");
+            assertTrue(mux.process("closer").isAlive(), "the children themselves are unaffected");
+            assertEquals(3, notices.size(), notices.toString());
+        }
+    }
+
+    /**
+     * CPU time of this JVM's mux loop thread (there is one mux at a time in these tests), in ms, from
+     * /proc/self/task/TID/stat (utime + stime, in clock ticks of 10 ms).
+     */
+    private static long loopThreadCpuMillis() throws java.io.IOException {
+        List<Path> loops = new ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    if (Files.readString(task.resolve("comm")).strip().equals("panpipe-mux")) loops.add(task);
+                } catch (java.nio.file.NoSuchFileException gone) {
+                    // a thread that ended meanwhile
+                }
+            }
+        }
+        assertEquals(1, loops.size(), "one mux loop thread: " + loops);
+        String stat = Files.readString(loops.get(0).resolve("stat"));
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");   // fields from 3 (state) on
+        return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) * 10;    // fields 14 and 15
+    }
+
+    private static void awaitNotice(List<String> notices, java.util.function.Predicate<String> expected) throws InterruptedException {
+        long deadline = System.nanoTime() + FIVE_SECONDS.toNanos();
+        while (List.copyOf(notices).stream().noneMatch(expected)) {
+            if (System.nanoTime() > deadline) fail("no such notice within 5s; notices: " + notices);
+            Thread.sleep(10);
+        }
+    }
+
+    /**
      * A child's stdin end closed by the caller through {@link Mux#process}: writing to it fails with an
      * IllegalStateException on the loop thread. The bytes are dropped with a notice, the child sees its
      * input end (so cat exits 0), and later sends are dropped with a notice too.

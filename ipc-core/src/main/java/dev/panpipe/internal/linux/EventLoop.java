@@ -58,7 +58,7 @@ public final class EventLoop implements AutoCloseable {
      */
     @FunctionalInterface
     public interface ReadyAction {
-        void ready(Registration registration) throws IOException;
+        void ready(Registration registration, int events) throws IOException;
     }
 
     /** A handler made of two lambdas: what to do when the fd is ready, and what its failure means. */
@@ -66,7 +66,7 @@ public final class EventLoop implements AutoCloseable {
         return new Handler() {
             @Override
             public void ready(Registration registration, int events) throws IOException {
-                ready.ready(registration);
+                ready.ready(registration, events);
             }
 
             @Override

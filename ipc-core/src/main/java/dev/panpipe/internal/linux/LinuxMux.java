@@ -169,12 +169,12 @@ public final class LinuxMux implements Mux {
         c.err = new ChildOutput(c, Stream.STDERR, (FdReadEnd) c.process.stderr());
         // Every registration says what its failure means: a handler that throws is cancelled, and what it
         // was to deliver would otherwise simply stop (an exit never recorded leaves await waiting for ever).
-        c.stdinRegistration = loop.register(c.stdin.handle(), 0, EventLoop.handler(r -> writePending(c), e -> stdinFailed(c, e)));
+        c.stdinRegistration = loop.register(c.stdin.handle(), 0, EventLoop.handler((r, events) -> stdinReady(c, r, events), e -> stdinFailed(c, e)));
         c.out.registration = loop.register(c.out.end.handle(), EventLoop.READABLE, c.out);
         c.err.registration = loop.register(c.err.end.handle(), EventLoop.READABLE, c.err);
-        c.exitRegistration = loop.register(c.process.pidfd(), EventLoop.READABLE, EventLoop.handler(r -> exited(c, r), e -> lose(c, e)));
+        c.exitRegistration = loop.register(c.process.pidfd(), EventLoop.READABLE, EventLoop.handler((r, events) -> exited(c, r), e -> lose(c, e)));
         if (c.fifoIn != null) {
-            c.fifoRegistration = loop.register(c.fifoIn.handle(), EventLoop.READABLE, EventLoop.handler(r -> readFifo(c, r), e -> fifoFailed(c, e)));
+            c.fifoRegistration = loop.register(c.fifoIn.handle(), EventLoop.READABLE, EventLoop.handler((r, events) -> readFifo(c, r), e -> fifoFailed(c, e)));
         }
     }
 
@@ -382,6 +382,17 @@ public final class LinuxMux implements Mux {
         c.pending.addLast(bytes);
         c.pendingBytes += bytes.length;
         writePending(c);
+    }
+
+    /**
+     * The child's stdin has room, or its reader is gone: epoll reports EPOLLERR for a pipe without readers
+     * whatever the interest, even 0, so that has to close the stdin here, or the loop would spin on it for
+     * as long as the child lives. Bytes still waiting meet EPIPE first, and are reported dropped.
+     */
+    private void stdinReady(Child c, EventLoop.Registration r, int events) {
+        c.stdinRegistration = r;     // the same; but a child that closes its stdin at once is seen before startChild stores it
+        writePending(c);
+        if ((events & EventLoop.HANGUP) != 0) closeStdin(c, true);
     }
 
     /** Writes what waits for the child's stdin, as much as the pipe takes now; watches for room if some is left. */

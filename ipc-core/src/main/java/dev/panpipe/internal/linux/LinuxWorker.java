@@ -165,7 +165,7 @@ public final class LinuxWorker implements Worker {
         });
         FdHandle pidfd = process.pidfd();
         if (pidfd != null) {
-            exitRegistration = loop.register(pidfd, EventLoop.READABLE, EventLoop.handler(r -> {
+            exitRegistration = loop.register(pidfd, EventLoop.READABLE, EventLoop.handler((r, events) -> {
                 r.cancel();
                 processExited = true;
                 pump();                                   // what the worker wrote before it ended is readable now

@@ -95,7 +95,7 @@ class EventLoopTest {
              LinuxPipe broken = LinuxPipe.open(); LinuxPipe fine = LinuxPipe.open()) {
             BlockingQueue<String> calls = new ArrayBlockingQueue<>(16);
             loop.register(broken.readEnd().handle(), EventLoop.READABLE, EventLoop.handler(
-                    r -> {
+                    (r, events) -> {
                         calls.add("ready");
                         throw new java.io.IOException("ready failed");
                     },
@@ -123,7 +123,7 @@ class EventLoopTest {
         try (EventLoop loop = EventLoop.start("test-loop-once"); LinuxPipe p = LinuxPipe.open()) {
             BlockingQueue<String> calls = new ArrayBlockingQueue<>(16);
             loop.register(p.readEnd().handle(), EventLoop.READABLE, EventLoop.handler(
-                    r -> {
+                    (r, events) -> {
                         r.cancel();
                         calls.add("ready");
                         throw new java.io.IOException("after cancelling");
