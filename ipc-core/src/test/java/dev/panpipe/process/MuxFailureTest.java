@@ -150,6 +150,31 @@ class MuxFailureTest {
     }
 
     /**
+     * The second child cannot start (its working directory does not exist) after the first has: the
+     * exception names it, the first is stopped and reaped, and its FIFOs and their directory are removed.
+     */
+    @Test
+    @Timeout(30)
+    void shouldStopWhatHadStartedWhenALaterChildFailsToStart() throws Exception {
+        Path fifos = dir.resolve("fifos");
+        Path missing = dir.resolve("no-such-directory");
+        String marker = "98." + ProcessHandle.current().pid();
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        SpawnException e = assertThrows(SpawnException.class, () -> Mux.builder()
+                .child("A", List.of("sleep", marker))
+                .child("B", Subprocess.builder("true").directory(missing))
+                .fifos(fifos).notices(notices::add).grace(Duration.ofMillis(200)).start());
+        assertFalse(e instanceof ProgramNotFoundException, e.toString());
+        assertEquals("child B: cannot start true: working directory " + missing + " is not a directory", e.getMessage());
+        assertEquals(0, e.getSuppressed().length, "stopping A went well: " + List.of(e.getSuppressed()));
+        assertEquals(0, ProcessHandle.allProcesses()
+                .filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count(), "A is gone");
+        assertFalse(Files.exists(fifos), "A.in, B.in and the directory the mux made are removed");
+        assertTrue(notices.isEmpty(), notices.toString());
+        // and LeakCheck: A reaped (no zombie), no fd of A, B or the loop left open
+    }
+
+    /**
      * A child that closes its stdin while 3 MiB wait for it: the write meets EPIPE, the rest is dropped with
      * one notice, not an exception or a retry for ever. One that closed it before anything was sent: epoll
      * reports the pipe's error whatever the interest, so the mux closes that stdin at once (rather than

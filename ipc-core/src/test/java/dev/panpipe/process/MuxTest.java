@@ -223,6 +223,74 @@ class MuxTest {
         assertThrows(IllegalArgumentException.class, () -> Mux.builder().child("../x", List.of("true")));
     }
 
+    /**
+     * endInput closes the stdin only once what was queued before it has been written: cat echoes all three
+     * lines and exits 0 by itself, and wc counts every byte of 3 MiB that could not all wait in its pipe.
+     */
+    @Test
+    @Timeout(30)
+    void shouldCloseTheStdinOnEndInputAfterWhatWasQueued() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        int big = 3 << 20;
+        try (Mux mux = Mux.builder().child("cat", List.of("cat")).child("wc", List.of("wc", "-c"))
+                .notices(notices::add).grace(Duration.ofMillis(200)).start()) {
+            mux.send("cat", "one\n");
+            mux.send("cat", "two\n");
+            mux.send("cat", "three\n");
+            mux.endInput("cat");
+            byte[] chunk = new byte[64 * 1024];
+            java.util.Arrays.fill(chunk, (byte) 'x');
+            for (int sent = 0; sent < big; sent += chunk.length) mux.send("wc", chunk);
+            mux.endInput("wc");
+
+            List<Mux.Exit> exits = mux.await(Mux.Until.ALL);
+            assertEquals(2, exits.size(), exits.toString());
+            assertTrue(exits.contains(new Mux.Exit("cat", ExitStatus.exited(0), true)), exits.toString());
+            assertTrue(exits.contains(new Mux.Exit("wc", ExitStatus.exited(0), true)), exits.toString());
+            assertEquals(List.of("one", "two", "three"), mux.recentLines("cat").stream().map(Mux.Line::text).toList());
+            assertEquals(String.valueOf(big), mux.expect("wc", Pattern.compile("^\\s*\\d+$"), FIVE_SECONDS).text().strip());
+            assertTrue(notices.isEmpty(), "nothing was dropped: " + notices);
+            mux.send("cat", "late\n");
+        }
+        assertEquals(List.of("cat has exited: 5 bytes for it dropped"), notices);
+    }
+
+    /**
+     * send never blocks and keeps what the child has not read in memory (that is its contract): 3 MiB for a
+     * child that never reads its stdin are accepted at once, and close still stops the child in two grace
+     * periods. A FIFO writer, by contrast, is held back: the mux stops reading a FIFO while more than
+     * MAX_PENDING_INPUT bytes wait for its child, so a writer of 3 MiB blocks instead of filling this JVM.
+     */
+    @Test
+    @Timeout(60)
+    void shouldNeverBlockSendButHoldBackAFifoWriterOfAChildThatDoesNotRead() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        int big = 3 << 20;
+        Process writer;
+        long t0;
+        Mux mux = Mux.builder().child("deaf", List.of("sleep", "30")).fifos(dir.resolve("fifos"))
+                .notices(notices::add).grace(Duration.ofMillis(200)).start();
+        try (mux) {
+            byte[] chunk = new byte[64 * 1024];
+            long start = System.nanoTime();
+            for (int sent = 0; sent < big; sent += chunk.length) mux.send("deaf", chunk);
+            assertTrue(System.nanoTime() - start < 2_000_000_000L, "send returned at once");
+
+            writer = new ProcessBuilder("sh", "-c", "head -c " + big + " /dev/zero > \"$1\"", "sh", mux.fifo("deaf").orElseThrow().toString())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            assertFalse(writer.waitFor(1, java.util.concurrent.TimeUnit.SECONDS), "the FIFO writer is held back, not drained into memory");
+            assertTrue(mux.process("deaf").isAlive());
+            t0 = System.nanoTime();
+        }
+        long took = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(took < 5_000, "closed in about two grace periods: " + took + " ms");
+        assertEquals(List.of(new Mux.Exit("deaf", ExitStatus.killed(Signals.SIGTERM, false), false)), mux.exits());
+        // The FIFO's read end is gone: the blocked writer ends with EPIPE (a shell reports SIGPIPE as 141 or dies of it).
+        assertTrue(writer.waitFor(10, java.util.concurrent.TimeUnit.SECONDS), "the writer was released by close");
+        assertTrue(notices.isEmpty(), "close drops what waits for a stopped child without a notice: " + notices);
+    }
+
     private static long sleepers(String marker) {
         return ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count();
     }
