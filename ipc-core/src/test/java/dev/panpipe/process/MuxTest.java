@@ -22,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 @ExtendWith(LeakCheck.class)
 class MuxTest {
@@ -225,23 +226,29 @@ class MuxTest {
 
     /**
      * endInput closes the stdin only once what was queued before it has been written: cat echoes all three
-     * lines and exits 0 by itself, and wc counts every byte of 3 MiB that could not all wait in its pipe.
+     * lines and exits 0 by itself, and wc, which reads nothing until the test opens its gate (so most of
+     * 3 MiB still waits in the mux when endInput comes), counts every byte.
      */
     @Test
     @Timeout(30)
     void shouldCloseTheStdinOnEndInputAfterWhatWasQueued() throws Exception {
         List<String> notices = Collections.synchronizedList(new ArrayList<>());
         int big = 3 << 20;
-        try (Mux mux = Mux.builder().child("cat", List.of("cat")).child("wc", List.of("wc", "-c"))
-                .notices(notices::add).grace(Duration.ofMillis(200)).start()) {
+        try (dev.panpipe.io.Fifo gate = dev.panpipe.io.Fifo.create(dir, "gate");
+             Mux mux = Mux.builder().child("cat", List.of("cat"))
+                     .child("wc", List.of("sh", "-c", "read go < \"$0\"; exec wc -c", gate.path().toString()))
+                     .notices(notices::add).grace(Duration.ofMillis(200)).start()) {
             mux.send("cat", "one\n");
             mux.send("cat", "two\n");
             mux.send("cat", "three\n");
             mux.endInput("cat");
-            byte[] chunk = new byte[64 * 1024];
-            java.util.Arrays.fill(chunk, (byte) 'x');
-            for (int sent = 0; sent < big; sent += chunk.length) mux.send("wc", chunk);
+            mux.send("wc", new byte[big]);
             mux.endInput("wc");
+            mux.send("wc", "late\n");          // handled after endInput: dropped with a notice
+            awaitNotice(notices, "wc's stdin is closed: 5 bytes for it dropped");
+            try (dev.panpipe.io.WriteEnd open = gate.openWriteEnd(FIVE_SECONDS)) {
+                open.write("go\n".getBytes(StandardCharsets.US_ASCII), 0, 3);
+            }
 
             List<Mux.Exit> exits = mux.await(Mux.Until.ALL);
             assertEquals(2, exits.size(), exits.toString());
@@ -249,10 +256,17 @@ class MuxTest {
             assertTrue(exits.contains(new Mux.Exit("wc", ExitStatus.exited(0), true)), exits.toString());
             assertEquals(List.of("one", "two", "three"), mux.recentLines("cat").stream().map(Mux.Line::text).toList());
             assertEquals(String.valueOf(big), mux.expect("wc", Pattern.compile("^\\s*\\d+$"), FIVE_SECONDS).text().strip());
-            assertTrue(notices.isEmpty(), "nothing was dropped: " + notices);
-            mux.send("cat", "late\n");
+            mux.send("cat", "later\n");
         }
-        assertEquals(List.of("cat has exited: 5 bytes for it dropped"), notices);
+        assertEquals(List.of("wc's stdin is closed: 5 bytes for it dropped", "cat has exited: 6 bytes for it dropped"), notices);
+    }
+
+    private static void awaitNotice(List<String> notices, String expected) throws InterruptedException {
+        long deadline = System.nanoTime() + FIVE_SECONDS.toNanos();
+        while (!notices.contains(expected)) {
+            if (System.nanoTime() > deadline) fail("no notice '" + expected + "' within 5s; notices: " + notices);
+            Thread.sleep(10);
+        }
     }
 
     /**
