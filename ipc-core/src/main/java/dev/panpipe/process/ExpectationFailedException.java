@@ -43,6 +43,7 @@ public final class ExpectationFailedException extends IOException {
 
     /** "10s", "500ms": as the expect-file syntax writes them. */
     static String format(Duration d) {
+        if (d.compareTo(Duration.ofMillis(Long.MAX_VALUE)) >= 0) return d.toSeconds() + "s";   // toMillis would overflow
         long ms = d.toMillis();
         return ms % 1000 == 0 ? ms / 1000 + "s" : ms + "ms";
     }

@@ -89,6 +89,21 @@ class MuxTest {
 
     @Test
     @Timeout(30)
+    void shouldTakeATimeoutOrGraceTooLongToCountAndRefuseANegativeOne() throws Exception {
+        Duration forever = Duration.ofSeconds(Long.MAX_VALUE);   // "practically forever": overflowed into the past once
+        try (Mux mux = Mux.builder().child("cat", List.of("cat")).output(new ByteArrayOutputStream()).grace(forever).start()) {
+            mux.send("cat", "hello\n");
+            assertEquals("hello", mux.expect("cat", Pattern.compile("hello"), forever).text());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> mux.expect("cat", Pattern.compile("x"), Duration.ofMillis(-1)));
+            assertTrue(e.getMessage().contains("negative timeout"), e.getMessage());
+            // close: cat ends when its stdin closes, well within a grace that used to overflow into "already over"
+        }
+        assertEquals("9223372036854775s", ExpectationFailedException.format(Duration.ofMillis(Long.MAX_VALUE).plusMillis(1)));
+    }
+
+    @Test
+    @Timeout(30)
     void shouldFailAnExpectationWithTheLastLinesSeen() throws Exception {
         try (Mux mux = Mux.builder()
                 .child("talker", sh("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line $i; done; exec sleep 30"))

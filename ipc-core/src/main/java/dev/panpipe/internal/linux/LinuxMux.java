@@ -619,7 +619,7 @@ public final class LinuxMux implements Mux {
     @Override
     public Line expect(String child, Pattern pattern, Duration timeout) throws ExpectationFailedException, InterruptedException {
         Child c = child(child);
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long left = Timeouts.nanos(timeout);   // a negative one refused, a huge one capped: never an overflow
         lock.lockInterruptibly();
         try {
             for (;;) {
@@ -628,11 +628,10 @@ public final class LinuxMux implements Mux {
                     c.backlogBytes -= line.bytes().length;
                     if (pattern.matcher(line.text()).find()) return line;
                 }
-                long left = deadline - System.nanoTime();
                 if (c.exit != null || left <= 0) {
                     throw new ExpectationFailedException(child, pattern, timeout, c.exit, List.copyOf(c.recent));
                 }
-                changed.awaitNanos(left);
+                left = changed.awaitNanos(left);
             }
         } finally {
             lock.unlock();
@@ -694,9 +693,9 @@ public final class LinuxMux implements Mux {
         });
         // 2. Grace period, SIGTERM to each child's process group, grace period, SIGKILL: child by child, so a
         //    failure with one spares no other its signals.
-        awaitChildren(System.nanoTime() + grace.toNanos(), failures);
+        awaitChildren(Timeouts.deadline(grace), failures);
         signalGroups(Signals.SIGTERM, failures);
-        awaitChildren(System.nanoTime() + grace.toNanos(), failures);
+        awaitChildren(Timeouts.deadline(grace), failures);
         signalGroups(Signals.SIGKILL, failures);
         awaitChildren(Long.MAX_VALUE, failures);
         for (Child c : children.values()) {

@@ -34,6 +34,21 @@ final class Timeouts {
         return timeout.compareTo(MAX_NANOS) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
     }
 
+    /**
+     * {@link System#nanoTime()} {@code timeout} from now, for loops that wait until a deadline; {@code Long.MAX_VALUE}
+     * (which such loops read as "no limit") for a timeout of a century or more.
+     */
+    static long deadline(Duration timeout) {
+        long nanos = nanos(timeout);
+        // Past a century, no limit: a deadline near the end of a long would overflow the loops' "deadline - now".
+        if (nanos >= Long.MAX_VALUE / 2) return Long.MAX_VALUE;
+        try {
+            return Math.addExact(System.nanoTime(), nanos);
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
+    }
+
     private static void requireNotNegative(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("negative timeout: " + timeout);
     }
