@@ -82,6 +82,8 @@ public final class EventLoop implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong(WAKE_ID + 1);
     private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** The loop thread has ended (closed, or its epoll_wait failed): tasks no longer reach it. */
+    private volatile boolean stopped;
     private final java.util.Queue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     private EventLoop(String name) throws IOException {
@@ -126,11 +128,15 @@ public final class EventLoop implements AutoCloseable {
      * Runs {@code task} on the loop thread, soon: for work that must not race the handlers, such as
      * delivering frames a paused registration still holds once its consumer has made room.
      *
-     * @return false if the loop is closed (the task will not run)
+     * @return false if the loop is closed or its thread has ended (the task will not run: the caller may run
+     *         it itself); true if it will run, on the loop thread, or while that thread ends
      */
     public boolean execute(Runnable task) {
-        if (closed.get()) return false;
+        if (closed.get() || stopped) return false;
         tasks.add(task);
+        // The thread may have ended since the look above, after its last run of the queue: take the task back.
+        // (If it is gone from the queue already, that last run has it.)
+        if (stopped && tasks.remove(task)) return false;
         ring();
         return true;
     }
@@ -147,6 +153,10 @@ public final class EventLoop implements AutoCloseable {
 
     private void runTasks(MemorySegment scratch) throws SyscallException {
         Syscalls.read(wakeFd, scratch, 8);          // reset the eventfd (non-blocking; EAGAIN is fine)
+        drainTasks();
+    }
+
+    private void drainTasks() {
         for (Runnable task; (task = tasks.poll()) != null; ) {
             try {
                 task.run();
@@ -187,6 +197,10 @@ public final class EventLoop implements AutoCloseable {
             for (Registration r : registrations.values()) r.fail(e);
         } finally {
             for (Registration r : registrations.values()) r.cancel();
+            // Whoever queued a task may be waiting for it (a close that runs its last steps on the loop): run
+            // what is queued, however the loop ended, rather than leave them waiting for ever.
+            stopped = true;
+            drainTasks();
         }
     }
 

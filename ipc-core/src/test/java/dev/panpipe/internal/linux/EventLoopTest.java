@@ -13,12 +13,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 @Timeout(30)
 @ExtendWith(LeakCheck.class)
@@ -133,6 +135,40 @@ class EventLoopTest {
             assertEquals("ready", calls.poll(10, TimeUnit.SECONDS));
             assertEquals("failed: after cancelling", calls.poll(10, TimeUnit.SECONDS));
             assertNull(calls.poll(100, TimeUnit.MILLISECONDS), "told once, and not dispatched again");
+        }
+    }
+
+    @Test
+    void shouldRunATaskQueuedBeforeCloseAndRefuseOnesAfter() throws Exception {
+        // A close that waits for its last steps to run on the loop (as the mux's does) must not wait for ever
+        // because the loop thread ended first. Here the thread is inside a handler when a task is queued and
+        // the loop closed: it used to leave its batch of events and end with the task still queued.
+        EventLoop loop = EventLoop.start("test-loop-drain");
+        try (LinuxPipe pipe = LinuxPipe.open()) {
+            CountDownLatch inHandler = new CountDownLatch(1);
+            CountDownLatch releaseHandler = new CountDownLatch(1);
+            CountDownLatch taskRan = new CountDownLatch(1);
+            loop.register(pipe.readEnd().handle(), EventLoop.READABLE, EventLoop.handler((r, events) -> {
+                r.cancel();
+                inHandler.countDown();
+                try {
+                    releaseHandler.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, error -> fail(error.toString())));
+            pipe.writeEnd().write(new byte[1], 0, 1);
+            assertTrue(inHandler.await(5, TimeUnit.SECONDS));
+            assertTrue(loop.execute(taskRan::countDown), "queued while the loop is in a handler");
+            Thread closer = Thread.ofPlatform().start(loop::close);
+            while (closer.getState() != Thread.State.WAITING && closer.isAlive()) Thread.onSpinWait();   // joining the loop
+            releaseHandler.countDown();
+            closer.join(5_000);
+            assertFalse(closer.isAlive(), "close returned");
+            assertTrue(taskRan.await(0, TimeUnit.SECONDS), "the task queued before the close ran");
+            assertFalse(loop.execute(() -> fail("ran after close")), "a task after close is refused");
+        } finally {
+            loop.close();
         }
     }
 
