@@ -87,11 +87,7 @@ public final class Syscalls {
             Linker.Option.firstVariadicArg(1)); }
     private static final class ReadNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.read$address(), linux_h.read$descriptor()); }
     private static final class WriteNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.write$address(), linux_h.write$descriptor()); }
-    private static final class Readv { static final MethodHandle H = link(linux_h.readv$address(), linux_h.readv$descriptor()); }
-    private static final class Writev { static final MethodHandle H = link(linux_h.writev$address(), linux_h.writev$descriptor()); }
-    private static final class Pread { static final MethodHandle H = link(linux_h.pread$address(), linux_h.pread$descriptor()); }
     private static final class Close { static final MethodHandle H = link(linux_h.close$address(), linux_h.close$descriptor()); }
-    private static final class Dup3 { static final MethodHandle H = link(linux_h.dup3$address(), linux_h.dup3$descriptor()); }
     private static final class Fcntl { static final MethodHandle H = LINKER.downcallHandle(linux_h.fcntl.address(),
             FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2)); }
     private static final class Ioctl { static final MethodHandle H = LINKER.downcallHandle(linux_h.ioctl.address(),
@@ -120,20 +116,16 @@ public final class Syscalls {
 
     // ---- zero-copy ---------------------------------------------------------------------------------------
     private static final class Vmsplice { static final MethodHandle H = link(linux_h.vmsplice$address(), linux_h.vmsplice$descriptor()); }
-    private static final class Splice { static final MethodHandle H = link(linux_h.splice$address(), linux_h.splice$descriptor()); }
-    private static final class Tee { static final MethodHandle H = link(linux_h.tee$address(), linux_h.tee$descriptor()); }
     private static final class MemfdCreate { static final MethodHandle H = link(linux_h.memfd_create$address(), linux_h.memfd_create$descriptor()); }
     private static final class ShmOpen { static final MethodHandle H = link(linux_h.shm_open$address(), linux_h.shm_open$descriptor()); }
     private static final class ShmUnlink { static final MethodHandle H = link(linux_h.shm_unlink$address(), linux_h.shm_unlink$descriptor()); }
     private static final class Mmap { static final MethodHandle H = link(linux_h.mmap$address(), linux_h.mmap$descriptor()); }
     private static final class Munmap { static final MethodHandle H = link(linux_h.munmap$address(), linux_h.munmap$descriptor()); }
-    private static final class Msync { static final MethodHandle H = link(linux_h.msync$address(), linux_h.msync$descriptor()); }
 
     // ---- sockets -------------------------------------------------------------------------------------------
     private static final class Socketpair { static final MethodHandle H = link(linux_h.socketpair$address(), linux_h.socketpair$descriptor()); }
     private static final class Sendmsg { static final MethodHandle H = link(linux_h.sendmsg$address(), linux_h.sendmsg$descriptor()); }
     private static final class Recvmsg { static final MethodHandle H = link(linux_h.recvmsg$address(), linux_h.recvmsg$descriptor()); }
-    private static final class Shutdown { static final MethodHandle H = link(linux_h.shutdown$address(), linux_h.shutdown$descriptor()); }
 
     // ---- shared-memory synchronisation -------------------------------------------------------------------
     /** {@code syscall(SYS_futex, uaddr, op, val, timeout, uaddr2, val3)}: glibc has no futex wrapper. */
@@ -411,48 +403,6 @@ public final class Syscalls {
         }
     }
 
-    /** {@code readv} over {@code iovcnt} {@code struct iovec}s; same results as {@link #read}. */
-    public static long readv(int fd, MemorySegment iov, int iovcnt) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            long r;
-            try { r = (long) Readv.H.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            int e = errno(st);
-            if (e == EINTR) continue;
-            if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("readv", e);
-        }
-    }
-
-    /** {@code writev} over {@code iovcnt} {@code struct iovec}s; same results as {@link #write}. */
-    public static long writev(int fd, MemorySegment iov, int iovcnt) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            long r;
-            try { r = (long) Writev.H.invokeExact(st, fd, iov, iovcnt); } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            int e = errno(st);
-            if (e == EINTR) continue;
-            if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("writev", e);
-        }
-    }
-
-    /** {@code pread} at {@code offset}; 0 at end of file. */
-    public static long pread(int fd, MemorySegment buf, long count, long offset) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            long r;
-            try { r = (long) Pread.H.invokeExact(st, fd, buf, count, offset); } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            int e = errno(st);
-            if (e == EINTR) continue;
-            if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("pread", e);
-        }
-    }
-
     /**
      * {@code close}. Never retried: on Linux the fd is released even when close reports EINTR, and a
      * retry could close an fd another thread has just been given.
@@ -462,17 +412,6 @@ public final class Syscalls {
         int r;
         try { r = (int) Close.H.invokeExact(st, fd); } catch (Throwable t) { throw unchecked(t); }
         if (r == -1 && errno(st) != EINTR) throw SyscallException.of("close", errno(st));
-    }
-
-    /** {@code dup3(oldfd, newfd, flags)}. */
-    public static int dup3(int oldfd, int newfd, int flags) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            int r;
-            try { r = (int) Dup3.H.invokeExact(st, oldfd, newfd, flags); } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            if (errno(st) != EINTR) throw SyscallException.of("dup3", errno(st));
-        }
     }
 
     /** {@code fcntl(fd, cmd, arg)} for the int-argument commands (F_GETFL, F_SETFL, F_SETPIPE_SZ, F_DUPFD_CLOEXEC, ...). */
@@ -680,36 +619,6 @@ public final class Syscalls {
         }
     }
 
-    /** {@code splice(fdIn, NULL, fdOut, NULL, len, flags)}: bytes moved, 0 at end of input, or {@link #WOULD_BLOCK}. */
-    public static long splice(int fdIn, int fdOut, long len, int flags) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            long r;
-            try {
-                r = (long) Splice.H.invokeExact(st, fdIn, MemorySegment.NULL, fdOut, MemorySegment.NULL, len, flags);
-            } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            int e = errno(st);
-            if (e == EINTR) continue;
-            if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("splice", e);
-        }
-    }
-
-    /** {@code tee(fdIn, fdOut, len, flags)}: bytes duplicated, or {@link #WOULD_BLOCK}. */
-    public static long tee(int fdIn, int fdOut, long len, int flags) throws SyscallException {
-        MemorySegment st = state();
-        for (;;) {
-            long r;
-            try { r = (long) Tee.H.invokeExact(st, fdIn, fdOut, len, flags); } catch (Throwable t) { throw unchecked(t); }
-            if (r >= 0) return r;
-            int e = errno(st);
-            if (e == EINTR) continue;
-            if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("tee", e);
-        }
-    }
-
     /** {@code memfd_create(name, flags)}. */
     public static int memfd_create(MemorySegment name, int flags) throws SyscallException {
         MemorySegment st = state();
@@ -754,14 +663,6 @@ public final class Syscalls {
         check("munmap", r, st);
     }
 
-    /** {@code msync(addr, length, flags)}. */
-    public static void msync(MemorySegment addr, long length, int flags) throws SyscallException {
-        MemorySegment st = state();
-        int r;
-        try { r = (int) Msync.H.invokeExact(st, addr, length, flags); } catch (Throwable t) { throw unchecked(t); }
-        check("msync", r, st);
-    }
-
     // =====================================================================================================
     // sockets
     // =====================================================================================================
@@ -800,14 +701,6 @@ public final class Syscalls {
             if (e == EAGAIN) return WOULD_BLOCK;
             throw SyscallException.of("recvmsg", e);
         }
-    }
-
-    /** {@code shutdown(fd, how)}. */
-    public static void shutdown(int fd, int how) throws SyscallException {
-        MemorySegment st = state();
-        int r;
-        try { r = (int) Shutdown.H.invokeExact(st, fd, how); } catch (Throwable t) { throw unchecked(t); }
-        check("shutdown", r, st);
     }
 
     // =====================================================================================================
