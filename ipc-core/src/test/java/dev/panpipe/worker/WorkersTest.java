@@ -9,6 +9,8 @@ import dev.panpipe.process.Signals;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -180,6 +182,25 @@ class WorkersTest {
             ProtocolException e = assertThrows(ProtocolException.class, () -> w.take(Codecs.text()));
             assertEquals("magic", e.field());
             assertTrue(e.getMessage().startsWith("worker garbler: "), e.getMessage());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"header", "payload"})
+    void shouldReportAResultCutOffByTheWorkersEndAsTruncated(String cut) throws Exception {
+        try (Workers workers = Workers.create()) {
+            Worker w = workers.start(WorkerSpec.java("cutter", CutOffWorker.class, cut)
+                    .jvmOptions("--patch-module", "dev.panpipe.core=" + Path.of("target", "test-classes").toAbsolutePath()));
+            w.send("go", Codecs.text());
+            ProtocolException e = assertThrows(ProtocolException.class, () -> w.take(Codecs.text()));
+            assertTrue(e.getMessage().startsWith("worker cutter: frame 1: truncated"), e.getMessage());
+            if (cut.equals("header")) {
+                assertEquals("header", e.field());
+                assertTrue(e.getMessage().endsWith("truncated header: 8 of 16 bytes before end of stream"), e.getMessage());
+            } else {
+                assertEquals("length", e.field());
+                assertTrue(e.getMessage().endsWith("truncated payload: 10 of 100 bytes before end of stream"), e.getMessage());
+            }
         }
     }
 
