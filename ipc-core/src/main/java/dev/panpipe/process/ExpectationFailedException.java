@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * {@link Mux#expect} saw no matching line: the time ran out, or the child ended first. The message names
+ * {@link Mux#expect} saw no matching line: the time ran out, or the child ended (or was lost) first. The message names
  * the child, the pattern and why, and lists the last lines seen from the child.
  */
 public final class ExpectationFailedException extends IOException {
@@ -17,7 +17,17 @@ public final class ExpectationFailedException extends IOException {
     private final List<Mux.Line> recentLines;
 
     public ExpectationFailedException(String child, Pattern pattern, Duration timeout, ExitStatus exit, List<Mux.Line> recentLines) {
-        super(message(child, pattern, timeout, exit, recentLines));
+        this(child, pattern, timeout, exit, null, recentLines);
+    }
+
+    /** The child was lost before a matching line came (see {@link ChildLostException}, the cause). */
+    public ExpectationFailedException(String child, Pattern pattern, Duration timeout, ChildLostException lost, List<Mux.Line> recentLines) {
+        this(child, pattern, timeout, null, lost, recentLines);
+    }
+
+    private ExpectationFailedException(String child, Pattern pattern, Duration timeout, ExitStatus exit, ChildLostException lost,
+                                       List<Mux.Line> recentLines) {
+        super(message(child, pattern, timeout, exit, lost, recentLines), lost);
         this.child = child;
         this.pattern = pattern;
         this.timeout = timeout;
@@ -25,10 +35,13 @@ public final class ExpectationFailedException extends IOException {
         this.recentLines = List.copyOf(recentLines);
     }
 
-    private static String message(String child, Pattern pattern, Duration timeout, ExitStatus exit, List<Mux.Line> lines) {
+    private static String message(String child, Pattern pattern, Duration timeout, ExitStatus exit, ChildLostException lost,
+                                  List<Mux.Line> lines) {
         StringBuilder s = new StringBuilder("expected a line from ").append(child).append(" matching /").append(pattern.pattern()).append("/: ");
         if (exit != null) {
             s.append(child).append(" ended (").append(exit).append(") before one came");
+        } else if (lost != null) {
+            s.append(child).append(" was lost before one came (").append(lost.getMessage()).append(')');
         } else {
             s.append("none came within ").append(format(timeout));
         }

@@ -56,9 +56,9 @@ import java.util.regex.Pattern;
  * child: a {@code waitid} or {@code waitpid} on its pid outside the mux, and waitid says {@code ECHILD}),
  * how the child ended cannot be known. The child is then <em>lost</em>: it gets no {@link Exit}, a notice
  * says so, {@link #await} throws {@link ChildLostException} instead of waiting for an exit that will never
- * come, and {@link #close()} throws it too, once it has released everything else. A child reaped elsewhere
- * is never signalled by pid or process group again, as its number may be another process's by then; so what
- * it started in the background is not stopped.
+ * come ({@link #expect} fails at once, with it as the cause), and {@link #close()} throws it too, once it
+ * has released everything else. A child reaped elsewhere is never signalled by pid or process group again,
+ * as its number may be another process's by then; so what it started in the background is not stopped.
  */
 public interface Mux extends AutoCloseable {
     static MuxBuilder builder() {

@@ -121,6 +121,14 @@ class MuxFailureTest {
             // Sticky: await(ANY) does not pretend nothing happened either.
             assertEquals("victim", assertThrows(ChildLostException.class,
                     () -> within(Duration.ofSeconds(10), "await(ANY)", () -> mux.await(Mux.Until.ANY))).child());
+            // expect fails at once too, rather than wait out its timeout for a line that cannot come.
+            long start = System.nanoTime();
+            ExpectationFailedException expected = assertThrows(ExpectationFailedException.class,
+                    () -> mux.expect("victim", Pattern.compile("never"), Duration.ofSeconds(30)));
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "failed before its 30 s timeout");
+            assertInstanceOf(ChildLostException.class, expected.getCause());
+            assertTrue(expected.getMessage().contains("victim was lost before one came (child victim: how it ended cannot be known"),
+                    expected.getMessage());
             assertEquals(List.of(lost.getMessage()), notices.stream().filter(n -> n.contains("victim")).toList(), "told once, as a notice too");
             assertTrue(mux.exits().isEmpty(), "neither child has an exit to report yet: " + mux.exits());
         } catch (Throwable t) {

@@ -628,6 +628,9 @@ public final class LinuxMux implements Mux {
                     c.backlogBytes -= line.bytes().length;
                     if (pattern.matcher(line.text()).find()) return line;
                 }
+                if (c.lost != null) {   // no exit will come, and no more lines: say so now, not at the timeout
+                    throw new ExpectationFailedException(child, pattern, timeout, lostException(c), List.copyOf(c.recent));
+                }
                 if (c.exit != null || left <= 0) {
                     throw new ExpectationFailedException(child, pattern, timeout, c.exit, List.copyOf(c.recent));
                 }
