@@ -102,7 +102,8 @@ public final class FdPassing {
         }
     }
 
-    private static MemorySegment message(Arena arena, MemorySegment byteBuf, MemorySegment control) {
+    /** A msghdr carrying the one byte in {@code byteBuf} and {@code control} (NULL: none); package-private for tests. */
+    static MemorySegment message(Arena arena, MemorySegment byteBuf, MemorySegment control) {
         MemorySegment iov = iovec.allocate(arena);
         iovec.iov_base(iov, byteBuf);
         iovec.iov_len(iov, 1);

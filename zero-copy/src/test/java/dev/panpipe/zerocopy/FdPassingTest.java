@@ -2,9 +2,7 @@ package dev.panpipe.zerocopy;
 
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.cmsghdr;
-import dev.panpipe.bindings.linux.iovec;
 import dev.panpipe.bindings.linux.linux_h;
-import dev.panpipe.bindings.linux.msghdr;
 import dev.panpipe.internal.linux.LinuxSockets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -136,22 +134,16 @@ class FdPassingTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment data = arena.allocate(1);
             data.set(ValueLayout.JAVA_BYTE, 0, (byte) 'F');
-            MemorySegment iov = iovec.allocate(arena);
-            iovec.iov_base(iov, data);
-            iovec.iov_len(iov, 1);
-            MemorySegment msg = msghdr.allocate(arena);
-            msghdr.msg_iov(msg, iov);
-            msghdr.msg_iovlen(msg, 1);
+            MemorySegment control = MemorySegment.NULL;
             if (fds.length > 0) {
                 long length = cmsghdr.sizeof() + (long) Integer.BYTES * fds.length;
-                MemorySegment control = arena.allocate((length + 7) & ~7L, 8);
+                control = arena.allocate((length + 7) & ~7L, 8);
                 cmsghdr.cmsg_len(control, length);
                 cmsghdr.cmsg_level(control, linux_h.SOL_SOCKET());
                 cmsghdr.cmsg_type(control, linux_h.SCM_RIGHTS());
                 for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, cmsghdr.sizeof() + 4L * i, fds[i]);
-                msghdr.msg_control(msg, control);
-                msghdr.msg_controllen(msg, control.byteSize());
             }
+            MemorySegment msg = FdPassing.message(arena, data, control);
             assertEquals(1, Syscalls.sendmsg(socket, msg, linux_h.MSG_NOSIGNAL()));
         }
     }
