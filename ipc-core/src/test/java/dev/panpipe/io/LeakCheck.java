@@ -1,5 +1,6 @@
 package dev.panpipe.io;
 
+import dev.panpipe.testing.OpenFds;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
@@ -11,11 +12,9 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -27,8 +26,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 public final class LeakCheck implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
     private static final ExtensionContext.Namespace NS = ExtensionContext.Namespace.create(LeakCheck.class);
-    private static final String JAVA_HOME = System.getProperty("java.home");
-    private static final String SELF_FD_DIR = "/proc/" + ProcessHandle.current().pid() + "/fd";
 
     @Override
     public void beforeAll(ExtensionContext context) {
@@ -59,20 +56,10 @@ public final class LeakCheck implements BeforeAllCallback, AfterAllCallback, Bef
     }
 
     private static void assertNoNewFds(String what, Map<Integer, String> before) {
-        Map<Integer, String> after = openFds();
-        List<String> leaked = new ArrayList<>();
-        after.forEach((fd, target) -> {
-            if (target.equals(before.get(fd)) || jvmOwn(target)) return;
-            leaked.add(fd + " -> " + target);
-        });
+        List<String> leaked = OpenFds.openedSince(before);
         if (!leaked.isEmpty()) fail(what + " left fds open: " + leaked);
     }
 
-    private static boolean jvmOwn(String target) {
-        return target.endsWith(".jar") || (JAVA_HOME != null && target.startsWith(JAVA_HOME))
-                || target.equals("/dev/random") || target.equals("/dev/urandom")   // SecureRandom, opened once
-                || target.equals(SELF_FD_DIR);                                       // the listing's own directory
-    }
 
     /** This JVM's children, with their state letter from /proc (R, S, Z...). */
     public static Map<Long, String> children() {
@@ -100,18 +87,6 @@ public final class LeakCheck implements BeforeAllCallback, AfterAllCallback, Bef
 
     /** fd number -> link target, for every open fd of this JVM. */
     public static Map<Integer, String> openFds() {
-        Map<Integer, String> fds = new TreeMap<>();
-        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
-            for (Path p : (Iterable<Path>) s::iterator) {
-                try {
-                    fds.put(Integer.parseInt(p.getFileName().toString()), Files.readSymbolicLink(p).toString());
-                } catch (NoSuchFileException gone) {
-                    // the listing's own directory fd, closed by now
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return fds;
+        return OpenFds.snapshot();
     }
 }
