@@ -1,5 +1,6 @@
 package dev.panpipe.zerocopy;
 
+import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.cmsghdr;
@@ -62,6 +63,7 @@ public final class FdPassing {
      * Receives one fd sent with {@link #send}, blocking until it arrives; the caller owns the returned fd.
      *
      * @throws EOFException if the peer closed the socket first
+     * @throws SyscallException with EMFILE if this process has no free fd for it (the kernel drops the fd sent)
      * @throws IOException  if the message carried no fd, or more than one (those that arrived are closed)
      */
     public static int receive(int socketFd) throws IOException {
@@ -86,6 +88,12 @@ public final class FdPassing {
             boolean truncated = (msghdr.msg_flags(msg) & linux_h.MSG_CTRUNC()) != 0;
             if (installed == 1 && !truncated) return control.get(ValueLayout.JAVA_INT, CMSG_HEADER);
             for (int i = 0; i < installed; i++) closeQuietly(control.get(ValueLayout.JAVA_INT, CMSG_HEADER + (long) Integer.BYTES * i));
+            if (truncated && installed == 0) {
+                // The buffer has room for two fds, so a cut with none installed means the kernel could not
+                // install even the first: this process has no free fd (recvmsg does not fail for it, it
+                // drops the fd and sets MSG_CTRUNC). The sent fd is lost; the caller needs to know why.
+                throw SyscallException.of("recvmsg", "SCM_RIGHTS: no free fd to receive into, the fd sent was dropped", Errno.EMFILE);
+            }
             if (!rights && !truncated) {
                 throw new IOException("recvmsg: the message carried no SCM_RIGHTS fd (controllen=" + controlLength + ")");
             }
