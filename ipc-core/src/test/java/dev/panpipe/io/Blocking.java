@@ -7,9 +7,13 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -34,6 +38,14 @@ public final class Blocking {
 
     /** Starts {@code call} on a new thread and returns once that thread sleeps in a kernel function named like {@code wchan}. */
     public static <T> Future<T> startAndAwaitBlocked(String wchan, Callable<T> call) throws Exception {
+        return startAndAwaitBlocked(List.of(wchan), call);
+    }
+
+    /**
+     * As {@link #startAndAwaitBlocked(String, Callable)}, returning once the thread sleeps in any of {@code wchans}:
+     * for a test that must go on (and fail) when the call blocks somewhere it should not, rather than wait forever.
+     */
+    public static <T> Future<T> startAndAwaitBlocked(List<String> wchans, Callable<T> call) throws Exception {
         CompletableFuture<T> result = new CompletableFuture<>();
         AtomicInteger tid = new AtomicInteger();
         Thread t = Thread.ofPlatform().name("blocked-call").daemon().start(() -> {
@@ -48,17 +60,46 @@ public final class Blocking {
         for (;;) {
             if (result.isDone()) return result;   // it did not block at all: the caller's assertions will say so
             if (task == null && tid.get() != 0) task = Path.of("/proc/self/task/" + tid.get());
-            if (task != null && blockedIn(task, wchan)) return result;
+            if (task != null && blockedIn(task, wchans)) return result;
             Thread.sleep(5);
             if (!t.isAlive() && !result.isDone()) throw new AssertionError("blocked-call thread died");
         }
     }
 
-    private static boolean blockedIn(Path task, String wchan) throws IOException {
+    /**
+     * The call's result, waited for 10 s at most. A call still blocked then is freed with {@code unblock} (the test
+     * must not leave a thread behind that holds an fd) and the test fails saying {@code stuck}.
+     */
+    public static <T> T resultOrFree(Future<T> call, Runnable unblock, String stuck) throws ExecutionException, InterruptedException {
+        try {
+            return call.get(10, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            unblock.run();
+            try {
+                call.get(10, TimeUnit.SECONDS);
+            } catch (ExecutionException | TimeoutException ignored) {
+                // the failure below is the one to report
+            }
+            throw new AssertionError(stuck + " (still blocked 10 s on; freed to clean up)");
+        }
+    }
+
+    /** What the call threw, waited for and freed as by {@link #resultOrFree}; fails if it returned instead. */
+    public static Throwable failureOrFree(Future<?> call, Runnable unblock, String stuck) throws InterruptedException {
+        Object returned;
+        try {
+            returned = resultOrFree(call, unblock, stuck);
+        } catch (ExecutionException e) {
+            return e.getCause();
+        }
+        throw new AssertionError("expected the call to throw, but it returned " + returned);
+    }
+
+    private static boolean blockedIn(Path task, List<String> wchans) throws IOException {
         String stat = Files.readString(task.resolve("stat"));
         if (stat.charAt(stat.lastIndexOf(')') + 2) != 'S') return false;
         String where = Files.readString(task.resolve("wchan"));
         // A kernel that hides wchan shows "0": then asleep has to do.
-        return where.contains(wchan) || where.equals("0");
+        return wchans.stream().anyMatch(where::contains) || where.equals("0");
     }
 }

@@ -194,6 +194,26 @@ class PipeTest {
     }
 
     @Test
+    void shouldWakeAWriterOfAnEndLentToAChildWithAsynchronousCloseException() throws Exception {
+        // As for reads: lent to a child, the end's description is shared and back in blocking mode, and a blocking
+        // write of more than fits went straight into write(2), which sleeps there until the rest fits. Nobody reads
+        // here: the write fills the pipe and waits, where close() must reach it.
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
+             Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdout(Redirect.to(pipe.writeEnd()))
+                     .destroyGrace(Duration.ofMillis(100)).start()) {
+            int capacity = pipe.capacity();
+            MemorySegment more = arena.allocate(capacity * 2L);
+            Future<Long> write = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> pipe.writeEnd().write(more));
+            assertFalse(write.isDone(), "the write must be blocked before the close");
+            pipe.writeEnd().close();
+            Throwable thrown = Blocking.failureOrFree(write, pipe.readEnd()::close, "close() did not wake a writer of an end lent to a child");
+            assertInstanceOf(AsynchronousCloseException.class, thrown);
+            assertEquals(capacity, drain(pipe.readEnd()), "what the write put in before the close stays for the reader");
+            assertTrue(child.isAlive(), "the child's copy of the end is its own");
+        }
+    }
+
+    @Test
     void shouldWakeEveryThreadWaitingForReadabilityOnClose() throws Exception {
         try (Pipe pipe = Pipe.open()) {
             Future<Boolean> first = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().awaitReadable(null));
@@ -345,6 +365,15 @@ class PipeTest {
             assertEquals("negative timeout: PT-5S", write.getMessage());
             assertTrue(pipe.readEnd().isOpen() && pipe.writeEnd().isOpen(), "a refused wait leaves the ends as they were");
         }
+    }
+
+    /** Reads what is in the pipe now, without waiting for more (a child may hold a write end open): the byte count. */
+    static long drain(ReadEnd end) throws Exception {
+        end.blocking(false);
+        byte[] buf = new byte[65536];
+        long total = 0;
+        for (int n; (n = end.read(buf, 0, buf.length)) > 0; ) total += n;
+        return total;
     }
 
     /** Fills the pipe to the brim without blocking, then puts the write end back in blocking mode. */

@@ -17,7 +17,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Every call passes {@code SPLICE_F_NONBLOCK}, whatever the fd's own mode, and blocking mode waits in
  * {@link FdHandle#awaitWritable}: so a close wakes a blocked writer even on a description shared with a
- * child (a child's stdin is in blocking mode), where {@link FdWriteEnd} has to block in the kernel.
+ * child (a child's stdin is in blocking mode) or inherited, where {@link FdWriteEnd} has to poll before
+ * every page (an end lent to a child) or block in the kernel (an inherited one).
  */
 public final class LinuxVmspliceWriter implements VmspliceWriter {
     public static final long PAGE = FdWriteEnd.PAGE;
