@@ -214,6 +214,26 @@ class PipeTest {
     }
 
     @Test
+    void shouldWriteAShortCountWithoutBlockingOnAnEndLentToAChild() throws Exception {
+        // The description is in blocking mode, where write(2) waits until all of its bytes are in: a non-blocking
+        // write must still take only what fits now.
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
+             Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdout(Redirect.to(pipe.writeEnd()))
+                     .destroyGrace(Duration.ofMillis(100)).start()) {
+            int capacity = pipe.capacity();
+            pipe.writeEnd().blocking(false);
+            MemorySegment big = arena.allocate(capacity * 4L);
+            Future<Long> write = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> pipe.writeEnd().write(big));
+            long n = Blocking.resultOrFree(write, pipe.readEnd()::close, "a non-blocking write to an end lent to a child blocked");
+            assertEquals(capacity, n, "what fits now: the pipe's capacity");
+            assertEquals(0, pipe.writeEnd().write(big), "nothing more fits");
+            assertEquals(0, pipe.writeEnd().write(new byte[100], 0, 100), "nothing more fits from an array either");
+            assertEquals(capacity, drain(pipe.readEnd()));
+            assertTrue(child.isAlive());
+        }
+    }
+
+    @Test
     void shouldWakeEveryThreadWaitingForReadabilityOnClose() throws Exception {
         try (Pipe pipe = Pipe.open()) {
             Future<Boolean> first = Blocking.startAndAwaitBlocked("poll", () -> pipe.readEnd().awaitReadable(null));

@@ -32,12 +32,12 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     /** Writes {@code src[from, from+length)}: all of it when blocking, what fits when not. */
     private long writeAcquired(int fd, MemorySegment src, long from, long length) throws IOException {
         boolean nonBlockingFd = handle.ensureNonBlocking();
-        // An end lent to a child shares a description in blocking mode, where write(2) sleeps until the last of its
-        // bytes is in, out of close()'s reach: there each write follows a poll, which close() wakes. An inherited
-        // description (a worker's stdout, written on every message and never closed under its writer) keeps the
-        // plain blocking write: one system call per message rather than two per page.
-        if (!nonBlockingFd && blocking && handle.lent()) return writePolled(fd, src, from, length);
-        if (!nonBlockingFd && !blocking && !handle.awaitWritable(0)) return 0;
+        // A shared description keeps its own (blocking) mode, where write(2) sleeps until the last of its bytes is
+        // in, out of close()'s reach. So each write follows a poll where the call must not block, and, for an end
+        // lent to a child, where it may, so that close() can wake the wait. An inherited description (a worker's
+        // stdout, written on every message and never closed under its writer) keeps the plain blocking write: one
+        // system call per message rather than two per page.
+        if (!nonBlockingFd && (!blocking || handle.lent())) return writePolled(fd, src, from, length);
         long done = 0;
         while (done < length) {
             // The rest after a partial write (a frame larger than the pipe) goes by offset, not as a slice:
@@ -51,7 +51,6 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
                 continue;
             }
             done += n;
-            if (!blocking && !nonBlockingFd) break;
             // A short write on a non-blocking pipe means it is full: the next write would only fail with
             // EAGAIN, so wait for room first (one system call fewer per refill).
             if (blocking && nonBlockingFd && done < length) handle.awaitWritable(-1);
@@ -62,16 +61,16 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     /**
      * Writes {@code src[from, from+length)} to a description in blocking mode without sleeping in write(2): each
      * write follows a poll that found room and asks for a page at most, which a pipe with room takes whole (it has
-     * a free page slot). write(2) can then sleep only if the child fills the pipe between the two calls.
+     * a free page slot). Blocking, the poll waits, and close() wakes it; not blocking, it only looks, and the write
+     * stops at a full pipe. write(2) can then sleep only if another process fills the pipe between the two calls.
      */
     private long writePolled(int fd, MemorySegment src, long from, long length) throws IOException {
         long done = 0;
-        while (done < length) {
-            handle.awaitWritable(-1);
+        while (done < length && handle.awaitWritable(blocking ? -1 : 0)) {
             long at = from + done;
             long chunk = Math.min(PAGE, length - done);
             long n = at == 0 ? Syscalls.write(fd, src, chunk) : Syscalls.write(fd, src, at, chunk);
-            if (n != Syscalls.WOULD_BLOCK) done += n;   // EAGAIN: the child set O_NONBLOCK, and took the room first
+            if (n != Syscalls.WOULD_BLOCK) done += n;   // EAGAIN: another process set O_NONBLOCK and took the room first
         }
         return done;
     }
