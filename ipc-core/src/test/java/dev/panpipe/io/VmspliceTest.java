@@ -16,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -370,6 +372,25 @@ class VmspliceTest {
             assertInstanceOf(AsynchronousCloseException.class, e.getCause());
             assertThrows(IllegalStateException.class, () -> out.write(pages), "the write end is closed");
             assertThrows(IllegalStateException.class, out::consumed);
+        }
+    }
+
+    @Test
+    void shouldWakeAWriterBlockedOnAFullPipeLentToAChildWhenTheWriteEndCloses() throws Exception {
+        // Lent to a child, the description is back in blocking mode; vmsplice must still wait where close reaches it.
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
+             Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdout(Redirect.to(pipe.writeEnd()))
+                     .destroyGrace(Duration.ofMillis(100)).start()) {
+            VmspliceWriter out = VmspliceWriter.over(pipe.writeEnd());
+            int capacity = pipe.capacity();
+            MemorySegment pages = arena.allocate(capacity * 2L, PAGE);
+            Future<Long> write = Blocking.startAndAwaitBlocked(List.of("poll", "pipe", "splice"), () -> out.write(pages));
+            assertFalse(write.isDone(), "the write must be blocked before the close");
+            pipe.writeEnd().close();
+            Throwable thrown = Blocking.failureOrFree(write, pipe.readEnd()::close, "close() did not wake a vmsplice writer of an end lent to a child");
+            assertInstanceOf(AsynchronousCloseException.class, thrown);
+            assertEquals(capacity, out.written(), "what fitted before the close");
+            assertTrue(child.isAlive(), "the child's copy of the end is its own");
         }
     }
 
