@@ -10,7 +10,9 @@ import java.time.Duration;
  *
  * <p>In blocking mode (the default) a write returns once every byte is with the kernel. In non-blocking
  * mode it writes what fits now and returns that count, possibly 0. A write after every reader has
- * closed throws {@link dev.panpipe.bindings.BrokenPipeException}.
+ * closed throws {@link dev.panpipe.bindings.BrokenPipeException}. A blocking write that another thread's
+ * {@link #close()} cuts short throws {@link java.nio.channels.AsynchronousCloseException}; the bytes it had
+ * written by then stay in the pipe for the reader, and the exception does not say how many.
  *
  * <p>One owner closes it; {@code close} is idempotent and any other call after it throws
  * {@link IllegalStateException}.
