@@ -1,10 +1,15 @@
 package dev.panpipe.io;
 
+import dev.panpipe.connection.Codecs;
 import dev.panpipe.connection.Connection;
 import dev.panpipe.process.Pipeline;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.testing.FdExhaustion;
 import dev.panpipe.testing.FdExhaustion.Scenario;
+import dev.panpipe.worker.EchoWorker;
+import dev.panpipe.worker.Worker;
+import dev.panpipe.worker.WorkerSpec;
+import dev.panpipe.worker.Workers;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,6 +71,20 @@ final class FdExhaustionMain {
                         return r;
                     } catch (Throwable t) {
                         r.close();
+                        throw t;
+                    }
+                }),
+                // a worker JVM: its pipes, its results FIFO, the private directory, the event loop's epoll and
+                // eventfd; the worker inherits the lowered limit, which a JVM starts under from about 20 fds
+                new Scenario("Workers.create + start + a round trip", () -> {
+                    Workers workers = Workers.create();
+                    try {
+                        Worker echo = workers.start(WorkerSpec.java("echo", EchoWorker.class));
+                        echo.send("ping", Codecs.text());
+                        if (!"ping".equals(echo.take(Codecs.text()))) throw new AssertionError("the echo did not echo");
+                        return workers;
+                    } catch (Throwable t) {
+                        workers.close();
                         throw t;
                     }
                 }));
