@@ -48,7 +48,12 @@ import java.util.regex.Pattern;
  * Each child leads a process group of its own (so a terminal's Ctrl-C reaches only this process, which then
  * stops them in order). {@link #close()} closes every stdin, waits up to the grace period, sends SIGTERM to
  * every child's process group, waits again, sends SIGKILL, reaps, delivers what the children wrote last,
- * and removes the FIFOs it created and the directory if it created that.
+ * and removes the FIFOs it created and the directory if it created that. A child that ends first is left
+ * unreaped until then, so the number of its group stays its own. A child the caller reaps itself, through
+ * {@link #process} ({@code waitFor}, {@code destroy} or {@code close} there), keeps its {@link Exit} (it is
+ * not lost), but from then on its pid, the group's number, may be given to another process: close signals
+ * neither it nor its group, so what it left running in that group is not stopped, and a notice says so if
+ * the group still has members.
  *
  * <h2>A child lost</h2>
  * The mux learns of a child's end through its pidfd and reads its status with {@code waitid(WNOWAIT)}; the
@@ -99,7 +104,12 @@ public interface Mux extends AutoCloseable {
     /** The children's names, in the order they were added. */
     List<String> names();
 
-    /** A child's process. @throws IllegalArgumentException if there is no child of that name */
+    /**
+     * A child's process. Reaping it here ({@code waitFor}, {@code destroy}, {@code close}) gives up its
+     * process group's stopping at {@link #close()}: see "Stopping" above.
+     *
+     * @throws IllegalArgumentException if there is no child of that name
+     */
     Subprocess process(String child);
 
     /** The directory holding the FIFOs, if {@link MuxBuilder#fifos} asked for them. */

@@ -158,6 +158,60 @@ class MuxFailureTest {
     }
 
     /**
+     * The caller reaps a child itself, through {@code mux.process(..).waitFor()}. From then on its pid, which
+     * is also the number of the process group it led, may be given to another process, so close must not
+     * signal that group by number. What the child left running in its group shows it: a signal to the
+     * group would end that sleep, and it survives close instead (the test then stops it itself). The
+     * child's exit went through panpipe's own handle, so it is known: an exit, no ChildLostException.
+     */
+    @Test
+    @Timeout(60)
+    void shouldNotSignalTheProcessGroupOfAChildReapedThroughItsOwnHandle() throws Exception {
+        String marker = "27." + ProcessHandle.current().pid();
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        Mux mux = Mux.builder()
+                .child("starter", sh("sleep " + marker + " > /dev/null 2>&1 & echo started"))
+                .notices(notices::add).grace(Duration.ofMillis(200)).start();
+        try {
+            mux.expect("starter", Pattern.compile("^started$"), FIVE_SECONDS);
+            assertEquals(ExitStatus.exited(0), within(Duration.ofSeconds(10), "waitFor", () -> mux.process("starter").waitFor()));
+            assertEquals(List.of(new Mux.Exit("starter", ExitStatus.exited(0), true)),
+                    within(Duration.ofSeconds(10), "await(ALL)", () -> mux.await(Mux.Until.ALL)),
+                    "reaped through its own handle: its exit is known, the child is not lost");
+            assertEquals(1, sleepers(marker), "the sleep it started runs, in the group the reaped child led");
+
+            within(Duration.ofSeconds(20), "close", () -> {
+                mux.close();
+                return null;
+            });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+            while (System.nanoTime() < deadline) {
+                assertEquals(1, sleepers(marker), "close signalled the process group of a child reaped before it, by number");
+                Thread.sleep(20);
+            }
+            assertEquals(List.of(new Mux.Exit("starter", ExitStatus.exited(0), true)), mux.exits());
+            assertEquals(List.of("starter: reaped through its Subprocess before close, so its process group is not signalled"
+                            + " (its number may be another's by now): what it started in that group is left running"),
+                    notices);
+        } finally {
+            mux.close();
+            stopSleepers(marker);
+        }
+    }
+
+    private static long sleepers(String marker) {
+        return ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count();
+    }
+
+    /** Ends the sleeps a test left running (not children of this JVM, so found by their unique argument). */
+    private static void stopSleepers(String marker) throws Exception {
+        for (ProcessHandle h : ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).toList()) {
+            h.destroyForcibly();
+            h.onExit().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
      * The second child cannot start (its working directory does not exist) after the first has: the
      * exception names it, the first is stopped and reaped, and its FIFOs and their directory are removed.
      */

@@ -172,6 +172,21 @@ final class LinuxSubprocess implements Subprocess {
     }
 
     /**
+     * Sends {@code signal} to the process group this child leads (it must have been started as a group
+     * leader), by number, but only while the child is not known to be reaped: alive, or a zombie nobody has
+     * reaped, it keeps its pid, so the group's number cannot be given to another process. Once this handle
+     * has reaped it (a {@link #waitFor} by anyone holding it) or a waitid has said ECHILD, the number is free
+     * and nothing is sent. The check and the kill happen under the reaper's lock, so a waitFor on another
+     * thread cannot reap the child in between.
+     *
+     * @return false if nothing was sent because the child has been reaped
+     * @throws SyscallException from kill: ESRCH if the group has no member any more
+     */
+    boolean signalGroupUnlessReaped(int signal) throws SyscallException {
+        return reaper.killGroupIfNotReaped(signal);
+    }
+
+    /**
      * Waits up to {@code timeoutMillis} (-1: no limit) for the child to end, without reaping it.
      *
      * @return true if it has ended
@@ -303,6 +318,18 @@ final class LinuxSubprocess implements Subprocess {
             lock.lock();
             try {
                 if (status == null && !reapedElsewhere) Syscalls.kill(pid, signal);
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** See {@link LinuxSubprocess#signalGroupUnlessReaped}. */
+        boolean killGroupIfNotReaped(int signal) throws SyscallException {
+            lock.lock();
+            try {
+                if (status != null || reapedElsewhere) return false;
+                Syscalls.kill(-pid, signal);
+                return true;
             } finally {
                 lock.unlock();
             }
