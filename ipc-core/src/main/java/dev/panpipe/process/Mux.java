@@ -40,6 +40,12 @@ import java.util.regex.Pattern;
  * wait in memory until the child reads them (and a FIFO is not read while more than
  * {@link MuxBuilder#MAX_PENDING_INPUT} bytes wait for its child).
  *
+ * <p>A FIFO is never left open but unread, which would block its writers for ever once it is full. If
+ * passing on what was read from it fails (something the mux calls throws: a {@link MuxBuilder#notices}
+ * consumer, say), the child's input from it would have a hole, so nothing more from it is passed on: the
+ * FIFO is still read and what is written into it is dropped, with a notice when that begins and one at
+ * close saying how many bytes.
+ *
  * <h2>One thread</h2>
  * One epoll loop thread reads every child's stdout and stderr, every FIFO and stdin, writes every stdin
  * and learns of every exit through the children's pidfds: no thread per pipe, no sleep-polling.

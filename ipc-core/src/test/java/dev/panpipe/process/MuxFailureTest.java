@@ -212,6 +212,58 @@ class MuxFailureTest {
     }
 
     /**
+     * Passing on what was read from a FIFO fails: here the notices consumer throws on the notice that the
+     * bytes are dropped, as the child closed its stdin. The FIFO must not be left open but unread, or its
+     * writers block for ever once the pipe is full: it goes on being read, what comes is dropped and
+     * counted, and the notices say so, once when it happens and with the count at close.
+     */
+    @Test
+    @Timeout(60)
+    void shouldKeepReadingAndDroppingAFifoWhoseBytesCouldNotBePassedOn() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        Mux mux = Mux.builder()
+                .child("closer", sh("exec 0<&-; echo closed; exec sleep 30"))
+                .fifos(dir.resolve("fifos"))
+                .notices(n -> {
+                    if (armed.compareAndSet(true, false)) throw new IllegalStateException("the notices consumer fails");
+                    notices.add(n);
+                })
+                .grace(Duration.ofMillis(200)).start();
+        Path fifo = mux.fifo("closer").orElseThrow();
+        try (mux) {
+            mux.expect("closer", Pattern.compile("^closed$"), FIVE_SECONDS);
+            mux.send("closer", "probe\n");     // the mux knows the stdin is closed once this is reported dropped
+            awaitNotice(notices, n -> n.endsWith("6 bytes for it dropped"));
+            armed.set(true);
+            Process first = write(fifo, "printf hello");
+            assertTrue(first.waitFor(10, TimeUnit.SECONDS), "a first writer of 5 bytes");
+            awaitNotice(notices, n -> n.contains(fifo.toString()));
+
+            Process big = write(fifo, "head -c 1048576 /dev/zero");
+            try {
+                assertTrue(big.waitFor(10, TimeUnit.SECONDS), "the writer of 1 MiB is not left blocked on a FIFO nobody reads");
+                assertEquals(0, big.exitValue());
+            } finally {
+                big.destroyForcibly();
+                big.waitFor();
+            }
+            assertEquals(List.of("closer's stdin is closed: 6 bytes for it dropped", "closer: passing on what was read from " + fifo
+                    + " failed (java.lang.IllegalStateException: the notices consumer fails): from now on what is written into it"
+                    + " is read and dropped, so that its writers do not block"), notices);
+        }
+        assertTrue(notices.contains("closer: 1048576 bytes written into " + fifo + " after passing them on failed were dropped"),
+                notices.toString());
+    }
+
+    /** A process that writes what {@code command} prints into {@code fifo}. */
+    private static Process write(Path fifo, String command) throws java.io.IOException {
+        return new ProcessBuilder("sh", "-c", command + " > \"$1\"", "sh", fifo.toString())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    }
+
+    /**
      * The second child cannot start (its working directory does not exist) after the first has: the
      * exception names it, the first is stopped and reaped, and its FIFOs and their directory are removed.
      */

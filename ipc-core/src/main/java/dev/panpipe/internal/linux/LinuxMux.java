@@ -436,6 +436,20 @@ public final class LinuxMux implements Mux {
                 + c.name + ": " + e);
     }
 
+    /**
+     * Passing on what was read from the child's FIFO failed ({@code error}, thrown by something enqueue
+     * calls: a notices consumer that throws, say). Those bytes may or may not have reached the child, so
+     * its input from the FIFO has a hole here: nothing more is passed on, rather than bytes after a gap.
+     * But the FIFO is still read, and no longer paused for backpressure (nothing from it waits for the
+     * child), or its writers would block for ever once it is full; what comes is counted and dropped (the
+     * count is told at close), and a notice says so now.
+     */
+    private void dropFifoInput(Child c, RuntimeException error) {
+        c.fifoDropping = true;
+        notices.accept(c.name + ": passing on what was read from " + c.fifo.path() + " failed (" + error + "): from now on"
+                + " what is written into it is read and dropped, so that its writers do not block");
+    }
+
     private void closeStdin(Child c, boolean reportDropped) {
         if (c.stdinClosed) return;
         c.stdinClosed = true;
@@ -448,15 +462,27 @@ public final class LinuxMux implements Mux {
         c.stdin.close();
     }
 
+    /**
+     * Moves what the FIFO holds to the child's stdin queue. A failure to pass bytes on drops the FIFO's
+     * input from then on (see dropFifoInput); one to read it, or anything this throws, ends in fifoFailed.
+     */
     private void readFifo(Child c, EventLoop.Registration r) throws IOException {
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
-            if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) {
+            if (!c.fifoDropping && c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) {
                 r.interest(0);                        // the bytes stay in the FIFO, and its writers block: backpressure
                 return;
             }
             long n = c.fifoIn.read(buffer);
             if (n <= 0) return;                       // 0: nothing now; EOF cannot come while we hold a writer
-            enqueue(c, buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
+            if (c.fifoDropping) {
+                c.fifoDropped += n;
+                continue;
+            }
+            try {
+                enqueue(c, buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
+            } catch (RuntimeException e) {
+                dropFifoInput(c, e);
+            }
         }
     }
 
@@ -692,6 +718,10 @@ public final class LinuxMux implements Mux {
             if (control != null) control.stop();
             for (Child c : children.values()) {
                 if (c.fifoRegistration != null) c.fifoRegistration.cancel();
+                if (c.fifoDropped > 0) {
+                    notices.accept(c.name + ": " + c.fifoDropped + " bytes written into " + c.fifo.path()
+                            + " after passing them on failed were dropped");
+                }
                 if (c.stdin != null) closeStdin(c, false);
             }
         });
@@ -901,6 +931,8 @@ public final class LinuxMux implements Mux {
         long pendingBytes;
         boolean stdinClosed;
         boolean endInputRequested;
+        boolean fifoDropping;                         // see dropFifoInput
+        long fifoDropped;
 
         // guarded by lock
         final ArrayDeque<Line> backlog = new ArrayDeque<>();
