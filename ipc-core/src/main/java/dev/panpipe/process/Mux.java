@@ -44,7 +44,9 @@ import java.util.regex.Pattern;
  * passing on what was read from it fails (something the mux calls throws: a {@link MuxBuilder#notices}
  * consumer, say), the child's input from it would have a hole, so nothing more from it is passed on: the
  * FIFO is still read and what is written into it is dropped, with a notice when that begins and one at
- * close saying how many bytes.
+ * close saying how many bytes. If it cannot be read at all, the mux closes its ends of it, with a notice:
+ * a writer that has it open gets EPIPE, and one that opens it later waits for a reader until close lets
+ * it through.
  *
  * <h2>One thread</h2>
  * One epoll loop thread reads every child's stdout and stderr, every FIFO and stdin, writes every stdin

@@ -430,10 +430,21 @@ public final class LinuxMux implements Mux {
         resumeInputs(c);
     }
 
-    /** Reading the child's FIFO failed: it is no longer read (writers block once it is full), and this says so. */
+    /**
+     * The child's FIFO can no longer be read: reading it failed (not to be expected of a pipe, whose read
+     * fails only with EAGAIN or EINTR, both handled), or a step around the read did (pausing or resuming it,
+     * the notice of {@link #dropFifoInput}), or the loop itself. Its registration is gone. Left open but
+     * unread, it would block its writers for ever once full, so the mux's two ends are closed: a writer's
+     * next write gets EPIPE. One that opens it after this waits in open for a reader, as with any FIFO
+     * nobody reads, until close lets it through (see close).
+     */
     private void fifoFailed(Child c, Throwable e) {
-        notices.accept(c.name + ": reading " + c.fifo.path() + " failed, what is written into it no longer reaches "
-                + c.name + ": " + e);
+        if (c.fifoClosedEarly) return;
+        c.fifoClosedEarly = true;
+        c.fifoIn.close();
+        c.fifoKeepAlive.close();
+        notices.accept(c.name + ": reading " + c.fifo.path() + " failed, so it is closed (its writers get EPIPE) and what is"
+                + " written into it no longer reaches " + c.name + ": " + e);
     }
 
     /**
@@ -467,7 +478,7 @@ public final class LinuxMux implements Mux {
      * input from then on (see dropFifoInput); one to read it, or anything this throws, ends in fifoFailed.
      */
     private void readFifo(Child c, EventLoop.Registration r) throws IOException {
-        for (int i = 0; i < READS_PER_WAKEUP; i++) {
+        for (int i = 0; i < READS_PER_WAKEUP && !c.fifoClosedEarly; i++) {
             if (!c.fifoDropping && c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT) {
                 r.interest(0);                        // the bytes stay in the FIFO, and its writers block: backpressure
                 return;
@@ -488,10 +499,15 @@ public final class LinuxMux implements Mux {
 
     private void resumeInputs(Child c) {
         if (c.pendingBytes > MuxBuilder.MAX_PENDING_INPUT / 2) return;
-        try {
-            if (c.fifoRegistration != null && c.fifoRegistration.interest() == 0 && !stopping) {
+        if (c.fifoRegistration != null && c.fifoRegistration.interest() == 0 && !stopping) {
+            try {
                 c.fifoRegistration.interest(EventLoop.READABLE);
+            } catch (IOException e) {
+                c.fifoRegistration.cancel();    // left paused, it would block its writers for ever
+                fifoFailed(c, e);
             }
+        }
+        try {
             if (control != null && control.pausedFor == c) control.resume();
         } catch (IOException e) {
             notices.accept("resuming input for " + c.name + " failed: " + e);
@@ -772,6 +788,15 @@ public final class LinuxMux implements Mux {
             if (c.fifoKeepAlive != null) c.fifoKeepAlive.close();
             if (c.fifo != null) {
                 try {
+                    // A writer that opened a FIFO closed early (fifoFailed) waits in open for a reader: one
+                    // opened and closed at once lets it through before the name goes (its write then meets
+                    // EPIPE, or fills the pipe that is about to go, as what remains in any FIFO does at close).
+                    if (c.fifoClosedEarly) c.fifo.openReadEndNow().close();
+                } catch (IOException e) {
+                    // ENOENT: removed by someone else, so nobody can open it any more
+                    if (!(e instanceof SyscallException s && s.errno() == Errno.ENOENT)) failures.add(e);
+                }
+                try {
                     c.fifo.close();
                 } catch (IOException e) {
                     failures.add(e);
@@ -933,6 +958,7 @@ public final class LinuxMux implements Mux {
         boolean endInputRequested;
         boolean fifoDropping;                         // see dropFifoInput
         long fifoDropped;
+        boolean fifoClosedEarly;                      // see fifoFailed; read by close once the loop has ended
 
         // guarded by lock
         final ArrayDeque<Line> backlog = new ArrayDeque<>();
