@@ -111,8 +111,9 @@ public final class Syscalls {
     private static final class Waitpid { static final MethodHandle H = link(linux_h.waitpid$address(), linux_h.waitpid$descriptor()); }
     private static final class Waitid { static final MethodHandle H = link(linux_h.waitid$address(), linux_h.waitid$descriptor()); }
     private static final class Kill { static final MethodHandle H = link(linux_h.kill$address(), linux_h.kill$descriptor()); }
-    private static final class Syscall3 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
-            FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
+    /** {@code syscall(nr, a, b, c, d)}: four arguments, 0 where a call takes fewer (the kernel ignores those). */
+    private static final class Syscall4 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
+            FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
 
     // ---- zero-copy ---------------------------------------------------------------------------------------
     private static final class Vmsplice { static final MethodHandle H = link(linux_h.vmsplice$address(), linux_h.vmsplice$descriptor()); }
@@ -572,7 +573,7 @@ public final class Syscalls {
         try {
             r = Pidfd.OPEN != null
                     ? (int) Pidfd.OPEN.invokeExact(st, pid, flags)
-                    : (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_pidfd_open(), (long) pid, (long) flags, 0L);
+                    : (long) Syscall4.H.invokeExact(st, (long) linux_h.SYS_pidfd_open(), (long) pid, (long) flags, 0L, 0L);
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("pidfd_open", "pid " + pid, errno(st));
         return (int) r;
@@ -585,7 +586,7 @@ public final class Syscalls {
         try {
             r = Pidfd.SEND_SIGNAL != null
                     ? (int) Pidfd.SEND_SIGNAL.invokeExact(st, pidfd, sig, MemorySegment.NULL, 0)
-                    : (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L);
+                    : (long) Syscall4.H.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L, 0L);   // info NULL, flags 0
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("pidfd_send_signal", errno(st));
     }
@@ -800,7 +801,7 @@ public final class Syscalls {
     public static int gettid() {
         MemorySegment st = state();
         try {
-            return (int) (long) Syscall3.H.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L);
+            return (int) (long) Syscall4.H.invokeExact(st, (long) linux_h.SYS_gettid(), 0L, 0L, 0L, 0L);
         } catch (Throwable t) { throw unchecked(t); }
     }
 
