@@ -313,6 +313,37 @@ class MuxFailureTest {
     }
 
     /** A process that writes what {@code command} prints into {@code fifo}. */
+    /**
+     * A FIFO paused for backpressure (its child's stdin full and 1 MiB waiting) when the child exits while
+     * something it started still holds that stdin open: the stdin is closed on the exit, what waited is
+     * dropped, and the FIFO must be read again (its bytes dropped with notices), not left paused with its
+     * writer blocked until close.
+     */
+    @Test
+    @Timeout(60)
+    void shouldResumeAFifoPausedForAStdinThatClosesWhenItsChildExits() throws Exception {
+        List<String> notices = Collections.synchronizedList(new ArrayList<>());
+        try (Mux mux = Mux.builder()
+                .child("parent", sh("exec 3<&0; sleep 30 <&3 3<&- & echo started; sleep 2"))   // via 3: an async list gets /dev/null for 0
+                .fifos(dir.resolve("fifos")).notices(notices::add).output(new java.io.ByteArrayOutputStream())
+                .grace(Duration.ofMillis(200)).start()) {
+            Path fifo = mux.fifo("parent").orElseThrow();
+            mux.expect("parent", Pattern.compile("^started$"), FIVE_SECONDS);
+            Process writer = write(fifo, "head -c 8388608 /dev/zero");   // stdin pipe + 1 MiB waiting + the FIFO, and more
+            try {
+                List<Mux.Exit> exits = mux.await(Mux.Until.ANY);
+                assertEquals(ExitStatus.exited(0), exits.getFirst().status());
+                assertTrue(writer.isAlive(), "precondition: the writer was blocked on the paused FIFO when the child exited");
+                assertTrue(writer.waitFor(10, TimeUnit.SECONDS), "the FIFO's writer is left blocked after its child exited; notices: " + notices);
+                assertEquals(0, writer.exitValue());
+            } finally {
+                writer.destroyForcibly();
+                writer.waitFor();
+            }
+            assertTrue(List.copyOf(notices).stream().anyMatch(n -> n.startsWith("parent has exited: ")), notices.toString());
+        }
+    }
+
     private static Process write(Path fifo, String command) throws java.io.IOException {
         return new ProcessBuilder("sh", "-c", command + " > \"$1\"", "sh", fifo.toString())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))

@@ -332,6 +332,10 @@ public final class LinuxMux implements Mux {
         c.err.drain();
         flushOutput();
         closeStdin(c, !stopping);
+        // What waited for the stdin is gone, so a FIFO (or this process's stdin) paused for it must be read
+        // again, its bytes now dropped with a notice: the stdin's EPOLLERR, which resumes them otherwise, never
+        // comes while something the child started still holds the stdin's read end.
+        if (!stopping) resumeInputs(c);
         recordExit(c, status);
     }
 
