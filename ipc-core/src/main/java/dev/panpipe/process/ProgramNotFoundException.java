@@ -5,7 +5,10 @@ package dev.panpipe.process;
  * any process exists, instead of as a child that exits 127.
  *
  * <p>{@link #exists()} tells the two cases apart as bash does in its exit status ({@link #shellCode()}):
- * 127 for a program that is not there, 126 for one that is there but cannot be run.
+ * 127 for a program that is not there, 126 for one that is there but cannot be run. What execve loads on
+ * a program's behalf counts as the program: a script whose {@code #!} interpreter is missing, or a binary
+ * whose dynamic loader is, is not there to run (ENOENT, 127), and the message says which file is missing.
+ * A file in no executable format (ENOEXEC) is there but cannot be run (126).
  */
 public final class ProgramNotFoundException extends SpawnException {
     private final boolean exists;
@@ -21,7 +24,11 @@ public final class ProgramNotFoundException extends SpawnException {
         this.exists = exists;
     }
 
-    /** True if something is there under the program's name, but it may not be executed. */
+    /**
+     * True if something is there under the program's name, but it may not be executed (no execute
+     * permission, a directory, a path through a regular file, no executable format). False if there is
+     * nothing to run: no such file, or a missing {@code #!} interpreter or dynamic loader.
+     */
     public boolean exists() {
         return exists;
     }

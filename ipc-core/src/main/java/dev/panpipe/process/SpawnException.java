@@ -2,7 +2,11 @@ package dev.panpipe.process;
 
 import java.io.IOException;
 
-/** A process could not be started; the message names the program and why. */
+/**
+ * A process could not be started; the message names the program and why. When {@code posix_spawn} itself
+ * failed, the message names its errno (ETXTBSY for a program open for writing, say) and the cause is the
+ * {@link dev.panpipe.bindings.SyscallException} that carries it.
+ */
 public class SpawnException extends IOException {
     /** bash's status for a command it found but could not execute ({@code EX_NOEXEC}). */
     public static final int SHELL_CANNOT_EXECUTE = 126;

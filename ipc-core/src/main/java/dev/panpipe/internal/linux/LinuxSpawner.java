@@ -110,7 +110,10 @@ public final class LinuxSpawner {
                 MemorySegment argv = cStringArray(b.command(), arena);
                 MemorySegment envp = b.environmentOrNull() == null ? Syscalls.environ() : environment(b.environmentOrNull(), arena);
                 int error = linux_h.posix_spawn(pidOut, arena.allocateFrom(executable.toString()), actions, attr, argv, envp);
-                if (error != 0) throw spawnFailure(program, executable, error);
+                if (error != 0) {
+                    Path childDirectory = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
+                    throw SpawnDiagnosis.of(program, executable, childDirectory, error);
+                }
                 int pid = pidOut.get(linux_h.C_INT, 0);
                 LinuxSubprocess process = LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace());
                 started = true;
@@ -288,17 +291,6 @@ public final class LinuxSpawner {
         }
         if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory", null, true);
         if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable", null, true);
-    }
-
-    private static SpawnException spawnFailure(String program, Path executable, int error) {
-        SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
-        String message = "cannot start " + program + ": " + cause.getMessage();
-        if (error == Errno.ENOENT || error == Errno.EACCES || error == Errno.ENOEXEC || error == Errno.ENOTDIR || error == Errno.ELOOP) {
-            // ENOENT for a file that was just found means its #! interpreter is missing: bash 5 says 127
-            // ("bad interpreter"), as for a missing program; every other errno is 126.
-            return new ProgramNotFoundException(program, message, cause, error != Errno.ENOENT);
-        }
-        return new SpawnException(program, message, cause);
     }
 
     /** A NULL-terminated array of C strings. */
