@@ -106,6 +106,22 @@ class SpawnFailureTest {
         }
     }
 
+    @Test
+    void shouldRefuseAFileWithoutExecutePermissionAndADirectoryNamingEacces() throws Exception {
+        Path plain = Files.writeString(dir.resolve("plain"), "#!/bin/sh\necho should not run\n");
+        Files.setPosixFilePermissions(plain, PosixFilePermissions.fromString("rw-------"));
+        ProgramNotFoundException file = refused(ProgramNotFoundException.class, plain.toString());
+        assertMentions(file, plain + " is not executable", "EACCES");
+        assertTrue(file.exists());
+        assertEquals(126, file.shellCode());
+
+        Path subdir = Files.createDirectory(dir.resolve("subdir"));
+        ProgramNotFoundException directory = refused(ProgramNotFoundException.class, subdir.toString());
+        assertMentions(directory, subdir + " is a directory", "EACCES");
+        assertTrue(directory.exists());
+        assertEquals(126, directory.shellCode());
+    }
+
     /** The script is fine; what execve refuses is its interpreter, so the message must say so. */
     @Test
     void shouldBlameTheInterpreterAScriptNamesWhenItMayNotBeExecuted() throws Exception {
@@ -188,5 +204,28 @@ class SpawnFailureTest {
         int start = text.lastIndexOf('\0', ld) + 1;
         assertEquals('/', text.charAt(start), text.substring(start, ld + 4));
         return start;
+    }
+
+    @Test
+    void shouldReportAMissingDirectoryOnTheWayAsNotFoundAndAFileOnTheWayAsNotADirectory() throws Exception {
+        Path missingDir = dir.resolve("missing");
+        Path underMissing = missingDir.resolve("deeper/program");
+        ProgramNotFoundException e = refused(ProgramNotFoundException.class, underMissing.toString());
+        assertMentions(e, underMissing + " does not exist (there is no directory " + missingDir + ")");
+        assertEquals(Errno.ENOENT, errnoOf(e));
+        assertFalse(e.exists());
+        assertEquals(127, e.shellCode());
+
+        Path file = Files.writeString(dir.resolve("file"), "x");
+        Path underFile = file.resolve("program");
+        e = refused(ProgramNotFoundException.class, underFile.toString());
+        assertMentions(e, "ENOTDIR", file + " is not a directory");
+        assertEquals(Errno.ENOTDIR, errnoOf(e));
+        assertEquals(126, e.shellCode(), "as bash, for whom only ENOENT is 127");
+
+        // Relative to the child's directory, as execve after its chdir would look.
+        e = assertThrows(ProgramNotFoundException.class, () -> Subprocess.builder("./missing/program").directory(dir).start());
+        assertEquals("./missing/program", e.program());
+        assertMentions(e, "cannot start ./missing/program: " + dir.resolve("missing/program") + " does not exist (there is no directory " + missingDir + ")");
     }
 }

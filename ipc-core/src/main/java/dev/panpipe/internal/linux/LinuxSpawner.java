@@ -272,7 +272,7 @@ public final class LinuxSpawner {
         }
         if (notExecutable != null) {
             // bash runs it anyway as a last resort, and execve fails with EACCES: 126.
-            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable", null, true);
+            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable (EACCES)", null, true);
         }
         throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")", null);
     }
@@ -283,14 +283,39 @@ public final class LinuxSpawner {
             Syscalls.close(Syscalls.open(arena.allocateFrom(p.toString()), linux_h.O_PATH() | linux_h.O_CLOEXEC(), 0));
         } catch (SyscallException e) {
             if (e.errno() == Errno.ENOENT) {
-                throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist", null);
+                Path missing = firstMissing(p);
+                throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist"
+                        + (missing.equals(p) ? "" : " (there is no directory " + missing + ")"), e);
             }
             // ENOTDIR (a path through a regular file), ELOOP, EACCES on a directory on the way: bash's
             // execve fails with something other than ENOENT there, and it says 126.
-            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + e.getMessage(), e, true);
+            Path notDirectory = e.errno() == Errno.ENOTDIR ? firstNotDirectory(p) : null;
+            throw new ProgramNotFoundException(program, "cannot start " + program + ": " + e.getMessage()
+                    + (notDirectory == null ? "" : ": " + notDirectory + " is not a directory"), e, true);
         }
-        if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory", null, true);
-        if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable", null, true);
+        // execve's EACCES, named here before it could happen
+        if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory (EACCES)", null, true);
+        if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable (EACCES)", null, true);
+    }
+
+    /** The first name on the way to {@code p} (absolute and normalized) that is not there: a directory, or p itself. */
+    private static Path firstMissing(Path p) {
+        Path q = p.getRoot();
+        for (Path name : p) {
+            q = q.resolve(name);
+            if (!Files.exists(q)) return q;
+        }
+        return p;
+    }
+
+    /** The first directory on the way to {@code p} that is there but is no directory, or null if none is. */
+    private static Path firstNotDirectory(Path p) {
+        Path q = p.getRoot();
+        for (Path name : p.getParent()) {
+            q = q.resolve(name);
+            if (Files.exists(q) && !Files.isDirectory(q)) return q;
+        }
+        return null;
     }
 
     /** A NULL-terminated array of C strings. */
