@@ -1,5 +1,6 @@
 package dev.panpipe.connection;
 
+import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.LinuxSockets;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.io.ReadEnd;
@@ -123,8 +124,11 @@ public interface Connection extends AutoCloseable {
     record Pair(Connection first, Connection second) implements AutoCloseable {
         @Override
         public void close() {
-            first.close();
-            second.close();
+            // The second is closed even if closing the first failed: the first failure is thrown after.
+            Closer closer = new Closer();
+            closer.run(first::close);
+            closer.run(second::close);
+            closer.throwUncheckedFailure();
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.panpipe.connection;
 
 import dev.panpipe.internal.CloseGate;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.io.ReadEnd;
 import dev.panpipe.io.WriteEnd;
 
@@ -285,9 +286,12 @@ final class FramedConnection implements Connection {
         CloseGate.Closing closing = gate.close();
         if (closing == CloseGate.Closing.ALREADY_CLOSED) return;
         // Closing the ends wakes a thread blocked in receive or send; it frees the buffers on its way out.
-        if (in != null) in.close();
-        if (out != null) out.close();
-        if (closing == CloseGate.Closing.RELEASE_NOW) freeBuffers();
+        // Each end is closed even if closing the other failed (waking its blocked thread, say).
+        Closer closer = new Closer();
+        if (in != null) closer.run(in::close);
+        if (out != null) closer.run(out::close);
+        if (closing == CloseGate.Closing.RELEASE_NOW) closer.run(this::freeBuffers);
+        closer.throwUncheckedFailure();
     }
 
     private void freeBuffers() {
