@@ -1,5 +1,6 @@
 package dev.panpipe.process;
 
+import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.LinuxSpawner;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.io.ReadEnd;
@@ -166,8 +167,14 @@ public final class Pipeline {
             return new Running(started, pipefail);
         } catch (IOException | RuntimeException e) {
             for (Subprocess p : started) {
+                // destroy only shortens the grace period of close, which reaps the stage and closes its pipes:
+                // close runs even if destroy failed.
                 try {
                     p.destroy(java.time.Duration.ofMillis(500));
+                } catch (IOException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                try {
                     p.close();
                 } catch (IOException | RuntimeException suppressed) {
                     e.addSuppressed(suppressed);
@@ -230,15 +237,10 @@ public final class Pipeline {
 
         @Override
         public void close() throws IOException {
-            IOException first = null;
-            for (Subprocess p : processes) {
-                try {
-                    p.close();
-                } catch (IOException e) {
-                    if (first == null) first = e; else first.addSuppressed(e);
-                }
-            }
-            if (first != null) throw first;
+            // Every stage is closed, whatever closing the others threw (unchecked exceptions included).
+            Closer closer = new Closer();
+            for (Subprocess p : processes) closer.run(p::close);
+            closer.throwFailure();
         }
     }
 

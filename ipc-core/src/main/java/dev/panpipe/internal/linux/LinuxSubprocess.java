@@ -5,6 +5,7 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.siginfo_t;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.io.ReadEnd;
 import dev.panpipe.io.WriteEnd;
 import dev.panpipe.process.ExitStatus;
@@ -235,6 +236,7 @@ final class LinuxSubprocess implements Subprocess {
     public void close() throws IOException {
         if (closed) return;
         closed = true;
+        Closer closer = new Closer();
         try {
             if (stdin != null) {
                 // A child reading its stdin sees end of input: give it the grace period to finish by itself.
@@ -242,12 +244,16 @@ final class LinuxSubprocess implements Subprocess {
                 if (reaper.status == null) await(Timeouts.millis(destroyGrace));
             }
             if (reaper.status == null && isAlive()) destroy(destroyGrace);
-        } finally {
-            if (stdout != null) stdout.close();
-            if (stderr != null) stderr.close();
-            if (pidfd != null) pidfd.close();
-            cleanable.clean();                          // reaped: the safety net has nothing left to do
+        } catch (IOException | RuntimeException | Error e) {
+            closer.add(e);
         }
+        // Every release runs, whatever failed before it. A child that a failed wait or signal left running is
+        // killed and reaped by the safety net's action; once reaped, that action has nothing left to do.
+        if (stdout != null) closer.run(stdout::close);
+        if (stderr != null) closer.run(stderr::close);
+        if (pidfd != null) closer.run(pidfd::close);
+        closer.run(cleanable::clean);
+        closer.throwFailure();
     }
 
     @Override
