@@ -1,5 +1,6 @@
 package dev.panpipe.worker;
 
+import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.PrivateTempDirectory;
 import dev.panpipe.internal.linux.EventLoop;
 import dev.panpipe.internal.linux.LinuxWorker;
@@ -88,21 +89,13 @@ public final class Workers implements AutoCloseable {
     public synchronized void close() throws IOException {
         if (closed) return;
         closed = true;
-        IOException first = null;
-        for (LinuxWorker w : workers.values()) w.endInputQuietly();     // all of them start finishing at once
-        for (LinuxWorker w : workers.values()) {
-            try {
-                w.close();
-            } catch (IOException e) {
-                if (first == null) first = e; else first.addSuppressed(e);
-            }
-        }
-        loop.close();
-        try {
-            Files.deleteIfExists(directory);
-        } catch (IOException e) {
-            if (first == null) first = e; else first.addSuppressed(e);
-        }
-        if (first != null) throw first;
+        // Every step runs whatever the ones before it threw (unchecked exceptions included): one worker that
+        // fails to close must not leave the others running, the loop thread alive or the directory behind.
+        Closer closer = new Closer();
+        for (LinuxWorker w : workers.values()) closer.run(w::endInputQuietly);   // all of them start finishing at once
+        for (LinuxWorker w : workers.values()) closer.run(w::close);
+        closer.run(loop::close);
+        closer.run(() -> Files.deleteIfExists(directory));
+        closer.throwFailure();
     }
 }

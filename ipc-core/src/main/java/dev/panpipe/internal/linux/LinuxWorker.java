@@ -9,6 +9,7 @@ import dev.panpipe.connection.FrameAssembler;
 import dev.panpipe.connection.FrameDescriptor;
 import dev.panpipe.connection.Message;
 import dev.panpipe.connection.ProtocolException;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.Inbox;
 import dev.panpipe.io.Fifo;
 import dev.panpipe.io.PeerTimeoutException;
@@ -37,6 +38,7 @@ import java.util.Spliterator;
 import java.util.Spliterators;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
@@ -123,16 +125,17 @@ public final class LinuxWorker implements Worker {
             if (fifo != null) fifo.close();
             return worker;
         } catch (IOException | RuntimeException e) {
+            // Why the start failed is what the caller hears; a release that fails too is suppressed in it,
+            // and runs no fewer of the others. destroy only shortens the grace period of close, which reaps.
+            Closer closer = new Closer();
+            closer.add(e);
             if (process != null) {
-                try {
-                    process.destroy(Duration.ofMillis(500));
-                    process.close();
-                } catch (IOException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
+                LinuxSubprocess p = process;
+                closer.run(() -> p.destroy(Duration.ofMillis(500)));
+                closer.run(p::close);
             }
-            if (results != null) results.close();
-            if (fifo != null) fifo.close();
+            if (results != null) closer.run(results::close);
+            if (fifo != null) closer.run(fifo::close);
             throw e;
         }
     }
@@ -453,30 +456,38 @@ public final class LinuxWorker implements Worker {
     @Override
     public void close() throws IOException {
         if (closed) return;
-        try {
-            toWorker.close();                     // end of input: the worker drains, answers and exits
-            // Keep taking nothing: results still flow into the inbox (or pause it), so a worker that is
-            // blocked writing results is ended by the grace period below rather than waited for forever.
-            process.close();                      // waits the grace period, then SIGTERM, grace, SIGKILL; reaps
-        } finally {
-            closed = true;
-            CountDownLatch released = new CountDownLatch(1);
-            Runnable release = () -> {
+        // Every step runs whatever the ones before it threw: a failed end of input must not leave the
+        // worker running, nor a failed release its fds open. The first failure is thrown at the end.
+        Closer closer = new Closer();
+        closer.run(toWorker::close);              // end of input: the worker drains, answers and exits
+        // Keep taking nothing: results still flow into the inbox (or pause it), so a worker that is
+        // blocked writing results is ended by the grace period below rather than waited for forever.
+        closer.run(process::close);               // waits the grace period, then SIGTERM, grace, SIGKILL; reaps
+        closed = true;
+        CountDownLatch released = new CountDownLatch(1);
+        AtomicReference<Throwable> releaseFailure = new AtomicReference<>();
+        Runnable release = () -> {
+            try {
                 resultsRegistration.cancel();
                 if (exitRegistration != null) exitRegistration.cancel();
                 assembler.close();
-                released.countDown();
-            };
-            if (!loop.execute(release)) release.run();   // the loop is gone: nothing else touches these now
-            try {
-                released.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            } catch (RuntimeException | Error e) {
+                releaseFailure.set(e);
+            } finally {
+                released.countDown();             // however it went: close must not wait for it for ever
             }
-            inbox.finish(new IOException("worker " + spec.name() + " is closed"));
-            results.close();
-            if (fifo != null) fifo.close();
+        };
+        if (!loop.execute(release)) release.run();   // the loop is gone: nothing else touches these now
+        try {
+            released.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
+        if (releaseFailure.get() != null) closer.add(releaseFailure.get());
+        closer.run(() -> inbox.finish(new IOException("worker " + spec.name() + " is closed")));
+        closer.run(results::close);
+        if (fifo != null) closer.run(fifo::close);
+        closer.throwFailure();
     }
 
     @Override
