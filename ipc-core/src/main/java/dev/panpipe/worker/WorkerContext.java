@@ -6,6 +6,7 @@ import dev.panpipe.connection.ConnectionClosedException;
 import dev.panpipe.connection.ConnectionOptions;
 import dev.panpipe.connection.FrameDescriptor;
 import dev.panpipe.connection.Message;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.FdHandle;
 import dev.panpipe.internal.linux.FdReadEnd;
 import dev.panpipe.internal.linux.FdWriteEnd;
@@ -148,7 +149,10 @@ public final class WorkerContext implements AutoCloseable {
     /** Closes the results stream (the parent sees its end) and stdin. */
     @Override
     public void close() {
-        output.close();
-        input.close();
+        // Input is closed even if closing the results failed: the first failure is thrown after.
+        Closer closer = new Closer();
+        closer.run(output::close);
+        closer.run(input::close);
+        closer.throwUncheckedFailure();
     }
 }

@@ -19,6 +19,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -404,5 +406,33 @@ class PipeTest {
             // keep going until nothing fits
         }
         pipe.writeEnd().blocking(true);
+    }
+
+    /**
+     * A reader is blocked when the pipe is closed, and waking it fails (its wake-up eventfd was replaced
+     * behind the pipe's back): close says so, and still closes the write end, whose close then wakes it.
+     */
+    @Test
+    void shouldCloseTheWriteEndWhenClosingTheReadEndFails() throws Exception {
+        Pipe pipe = Pipe.open();
+        try {
+            Map<Integer, String> before = LeakCheck.openFds();
+            CompletableFuture<Throwable> reader = CompletableFuture.supplyAsync(() -> {
+                try {
+                    pipe.readEnd().read(new byte[1], 0, 1);
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            }, r -> Thread.ofPlatform().name("blocked-reader").start(r));
+            BehindTheBack.replaceWithReadOnlyDevNull(BehindTheBack.newEventFd(before));
+
+            IllegalStateException e = assertThrows(IllegalStateException.class, pipe::close);
+            assertTrue(e.getMessage().startsWith("waking the threads blocked on pipe read end"), e.getMessage());
+            assertFalse(pipe.writeEnd().isOpen(), "the write end is closed all the same");
+            assertInstanceOf(AsynchronousCloseException.class, reader.get(10, TimeUnit.SECONDS));
+        } finally {
+            pipe.writeEnd().close();     // if the pipe's close left it open, the reader would wait for ever
+        }
     }
 }

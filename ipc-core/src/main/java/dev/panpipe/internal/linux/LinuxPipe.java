@@ -3,6 +3,7 @@ package dev.panpipe.internal.linux;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.io.Pipe;
 
 import java.io.IOException;
@@ -86,7 +87,10 @@ public final class LinuxPipe implements Pipe {
 
     @Override
     public void close() {
-        readEnd.close();
-        writeEnd.close();
+        // The write end is closed even if closing the read end failed: the first failure is thrown after.
+        Closer closer = new Closer();
+        closer.run(readEnd::close);
+        closer.run(writeEnd::close);
+        closer.throwUncheckedFailure();
     }
 }
