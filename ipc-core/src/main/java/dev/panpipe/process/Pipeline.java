@@ -127,7 +127,7 @@ public final class Pipeline {
                 SubprocessBuilder b = Subprocess.builder(stages.get(i)).stderr(err);
                 try {
                     b.resolveProgram();
-                } catch (ProgramNotFoundException e) {
+                } catch (SpawnException e) {
                     throw inStage(e, i);
                 }
                 builders.add(b);

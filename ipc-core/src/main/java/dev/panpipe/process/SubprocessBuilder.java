@@ -139,8 +139,9 @@ public final class SubprocessBuilder {
      * @return the executable's absolute path
      * @throws ProgramNotFoundException if there is no such program ({@link ProgramNotFoundException#exists()}
      *         false) or it may not be executed (true)
+     * @throws SpawnException if this process could not look (out of fds or memory: the cause names the errno)
      */
-    public Path resolveProgram() throws ProgramNotFoundException {
+    public Path resolveProgram() throws SpawnException {
         return LinuxSpawner.resolve(command.get(0), this);
     }
 

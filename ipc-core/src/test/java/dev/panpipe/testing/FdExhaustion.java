@@ -95,10 +95,10 @@ public final class FdExhaustion {
                 return;
             }
             System.out.println(what + ": " + failure);
-            if (!(failure instanceof IOException) || !mentionsEmfile(failure)) {
+            if (!(failure instanceof IOException) || !mentionsEmfile(failure) || misnamed(failure)) {
                 StringBuilder trace = new StringBuilder();
                 for (StackTraceElement e : failure.getStackTrace()) trace.append("\n\t\tat ").append(e);
-                violations.add(what + ": failed with " + failure + " rather than an IOException naming EMFILE" + trace);
+                violations.add(what + ": failed with " + failure + " rather than an IOException naming EMFILE (not a ProgramNotFoundException)" + trace);
             }
         }
         violations.add(s.name() + ": never succeeded, even with " + MAX_EXTRA_FDS + " fds to spare");
@@ -124,6 +124,11 @@ public final class FdExhaustion {
                 }
             }
         }
+    }
+
+    /** Running out of fds says nothing about the program: a ProgramNotFoundException (126/127) for it misleads. */
+    private static boolean misnamed(Throwable t) {
+        return t.getClass().getName().equals("dev.panpipe.process.ProgramNotFoundException");
     }
 
     private static boolean mentionsEmfile(Throwable t) {

@@ -107,6 +107,8 @@ public final class LinuxMux implements Mux {
                 e.getValue().resolveProgram();
             } catch (ProgramNotFoundException p) {
                 throw new ProgramNotFoundException(p.program(), "child " + e.getKey() + ": " + p.getMessage(), p, p.exists());
+            } catch (SpawnException s) {
+                throw new SpawnException(s.program(), "child " + e.getKey() + ": " + s.getMessage(), s);
             }
         }
         LinuxMux mux = new LinuxMux(b, EventLoop.start("panpipe-mux"));

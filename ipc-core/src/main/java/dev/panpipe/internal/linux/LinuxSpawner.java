@@ -250,7 +250,7 @@ public final class LinuxSpawner {
      * Finds the program the way execvp would, but in the parent, so a missing program is an exception that
      * names it and the PATH searched, before any process exists. A name with a slash is taken as a path.
      */
-    public static Path resolve(String program, SubprocessBuilder b) throws ProgramNotFoundException {
+    public static Path resolve(String program, SubprocessBuilder b) throws SpawnException {
         if (program.isEmpty()) throw new ProgramNotFoundException(program, "cannot start '': empty program name", null);
         if (program.indexOf('/') >= 0) {
             // As execve after the child's chdir would see it: a relative path is relative to the child's directory.
@@ -277,11 +277,15 @@ public final class LinuxSpawner {
         throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")", null);
     }
 
-    private static void requireExecutable(String program, Path p) throws ProgramNotFoundException {
+    private static void requireExecutable(String program, Path p) throws SpawnException {
         // What execve would meet on the way: O_PATH touches nothing, and its errno is the one execve reports.
         try (Arena arena = Arena.ofConfined()) {
             Syscalls.close(Syscalls.open(arena.allocateFrom(p.toString()), linux_h.O_PATH() | linux_h.O_CLOEXEC(), 0));
         } catch (SyscallException e) {
+            if (!isAboutThePath(e.errno())) {
+                // EMFILE, ENFILE, ENOMEM: this process could not look, which says nothing about the program
+                throw new SpawnException(program, "cannot start " + program + ": looking at it first failed: " + e.getMessage(), e);
+            }
             if (e.errno() == Errno.ENOENT) {
                 Path missing = firstMissing(p);
                 throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " does not exist"
@@ -296,6 +300,12 @@ public final class LinuxSpawner {
         // execve's EACCES, named here before it could happen
         if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory (EACCES)", null, true);
         if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable (EACCES)", null, true);
+    }
+
+    /** An errno of path resolution, which execve would meet too, rather than of this process's resources. */
+    private static boolean isAboutThePath(int errno) {
+        return errno == Errno.ENOENT || errno == Errno.ENOTDIR || errno == Errno.ELOOP || errno == Errno.EACCES
+                || errno == linux_h.ENAMETOOLONG();
     }
 
     /** The first name on the way to {@code p} (absolute and normalized) that is not there: a directory, or p itself. */
