@@ -104,7 +104,11 @@ class ProcessCloseFailureTest {
         SyscallException first = assertThrows(SyscallException.class, running::close);
         assertEquals(Errno.ECHILD, first.errno());
         assertEquals(1, first.getSuppressed().length, "the second stage's failure, suppressed in the first's");
-        assertEquals(Errno.ECHILD, assertInstanceOf(SyscallException.class, first.getSuppressed()[0]).errno());
+        SyscallException second = assertInstanceOf(SyscallException.class, first.getSuppressed()[0]);
+        assertEquals(Errno.ECHILD, second.errno());
+        // which stage is which: each names its pid
+        assertTrue(first.getMessage().contains("pid " + stages.get(0).pid() + ":"), first.getMessage());
+        assertTrue(second.getMessage().contains("pid " + stages.get(1).pid() + ":"), second.getMessage());
         assertEquals(Map.of(), LeakCheck.children(), "cat, the third stage, ended and reaped all the same");
     }
 }

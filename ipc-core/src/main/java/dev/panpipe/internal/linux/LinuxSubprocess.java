@@ -211,7 +211,7 @@ final class LinuxSubprocess implements Subprocess {
             try {
                 Syscalls.pidfd_send_signal(fd, signal);
             } catch (SyscallException e) {
-                if (e.errno() != Errno.ESRCH) throw e;   // exited meanwhile
+                if (e.errno() != Errno.ESRCH) throw SyscallException.of("pidfd_send_signal", "pid " + pid, e.errno());   // ESRCH: exited meanwhile
             } finally {
                 pidfd.release();
             }
@@ -301,14 +301,14 @@ final class LinuxSubprocess implements Subprocess {
 
         private ExitStatus waitid(int options) throws SyscallException {
             // Not asked again: the pid could now be a new child of ours, whose exit this would steal.
-            if (reapedElsewhere) throw SyscallException.of("waitid", Errno.ECHILD);
+            if (reapedElsewhere) throw SyscallException.of("waitid", "pid " + pid, Errno.ECHILD);
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if nothing to reap
                 try {
                     Syscalls.waitid(linux_h.P_PID(), pid, info, options);
                 } catch (SyscallException e) {
                     if (e.errno() == Errno.ECHILD) reapedElsewhere = true;
-                    throw e;
+                    throw SyscallException.of("waitid", "pid " + pid, e.errno());   // which child, among a pipeline's
                 }
                 MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
                 if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return null;
