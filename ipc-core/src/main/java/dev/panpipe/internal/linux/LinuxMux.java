@@ -470,13 +470,14 @@ public final class LinuxMux implements Mux {
     private void closeStdin(Child c, boolean reportDropped) {
         if (c.stdinClosed) return;
         c.stdinClosed = true;
-        if (reportDropped && c.pendingBytes > 0) {
-            notices.accept(c.name + " does not read its stdin any more: " + c.pendingBytes + " bytes for it dropped");
-        }
+        long dropped = c.pendingBytes;
         c.pending.clear();
         c.pendingBytes = 0;
         if (c.stdinRegistration != null) c.stdinRegistration.cancel();
         c.stdin.close();
+        // The notice last: a notices consumer that throws must not leave the fd open (epoll would report its
+        // EPOLLERR for ever, and the loop spin on it).
+        if (reportDropped && dropped > 0) notices.accept(c.name + " does not read its stdin any more: " + dropped + " bytes for it dropped");
     }
 
     /**
