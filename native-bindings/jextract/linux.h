@@ -4,7 +4,8 @@
  * linux-includes.txt beside this file; scripts/regen-bindings runs jextract.
  *
  * _GNU_SOURCE exposes the Linux-only calls (pipe2, vmsplice, memfd_create,
- * F_GETPIPE_SZ, posix_spawn_file_actions_addchdir_np, the GNU strerror_r, environ).
+ * F_GETPIPE_SZ, F_ADD_SEALS and the F_SEAL_* memfd seals, posix_spawn_file_actions_addchdir_np,
+ * the GNU strerror_r, environ).
  */
 #define _GNU_SOURCE 1
 

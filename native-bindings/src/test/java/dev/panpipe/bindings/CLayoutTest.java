@@ -115,6 +115,13 @@ class CLayoutTest {
         m.put("CLD_KILLED", (long) linux_h.CLD_KILLED());
         m.put("CLD_DUMPED", (long) linux_h.CLD_DUMPED());
         m.put("MFD_CLOEXEC", (long) linux_h.MFD_CLOEXEC());
+        m.put("MFD_ALLOW_SEALING", (long) linux_h.MFD_ALLOW_SEALING());
+        m.put("F_ADD_SEALS", (long) linux_h.F_ADD_SEALS());
+        m.put("F_GET_SEALS", (long) linux_h.F_GET_SEALS());
+        m.put("F_SEAL_SEAL", (long) linux_h.F_SEAL_SEAL());
+        m.put("F_SEAL_SHRINK", (long) linux_h.F_SEAL_SHRINK());
+        m.put("F_SEAL_GROW", (long) linux_h.F_SEAL_GROW());
+        m.put("F_SEAL_WRITE", (long) linux_h.F_SEAL_WRITE());
         m.put("SPLICE_F_GIFT", (long) linux_h.SPLICE_F_GIFT());
         m.put("SPLICE_F_NONBLOCK", (long) linux_h.SPLICE_F_NONBLOCK());
         m.put("SCM_RIGHTS", (long) linux_h.SCM_RIGHTS());
