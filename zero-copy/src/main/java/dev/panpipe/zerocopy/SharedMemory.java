@@ -28,6 +28,18 @@ import java.util.regex.Pattern;
  *       dead creator calls {@link #unlink()} (idempotent).</li>
  * </ul>
  *
+ * <p>A block keeps its size. Any process that holds the fd could otherwise {@code ftruncate} the file
+ * smaller, and the next access to a page past the new end would fault in every process that maps it
+ * (HotSpot turns the SIGBUS into an {@link InternalError} that is delivered asynchronously, possibly
+ * outside the code that made the access, say in the middle of a frame ring's protocol). So a memfd block
+ * is created with {@code MFD_ALLOW_SEALING} and sealed once it has its size with
+ * {@code F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL}: {@code ftruncate} then fails with EPERM for every holder,
+ * this process included, and no holder can change the seals. A received memfd that allows sealing and
+ * is not yet held to its size is sealed against shrinking by {@link #map(int)}.
+ * <b>Named blocks cannot be sealed</b>: Linux allows seals only on memfds, and a {@code shm_open} object
+ * reports {@code F_SEAL_SEAL} from the start; any process that can open the name read-write can shrink it
+ * under every mapping. Use a named block only between processes that trust each other.
+ *
  * <p>One owner: {@link #close()} unmaps (the segment becomes unusable, through its shared {@link Arena}),
  * closes the fd and, for a named block this process created, unlinks the name.
  */
@@ -35,6 +47,8 @@ public final class SharedMemory implements AutoCloseable {
     /** Every named block panpipe makes lives under this prefix in /dev/shm, so a stray one is recognisable. */
     public static final String NAME_PREFIX = "panpipe-";
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");
+    /** What a memfd block is sealed with once sized: no holder may resize it or change its seals. */
+    private static final int SEALS = linux_h.F_SEAL_SHRINK() | linux_h.F_SEAL_GROW() | linux_h.F_SEAL_SEAL();
 
     private final int fd;
     private final String name;          // the shm_open name ("/panpipe-x"), or null for a memfd
@@ -54,12 +68,15 @@ public final class SharedMemory implements AutoCloseable {
         this.segment = address.reinterpret(size, arena, mapped -> unmap(mapped, size));
     }
 
-    /** A new anonymous shared block of {@code size} bytes, zero-filled; {@code name} shows in /proc/PID/fd. */
+    /**
+     * A new anonymous shared block of {@code size} bytes, zero-filled, sealed at that size (no holder of the
+     * fd can resize it); {@code name} shows in /proc/PID/fd.
+     */
     public static SharedMemory create(String name, long size) throws IOException {
         checkSize(size);
         int fd;
         try (Arena tmp = Arena.ofConfined()) {
-            fd = Syscalls.memfd_create(tmp.allocateFrom("panpipe:" + name), linux_h.MFD_CLOEXEC());
+            fd = Syscalls.memfd_create(tmp.allocateFrom("panpipe:" + name), linux_h.MFD_CLOEXEC() | linux_h.MFD_ALLOW_SEALING());
         }
         return sized(fd, size, null, false);
     }
@@ -104,18 +121,61 @@ public final class SharedMemory implements AutoCloseable {
         }
     }
 
-    /** Maps a shared block handed to this process as {@code fd} (taking ownership of the fd). */
+    /**
+     * Maps a shared block handed to this process as {@code fd} (taking ownership of the fd). A memfd that
+     * allows sealing but is not held to its size yet (one a foreign sender made) is first sealed against
+     * shrinking, which holds for the sender's fd too (the one resize that would fault this mapping).
+     */
     public static SharedMemory map(int fd) throws IOException {
+        sealAgainstShrinking(fd);
         return new SharedMemory(fd, sizeOf(fd), null, false);
     }
 
     private static SharedMemory sized(int fd, long size, String name, boolean unlinkOnClose) throws IOException {
         try {
             Syscalls.ftruncate(fd, size);
+            if (name == null) addSeals(fd, SEALS);   // a memfd; a shm_open object cannot be sealed
             return new SharedMemory(fd, size, name, unlinkOnClose);
         } catch (IOException | RuntimeException e) {
             Syscalls.close(fd);
             throw e;
+        }
+    }
+
+    private static void addSeals(int fd, int seals) throws SyscallException {
+        try {
+            Syscalls.fcntl(fd, linux_h.F_ADD_SEALS(), seals);
+        } catch (SyscallException e) {
+            throw SyscallException.of("fcntl", "F_ADD_SEALS", e.errno());
+        }
+    }
+
+    /**
+     * Seals a received block against shrinking, the one resize that makes this process's mapping fault.
+     * The seal is on the file, so it binds the sender as well. That takes nothing from a sender that shares
+     * the block correctly: shrinking a file that another process maps is never safe for that process, and
+     * every panpipe block is fixed-size. Growing is left alone (it cannot fault a mapping of the old size,
+     * and a foreign sender may grow its file for mappings it makes later), and so is {@code F_SEAL_SEAL}:
+     * the sender keeps its say over further seals. Sealing comes before the {@code fstat} that sizes the
+     * mapping, so the size mapped is one nobody can take back. A block panpipe created is sealed already;
+     * a {@code shm_open} object or a memfd made without {@code MFD_ALLOW_SEALING} reports {@code F_SEAL_SEAL}
+     * and a file of another kind EINVAL: those stay as exposed as they were.
+     */
+    private static void sealAgainstShrinking(int fd) throws SyscallException {
+        int seals;
+        try {
+            seals = Syscalls.fcntl(fd, linux_h.F_GET_SEALS(), 0);
+        } catch (SyscallException e) {
+            if (e.errno() == Errno.EINVAL) return;   // not a file that takes seals
+            throw SyscallException.of("fcntl", "F_GET_SEALS", e.errno());
+        }
+        if ((seals & (linux_h.F_SEAL_SHRINK() | linux_h.F_SEAL_SEAL())) != 0) return;
+        try {
+            Syscalls.fcntl(fd, linux_h.F_ADD_SEALS(), linux_h.F_SEAL_SHRINK());
+        } catch (SyscallException e) {
+            // EPERM: the sender set F_SEAL_SEAL since we looked, or the fd is read-only (mmap refuses that
+            // with EACCES next). Either way the mapping is only as safe as the sender left the block.
+            if (e.errno() != Errno.EPERM) throw SyscallException.of("fcntl", "F_ADD_SEALS", e.errno());
         }
     }
 

@@ -3,12 +3,15 @@ package dev.panpipe.zerocopy;
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.internal.linux.LinuxSockets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.EOFException;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -101,6 +104,115 @@ class SharedMemoryTest {
             assertThrows(EOFException.class, () -> FdPassing.receive(sockets[1]));
         } finally {
             Syscalls.close(sockets[1]);
+        }
+    }
+
+    /**
+     * A holder of a memfd block's fd (here a second open of it, as a peer would have) could shrink it, and
+     * the next access to the vanished pages would fault: HotSpot turns that SIGBUS into an asynchronous
+     * InternalError, which may surface anywhere, mid-protocol. Sealed, the file keeps its size for every
+     * holder, and nobody can change the seals either.
+     */
+    @Test
+    void shouldSealAMemfdBlockAgainstResizingThroughAnyFd() throws Exception {
+        try (SharedMemory shm = SharedMemory.create("sealed", 2 * 4096)) {
+            MemorySegment mem = shm.segment();
+            for (long i = 0; i < mem.byteSize(); i += 8) mem.set(ValueLayout.JAVA_LONG, i, ~i);
+            int other = reopen((int) shm.nativeHandle());
+            try {
+                SyscallException shrink = assertThrows(SyscallException.class, () -> Syscalls.ftruncate(other, 4096));
+                assertEquals(Errno.EPERM, shrink.errno(), shrink.getMessage());
+                assertEquals("ftruncate", shrink.call());
+                SyscallException empty = assertThrows(SyscallException.class, () -> Syscalls.ftruncate(other, 0));
+                assertEquals(Errno.EPERM, empty.errno(), empty.getMessage());
+                SyscallException grow = assertThrows(SyscallException.class, () -> Syscalls.ftruncate(other, 4 * 4096));
+                assertEquals(Errno.EPERM, grow.errno(), grow.getMessage());
+                SyscallException owner = assertThrows(SyscallException.class,
+                        () -> Syscalls.ftruncate((int) shm.nativeHandle(), 4096));
+                assertEquals(Errno.EPERM, owner.errno(), "the creator's own fd is held to the size too");
+
+                int seals = Syscalls.fcntl(other, linux_h.F_GET_SEALS(), 0);
+                assertEquals(linux_h.F_SEAL_SEAL() | linux_h.F_SEAL_SHRINK() | linux_h.F_SEAL_GROW(), seals);
+                // F_SEAL_SEAL: no holder can add a seal (F_SEAL_WRITE here) that would change the block for the others.
+                SyscallException reseal = assertThrows(SyscallException.class,
+                        () -> Syscalls.fcntl(other, linux_h.F_ADD_SEALS(), linux_h.F_SEAL_WRITE()));
+                assertEquals(Errno.EPERM, reseal.errno(), reseal.getMessage());
+            } finally {
+                Syscalls.close(other);
+            }
+            assertEquals(2 * 4096, sizeOf((int) shm.nativeHandle()));
+            for (long i = 0; i < mem.byteSize(); i += 8) {
+                assertEquals(~i, mem.get(ValueLayout.JAVA_LONG, i), "word at " + i);
+            }
+        }
+    }
+
+    /**
+     * A memfd from a foreign sender that allows sealing but did not seal is held to its size from below
+     * once mapped: shrinking it would fault the mapping. Growing stays the sender's business.
+     */
+    @Test
+    void shouldSealAReceivedSealableMemfdAgainstShrinkingOnly() throws Exception {
+        int sent;
+        try (Arena tmp = Arena.ofConfined()) {
+            sent = Syscalls.memfd_create(tmp.allocateFrom("foreign"), linux_h.MFD_CLOEXEC() | linux_h.MFD_ALLOW_SEALING());
+        }
+        try {
+            Syscalls.ftruncate(sent, 4096);
+            assertEquals(0, Syscalls.fcntl(sent, linux_h.F_GET_SEALS(), 0));
+            try (SharedMemory mapped = SharedMemory.map(Syscalls.fcntl(sent, linux_h.F_DUPFD_CLOEXEC(), 0))) {
+                assertEquals(linux_h.F_SEAL_SHRINK(), Syscalls.fcntl(sent, linux_h.F_GET_SEALS(), 0));
+                SyscallException shrink = assertThrows(SyscallException.class, () -> Syscalls.ftruncate(sent, 0));
+                assertEquals(Errno.EPERM, shrink.errno(), shrink.getMessage());
+                Syscalls.ftruncate(sent, 8192);
+                mapped.segment().set(ValueLayout.JAVA_LONG, 4096 - 8, 42);
+                assertEquals(4096, mapped.size());
+                assertEquals(42, mapped.segment().get(ValueLayout.JAVA_LONG, 4096 - 8));
+            }
+        } finally {
+            Syscalls.close(sent);
+        }
+    }
+
+    /**
+     * Blocks that cannot take seals map as before: a memfd made without MFD_ALLOW_SEALING and a named
+     * shm_open object both report F_SEAL_SEAL from the start (which is why named blocks stay resizable).
+     */
+    @Test
+    void shouldMapBlocksThatCannotBeSealedAsTheyAre() throws Exception {
+        int sent;
+        try (Arena tmp = Arena.ofConfined()) {
+            sent = Syscalls.memfd_create(tmp.allocateFrom("unsealable"), linux_h.MFD_CLOEXEC());
+        }
+        try {
+            Syscalls.ftruncate(sent, 4096);
+            try (SharedMemory mapped = SharedMemory.map(Syscalls.fcntl(sent, linux_h.F_DUPFD_CLOEXEC(), 0))) {
+                assertEquals(4096, mapped.size());
+                assertEquals(linux_h.F_SEAL_SEAL(), Syscalls.fcntl(sent, linux_h.F_GET_SEALS(), 0));
+            }
+        } finally {
+            Syscalls.close(sent);
+        }
+        String name = "shm-unsealed-" + ProcessHandle.current().pid();
+        try (SharedMemory named = SharedMemory.createNamed(name, 4096);
+             SharedMemory opened = SharedMemory.openNamed(name)) {
+            assertEquals(linux_h.F_SEAL_SEAL(), Syscalls.fcntl((int) named.nativeHandle(), linux_h.F_GET_SEALS(), 0));
+            assertEquals(4096, opened.size());
+        }
+    }
+
+    /** A second open file description of the file behind fd, as a peer given the fd could make. */
+    private static int reopen(int fd) throws SyscallException {
+        try (Arena tmp = Arena.ofConfined()) {
+            return Syscalls.open(tmp.allocateFrom("/proc/self/fd/" + fd), linux_h.O_RDWR() | linux_h.O_CLOEXEC(), 0);
+        }
+    }
+
+    private static long sizeOf(int fd) throws SyscallException {
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment st = dev.panpipe.bindings.linux.stat.allocate(tmp);
+            Syscalls.fstat(fd, st);
+            return dev.panpipe.bindings.linux.stat.st_size(st);
         }
     }
 
