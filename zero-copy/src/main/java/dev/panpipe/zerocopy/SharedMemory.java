@@ -62,9 +62,9 @@ public final class SharedMemory implements AutoCloseable {
         this.fd = fd;
         this.name = name;
         this.unlinkOnClose = unlinkOnClose;
-        this.arena = Arena.ofShared();
         MemorySegment address = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
                 linux_h.MAP_SHARED(), fd, 0);
+        this.arena = Arena.ofShared();   // after the mmap: a failed one leaves no open arena behind
         this.segment = address.reinterpret(size, arena, mapped -> unmap(mapped, size));
     }
 
@@ -122,13 +122,19 @@ public final class SharedMemory implements AutoCloseable {
     }
 
     /**
-     * Maps a shared block handed to this process as {@code fd} (taking ownership of the fd). A memfd that
-     * allows sealing but is not held to its size yet (one a foreign sender made) is first sealed against
-     * shrinking, which holds for the sender's fd too (the one resize that would fault this mapping).
+     * Maps a shared block handed to this process as {@code fd}, taking ownership of the fd: it is closed
+     * with the block, or at once if mapping it fails. A memfd that allows sealing but is not held to its
+     * size yet (one a foreign sender made) is first sealed against shrinking, which holds for the sender's
+     * fd too (the one resize that would fault this mapping).
      */
     public static SharedMemory map(int fd) throws IOException {
-        sealAgainstShrinking(fd);
-        return new SharedMemory(fd, sizeOf(fd), null, false);
+        try {
+            sealAgainstShrinking(fd);
+            return new SharedMemory(fd, sizeOf(fd), null, false);
+        } catch (IOException | RuntimeException e) {
+            Syscalls.close(fd);
+            throw e;
+        }
     }
 
     private static SharedMemory sized(int fd, long size, String name, boolean unlinkOnClose) throws IOException {

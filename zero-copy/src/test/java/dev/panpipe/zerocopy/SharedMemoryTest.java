@@ -87,6 +87,19 @@ class SharedMemoryTest {
     }
 
     @Test
+    void shouldCloseAnFdItWasHandedWhenMappingItFails() throws Exception {
+        // map takes ownership of the fd: refused (size 0, nothing to map), it must not be left open either
+        var fds = NoLeaks.openFds();
+        int empty;
+        try (Arena arena = Arena.ofConfined()) {
+            empty = Syscalls.memfd_create(arena.allocateFrom("panpipe:empty"), linux_h.MFD_CLOEXEC());
+        }
+        IOException e = assertThrows(IOException.class, () -> SharedMemory.map(empty));
+        assertTrue(e.getMessage().contains("has size 0"), e.getMessage());
+        NoLeaks.assertNoFdLeftSince(fds, "a refused map");
+    }
+
+    @Test
     void shouldHandAMemfdToAnotherEndOverAUnixSocket() throws Exception {
         int[] sockets = LinuxSockets.socketpair();
         try (SharedMemory shm = SharedMemory.create("passed", 4096)) {
