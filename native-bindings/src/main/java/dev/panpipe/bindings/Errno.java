@@ -28,6 +28,7 @@ public final class Errno {
     public static final int EMFILE = linux_h.EMFILE();
     public static final int ENOEXEC = linux_h.ENOEXEC();
     public static final int ETXTBSY = linux_h.ETXTBSY();
+    public static final int ENOSPC = linux_h.ENOSPC();
     public static final int ENXIO = linux_h.ENXIO();
     public static final int EPIPE = linux_h.EPIPE();
     public static final int ELOOP = linux_h.ELOOP();

@@ -95,6 +95,7 @@ public final class Syscalls {
     private static final class Unlinkat { static final MethodHandle H = link(linux_h.unlinkat$address(), linux_h.unlinkat$descriptor()); }
     private static final class Fstat { static final MethodHandle H = link(linux_h.fstat$address(), linux_h.fstat$descriptor()); }
     private static final class Ftruncate { static final MethodHandle H = link(linux_h.ftruncate$address(), linux_h.ftruncate$descriptor()); }
+    private static final class Fallocate { static final MethodHandle H = link(linux_h.fallocate$address(), linux_h.fallocate$descriptor()); }
 
     // ---- readiness -----------------------------------------------------------------------------------
     private static final class Poll { static final MethodHandle H = link(linux_h.poll$address(), linux_h.poll$descriptor()); }
@@ -458,6 +459,20 @@ public final class Syscalls {
             try { r = (int) Ftruncate.H.invokeExact(st, fd, length); } catch (Throwable t) { throw unchecked(t); }
             if (r == 0) return;
             if (errno(st) != EINTR) throw SyscallException.of("ftruncate", errno(st));
+        }
+    }
+
+    /**
+     * {@code fallocate(fd, mode, offset, length)}: reserves the blocks of a file range now, so that running out
+     * of room is this call's ENOSPC rather than a fault on a later write through a mapping. Retried on EINTR.
+     */
+    public static void fallocate(int fd, int mode, long offset, long length) throws SyscallException {
+        MemorySegment st = state();
+        for (;;) {
+            int r;
+            try { r = (int) Fallocate.H.invokeExact(st, fd, mode, offset, length); } catch (Throwable t) { throw unchecked(t); }
+            if (r == 0) return;
+            if (errno(st) != EINTR) throw SyscallException.of("fallocate", errno(st));
         }
     }
 

@@ -9,6 +9,8 @@ import dev.panpipe.bindings.linux.stat;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
@@ -141,10 +143,33 @@ public final class SharedMemory implements AutoCloseable {
         try {
             Syscalls.ftruncate(fd, size);
             if (name == null) addSeals(fd, SEALS);   // a memfd; a shm_open object cannot be sealed
+            else reserve(fd, size, name);
             return new SharedMemory(fd, size, name, unlinkOnClose);
         } catch (IOException | RuntimeException e) {
             Syscalls.close(fd);
             throw e;
+        }
+    }
+
+    /**
+     * Takes a named block's pages from /dev/shm now. ftruncate only sets the size: on a full tmpfs (a
+     * container's /dev/shm is 64 MiB by default) the first write to a page that cannot be had would fault
+     * in every process that maps the block, a SIGBUS that HotSpot turns into an asynchronous InternalError.
+     * Reserved here, running out is this call's ENOSPC, named with the room that was left. (A memfd lives
+     * on the kernel's internal mount, which has no size limit of its own: there is nothing to reserve.)
+     */
+    private static void reserve(int fd, long size, String name) throws SyscallException {
+        try {
+            Syscalls.fallocate(fd, 0, 0, size);
+        } catch (SyscallException e) {
+            if (e.errno() != Errno.ENOSPC) throw SyscallException.of("fallocate", name, e.errno());
+            String free;
+            try {
+                free = Files.getFileStore(Path.of("/dev/shm")).getUsableSpace() + " bytes";
+            } catch (IOException unknown) {
+                free = "an unknown number of bytes";
+            }
+            throw SyscallException.of("fallocate", name + ": " + size + " bytes asked, /dev/shm has " + free + " free", e.errno());
         }
     }
 

@@ -31,7 +31,15 @@ public final class ChildJvm implements AutoCloseable {
 
     /** Starts {@code main} with {@code fds[i]} of this process as fd {@code 3 + i} of the child. */
     public static ChildJvm start(Class<?> main, long[] fds, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
+        return start(List.of(), main, fds, args);
+    }
+
+    /**
+     * As {@link #start(Class, long[], String...)}, the java command run by {@code wrapper} (a program that ends
+     * by executing its arguments, as {@code unshare ... sh -c '...; exec "$@"' sh} does).
+     */
+    public static ChildJvm start(List<String> wrapper, Class<?> main, long[] fds, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         // small and quiet: several of these share two vCPUs; no hsperfdata file left by a SIGKILLed child
         cmd.addAll(List.of("-XX:+UseSerialGC", "-Xmx64m", "-XX:-UsePerfData"));

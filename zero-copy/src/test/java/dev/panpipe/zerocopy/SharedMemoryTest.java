@@ -16,8 +16,10 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 @Timeout(30)
 class SharedMemoryTest {
@@ -97,6 +99,28 @@ class SharedMemoryTest {
         IOException e = assertThrows(IOException.class, () -> SharedMemory.map(empty));
         assertTrue(e.getMessage().contains("has size 0"), e.getMessage());
         NoLeaks.assertNoFdLeftSince(fds, "a refused map");
+    }
+
+    /**
+     * A named block bigger than what /dev/shm has left (a container's is 64 MiB by default): refused when it is
+     * made, with ENOSPC and the room left, and its name removed; not made, only for the first write to a page
+     * that cannot be had to fault (SIGBUS, an asynchronous InternalError in the JVM). Run in a mount namespace
+     * of its own with a 1 MiB tmpfs on /dev/shm, which needs root (CAP_SYS_ADMIN); skipped without it.
+     */
+    @Test
+    void shouldRefuseANamedBlockThatDevShmHasNoRoomForWhenMakingIt() throws Exception {
+        List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs -o size=1m,mode=1777 tmpfs /dev/shm && exec \"$@\"", "sh");
+        Process probe = new ProcessBuilder(List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs -o size=1m tmpfs /dev/shm")).redirectErrorStream(true).start();
+        String why = new String(probe.getInputStream().readAllBytes());
+        assumeTrue(probe.waitFor() == 0, "no private mount namespace with a small /dev/shm here (needs root): " + why);
+        try (ChildJvm child = ChildJvm.start(wrapper, FullShmMain.class, new long[0])) {
+            String outcome = child.readLine();
+            assertTrue(outcome.startsWith("REFUSED ENOSPC fallocate /panpipe-too-big: 4194304 bytes asked, /dev/shm has "), outcome);
+            assertEquals("NAME-GONE", child.readLine());
+            assertEquals(dev.panpipe.process.ExitStatus.exited(0), child.process().waitFor());
+        }
     }
 
     @Test
