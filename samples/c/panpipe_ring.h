@@ -424,12 +424,19 @@ static inline int pprg_create_named(struct pprg_ring *r, const char *name, uint3
     if (fd < 0) return PPRG_FAIL(r, PPRG_SYSTEM, "shm_open %.209s: %s", path, strerror(errno));
     const char *call = "ftruncate";
     void *p = MAP_FAILED;
+    int err = 0;
+    /* The pages are reserved now, as FrameRing.createNamed does: on a /dev/shm without room the first write
+     * to a page would otherwise fault (SIGBUS) rather than fail here. posix_fallocate returns its error. */
     if (ftruncate(fd, (off_t) length) == 0) {
-        call = "mmap";
-        p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        call = "posix_fallocate";
+        err = posix_fallocate(fd, 0, (off_t) length);
+        if (err == 0) {
+            call = "mmap";
+            p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        }
     }
     if (p == MAP_FAILED) {
-        int err = errno;
+        if (err == 0) err = errno;
         close(fd);
         shm_unlink(path);
         return PPRG_FAIL(r, PPRG_SYSTEM, "%s %.200s: %s", call, path, strerror(err));
