@@ -16,4 +16,6 @@ module dev.panpipe.core {
     exports dev.panpipe.worker;
     exports dev.panpipe.process;
     exports dev.panpipe.internal.linux to dev.panpipe.zerocopy, dev.panpipe.cli;
+    /* Closer: zero-copy's closes release several things the same way as this module's. */
+    exports dev.panpipe.internal to dev.panpipe.zerocopy;
 }

@@ -5,6 +5,7 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.stat;
+import dev.panpipe.internal.Closer;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -43,7 +44,8 @@ import java.util.regex.Pattern;
  * under every mapping. Use a named block only between processes that trust each other.
  *
  * <p>One owner: {@link #close()} unmaps (the segment becomes unusable, through its shared {@link Arena}),
- * closes the fd and, for a named block this process created, unlinks the name.
+ * closes the fd and, for a named block this process created, unlinks the name; each of these runs even if
+ * one before it failed.
  */
 public final class SharedMemory implements AutoCloseable {
     /** Every named block panpipe makes lives under this prefix in /dev/shm, so a stray one is recognisable. */
@@ -53,6 +55,7 @@ public final class SharedMemory implements AutoCloseable {
     private static final int SEALS = linux_h.F_SEAL_SHRINK() | linux_h.F_SEAL_GROW() | linux_h.F_SEAL_SEAL();
 
     private final int fd;
+    private final long address;
     private final String name;          // the shm_open name ("/panpipe-x"), or null for a memfd
     private final boolean unlinkOnClose;
     private final Arena arena;
@@ -64,10 +67,13 @@ public final class SharedMemory implements AutoCloseable {
         this.fd = fd;
         this.name = name;
         this.unlinkOnClose = unlinkOnClose;
-        MemorySegment address = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
+        MemorySegment mapped = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
                 linux_h.MAP_SHARED(), fd, 0);
+        this.address = mapped.address();
         this.arena = Arena.ofShared();   // after the mmap: a failed one leaves no open arena behind
-        this.segment = address.reinterpret(size, arena, mapped -> unmap(mapped, size));
+        // No cleanup action: close unmaps itself once it has closed the arena, so that a failed munmap is
+        // thrown as what it is, never taken for an arena that another close closed first.
+        this.segment = mapped.reinterpret(size, arena, null);
     }
 
     /**
@@ -118,7 +124,7 @@ public final class SharedMemory implements AutoCloseable {
         try {
             return new SharedMemory(fd, sizeOf(fd), shmName, false);
         } catch (IOException | RuntimeException e) {
-            Syscalls.close(fd);
+            closeSuppressingInto(fd, e);
             throw e;
         }
     }
@@ -134,7 +140,7 @@ public final class SharedMemory implements AutoCloseable {
             sealAgainstShrinking(fd);
             return new SharedMemory(fd, sizeOf(fd), null, false);
         } catch (IOException | RuntimeException e) {
-            Syscalls.close(fd);
+            closeSuppressingInto(fd, e);
             throw e;
         }
     }
@@ -146,7 +152,7 @@ public final class SharedMemory implements AutoCloseable {
             else reserve(fd, size, name);
             return new SharedMemory(fd, size, name, unlinkOnClose);
         } catch (IOException | RuntimeException e) {
-            Syscalls.close(fd);
+            closeSuppressingInto(fd, e);
             throw e;
         }
     }
@@ -170,6 +176,15 @@ public final class SharedMemory implements AutoCloseable {
                 free = "an unknown number of bytes";
             }
             throw SyscallException.of("fallocate", name + ": " + size + " bytes asked, /dev/shm has " + free + " free", e.errno());
+        }
+    }
+
+    /** Closes {@code fd} on a path that failed with {@code failure}: a failed close is suppressed in it, not thrown instead. */
+    private static void closeSuppressingInto(int fd, Exception failure) {
+        try {
+            Syscalls.close(fd);
+        } catch (SyscallException e) {
+            failure.addSuppressed(e);
         }
     }
 
@@ -264,32 +279,46 @@ public final class SharedMemory implements AutoCloseable {
         }
     }
 
+    /**
+     * Unmaps, closes the fd and, for a named block this process created, unlinks the name (quietly if someone
+     * else removed it already). Each of these runs even if one before it failed; the first failure is
+     * thrown, the later ones suppressed in it.
+     *
+     * <p>Idempotent, but for one case: if a thread of this process is still inside a native call on the
+     * segment two seconds after close began (a {@code read(2)} into it, say), the unmap fails with the
+     * arena's {@link IllegalStateException} and the mapping stays, usable, until a later close unmaps it;
+     * the fd and the name are released by the first close either way.
+     */
     @Override
     public void close() throws IOException {
-        if (!closed.compareAndSet(false, true)) return;
-        try {
-            closeArena();
-        } finally {
-            try {
-                Syscalls.close(fd);
-            } finally {
-                if (unlinkOnClose) unlink();
-            }
+        Closer closer = new Closer();
+        closer.run(this::unmap);
+        if (closed.compareAndSet(false, true)) {
+            closer.run(() -> Syscalls.close(fd));
+            if (unlinkOnClose) closer.run(this::unlink);
         }
+        closer.throwFailure();
+    }
+
+    /** Unmaps, unless done already (by this close's predecessor, or by a concurrent one). */
+    private void unmap() throws SyscallException {
+        if (arena.scope().isAlive() && closeArena()) Syscalls.munmap(MemorySegment.ofAddress(address), segment.byteSize());
     }
 
     /**
-     * Unmaps. A shared arena refuses to close while another thread is inside a native call on the mapping
-     * (a ring end asleep on a futex word in it); such a sleeper wakes within its liveness slice once its end
-     * is closed, so retry for a while rather than leak the mapping.
+     * Closes the arena: true if this call closed it, false if another did. A shared arena refuses to close
+     * while another thread is inside a native call on the mapping (a ring end asleep on a futex word in it);
+     * such a sleeper wakes within its liveness slice once its end is closed, so retry for a while rather
+     * than give up on the mapping.
      */
-    private void closeArena() {
+    private boolean closeArena() {
         long deadline = System.nanoTime() + 2_000_000_000L;
         for (;;) {
             try {
                 arena.close();
-                return;
+                return true;
             } catch (IllegalStateException inUse) {
+                if (!arena.scope().isAlive()) return false;   // a concurrent close closed it, and unmaps
                 if (System.nanoTime() - deadline > 0) throw inUse;
                 Thread.onSpinWait();
                 try {
@@ -307,14 +336,6 @@ public final class SharedMemory implements AutoCloseable {
             Syscalls.shm_unlink(tmp.allocateFrom(shmName));
         } catch (SyscallException ignored) {
             // best effort on a path that is already failing
-        }
-    }
-
-    private static void unmap(MemorySegment mapped, long size) {
-        try {
-            Syscalls.munmap(mapped, size);
-        } catch (SyscallException e) {
-            throw new IllegalStateException("munmap of a panpipe mapping failed", e);
         }
     }
 }
