@@ -1,6 +1,7 @@
 package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.connection.ProtocolException;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.zerocopy.SharedMemory;
 
 import java.io.IOException;
@@ -89,7 +90,11 @@ public final class FrameRing implements AutoCloseable {
         try {
             return new FrameRing(memory);
         } catch (IOException | RuntimeException e) {
-            memory.close();
+            try {
+                memory.close();
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);   // the header's fault is the one to report
+            }
             throw e;
         }
     }
@@ -215,25 +220,21 @@ public final class FrameRing implements AutoCloseable {
         return slotsOffset + slotSize * index;
     }
 
-    /** Closes the ends this process attached (waking their peers), then unmaps the ring. */
+    /**
+     * Closes the ends this process attached (waking their peers), then unmaps the ring: each even if one
+     * before it failed; the first failure is thrown, the later ones suppressed in it. Idempotent, but for an
+     * unmap that failed (a thread still inside a native call on the ring's memory, see
+     * {@link SharedMemory#close()}): a later close tries it again. A concurrent close waits for this one.
+     */
     @Override
-    public void close() throws IOException {
-        FrameProducer p;
-        FrameConsumer c;
-        synchronized (this) {
-            if (closed) return;
+    public synchronized void close() throws IOException {
+        Closer closer = new Closer();
+        if (!closed) {
             closed = true;
-            p = producer;
-            c = consumer;
+            if (producer != null) closer.run(producer::close);
+            if (consumer != null) closer.run(consumer::close);
         }
-        try {
-            if (p != null) p.close();
-        } finally {
-            try {
-                if (c != null) c.close();
-            } finally {
-                memory.close();
-            }
-        }
+        closer.run(memory::close);   // does nothing once it has unmapped
+        closer.throwFailure();
     }
 }

@@ -1,6 +1,7 @@
 package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.internal.Closer;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -86,7 +87,11 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
                 throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
             }
         } catch (IOException | RuntimeException e) {
-            peerWatch.close();
+            try {
+                peerWatch.close();
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
             throw e;
         }
         INT.setVolatile(header, ownPidOffset, SELF);
@@ -273,28 +278,33 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     /**
      * Marks this end closed in the header and wakes a peer sleeping on it, and this end's own thread if it
      * sleeps in this end (closed by another thread, as a socket is closed to free a blocked read: that
-     * call then throws {@link FrameRingClosedException}). Idempotent.
+     * call then throws {@link FrameRingClosedException}); then closes the pidfd it watched the peer
+     * through, even if the first part failed (the ring's memory unmapped under it): the first failure is
+     * thrown, the other suppressed. Idempotent.
      */
     @Override
     public void close() throws IOException {
         if (closed) return;
         closed = true;
-        try {
-            INT.setRelease(header, ownStateOffset, STATE_CLOSED);
-            VarHandle.fullFence();
-            // Closing does not change the futex words, so a sleeper that looked just before the close and then
-            // went to sleep would miss a single wake-up until its next liveness check. Keep waking while one
-            // says it waits: a woken sleeper clears its waiting word and sees the close. The peer sleeps on
-            // this end's position; this end's own thread on the peer's (nobody else does).
-            long deadline = System.nanoTime() + CLOSE_WAKE_NANOS;
-            do {
-                Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
-                Syscalls.futex_wake(peerPositionWord, Integer.MAX_VALUE);
-                if ((int) INT.getVolatile(header, peerWaitingOffset) == 0 && (int) INT.getVolatile(header, ownWaitingOffset) == 0) break;
-                Thread.yield();
-            } while (System.nanoTime() - deadline < 0);
-        } finally {
-            peerWatch.close();
-        }
+        Closer closer = new Closer();
+        closer.run(this::markClosedAndWake);
+        closer.run(peerWatch::close);
+        closer.throwFailure();
+    }
+
+    private void markClosedAndWake() throws IOException {
+        INT.setRelease(header, ownStateOffset, STATE_CLOSED);
+        VarHandle.fullFence();
+        // Closing does not change the futex words, so a sleeper that looked just before the close and then
+        // went to sleep would miss a single wake-up until its next liveness check. Keep waking while one
+        // says it waits: a woken sleeper clears its waiting word and sees the close. The peer sleeps on
+        // this end's position; this end's own thread on the peer's (nobody else does).
+        long deadline = System.nanoTime() + CLOSE_WAKE_NANOS;
+        do {
+            Syscalls.futex_wake(ownPositionWord, Integer.MAX_VALUE);
+            Syscalls.futex_wake(peerPositionWord, Integer.MAX_VALUE);
+            if ((int) INT.getVolatile(header, peerWaitingOffset) == 0 && (int) INT.getVolatile(header, ownWaitingOffset) == 0) break;
+            Thread.yield();
+        } while (System.nanoTime() - deadline < 0);
     }
 }

@@ -1,0 +1,74 @@
+package dev.panpipe.zerocopy.ring;
+
+import dev.panpipe.zerocopy.BlockedInNativeCall;
+import dev.panpipe.zerocopy.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Closes of frame rings and their ends whose steps fail for real: the ring's memory closed behind its back
+ * (an end can no longer mark itself closed in the header), a thread still inside a native call on a slot
+ * (the unmap has to wait for it). Every other step still runs, the first failure is thrown with the later
+ * ones suppressed in it, and no fd or mapping is left.
+ */
+@ExtendWith(NoLeaks.class)
+@Timeout(60)
+class FrameRingCloseFailureTest {
+
+    /** How many frame rings this process maps now. */
+    private static long ringMappings() throws IOException {
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.contains("/memfd:panpipe:frame-ring")).count();
+    }
+
+    private static boolean thrownBy(Throwable t, Class<?> type) {
+        return Arrays.stream(t.getStackTrace()).anyMatch(f -> f.getClassName().equals(type.getName()) && f.getMethodName().equals("close"));
+    }
+
+    @Test
+    void shouldCloseBothEndsAndThrowTheProducersFailureFirstWhenTheMemoryWasClosedBehindTheRingsBack() throws Exception {
+        FrameRing ring = FrameRing.create(2, 4096);
+        FrameProducer producer = ring.producer();
+        FrameConsumer consumer = ring.consumer();
+        ring.memory().close();   // behind the ring's back: neither end can mark itself closed in the header now
+
+        IllegalStateException first = assertThrows(IllegalStateException.class, ring::close);
+        assertTrue(thrownBy(first, FrameProducer.class), "the producer's failure first");
+        assertEquals(1, first.getSuppressed().length, "the consumer's failure, suppressed in the producer's");
+        assertInstanceOf(IllegalStateException.class, first.getSuppressed()[0]);
+        FrameRingClosedException claim = assertThrows(FrameRingClosedException.class, () -> producer.claimBytes(1));
+        assertTrue(claim.getMessage().contains("this producer end is closed"), claim.getMessage());
+        FrameRingClosedException take = assertThrows(FrameRingClosedException.class, consumer::tryTake);
+        assertTrue(take.getMessage().contains("this consumer end is closed"), take.getMessage());
+        ring.close();   // idempotent: reports nothing twice
+    }
+
+    /**
+     * A thread reads a frame straight into a claimed slot (from a camera, a socket) and is still inside that
+     * read when the ring is closed: the unmap cannot happen under it, and fails after a while; the ends and
+     * the fd are closed all the same, and a later close unmaps.
+     */
+    @Test
+    void shouldUnmapAtALaterCloseARingThatAReadIntoASlotKeptMapped() throws Exception {
+        long mappedBefore = ringMappings();
+        FrameRing ring = FrameRing.create(2, 4096);
+        FrameClaim claim = ring.producer().claimBytes(4096);
+        try (BlockedInNativeCall reader = BlockedInNativeCall.readingInto(claim.pixels())) {
+            IllegalStateException busy = assertThrows(IllegalStateException.class, ring::close);
+            assertTrue(busy.getMessage().contains("acquired"), busy.getMessage());   // "Session is acquired by 1 clients"
+            assertEquals(-1, ring.memory().nativeHandle(), "the fd is closed all the same");
+            assertThrows(FrameRingClosedException.class, claim::commit, "the producer is closed all the same");
+            assertEquals(mappedBefore + 1, ringMappings(), "still mapped: the read is still writing into it");
+        }
+        ring.close();
+        assertEquals(mappedBefore, ringMappings(), "unmapped by the next close");
+        ring.close();   // idempotent
+    }
+}
