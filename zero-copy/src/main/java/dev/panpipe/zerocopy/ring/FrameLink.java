@@ -1,5 +1,6 @@
 package dev.panpipe.zerocopy.ring;
 
+import dev.panpipe.internal.Closer;
 import dev.panpipe.worker.WorkerSpec;
 
 import java.io.IOException;
@@ -45,7 +46,7 @@ public final class FrameLink implements AutoCloseable {
             this.out = outRing.producer(strategy);
             this.in = inRing.consumer(strategy);
         } catch (IOException | RuntimeException e) {
-            closeBoth(outRing, inRing);
+            closeAfter(e, outRing, inRing);
             throw e;
         }
     }
@@ -62,7 +63,7 @@ public final class FrameLink implements AutoCloseable {
         try {
             fromWorker = FrameRing.create(inSlots, maxInBytes);
         } catch (IOException | RuntimeException e) {
-            toWorker.close();
+            closeAfter(e, toWorker);
             throw e;
         }
         return new FrameLink(toWorker, fromWorker, strategy);
@@ -79,7 +80,7 @@ public final class FrameLink implements AutoCloseable {
         try {
             fromWorker = FrameRing.map(FROM_WORKER_FD);
         } catch (IOException | RuntimeException e) {
-            toWorker.close();
+            closeAfter(e, toWorker);
             throw e;
         }
         return new FrameLink(fromWorker, toWorker, strategy);
@@ -107,16 +108,27 @@ public final class FrameLink implements AutoCloseable {
         return in;
     }
 
+    /**
+     * Closes both rings, the second even if closing the first failed; the first failure is thrown, the other
+     * suppressed. Idempotent, but for an unmap that failed, which a later close tries again
+     * ({@link FrameRing#close()}).
+     */
     @Override
     public void close() throws IOException {
-        closeBoth(outRing, inRing);
+        Closer closer = new Closer();
+        closer.run(outRing::close);
+        closer.run(inRing::close);
+        closer.throwFailure();
     }
 
-    private static void closeBoth(FrameRing a, FrameRing b) throws IOException {
-        try {
-            a.close();
-        } finally {
-            b.close();
+    /** Closes {@code rings} on a path that failed with {@code failure}: their failures are suppressed in it, not thrown instead. */
+    private static void closeAfter(Exception failure, FrameRing... rings) {
+        for (FrameRing ring : rings) {
+            try {
+                ring.close();
+            } catch (IOException | RuntimeException e) {
+                failure.addSuppressed(e);
+            }
         }
     }
 }

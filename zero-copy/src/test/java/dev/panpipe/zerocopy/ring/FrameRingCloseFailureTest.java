@@ -1,5 +1,7 @@
 package dev.panpipe.zerocopy.ring;
 
+import dev.panpipe.pixel.PixelFormat;
+import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.BlockedInNativeCall;
 import dev.panpipe.zerocopy.NoLeaks;
 import org.junit.jupiter.api.Test;
@@ -9,15 +11,17 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Closes of frame rings and their ends whose steps fail for real: the ring's memory closed behind its back
- * (an end can no longer mark itself closed in the header), a thread still inside a native call on a slot
- * (the unmap has to wait for it). Every other step still runs, the first failure is thrown with the later
- * ones suppressed in it, and no fd or mapping is left.
+ * Closes of frame rings, their ends and links whose steps fail for real: the ring's memory closed behind its
+ * back (an end can no longer mark itself closed in the header), a thread still inside a native call on a
+ * slot (the unmap has to wait for it). Every other step still runs, the first failure is thrown with the
+ * later ones suppressed in it, and no fd, pidfd or mapping is left.
  */
 @ExtendWith(NoLeaks.class)
 @Timeout(60)
@@ -26,6 +30,20 @@ class FrameRingCloseFailureTest {
     /** How many frame rings this process maps now. */
     private static long ringMappings() throws IOException {
         return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.contains("/memfd:panpipe:frame-ring")).count();
+    }
+
+    /** How many pidfds of this process refer to process {@code pid}. */
+    private static long pidfdsOf(long pid) {
+        return NoLeaks.openFds().entrySet().stream()
+                .filter(e -> e.getValue().equals("anon_inode:[pidfd]"))
+                .filter(e -> {
+                    try {
+                        return Files.readString(Path.of("/proc/self/fdinfo/" + e.getKey())).lines().anyMatch(l -> l.equals("Pid:\t" + pid));
+                    } catch (IOException gone) {
+                        return false;   // closed since listed
+                    }
+                })
+                .count();
     }
 
     private static boolean thrownBy(Throwable t, Class<?> type) {
@@ -70,5 +88,33 @@ class FrameRingCloseFailureTest {
         ring.close();
         assertEquals(mappedBefore, ringMappings(), "unmapped by the next close");
         ring.close();   // idempotent
+    }
+
+    /**
+     * A link whose two rings' memory was closed behind its back, each end watching a worker through a pidfd:
+     * both rings are closed and both pidfds with them, and the out ring's failure comes first.
+     */
+    @Test
+    void shouldCloseBothRingsOfALinkAndTheirPidfdsWhenClosingTheFirstFails() throws Exception {
+        try (Subprocess worker = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofMillis(100)).start()) {
+            FrameLink link = FrameLink.create(2, 4096, 2, 4096);
+            link.watch(worker.pid());
+            long own = pidfdsOf(worker.pid());   // the Subprocess's
+            // Each end waits once, and looks at the worker through a pidfd of its own while it waits.
+            assertNull(link.in().poll(10, TimeUnit.MILLISECONDS));
+            link.out().claimBytes(1).commit();
+            link.out().claimBytes(1).commit();
+            assertNull(link.out().claim(1, 1, PixelFormat.GRAY8, 10, TimeUnit.MILLISECONDS));
+            assertEquals(own + 2, pidfdsOf(worker.pid()), "one pidfd per end");
+            link.out().ring.memory().close();   // behind the link's back
+            link.in().ring.memory().close();
+
+            IllegalStateException first = assertThrows(IllegalStateException.class, link::close);
+            assertTrue(thrownBy(first, FrameProducer.class), "the out ring's failure first");
+            assertEquals(1, first.getSuppressed().length, "the in ring's failure, suppressed in the out ring's");
+            assertEquals(own, pidfdsOf(worker.pid()), "both ends' pidfds closed all the same");
+            assertThrows(FrameRingClosedException.class, () -> link.in().tryTake(), "the in ring's consumer closed all the same");
+            link.close();   // idempotent
+        }
     }
 }
