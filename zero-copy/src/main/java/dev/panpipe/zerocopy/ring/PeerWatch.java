@@ -4,8 +4,10 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.zerocopy.internal.Processes;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -13,6 +15,12 @@ import java.lang.foreign.MemorySegment;
  * Tells whether the peer process (by the pid it wrote into the ring header) is still alive, through a pidfd:
  * readable once the process has exited, and immune to pid reuse once opened. The pidfd is opened the first
  * time it is needed and reopened if the header names another pid (a new peer attached).
+ *
+ * <p>Used by its end's thread, and closed by whichever thread closes the end: a close from another thread
+ * while that thread looks ({@link #isDead}) must neither close the pidfd under its {@code poll} (the number
+ * may be another file's by then) nor be followed by a {@code pidfd_open} that nobody would close, and the
+ * arena cannot close while the poll holds it. So both take this object's lock; a look holds it for two
+ * non-blocking system calls at most, once per liveness check.
  */
 final class PeerWatch implements AutoCloseable {
     private static final int SELF = (int) ProcessHandle.current().pid();
@@ -22,6 +30,7 @@ final class PeerWatch implements AutoCloseable {
     private int pid;
     private int pidfd = -1;
     private boolean dead;
+    private boolean closed;
 
     /**
      * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process. A pid
@@ -30,7 +39,8 @@ final class PeerWatch implements AutoCloseable {
      * may name another process's thread by the time it is first looked at ({@link Processes#namesNoProcess},
      * as for locks and queues). A header written over with such a number reads the same way.
      */
-    boolean isDead(int peerPid) throws SyscallException {
+    synchronized boolean isDead(int peerPid) throws SyscallException {
+        if (closed) return false;   // its end is closed: the caller sees that at its next look
         if (peerPid <= 0 || peerPid == SELF) return false;
         if (peerPid != pid) {
             closePidfd();
@@ -59,12 +69,14 @@ final class PeerWatch implements AutoCloseable {
         }
     }
 
+    /** Closes the pidfd and frees the poll buffer, the second even if the first failed. Idempotent. */
     @Override
-    public void close() throws SyscallException {
-        try {
-            closePidfd();
-        } finally {
-            arena.close();
-        }
+    public synchronized void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        Closer closer = new Closer();
+        closer.run(this::closePidfd);
+        closer.run(arena::close);
+        closer.throwFailure();
     }
 }

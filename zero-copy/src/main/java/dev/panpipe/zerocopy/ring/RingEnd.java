@@ -5,6 +5,7 @@ import dev.panpipe.internal.Closer;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 import static dev.panpipe.zerocopy.ring.FrameRing.INT;
@@ -18,6 +19,14 @@ import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
  */
 abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, FrameConsumer {
     private static final int SELF = (int) ProcessHandle.current().pid();
+    private static final VarHandle CLOSED;
+    static {
+        try {
+            CLOSED = MethodHandles.lookup().findVarHandle(RingEnd.class, "closed", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
     /** Spins between two looks at the peer's state (a volatile read) while spinning for good. */
     private static final int SPINS_PER_STATE_CHECK = 1 << 12;
     /** How long a closing end keeps waking a peer that still says it waits (one that is stopped, say). */
@@ -280,12 +289,11 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
      * sleeps in this end (closed by another thread, as a socket is closed to free a blocked read: that
      * call then throws {@link FrameRingClosedException}); then closes the pidfd it watched the peer
      * through, even if the first part failed (the ring's memory unmapped under it): the first failure is
-     * thrown, the other suppressed. Idempotent.
+     * thrown, the other suppressed. Idempotent, and one close of several concurrent ones does the work.
      */
     @Override
     public void close() throws IOException {
-        if (closed) return;
-        closed = true;
+        if (!CLOSED.compareAndSet(this, false, true)) return;
         Closer closer = new Closer();
         closer.run(this::markClosedAndWake);
         closer.run(peerWatch::close);

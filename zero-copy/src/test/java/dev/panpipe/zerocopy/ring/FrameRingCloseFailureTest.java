@@ -12,7 +12,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -115,6 +119,50 @@ class FrameRingCloseFailureTest {
             assertEquals(own, pidfdsOf(worker.pid()), "both ends' pidfds closed all the same");
             assertThrows(FrameRingClosedException.class, () -> link.in().tryTake(), "the in ring's consumer closed all the same");
             link.close();   // idempotent
+        }
+    }
+
+    /**
+     * An end closed by another thread while its own thread looks at the watched peer (every few thousand
+     * spins here): the look must not open a pidfd after the close, which nobody would close; the close must
+     * not fail because the look's poll holds the poll buffer's arena, nor close the pidfd under that poll
+     * (which then reads POLLNVAL and calls the peer dead). Timing-dependent, so many rounds, each closed at a
+     * random point: before PeerWatch took a lock, a pidfd was left open within a few hundred rounds.
+     */
+    @Test
+    void shouldCloseAnEndWhoseThreadIsLookingAtItsPeerWithoutFailingOrLeakingThePidfd() throws Exception {
+        WaitStrategy spinning = new WaitStrategy(Integer.MAX_VALUE, 0, false, TimeUnit.MILLISECONDS.toNanos(50));
+        try (Subprocess peer = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofMillis(100)).start()) {
+            long own = pidfdsOf(peer.pid());
+            List<String> wrong = new ArrayList<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            int rounds = 0;
+            for (; rounds < 3000 && wrong.isEmpty() && System.nanoTime() - deadline < 0; rounds++) {
+                try (FrameRing ring = FrameRing.create(2, 4096)) {
+                    FrameConsumer consumer = ring.consumer(spinning);
+                    consumer.watchPeer(peer.pid());
+                    CompletableFuture<Throwable> take = CompletableFuture.supplyAsync(() -> {
+                        try {
+                            consumer.take();
+                            return new AssertionError("take returned a frame nobody committed");
+                        } catch (Throwable t) {
+                            return t;
+                        }
+                    }, r -> Thread.ofPlatform().start(r));
+                    long spinUntil = System.nanoTime() + ThreadLocalRandom.current().nextLong(200_000);
+                    while (System.nanoTime() - spinUntil < 0) Thread.onSpinWait();
+                    try {
+                        consumer.close();
+                    } catch (IOException | RuntimeException e) {
+                        wrong.add("close threw " + e);
+                    }
+                    Throwable taken = take.get(10, TimeUnit.SECONDS);
+                    if (!(taken instanceof FrameRingClosedException)) wrong.add("the take threw " + taken);
+                }
+                long pidfds = pidfdsOf(peer.pid());
+                if (pidfds != own) wrong.add((pidfds - own) + " pidfd(s) left open");
+            }
+            assertEquals(List.of(), wrong, "after " + rounds + " rounds");
         }
     }
 }
