@@ -25,8 +25,8 @@ public final class Headers {
         } catch (IOException | RuntimeException e) {
             try {
                 memory.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);   // the header's fault is the one to report
             }
             throw e;
         }

@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.internal;
 
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.internal.Closer;
 import dev.panpipe.zerocopy.SharedMemory;
 
 import java.io.IOException;
@@ -188,21 +189,42 @@ public final class SharedRegion implements AutoCloseable {
 
     /**
      * Wakes this process's sleepers (they throw {@link IllegalStateException}), waits for them to leave the
-     * kernel, unmaps and closes the fd. Sleepers of other processes wake once and sleep again. Idempotent.
+     * kernel, unmaps and closes the fd. Sleepers of other processes wake once and sleep again. The memory is
+     * closed even if waking failed; the first failure is thrown, a later one suppressed. Idempotent, but for
+     * an unmap that failed (a thread of this process still inside a native call on the memory, see
+     * {@link SharedMemory#close()}): a later close tries it again. A concurrent close waits for this one.
      */
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        Closer closer = new Closer();
+        if (shut()) {
+            // The arena stays open until the last sleeper has left, so waking again is safe; a sleeper that
+            // entered just before the gate shut may have gone to sleep after the first wake-up. Should waking
+            // fail, each sleeper still leaves by itself at the end of its slice.
+            boolean waking = true;
+            while (gate.get() != CLOSED) {
+                if (waking) {
+                    try {
+                        wakeAll();
+                    } catch (SyscallException | RuntimeException e) {
+                        closer.add(e);
+                        waking = false;
+                    }
+                }
+                LockSupport.parkNanos(100_000L);
+            }
+        }
+        closer.run(memory::close);   // does nothing once it has unmapped
+        closer.throwFailure();
+    }
+
+    /** Shuts the gate to new calls into the kernel: true if this call shut it, false if it was shut already. */
+    private boolean shut() {
         int s;
         do {
             s = gate.get();
-            if (s < 0) return;
+            if (s < 0) return false;
         } while (!gate.compareAndSet(s, s | CLOSED));
-        // The arena stays open until the last sleeper has left, so waking again is safe; a sleeper that
-        // entered just before the gate shut may have gone to sleep after the first wake-up.
-        while (gate.get() != CLOSED) {
-            wakeAll();
-            LockSupport.parkNanos(100_000L);
-        }
-        memory.close();
+        return true;
     }
 }

@@ -3,6 +3,7 @@ package dev.panpipe.zerocopy.ring;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.BlockedInNativeCall;
+import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -33,7 +34,7 @@ class FrameRingCloseFailureTest {
 
     /** How many frame rings this process maps now. */
     private static long ringMappings() throws IOException {
-        return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.contains("/memfd:panpipe:frame-ring")).count();
+        return Mappings.of("/memfd:panpipe:frame-ring");
     }
 
     /** How many pidfds of this process refer to process {@code pid}. */
