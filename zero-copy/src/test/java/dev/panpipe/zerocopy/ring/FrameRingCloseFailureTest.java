@@ -1,10 +1,12 @@
 package dev.panpipe.zerocopy.ring;
 
+import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.BlockedInNativeCall;
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
+import dev.panpipe.zerocopy.SharedMemory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -93,6 +95,26 @@ class FrameRingCloseFailureTest {
         ring.close();
         assertEquals(mappedBefore, ringMappings(), "unmapped by the next close");
         ring.close();   // idempotent
+    }
+
+    /**
+     * Memory handed over to be attached as a ring that holds none: the header's fault is what the caller
+     * learns, and the failure to unmap the memory it closes is suppressed in it, not thrown instead.
+     */
+    @Test
+    void shouldReportAWrongHeaderWhenClosingTheMemoryItCameInFailsToo() throws Exception {
+        String name = "no-ring-" + ProcessHandle.current().pid();
+        SharedMemory memory = SharedMemory.create(name, 4096);   // all zeros: no magic
+        try (BlockedInNativeCall reader = BlockedInNativeCall.readingInto(memory.segment())) {
+            ProtocolException header = assertThrows(ProtocolException.class, () -> FrameRing.attach(memory));
+            assertEquals("magic", header.field(), header.getMessage());
+            assertEquals(1, header.getSuppressed().length, "the failed unmap, suppressed in the header's fault");
+            IllegalStateException busy = assertInstanceOf(IllegalStateException.class, header.getSuppressed()[0]);
+            assertTrue(busy.getMessage().contains("acquired"), busy.getMessage());
+            assertEquals(-1, memory.nativeHandle(), "the fd is closed all the same");
+        }
+        memory.close();   // the caller's handle on it is the way left to unmap it
+        assertEquals(0, Mappings.of("/memfd:panpipe:" + name));
     }
 
     /**
