@@ -262,6 +262,20 @@ class PanpipeEndToEndTest {
         assertEquals(bash(dir, names, "grep -c Yost").out(), r.out());
     }
 
+    @Test
+    @Timeout(60)
+    void shouldGiveAClosedStandardFdDevNullNotAFileTheJvmOpened() throws Exception {
+        // The JVM opens its own files at the lowest free fd: with fd 0 closed, 'wc -c' counted the JDK's
+        // lib/modules (over 100 MB) as its stdin; with fd 1 closed, that file was the stage's stdout.
+        Run r = run(dir, null, List.of("/bin/bash", "-c", "exec \"$0\" pipeline 'wc -c' <&-", launcher.toString()));
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("0\n", r.out());
+        r = run(dir, null, List.of("/bin/bash", "-c", "exec \"$0\" pipeline \"sh -c 'exec 3>&1; readlink /proc/self/fd/3 >&2'\" >&-",
+                launcher.toString()));
+        assertEquals(0, r.exit(), r.err());
+        assertEquals("/dev/null\n", r.err());
+    }
+
     private Run panpipe(Path cwd, Path stdin, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
