@@ -5,6 +5,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.FilterOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.OutputStreamWriter;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.module.ModuleDescriptor;
 import java.util.concurrent.Callable;
@@ -39,12 +47,34 @@ public final class Main implements Callable<Integer> {
     public static final int EXIT_USAGE = 2;
     /** An unexpected exception: a bug in panpipe (sysexits.h EX_SOFTWARE). */
     public static final int EXIT_INTERNAL = 70;
+    /** Stdout's reader went away (EPIPE): what a shell reports for a process that SIGPIPE killed, 128 + 13. */
+    static final int EXIT_BROKEN_PIPE = 141;
 
     @Spec
     CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        FailureRecordingStream stdout = new FailureRecordingStream(new FileOutputStream(FileDescriptor.out));
+        System.setOut(new PrintStream(new BufferedOutputStream(stdout, 8192), true, System.out.charset()));
+        CommandLine cl = commandLine();
+        cl.setOut(new PrintWriter(new OutputStreamWriter(System.out, System.out.charset()), true));
+        int code = cl.execute(args);
+        cl.getOut().flush();
+        System.out.flush();
+        System.exit(afterStdout(stdout.failure(), code, cl.getErr()));
+    }
+
+    /**
+     * PrintStream and PrintWriter swallow write errors, so a listing written to a full disk or a closed pipe
+     * was lost with exit 0. A failed stdout is named on stderr and fails the run (1, unless it failed
+     * already); a reader that went away (EPIPE) ends it quietly with 141, as SIGPIPE ends a C program.
+     */
+    static int afterStdout(IOException failure, int code, PrintWriter err) {
+        if (failure == null) return code;
+        if ("Broken pipe".equals(failure.getMessage())) return code != 0 ? code : EXIT_BROKEN_PIPE;
+        err.println("panpipe: cannot write to stdout: " + failure.getMessage());
+        err.flush();
+        return code != 0 ? code : 1;
     }
 
     /** The configured command line, for main and for tests. */
@@ -77,6 +107,51 @@ public final class Main implements Callable<Integer> {
         err.println("Try '" + name + " --help' for more information.");
         err.flush();
         return EXIT_USAGE;
+    }
+
+    /** An output stream that remembers its first write error (PrintStream keeps only a flag). */
+    static final class FailureRecordingStream extends FilterOutputStream {
+        private volatile IOException failure;
+
+        FailureRecordingStream(OutputStream out) {
+            super(out);
+        }
+
+        IOException failure() {
+            return failure;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            try {
+                out.write(b);
+            } catch (IOException e) {
+                throw record(e);
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            try {
+                out.write(b, off, len);
+            } catch (IOException e) {
+                throw record(e);
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            try {
+                out.flush();
+            } catch (IOException e) {
+                throw record(e);
+            }
+        }
+
+        private IOException record(IOException e) {
+            if (failure == null) failure = e;
+            return e;
+        }
     }
 
     /** The version the module was compiled with: Maven's project version (maven-compiler-plugin's --module-version). */

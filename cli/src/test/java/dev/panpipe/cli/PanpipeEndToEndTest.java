@@ -276,6 +276,17 @@ class PanpipeEndToEndTest {
         assertEquals("/dev/null\n", r.err());
     }
 
+    @Test
+    @Timeout(60)
+    void shouldFailNamingTheErrorWhenStdoutCannotBeWritten() throws Exception {
+        // /dev/full: every write fails with ENOSPC, which PrintWriter swallowed: the listing was lost and the exit was 0.
+        for (String args : List.of("fds $$", "--version", "pipeline --help")) {
+            Run r = run(dir, null, List.of("/bin/bash", "-c", "exec \"$0\" " + args + " >/dev/full", launcher.toString()));
+            assertEquals(1, r.exit(), args + ": " + r.err());
+            assertTrue(r.err().startsWith("panpipe: cannot write to stdout: No space left on device"), args + ": " + r.err());
+        }
+    }
+
     private Run panpipe(Path cwd, Path stdin, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
