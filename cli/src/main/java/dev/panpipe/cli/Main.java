@@ -58,7 +58,8 @@ public final class Main implements Callable<Integer> {
         System.setOut(new PrintStream(new BufferedOutputStream(stdout, 8192), true, System.out.charset()));
         CommandLine cl = commandLine();
         cl.setOut(new PrintWriter(new OutputStreamWriter(System.out, System.out.charset()), true));
-        int code = cl.execute(args);
+        int code = undecodableArgument(args, cl.getErr());
+        if (code == 0) code = cl.execute(args);
         cl.getOut().flush();
         System.out.flush();
         System.exit(afterStdout(stdout.failure(), code, cl.getErr()));
@@ -75,6 +76,23 @@ public final class Main implements Callable<Integer> {
         err.println("panpipe: cannot write to stdout: " + failure.getMessage());
         err.flush();
         return code != 0 ? code : 1;
+    }
+
+    /**
+     * The JVM decodes argv with the locale's charset and turns bytes it cannot decode into U+FFFD: under
+     * LC_ALL=C, 'grep é' would reach grep as 'grep' and two of those, a different search. Refused instead
+     * (exit {@value #EXIT_USAGE}), naming the argument; 0 if every argument decoded.
+     */
+    static int undecodableArgument(String[] args, PrintWriter err) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].indexOf('\uFFFD') < 0) continue;
+            err.println("panpipe: argument " + (i + 1) + " ('" + args[i].replace('\uFFFD', '?') + "') has bytes that are not valid "
+                    + System.getProperty("sun.jnu.encoding", "text") + " (the charset of this locale: LC_ALL, LC_CTYPE, LANG) "
+                    + "and would not reach the command as given; run panpipe in a UTF-8 locale, e.g. LC_ALL=C.UTF-8");
+            err.flush();
+            return EXIT_USAGE;
+        }
+        return 0;
     }
 
     /** The configured command line, for main and for tests. */

@@ -287,6 +287,17 @@ class PanpipeEndToEndTest {
         }
     }
 
+    @Test
+    @Timeout(60)
+    void shouldRefuseAnArgumentTheLocaleCannotDecodeRatherThanPassAnotherOn() throws Exception {
+        // Under LC_ALL=C the JVM decodes argv as ASCII: 'é' arrived as two U+FFFD, and grep looked for those.
+        Path in = Files.writeString(dir.resolve("accents.txt"), "café\n");
+        Run r = run(dir, null, List.of(launcher.toString(), "pipeline", "--in", in.toString(), "grep -c é"), Map.of("LC_ALL", "C"));
+        assertEquals(2, r.exit(), r.out() + r.err());
+        assertTrue(r.err().startsWith("panpipe: argument 4 ('grep -c ??') has bytes that are not valid ANSI_X3.4-1968"), r.err());
+        assertEquals("", r.out());
+    }
+
     private Run panpipe(Path cwd, Path stdin, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
