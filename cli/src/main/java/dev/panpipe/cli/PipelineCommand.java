@@ -85,9 +85,11 @@ final class PipelineCommand implements Callable<Integer> {
                 .stderr(Redirect.inherit())
                 .pipefail(pipefail);
         PrintWriter err = spec.commandLine().getErr();
-        try {
+        try (Pipeline.Running running = pipeline.start()) {
+            // Only now: opening --in or --out may block (a FIFO nobody has open yet, as 'cat < fifo' blocks
+            // in bash), and until a stage runs, Ctrl-C must end panpipe (130) as it ends bash's redirection.
             waitOutInterrupts();
-            return pipeline.run().exitCode();
+            return running.waitFor().exitCode();
         } catch (SpawnException e) {
             err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
             return e.shellCode();                                         // 127 not found, 126 found but not executable

@@ -298,6 +298,49 @@ class PanpipeEndToEndTest {
         assertEquals("", r.out());
     }
 
+    @Test
+    @Timeout(60)
+    void shouldExit130OnCtrlCWhileOpeningAFifoNobodyWrites() throws Exception {
+        // bash's 'cat < fifo' blocks in open(2) too, until a writer comes; Ctrl-C ends it with 130. panpipe
+        // ignored SIGINT already (meant for running stages), so nothing but SIGKILL ended it.
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        ProcessBuilder p = new ProcessBuilder(launcher.toString(), "pipeline", "--in", fifo.toString(), "cat")
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("out").toFile())
+                .redirectError(dir.resolve("err").toFile());
+        p.environment().put("PANPIPE_NO_BUILD", "1");
+        Process running = p.start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!blockedOpeningAFifo(running.pid())) {
+                assertTrue(running.isAlive() && System.nanoTime() < deadline, "panpipe blocks in open(2) of the FIFO");
+                Thread.sleep(20);
+            }
+            assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(running.pid())).start().waitFor());
+            assertTrue(running.waitFor(20, TimeUnit.SECONDS), "panpipe ended on SIGINT");
+            assertEquals(130, running.exitValue());
+        } finally {
+            running.destroyForcibly().waitFor();
+        }
+    }
+
+    /** True if a thread of {@code pid} sleeps in the kernel's wait for a FIFO's other end (fs/pipe.c). */
+    private static boolean blockedOpeningAFifo(long pid) throws IOException {
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    if (Files.readString(task.resolve("wchan")).equals("wait_for_partner")) return true;
+                } catch (IOException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        } catch (java.nio.file.NoSuchFileException gone) {
+            return false;
+        }
+        return false;
+    }
+
     private Run panpipe(Path cwd, Path stdin, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
