@@ -1,5 +1,6 @@
 package dev.panpipe.cli.convert;
 
+import dev.panpipe.cli.IoErrors;
 import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.cli.image.Samples;
 import dev.panpipe.worker.Workers;
@@ -45,9 +46,13 @@ import java.util.stream.Stream;
         footer = {"",
                 "Exit status:",
                 "  0   every image converted",
-                "  1   some images could not be read (each is named on stderr; the others were converted), or a worker failed",
+                "  1   some images could not be read (each is named on stderr; the others were converted), a worker failed, "
+                        + "or the output folder could not be made",
                 "  2   bad arguments"})
 public final class ConvertCommand implements Callable<Integer> {
+    /** Some images could not be read, a worker failed, or the output folder could not be made. */
+    static final int EXIT_FAILED = 1;
+
     @Spec
     CommandSpec spec;
 
@@ -89,14 +94,21 @@ public final class ConvertCommand implements Callable<Integer> {
             case "pipe" -> Transport.PIPE;
             default -> throw new ParameterException(spec.commandLine(), "unknown transport '" + transport + "' (available: shm, pipe)");
         };
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter stdout = spec.commandLine().getOut();
         List<Input> inputs = inputs();
         if (inputs.isEmpty()) {
             throw new ParameterException(spec.commandLine(), "no PNG or JPEG images in " + in);
         }
-        Path outDir = out != null ? out : Files.createTempDirectory("panpipe-convert-");
-        for (Operation op : operations) Files.createDirectories(outDir.resolve(op.label()));
-        PrintWriter err = spec.commandLine().getErr();
-        PrintWriter stdout = spec.commandLine().getOut();
+        Path outDir = out;
+        try {
+            if (outDir == null) outDir = Files.createTempDirectory("panpipe-convert-");
+            for (Operation op : operations) Files.createDirectories(outDir.resolve(op.label()));
+        } catch (IOException e) {
+            err.println("panpipe convert: cannot make the output folder " + IoErrors.file(e, outDir) + ": " + IoErrors.reason(e));
+            err.flush();
+            return EXIT_FAILED;
+        }
         if (out == null) stdout.println("panpipe convert: writing to " + outDir);
         stdout.flush();
 
@@ -195,7 +207,7 @@ public final class ConvertCommand implements Callable<Integer> {
                 transport, outDir);
         stdout.flush();
         err.flush();
-        return failures > 0 || !workerErrors.isEmpty() ? 1 : 0;
+        return failures > 0 || !workerErrors.isEmpty() ? EXIT_FAILED : 0;
     }
 
     /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots). */

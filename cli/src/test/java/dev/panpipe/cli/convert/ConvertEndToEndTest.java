@@ -60,19 +60,37 @@ class ConvertEndToEndTest {
     }
 
     private Run panpipe(String... args) throws Exception {
+        return finish(start(args), 100);
+    }
+
+    private Process start(String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
-        Path out = dir.resolve("stdout.txt"), err = dir.resolve("stderr.txt");
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(out.toFile()).redirectError(err.toFile());
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
         pb.environment().put("PANPIPE_NO_BUILD", "1");
-        Process p = pb.start();
-        if (!p.waitFor(100, TimeUnit.SECONDS)) {
+        return pb.start();
+    }
+
+    private Run finish(Process p, int seconds) throws Exception {
+        if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
+            // Its workers first: they are not in a group of their own, and would outlive it.
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly().waitFor();
-            throw new AssertionError(command + " did not finish in 100 s");
+            throw new AssertionError(p.info().commandLine().orElse("panpipe") + " did not finish in " + seconds + " s; stderr:\n"
+                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
         }
-        return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        return new Run(p.exitValue(), Files.readString(dir.resolve("stdout.txt"), StandardCharsets.UTF_8),
+                Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+    }
+
+    /** {@code count} copies of the sample {@code name} in a new folder {@code folder}, as img001.png and on. */
+    private Path copies(String folder, String name, int count) throws IOException {
+        Path in = Files.createDirectories(dir.resolve(folder));
+        String ext = name.substring(name.lastIndexOf('.'));
+        for (int i = 1; i <= count; i++) Files.copy(samples.resolve(name), in.resolve("img%03d%s".formatted(i, ext)));
+        return in;
     }
 
     @Test
@@ -141,6 +159,20 @@ class ConvertEndToEndTest {
         }
         try (var walk = Files.walk(shm)) {
             assertEquals(files.size(), walk.filter(Files::isRegularFile).count());
+        }
+    }
+
+    @Test
+    void shouldSayWhyTheOutputFolderCannotBeMade() throws Exception {
+        // Files.createDirectories' exception went to picocli: "internal error", a stack trace, exit 70.
+        Path in = copies("in", "gray-512x384.png", 1);
+        Path file = Files.writeString(dir.resolve("a-file"), "not a folder");
+        for (Path out : List.of(file, file.resolve("sub"))) {
+            Run r = panpipe("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress");
+            assertEquals(1, r.exit(), r.err());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().startsWith("panpipe convert: cannot make the output folder " + out), r.err());
+            assertTrue(r.err().endsWith(": Not a directory\n"), r.err());
         }
     }
 

@@ -1,0 +1,38 @@
+package dev.panpipe.cli;
+
+import javax.imageio.IIOException;
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+
+/**
+ * File errors as a person reads them. The JDK's own messages are the path alone for some
+ * ({@code NoSuchFileException: nope.txt}, {@code FileAlreadyExistsException: dir}) and an exception class
+ * name for others; the commands name the file themselves and add {@link #reason} after it.
+ */
+public final class IoErrors {
+    private IoErrors() {
+    }
+
+    /** What went wrong, without the path: "no such file or directory", "Not a directory", "No space left on device". */
+    public static String reason(IOException e) {
+        return switch (e) {
+            case NoSuchFileException n -> "no such file or directory";
+            case AccessDeniedException a -> "permission denied";
+            case FileAlreadyExistsException f -> "exists already";
+            case FileSystemException f when f.getReason() != null -> f.getReason();
+            case CharacterCodingException c -> "not UTF-8 text";
+            // ImageIO wraps the stream's error when it writes: "I/O error writing PNG file!"
+            case IIOException i when i.getCause() instanceof IOException cause -> reason(cause);
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        };
+    }
+
+    /** The file an error names, if it names one, else {@code fallback}. */
+    public static String file(IOException e, Object fallback) {
+        return e instanceof FileSystemException f && f.getFile() != null ? f.getFile() : String.valueOf(fallback);
+    }
+}
