@@ -3,6 +3,7 @@ package dev.panpipe.cli.convert;
 import dev.panpipe.cli.IoErrors;
 import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.cli.image.Samples;
+import dev.panpipe.pixel.PixelFrame;
 import dev.panpipe.worker.Workers;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -26,7 +27,9 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 /**
@@ -46,11 +49,11 @@ import java.util.stream.Stream;
         footer = {"",
                 "Exit status:",
                 "  0   every image converted",
-                "  1   some images could not be read (each is named on stderr; the others were converted), a worker failed, "
-                        + "or the output folder could not be made",
+                "  1   some images could not be read or written (each is named on stderr; the others were converted), "
+                        + "a worker failed, or the output folder could not be made",
                 "  2   bad arguments"})
 public final class ConvertCommand implements Callable<Integer> {
-    /** Some images could not be read, a worker failed, or the output folder could not be made. */
+    /** Some images could not be read or written, a worker failed, or the output folder could not be made. */
     static final int EXIT_FAILED = 1;
 
     @Spec
@@ -76,6 +79,9 @@ public final class ConvertCommand implements Callable<Integer> {
 
     @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
     boolean noProgress;
+
+    /** Images that could not be read and results that could not be written, each named on stderr. */
+    private final AtomicLong failures = new AtomicLong();
 
     /** One image to convert: its output name, and how to open its bytes. */
     private record Input(String name, String source, Opener opener) {
@@ -113,10 +119,10 @@ public final class ConvertCommand implements Callable<Integer> {
         stdout.flush();
 
         long started = System.nanoTime();
-        long failures = 0, pixels = 0, converted = 0;
+        long pixels = 0, converted = 0;
         ProgressBar progress = progressBar((long) inputs.size() * operations.size());
         List<Thread> takers = new ArrayList<>();
-        List<Throwable> workerErrors = new ArrayList<>();
+        Set<String> workerErrors = new LinkedHashSet<>();    // a dead worker is seen by the sender and its taker alike
         List<Lane> lanes = new ArrayList<>();
         Runnable step = progress == null ? () -> { } : progress::step;
         try (Workers workers = Workers.create()) {
@@ -132,11 +138,12 @@ public final class ConvertCommand implements Callable<Integer> {
                     Path dir = outDir.resolve(op.label());
                     takers.add(Thread.ofPlatform().name("convert-" + lane.name()).start(() -> {
                         try {
-                            lane.drain(dir, step);
+                            lane.drain((name, frame) -> write(frame, dir.resolve(name + ".png"), err, step));
                         } catch (Throwable e) {
                             synchronized (workerErrors) {
-                                workerErrors.add(e);
+                                workerErrors.add(e.getMessage() != null ? e.getMessage() : e.toString());
                             }
+                            lane.stopWorker();      // nobody takes its results any more: it would block, and the sender with it
                         }
                     }));
                 }
@@ -149,10 +156,7 @@ public final class ConvertCommand implements Callable<Integer> {
                 try (InputStream bytes = input.opener().open()) {
                     image = ImageFiles.decode(bytes, input.source());
                 } catch (IOException e) {
-                    failures++;
-                    err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
-                    err.flush();
-                    if (progress != null) progress.stepBy(operations.size());
+                    skip(input, e, err, progress, operations.size());
                     continue;
                 }
                 int w = image.getWidth();
@@ -169,10 +173,7 @@ public final class ConvertCommand implements Callable<Integer> {
                         ImageFiles.toRgb8(image, input.source(), (size, align) -> first);
                     } catch (IOException e) {
                         targets.get(0).abort();
-                        failures++;
-                        err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
-                        err.flush();
-                        if (progress != null) progress.stepBy(operations.size());
+                        skip(input, e, err, progress, operations.size());
                         continue;
                     }
                     for (Lane other : targets.subList(1, targets.size())) {
@@ -181,7 +182,7 @@ public final class ConvertCommand implements Callable<Integer> {
                     for (Lane lane : targets) lane.commit(input.name());
                 } catch (IOException e) {
                     synchronized (workerErrors) {
-                        workerErrors.add(e);   // a worker died or closed its end: the takers say which
+                        workerErrors.add(e.getMessage());   // a worker died or closed its end: the takers say which
                     }
                     break sending;
                 }
@@ -189,7 +190,15 @@ public final class ConvertCommand implements Callable<Integer> {
                 converted++;
                 index++;
             }
-            for (Lane lane : lanes) lane.endInput();
+            for (Lane lane : lanes) {
+                try {
+                    lane.endInput();
+                } catch (IOException e) {
+                    synchronized (workerErrors) {
+                        workerErrors.add(e.getMessage());
+                    }
+                }
+            }
             for (Thread t : takers) t.join();
           } finally {
             // Before the workers are closed: a worker or taker still waiting on a ring wakes to its end.
@@ -199,7 +208,7 @@ public final class ConvertCommand implements Callable<Integer> {
             if (progress != null) progress.close();
         }
         double seconds = (System.nanoTime() - started) / 1e9;
-        for (Throwable e : workerErrors) err.println("panpipe convert: " + e.getMessage());
+        for (String e : workerErrors) err.println("panpipe convert: " + e);
         StringBuilder perOp = new StringBuilder();
         for (Operation op : operations) perOp.append(perOp.isEmpty() ? "" : ", ").append(op.label()).append(" x").append(workersPerOp);
         stdout.printf(Locale.ROOT, "converted %d images (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; transport: %s; output: %s%n",
@@ -207,7 +216,26 @@ public final class ConvertCommand implements Callable<Integer> {
                 transport, outDir);
         stdout.flush();
         err.flush();
-        return failures > 0 || !workerErrors.isEmpty() ? EXIT_FAILED : 0;
+        return failures.get() > 0 || !workerErrors.isEmpty() ? EXIT_FAILED : 0;
+    }
+
+    private void skip(Input input, IOException e, PrintWriter err, ProgressBar progress, int operations) {
+        failures.incrementAndGet();
+        err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
+        err.flush();
+        if (progress != null) progress.stepBy(operations);
+    }
+
+    /** Writes one result, from a taker thread; a file that cannot be written is named and counted, and the run goes on. */
+    private void write(PixelFrame frame, Path file, PrintWriter err, Runnable step) {
+        try {
+            ImageFiles.writePng(frame, file);
+        } catch (IOException e) {
+            failures.incrementAndGet();
+            err.println("panpipe convert: cannot write " + file + ": " + IoErrors.reason(e));
+            err.flush();
+        }
+        step.run();
     }
 
     /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots). */

@@ -1,8 +1,10 @@
 package dev.panpipe.cli.convert;
 
+import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.worker.Worker;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 
 /**
  * One worker as {@code panpipe convert} sees it: RGB8 images go in through {@link #claim}/{@link #commit}
@@ -23,8 +25,33 @@ interface Lane extends AutoCloseable {
     /** No more images: the worker finishes what it has and ends its results. */
     void endInput() throws IOException;
 
-    /** Takes every result until the worker ends them, writing each as DIR/name.png and calling {@code step}. */
-    void drain(Path dir, Runnable step) throws Exception;
+    /**
+     * Takes every result until the worker ends them, handing each to {@code results} (which reports its own
+     * failures, so that a file that cannot be written never stops the draining: a worker whose results
+     * nobody takes blocks, and the images sent to it with it).
+     */
+    void drain(Results results) throws Exception;
+
+    /** Ends the worker with SIGTERM: for a signal that stops the run, or a lane whose results cannot be taken any more. */
+    void stopWorker();
+
+    /**
+     * SIGTERM to {@code worker} unless it has ended. Worker offers no signal of its own, so this goes by pid;
+     * a worker that ended is reaped, and its pid free for another process, hence the check first.
+     */
+    static void terminate(Worker worker) {
+        try {
+            if (worker.exitStatus().isPresent()) return;
+        } catch (IOException e) {
+            return;    // cannot tell: better not signal a number that may be another's by now
+        }
+        ProcessHandle.of(worker.pid()).ifPresent(ProcessHandle::destroy);
+    }
+
+    /** Where a lane's results go: written as NAME.png, or named on stderr if that fails. */
+    interface Results {
+        void accept(String name, PixelFrame frame);
+    }
 
     @Override
     void close() throws IOException;

@@ -1,6 +1,5 @@
 package dev.panpipe.cli.convert;
 
-import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.connection.Codecs;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
@@ -10,7 +9,6 @@ import dev.panpipe.worker.Worker;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
@@ -63,11 +61,15 @@ final class PipeLane implements Lane {
     }
 
     @Override
-    public void drain(Path dir, Runnable step) throws Exception {
+    public void drain(Results results) throws Exception {
         for (Result r; (r = worker.take()) != null; ) {
-            ImageFiles.writePng(r.decode(Codecs.pixels()), dir.resolve(pendingNames.remove() + ".png"));
-            step.run();
+            results.accept(pendingNames.remove(), r.decode(Codecs.pixels()));
         }
+    }
+
+    @Override
+    public void stopWorker() {
+        Lane.terminate(worker);
     }
 
     @Override

@@ -1,6 +1,5 @@
 package dev.panpipe.cli.convert;
 
-import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
 import dev.panpipe.worker.Worker;
@@ -11,7 +10,6 @@ import dev.panpipe.zerocopy.ring.FrameView;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
@@ -66,7 +64,7 @@ final class ShmLane implements Lane {
     }
 
     @Override
-    public void drain(Path dir, Runnable step) throws Exception {
+    public void drain(Results results) throws Exception {
         for (;;) {
             FrameView result;
             try {
@@ -77,11 +75,14 @@ final class ShmLane implements Lane {
             if (result.format() != op.output()) {
                 throw new IOException("worker " + name + " answered with " + result.format() + ", expected " + op.output());
             }
-            ImageFiles.writePng(PixelFrame.packed(result.width(), result.height(), result.format(), result.pixels()),
-                    dir.resolve(pendingNames.remove() + ".png"));
+            results.accept(pendingNames.remove(), PixelFrame.packed(result.width(), result.height(), result.format(), result.pixels()));
             result.release();
-            step.run();
         }
+    }
+
+    @Override
+    public void stopWorker() {
+        Lane.terminate(worker);
     }
 
     @Override

@@ -7,6 +7,8 @@ import javax.imageio.IIOException;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.ImageOutputStream;
+import javax.imageio.stream.MemoryCacheImageOutputStream;
 import java.awt.Transparency;
 import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
@@ -27,6 +29,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Iterator;
 
@@ -194,16 +197,35 @@ public final class ImageFiles {
         return v * 255 / ((1 << bits) - 1);
     }
 
-    /** Writes {@code frame} as a PNG file (replacing it); BGR8 bytes are written as RGB: see the class comment. */
+    /**
+     * Writes {@code frame} as a PNG file (replacing it); BGR8 bytes are written as RGB: see the class comment.
+     * If writing fails once the file is open (a full disk), the partial file is removed, unless it is not a
+     * regular file (a link to a device, say).
+     */
     public static void writePng(PixelFrame frame, Path file) throws IOException {
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+        OutputStream opened = Files.newOutputStream(file);
+        try (OutputStream out = new BufferedOutputStream(opened, 1 << 16)) {
             writePng(frame, out);
+        } catch (IOException | RuntimeException e) {
+            try {
+                if (Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) Files.deleteIfExists(file);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
         }
     }
 
-    /** Writes {@code frame} as PNG to {@code out} (not closed). */
+    /**
+     * Writes {@code frame} as PNG to {@code out} (not closed). Through a cache in memory, not ImageIO's
+     * default temporary file: that one leaves a file in the temp folder when the JVM is killed, and when
+     * writing {@code out} fails, its exit hook dies of a NullPointerException at JVM exit (JDK 25), a stack
+     * trace for the user.
+     */
     public static void writePng(PixelFrame frame, OutputStream out) throws IOException {
-        if (!ImageIO.write(toImage(frame), "png", out)) throw new IOException("no PNG writer in this JDK");
+        try (ImageOutputStream cache = new MemoryCacheImageOutputStream(out)) {
+            if (!ImageIO.write(toImage(frame), "png", cache)) throw new IOException("no PNG writer in this JDK");
+        }
     }
 
     /** A BufferedImage over a packed copy of the frame's pixels, bands in the frame's byte order. */

@@ -177,6 +177,29 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldNameEachOutputFileItCannotWriteAndFinishTheOthers() throws Exception {
+        // A result that could not be written ended its lane's taker; the worker then filled the ring (or
+        // pipe) back, and the sender waited for room in the ring to it for ever.
+        Path in = copies("in", "gray-512x384.png", 12);
+        for (String transport : List.of("shm", "pipe")) {
+            Path out = dir.resolve("out-" + transport);
+            Files.createDirectories(out.resolve("gray/img001.png"));                                  // EISDIR at open
+            Files.createDirectories(out.resolve("bgr"));
+            Files.createSymbolicLink(out.resolve("bgr/img002.png"), Path.of("/dev/full"));           // ENOSPC at write
+            Run r = finish(start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress",
+                    "--transport", transport), 40);
+            assertEquals(1, r.exit(), transport + ": " + r.err());
+            assertTrue(r.err().contains("panpipe convert: cannot write " + out.resolve("gray/img001.png") + ": Is a directory"), r.err());
+            assertTrue(r.err().contains("panpipe convert: cannot write " + out.resolve("bgr/img002.png") + ": No space left on device"), r.err());
+            assertEquals(2, r.err().lines().count(), r.err());
+            try (var gray = Files.list(out.resolve("gray")); var bgr = Files.list(out.resolve("bgr"))) {
+                assertEquals(12, gray.count(), "11 results and the folder in the way");
+                assertEquals(12, bgr.count(), "11 results and the link to /dev/full");
+            }
+        }
+    }
+
+    @Test
     void shouldRefuseBadArgumentsWithExit2() throws Exception {
         Run transport = panpipe("convert", "--transport", "carrier-pigeon");
         assertEquals(2, transport.exit());
