@@ -55,6 +55,8 @@ import java.util.stream.Stream;
 public final class ConvertCommand implements Callable<Integer> {
     /** Some images could not be read or written, a worker failed, or the output folder could not be made. */
     static final int EXIT_FAILED = 1;
+    /** The most --max-megapixels allows: 700 million RGB8 pixels still fit the int-indexed rasters of ImageIO. */
+    static final int MAX_MEGAPIXELS = 700;
 
     @Spec
     CommandSpec spec;
@@ -77,6 +79,11 @@ public final class ConvertCommand implements Callable<Integer> {
                     + "the workers' stdin and a FIFO back). Both give byte-identical output. Default: ${DEFAULT-VALUE}."})
     String transport;
 
+    @Option(names = "--max-megapixels", paramLabel = "MP", defaultValue = "256",
+            description = "Skip, naming it, an image whose header claims more than MP million pixels, before decoding it "
+                    + "(a few kB of PNG can claim gigabytes); 1 to " + MAX_MEGAPIXELS + ". Default: ${DEFAULT-VALUE}.")
+    int maxMegapixels;
+
     @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
     boolean noProgress;
 
@@ -95,6 +102,10 @@ public final class ConvertCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<Operation> operations = operations();
         if (workersPerOp < 1 || workersPerOp > 64) throw new ParameterException(spec.commandLine(), "--workers must be 1 to 64: " + workersPerOp);
+        if (maxMegapixels < 1 || maxMegapixels > MAX_MEGAPIXELS) {
+            throw new ParameterException(spec.commandLine(), "--max-megapixels must be 1 to " + MAX_MEGAPIXELS + ": " + maxMegapixels);
+        }
+        long maxPixels = maxMegapixels * 1_000_000L;
         Transport chosen = switch (transport) {
             case "shm" -> Transport.SHM;
             case "pipe" -> Transport.PIPE;
@@ -127,7 +138,7 @@ public final class ConvertCommand implements Callable<Integer> {
         Runnable step = progress == null ? () -> { } : progress::step;
         try (Workers workers = Workers.create()) {
           try {
-            long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs) : 0;
+            long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs, maxPixels) : 0;
             Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);
             for (Operation op : operations) {
                 List<Lane> list = new ArrayList<>();
@@ -154,7 +165,7 @@ public final class ConvertCommand implements Callable<Integer> {
             for (Input input : inputs) {
                 BufferedImage image;
                 try (InputStream bytes = input.opener().open()) {
-                    image = ImageFiles.decode(bytes, input.source());
+                    image = ImageFiles.decode(bytes, input.source(), maxPixels);
                 } catch (IOException e) {
                     skip(input, e, err, progress, operations.size());
                     continue;
@@ -238,12 +249,13 @@ public final class ConvertCommand implements Callable<Integer> {
         step.run();
     }
 
-    /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots). */
-    private static long largestPixelCount(List<Input> inputs) throws IOException {
+    /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots), up to {@code maxPixels}. */
+    private static long largestPixelCount(List<Input> inputs, long maxPixels) throws IOException {
         long max = 1;
         for (Input input : inputs) {
             try (InputStream bytes = input.opener().open()) {
-                max = Math.max(max, ImageFiles.pixelCount(bytes));
+                long count = ImageFiles.pixelCount(bytes);
+                if (count <= maxPixels) max = Math.max(max, count);    // a larger one is refused when it is decoded
             } catch (IOException unreadable) {
                 // reported by name when the image itself is decoded
             }

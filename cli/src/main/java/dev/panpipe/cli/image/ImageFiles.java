@@ -57,7 +57,15 @@ import java.util.Iterator;
  * viewer, which is the point of the {@code convert} job's {@code bgr} output.
  */
 public final class ImageFiles {
+    /** The most pixels {@link #decode(InputStream, String)} accepts: 256 megapixels, 768 MB as RGB8. */
+    public static final long DEFAULT_MAX_PIXELS = 256_000_000L;
+
     private ImageFiles() {
+    }
+
+    /** Millions of pixels, rounded up: a limit is never shown as exceeded by an image it lets through. */
+    private static long megapixels(long pixels) {
+        return (pixels + 999_999) / 1_000_000;
     }
 
     /** Reads a PNG or JPEG file into a new packed RGB8 frame from {@code allocator}. */
@@ -100,8 +108,17 @@ public final class ImageFiles {
         }
     }
 
-    /** Decodes an image from {@code in} (not closed); {@code source} names it in errors. */
+    /** Decodes an image from {@code in} (not closed) of at most {@link #DEFAULT_MAX_PIXELS}; {@code source} names it in errors. */
     public static BufferedImage decode(InputStream in, String source) throws IOException {
+        return decode(in, source, DEFAULT_MAX_PIXELS);
+    }
+
+    /**
+     * Decodes an image from {@code in} (not closed); {@code source} names it in errors. An image whose header
+     * claims more than {@code maxPixels} pixels is refused before its pixels are read: a few kilobytes of PNG
+     * can claim a raster of gigabytes (a decompression bomb), which ImageIO would allocate first.
+     */
+    public static BufferedImage decode(InputStream in, String source, long maxPixels) throws IOException {
         try (ImageInputStream iis = ImageIO.createImageInputStream(new BufferedInputStream(in, 1 << 16))) {
             if (iis == null) throw new ImageDecodeException(source, "no image input stream", null);
             Iterator<ImageReader> readers = ImageIO.getImageReaders(iis);
@@ -109,11 +126,24 @@ public final class ImageFiles {
             ImageReader reader = readers.next();
             try {
                 reader.setInput(iis, true, true);
+                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+                if (pixels > maxPixels) {
+                    throw new ImageDecodeException(source, reader.getWidth(0) + "x" + reader.getHeight(0) + " is "
+                            + megapixels(pixels) + " megapixels, over the limit of " + megapixels(maxPixels) + " (--max-megapixels)", null);
+                }
                 return reader.read(0);
             } catch (IIOException | RuntimeException e) {
                 // IIOException: damaged or unsupported data (a CMYK JPEG, a bad PNG chunk); decoders throw
-                // runtime exceptions too on some malformed files.
-                throw new ImageDecodeException(source, reader.getFormatName() + ": " + e.getMessage(), e);
+                // runtime exceptions too on some malformed files. The PNG reader wraps whatever it caught in
+                // a message that ends in ': ', an OutOfMemoryError included: the cause says what happened.
+                String why = e.getMessage();
+                if (e.getCause() instanceof OutOfMemoryError) {
+                    why = "not enough memory for its pixels (the JVM may use " + (Runtime.getRuntime().maxMemory() >> 20)
+                            + " MB; give it more with PANPIPE_JAVA_OPTS=-Xmx...)";
+                } else if (e.getCause() != null && e.getCause().getMessage() != null) {
+                    why += " (" + e.getCause().getMessage() + ")";
+                }
+                throw new ImageDecodeException(source, reader.getFormatName() + ": " + why, e);
             } finally {
                 reader.dispose();
             }

@@ -200,6 +200,34 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldRefuseAnImageTooLargeFromItsHeaderBeforeDecodingIt() throws Exception {
+        // A decompression bomb claims 30000 x 30000 pixels in a few MB of zlib'd zeros, and ImageIO allocates the
+        // 2.7 GB raster before it reads them (with less heap: 'Caught exception during read: ', nothing more).
+        // The header alone must be enough to refuse it, so the test needs no more than the header.
+        Path in = copies("in", "gray-512x384.png", 1);
+        Files.write(in.resolve("bomb.png"), pngHeader(30_000, 30_000));
+        Run r = finish(start("convert", "--in", in.toString(), "--out", dir.resolve("out").toString(), "--no-progress"), 60);
+        assertEquals(1, r.exit(), r.err());
+        assertEquals("panpipe convert: skipping " + in.resolve("bomb.png") + ": " + in.resolve("bomb.png")
+                + ": cannot decode image: 30000x30000 is 900 megapixels, over the limit of 256 (--max-megapixels)\n", r.err());
+        assertTrue(r.out().startsWith("converted 1 images"), r.out());
+
+        Run bad = panpipe("convert", "--max-megapixels", "0");
+        assertEquals(2, bad.exit(), bad.err());
+        assertTrue(bad.err().contains("--max-megapixels must be 1 to 700: 0"), bad.err());
+    }
+
+    /** A PNG signature, an RGB8 IHDR for {@code width x height} with a valid CRC, and nothing else. */
+    private static byte[] pngHeader(int width, int height) {
+        java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(17).put("IHDR".getBytes(StandardCharsets.US_ASCII))
+                .putInt(width).putInt(height).put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(ihdr.array());
+        return java.nio.ByteBuffer.allocate(8 + 4 + 17 + 4).put(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})
+                .putInt(13).put(ihdr.array()).putInt((int) crc.getValue()).array();
+    }
+
+    @Test
     void shouldRefuseBadArgumentsWithExit2() throws Exception {
         Run transport = panpipe("convert", "--transport", "carrier-pigeon");
         assertEquals(2, transport.exit());
