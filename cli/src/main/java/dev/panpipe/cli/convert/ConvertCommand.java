@@ -20,7 +20,9 @@ import java.io.InputStream;
 import java.io.PrintWriter;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashSet;
@@ -113,8 +115,9 @@ public final class ConvertCommand implements Callable<Integer> {
         };
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter stdout = spec.commandLine().getOut();
-        List<Input> inputs = inputs();
+        List<Input> inputs = inputs(err);
         if (inputs.isEmpty()) {
+            if (failures.get() > 0) return EXIT_FAILED;      // every one named already
             throw new ParameterException(spec.commandLine(), "no PNG or JPEG images in " + in);
         }
         Path outDir = out;
@@ -276,7 +279,12 @@ public final class ConvertCommand implements Callable<Integer> {
         return List.copyOf(set);
     }
 
-    private List<Input> inputs() throws IOException {
+    /**
+     * The images in --in: every entry named .png, .jpg or .jpeg that is a regular file (through links). One
+     * that cannot be opened as one (a broken link, a loop of links, a FIFO) is named on stderr and counted as
+     * a failure, not left out unsaid; a folder is not an image file and is passed over.
+     */
+    private List<Input> inputs(PrintWriter err) throws IOException {
         List<Input> list = new ArrayList<>();
         if (in == null) {
             for (String name : Samples.names()) {
@@ -288,9 +296,24 @@ public final class ConvertCommand implements Callable<Integer> {
         try (Stream<Path> files = Files.list(in)) {
             for (Path p : files.sorted().toList()) {
                 String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
-                if (Files.isRegularFile(p) && (lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) {
-                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
+                if (!(lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) continue;
+                String unreadable;
+                try {
+                    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+                    if (a.isDirectory()) continue;
+                    if (a.isRegularFile()) {
+                        list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
+                        continue;
+                    }
+                    unreadable = "not a regular file (a FIFO, socket or device)";    // opening a FIFO would wait for a writer
+                } catch (NoSuchFileException e) {
+                    unreadable = Files.isSymbolicLink(p) ? "a broken symbolic link to " + Files.readSymbolicLink(p) : "it is gone";
+                } catch (IOException e) {
+                    unreadable = IoErrors.reason(e);
                 }
+                failures.incrementAndGet();
+                err.println("panpipe convert: skipping " + p + ": " + unreadable);
+                err.flush();
             }
         }
         return list;

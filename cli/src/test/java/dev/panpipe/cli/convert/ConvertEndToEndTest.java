@@ -228,6 +228,28 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldNameAnImageNameItCannotOpenInsteadOfSkippingItSilently() throws Exception {
+        // Files.isRegularFile is false for a broken link, a link loop and a FIFO: they were left out unsaid, exit 0.
+        Path in = copies("in", "gray-512x384.png", 1);
+        Files.createSymbolicLink(in.resolve("dangling.png"), dir.resolve("nowhere.png"));
+        Files.createSymbolicLink(in.resolve("loop-a.png"), in.resolve("loop-b.png"));
+        Files.createSymbolicLink(in.resolve("loop-b.png"), in.resolve("loop-a.png"));
+        assertEquals(0, new ProcessBuilder("mkfifo", in.resolve("fifo.png").toString()).start().waitFor());
+        Files.createDirectories(in.resolve("folder.png"));          // a folder is not an image file: not mentioned
+        Run r = finish(start("convert", "--in", in.toString(), "--out", dir.resolve("out").toString(), "--no-progress"), 60);
+        assertEquals(1, r.exit(), r.err());
+        List<String> expected = List.of(
+                "panpipe convert: skipping " + in.resolve("dangling.png") + ": a broken symbolic link to " + dir.resolve("nowhere.png"),
+                "panpipe convert: skipping " + in.resolve("fifo.png") + ": not a regular file (a FIFO, socket or device)",
+                "panpipe convert: skipping " + in.resolve("loop-a.png") + ": Too many levels of symbolic links",
+                "panpipe convert: skipping " + in.resolve("loop-b.png") + ": Too many levels of symbolic links");
+        List<String> lines = r.err().lines().toList();
+        assertEquals(expected.size(), lines.size(), r.err());
+        for (int i = 0; i < lines.size(); i++) assertTrue(lines.get(i).startsWith(expected.get(i)), r.err());
+        assertTrue(r.out().startsWith("converted 1 images"), r.out());
+    }
+
+    @Test
     void shouldRefuseBadArgumentsWithExit2() throws Exception {
         Run transport = panpipe("convert", "--transport", "carrier-pigeon");
         assertEquals(2, transport.exit());
