@@ -5,7 +5,7 @@ module dev.panpipe.cli {
     requires info.picocli;
     requires java.desktop;             // javax.imageio: PNG and JPEG for 'convert' (dev.panpipe.cli.image)
     requires me.tongfei.progressbar;   // the progress bar of 'convert' on a terminal
-    requires jdk.unsupported;          // sun.misc.Signal: 'pipeline' waits out Ctrl-C as a shell does
+    requires jdk.unsupported;          // sun.misc.Signal: pipeline waits out Ctrl-C as a shell does; convert and mux stop their children
 
     opens dev.panpipe.cli to info.picocli;
     opens dev.panpipe.cli.convert to info.picocli;

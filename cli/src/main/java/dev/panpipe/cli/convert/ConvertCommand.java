@@ -32,6 +32,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 /**
@@ -53,7 +54,8 @@ import java.util.stream.Stream;
                 "  0   every image converted",
                 "  1   some images could not be read or written (each is named on stderr; the others were converted), "
                         + "a worker failed, or the output folder could not be made",
-                "  2   bad arguments"})
+                "  2   bad arguments",
+                "  130 stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP: the workers were stopped and their FIFOs removed"})
 public final class ConvertCommand implements Callable<Integer> {
     /** Some images could not be read or written, a worker failed, or the output folder could not be made. */
     static final int EXIT_FAILED = 1;
@@ -89,6 +91,10 @@ public final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
     boolean noProgress;
 
+    /** The signal that is stopping the run, or null. */
+    private final AtomicReference<sun.misc.Signal> stoppedBy = new AtomicReference<>();
+    /** The lanes whose workers a signal stops; guarded by itself. */
+    private final List<Lane> watched = new ArrayList<>();
     /** Images that could not be read and results that could not be written, each named on stderr. */
     private final AtomicLong failures = new AtomicLong();
 
@@ -132,6 +138,7 @@ public final class ConvertCommand implements Callable<Integer> {
         if (out == null) stdout.println("panpipe convert: writing to " + outDir);
         stdout.flush();
 
+        stopOnSignals();
         long started = System.nanoTime();
         long pixels = 0, converted = 0;
         ProgressBar progress = progressBar((long) inputs.size() * operations.size());
@@ -149,6 +156,7 @@ public final class ConvertCommand implements Callable<Integer> {
                     Lane lane = chosen.start(workers, op, op.label() + "-" + i, maxRgbBytes);
                     lanes.add(lane);
                     list.add(lane);
+                    watch(lane);
                     Path dir = outDir.resolve(op.label());
                     takers.add(Thread.ofPlatform().name("convert-" + lane.name()).start(() -> {
                         try {
@@ -166,6 +174,7 @@ public final class ConvertCommand implements Callable<Integer> {
             int index = 0;
             sending:
             for (Input input : inputs) {
+                if (stoppedBy.get() != null) break;
                 BufferedImage image;
                 try (InputStream bytes = input.opener().open()) {
                     image = ImageFiles.decode(bytes, input.source(), maxPixels);
@@ -215,11 +224,21 @@ public final class ConvertCommand implements Callable<Integer> {
             }
             for (Thread t : takers) t.join();
           } finally {
+            synchronized (watched) {
+                watched.clear();    // closing the workers reaps them: their pids are no longer theirs to signal
+            }
             // Before the workers are closed: a worker or taker still waiting on a ring wakes to its end.
             for (Lane lane : lanes) lane.close();
           }
         } finally {
             if (progress != null) progress.close();
+        }
+        sun.misc.Signal stop = stoppedBy.get();
+        if (stop != null) {
+            // What the workers said as they were stopped is no news.
+            err.println("panpipe convert: stopped by SIG" + stop.getName() + "; what was converted so far is in " + outDir);
+            err.flush();
+            return 128 + stop.getNumber();
         }
         double seconds = (System.nanoTime() - started) / 1e9;
         for (String e : workerErrors) err.println("panpipe convert: " + e);
@@ -250,6 +269,37 @@ public final class ConvertCommand implements Callable<Integer> {
             err.flush();
         }
         step.run();
+    }
+
+    /**
+     * SIGINT, SIGTERM and SIGHUP stop the run: every worker gets SIGTERM, which wakes the sender and the
+     * takers waiting on it, and the run unwinds as after a dead worker, closing the rings and the
+     * workers and removing their FIFO folder; then panpipe exits 128+N. The JVM's own handlers would exit at
+     * once, and leave each worker to print its dead peer's stack trace. A second signal exits at once.
+     */
+    private void stopOnSignals() {
+        for (String name : List.of("INT", "TERM", "HUP")) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> {
+                    if (!stoppedBy.compareAndSet(null, signal)) {
+                        Runtime.getRuntime().halt(128 + signal.getNumber());
+                    }
+                    synchronized (watched) {
+                        for (Lane lane : watched) lane.stopWorker();
+                    }
+                });
+            } catch (IllegalArgumentException e) {
+                // reserved by the JVM (-Xrs): the default action stays
+            }
+        }
+    }
+
+    /** Makes the lane's worker one a signal stops, and stops it at once if a signal came while it started. */
+    private void watch(Lane lane) {
+        synchronized (watched) {
+            watched.add(lane);
+            if (stoppedBy.get() != null) lane.stopWorker();
+        }
     }
 
     /** The largest width x height among the inputs, from their headers (sizes the shared-memory slots), up to {@code maxPixels}. */

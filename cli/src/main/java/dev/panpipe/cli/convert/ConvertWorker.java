@@ -28,7 +28,7 @@ public final class ConvertWorker {
     private ConvertWorker() {
     }
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
         if (args.length != 2 || !(args[1].equals("--shm") || args[1].equals("--pipe"))) {
             throw new IllegalArgumentException("usage: ConvertWorker bgr|gray --shm|--pipe");
         }
@@ -39,6 +39,11 @@ public final class ConvertWorker {
             } else {
                 overPipes(op, ctx);
             }
+        } catch (IOException e) {
+            // Its stderr is panpipe's, a terminal's most likely: one line, not the stack trace of a peer that
+            // died (panpipe killed, say). The parent names a worker that failed, by its name, itself.
+            System.err.println("panpipe convert worker (" + op.label() + ", pid " + ProcessHandle.current().pid() + "): " + e.getMessage());
+            System.exit(1);
         }
     }
 
@@ -52,7 +57,12 @@ public final class ConvertWorker {
                     break;
                 }
                 checkRgb(in.format());
-                FrameClaim out = link.out().claim(in.width(), in.height(), op.output());
+                FrameClaim out;
+                try {
+                    out = link.out().claim(in.width(), in.height(), op.output());
+                } catch (FrameRingClosedException parentStoppedTaking) {
+                    break;   // the parent closed its end of the ring back: it wants no more results
+                }
                 op.convert(new PixelFrame(in.width(), in.height(), in.stride(), in.format(), in.pixels()), out.pixels());
                 out.commit();
                 in.release();

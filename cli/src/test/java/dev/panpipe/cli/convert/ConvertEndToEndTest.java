@@ -250,6 +250,63 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldStopItsWorkersAndCleanUpWhenTerminatedMidRun() throws Exception {
+        // SIGTERM ended the JVM at once: each worker then wrote a PeerDiedException stack trace to the
+        // terminal and the workers' FIFO folder stayed in /tmp.
+        stopMidRun("shm", false);
+    }
+
+    @Test
+    void shouldStopQuietlyOnCtrlCReachingTheWholeProcessGroup() throws Exception {
+        // Ctrl-C at a terminal signals panpipe and its workers, which share its process group.
+        stopMidRun("pipe", true);
+    }
+
+    private void stopMidRun(String transport, boolean wholeGroup) throws Exception {
+        Path in = copies("in", "photo-1024x768.jpg", 150);
+        Path out = dir.resolve("out");
+        // setsid: a process group of its own, so that a signal to the group reaches panpipe and its workers only.
+        List<String> command = new ArrayList<>(List.of("setsid", launcher.toString(), "convert", "--in", in.toString(),
+                "--out", out.toString(), "--no-progress", "--transport", transport));
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process p = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (countFiles(out.resolve("gray")) < 2) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
+                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+            Thread.sleep(20);
+        }
+        List<ProcessHandle> workers = p.children().toList();
+        assertEquals(2, workers.size(), "two workers: " + workers);
+        String signal = wholeGroup ? "-INT" : "-TERM";
+        String target = wholeGroup ? "-" + p.pid() : String.valueOf(p.pid());
+        assertEquals(0, new ProcessBuilder("kill", signal, "--", target).start().waitFor());
+        int exit = finish(p, 30).exit();
+        assertEquals(wholeGroup ? 130 : 143, exit);
+        assertTrue(countFiles(out.resolve("gray")) < 150, "stopped mid-run");
+        for (ProcessHandle w : workers) {
+            assertTrue(w.onExit().get(10, TimeUnit.SECONDS) != null && !w.isAlive(), "worker " + w.pid() + " ended");
+        }
+        try (var tmp = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            assertEquals(List.of(), tmp.filter(f -> f.getFileName().toString().startsWith("panpipe-workers-" + p.pid() + "-")).toList(),
+                    "the workers' FIFO folder is removed");
+        }
+        // Read once the workers are gone: what they print as they die counts too.
+        assertEquals("panpipe convert: stopped by SIG" + signal.substring(1) + "; what was converted so far is in " + out + "\n",
+                Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+    }
+
+    private static long countFiles(Path folder) throws IOException {
+        if (!Files.isDirectory(folder)) return 0;
+        try (var files = Files.list(folder)) {
+            return files.count();
+        }
+    }
+
+    @Test
     void shouldRefuseBadArgumentsWithExit2() throws Exception {
         Run transport = panpipe("convert", "--transport", "carrier-pigeon");
         assertEquals(2, transport.exit());
