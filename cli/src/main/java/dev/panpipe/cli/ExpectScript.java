@@ -1,6 +1,11 @@
 package dev.panpipe.cli;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,11 +46,11 @@ record ExpectScript(Path file, List<Step> steps) {
      * Reads and checks the whole file.
      *
      * @throws IllegalArgumentException "FILE:LINE: what is wrong", for a syntax error, a bad regex or timeout,
-     *         or a child that is not in {@code children}
+     *         or a child that is not in {@code children}, or bytes that are not UTF-8
      * @throws IOException if the file cannot be read
      */
     static ExpectScript read(Path file, Collection<String> children) throws IOException {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        List<String> lines = utf8Lines(file);
         List<Step> steps = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             try {
@@ -56,6 +61,23 @@ record ExpectScript(Path file, List<Step> steps) {
             }
         }
         return new ExpectScript(file, List.copyOf(steps));
+    }
+
+    /** The file's lines; bytes that are not UTF-8 are an error naming their line ("FILE:LINE: not UTF-8 text"). */
+    private static List<String> utf8Lines(Path file) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) result = decoder.flush(out);
+        if (result.isError()) {
+            int line = 1;
+            for (int i = 0; i < in.position(); i++) if (bytes[i] == '\n') line++;
+            throw new IllegalArgumentException(file + ":" + line + ": not UTF-8 text");
+        }
+        return out.flip().toString().lines().toList();
     }
 
     static Step parse(int number, String line, Collection<String> children) {

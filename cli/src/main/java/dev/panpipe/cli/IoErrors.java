@@ -6,7 +6,9 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 
 /**
  * File errors as a person reads them. The JDK's own messages are the path alone for some
@@ -22,13 +24,19 @@ public final class IoErrors {
         return switch (e) {
             case NoSuchFileException n -> "no such file or directory";
             case AccessDeniedException a -> "permission denied";
-            case FileAlreadyExistsException f -> "exists already";
+            case FileAlreadyExistsException f -> f.getFile() != null && !Files.isDirectory(Path.of(f.getFile()))
+                    ? "exists and is not a directory" : "exists already";      // thrown where a folder was to be made
             case FileSystemException f when f.getReason() != null -> f.getReason();
             case CharacterCodingException c -> "not UTF-8 text";
             // ImageIO wraps the stream's error when it writes: "I/O error writing PNG file!"
             case IIOException i when i.getCause() instanceof IOException cause -> reason(cause);
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
+    }
+
+    /** "FILE: reason" if the error names a file, else its message: for errors whose message may name the file already. */
+    public static String describe(IOException e) {
+        return e instanceof FileSystemException f && f.getFile() != null ? f.getFile() + ": " + reason(e) : reason(e);
     }
 
     /** The file an error names, if it names one, else {@code fallback}. */

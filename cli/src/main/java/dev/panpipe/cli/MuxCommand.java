@@ -126,7 +126,7 @@ final class MuxCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new ParameterException(spec.commandLine(), e.getMessage(), e);
             } catch (IOException e) {
-                throw new ParameterException(spec.commandLine(), "cannot read --expect-file " + expectFile + ": " + e, e);
+                throw new ParameterException(spec.commandLine(), "cannot read --expect-file " + expectFile + ": " + IoErrors.reason(e), e);
             }
         }
 
@@ -152,7 +152,7 @@ final class MuxCommand implements Callable<Integer> {
             err.flush();
             return e.shellCode();
         } catch (IOException e) {
-            err.println(me + "cannot set up the FIFOs: " + e.getMessage());
+            err.println(me + "cannot set up the FIFOs: " + IoErrors.describe(e));
             err.flush();
             return EXIT_SETUP;
         }

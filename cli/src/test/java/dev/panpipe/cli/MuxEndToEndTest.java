@@ -265,6 +265,36 @@ class MuxEndToEndTest {
         }
     }
 
+    @Test
+    @Timeout(60)
+    void shouldSayWhatIsWrongWithTheExpectFileOrTheFifoFolderInWords() throws Exception {
+        // The messages were Java's: 'java.nio.file.NoSuchFileException: absent.txt', 'java.io.IOException: Is a
+        // directory', 'java.nio.charset.MalformedInputException: Input length = 1' with no line, and a FIFO
+        // folder that is a file was 'cannot set up the FIFOs: a-file', without a reason.
+        Path absent = dir.resolve("absent.txt");
+        Path latin1 = Files.write(dir.resolve("latin1.txt"), "send A hi\nsend A caf\u00e9\n".getBytes(StandardCharsets.ISO_8859_1));
+        Path file = Files.writeString(dir.resolve("a-file"), "not a folder");
+        List<List<String>> bad = List.of(
+                List.of("--expect-file", absent.toString(), "A=cat"),
+                List.of("--expect-file", dir.toString(), "A=cat"),
+                List.of("--expect-file", latin1.toString(), "A=cat"));
+        List<String> expected = List.of(
+                "panpipe mux: cannot read --expect-file " + absent + ": no such file or directory\n",
+                "panpipe mux: cannot read --expect-file " + dir + ": Is a directory\n",
+                "panpipe mux: " + latin1 + ":2: not UTF-8 text\n");
+        for (int i = 0; i < bad.size(); i++) {
+            Running r = new Running(false, bad.get(i).toArray(String[]::new));
+            assertEquals(2, r.exit(), r.err());
+            assertTrue(r.err().startsWith(expected.get(i)), r.err());
+        }
+        for (Path fifos : List.of(file, file.resolve("sub"))) {
+            Running r = new Running(false, "--fifo-dir", fifos.toString(), "A=echo hi");
+            assertEquals(1, r.exit(), r.err());
+            String reason = fifos.equals(file) ? "exists and is not a directory" : "Not a directory";
+            assertEquals("panpipe mux: cannot set up the FIFOs: " + fifos + ": " + reason + "\n", r.err());
+        }
+    }
+
     private static long processesWith(String marker) {
         return ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count();
     }
