@@ -28,6 +28,7 @@ import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -59,6 +60,8 @@ import java.util.Iterator;
 public final class ImageFiles {
     /** The most pixels {@link #decode(InputStream, String)} accepts: 256 megapixels, 768 MB as RGB8. */
     public static final long DEFAULT_MAX_PIXELS = 256_000_000L;
+    /** The file type bits of st_mode, and a FIFO's (sys/stat.h). */
+    private static final int S_IFMT = 0170000, S_IFIFO = 0010000;
 
     private ImageFiles() {
     }
@@ -230,9 +233,10 @@ public final class ImageFiles {
     /**
      * Writes {@code frame} as a PNG file (replacing it); BGR8 bytes are written as RGB: see the class comment.
      * If writing fails once the file is open (a full disk), the partial file is removed, unless it is not a
-     * regular file (a link to a device, say).
+     * regular file (a link to a device, say). A FIFO in the file's place is refused, not opened.
      */
     public static void writePng(PixelFrame frame, Path file) throws IOException {
+        if (isFifo(file)) throw new FileSystemException(file.toString(), null, "a FIFO (opening it would wait for a reader)");
         OutputStream opened = Files.newOutputStream(file);
         try (OutputStream out = new BufferedOutputStream(opened, 1 << 16)) {
             writePng(frame, out);
@@ -244,6 +248,12 @@ public final class ImageFiles {
             }
             throw e;
         }
+    }
+
+    /** True if {@code file} is a FIFO, through links: open(2) for writing would wait until a reader opens it. */
+    private static boolean isFifo(Path file) throws IOException {
+        if (Files.isRegularFile(file) || !Files.exists(file)) return false;
+        return ((Integer) Files.getAttribute(file, "unix:mode") & S_IFMT) == S_IFIFO;
     }
 
     /**
