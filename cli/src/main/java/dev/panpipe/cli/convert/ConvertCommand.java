@@ -1,6 +1,7 @@
 package dev.panpipe.cli.convert;
 
 import dev.panpipe.cli.IoErrors;
+import dev.panpipe.cli.image.ImageDecodeException;
 import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.cli.image.Samples;
 import dev.panpipe.pixel.PixelFrame;
@@ -252,9 +253,14 @@ public final class ConvertCommand implements Callable<Integer> {
         return failures.get() > 0 || !workerErrors.isEmpty() ? EXIT_FAILED : 0;
     }
 
+    /**
+     * Names an image that could not be read, and why: the decoder's reason, or the file system's (whose
+     * message is the path alone for a file that vanished or may not be read).
+     */
     private void skip(Input input, IOException e, PrintWriter err, ProgressBar progress, int operations) {
         failures.incrementAndGet();
-        err.println("panpipe convert: skipping " + input.source() + ": " + e.getMessage());
+        String why = e instanceof ImageDecodeException d ? "cannot decode image: " + d.reason() : IoErrors.reason(e);
+        err.println("panpipe convert: skipping " + input.source() + ": " + why);
         err.flush();
         if (progress != null) progress.stepBy(operations);
     }

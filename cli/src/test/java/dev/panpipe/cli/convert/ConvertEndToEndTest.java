@@ -212,7 +212,7 @@ class ConvertEndToEndTest {
         Files.write(in.resolve("bomb.png"), pngHeader(30_000, 30_000));
         Run r = finish(start("convert", "--in", in.toString(), "--out", dir.resolve("out").toString(), "--no-progress"), 60);
         assertEquals(1, r.exit(), r.err());
-        assertEquals("panpipe convert: skipping " + in.resolve("bomb.png") + ": " + in.resolve("bomb.png")
+        assertEquals("panpipe convert: skipping " + in.resolve("bomb.png")
                 + ": cannot decode image: 30000x30000 is 900 megapixels, over the limit of 256 (--max-megapixels)\n", r.err());
         assertTrue(r.out().startsWith("converted 1 images"), r.out());
 
