@@ -57,7 +57,8 @@ import java.util.concurrent.atomic.AtomicInteger;
                 "      0:every child that ended by itself exited 0 (with --until any: the first one; the others were stopped)",
                 "  1-255:the status of the first child that ended by itself and failed: its exit code, or 128+N if signal N "
                         + "killed it",
-                "      1:the FIFO directory or a FIFO could not be made (also a child's status 1: see stderr)",
+                "      1:the FIFO directory or a FIFO could not be made, or the output could not be written (also a child's "
+                        + "status 1: see stderr)",
                 "      2:bad arguments: no NAME=COMMAND, a bad or repeated NAME, bad quoting, --until, --grace, or an "
                         + "--expect-file that cannot be read or has an error (named with its line)",
                 "    124:an expectation was not met in time, or its child ended first; the last lines from that child are "
@@ -132,9 +133,11 @@ final class MuxCommand implements Callable<Integer> {
 
         PrintWriter err = spec.commandLine().getErr();
         String me = spec.root().name() + " mux: ";
+        // Mux names a failed write in a notice and drops the lines from then on; the exit status says so too.
+        Main.FailureRecordingStream output = new Main.FailureRecordingStream(new FileOutputStream(FileDescriptor.out));
         MuxBuilder builder = Mux.builder()
                 .fifos(fifoDir)
-                .output(new FileOutputStream(FileDescriptor.out))
+                .output(output)
                 .routeStandardInput()
                 .grace(graceDuration)
                 .notices(message -> {
@@ -173,7 +176,8 @@ final class MuxCommand implements Callable<Integer> {
         }
         int signal = stoppedBy.get();
         err.flush();
-        return signal != 0 ? 128 + signal : code;
+        if (signal != 0) return 128 + signal;
+        return code == 0 && output.failure() != null ? EXIT_SETUP : code;
     }
 
     /** The script, then waiting; the exit code unless a signal stops it (then close() does the rest). */

@@ -295,6 +295,21 @@ class MuxEndToEndTest {
         }
     }
 
+    @Test
+    @Timeout(60)
+    void shouldFailWhenItsOutputCannotBeWritten() throws Exception {
+        // The lines were dropped with a notice, and the exit status was the child's: 0.
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "mux", "A=echo hi").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(new File("/dev/full")).redirectError(dir.resolve("mux.err").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process p = pb.start();
+        assertTrue(p.waitFor(50, TimeUnit.SECONDS));
+        String err = Files.readString(dir.resolve("mux.err"), StandardCharsets.UTF_8);
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("panpipe mux: writing the output failed, further lines are dropped: No space left on device"), err);
+    }
+
     private static long processesWith(String marker) {
         return ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).count();
     }
