@@ -151,10 +151,24 @@ public final class ConvertCommand implements Callable<Integer> {
           try {
             long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs, maxPixels) : 0;
             Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);
+            boolean allStarted = true;
+            starting:
             for (Operation op : operations) {
                 List<Lane> list = new ArrayList<>();
                 for (int i = 0; i < workersPerOp; i++) {
-                    Lane lane = chosen.start(workers, op, op.label() + "-" + i, maxRgbBytes);
+                    Lane lane;
+                    try {
+                        if (stoppedBy.get() != null) throw new IOException("stopped");   // reported as the stop
+                        lane = chosen.start(workers, op, op.label() + "-" + i, maxRgbBytes);
+                    } catch (IOException e) {
+                        // A worker that died before it connected (Ctrl-C reaches the workers too), or that
+                        // could not start: the run unwinds with the workers started so far.
+                        synchronized (workerErrors) {
+                            workerErrors.add("cannot start worker " + op.label() + "-" + i + ": " + e.getMessage());
+                        }
+                        allStarted = false;
+                        break starting;
+                    }
                     lanes.add(lane);
                     list.add(lane);
                     watch(lane);
@@ -175,7 +189,7 @@ public final class ConvertCommand implements Callable<Integer> {
             int index = 0;
             sending:
             for (Input input : inputs) {
-                if (stoppedBy.get() != null) break;
+                if (stoppedBy.get() != null || !allStarted) break;
                 BufferedImage image;
                 try (InputStream bytes = input.opener().open()) {
                     image = ImageFiles.decode(bytes, input.source(), maxPixels);

@@ -266,6 +266,33 @@ class ConvertEndToEndTest {
         stopMidRun("pipe", true);
     }
 
+    @Test
+    void shouldStopQuietlyOnCtrlCWhileTheWorkersStart() throws Exception {
+        // A worker that Ctrl-C ended before it connected made Workers.start throw WorkerDiedException out of
+        // the command: "internal error", a stack trace, exit 70. Eight workers take seconds to start, and the
+        // signal comes as soon as the first one exists.
+        Path in = copies("in", "gray-512x384.png", 3);
+        ProcessBuilder pb = new ProcessBuilder("setsid", launcher.toString(), "convert", "--in", in.toString(),
+                "--out", dir.resolve("out").toString(), "--no-progress", "--workers", "4").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process p = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (p.children().noneMatch(c -> isJava(c) && isJava(p.toHandle()))) {    // not the launcher's own helpers
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "a worker started");
+            Thread.sleep(5);
+        }
+        assertEquals(0, new ProcessBuilder("kill", "-INT", "--", "-" + p.pid()).start().waitFor());
+        Run r = finish(p, 30);
+        assertEquals(130, r.exit(), r.err());
+        assertEquals("panpipe convert: stopped by SIGINT; what was converted so far is in " + dir.resolve("out") + "\n", r.err());
+    }
+
+    private static boolean isJava(ProcessHandle h) {
+        return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
+    }
+
     private void stopMidRun(String transport, boolean wholeGroup) throws Exception {
         Path in = copies("in", "photo-1024x768.jpg", 150);
         Path out = dir.resolve("out");
