@@ -54,11 +54,11 @@ import java.util.stream.Stream;
                 "Exit status:",
                 "  0   every image converted",
                 "  1   some images could not be read or written (each is named on stderr; the others were converted), "
-                        + "a worker failed, or the output folder could not be made",
+                        + "a worker failed, or the output folder or the workers' folder could not be made",
                 "  2   bad arguments",
                 "  130 stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP: the workers were stopped and their FIFOs removed"})
 public final class ConvertCommand implements Callable<Integer> {
-    /** Some images could not be read or written, a worker failed, or the output folder could not be made. */
+    /** Some images could not be read or written, a worker failed, or a folder could not be made. */
     static final int EXIT_FAILED = 1;
     /** The most --max-megapixels allows: 700 million RGB8 pixels still fit the int-indexed rasters of ImageIO. */
     static final int MAX_MEGAPIXELS = 700;
@@ -147,7 +147,16 @@ public final class ConvertCommand implements Callable<Integer> {
         Set<String> workerErrors = new LinkedHashSet<>();    // a dead worker is seen by the sender and its taker alike
         List<Lane> lanes = new ArrayList<>();
         Runnable step = progress == null ? () -> { } : progress::step;
-        try (Workers workers = Workers.create()) {
+        Workers workers;
+        try {
+            workers = Workers.create();     // a private folder for their FIFOs, in java.io.tmpdir
+        } catch (IOException e) {
+            if (progress != null) progress.close();
+            err.println("panpipe convert: cannot make the workers' folder: " + IoErrors.describe(e));
+            err.flush();
+            return EXIT_FAILED;
+        }
+        try (workers) {
           try {
             long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs, maxPixels) : 0;
             Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);

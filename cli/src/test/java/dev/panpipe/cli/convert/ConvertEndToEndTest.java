@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -174,6 +175,24 @@ class ConvertEndToEndTest {
             assertTrue(r.err().startsWith("panpipe convert: cannot make the output folder " + out), r.err());
             assertTrue(r.err().endsWith(": Not a directory\n"), r.err());
         }
+    }
+
+    @Test
+    void shouldSayWhyTheWorkersFolderCannotBeMade() throws Exception {
+        // Workers.create makes the workers' FIFO folder in java.io.tmpdir; its exception was an internal error.
+        Path in = copies("in", "gray-512x384.png", 1);
+        Path notAFolder = Files.writeString(dir.resolve("tmp-file"), "");
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "convert", "--in", in.toString(), "--out",
+                dir.resolve("out").toString(), "--no-progress").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().put("PANPIPE_JAVA_OPTS", "-Djava.io.tmpdir=" + notAFolder);
+        Run r = finish(pb.start(), 60);
+        assertEquals(1, r.exit(), r.err());
+        assertTrue(r.err().contains("panpipe convert: cannot make the workers' folder: " + notAFolder + "/panpipe-workers-"), r.err());
+        assertTrue(r.err().endsWith(": Not a directory\n"), r.err());
+        assertFalse(r.err().contains("internal error"), r.err());
     }
 
     @Test
