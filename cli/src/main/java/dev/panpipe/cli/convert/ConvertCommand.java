@@ -19,6 +19,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -372,28 +373,33 @@ public final class ConvertCommand implements Callable<Integer> {
             return list;
         }
         if (!Files.isDirectory(in)) throw new ParameterException(spec.commandLine(), "--in " + in + " is not a directory");
+        List<Path> entries;
         try (Stream<Path> files = Files.list(in)) {
-            for (Path p : files.sorted().toList()) {
-                String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
-                if (!(lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) continue;
-                String unreadable;
-                try {
-                    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-                    if (a.isDirectory()) continue;
-                    if (a.isRegularFile()) {
-                        list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
-                        continue;
-                    }
-                    unreadable = "not a regular file (a FIFO, socket or device)";    // opening a FIFO would wait for a writer
-                } catch (NoSuchFileException e) {
-                    unreadable = Files.isSymbolicLink(p) ? "a broken symbolic link to " + Files.readSymbolicLink(p) : "it is gone";
-                } catch (IOException e) {
-                    unreadable = IoErrors.reason(e);
+            entries = files.sorted().toList();
+        } catch (IOException | UncheckedIOException e) {     // the stream throws the latter as it reads
+            IOException cause = e instanceof UncheckedIOException u ? u.getCause() : (IOException) e;
+            throw new ParameterException(spec.commandLine(), "cannot list --in " + in + ": " + IoErrors.reason(cause));
+        }
+        for (Path p : entries) {
+            String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
+            if (!(lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) continue;
+            String unreadable;
+            try {
+                BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+                if (a.isDirectory()) continue;
+                if (a.isRegularFile()) {
+                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
+                    continue;
                 }
-                failures.incrementAndGet();
-                err.println("panpipe convert: skipping " + p + ": " + unreadable);
-                err.flush();
+                unreadable = "not a regular file (a FIFO, socket or device)";    // opening a FIFO would wait for a writer
+            } catch (NoSuchFileException e) {
+                unreadable = Files.isSymbolicLink(p) ? "a broken symbolic link to " + Files.readSymbolicLink(p) : "it is gone";
+            } catch (IOException e) {
+                unreadable = IoErrors.reason(e);
             }
+            failures.incrementAndGet();
+            err.println("panpipe convert: skipping " + p + ": " + unreadable);
+            err.flush();
         }
         return list;
     }

@@ -178,6 +178,27 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldRefuseAnInFolderItCannotListWithExit2() throws Exception {
+        // Files.list's AccessDeniedException reached picocli: 'internal error', a stack trace, exit 70.
+        Path locked = Files.createDirectories(dir.resolve("locked"));
+        Files.setPosixFilePermissions(locked, java.util.Set.of());
+        Path unlistable = canList(locked) ? Path.of("/proc/1/map_files") : locked;   // root reads a mode 000 folder
+        org.junit.jupiter.api.Assumptions.assumeFalse(canList(unlistable), "no folder this user cannot list");
+        Run r = panpipe("convert", "--in", unlistable.toString(), "--no-progress");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().startsWith("panpipe convert: cannot list --in " + unlistable + ": permission denied\n"), r.err());
+    }
+
+    private static boolean canList(Path folder) {
+        try (var files = Files.list(folder)) {
+            files.count();
+            return true;
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return false;
+        }
+    }
+
+    @Test
     void shouldSayWhyTheWorkersFolderCannotBeMade() throws Exception {
         // Workers.create makes the workers' FIFO folder in java.io.tmpdir; its exception was an internal error.
         Path in = copies("in", "gray-512x384.png", 1);
