@@ -2,7 +2,6 @@ package dev.panpipe.cli;
 
 import javax.imageio.IIOException;
 import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
@@ -27,7 +26,6 @@ public final class IoErrors {
             case FileAlreadyExistsException f -> f.getFile() != null && !Files.isDirectory(Path.of(f.getFile()))
                     ? "exists and is not a directory" : "exists already";      // thrown where a folder was to be made
             case FileSystemException f when f.getReason() != null -> f.getReason();
-            case CharacterCodingException c -> "not UTF-8 text";
             // ImageIO wraps the stream's error when it writes: "I/O error writing PNG file!"
             case IIOException i when i.getCause() instanceof IOException cause -> reason(cause);
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
