@@ -15,6 +15,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code panpipe pipeline 'cat names.txt' 'grep Yost' 'wc -l'}: a {@link Pipeline} with the JVM's own
@@ -85,10 +86,10 @@ final class PipelineCommand implements Callable<Integer> {
                 .stderr(Redirect.inherit())
                 .pipefail(pipefail);
         PrintWriter err = spec.commandLine().getErr();
+        AtomicBoolean started = new AtomicBoolean();
+        waitOutInterrupts(started);
         try (Pipeline.Running running = pipeline.start()) {
-            // Only now: opening --in or --out may block (a FIFO nobody has open yet, as 'cat < fifo' blocks
-            // in bash), and until a stage runs, Ctrl-C must end panpipe (130) as it ends bash's redirection.
-            waitOutInterrupts();
+            started.set(true);
             return running.waitFor().exitCode();
         } catch (SpawnException e) {
             err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
@@ -106,10 +107,17 @@ final class PipelineCommand implements Callable<Integer> {
      * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and exits 130
      * only if the last stage (or, with --pipefail, the status-deciding one) died of the SIGINT itself. A
      * stage that catches it and carries on is not orphaned by panpipe exiting under it.
+     *
+     * <p>Before any stage exists, though, panpipe may be waiting in open(2) for --in or --out: a FIFO waits
+     * for its other end, as bash's {@code cat < fifo} does. There SIGINT ends panpipe with 130, as it ends
+     * bash's redirection, or nothing but SIGKILL would. "No stage yet" is this JVM having no child while
+     * {@link Pipeline#start()} has not returned: it spawns only after every file is open.
      */
-    private static void waitOutInterrupts() {
+    private static void waitOutInterrupts(AtomicBoolean started) {
         try {
-            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> { });
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
+                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) Runtime.getRuntime().exit(130);
+            });
         } catch (IllegalArgumentException e) {
             // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
         }
