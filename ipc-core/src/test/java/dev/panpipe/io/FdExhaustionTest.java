@@ -23,8 +23,15 @@ class FdExhaustionTest {
     void everyOperationThatRunsOutOfFdsPartWayFailsCleanly() throws Exception {
         List<String> cmd = JavaCommand.of(FdExhaustionMain.class,
                 List.of("--patch-module", "dev.panpipe.core=" + Path.of("target", "test-classes").toAbsolutePath()), List.of());
-        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String report = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .start();
+        String report;
+        try (var out = child.getInputStream()) {
+            report = new String(out.readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            child.getOutputStream().close();   // the JDK's pipes stay open until closed or collected: LeakCheck counts them
+            child.getErrorStream().close();
+        }
         assertEquals(0, child.waitFor(), "the sweep found violations:\n" + report);
         System.out.println(report);
     }
