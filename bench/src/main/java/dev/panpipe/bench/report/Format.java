@@ -2,6 +2,8 @@ package dev.panpipe.bench.report;
 
 import dev.panpipe.bench.report.Measurement.Metric;
 
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.util.Locale;
 
 /** Numbers as results.md shows them. */
@@ -9,9 +11,15 @@ final class Format {
     private Format() {
     }
 
+    /**
+     * A ratio with two or three significant digits: below 0.1 (a doorbell that never had to sleep against an
+     * eventfd ping-pong that always does reads 0.004x) two significant digits, where a fixed two decimals
+     * printed "0.00x", as if nothing had been measured.
+     */
     static String ratio(double r) {
         if (Double.isNaN(r)) return "-";
         if (Double.isInfinite(r)) return "inf";
+        if (r > 0 && r < 0.1) return new BigDecimal(r).round(new MathContext(2)).toPlainString() + "x";
         return String.format(Locale.ROOT, r >= 100 ? "%.0fx" : r >= 10 ? "%.1fx" : "%.2fx", r);
     }
 

@@ -190,6 +190,15 @@ class ReportTest {
         assertEquals("**no**", Report.verdict(atMost, 1.3, 1.4, 1.25));
     }
 
+    @Test
+    void shouldShowSmallRatiosWithTheirSignificantDigits() {
+        assertEquals("0.0041x", Format.ratio(231.0 / 56_600));
+        assertEquals("0.099x", Format.ratio(0.0987));
+        assertEquals("0.10x", Format.ratio(0.1));
+        assertEquals("1.47x", Format.ratio(1.4712));
+        assertEquals("0.00x", Format.ratio(0));
+    }
+
     private static void assertRow(String md, String start, String end) {
         for (String line : md.split("\n")) {
             if (line.contains(start)) {
