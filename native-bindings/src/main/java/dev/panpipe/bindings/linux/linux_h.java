@@ -1256,6 +1256,15 @@ public class linux_h extends linux_h$shared {
     public static int SOL_SOCKET() {
         return SOL_SOCKET;
     }
+    private static final int RWF_NOWAIT = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define RWF_NOWAIT 8
+     * }
+     */
+    public static int RWF_NOWAIT() {
+        return RWF_NOWAIT;
+    }
     private static final int WNOHANG = (int)1L;
     /**
      * {@snippet lang=c :
@@ -6256,6 +6265,15 @@ public class linux_h extends linux_h$shared {
      */
     public static int SYS_pidfd_send_signal() {
         return SYS_pidfd_send_signal;
+    }
+    private static final int SYS_pwritev2 = (int)328L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pwritev2 328
+     * }
+     */
+    public static int SYS_pwritev2() {
+        return SYS_pwritev2;
     }
     private static final int SYS_write = (int)1L;
     /**
