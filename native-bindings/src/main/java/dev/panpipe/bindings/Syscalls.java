@@ -1,5 +1,6 @@
 package dev.panpipe.bindings;
 
+import dev.panpipe.bindings.linux.iovec;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
 import dev.panpipe.bindings.linux.timespec;
@@ -27,7 +28,7 @@ import static dev.panpipe.bindings.linux.linux_h.C_POINTER;
  *
  * <p>The JDK slices that capture segment on every call ({@code SharedUtils.checkCaptureSegment}): 40 bytes
  * that only C2's escape analysis removes, and only where it inlines the whole downcall. The calls on
- * panpipe's hot paths ({@link #read}, {@link #write}, {@link #poll}, {@link #futex_wait},
+ * panpipe's hot paths ({@link #read}, {@link #write}, {@link #writeNoWait}, {@link #poll}, {@link #futex_wait},
  * {@link #futex_wake}) run a few times per frame, in code that may stay interpreted or C1-compiled for
  * minutes at video rates, so they are linked a second time without the capture and try that first: they
  * allocate nothing at any JIT tier. A call that fails is told apart by its cause where it can be (a
@@ -84,6 +85,19 @@ public final class Syscalls {
     private static final class SyscallWriteAt { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
     private static final class SyscallWriteAtNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
+            Linker.Option.firstVariadicArg(1)); }
+    /**
+     * {@code syscall(SYS_pwritev2, fd, iov, 1, -1, 0, RWF_NOWAIT, buf)}: a write that never sleeps, even on a
+     * description in blocking mode (see {@link #writeNoWait}). Offset -1 (split in two words, as glibc's
+     * {@code LO_HI_LONG} passes it; the high one is unused on 64-bit) means "at the file position", as write(2)
+     * does. {@code buf}, whose address the iovec holds, goes along as a last, variadic argument the kernel
+     * ignores, for the reason {@link #WRITE_AT} gives.
+     */
+    private static final FunctionDescriptor PWRITEV2 = FunctionDescriptor.of(C_LONG,
+            C_LONG, C_LONG, C_POINTER, C_LONG, C_LONG, C_LONG, C_LONG, C_POINTER);
+    private static final class SyscallPwritev2 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), PWRITEV2,
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
+    private static final class SyscallPwritev2NoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), PWRITEV2,
             Linker.Option.firstVariadicArg(1)); }
     private static final class ReadNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.read$address(), linux_h.read$descriptor()); }
     private static final class WriteNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.write$address(), linux_h.write$descriptor()); }
@@ -151,6 +165,13 @@ public final class Syscalls {
     /** One pollfd per thread, to ask whether an fd whose call failed without errno is not ready (EAGAIN). */
     private static final ThreadLocal<MemorySegment> READINESS =
             ThreadLocal.withInitial(() -> pollfd.allocate(Arena.ofAuto()));
+    /**
+     * One iovec per thread for {@link #writeNoWait}, so a write allocates nothing. Its base is stored as a long:
+     * setting it through {@code iovec.iov_base} would take a MemorySegment made of the address, an allocation
+     * wherever the JIT has not removed it (panpipe runs on 64-bit Linux only, where a pointer is a long).
+     */
+    private static final ThreadLocal<MemorySegment> NOWAIT_IOV =
+            ThreadLocal.withInitial(() -> iovec.allocate(Arena.ofAuto()));
     /** A relative timeout for FUTEX_WAIT, one per thread so a wait allocates nothing. */
     private static final ThreadLocal<MemorySegment> FUTEX_TIMEOUT =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(timespec.layout()));
@@ -402,6 +423,57 @@ public final class Syscalls {
             if (e == EINTR) continue;
             if (e == EAGAIN) return WOULD_BLOCK;
             throw SyscallException.of("write", e);
+        }
+    }
+
+    /**
+     * {@code pwritev2(fd, {buf + offset, count}, 1, -1, RWF_NOWAIT)}: writes {@code buf[offset, offset + count)}
+     * at the file position, as {@link #write(int, MemorySegment, long, long) write} does, but never sleeps for room,
+     * whatever the description's mode: on a pipe it takes what fits now (all of a write of up to PIPE_BUF bytes or
+     * none of it, as on an O_NONBLOCK pipe) and returns {@link #WOULD_BLOCK} when nothing does, leaving the
+     * description's O_NONBLOCK flag, which every process sharing it sees, alone. EPIPE is a
+     * {@link BrokenPipeException}; EINTR is retried. {@code buf} must be native; no slice, no allocation.
+     *
+     * <p>Only some files take the flag; the others refuse it before writing anything, and the caller then writes
+     * another way. EOPNOTSUPP: the file does not support it. Anonymous pipes do since Linux 6.4 (commit
+     * afed6271f5b0, "pipe: set FMODE_NOWAIT on pipes"; in 6.4-rc1 alone such a write could still sleep, until
+     * c04fe8e32f90), but a pipe end's open file loses it for good once vmsplice(2) or splice(2) has used it; a FIFO
+     * opened by path, a pty and a regular file on ext4 or tmpfs refuse it (seen on 6.18). EINVAL: before Linux 4.14
+     * (no RWF_NOWAIT). ENOSYS: before 4.6 (no pwritev2). A regular file that does take the flag (XFS) may answer
+     * EAGAIN while poll(2) calls it writable (a lock held, blocks to allocate), so a caller that waits with poll
+     * between tries should keep this call to pipes.
+     *
+     * <p>As {@code write}, the call is first made without errno: a failure on an fd that then polls not writable is
+     * taken for EAGAIN. So a refusal (EOPNOTSUPP) of a pipe that is full at that moment comes back as
+     * {@link #WOULD_BLOCK}; the caller, who waits for room before it tries again, is told by the try after that.
+     */
+    public static long writeNoWait(int fd, MemorySegment buf, long offset, long count) throws SyscallException {
+        java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
+        if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
+        MemorySegment iov = NOWAIT_IOV.get();
+        iov.set(java.lang.foreign.ValueLayout.JAVA_LONG, iovec.iov_base$offset(), buf.address() + offset);
+        iovec.iov_len(iov, count);
+        long nr = linux_h.SYS_pwritev2();
+        long flags = linux_h.RWF_NOWAIT();
+        for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
+            long n;
+            try {
+                n = (long) SyscallPwritev2NoErrno.H.invokeExact(nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
+            } catch (Throwable t) { throw unchecked(t); }
+            if (n >= 0) return n;
+            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+        }
+        MemorySegment st = state();
+        for (;;) {
+            long r;
+            try {
+                r = (long) SyscallPwritev2.H.invokeExact(st, nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
+            } catch (Throwable t) { throw unchecked(t); }
+            if (r >= 0) return r;
+            int e = errno(st);
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return WOULD_BLOCK;
+            throw SyscallException.of("pwritev2", e);
         }
     }
 

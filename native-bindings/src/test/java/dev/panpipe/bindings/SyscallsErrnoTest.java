@@ -2,6 +2,7 @@ package dev.panpipe.bindings;
 
 import dev.panpipe.bindings.linux.linux_h;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -144,6 +145,130 @@ class SyscallsErrnoTest {
                 Syscalls.close(fds[1]);
             }
         }
+    }
+
+    @Test
+    void shouldWriteWhatFitsWithoutSleepingOnAFullPipeInBlockingMode() throws Exception {
+        // A pipe in blocking mode, as an end shared with a child is: write(2) would sleep here until room comes.
+        try (Arena arena = Arena.ofShared()) {
+            int[] fds = pipe(arena, 0);
+            try {
+                int capacity = Syscalls.fcntl(fds[1], linux_h.F_GETPIPE_SZ(), 0);
+                MemorySegment src = arena.allocate(capacity * 2L);
+                for (long i = 0; i < src.byteSize(); i++) src.set(linux_h.C_CHAR, i, (byte) (i * 7 + 3));
+                long first;
+                try {
+                    first = writeNoWaitOrFree(fds, src, 1, src.byteSize() - 1);
+                } catch (SyscallException e) {
+                    Assumptions.assumeFalse(e.errno() == linux_h.EOPNOTSUPP(), "pipes take RWF_NOWAIT from Linux 6.4 on");
+                    throw e;
+                }
+                assertEquals(capacity, first, "a partial write: what fits, from the offset, all of the pipe");
+                assertEquals(Syscalls.WOULD_BLOCK, writeNoWaitOrFree(fds, src, 0, 100), "full: no room, no sleep");
+                assertEquals(Syscalls.WOULD_BLOCK, writeNoWaitOrFree(fds, src, 0, 1), "not even a byte");
+                assertEquals(0, Syscalls.fcntl(fds[1], linux_h.F_GETFL(), 0) & linux_h.O_NONBLOCK(),
+                        "the shared description stays in blocking mode");
+                // A page read frees one page of room: a write of two pages puts one in and says so.
+                MemorySegment dst = arena.allocate(capacity);
+                assertEquals(4096, Syscalls.read(fds[0], dst, 4096));
+                assertEquals(4096, writeNoWaitOrFree(fds, src, 0, 8192));
+                // What went in came from the offset, in order.
+                long got = 4096 + Syscalls.read(fds[0], dst.asSlice(4096), capacity - 4096);
+                assertEquals(capacity, got);
+                assertEquals(-1, dst.mismatch(src.asSlice(1, capacity)), "the bytes written are src[1, 1 + capacity)");
+                assertThrows(IndexOutOfBoundsException.class, () -> Syscalls.writeNoWait(fds[1], src, src.byteSize() - 1, 2));
+                Syscalls.close(fds[0]);
+                fds[0] = -1;
+                BrokenPipeException e = assertThrows(BrokenPipeException.class, () -> writeNoWaitOrFree(fds, src, 0, 1));
+                assertEquals("pwritev2: EPIPE (Broken pipe)", e.getMessage());
+            } finally {
+                if (fds[0] >= 0) Syscalls.close(fds[0]);
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseANoWaitWriteToAFileThatCannotBeforeWritingAnything(@TempDir Path dir) throws Exception {
+        // A FIFO opened by path has no FMODE_NOWAIT (on 6.18 still), nor has a pipe end vmsplice has used: the
+        // refusal comes before any byte is written, so the caller can write the same bytes another way.
+        Path fifo = dir.resolve("fifo");
+        try (Arena arena = Arena.ofShared()) {
+            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(fifo.toString()), 0600);
+            int reader = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
+            int writer = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+            try {
+                MemorySegment src = arena.allocate(16);
+                long n;
+                try {
+                    n = Syscalls.writeNoWait(writer, src, 0, 16);
+                } catch (SyscallException refused) {
+                    assertEquals("EOPNOTSUPP", refused.errnoName());
+                    assertEquals("pwritev2", refused.call());
+                    n = 0;
+                }
+                assertEquals(n, queued(reader, arena), "written bytes are the ones queued: none when refused");
+            } finally {
+                Syscalls.close(writer);
+                Syscalls.close(reader);
+            }
+            int[] fds = pipe(arena, 0);
+            try {
+                MemorySegment iov = dev.panpipe.bindings.linux.iovec.allocate(arena);
+                MemorySegment page = arena.allocate(16);
+                dev.panpipe.bindings.linux.iovec.iov_base(iov, page);
+                dev.panpipe.bindings.linux.iovec.iov_len(iov, 16);
+                assertEquals(16, Syscalls.vmsplice(fds[1], iov, 1, 0));
+                long n;
+                try {
+                    n = Syscalls.writeNoWait(fds[1], page, 0, 16);
+                } catch (SyscallException refused) {
+                    assertEquals("EOPNOTSUPP", refused.errnoName());
+                    n = 0;
+                }
+                assertEquals(16 + n, queued(fds[0], arena));
+            } finally {
+                Syscalls.close(fds[0]);
+                Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    /**
+     * {@link Syscalls#writeNoWait} on {@code fds[1]}, on a thread of its own and waited for 10 s: a call that sleeps
+     * instead (the regression this guards against) is freed by emptying the pipe, and the test fails, not hangs.
+     */
+    private static long writeNoWaitOrFree(int[] fds, MemorySegment src, long offset, long count) throws Exception {
+        ExecutorService one = Executors.newSingleThreadExecutor();
+        try {
+            Future<Long> call = one.submit(() -> Syscalls.writeNoWait(fds[1], src, offset, count));
+            try {
+                return call.get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof Exception cause) throw cause;
+                throw e;
+            } catch (java.util.concurrent.TimeoutException e) {
+                // Non-blocking, the read end's own description, so that the emptying cannot hang either.
+                Syscalls.fcntl(fds[0], linux_h.F_SETFL(), Syscalls.fcntl(fds[0], linux_h.F_GETFL(), 0) | linux_h.O_NONBLOCK());
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment sink = arena.allocate(1 << 20);
+                    while (!call.isDone()) {
+                        Syscalls.read(fds[0], sink, sink.byteSize());
+                        Thread.sleep(1);
+                    }
+                }
+                throw new AssertionError("writeNoWait slept on a full pipe (freed by reading it)");
+            }
+        } finally {
+            one.shutdownNow();
+        }
+    }
+
+    /** Bytes queued in the pipe or FIFO {@code fd}: FIONREAD. */
+    private static int queued(int fd, Arena arena) throws SyscallException {
+        MemorySegment n = arena.allocate(linux_h.C_INT);
+        Syscalls.ioctl(fd, linux_h.FIONREAD(), n);
+        return n.get(linux_h.C_INT, 0);
     }
 
     @Test
