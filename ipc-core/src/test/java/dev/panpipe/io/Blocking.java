@@ -95,6 +95,25 @@ public final class Blocking {
         throw new AssertionError("expected the call to throw, but it returned " + returned);
     }
 
+    /**
+     * Where thread {@code tid} of this JVM sleeps in the kernel (its {@code wchan}: "pipe_write", "do_sys_poll", or
+     * "0" where the kernel hides it), or null while it is not asleep.
+     */
+    public static String asleepIn(int tid) throws IOException {
+        Path task = Path.of("/proc/self/task/" + tid);
+        String stat = Files.readString(task.resolve("stat"));
+        if (stat.charAt(stat.lastIndexOf(')') + 2) != 'S') return null;
+        return Files.readString(task.resolve("wchan"));
+    }
+
+    /** How many times thread {@code tid} of this JVM has gone to sleep ({@code voluntary_ctxt_switches}). */
+    public static long sleepsOf(int tid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/task/" + tid + "/status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+        }
+        throw new AssertionError("no voluntary_ctxt_switches for thread " + tid);
+    }
+
     private static boolean blockedIn(Path task, List<String> wchans) throws IOException {
         String stat = Files.readString(task.resolve("stat"));
         if (stat.charAt(stat.lastIndexOf(')') + 2) != 'S') return false;

@@ -37,7 +37,8 @@ class PipeAllocationTest {
 
     @Test
     void shouldAllocateNothingWritingThroughAnEndLentToAChild() throws Exception {
-        // A lent end's writes go a page at a time, each after a poll: that path must allocate nothing either.
+        // A lent end's writes go by pwritev2(RWF_NOWAIT), from a per-thread iovec, and wait for room in poll: that
+        // path must allocate nothing either.
         try (Pipe pipe = Pipe.open();
              Subprocess child = Subprocess.builder(List.of("sleep", "60")).stdout(Redirect.to(pipe.writeEnd()))
                      .destroyGrace(Duration.ofMillis(100)).start()) {

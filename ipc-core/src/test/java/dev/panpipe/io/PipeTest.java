@@ -25,11 +25,13 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -218,6 +220,53 @@ class PipeTest {
             Throwable thrown = Blocking.failureOrFree(write, pipe.readEnd()::close, "close() did not wake a writer of an end lent to a child");
             assertInstanceOf(AsynchronousCloseException.class, thrown);
             assertEquals(capacity, drain(pipe.readEnd()), "what the write put in before the close stays for the reader");
+            assertTrue(child.isAlive(), "the child's copy of the end is its own");
+        }
+    }
+
+    @Test
+    void shouldWakeAWriterOfALentEndWhoseRoomAnotherWriterTookWithAsynchronousCloseException() throws Exception {
+        // The end is lent to a child that writes to the same pipe without pause: whenever the reader frees a page,
+        // both writers wake, and the child, asleep inside write(2), mostly takes the room before this process is
+        // back from its poll. A write made because that poll had said "room" (write(2) on the blocking description,
+        // as lent ends wrote) then slept in the kernel until the reader freed more, where close() could not reach
+        // it. Freed a page at a time, the writer must only ever sleep in its poll.
+        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
+             Subprocess child = Subprocess.builder(List.of("cat", "/dev/zero")).stdout(Redirect.to(pipe.writeEnd()))
+                     .destroyGrace(Duration.ofMillis(100)).start()) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (pipe.writeEnd().awaitWritable(Duration.ZERO)) {
+                assertTrue(System.nanoTime() < deadline, "the child did not fill the pipe");
+                Thread.sleep(1);
+            }
+            MemorySegment more = arena.allocate(16L << 20);   // more than the rounds below free
+            AtomicInteger tid = new AtomicInteger();
+            Future<Long> write = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> {
+                tid.set(Blocking.gettid());
+                return pipe.writeEnd().write(more);
+            });
+            byte[] page = new byte[4096];
+            String sleptIn = null;
+            // Which writer gets a page is chance (with writes after a poll, the child won one within 1 to 40 rounds
+            // here): as many rounds as 5 s allow, stopping at the first that sends the writer into write(2).
+            long until5s = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            for (int round = 0; round < 2000 && sleptIn == null && System.nanoTime() < until5s; round++) {
+                long sleeps = Blocking.sleepsOf(tid.get());
+                assertEquals(page.length, pipe.readEnd().read(page, 0, page.length));   // the child's pages are whole
+                // Both writers had their chance once the pipe is full again and the writer, woken by the read, asleep again.
+                String where = null;
+                for (long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1); System.nanoTime() < until; Thread.onSpinWait()) {
+                    if (!pipe.writeEnd().awaitWritable(Duration.ZERO) && Blocking.sleepsOf(tid.get()) > sleeps
+                            && (where = Blocking.asleepIn(tid.get())) != null) break;
+                }
+                if (where != null && where.contains("pipe_write")) sleptIn = where;
+            }
+            assertFalse(write.isDone(), "the write must be blocked before the close");
+            pipe.writeEnd().close();
+            Throwable thrown = Blocking.failureOrFree(write, pipe.readEnd()::close,
+                    "close() did not wake a writer of a lent end" + (sleptIn == null ? "" : ", asleep in " + sleptIn));
+            assertInstanceOf(AsynchronousCloseException.class, thrown);
+            assertNull(sleptIn, "the writer slept in write(2), out of close()'s reach, though close() freed it in time");
             assertTrue(child.isAlive(), "the child's copy of the end is its own");
         }
     }

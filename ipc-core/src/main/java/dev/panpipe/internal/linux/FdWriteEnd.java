@@ -1,8 +1,10 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.stat;
 import dev.panpipe.io.WriteEnd;
 
 import java.io.IOException;
@@ -33,11 +35,11 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     private long writeAcquired(int fd, MemorySegment src, long from, long length) throws IOException {
         boolean nonBlockingFd = handle.ensureNonBlocking();
         // A shared description keeps its own (blocking) mode, where write(2) sleeps until the last of its bytes is
-        // in, out of close()'s reach. So each write follows a poll where the call must not block, and, for an end
-        // lent to a child, where it may, so that close() can wake the wait. An inherited description (a worker's
-        // stdout, written on every message and never closed under its writer) keeps the plain blocking write: one
-        // system call per message rather than two per page.
-        if (!nonBlockingFd && (!blocking || handle.lent())) return writePolled(fd, src, from, length);
+        // in, out of close()'s reach. So a write where the call must not block, or, for an end lent to a child,
+        // where it may (so that close() can wake the wait), goes by writeShared. An inherited description (a
+        // worker's stdout, written on every message and never closed under its writer) keeps the plain blocking
+        // write: one system call per message.
+        if (!nonBlockingFd && (!blocking || handle.lent())) return writeShared(fd, src, from, length);
         long done = 0;
         while (done < length) {
             // The rest after a partial write (a frame larger than the pipe) goes by offset, not as a slice:
@@ -59,20 +61,92 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
     }
 
     /**
-     * Writes {@code src[from, from+length)} to a description in blocking mode without sleeping in write(2): each
-     * write follows a poll that found room and asks for a page at most, which a pipe with room takes whole (it has
-     * a free page slot). Blocking, the poll waits, and close() wakes it; not blocking, it only looks, and the write
-     * stops at a full pipe. write(2) can then sleep only if another process fills the pipe between the two calls.
+     * Writes {@code src[from, from+length)} to a description in blocking mode, shared with other processes, without
+     * ever sleeping in the write itself: blocking, it waits for room in poll, which close() wakes; not blocking, it
+     * stops at a full pipe.
+     *
+     * <p>A pipe takes {@code pwritev2(RWF_NOWAIT)} ({@link Syscalls#writeNoWait}): the write of an O_NONBLOCK
+     * description, for this one call, with the description left as the child has it. The whole rest goes at once,
+     * and a full pipe answers EAGAIN, even when another process took the room a poll had just seen. Ends that refuse
+     * the flag (see {@link #noWait}) write a page after each poll that found room, which a pipe with room takes
+     * whole (it has a free page slot): there, and there only, write(2) can still sleep, if another process fills the
+     * pipe between the two calls.
      */
-    private long writePolled(int fd, MemorySegment src, long from, long length) throws IOException {
+    private long writeShared(int fd, MemorySegment src, long from, long length) throws IOException {
         long done = 0;
-        while (done < length && handle.awaitWritable(blocking ? -1 : 0)) {
+        while (done < length) {
             long at = from + done;
-            long chunk = Math.min(PAGE, length - done);
-            long n = at == 0 ? Syscalls.write(fd, src, chunk) : Syscalls.write(fd, src, at, chunk);
-            if (n != Syscalls.WOULD_BLOCK) done += n;   // EAGAIN: another process set O_NONBLOCK and took the room first
+            if (noWait(fd)) {
+                long n;
+                try {
+                    n = Syscalls.writeNoWait(fd, src, at, length - done);
+                } catch (SyscallException e) {
+                    if (!refusedNoWait(e)) throw e;
+                    continue;   // nothing was written: the same bytes go by pages
+                }
+                if (n != Syscalls.WOULD_BLOCK) done += n;
+                // Short or nothing: the pipe is full (a write with room would have taken more), so wait for room, or
+                // stop. No poll before the first try: it never sleeps, and a pipe with room takes it at once.
+                if (done < length && !handle.awaitWritable(blocking ? -1 : 0)) break;
+            } else {
+                if (!handle.awaitWritable(blocking ? -1 : 0)) break;
+                long chunk = Math.min(PAGE, length - done);
+                long n = at == 0 ? Syscalls.write(fd, src, chunk) : Syscalls.write(fd, src, at, chunk);
+                if (n != Syscalls.WOULD_BLOCK) done += n;   // EAGAIN: another process set O_NONBLOCK and took the room first
+            }
         }
         return done;
+    }
+
+    /** How {@link #writeShared} writes to this end: not known yet, by {@link Syscalls#writeNoWait}, or by pages. */
+    private static final byte UNKNOWN = 0, NO_WAIT = 1, PAGES = 2;
+    /** Set once, by the first writer to find out (racing writers find the same). */
+    private volatile byte sharedWrites = UNKNOWN;
+    /** False once the kernel has shown it has no RWF_NOWAIT at all: no end tries it again. */
+    private static volatile boolean kernelHasNoWait = true;
+
+    /**
+     * Whether this end writes by {@link Syscalls#writeNoWait}: only a pipe or FIFO (FIFOs refuse the flag today,
+     * once, see {@link #refusedNoWait}). Other files stay with pages after a poll: poll calls a regular file always
+     * writable, and one that took the flag could answer EAGAIN while it says so (XFS: a lock held, blocks to
+     * allocate), which would turn the wait for room into a spin; a socket (MSG_DONTWAIT would do there) or a tty is
+     * written as before.
+     */
+    private boolean noWait(int fd) throws SyscallException {
+        byte mode = sharedWrites;
+        if (mode == UNKNOWN) {
+            mode = kernelHasNoWait && isPipeOrFifo(fd) ? NO_WAIT : PAGES;
+            sharedWrites = mode;
+        }
+        return mode == NO_WAIT;
+    }
+
+    /**
+     * After {@link Syscalls#writeNoWait} failed: true if it refused the flag, which it does before writing anything,
+     * and then this end (EOPNOTSUPP: a FIFO, a pipe vmsplice or splice has used, any pipe before Linux 6.4), or every
+     * end (EINVAL: no RWF_NOWAIT before 4.14; ENOSYS: no pwritev2 before 4.6, or a seccomp filter), writes by pages
+     * from now on: one refused writeNoWait per end at most (a few system calls: it tries without errno first).
+     */
+    private boolean refusedNoWait(SyscallException e) {
+        int errno = e.errno();
+        if (errno == Errno.EINVAL || errno == Errno.ENOSYS) {
+            kernelHasNoWait = false;
+        } else if (errno != EOPNOTSUPP) {
+            return false;
+        }
+        sharedWrites = PAGES;
+        return true;
+    }
+
+    private static final int EOPNOTSUPP = linux_h.EOPNOTSUPP();
+
+    /** Whether {@code fd} is a pipe or FIFO ({@code S_IFIFO}). */
+    private static boolean isPipeOrFifo(int fd) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = stat.allocate(arena);
+            Syscalls.fstat(fd, st);
+            return (stat.st_mode(st) & linux_h.S_IFMT()) == linux_h.S_IFIFO();
+        }
     }
 
     @Override
