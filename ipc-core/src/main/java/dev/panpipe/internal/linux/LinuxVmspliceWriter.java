@@ -17,8 +17,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Every call passes {@code SPLICE_F_NONBLOCK}, whatever the fd's own mode, and blocking mode waits in
  * {@link FdHandle#awaitWritable}: so a close wakes a blocked writer even on a description shared with a
- * child (a child's stdin is in blocking mode) or inherited, where {@link FdWriteEnd} has to poll before
- * every page (an end lent to a child) or block in the kernel (an inherited one).
+ * child (a child's stdin is in blocking mode) or inherited, where {@link FdWriteEnd} writes with
+ * {@code RWF_NOWAIT} or polls before every page (an end lent to a child) or blocks in the kernel (an inherited
+ * one). A vmsplice takes RWF_NOWAIT away from the pipe end for good: FdWriteEnd's writes to it then go by pages.
  */
 public final class LinuxVmspliceWriter implements VmspliceWriter {
     public static final long PAGE = FdWriteEnd.PAGE;
