@@ -25,6 +25,8 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -213,6 +215,38 @@ class SubprocessTest {
             p.signal(Signals.SIGUSR1);
             assertEquals(ExitStatus.killed(Signals.SIGUSR1, false), p.waitFor());
             p.signal(Signals.SIGKILL);   // a no-op once reaped, never a signal to a recycled pid
+        }
+    }
+
+    /**
+     * signal, isAlive and waitFor from one thread while another closes the process: close shuts the pidfd,
+     * and a call that found it open a moment before, or was polling it, must fall back to the reaper, not fail
+     * on the closed handle (AsynchronousCloseException from the poll, or IllegalStateException from the
+     * acquire, escaped here once: within a few rounds on this machine). The window is narrow, hence the rounds.
+     */
+    @Test
+    void shouldAnswerSignalsAndWaitsFromAnotherThreadWhileClosing() throws Exception {
+        for (int round = 0; round < 200; round++) {
+            Subprocess p = Subprocess.builder("sleep", "30").destroyGrace(Duration.ZERO).start();
+            AtomicBoolean closed = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread hammer = Thread.ofPlatform().start(() -> {
+                try {
+                    while (!closed.get()) {
+                        p.signal(0);
+                        p.isAlive();
+                        p.waitFor(Duration.ZERO);
+                    }
+                    p.signal(Signals.SIGKILL);   // reaped by now: a no-op
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            p.close();
+            closed.set(true);
+            hammer.join();
+            if (failure.get() != null) throw new AssertionError("round " + round + ": a call racing close failed", failure.get());
+            assertEquals(Optional.of(ExitStatus.killed(Signals.SIGTERM, false)), p.exitStatus());
         }
     }
 

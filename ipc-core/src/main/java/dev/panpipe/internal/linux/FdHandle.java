@@ -102,6 +102,16 @@ public final class FdHandle implements AutoCloseable {
         return fd;
     }
 
+    /**
+     * Like {@link #acquire()}, but -1 instead of an exception when the handle is closed: for callers that have
+     * another way to do their work once the fd is gone, and would otherwise race a concurrent {@link #close()}
+     * between an {@link #isOpen()} check and the acquire. A non-negative result is paired with
+     * {@link #release()} in a finally.
+     */
+    public int tryAcquire() {
+        return gate.enter() ? fd : -1;
+    }
+
     public void release() {
         if (gate.exit()) closeNow();
     }

@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
+import java.nio.channels.AsynchronousCloseException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -129,10 +130,14 @@ final class LinuxSubprocess implements Subprocess {
         ExitStatus s = reaper.status;
         if (s != null) return s;
         if (pidfd == null) return awaitWithoutPidfd(timeoutMillis);
-        if (!pidfd.isOpen()) return reaper.reap(false);    // closed after exit: reaped already
-        pidfd.acquire();
+        // Closed by close(), perhaps on another thread since the status was read: close reaps (or its safety
+        // net does), and the reaper's lock orders this after that, so the answer is the reaper's.
+        if (pidfd.tryAcquire() < 0) return reaper.reap(false);
         try {
             if (!pidfd.awaitReadable(timeoutMillis)) return null;
+        } catch (AsynchronousCloseException e) {
+            // close() shut the pidfd while this waited: it reaps, or failed to, so wait as without a pidfd
+            return awaitWithoutPidfd(timeoutMillis);
         } finally {
             pidfd.release();
         }
@@ -194,10 +199,11 @@ final class LinuxSubprocess implements Subprocess {
      */
     boolean awaitExitUnreaped(int timeoutMillis) throws IOException {
         if (reaper.status != null) return true;
-        if (pidfd == null || !pidfd.isOpen()) return reaper.peek() != null;
-        pidfd.acquire();
+        if (pidfd == null || pidfd.tryAcquire() < 0) return reaper.peek() != null;
         try {
             return pidfd.awaitReadable(timeoutMillis);
+        } catch (AsynchronousCloseException e) {
+            return reaper.peek() != null;    // closed meanwhile by close(), which reaps
         } finally {
             pidfd.release();
         }
@@ -206,17 +212,19 @@ final class LinuxSubprocess implements Subprocess {
     @Override
     public void signal(int signal) throws IOException {
         if (reaper.status != null) return;
-        if (pidfd != null && pidfd.isOpen()) {
-            int fd = pidfd.acquire();
-            try {
-                Syscalls.pidfd_send_signal(fd, signal);
-            } catch (SyscallException e) {
-                if (e.errno() != Errno.ESRCH) throw SyscallException.of("pidfd_send_signal", "pid " + pid, e.errno());   // ESRCH: exited meanwhile
-            } finally {
-                pidfd.release();
-            }
-        } else {
+        int fd = pidfd == null ? -1 : pidfd.tryAcquire();
+        if (fd < 0) {
+            // No pidfd, or closed meanwhile by close() on another thread: by pid, but only under the
+            // reaper's lock and while the child is not reaped, so the number is still the child's.
             reaper.killIfNotReaped(signal);
+            return;
+        }
+        try {
+            Syscalls.pidfd_send_signal(fd, signal);
+        } catch (SyscallException e) {
+            if (e.errno() != Errno.ESRCH) throw SyscallException.of("pidfd_send_signal", "pid " + pid, e.errno());   // ESRCH: exited meanwhile
+        } finally {
+            pidfd.release();
         }
     }
 
