@@ -69,6 +69,15 @@ public interface Worker extends AutoCloseable {
     /** Results dropped by {@link InboxOverflow#DROP_OLDEST}. */
     long dropped();
 
+    /**
+     * Sends {@code signal} (see {@link dev.panpipe.process.Signals}) to the worker process: through its pidfd
+     * where the kernel has them, else by pid under the lock that reaps it. A no-op once the worker has been
+     * reaped (by {@link #close()}, say), so the signal never reaches another process that was given its pid
+     * since, unlike {@code ProcessHandle.of(pid()).destroy()}. Safe from any thread, also while another
+     * closes the worker, and from a signal handler's thread.
+     */
+    void signal(int signal) throws IOException;
+
     /** How the worker ended, if it has. */
     Optional<ExitStatus> exitStatus() throws IOException;
 

@@ -173,6 +173,25 @@ class WorkersTest {
     }
 
     @Test
+    void shouldSignalAWorkerThroughItsHandleAndNothingOnceItIsReaped() throws Exception {
+        Worker closed;
+        try (Workers workers = Workers.create()) {
+            Worker w = workers.start(WorkerSpec.java("signalled", EchoWorker.class));
+            w.send("before", Codecs.text());
+            assertEquals("before", w.take(Codecs.text()));
+            w.signal(Signals.SIGKILL);
+            WorkerDiedException e = assertThrows(WorkerDiedException.class, () -> w.take(Codecs.text()));
+            assertEquals(ExitStatus.killed(Signals.SIGKILL, false), e.status());
+            assertEquals(Optional.of(ExitStatus.killed(Signals.SIGKILL, false)), w.exitStatus());
+            w.signal(Signals.SIGKILL);   // dead, not yet closed: still no error
+            closed = w;
+        }
+        // Closed and reaped: its pid may be another process's by now, so nothing is sent, and nothing fails.
+        closed.signal(Signals.SIGKILL);
+        closed.signal(Signals.SIGTERM);
+    }
+
+    @Test
     void shouldRaiseAProtocolErrorForAWorkerThatWritesGarbage() throws Exception {
         try (Workers workers = Workers.create()) {
             Worker w = workers.start(WorkerSpec.java("garbler", EchoWorker.class, "--garbage-after", "1"));

@@ -249,9 +249,6 @@ public final class ConvertCommand implements Callable<Integer> {
             }
             for (Thread t : takers) t.join();
           } finally {
-            synchronized (watched) {
-                watched.clear();    // closing the workers reaps them: their pids are no longer theirs to signal
-            }
             // Before the workers are closed: a worker or taker still waiting on a ring wakes to its end.
             for (Lane lane : lanes) lane.close();
           }

@@ -1,6 +1,7 @@
 package dev.panpipe.cli.convert;
 
 import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.process.Signals;
 import dev.panpipe.worker.Worker;
 
 import java.io.IOException;
@@ -35,17 +36,13 @@ interface Lane extends AutoCloseable {
     /** Ends the worker with SIGTERM: for a signal that stops the run, or a lane whose results cannot be taken any more. */
     void stopWorker();
 
-    /**
-     * SIGTERM to {@code worker} unless it has ended. Worker offers no signal of its own, so this goes by pid;
-     * a worker that ended is reaped, and its pid free for another process, hence the check first.
-     */
+    /** SIGTERM to {@code worker} unless it has been reaped (then its pid may be another's, and nothing is sent). */
     static void terminate(Worker worker) {
         try {
-            if (worker.exitStatus().isPresent()) return;
+            worker.signal(Signals.SIGTERM);
         } catch (IOException e) {
-            return;    // cannot tell: better not signal a number that may be another's by now
+            // the worker is past signalling (gone meanwhile); the run unwinds through its end all the same
         }
-        ProcessHandle.of(worker.pid()).ifPresent(ProcessHandle::destroy);
     }
 
     /** Where a lane's results go: written as NAME.png, or named on stderr if that fails. */

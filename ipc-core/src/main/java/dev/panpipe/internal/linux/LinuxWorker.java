@@ -322,6 +322,11 @@ public final class LinuxWorker implements Worker {
     }
 
     @Override
+    public void signal(int signal) throws IOException {
+        process.signal(signal);
+    }
+
+    @Override
     public <T> void send(T value, Codec<T> codec) throws IOException {
         requireOpen();
         try {
