@@ -26,6 +26,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -188,6 +189,58 @@ class PipeTest {
                 }
             }, "close() did not wake a reader of an end lent to a child");
             assertInstanceOf(AsynchronousCloseException.class, thrown);
+            assertTrue(child.isAlive(), "the child's copy of the end is its own");
+        }
+    }
+
+    @Test
+    void shouldWakeAReaderOfALentEndWhoseBytesAnotherReaderTookWithAsynchronousCloseException() throws Exception {
+        // The mirror of the writers' race below: the end is lent to a child that reads the same pipe without pause.
+        // Whenever a byte comes, both readers wake, and the child, asleep inside read(2), mostly takes it before this
+        // process is back from its poll. A read made because that poll had said "readable" (read(2) on the blocking
+        // description, as lent ends read) then slept in the kernel until the next byte, where close() could not
+        // reach it. Fed a byte at a time, the reader must only ever sleep in its poll.
+        try (Pipe pipe = Pipe.open();
+             Subprocess child = Subprocess.builder(List.of("cat")).stdin(Redirect.from(pipe.readEnd()))
+                     .stdout(Redirect.discard()).destroyGrace(Duration.ofMillis(100)).start()) {
+            AtomicInteger tid = new AtomicInteger();
+            AtomicLong got = new AtomicLong();
+            Future<Long> read = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> {
+                tid.set(Blocking.gettid());
+                byte[] buffer = new byte[4096];
+                for (;;) {
+                    int n = pipe.readEnd().read(buffer, 0, buffer.length);
+                    if (n < 0) return got.get();
+                    got.addAndGet(n);
+                }
+            });
+            byte[] one = {42};
+            String sleptIn = null;
+            // Which reader gets a byte is chance: as many rounds as 5 s allow, stopping at the first that sends the
+            // reader into read(2).
+            long until5s = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            for (int round = 0; round < 2000 && sleptIn == null && System.nanoTime() < until5s; round++) {
+                long sleeps = Blocking.sleepsOf(tid.get());
+                assertEquals(1, pipe.writeEnd().write(one, 0, 1));
+                // Both readers had their chance once the pipe is empty again and the reader, woken by the byte, asleep again.
+                String where = null;
+                for (long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1); System.nanoTime() < until; Thread.onSpinWait()) {
+                    if (!pipe.readEnd().awaitReadable(Duration.ZERO) && Blocking.sleepsOf(tid.get()) > sleeps
+                            && (where = Blocking.asleepIn(tid.get())) != null) break;
+                }
+                if (where != null && where.contains("pipe_read")) sleptIn = where;
+            }
+            assertFalse(read.isDone(), "the read must be blocked before the close");
+            pipe.readEnd().close();
+            Throwable thrown = Blocking.failureOrFree(read, () -> {
+                try {
+                    pipe.writeEnd().write(new byte[4096], 0, 4096);   // what frees a read(2) that close() could not
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, "close() did not wake a reader of a lent end" + (sleptIn == null ? "" : ", asleep in " + sleptIn));
+            assertInstanceOf(AsynchronousCloseException.class, thrown);
+            assertNull(sleptIn, "the reader slept in read(2), out of close()'s reach, though close() freed it in time");
             assertTrue(child.isAlive(), "the child's copy of the end is its own");
         }
     }

@@ -87,17 +87,17 @@ public final class Syscalls {
     private static final class SyscallWriteAtNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), WRITE_AT,
             Linker.Option.firstVariadicArg(1)); }
     /**
-     * {@code syscall(SYS_pwritev2, fd, iov, 1, -1, 0, RWF_NOWAIT, buf)}: a write that never sleeps, even on a
-     * description in blocking mode (see {@link #writeNoWait}). Offset -1 (split in two words, as glibc's
-     * {@code LO_HI_LONG} passes it; the high one is unused on 64-bit) means "at the file position", as write(2)
-     * does. {@code buf}, whose address the iovec holds, goes along as a last, variadic argument the kernel
-     * ignores, for the reason {@link #WRITE_AT} gives.
+     * {@code syscall(SYS_pwritev2 or SYS_preadv2, fd, iov, 1, -1, 0, RWF_NOWAIT, buf)}: a write or read that never
+     * sleeps, even on a description in blocking mode (see {@link #writeNoWait}, {@link #readNoWait}). Offset -1
+     * (split in two words, as glibc's {@code LO_HI_LONG} passes it; the high one is unused on 64-bit) means "at the
+     * file position", as write(2) and read(2) do. {@code buf}, whose address the iovec holds, goes along as a last,
+     * variadic argument the kernel ignores, for the reason {@link #WRITE_AT} gives.
      */
-    private static final FunctionDescriptor PWRITEV2 = FunctionDescriptor.of(C_LONG,
+    private static final FunctionDescriptor RW_V2 = FunctionDescriptor.of(C_LONG,
             C_LONG, C_LONG, C_POINTER, C_LONG, C_LONG, C_LONG, C_LONG, C_POINTER);
-    private static final class SyscallPwritev2 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), PWRITEV2,
+    private static final class SyscallRwV2 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), RW_V2,
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
-    private static final class SyscallPwritev2NoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), PWRITEV2,
+    private static final class SyscallRwV2NoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(), RW_V2,
             Linker.Option.firstVariadicArg(1)); }
     private static final class ReadNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.read$address(), linux_h.read$descriptor()); }
     private static final class WriteNoErrno { static final MethodHandle H = LINKER.downcallHandle(linux_h.write$address(), linux_h.write$descriptor()); }
@@ -166,7 +166,7 @@ public final class Syscalls {
     private static final ThreadLocal<MemorySegment> READINESS =
             ThreadLocal.withInitial(() -> pollfd.allocate(Arena.ofAuto()));
     /**
-     * One iovec per thread for {@link #writeNoWait}, so a write allocates nothing. Its base is stored as a long:
+     * One iovec per thread for {@link #writeNoWait} and {@link #readNoWait}, so a call allocates nothing. Its base is stored as a long:
      * setting it through {@code iovec.iov_base} would take a MemorySegment made of the address, an allocation
      * wherever the JIT has not removed it (panpipe runs on 64-bit Linux only, where a pointer is a long).
      */
@@ -236,6 +236,7 @@ public final class Syscalls {
      */
     private static final int FAST_ATTEMPTS = 3;
     private static final short POLLOUT = (short) linux_h.POLLOUT();
+    private static final short POLLIN = (short) linux_h.POLLIN();
 
     /**
      * After a call on {@code fd} failed without errno: true if {@code fd} is not ready for {@code events}
@@ -450,30 +451,55 @@ public final class Syscalls {
     public static long writeNoWait(int fd, MemorySegment buf, long offset, long count) throws SyscallException {
         java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
         if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
+        return rwNoWait(linux_h.SYS_pwritev2(), "pwritev2", POLLOUT, fd, buf, offset, count);
+    }
+
+    /**
+     * {@code preadv2(fd, {buf + offset, count}, 1, -1, RWF_NOWAIT)}: reads into {@code buf[offset, offset + count)}
+     * from the file position, as read(2) does, but never sleeps for data, whatever the description's mode: on a
+     * pipe it takes what is there, 0 at end of stream (no writer left), and {@link #WOULD_BLOCK} when the pipe is
+     * empty but still has a writer, leaving the description's O_NONBLOCK flag, which every process sharing it
+     * sees, alone. EINTR is retried. {@code buf} must be native; no slice, no allocation.
+     *
+     * <p>Which files take the flag, and the errors of those that refuse it before reading anything (EOPNOTSUPP,
+     * EINVAL, ENOSYS), are as for {@link #writeNoWait}: anonymous pipes since Linux 6.4 ({@code pipe_read} returns
+     * EAGAIN for IOCB_NOWAIT as for O_NONBLOCK), not a pipe vmsplice or splice has used, not a FIFO opened by path
+     * (seen on 6.18). As there, the call is first made without errno and a failure on an fd that then polls not
+     * readable is taken for EAGAIN, so a refusal on a pipe that is empty at that moment comes back as
+     * {@link #WOULD_BLOCK}; the caller, who waits for data before it tries again, is told by the try after that.
+     */
+    public static long readNoWait(int fd, MemorySegment buf, long offset, long count) throws SyscallException {
+        java.util.Objects.checkFromIndexSize(offset, count, buf.byteSize());
+        if (!buf.isNative()) throw new IllegalArgumentException("not a native segment: " + buf);
+        return rwNoWait(linux_h.SYS_preadv2(), "preadv2", POLLIN, fd, buf, offset, count);
+    }
+
+    /** {@link #writeNoWait} and {@link #readNoWait}: {@code nr} is SYS_pwritev2 or SYS_preadv2, {@code ready} the poll event of success. */
+    private static long rwNoWait(long nr, String call, short ready, int fd, MemorySegment buf, long offset, long count)
+            throws SyscallException {
         MemorySegment iov = NOWAIT_IOV.get();
         iov.set(java.lang.foreign.ValueLayout.JAVA_LONG, iovec.iov_base$offset(), buf.address() + offset);
         iovec.iov_len(iov, count);
-        long nr = linux_h.SYS_pwritev2();
         long flags = linux_h.RWF_NOWAIT();
         for (int attempt = 0; attempt < FAST_ATTEMPTS; attempt++) {
             long n;
             try {
-                n = (long) SyscallPwritev2NoErrno.H.invokeExact(nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
+                n = (long) SyscallRwV2NoErrno.H.invokeExact(nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
             } catch (Throwable t) { throw unchecked(t); }
             if (n >= 0) return n;
-            if (notReady(fd, POLLOUT)) return WOULD_BLOCK;
+            if (notReady(fd, ready)) return WOULD_BLOCK;
         }
         MemorySegment st = state();
         for (;;) {
             long r;
             try {
-                r = (long) SyscallPwritev2.H.invokeExact(st, nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
+                r = (long) SyscallRwV2.H.invokeExact(st, nr, (long) fd, iov, 1L, -1L, 0L, flags, buf);
             } catch (Throwable t) { throw unchecked(t); }
             if (r >= 0) return r;
             int e = errno(st);
             if (e == EINTR) continue;
             if (e == EAGAIN) return WOULD_BLOCK;
-            throw SyscallException.of("pwritev2", e);
+            throw SyscallException.of(call, e);
         }
     }
 

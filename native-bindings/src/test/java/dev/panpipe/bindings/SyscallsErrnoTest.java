@@ -189,6 +189,101 @@ class SyscallsErrnoTest {
     }
 
     @Test
+    void shouldReadWhatIsThereWithoutSleepingOnAnEmptyPipeInBlockingMode() throws Exception {
+        // A pipe in blocking mode, as an end shared with a child is: read(2) would sleep here until a byte comes.
+        try (Arena arena = Arena.ofShared()) {
+            int[] fds = pipe(arena, 0);
+            try {
+                MemorySegment dst = arena.allocate(1000);
+                long first;
+                try {
+                    first = readNoWaitOrFree(fds, dst, 0, 100);
+                } catch (SyscallException e) {
+                    Assumptions.assumeFalse(e.errno() == linux_h.EOPNOTSUPP(), "pipes take RWF_NOWAIT from Linux 6.4 on");
+                    throw e;
+                }
+                assertEquals(Syscalls.WOULD_BLOCK, first, "empty, with a writer: nothing, no sleep");
+                MemorySegment src = arena.allocate(300);
+                for (long i = 0; i < src.byteSize(); i++) src.set(linux_h.C_CHAR, i, (byte) (i * 7 + 3));
+                assertEquals(300, Syscalls.write(fds[1], src, 300));
+                assertEquals(100, readNoWaitOrFree(fds, dst, 10, 100), "no more than asked");
+                assertEquals(200, readNoWaitOrFree(fds, dst, 110, 500), "what is there: the rest");
+                assertEquals(-1, dst.asSlice(10, 300).mismatch(src), "in order, from the offset");
+                assertEquals(Syscalls.WOULD_BLOCK, readNoWaitOrFree(fds, dst, 0, 1), "empty again");
+                assertEquals(0, Syscalls.fcntl(fds[0], linux_h.F_GETFL(), 0) & linux_h.O_NONBLOCK(),
+                        "the shared description stays in blocking mode");
+                assertThrows(IndexOutOfBoundsException.class, () -> Syscalls.readNoWait(fds[0], dst, dst.byteSize() - 1, 2));
+                assertThrows(IllegalArgumentException.class, () -> Syscalls.readNoWait(fds[0], MemorySegment.ofArray(new byte[4]), 0, 4));
+                Syscalls.close(fds[1]);
+                fds[1] = -1;
+                assertEquals(0, readNoWaitOrFree(fds, dst, 0, 1), "no writer left: end of stream, not EAGAIN");
+                SyscallException e = assertThrows(SyscallException.class, () -> Syscalls.readNoWait(1_000_000, dst, 0, 1));
+                assertEquals("preadv2: EBADF (Bad file descriptor)", e.getMessage());
+            } finally {
+                Syscalls.close(fds[0]);
+                if (fds[1] >= 0) Syscalls.close(fds[1]);
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseANoWaitReadOfAFileThatCannotBeforeReadingAnything(@TempDir Path dir) throws Exception {
+        // As for writes: a FIFO opened by path has no FMODE_NOWAIT (on 6.18 still); the refusal comes before any byte
+        // is taken, so the caller can read the same bytes another way.
+        Path fifo = dir.resolve("fifo");
+        try (Arena arena = Arena.ofShared()) {
+            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(fifo.toString()), 0600);
+            int reader = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
+            int writer = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+            try {
+                Syscalls.fcntl(reader, linux_h.F_SETFL(), 0);   // back to blocking mode, as a lent end is
+                MemorySegment src = arena.allocate(16);
+                assertEquals(16, Syscalls.write(writer, src, 16));
+                long n;
+                try {
+                    n = Syscalls.readNoWait(reader, arena.allocate(16), 0, 16);
+                } catch (SyscallException refused) {
+                    assertEquals("EOPNOTSUPP", refused.errnoName());
+                    assertEquals("preadv2", refused.call());
+                    n = 0;
+                }
+                assertEquals(16 - n, queued(reader, arena), "read bytes are the ones gone: none when refused");
+            } finally {
+                Syscalls.close(writer);
+                Syscalls.close(reader);
+            }
+        }
+    }
+
+    /**
+     * {@link Syscalls#readNoWait} on {@code fds[0]}, on a thread of its own and waited for 10 s: a call that sleeps
+     * instead (the regression this guards against) is freed by writing to the pipe, and the test fails, not hangs.
+     */
+    private static long readNoWaitOrFree(int[] fds, MemorySegment dst, long offset, long count) throws Exception {
+        ExecutorService one = Executors.newSingleThreadExecutor();
+        try {
+            Future<Long> call = one.submit(() -> Syscalls.readNoWait(fds[0], dst, offset, count));
+            try {
+                return call.get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof Exception cause) throw cause;
+                throw e;
+            } catch (java.util.concurrent.TimeoutException e) {
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment b = arena.allocate(1);
+                    while (!call.isDone()) {
+                        if (fds[1] >= 0) Syscalls.write(fds[1], b, 1);
+                        Thread.sleep(1);
+                    }
+                }
+                throw new AssertionError("readNoWait slept on an empty pipe (freed by writing to it)");
+            }
+        } finally {
+            one.shutdownNow();
+        }
+    }
+
+    @Test
     void shouldRefuseANoWaitWriteToAFileThatCannotBeforeWritingAnything(@TempDir Path dir) throws Exception {
         // A FIFO opened by path has no FMODE_NOWAIT (on 6.18 still), nor has a pipe end vmsplice has used: the
         // refusal comes before any byte is written, so the caller can write the same bytes another way.

@@ -1,5 +1,6 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.io.ReadEnd;
 
@@ -28,11 +29,12 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
     }
 
     private long readAcquired(int fd, MemorySegment dst, long length) throws IOException {
-        // A shared description keeps its own (blocking) mode: poll first where the call must not block, and, for
-        // an end lent to a child, where it may, so that close() can wake the wait (read(2) itself then blocks
-        // only if the child takes the bytes in between).
         boolean nonBlockingFd = handle.ensureNonBlocking();
-        if (!nonBlockingFd && (!blocking || handle.lent()) && !handle.awaitReadable(blocking ? -1 : 0)) return 0;
+        // A shared description keeps its own (blocking) mode, where read(2) sleeps until a byte comes, out of
+        // close()'s reach. So a read where the call must not block, or, for an end lent to a child, where it may
+        // (so that close() can wake the wait), goes by readShared. An inherited description (a worker's stdin, read
+        // for every message and never closed under its reader) keeps the plain blocking read.
+        if (!nonBlockingFd && (!blocking || handle.lent())) return readShared(fd, dst, length);
         for (;;) {
             long n = Syscalls.read(fd, dst, length);
             if (n > 0) return n;
@@ -41,6 +43,40 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
             handle.awaitReadable(-1);
         }
     }
+
+    /**
+     * Reads into {@code dst[0, length)} from a description in blocking mode, shared with other processes, without
+     * ever sleeping in the read itself: blocking, it waits for data in poll, which close() wakes; not blocking, it
+     * returns 0 from an empty pipe.
+     *
+     * <p>A pipe takes {@code preadv2(RWF_NOWAIT)} ({@link Syscalls#readNoWait}): an empty pipe answers EAGAIN, even
+     * when another process took the bytes a poll had just seen. Ends that refuse the flag (see {@link NoWaitSupport})
+     * poll, then read(2): there, and there only, the read can still sleep, if another process reads the bytes
+     * between the two calls.
+     */
+    private long readShared(int fd, MemorySegment dst, long length) throws IOException {
+        for (;;) {
+            long n;
+            if (sharedReads.use(fd)) {
+                try {
+                    n = Syscalls.readNoWait(fd, dst, 0, length);
+                } catch (SyscallException e) {
+                    if (!sharedReads.refused(e)) throw e;
+                    continue;   // nothing was read: the same read goes after a poll
+                }
+            } else {
+                if (!handle.awaitReadable(blocking ? -1 : 0)) return 0;
+                n = Syscalls.read(fd, dst, length);   // WOULD_BLOCK: another process set O_NONBLOCK and took the bytes first
+            }
+            if (n > 0) return n;
+            if (n == 0) return EOF;
+            // Empty, with a writer: wait for data (no poll before the first try: it never sleeps), or stop.
+            if (!handle.awaitReadable(blocking ? -1 : 0)) return 0;
+        }
+    }
+
+    /** Whether {@link #readShared} reads this end by {@link Syscalls#readNoWait}, or after a poll. */
+    private final NoWaitSupport sharedReads = new NoWaitSupport();
 
     @Override
     public int read(byte[] dst, int offset, int length) throws IOException {
@@ -67,10 +103,6 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
         }
     }
 
-
-
-
-
     @Override
     public InputStream asInputStream() {
         return new InputStream() {
@@ -96,6 +128,4 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
             }
         };
     }
-
-
 }

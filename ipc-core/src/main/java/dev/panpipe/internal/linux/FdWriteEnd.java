@@ -1,10 +1,8 @@
 package dev.panpipe.internal.linux;
 
-import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
-import dev.panpipe.bindings.linux.stat;
 import dev.panpipe.io.WriteEnd;
 
 import java.io.IOException;
@@ -68,7 +66,7 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
      * <p>A pipe takes {@code pwritev2(RWF_NOWAIT)} ({@link Syscalls#writeNoWait}): the write of an O_NONBLOCK
      * description, for this one call, with the description left as the child has it. The whole rest goes at once,
      * and a full pipe answers EAGAIN, even when another process took the room a poll had just seen. Ends that refuse
-     * the flag (see {@link #noWait}) write a page after each poll that found room, which a pipe with room takes
+     * the flag (see {@link NoWaitSupport}) write a page after each poll that found room, which a pipe with room takes
      * whole (it has a free page slot): there, and there only, write(2) can still sleep, if another process fills the
      * pipe between the two calls.
      */
@@ -76,12 +74,12 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
         long done = 0;
         while (done < length) {
             long at = from + done;
-            if (noWait(fd)) {
+            if (sharedWrites.use(fd)) {
                 long n;
                 try {
                     n = Syscalls.writeNoWait(fd, src, at, length - done);
                 } catch (SyscallException e) {
-                    if (!refusedNoWait(e)) throw e;
+                    if (!sharedWrites.refused(e)) throw e;
                     continue;   // nothing was written: the same bytes go by pages
                 }
                 if (n != Syscalls.WOULD_BLOCK) done += n;
@@ -98,56 +96,8 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
         return done;
     }
 
-    /** How {@link #writeShared} writes to this end: not known yet, by {@link Syscalls#writeNoWait}, or by pages. */
-    private static final byte UNKNOWN = 0, NO_WAIT = 1, PAGES = 2;
-    /** Set once, by the first writer to find out (racing writers find the same). */
-    private volatile byte sharedWrites = UNKNOWN;
-    /** False once the kernel has shown it has no RWF_NOWAIT at all: no end tries it again. */
-    private static volatile boolean kernelHasNoWait = true;
-
-    /**
-     * Whether this end writes by {@link Syscalls#writeNoWait}: only a pipe or FIFO (FIFOs refuse the flag today,
-     * once, see {@link #refusedNoWait}). Other files stay with pages after a poll: poll calls a regular file always
-     * writable, and one that took the flag could answer EAGAIN while it says so (XFS: a lock held, blocks to
-     * allocate), which would turn the wait for room into a spin; a socket (MSG_DONTWAIT would do there) or a tty is
-     * written as before.
-     */
-    private boolean noWait(int fd) throws SyscallException {
-        byte mode = sharedWrites;
-        if (mode == UNKNOWN) {
-            mode = kernelHasNoWait && isPipeOrFifo(fd) ? NO_WAIT : PAGES;
-            sharedWrites = mode;
-        }
-        return mode == NO_WAIT;
-    }
-
-    /**
-     * After {@link Syscalls#writeNoWait} failed: true if it refused the flag, which it does before writing anything,
-     * and then this end (EOPNOTSUPP: a FIFO, a pipe vmsplice or splice has used, any pipe before Linux 6.4), or every
-     * end (EINVAL: no RWF_NOWAIT before 4.14; ENOSYS: no pwritev2 before 4.6, or a seccomp filter), writes by pages
-     * from now on: one refused writeNoWait per end at most (a few system calls: it tries without errno first).
-     */
-    private boolean refusedNoWait(SyscallException e) {
-        int errno = e.errno();
-        if (errno == Errno.EINVAL || errno == Errno.ENOSYS) {
-            kernelHasNoWait = false;
-        } else if (errno != EOPNOTSUPP) {
-            return false;
-        }
-        sharedWrites = PAGES;
-        return true;
-    }
-
-    private static final int EOPNOTSUPP = linux_h.EOPNOTSUPP();
-
-    /** Whether {@code fd} is a pipe or FIFO ({@code S_IFIFO}). */
-    private static boolean isPipeOrFifo(int fd) throws SyscallException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = stat.allocate(arena);
-            Syscalls.fstat(fd, st);
-            return (stat.st_mode(st) & linux_h.S_IFMT()) == linux_h.S_IFIFO();
-        }
-    }
+    /** Whether {@link #writeShared} writes this end by {@link Syscalls#writeNoWait}, or by pages after a poll. */
+    private final NoWaitSupport sharedWrites = new NoWaitSupport();
 
     @Override
     public int write(byte[] src, int offset, int length) throws IOException {

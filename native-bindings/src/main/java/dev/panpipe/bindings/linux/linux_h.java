@@ -6266,6 +6266,15 @@ public class linux_h extends linux_h$shared {
     public static int SYS_pidfd_send_signal() {
         return SYS_pidfd_send_signal;
     }
+    private static final int SYS_preadv2 = (int)327L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_preadv2 327
+     * }
+     */
+    public static int SYS_preadv2() {
+        return SYS_preadv2;
+    }
     private static final int SYS_pwritev2 = (int)328L;
     /**
      * {@snippet lang=c :
