@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -35,6 +36,13 @@ import java.util.regex.Pattern;
  * FIFO's by the same path in the link, confirmed by device and inode. Processes whose fds may not be read
  * (another user's, or not dumpable) are skipped and listed in {@link #unreadable()}; processes and fds
  * that go away while being read are skipped silently. It is a snapshot: fds come and go meanwhile.
+ *
+ * <p>A {@link #zombie() zombie} (it has exited, and its parent has not reaped it yet) has no fds: its
+ * {@code /proc/PID/fd} is empty, which alone would look like a live process with nothing open, so the
+ * table says which it is ({@link #state()}, {@link #parent()}). A process whose main thread has exited
+ * while other threads run has an empty {@code /proc/PID/fd} too (the leader's task shows state Z), though
+ * its fds are open, shared by the threads left: they are read through one of those
+ * ({@code /proc/PID/task/TID/fd}, see {@link #thread()}), for the process itself and for the peers.
  */
 public final class FdTable {
     private static final Path PROC = Path.of("/proc");
@@ -44,9 +52,14 @@ public final class FdTable {
     private static final Pattern NUMBER = Pattern.compile("\\d+");
     /** S_IFBLK: not in the generated bindings' filter list; 0060000 on every Linux architecture. */
     private static final int S_IFBLK = 0060000;
+    /** Threads tried, one after the other, when those found alive end while their fds are read. */
+    private static final int THREAD_ATTEMPTS = 8;
 
     private final long pid;
     private final String command;
+    private final Status status;
+    private final long thread;
+    private final String parentCommand;
     private final List<FdInfo> fds;
     private final List<Unreadable> unreadable;
 
@@ -54,41 +67,78 @@ public final class FdTable {
     public record Unreadable(long pid, String command, String reason) {
     }
 
-    private FdTable(long pid, String command, List<FdInfo> fds, List<Unreadable> unreadable) {
+    /** What the State and PPid lines of {@code /proc/PID/status} (or of a thread's) say. */
+    private record Status(String state, long parent) {
+        /** Z (zombie), and X (dead: being reaped, seen for an instant): no fds any more. */
+        boolean exited() {
+            return zombie() || state.equals("dead");
+        }
+
+        boolean zombie() {
+            return state.equals("zombie");
+        }
+    }
+
+    private FdTable(long pid, String command, Status status, long thread, List<FdInfo> fds, List<Unreadable> unreadable) {
         this.pid = pid;
         this.command = command;
+        this.status = status;
+        this.thread = thread;
+        this.parentCommand = status.parent() > 0 ? command(status.parent()) : "?";
         this.fds = List.copyOf(fds);
         this.unreadable = List.copyOf(unreadable);
     }
 
     /**
      * Reads process {@code pid}'s fds, then every readable process's, for the peers of its pipes and FIFOs.
+     * A zombie gives a table without fds that says so ({@link #zombie()}), even if its fds could not
+     * have been read (another user's): it has none to hide.
      *
      * @throws NoSuchFileException if there is no such process (or it ended while being read); the message says so
      * @throws AccessDeniedException if its fds may not be read (another user's process, or not dumpable)
      */
     public static FdTable of(long pid) throws IOException {
         if (pid <= 0) throw new IllegalArgumentException("not a process id: " + pid);
-        Path fdDir = PROC.resolve(pid + "/fd");
-        List<Raw> raws = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(fdDir)) {
-            for (Path entry : entries) {
-                Raw raw = read(pid, entry);
-                if (raw != null) raws.add(raw);
-            }
-        } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(fdDir.toString(), null, "no process " + pid);
+        Path process = PROC.resolve(Long.toString(pid));
+        List<Raw> raws;
+        try {
+            raws = readFds(pid, process);
         } catch (AccessDeniedException e) {
-            throw new AccessDeniedException(fdDir.toString(), null, "may not read the fds of process " + pid
-                    + " (" + command(pid) + "): it belongs to another user or is not dumpable; try as its owner or root");
+            // A zombie has nothing to hide: say what it is rather than that it may not be read.
+            Status status = statusIfPresent(process);
+            if (status != null && status.zombie() && liveThread(pid) == 0) return zombie(pid, status);
+            throw e;
         }
-        if (!Files.isDirectory(PROC.resolve(Long.toString(pid)))) {
-            throw new NoSuchFileException(fdDir.toString(), null, "no process " + pid + " (it ended while being read)");
+        // The state is read after the fds: a process that exits in between is then reported as the
+        // zombie it has become, not as a live one with (some of) its fds gone.
+        Status status = statusIfPresent(process);
+        if (status == null) throw ended(pid, process);
+        long thread = 0;
+        // The main thread has exited; the others, if any, share the fds: read them through one of those. A
+        // thread that ends while being read leaves an empty or partial list, so then another is tried.
+        for (int attempt = 0; status.exited(); attempt++) {
+            thread = liveThread(pid);
+            if (thread == 0) {
+                if (status.zombie()) return zombie(pid, status);
+                throw ended(pid, process);       // X (dead): being reaped at this moment
+            }
+            if (attempt == THREAD_ATTEMPTS) {
+                throw new IOException("process " + pid + ": its main thread has exited, and each other thread ended while its fds were read");
+            }
+            Path task = process.resolve("task/" + thread);
+            try {
+                raws = readFds(pid, task);
+            } catch (NoSuchFileException threadEnded) {
+                continue;
+            }
+            Status threadStatus = statusIfPresent(task);
+            if (threadStatus == null || threadStatus.exited()) continue;
+            status = new Status(threadStatus.state(), status.parent());
+            process = task;
         }
-        raws.sort(Comparator.comparingInt(r -> r.fd));
         List<Unreadable> unreadable = new ArrayList<>();
         findPeers(pid, raws, unreadable);
-        Map<Long, String> sockets = raws.stream().anyMatch(r -> r.kind == FdInfo.Kind.SOCKET) ? sockets(pid) : Map.of();
+        Map<Long, String> sockets = raws.stream().anyMatch(r -> r.kind == FdInfo.Kind.SOCKET) ? sockets(process) : Map.of();
         List<FdInfo> fds = new ArrayList<>(raws.size());
         for (Raw r : raws) {
             List<String> details = new ArrayList<>();
@@ -98,7 +148,79 @@ public final class FdTable {
             fds.add(new FdInfo(r.fd, r.kind, r.target, r.path, r.device, r.inode, FdInfo.Access.ofFlags(r.flags), r.flags,
                     r.position, details, r.peers));
         }
-        return new FdTable(pid, command(pid), fds, unreadable);
+        return new FdTable(pid, command(pid), status, thread, fds, unreadable);
+    }
+
+    /** The fds in {@code dir}/fd ({@code /proc/PID} or one of its threads, {@code /proc/PID/task/TID}), by number. */
+    private static List<Raw> readFds(long pid, Path dir) throws IOException {
+        Path fdDir = dir.resolve("fd");
+        List<Raw> raws = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(fdDir)) {
+            for (Path entry : entries) {
+                Raw raw = read(dir, entry);
+                if (raw != null) raws.add(raw);
+            }
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(fdDir.toString(), null, "no process " + pid);
+        } catch (AccessDeniedException e) {
+            throw new AccessDeniedException(fdDir.toString(), null, "may not read the fds of process " + pid
+                    + " (" + command(pid) + "): it belongs to another user or is not dumpable; try as its owner or root");
+        }
+        if (!Files.isDirectory(dir)) throw ended(pid, dir);
+        raws.sort(Comparator.comparingInt(r -> r.fd));
+        return raws;
+    }
+
+    /** A process that has exited as a whole: no fds, nor peers to look for. */
+    private static FdTable zombie(long pid, Status status) {
+        return new FdTable(pid, command(pid), status, 0, List.of(), List.of());
+    }
+
+    private static NoSuchFileException ended(long pid, Path dir) {
+        return new NoSuchFileException(dir.resolve("fd").toString(), null, "no process " + pid + " (it ended while being read)");
+    }
+
+    /** The state and parent in {@code dir}/status, or null if it is gone. */
+    private static Status statusIfPresent(Path dir) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(dir.resolve("status"));
+        } catch (NoSuchFileException | AccessDeniedException gone) {
+            return null;        // gone, or hidden (hidepid): either way nothing to say about it
+        } catch (IOException e) {
+            if (!Files.isDirectory(dir)) return null;       // reaped between open and read: ESRCH
+            throw e;
+        }
+        String state = "?";
+        long parent = 0;
+        for (String line : lines) {
+            // "State:\tZ (zombie)": the word in parentheses; "PPid:\t4711"
+            if (line.startsWith("State:")) {
+                int open = line.indexOf('('), close = line.lastIndexOf(')');
+                state = open >= 0 && close > open ? line.substring(open + 1, close) : line.substring("State:".length()).strip();
+            } else if (line.startsWith("PPid:")) {
+                parent = Long.parseLong(line.substring("PPid:".length()).strip());
+            }
+        }
+        return new Status(state, parent);
+    }
+
+    /**
+     * A thread of {@code pid} other than the main one that has not exited, or 0 if there is none: the
+     * process has exited as a whole (a zombie), or its main thread alone has (see the class comment).
+     */
+    private static long liveThread(long pid) throws IOException {
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(PROC.resolve(pid + "/task"), p -> NUMBER.matcher(p.getFileName().toString()).matches())) {
+            for (Path task : tasks) {
+                long tid = Long.parseLong(task.getFileName().toString());
+                if (tid == pid) continue;
+                Status s = statusIfPresent(task);
+                if (s != null && !s.exited()) return tid;
+            }
+        } catch (NoSuchFileException | AccessDeniedException gone) {
+            // reaped meanwhile, or not ours to look into: no thread to read through
+        }
+        return 0;
     }
 
     public long pid() {
@@ -108,6 +230,38 @@ public final class FdTable {
     /** The process's command name ({@code /proc/PID/comm}), or "?" if it could not be read. */
     public String command() {
         return command;
+    }
+
+    /**
+     * How the process stands, in the words of the State line of {@code /proc/PID/status}: "running",
+     * "sleeping", "disk sleep", "stopped", "tracing stop", "zombie", "idle", ...; for a process whose main
+     * thread has exited while others run, that of the thread its fds were read through ({@link #thread()}).
+     */
+    public String state() {
+        return status.state();
+    }
+
+    /** True if the process has exited and its parent has not reaped it yet: it has no fds, and {@link #fds()} is empty. */
+    public boolean zombie() {
+        return status.zombie();
+    }
+
+    /** The parent's pid (PPid), who is to reap it: for a {@link #zombie()}, the one that has not yet. 0 if unknown. */
+    public long parent() {
+        return status.parent();
+    }
+
+    /** The parent's command name, or "?" if it could not be read. */
+    public String parentCommand() {
+        return parentCommand;
+    }
+
+    /**
+     * The thread whose fd table was read, if the main thread has exited while others run (its
+     * {@code /proc/PID/fd} is then empty, though the threads left share the fds); empty otherwise.
+     */
+    public OptionalLong thread() {
+        return thread == 0 ? OptionalLong.empty() : OptionalLong.of(thread);
     }
 
     /** Every fd, by number. */
@@ -140,8 +294,8 @@ public final class FdTable {
         final List<FdInfo.Holder> peers = new ArrayList<>();
     }
 
-    /** One fd of {@code pid}, or null if it was closed meanwhile. */
-    private static Raw read(long pid, Path link) throws IOException {
+    /** One fd of the process or thread whose /proc folder is {@code dir}, or null if it was closed meanwhile. */
+    private static Raw read(Path dir, Path link) throws IOException {
         String name = link.getFileName().toString();
         if (!NUMBER.matcher(name).matches()) return null;
         Raw r = new Raw();
@@ -160,7 +314,7 @@ public final class FdTable {
         } catch (IOException | UnsupportedOperationException e) {
             // gone meanwhile, or not stat-able through the link: the link text still says what it is
         }
-        if (!readFdinfo(pid, r.fd, r)) return null;
+        if (!readFdinfo(dir, r.fd, r)) return null;
         r.kind = kind(r.target, mode);
         if (r.target.startsWith("/") && r.kind != FdInfo.Kind.MEMFD) r.path = Path.of(stripDeleted(r.target));
         Matcher pipe = PIPE.matcher(r.target);
@@ -171,10 +325,10 @@ public final class FdTable {
     }
 
     /** Fills flags, position and the other lines of fdinfo; false if the fd is gone. */
-    private static boolean readFdinfo(long pid, int fd, Raw r) throws IOException {
+    private static boolean readFdinfo(Path dir, int fd, Raw r) throws IOException {
         List<String> lines;
         try {
-            lines = Files.readAllLines(PROC.resolve(pid + "/fdinfo/" + fd));
+            lines = Files.readAllLines(dir.resolve("fdinfo/" + fd));
         } catch (NoSuchFileException closed) {
             return false;
         }
@@ -242,24 +396,12 @@ public final class FdTable {
         try (DirectoryStream<Path> processes = Files.newDirectoryStream(PROC, p -> NUMBER.matcher(p.getFileName().toString()).matches())) {
             for (Path process : processes) {
                 long other = Long.parseLong(process.getFileName().toString());
-                try (DirectoryStream<Path> links = Files.newDirectoryStream(process.resolve("fd"))) {
-                    for (Path link : links) {
-                        String target;
-                        try {
-                            target = Files.readSymbolicLink(link).toString();
-                        } catch (NoSuchFileException closed) {
-                            continue;
-                        }
-                        List<Raw> on = matches(target, link, pipes, fifos);
-                        if (on.isEmpty()) continue;
-                        int fd = Integer.parseInt(link.getFileName().toString());
-                        Raw theirs = new Raw();
-                        if (!readFdinfo(other, fd, theirs)) continue;
-                        String command = commands.computeIfAbsent(other, FdTable::command);
-                        for (Raw mine : on) {
-                            if (other == pid && fd == mine.fd) continue;
-                            mine.peers.add(new FdInfo.Holder(other, command, fd, FdInfo.Access.ofFlags(theirs.flags)));
-                        }
+                try {
+                    if (!findPeersIn(pid, other, process, pipes, fifos, commands)) {
+                        // No fd at all: a kernel thread, a zombie, or a process whose main thread has exited
+                        // while others, holding the fds, run on (see of): then they are read through one of those.
+                        long thread = liveThread(other);
+                        if (thread != 0) findPeersIn(pid, other, process.resolve("task/" + thread), pipes, fifos, commands);
                     }
                 } catch (NoSuchFileException ended) {
                     // the process ended while being read
@@ -270,6 +412,37 @@ public final class FdTable {
                 }
             }
         }
+    }
+
+    /**
+     * Adds the fds in {@code dir}/fd (process {@code other}'s, or one of its threads') that are on one of
+     * {@code pid}'s pipes or FIFOs to the peers of those; false if there were no fds at all.
+     */
+    private static boolean findPeersIn(long pid, long other, Path dir, Map<Long, List<Raw>> pipes, Map<String, List<Raw>> fifos,
+                                       Map<Long, String> commands) throws IOException {
+        boolean any = false;
+        try (DirectoryStream<Path> links = Files.newDirectoryStream(dir.resolve("fd"))) {
+            for (Path link : links) {
+                any = true;
+                String target;
+                try {
+                    target = Files.readSymbolicLink(link).toString();
+                } catch (NoSuchFileException closed) {
+                    continue;
+                }
+                List<Raw> on = matches(target, link, pipes, fifos);
+                if (on.isEmpty()) continue;
+                int fd = Integer.parseInt(link.getFileName().toString());
+                Raw theirs = new Raw();
+                if (!readFdinfo(dir, fd, theirs)) continue;
+                String command = commands.computeIfAbsent(other, FdTable::command);
+                for (Raw mine : on) {
+                    if (other == pid && fd == mine.fd) continue;
+                    mine.peers.add(new FdInfo.Holder(other, command, fd, FdInfo.Access.ofFlags(theirs.flags)));
+                }
+            }
+        }
+        return any;
     }
 
     private static List<Raw> matches(String target, Path link, Map<Long, List<Raw>> pipes, Map<String, List<Raw>> fifos) {
@@ -287,10 +460,13 @@ public final class FdTable {
         }
     }
 
-    /** inode -> "unix", "unix /path", "tcp", "udp6", ... from the process's own view of /proc/net. */
-    private static Map<Long, String> sockets(long pid) {
+    /**
+     * inode -> "unix", "unix /path", "tcp", "udp6", ... from the process's own view of /proc/net ({@code dir}:
+     * its /proc folder, or that of the thread its fds were read through).
+     */
+    private static Map<Long, String> sockets(Path dir) {
         Map<Long, String> protocols = new LinkedHashMap<>();
-        Path net = PROC.resolve(pid + "/net");
+        Path net = dir.resolve("net");
         for (String protocol : List.of("unix", "tcp", "tcp6", "udp", "udp6", "raw", "raw6")) {
             List<String> lines;
             try {
