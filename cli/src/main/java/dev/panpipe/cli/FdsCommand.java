@@ -31,10 +31,14 @@ import java.util.stream.Collectors;
                 "",
                 "Processes whose fds may not be read (another user's, or not dumpable) are skipped and named at the end "
                         + "(in JSON: \"unreadable\": [{..., \"unreadable\": true}]), since an end they hold cannot be seen.",
+                "",
+                "A zombie (exited, not yet reaped by its parent) has no fds: it is named as one, with its parent "
+                        + "(in JSON: \"state\": \"zombie\", \"parent\": PPID, no fds). A process whose main thread has "
+                        + "exited while others run still has its fds, read through one of those threads (\"thread\": TID).",
         },
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {
-                " 0:listed",
+                " 0:listed (a zombie too: it has no fds, and its parent is named)",
                 " 1:there is no process PID (or it ended while being read)",
                 " 2:bad arguments (PID not a positive number)",
                 "77:PID's fds may not be read (another user's process, or not dumpable)",
@@ -89,6 +93,11 @@ final class FdsCommand implements Callable<Integer> {
 
     static String text(FdTable table) {
         StringBuilder s = new StringBuilder();
+        if (table.zombie()) {
+            // Its fd folder is empty: without this it would read as a live process with nothing open.
+            return s.append("pid ").append(table.pid()).append(" (").append(table.command()).append("): zombie (exited, not yet reaped by its parent ")
+                    .append(table.parent()).append(" (").append(table.parentCommand()).append(")): no open files\n").toString();
+        }
         s.append("pid ").append(table.pid()).append(" (").append(table.command()).append("), ")
                 .append(table.fds().size()).append(table.fds().size() == 1 ? " fd\n" : " fds\n");
         List<String[]> rows = new ArrayList<>();
@@ -108,6 +117,8 @@ final class FdsCommand implements Callable<Integer> {
             if (!row[4].isEmpty()) line.append("  ").append(row[4]);
             s.append(line.toString().stripTrailing()).append('\n');
         }
+        table.thread().ifPresent(thread -> s.append("note: its main thread has exited; these are the fds of thread ").append(thread)
+                .append(", which the threads still running share\n"));
         if (!table.unreadable().isEmpty()) {
             s.append("note: ").append(table.unreadable().size()).append(table.unreadable().size() == 1 ? " process" : " processes")
                     .append(" could not be read (another user's, or not dumpable), so an end held there is not shown: ")
@@ -136,7 +147,12 @@ final class FdsCommand implements Callable<Integer> {
 
     static String json(FdTable table) {
         StringBuilder s = new StringBuilder();
-        s.append("{\"pid\": ").append(table.pid()).append(", \"command\": ").append(Json.string(table.command())).append(",\n \"fds\": [");
+        s.append("{\"pid\": ").append(table.pid()).append(", \"command\": ").append(Json.string(table.command()))
+                .append(", \"state\": ").append(Json.string(table.state()))
+                .append(", \"parent\": ").append(table.parent())
+                .append(", \"parentCommand\": ").append(Json.string(table.parentCommand()));
+        table.thread().ifPresent(thread -> s.append(", \"thread\": ").append(thread));
+        s.append(",\n \"fds\": [");
         for (int i = 0; i < table.fds().size(); i++) {
             FdInfo fd = table.fds().get(i);
             s.append(i == 0 ? "\n  " : ",\n  ");

@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -158,6 +159,197 @@ class FdsEndToEndTest {
         assertTrue(forbidden.err().startsWith("panpipe fds: may not read the fds of process 1 "), forbidden.err());
     }
 
+    /** A zombie has no fds (its /proc/PID/fd is empty), and was listed as "0 fds", like a live process with nothing open. */
+    @Test
+    @Timeout(60)
+    void shouldSayAZombieIsOneAndWhichParentHasNotReapedIt() throws Exception {
+        withZombie((z, p) -> {
+            Run text = panpipe("fds", Long.toString(z));
+            assertEquals(0, text.exit(), text.err());
+            assertEquals(zombieLine(z, p), text.out());
+            assertEquals("", text.err());
+
+            Run json = panpipe("fds", "--json", Long.toString(z));
+            assertEquals(0, json.exit(), json.err());
+            JsonNode table = new ObjectMapper().readTree(json.out());
+            assertEquals(z, table.get("pid").asLong(), json.out());
+            assertEquals("cat", table.get("command").asText());
+            assertEquals("zombie", table.get("state").asText());
+            assertEquals(p, table.get("parent").asLong());
+            assertEquals("sleep", table.get("parentCommand").asText());
+            assertEquals(0, table.get("fds").size(), json.out());
+            assertEquals(0, table.get("unreadable").size(), json.out());
+        });
+    }
+
+    /**
+     * Another user's zombie: its fd folder may not be read (EACCES), and panpipe said so with exit 77, but a
+     * zombie has no fds to hide. Run as root, panpipe itself runs as nobody (setpriv) to be that other user.
+     */
+    @Test
+    @Timeout(60)
+    void shouldSayAnotherUsersZombieIsOneRatherThanThatItMayNotBeRead() throws Exception {
+        assumeTrue(((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0, "needs root, to be another user");
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")), "needs setpriv (util-linux)");
+        List<String> asNobody = List.of("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups");
+        withZombie((z, p) -> {
+            Run zombie = run(asNobody, "fds", Long.toString(z));
+            assertEquals(0, zombie.exit(), zombie.err());
+            assertEquals(zombieLine(z, p), zombie.out());
+            Run live = run(asNobody, "fds", Long.toString(p));      // a live process of root's is still refused
+            assertEquals(77, live.exit(), live.err());
+            assertTrue(live.err().startsWith("panpipe fds: may not read the fds of process " + p + " (sleep)"), live.err());
+        });
+    }
+
+    private static String zombieLine(long zombie, long parent) {
+        return "pid " + zombie + " (cat): zombie (exited, not yet reaped by its parent " + parent + " (sleep)): no open files\n";
+    }
+
+    interface ZombieTest {
+        void run(long zombie, long parent) throws Exception;
+    }
+
+    /**
+     * Runs {@code test} on a zombie, cat, whose parent, sleep, never reaps it: a shell starts cat and then
+     * execs sleep. cat ends only when the test closes the pipe it reads, and that happens after the exec, so
+     * no shell can reap it first, whichever shell sh is. Afterwards sleep is killed, and cat, an orphan then,
+     * is reaped by init (or the nearest subreaper): this waits until it is gone.
+     */
+    private static void withZombie(ZombieTest test) throws Exception {
+        long zombie = 0;
+        try (Pipe pipe = Pipe.open();
+             Subprocess parent = Subprocess.builder("sh", "-c", "cat <&3 >/dev/null & exec sleep 30")
+                     .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
+                     .passFd(3, Redirect.from(pipe.readEnd())).destroyGrace(Duration.ZERO).start()) {
+            pipe.readEnd().close();
+            long p = parent.pid();
+            await(() -> "sleep".equals(comm(p)) && ProcessHandle.of(p).map(h -> h.children().count() == 1).orElse(false),
+                    "the shell has started cat and become sleep");
+            zombie = ProcessHandle.of(p).orElseThrow().children().findFirst().orElseThrow().pid();
+            long z = zombie;
+            pipe.writeEnd().close();     // cat reads end of file and exits; sleep never waits for it
+            await(() -> state(z) == 'Z', "cat is a zombie");
+            test.run(z, p);
+        } finally {
+            long z = zombie;
+            if (z != 0) await(() -> !Files.exists(Path.of("/proc/" + z)), "the zombie, orphaned, is reaped");
+        }
+    }
+
+    /**
+     * A process whose main thread has exited while others run: the leader is a zombie and /proc/PID/fd is
+     * empty, but the fds are still open, shared by the threads left (seen in /proc/PID/task/TID/fd). Before,
+     * it was listed with 0 fds, and as a holder of a pipe it was missed. python3 (ctypes) makes one: its main
+     * thread calls pthread_exit while another sleeps. Skipped where there is no python3 with ctypes.
+     */
+    @Test
+    @Timeout(60)
+    void shouldListTheFdsOfAProcessWhoseMainThreadHasExitedThroughAThreadStillRunning() throws Exception {
+        String python = pythonWithCtypes();
+        assumeTrue(python != null, "no python3 with ctypes here");
+        String script = """
+                import ctypes, threading, time
+                threading.Thread(target=time.sleep, args=(30,)).start()
+                ctypes.CDLL(None).pthread_exit(None)
+                """;
+        try (Pipe toPython = Pipe.open();
+             Pipe fromPython = Pipe.open();
+             Subprocess py = Subprocess.builder(python, "-c", script)
+                     .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
+                     .passFd(3, Redirect.from(toPython.readEnd())).passFd(4, Redirect.to(fromPython.writeEnd()))
+                     .destroyGrace(Duration.ZERO).start();
+             Subprocess reader = Subprocess.builder("sleep", "30")
+                     .stdin(Redirect.from(fromPython.readEnd())).stdout(Redirect.discard()).stderr(Redirect.discard())
+                     .destroyGrace(Duration.ZERO).start()) {
+            toPython.readEnd().close();
+            fromPython.writeEnd().close();
+            fromPython.readEnd().close();
+            long p = py.pid();
+            await(() -> state(p) == 'Z' && threads(p).size() == 2, "python3's main thread has exited, the other runs");
+            long tid = threads(p).stream().filter(t -> t != p).findFirst().orElseThrow();
+            String command = comm(p);
+            int writeFd = (int) toPython.writeEnd().nativeHandle();
+
+            Run text = panpipe("fds", Long.toString(p));
+            assertEquals(0, text.exit(), text.err());
+            List<String> lines = text.out().lines().toList();
+            assertTrue(lines.get(0).matches("pid " + p + " \\(" + command + "\\), \\d+ fds"), text.out());
+            assertTrue(lines.contains("note: its main thread has exited; these are the fds of thread " + tid
+                    + ", which the threads still running share"), text.out());
+            assertTrue(lines.stream().anyMatch(l -> l.matches(" *3 +r +pipe +pipe:\\[\\d+] +written by " + ME + " \\S+ fd " + writeFd + " \\(w\\)")),
+                    text.out());
+            assertTrue(lines.stream().anyMatch(l -> l.matches(" *4 +w +pipe +pipe:\\[\\d+] +read by " + reader.pid() + " sleep fd 0 \\(r\\)")),
+                    text.out());
+
+            Run json = panpipe("fds", "--json", Long.toString(p));
+            assertEquals(0, json.exit(), json.err());
+            JsonNode table = new ObjectMapper().readTree(json.out());
+            assertEquals("sleeping", table.get("state").asText(), json.out());
+            assertEquals(tid, table.get("thread").asLong(), json.out());
+            assertTrue(kinds(table.get("fds")).size() >= 5, json.out());
+
+            // As the holder of the other end, found through the same thread.
+            Run ofReader = panpipe("fds", Long.toString(reader.pid()));
+            assertEquals(0, ofReader.exit(), ofReader.err());
+            assertTrue(ofReader.out().lines().toList().get(2).matches(
+                    " *0 +r +pipe +pipe:\\[\\d+] +written by " + p + " " + command + " fd 4 \\(w\\)"), ofReader.out());
+        }
+    }
+
+    /** The python3 on PATH, as its real path (not a version manager's shim), if it has ctypes; else null. */
+    private static String pythonWithCtypes() throws Exception {
+        Process probe;
+        try {
+            probe = new ProcessBuilder("python3", "-c", "import ctypes, threading, sys; print(sys.executable)")
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (IOException notFound) {
+            return null;
+        }
+        String out = new String(probe.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        if (!probe.waitFor(30, TimeUnit.SECONDS)) {
+            probe.destroyForcibly().waitFor();
+            return null;
+        }
+        return probe.exitValue() == 0 && !out.isEmpty() ? out : null;
+    }
+
+    /** Waits (polling /proc: another process's state has nothing to wait on) until {@code condition} holds. */
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
+            Thread.sleep(20);
+        }
+    }
+
+    private static String comm(long pid) {
+        try {
+            return Files.readString(Path.of("/proc/" + pid + "/comm")).strip();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** The state letter in /proc/PID/stat (R, S, Z, ...), or 0 if there is no such process. */
+    private static char state(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.charAt(stat.lastIndexOf(')') + 2);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    private static List<Long> threads(long pid) {
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            return tasks.map(t -> Long.parseLong(t.getFileName().toString())).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
     private static boolean canReadLinks(long pid) {
         try (var s = Files.list(Path.of("/proc/" + pid + "/fd"))) {
             for (Path p : (Iterable<Path>) s::iterator) Files.readSymbolicLink(p);
@@ -168,7 +360,13 @@ class FdsEndToEndTest {
     }
 
     private Run panpipe(String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(launcher.toString()));
+        return run(List.of(), args);
+    }
+
+    /** Runs the launcher, after {@code prefix} (a command that runs it, e.g. as another user). */
+    private Run run(List<String> prefix, String... args) throws Exception {
+        List<String> command = new ArrayList<>(prefix);
+        command.add(launcher.toString());
         command.addAll(List.of(args));
         Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
