@@ -37,6 +37,14 @@ public final class IoErrors {
         return e instanceof FileSystemException f && f.getFile() != null ? f.getFile() + ": " + reason(e) : reason(e);
     }
 
+    /**
+     * True for EPIPE, the reader of a pipe gone: the JDK's streams have no type for it, only strerror's text.
+     * Every command ends quietly with {@link Main#EXIT_BROKEN_PIPE} then, as SIGPIPE ends a C program.
+     */
+    public static boolean isBrokenPipe(IOException e) {
+        return "Broken pipe".equals(e.getMessage());
+    }
+
     /** The file an error names, if it names one, else {@code fallback}. */
     public static String file(IOException e, Object fallback) {
         return e instanceof FileSystemException f && f.getFile() != null ? f.getFile() : String.valueOf(fallback);

@@ -47,7 +47,10 @@ public final class Main implements Callable<Integer> {
     public static final int EXIT_USAGE = 2;
     /** An unexpected exception: a bug in panpipe (sysexits.h EX_SOFTWARE). */
     public static final int EXIT_INTERNAL = 70;
-    /** Stdout's reader went away (EPIPE): what a shell reports for a process that SIGPIPE killed, 128 + 13. */
+    /**
+     * Stdout's reader went away (EPIPE): what a shell reports for a process that SIGPIPE killed, 128 + 13.
+     * The one exit status for it, of every command (see {@link #afterStdout}, and MuxCommand's output).
+     */
     static final int EXIT_BROKEN_PIPE = 141;
 
     @Spec
@@ -72,7 +75,7 @@ public final class Main implements Callable<Integer> {
      */
     static int afterStdout(IOException failure, int code, PrintWriter err) {
         if (failure == null) return code;
-        if ("Broken pipe".equals(failure.getMessage())) return code != 0 ? code : EXIT_BROKEN_PIPE;
+        if (IoErrors.isBrokenPipe(failure)) return code != 0 ? code : EXIT_BROKEN_PIPE;
         err.println("panpipe: cannot write to stdout: " + failure.getMessage());
         err.flush();
         return code != 0 ? code : 1;
