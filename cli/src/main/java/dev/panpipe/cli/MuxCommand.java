@@ -16,6 +16,7 @@ import picocli.CommandLine.Spec;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -51,6 +53,9 @@ import java.util.concurrent.atomic.AtomicInteger;
                         + "gets SIGTERM, after another SIGKILL; then the FIFOs (and the directory, if panpipe made it) are "
                         + "removed. Each child leads its own process group, so a terminal's Ctrl-C reaches only panpipe, "
                         + "which stops them in that order.",
+                "",
+                "If the reader of panpipe's stdout goes away (panpipe mux ... | head -n 1), panpipe stops the same way and "
+                        + "exits 141, saying nothing more, as SIGPIPE ends a C program.",
         },
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {
@@ -66,6 +71,7 @@ import java.util.concurrent.atomic.AtomicInteger;
                 "    126:a COMMAND exists but cannot be executed; nothing was started",
                 "    127:a COMMAND is not found; nothing was started",
                 "    130:stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP",
+                "    141:the reader of the output went away (EPIPE), so every child was stopped",
         },
         footerHeading = "%nExamples:%n",
         footer = {
@@ -105,6 +111,8 @@ final class MuxCommand implements Callable<Integer> {
 
     /** The signal that is stopping panpipe, or 0. */
     private final AtomicInteger stoppedBy = new AtomicInteger();
+    /** Set once stdout's reader has gone away (EPIPE): panpipe is stopping, see {@link Output}. */
+    private final AtomicBoolean brokenPipe = new AtomicBoolean();
 
     @Override
     public Integer call() {
@@ -134,7 +142,9 @@ final class MuxCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         String me = spec.root().name() + " mux: ";
         // Mux names a failed write in a notice and drops the lines from then on; the exit status says so too.
-        Main.FailureRecordingStream output = new Main.FailureRecordingStream(new FileOutputStream(FileDescriptor.out));
+        // A reader gone (EPIPE) stops the run instead: see Output.
+        Main.FailureRecordingStream stdout = new Main.FailureRecordingStream(new FileOutputStream(FileDescriptor.out));
+        Output output = new Output(stdout, Thread.currentThread());
         MuxBuilder builder = Mux.builder()
                 .fifos(fifoDir)
                 .output(output)
@@ -177,10 +187,66 @@ final class MuxCommand implements Callable<Integer> {
         int signal = stoppedBy.get();
         err.flush();
         if (signal != 0) return 128 + signal;
-        return code == 0 && output.failure() != null ? EXIT_SETUP : code;
+        // As Main.afterStdout: a child's failure, seen before, is the more useful status.
+        if (brokenPipe.get()) return code != 0 ? code : Main.EXIT_BROKEN_PIPE;
+        return code == 0 && stdout.failure() != null ? EXIT_SETUP : code;
     }
 
-    /** The script, then waiting; the exit code unless a signal stops it (then close() does the rest). */
+    /**
+     * panpipe's stdout, for the mux. Once its reader has gone away (EPIPE), nobody will see another line, and
+     * children that never end (yes, a server) would keep panpipe running for ever, while a notice for each
+     * failed write would be noise: so the first EPIPE interrupts the main thread, which stops everything as a
+     * signal does (stdins closed, grace, SIGTERM, grace, SIGKILL, FIFOs removed) and exits 141; what is
+     * written until then is dropped without a word. Other write errors (a full disk) are thrown, for the mux
+     * to name once, and the run goes on.
+     */
+    private final class Output extends OutputStream {
+        private final OutputStream out;
+        private final Thread main;
+
+        Output(OutputStream out, Thread main) {
+            this.out = out;
+            this.main = main;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            if (brokenPipe.get()) return;
+            try {
+                out.write(b);
+            } catch (IOException e) {
+                readerGone(e);
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            if (brokenPipe.get()) return;
+            try {
+                out.write(b, off, len);
+            } catch (IOException e) {
+                readerGone(e);
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            if (brokenPipe.get()) return;
+            try {
+                out.flush();
+            } catch (IOException e) {
+                readerGone(e);
+            }
+        }
+
+        /** Rethrows {@code e} unless it is EPIPE, which starts the stop instead. */
+        private void readerGone(IOException e) throws IOException {
+            if (!IoErrors.isBrokenPipe(e)) throw e;
+            if (brokenPipe.compareAndSet(false, true)) main.interrupt();
+        }
+    }
+
+    /** The script, then waiting; the exit code unless a signal or a broken stdout stops it (then close() does the rest). */
     private int run(Mux mux, ExpectScript script, Mux.Until stopWhen, PrintWriter err, String me) {
         ExpectScript.Step step = null;
         try {
@@ -204,7 +270,7 @@ final class MuxCommand implements Callable<Integer> {
         } catch (ChildLostException e) {
             return EXIT_SETUP;      // named by a notice; close() throws it again
         } catch (InterruptedException e) {
-            return 0;   // a signal: call() reports 128+N once close() has stopped everything
+            return 0;   // a signal, or stdout's reader gone: call() reports 128+N or 141 once close() has stopped everything
         }
     }
 

@@ -6,8 +6,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -308,6 +310,53 @@ class MuxEndToEndTest {
         String err = Files.readString(dir.resolve("mux.err"), StandardCharsets.UTF_8);
         assertEquals(1, p.exitValue(), err);
         assertTrue(err.contains("panpipe mux: writing the output failed, further lines are dropped: No space left on device"), err);
+    }
+
+    /**
+     * '| head -n 1': the reader of panpipe's stdout goes away. The lines were dropped with a notice and mux
+     * ran on, for ever with children that never end. Now it stops them as a signal would (stdins closed,
+     * grace, SIGTERM, grace, SIGKILL: B ignores SIGTERM) and exits 141, as SIGPIPE ends a C program, saying
+     * nothing more on stderr.
+     */
+    @Test
+    @Timeout(60)
+    void shouldStopTheChildrenAndExit141QuietlyWhenItsReaderGoesAway() throws Exception {
+        String marker = "25." + ProcessHandle.current().pid();
+        Path err = dir.resolve("mux.err");
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "mux", "--grace", "300ms",
+                "A=yes " + marker, "B=sh -c 'trap \"\" TERM; exec yes " + marker + "'").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).redirectError(err.toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process mux = pb.start();
+        try {
+            List<ProcessHandle> children;
+            try (BufferedReader out = new BufferedReader(new InputStreamReader(mux.getInputStream(), StandardCharsets.UTF_8))) {
+                for (int i = 0; i < 5; i++) {
+                    String line = out.readLine();
+                    assertTrue(line != null && line.matches("[AB]: " + Pattern.quote(marker)), line + "\nstderr:\n" + Files.readString(err));
+                }
+                // Both yes (B's once its shell has exec'd), by pid: what must be gone once mux has exited.
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                do {
+                    children = mux.descendants().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).toList();
+                    assertTrue(System.nanoTime() < deadline, "both children started: " + children);
+                    Thread.sleep(20);
+                } while (children.size() < 2);
+            }   // the reader goes away
+            assertTrue(mux.waitFor(30, TimeUnit.SECONDS), "mux still runs after its reader went away; stderr:\n" + Files.readString(err));
+            String stderr = Files.readString(err, StandardCharsets.UTF_8);
+            assertEquals(141, mux.exitValue(), stderr);
+            List<String> lines = stderr.lines().toList();
+            assertEquals(1, lines.size(), "only the FIFOs' line, nothing about the pipe:\n" + stderr);
+            assertTrue(lines.getFirst().startsWith("panpipe mux: FIFOs in "), stderr);
+            for (ProcessHandle child : children) assertFalse(child.isAlive(), "child " + child.pid() + " left running");
+            assertEquals(0, processesWith(marker), "no yes left");
+        } finally {
+            if (mux.isAlive()) {     // the old behaviour: it runs on; SIGTERM makes it stop its children
+                mux.destroy();
+                if (!mux.waitFor(10, TimeUnit.SECONDS)) mux.destroyForcibly().waitFor();
+            }
+        }
     }
 
     private static long processesWith(String marker) {
