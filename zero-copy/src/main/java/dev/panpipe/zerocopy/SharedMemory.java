@@ -28,7 +28,9 @@ import java.util.regex.Pattern;
  *   <li>{@link #createNamed(String, long)}: a POSIX {@code shm_open} object {@code /dev/shm/panpipe-NAME},
  *       created 0600 with {@code O_EXCL|O_NOFOLLOW}, for unrelated processes that only share a name; they
  *       map it with {@link #openNamed(String)}. The creator unlinks the name when it closes; a survivor of a
- *       dead creator calls {@link #unlink()} (idempotent).</li>
+ *       dead creator calls {@link #unlink()}. Either removes the name only while it still refers to this
+ *       block (see {@link #unlink()}): a name that was unlinked and made again for a new block belongs to
+ *       that block's creator.</li>
  * </ul>
  *
  * <p>A block keeps its size. Any process that holds the fd could otherwise {@code ftruncate} the file
@@ -44,8 +46,8 @@ import java.util.regex.Pattern;
  * under every mapping. Use a named block only between processes that trust each other.
  *
  * <p>One owner: {@link #close()} unmaps (the segment becomes unusable, through its shared {@link Arena}),
- * closes the fd and, for a named block this process created, unlinks the name; each of these runs even if
- * one before it failed.
+ * for a named block this process created unlinks the name (if it is still this block's), and closes the
+ * fd; each of these runs even if one before it failed.
  */
 public final class SharedMemory implements AutoCloseable {
     /** Every named block panpipe makes lives under this prefix in /dev/shm, so a stray one is recognisable. */
@@ -53,19 +55,46 @@ public final class SharedMemory implements AutoCloseable {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");
     /** What a memfd block is sealed with once sized: no holder may resize it or change its seals. */
     private static final int SEALS = linux_h.F_SEAL_SHRINK() | linux_h.F_SEAL_GROW() | linux_h.F_SEAL_SEAL();
+    /**
+     * Where the named blocks' files are. glibc's shm_open (2.34 and later; musl's too) is an open of "/dev/shm"
+     * followed by the name; the identity check in {@link #unlink()} opens the same file by that path. On a
+     * system whose C library put shm objects elsewhere the check would find nothing, and the name would be
+     * left in place rather than removed unchecked.
+     */
+    private static final String SHM_DIR = "/dev/shm";
 
     private final int fd;
     private final long address;
     private final String name;          // the shm_open name ("/panpipe-x"), or null for a memfd
+    private final FileId file;          // the named block's file, as fstat of fd saw it; null for a memfd
     private final boolean unlinkOnClose;
     private final Arena arena;
     private final MemorySegment segment;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final AtomicBoolean unlinked = new AtomicBoolean();
+    /** Held by {@link #unlink()} and by the close of the fd: an unlink checks the name while the fd holds the file. */
+    private final Object fdLock = new Object();
+    private boolean fdClosed;           // guarded by fdLock
 
-    private SharedMemory(int fd, long size, String name, boolean unlinkOnClose) throws SyscallException {
+    /** A file's identity: its device and inode numbers, unique among the files that exist at one time. */
+    private record FileId(long dev, long ino) {
+        static FileId of(MemorySegment st) {
+            return new FileId(stat.st_dev(st), stat.st_ino(st));
+        }
+
+        /** The identity of the file open as {@code fd}. */
+        static FileId of(int fd) throws SyscallException {
+            try (Arena tmp = Arena.ofConfined()) {
+                MemorySegment st = stat.allocate(tmp);
+                Syscalls.fstat(fd, st);
+                return of(st);
+            }
+        }
+    }
+
+    private SharedMemory(int fd, long size, String name, FileId file, boolean unlinkOnClose) throws SyscallException {
         this.fd = fd;
         this.name = name;
+        this.file = file;
         this.unlinkOnClose = unlinkOnClose;
         MemorySegment mapped = Syscalls.mmap(MemorySegment.NULL, size, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
                 linux_h.MAP_SHARED(), fd, 0);
@@ -86,12 +115,20 @@ public final class SharedMemory implements AutoCloseable {
         try (Arena tmp = Arena.ofConfined()) {
             fd = Syscalls.memfd_create(tmp.allocateFrom("panpipe:" + name), linux_h.MFD_CLOEXEC() | linux_h.MFD_ALLOW_SEALING());
         }
-        return sized(fd, size, null, false);
+        try {
+            Syscalls.ftruncate(fd, size);
+            addSeals(fd, SEALS);
+            return new SharedMemory(fd, size, null, null, false);
+        } catch (IOException | RuntimeException e) {
+            closeSuppressingInto(fd, e);
+            throw e;
+        }
     }
 
     /**
      * A new named block {@code /dev/shm/panpipe-NAME} of {@code size} bytes, zero-filled, mode 0600. Fails with
-     * EEXIST rather than reuse a block someone else made. The name is unlinked when this object closes.
+     * EEXIST rather than reuse a block someone else made. The name is unlinked when this object closes, if it
+     * still refers to this block then (see {@link #unlink()}).
      */
     public static SharedMemory createNamed(String name, long size) throws IOException {
         checkSize(size);
@@ -104,10 +141,23 @@ public final class SharedMemory implements AutoCloseable {
         } catch (SyscallException e) {
             throw SyscallException.of("shm_open", shmName, e.errno());
         }
+        FileId file = null;
         try {
-            return sized(fd, size, shmName, true);
+            file = FileId.of(fd);
+            Syscalls.ftruncate(fd, size);
+            reserve(fd, size, shmName);
+            return new SharedMemory(fd, size, shmName, file, true);
         } catch (IOException | RuntimeException e) {
-            unlinkQuietly(shmName);
+            // Removed while the fd still holds the file, and only if the name is still ours. Should the fstat
+            // of a file just opened ever fail, the name stays: one that cannot be checked is not removed.
+            if (file != null) {
+                try {
+                    unlinkIfStill(shmName, file);
+                } catch (SyscallException unlink) {
+                    e.addSuppressed(unlink);
+                }
+            }
+            closeSuppressingInto(fd, e);
             throw e;
         }
     }
@@ -122,7 +172,7 @@ public final class SharedMemory implements AutoCloseable {
             throw SyscallException.of("shm_open", shmName, e.errno());
         }
         try {
-            return new SharedMemory(fd, sizeOf(fd), shmName, false);
+            return new SharedMemory(fd, sizeOf(fd), shmName, FileId.of(fd), false);
         } catch (IOException | RuntimeException e) {
             closeSuppressingInto(fd, e);
             throw e;
@@ -138,19 +188,7 @@ public final class SharedMemory implements AutoCloseable {
     public static SharedMemory map(int fd) throws IOException {
         try {
             sealAgainstShrinking(fd);
-            return new SharedMemory(fd, sizeOf(fd), null, false);
-        } catch (IOException | RuntimeException e) {
-            closeSuppressingInto(fd, e);
-            throw e;
-        }
-    }
-
-    private static SharedMemory sized(int fd, long size, String name, boolean unlinkOnClose) throws IOException {
-        try {
-            Syscalls.ftruncate(fd, size);
-            if (name == null) addSeals(fd, SEALS);   // a memfd; a shm_open object cannot be sealed
-            else reserve(fd, size, name);
-            return new SharedMemory(fd, size, name, unlinkOnClose);
+            return new SharedMemory(fd, sizeOf(fd), null, null, false);
         } catch (IOException | RuntimeException e) {
             closeSuppressingInto(fd, e);
             throw e;
@@ -267,22 +305,75 @@ public final class SharedMemory implements AutoCloseable {
     }
 
     /**
-     * Removes the name of a named block from /dev/shm now (mappings stay valid). Idempotent, and quiet if
-     * another process already removed it: how a survivor cleans up after a dead creator.
+     * Removes the name of this named block from /dev/shm now, if the name still refers to this block (the
+     * mappings of every process stay valid): how a survivor cleans up after a dead creator, and what the
+     * creator's {@link #close()} does. True if this call removed the name; false if it was gone already (another
+     * process unlinked it), if it now names another file (it was unlinked and made again, for a new block that
+     * is not ours to remove), for an anonymous block, and once this block is closed.
+     *
+     * <p>The check: the file at /dev/shm/panpipe-NAME is opened with {@code O_PATH|O_NOFOLLOW} (no access to
+     * its contents needed, a symbolic link is looked at, not followed) and its device and inode numbers are
+     * compared with those of this block's file, taken when it was created or opened. This block's fd is open
+     * all the while, so its file, and with it its inode number, cannot be freed and handed to a new file.
+     *
+     * <p><b>A window remains</b>: Linux has no call that removes a name only if it refers to a given inode, so
+     * after the check the name is looked up again, by {@code shm_unlink}. If, between those two system calls,
+     * another process removes the name and a new block is made under it, this call removes the new block's
+     * name (its mappings stay valid, but nobody can open it by name any more). The check narrows what used to
+     * be the whole time between a name's removal and this block's close to that window; it cannot close it.
+     *
+     * @throws SyscallException if the check or the removal failed for another reason than the name being gone
      */
-    public void unlink() throws IOException {
-        if (name == null || !unlinked.compareAndSet(false, true)) return;
-        try (Arena tmp = Arena.ofConfined()) {
-            Syscalls.shm_unlink(tmp.allocateFrom(name));
-        } catch (SyscallException e) {
-            if (e.errno() != Errno.ENOENT) throw SyscallException.of("shm_unlink", name, e.errno());
+    public boolean unlink() throws IOException {
+        if (name == null) return false;
+        synchronized (fdLock) {
+            if (fdClosed) return false;   // without the fd the inode number could be a new file's: no check possible
+            return unlinkIfStill(name, file);
         }
     }
 
     /**
-     * Unmaps, closes the fd and, for a named block this process created, unlinks the name (quietly if someone
-     * else removed it already). Each of these runs even if one before it failed; the first failure is
-     * thrown, the later ones suppressed in it.
+     * Removes {@code shmName} if /dev/shm holds it as the file {@code file}, which the caller holds open;
+     * true if this call removed it. Gone at any step (ENOENT) is false, not a failure.
+     */
+    private static boolean unlinkIfStill(String shmName, FileId file) throws SyscallException {
+        String path = SHM_DIR + shmName;
+        try (Arena tmp = Arena.ofConfined()) {
+            int probe;
+            try {
+                probe = Syscalls.openat(linux_h.AT_FDCWD(), tmp.allocateFrom(path),
+                        linux_h.O_PATH() | linux_h.O_NOFOLLOW() | linux_h.O_CLOEXEC(), 0);
+            } catch (SyscallException e) {
+                if (e.errno() == Errno.ENOENT) return false;
+                throw e;   // "open /dev/shm/panpipe-x: ..."
+            }
+            FileId found;
+            try {
+                MemorySegment st = stat.allocate(tmp);
+                Syscalls.fstat(probe, st);
+                found = FileId.of(st);
+            } catch (SyscallException e) {
+                SyscallException named = SyscallException.of("fstat", path, e.errno());
+                closeSuppressingInto(probe, named);
+                throw named;
+            }
+            Syscalls.close(probe);
+            if (!found.equals(file)) return false;   // a new block's name now: not ours to remove
+            try {
+                Syscalls.shm_unlink(tmp.allocateFrom(shmName));
+                return true;
+            } catch (SyscallException e) {
+                if (e.errno() == Errno.ENOENT) return false;   // removed by someone else since the check
+                throw e;   // names the object
+            }
+        }
+    }
+
+    /**
+     * Unmaps, for a named block this process created unlinks the name if it is still this block's (see
+     * {@link #unlink()}: quietly left alone if someone else removed it or made it again), and closes the fd,
+     * in that order: the fd holds the file while the name is checked. Each of these runs even if one before it
+     * failed; the first failure is thrown, the later ones suppressed in it.
      *
      * <p>Idempotent, but for one case: if a thread of this process is still inside a native call on the
      * segment two seconds after close began (a {@code read(2)} into it, say), the unmap fails with the
@@ -294,10 +385,17 @@ public final class SharedMemory implements AutoCloseable {
         Closer closer = new Closer();
         closer.run(this::unmap);
         if (closed.compareAndSet(false, true)) {
-            closer.run(() -> Syscalls.close(fd));
             if (unlinkOnClose) closer.run(this::unlink);
+            closer.run(this::closeFd);
         }
         closer.throwFailure();
+    }
+
+    private void closeFd() throws SyscallException {
+        synchronized (fdLock) {
+            fdClosed = true;   // even if close fails: Linux releases the fd then too
+            Syscalls.close(fd);
+        }
     }
 
     /** Unmaps, unless done already (by this close's predecessor, or by a concurrent one). */
@@ -328,14 +426,6 @@ public final class SharedMemory implements AutoCloseable {
                     throw inUse;
                 }
             }
-        }
-    }
-
-    private static void unlinkQuietly(String shmName) {
-        try (Arena tmp = Arena.ofConfined()) {
-            Syscalls.shm_unlink(tmp.allocateFrom(shmName));
-        } catch (SyscallException ignored) {
-            // best effort on a path that is already failing
         }
     }
 }

@@ -51,12 +51,13 @@ class SharedMemoryTest {
         Path path = Path.of("/dev/shm", SharedMemory.NAME_PREFIX + name);
         SharedMemory creator = SharedMemory.createNamed(name, 4096);
         try (SharedMemory survivor = SharedMemory.openNamed(name)) {
-            survivor.unlink();
-            survivor.unlink();   // idempotent
+            assertTrue(survivor.unlink(), "removed by this call");
+            assertFalse(survivor.unlink(), "gone already: nothing to remove");
             assertFalse(Files.exists(path));
         } finally {
             creator.close();   // its own unlink finds the name gone and stays quiet
         }
+        assertFalse(creator.unlink());
     }
 
     @Test
