@@ -75,6 +75,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef O_PATH   /* declared only with _GNU_SOURCE; this is its value on x86 and Arm, Linux generic */
+#define O_PATH 010000000
+#endif
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the panpipe frame ring is little-endian"
 #endif
@@ -404,10 +408,44 @@ static inline int pprg_open_named(struct pprg_ring *r, const char *name) {
 }
 
 /*
+ * Removes the shm_open name path ("/panpipe-NAME") if it still refers to the file open as fd, as
+ * SharedMemory.unlink does in Java: 1 removed; 0 the name is gone or is another file's now (removed and made
+ * again, for a new block that is not ours to remove); -1 a call failed, errno says why and *call names it.
+ * The file behind the name is opened with O_PATH|O_NOFOLLOW (a symbolic link is looked at, not followed) and
+ * its device and inode are compared with fd's; fd keeps the file, and so its inode number, from being reused
+ * meanwhile. A window remains: nothing removes a name only if it is a given inode, so shm_unlink looks the
+ * name up again, and a block made under it by another process between the check and that call loses its
+ * name. /dev/shm is where glibc keeps shm_open objects (2.34 on: shm_open is an open of "/dev/shm" + name).
+ */
+static inline int pprg_unlink_if_ours(int fd, const char *path, const char **call) {
+    char file[sizeof "/dev/shm" + PPRG_SHM_PATH_MAX];
+    struct stat mine, found;
+    *call = "fstat";
+    if (fstat(fd, &mine) != 0) return -1;
+    snprintf(file, sizeof file, "/dev/shm%s", path);
+    *call = "open";
+    int probe = open(file, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (probe < 0) return errno == ENOENT ? 0 : -1;
+    *call = "fstat";
+    int failed = fstat(probe, &found) != 0;
+    int err = errno;
+    close(probe);
+    if (failed) {
+        errno = err;
+        return -1;
+    }
+    if (found.st_dev != mine.st_dev || found.st_ino != mine.st_ino) return 0;
+    *call = "shm_unlink";
+    if (shm_unlink(path) != 0) return errno == ENOENT ? 0 : -1;
+    return 1;
+}
+
+/*
  * Creates /dev/shm/panpipe-NAME (mode 0600, O_EXCL: never someone else's block) holding a new ring of
  * slot_count slots (a power of two) of max_frame_bytes each (rounded up to whole pages), as
  * FrameRing.createNamed does: every header field first, the magic last with a release store, so a process
- * that joins sees the whole ring or none. The creator removes the name with pprg_unlink_named.
+ * that joins sees the whole ring or none. The creator removes the name with pprg_unlink_named, before
+ * pprg_unmap.
  */
 static inline int pprg_create_named(struct pprg_ring *r, const char *name, uint32_t slot_count, uint64_t max_frame_bytes) {
     char path[PPRG_SHM_PATH_MAX];
@@ -437,8 +475,9 @@ static inline int pprg_create_named(struct pprg_ring *r, const char *name, uint3
     }
     if (p == MAP_FAILED) {
         if (err == 0) err = errno;
+        const char *ignored;
+        pprg_unlink_if_ours(fd, path, &ignored);   /* while fd holds the file; best effort on a failing path */
         close(fd);
-        shm_unlink(path);
         return PPRG_FAIL(r, PPRG_SYSTEM, "%s %.200s: %s", call, path, strerror(err));
     }
     struct pprg_header *h = p;   /* zero-filled by ftruncate */
@@ -458,11 +497,20 @@ static inline int pprg_create_named(struct pprg_ring *r, const char *name, uint3
     return pprg_validate(r);
 }
 
-/* Removes the name /dev/shm/panpipe-NAME (mappings stay valid); quiet if it is gone already. */
-static inline void pprg_unlink_named(const char *name) {
+/*
+ * Removes the name /dev/shm/panpipe-NAME of the ring r maps, if the name is still r's (see pprg_unlink_if_ours;
+ * the mappings stay valid): call it before pprg_unmap, which closes the fd the check needs. 1 removed; 0 the
+ * name is gone, or another block's now, or r is not mapped; PPRG_SYSTEM (r->error says why) or PPRG_REFUSED
+ * (a bad name) if it could not tell.
+ */
+static inline int pprg_unlink_named(struct pprg_ring *r, const char *name) {
     char path[PPRG_SHM_PATH_MAX];
-    struct pprg_ring scratch;
-    if (pprg_shm_path(&scratch, name, path, sizeof path) == PPRG_OK) shm_unlink(path);
+    const char *call;
+    if (r->fd < 0) return 0;
+    if (pprg_shm_path(r, name, path, sizeof path) != PPRG_OK) return PPRG_REFUSED;
+    int removed = pprg_unlink_if_ours(r->fd, path, &call);
+    if (removed < 0) return PPRG_FAIL(r, PPRG_SYSTEM, "%s /dev/shm%.209s: %s", call, path, strerror(errno));
+    return removed;
 }
 
 /* ---- attaching, waiting, publishing, closing ---- */

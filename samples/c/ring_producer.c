@@ -6,7 +6,8 @@
  *
  * The ring is an fd it inherited (a memfd from FrameRing.create), or /dev/shm/panpipe-NAME made by
  * FrameRing.createNamed; with --create SLOTS it makes that named ring itself (slots sized for one frame,
- * mode 0600, never an existing one) and removes the name when it is done, as a Java creator does.
+ * mode 0600, never an existing one) and removes the name when it is done, as a Java creator does: only if
+ * the name still refers to its ring.
  *
  * Byte i of frame s is (s * 31 + i) & 0xff, as in the Java tests' RingPeerMain. After the last frame it
  * closes its end (the consumer sees end of stream once it took everything) and prints
@@ -97,8 +98,8 @@ int main(int argc, char **argv) {
                : pprg_map(&ring, fd);
     if (opened != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
         fprintf(stderr, "ring_producer: %s\n", ring.error);
+        if (create > 0) pprg_unlink_named(&ring, name);   /* only if made here: nothing mapped if shm_open refused */
         pprg_unmap(&ring);
-        if (create > 0 && opened != PPRG_SYSTEM) pprg_unlink_named(name);   /* ours, unless shm_open refused */
         return 1;
     }
     out.spins = (int) spins;
@@ -120,7 +121,8 @@ int main(int argc, char **argv) {
     printf("frames %llu checksum %llu\n", (unsigned long long) out.position, (unsigned long long) checksum);
     printf("doorbell sleeps %llu woken %llu timed-out %llu wakes %llu\n", (unsigned long long) out.stats.sleeps,
            (unsigned long long) out.stats.woken, (unsigned long long) out.stats.timed_out, (unsigned long long) out.stats.wakes);
+    /* Before the unmap, which closes the fd: the name is removed only if it is still this ring's. */
+    if (create > 0 && pprg_unlink_named(&ring, name) < 0) fprintf(stderr, "ring_producer: %s\n", ring.error);
     pprg_unmap(&ring);
-    if (create > 0) pprg_unlink_named(name);
     return status == PPRG_OK ? 0 : 1;
 }

@@ -79,7 +79,8 @@ static void child(int cpu, struct pprg_ring *a, struct pprg_ring *b) {
 
 static void create(struct pprg_ring *r, const char *name, uint32_t slots) {
     if (pprg_create_named(r, name, slots, opt.size) != PPRG_OK) DIE("pprg_create_named %s: %s", name, r->error);
-    pprg_unlink_named(name);   /* the mapping stays; nothing is left in /dev/shm whatever happens next */
+    /* the mapping stays; nothing is left in /dev/shm whatever happens next (the name is checked to be r's) */
+    if (pprg_unlink_named(r, name) < 0) DIE("pprg_unlink_named %s: %s", name, r->error);
 }
 
 int main(int argc, char **argv) {
