@@ -11,6 +11,7 @@ import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Runs the real {@code scripts/panpipe fds} on a child whose fds this test made. */
+@Tag("end-to-end")   // runs after package (see cli/pom.xml), also when picked with -Dtest
 class FdsEndToEndTest {
     private static final long ME = ProcessHandle.current().pid();
     static Path launcher;

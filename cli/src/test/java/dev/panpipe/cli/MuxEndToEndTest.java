@@ -2,6 +2,7 @@ package dev.panpipe.cli;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Runs the real {@code scripts/panpipe mux} against real children, FIFOs and signals. */
+@Tag("end-to-end")   // runs after package (see cli/pom.xml), also when picked with -Dtest
 class MuxEndToEndTest {
     static Path launcher;
 

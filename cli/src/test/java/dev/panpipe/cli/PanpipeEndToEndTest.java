@@ -1,6 +1,7 @@
 package dev.panpipe.cli;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Runs the real {@code scripts/panpipe} (after Maven's package phase, with PANPIPE_NO_BUILD=1 so Maven
  * never runs inside Maven) and compares {@code pipeline} with bash running the same pipeline.
  */
+@Tag("end-to-end")   // runs after package (see cli/pom.xml), also when picked with -Dtest
 class PanpipeEndToEndTest {
     static Path root;
     static Path launcher;

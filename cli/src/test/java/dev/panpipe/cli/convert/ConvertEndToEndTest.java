@@ -2,6 +2,7 @@ package dev.panpipe.cli.convert;
 
 import dev.panpipe.cli.image.OpenCvOracle;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code scripts/panpipe convert} end to end: real worker processes, real files, and OpenCV's cvtColor
  * (Debian's /usr/bin/python3 with python3-opencv) as the oracle for every output pixel.
  */
+@Tag("end-to-end")   // runs after package (see cli/pom.xml), also when picked with -Dtest
 @Timeout(120)
 class ConvertEndToEndTest {
     private static final String ORACLE = """
