@@ -230,13 +230,10 @@ class SyscallsErrnoTest {
     void shouldRefuseANoWaitReadOfAFileThatCannotBeforeReadingAnything(@TempDir Path dir) throws Exception {
         // As for writes: a FIFO opened by path has no FMODE_NOWAIT (on 6.18 still); the refusal comes before any byte
         // is taken, so the caller can read the same bytes another way.
-        Path fifo = dir.resolve("fifo");
         try (Arena arena = Arena.ofShared()) {
-            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(fifo.toString()), 0600);
-            int reader = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
-            int writer = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+            int[] ends = fifoOpenedByPath(dir.resolve("fifo"), arena);
+            int reader = ends[0], writer = ends[1];
             try {
-                Syscalls.fcntl(reader, linux_h.F_SETFL(), 0);   // back to blocking mode, as a lent end is
                 MemorySegment src = arena.allocate(16);
                 assertEquals(16, Syscalls.write(writer, src, 16));
                 long n;
@@ -260,26 +257,11 @@ class SyscallsErrnoTest {
      * instead (the regression this guards against) is freed by writing to the pipe, and the test fails, not hangs.
      */
     private static long readNoWaitOrFree(int[] fds, MemorySegment dst, long offset, long count) throws Exception {
-        ExecutorService one = Executors.newSingleThreadExecutor();
-        try {
-            Future<Long> call = one.submit(() -> Syscalls.readNoWait(fds[0], dst, offset, count));
-            try {
-                return call.get(10, TimeUnit.SECONDS);
-            } catch (java.util.concurrent.ExecutionException e) {
-                if (e.getCause() instanceof Exception cause) throw cause;
-                throw e;
-            } catch (java.util.concurrent.TimeoutException e) {
-                try (Arena arena = Arena.ofConfined()) {
-                    MemorySegment b = arena.allocate(1);
-                    while (!call.isDone()) {
-                        if (fds[1] >= 0) Syscalls.write(fds[1], b, 1);
-                        Thread.sleep(1);
-                    }
-                }
-                throw new AssertionError("readNoWait slept on an empty pipe (freed by writing to it)");
-            }
-        } finally {
-            one.shutdownNow();
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment b = arena.allocate(1);
+            return inTimeOrFree(() -> Syscalls.readNoWait(fds[0], dst, offset, count),
+                    () -> { if (fds[1] >= 0) Syscalls.write(fds[1], b, 1); },
+                    "readNoWait slept on an empty pipe (freed by writing to it)");
         }
     }
 
@@ -287,11 +269,9 @@ class SyscallsErrnoTest {
     void shouldRefuseANoWaitWriteToAFileThatCannotBeforeWritingAnything(@TempDir Path dir) throws Exception {
         // A FIFO opened by path has no FMODE_NOWAIT (on 6.18 still), nor has a pipe end vmsplice has used: the
         // refusal comes before any byte is written, so the caller can write the same bytes another way.
-        Path fifo = dir.resolve("fifo");
         try (Arena arena = Arena.ofShared()) {
-            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(fifo.toString()), 0600);
-            int reader = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
-            int writer = Syscalls.open(arena.allocateFrom(fifo.toString()), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+            int[] ends = fifoOpenedByPath(dir.resolve("fifo"), arena);
+            int reader = ends[0], writer = ends[1];
             try {
                 MemorySegment src = arena.allocate(16);
                 long n;
@@ -334,25 +314,40 @@ class SyscallsErrnoTest {
      * instead (the regression this guards against) is freed by emptying the pipe, and the test fails, not hangs.
      */
     private static long writeNoWaitOrFree(int[] fds, MemorySegment src, long offset, long count) throws Exception {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment sink = arena.allocate(1 << 20);
+            return inTimeOrFree(() -> Syscalls.writeNoWait(fds[1], src, offset, count), () -> {
+                // Non-blocking, the read end's own description, so that the emptying cannot hang either.
+                Syscalls.fcntl(fds[0], linux_h.F_SETFL(), Syscalls.fcntl(fds[0], linux_h.F_GETFL(), 0) | linux_h.O_NONBLOCK());
+                Syscalls.read(fds[0], sink, sink.byteSize());
+            }, "writeNoWait slept on a full pipe (freed by reading it)");
+        }
+    }
+
+    /** One step of freeing a call stuck in the kernel. */
+    private interface Unblock {
+        void step() throws Exception;
+    }
+
+    /**
+     * {@code call}'s result, on a thread of its own, waited for 10 s; if it is still running then, {@code unblock}
+     * is repeated until it returns, and the test fails with {@code stuck}.
+     */
+    private static long inTimeOrFree(Callable<Long> call, Unblock unblock, String stuck) throws Exception {
         ExecutorService one = Executors.newSingleThreadExecutor();
         try {
-            Future<Long> call = one.submit(() -> Syscalls.writeNoWait(fds[1], src, offset, count));
+            Future<Long> running = one.submit(call);
             try {
-                return call.get(10, TimeUnit.SECONDS);
+                return running.get(10, TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 if (e.getCause() instanceof Exception cause) throw cause;
                 throw e;
             } catch (java.util.concurrent.TimeoutException e) {
-                // Non-blocking, the read end's own description, so that the emptying cannot hang either.
-                Syscalls.fcntl(fds[0], linux_h.F_SETFL(), Syscalls.fcntl(fds[0], linux_h.F_GETFL(), 0) | linux_h.O_NONBLOCK());
-                try (Arena arena = Arena.ofConfined()) {
-                    MemorySegment sink = arena.allocate(1 << 20);
-                    while (!call.isDone()) {
-                        Syscalls.read(fds[0], sink, sink.byteSize());
-                        Thread.sleep(1);
-                    }
+                while (!running.isDone()) {
+                    unblock.step();
+                    Thread.sleep(1);
                 }
-                throw new AssertionError("writeNoWait slept on a full pipe (freed by reading it)");
+                throw new AssertionError(stuck);
             }
         } finally {
             one.shutdownNow();
@@ -491,6 +486,16 @@ class SyscallsErrnoTest {
                 if (fds[1] >= 0) Syscalls.close(fds[1]);
             }
         }
+    }
+
+    /** A new FIFO at {@code path}, opened by path: {read end (blocking), write end (blocking)}. */
+    private static int[] fifoOpenedByPath(Path path, Arena arena) throws SyscallException {
+        Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);
+        // The reader opens non-blocking (a blocking open would wait for a writer), then goes back to blocking mode.
+        int reader = Syscalls.open(arena.allocateFrom(path.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
+        Syscalls.fcntl(reader, linux_h.F_SETFL(), 0);
+        int writer = Syscalls.open(arena.allocateFrom(path.toString()), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+        return new int[] {reader, writer};
     }
 
     private static int[] pipe(Arena arena, int extraFlags) throws SyscallException {

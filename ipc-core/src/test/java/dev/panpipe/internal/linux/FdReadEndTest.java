@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import static dev.panpipe.internal.linux.FdWriteEndTest.pattern;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -108,11 +109,5 @@ class FdReadEndTest {
         assertEquals(src.byteSize(), in.readFully(dst));
         assertEquals(src.byteSize(), written.get(10, TimeUnit.SECONDS));
         return dst;
-    }
-
-    private static MemorySegment pattern(Arena arena, int size) {
-        MemorySegment s = arena.allocate(size);
-        for (int i = 0; i < size; i++) s.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + i / 4096));
-        return s;
     }
 }

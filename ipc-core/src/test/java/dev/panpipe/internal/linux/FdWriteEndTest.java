@@ -115,7 +115,8 @@ class FdWriteEndTest {
         return dst;
     }
 
-    private static MemorySegment pattern(Arena arena, int size) {
+    /** {@code size} bytes of a pattern with a period longer than a page, so a page lost or repeated shows. */
+    static MemorySegment pattern(Arena arena, int size) {
         MemorySegment s = arena.allocate(size);
         for (int i = 0; i < size; i++) s.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + i / 4096));
         return s;
