@@ -194,6 +194,9 @@ class FdsEndToEndTest {
         assumeTrue(((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0, "needs root, to be another user");
         assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")), "needs setpriv (util-linux)");
         List<String> asNobody = List.of("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups");
+        // The checkout must be reachable by nobody: a clone under a private folder (mktemp -d, /root) is not.
+        Run help = run(asNobody, "fds", "--help");
+        assumeTrue(help.exit() == 0, "nobody cannot run " + launcher + " from this checkout: " + help.err().strip());
         withZombie((z, p) -> {
             Run zombie = run(asNobody, "fds", Long.toString(z));
             assertEquals(0, zombie.exit(), zombie.err());
