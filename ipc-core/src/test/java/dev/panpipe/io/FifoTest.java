@@ -234,6 +234,21 @@ class FifoTest {
         }
     }
 
+    @Test
+    void shouldWakeAReaderOfALentEndWhoseBytesAnotherReaderTookWithAsynchronousCloseException() throws Exception {
+        // A FIFO opened by path refuses preadv2(RWF_NOWAIT): shared with the child, its end polled, then read(2).
+        try (Fifo fifo = Fifo.create(dir.resolve("raced-reader")); Pipe pipe = fifo.openBoth()) {
+            LentEndRaces.assertReaderOfLentEndSleepsOnlyWhereCloseReachesIt(pipe);
+        }
+    }
+
+    @Test
+    void shouldWakeAWriterOfALentEndWhoseRoomAnotherWriterTookWithAsynchronousCloseException() throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("raced-writer")); Pipe pipe = fifo.openBoth()) {
+            LentEndRaces.assertWriterOfLentEndSleepsOnlyWhereCloseReachesIt(pipe);
+        }
+    }
+
     private static boolean isFifo(Path path) throws Exception {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         return (mode & linux_h.S_IFMT()) == linux_h.S_IFIFO();

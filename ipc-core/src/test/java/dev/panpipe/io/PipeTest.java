@@ -16,6 +16,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -25,14 +27,11 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -172,9 +171,40 @@ class PipeTest {
     }
 
     @Test
+    void shouldGiveAChildADescriptionOfItsOwnOfALentEnd() throws Exception {
+        // Programs expect a blocking stdin and stdout, and the ends want O_NONBLOCK (their waits in poll, where
+        // close() reaches them): two descriptions of the same pipe give both, where one shared description, put
+        // back in blocking mode for the child, left the ends to poll before each call, racing the child for bytes.
+        try (Pipe in = Pipe.open(); Pipe out = Pipe.open();
+             Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdin(Redirect.from(in.readEnd()))
+                     .stdout(Redirect.to(out.writeEnd())).destroyGrace(Duration.ofMillis(100)).start()) {
+            in.readEnd().blocking(false);
+            assertEquals(0, in.readEnd().read(new byte[1], 0, 1), "nothing to read yet");
+            assertEquals(1, out.writeEnd().write(new byte[1], 0, 1));
+            assertEquals(1, out.readEnd().read(new byte[1], 0, 1));
+            for (var end : List.of(Map.entry((int) in.readEnd().nativeHandle(), 0), Map.entry((int) out.writeEnd().nativeHandle(), 1))) {
+                String ours = "/proc/self/fd/" + end.getKey(), theirs = "/proc/" + child.pid() + "/fd/" + end.getValue();
+                assertEquals(Files.readSymbolicLink(Path.of(ours)),
+                        Files.readSymbolicLink(Path.of(theirs)), "the same pipe: " + ours + ", " + theirs);
+                assertTrue(nonBlocking("/proc/self/fdinfo/" + end.getKey()), "the end's own description: O_NONBLOCK");
+                assertFalse(nonBlocking("/proc/" + child.pid() + "/fdinfo/" + end.getValue()), "the child's: blocking");
+            }
+            assertTrue(child.isAlive());
+        }
+    }
+
+    /** Whether the description behind an fd, by its {@code /proc/PID/fdinfo/FD}, has O_NONBLOCK set. */
+    private static boolean nonBlocking(String fdinfo) throws Exception {
+        for (String line : Files.readAllLines(Path.of(fdinfo))) {
+            if (line.startsWith("flags:")) return (Integer.parseInt(line.substring(6).trim(), 8) & linux_h.O_NONBLOCK()) != 0;
+        }
+        throw new AssertionError("no flags: line in " + fdinfo);
+    }
+
+    @Test
     void shouldWakeAReaderOfAnEndLentToAChildWithAsynchronousCloseException() throws Exception {
-        // Lent to a child, the end's description is shared and back in blocking mode, as the child expects. A
-        // blocking read used to go straight into read(2) there, where close() cannot reach it.
+        // Lent to a child, the end's description was once shared and back in blocking mode, as the child expects,
+        // and a blocking read went straight into read(2) there, where close() cannot reach it.
         try (Pipe pipe = Pipe.open();
              Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdin(Redirect.from(pipe.readEnd()))
                      .destroyGrace(Duration.ofMillis(100)).start()) {
@@ -195,53 +225,10 @@ class PipeTest {
 
     @Test
     void shouldWakeAReaderOfALentEndWhoseBytesAnotherReaderTookWithAsynchronousCloseException() throws Exception {
-        // The mirror of the writers' race below: the end is lent to a child that reads the same pipe without pause.
-        // Whenever a byte comes, both readers wake, and the child, asleep inside read(2), mostly takes it before this
-        // process is back from its poll. A read made because that poll had said "readable" (read(2) on the blocking
-        // description, as lent ends read) then slept in the kernel until the next byte, where close() could not
-        // reach it. Fed a byte at a time, the reader must only ever sleep in its poll.
-        try (Pipe pipe = Pipe.open();
-             Subprocess child = Subprocess.builder(List.of("cat")).stdin(Redirect.from(pipe.readEnd()))
-                     .stdout(Redirect.discard()).destroyGrace(Duration.ofMillis(100)).start()) {
-            AtomicInteger tid = new AtomicInteger();
-            AtomicLong got = new AtomicLong();
-            Future<Long> read = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> {
-                tid.set(Blocking.gettid());
-                byte[] buffer = new byte[4096];
-                for (;;) {
-                    int n = pipe.readEnd().read(buffer, 0, buffer.length);
-                    if (n < 0) return got.get();
-                    got.addAndGet(n);
-                }
-            });
-            byte[] one = {42};
-            String sleptIn = null;
-            // Which reader gets a byte is chance: as many rounds as 5 s allow, stopping at the first that sends the
-            // reader into read(2).
-            long until5s = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            for (int round = 0; round < 2000 && sleptIn == null && System.nanoTime() < until5s; round++) {
-                long sleeps = Blocking.sleepsOf(tid.get());
-                assertEquals(1, pipe.writeEnd().write(one, 0, 1));
-                // Both readers had their chance once the pipe is empty again and the reader, woken by the byte, asleep again.
-                String where = null;
-                for (long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1); System.nanoTime() < until; Thread.onSpinWait()) {
-                    if (!pipe.readEnd().awaitReadable(Duration.ZERO) && Blocking.sleepsOf(tid.get()) > sleeps
-                            && (where = Blocking.asleepIn(tid.get())) != null) break;
-                }
-                if (where != null && where.contains("pipe_read")) sleptIn = where;
-            }
-            assertFalse(read.isDone(), "the read must be blocked before the close");
-            pipe.readEnd().close();
-            Throwable thrown = Blocking.failureOrFree(read, () -> {
-                try {
-                    pipe.writeEnd().write(new byte[4096], 0, 4096);   // what frees a read(2) that close() could not
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }, "close() did not wake a reader of a lent end" + (sleptIn == null ? "" : ", asleep in " + sleptIn));
-            assertInstanceOf(AsynchronousCloseException.class, thrown);
-            assertNull(sleptIn, "the reader slept in read(2), out of close()'s reach, though close() freed it in time");
-            assertTrue(child.isAlive(), "the child's copy of the end is its own");
+        // The mirror of the writers' race below. Before lent pipe ends were given a description of their own, the
+        // reader polled, then read(2) on the shared, blocking description; since preadv2(RWF_NOWAIT), it did not.
+        try (Pipe pipe = Pipe.open()) {
+            LentEndRaces.assertReaderOfLentEndSleepsOnlyWhereCloseReachesIt(pipe);
         }
     }
 
@@ -259,9 +246,9 @@ class PipeTest {
 
     @Test
     void shouldWakeAWriterOfAnEndLentToAChildWithAsynchronousCloseException() throws Exception {
-        // As for reads: lent to a child, the end's description is shared and back in blocking mode, and a blocking
-        // write of more than fits went straight into write(2), which sleeps there until the rest fits. Nobody reads
-        // here: the write fills the pipe and waits, where close() must reach it.
+        // As for reads: lent to a child, the end's description was once shared and back in blocking mode, and a
+        // blocking write of more than fits went straight into write(2), which sleeps there until the rest fits.
+        // Nobody reads here: the write fills the pipe and waits, where close() must reach it.
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
              Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdout(Redirect.to(pipe.writeEnd()))
                      .destroyGrace(Duration.ofMillis(100)).start()) {
@@ -279,55 +266,15 @@ class PipeTest {
 
     @Test
     void shouldWakeAWriterOfALentEndWhoseRoomAnotherWriterTookWithAsynchronousCloseException() throws Exception {
-        // The end is lent to a child that writes to the same pipe without pause: whenever the reader frees a page,
-        // both writers wake, and the child, asleep inside write(2), mostly takes the room before this process is
-        // back from its poll. A write made because that poll had said "room" (write(2) on the blocking description,
-        // as lent ends wrote) then slept in the kernel until the reader freed more, where close() could not reach
-        // it. Freed a page at a time, the writer must only ever sleep in its poll.
-        try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
-             Subprocess child = Subprocess.builder(List.of("cat", "/dev/zero")).stdout(Redirect.to(pipe.writeEnd()))
-                     .destroyGrace(Duration.ofMillis(100)).start()) {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (pipe.writeEnd().awaitWritable(Duration.ZERO)) {
-                assertTrue(System.nanoTime() < deadline, "the child did not fill the pipe");
-                Thread.sleep(1);
-            }
-            MemorySegment more = arena.allocate(16L << 20);   // more than the rounds below free
-            AtomicInteger tid = new AtomicInteger();
-            Future<Long> write = Blocking.startAndAwaitBlocked(List.of("poll", "pipe"), () -> {
-                tid.set(Blocking.gettid());
-                return pipe.writeEnd().write(more);
-            });
-            byte[] page = new byte[4096];
-            String sleptIn = null;
-            // Which writer gets a page is chance (with writes after a poll, the child won one within 1 to 40 rounds
-            // here): as many rounds as 5 s allow, stopping at the first that sends the writer into write(2).
-            long until5s = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            for (int round = 0; round < 2000 && sleptIn == null && System.nanoTime() < until5s; round++) {
-                long sleeps = Blocking.sleepsOf(tid.get());
-                assertEquals(page.length, pipe.readEnd().read(page, 0, page.length));   // the child's pages are whole
-                // Both writers had their chance once the pipe is full again and the writer, woken by the read, asleep again.
-                String where = null;
-                for (long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1); System.nanoTime() < until; Thread.onSpinWait()) {
-                    if (!pipe.writeEnd().awaitWritable(Duration.ZERO) && Blocking.sleepsOf(tid.get()) > sleeps
-                            && (where = Blocking.asleepIn(tid.get())) != null) break;
-                }
-                if (where != null && where.contains("pipe_write")) sleptIn = where;
-            }
-            assertFalse(write.isDone(), "the write must be blocked before the close");
-            pipe.writeEnd().close();
-            Throwable thrown = Blocking.failureOrFree(write, pipe.readEnd()::close,
-                    "close() did not wake a writer of a lent end" + (sleptIn == null ? "" : ", asleep in " + sleptIn));
-            assertInstanceOf(AsynchronousCloseException.class, thrown);
-            assertNull(sleptIn, "the writer slept in write(2), out of close()'s reach, though close() freed it in time");
-            assertTrue(child.isAlive(), "the child's copy of the end is its own");
+        try (Pipe pipe = Pipe.open()) {
+            LentEndRaces.assertWriterOfLentEndSleepsOnlyWhereCloseReachesIt(pipe);
         }
     }
 
     @Test
     void shouldWriteAShortCountWithoutBlockingOnAnEndLentToAChild() throws Exception {
-        // The description is in blocking mode, where write(2) waits until all of its bytes are in: a non-blocking
-        // write must still take only what fits now.
+        // Were the description shared, it would be in blocking mode, where write(2) waits until all of its bytes are
+        // in: a non-blocking write must still take only what fits now.
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared();
              Subprocess child = Subprocess.builder(List.of("sleep", "30")).stdout(Redirect.to(pipe.writeEnd()))
                      .destroyGrace(Duration.ofMillis(100)).start()) {

@@ -1,10 +1,12 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.internal.CloseGate;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
+import dev.panpipe.bindings.linux.stat;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -26,10 +28,11 @@ import java.nio.channels.AsynchronousCloseException;
  * try the call, and on EAGAIN {@code poll} the fd together with an eventfd that {@link #close()} rings.
  * The eventfd is made the first time a thread has to wait, so handles that never block cost one fd.
  * A handle that wraps an fd shared with other processes (an inherited stdin, say) is left in the
- * mode it has, because O_NONBLOCK belongs to the open file description all of them share. One that
- * was lent to a child ({@link #prepareForChild}) still polls before it blocks, so close interrupts its
- * waits too; an inherited one blocks in the kernel, as any program's blocking stdin does (a worker's
- * stdin is read on every message, and nobody closes it under the reader).
+ * mode it has, because O_NONBLOCK belongs to the open file description all of them share. A pipe or
+ * FIFO handed to a child gets the child a description of its own ({@link #openDescriptionForChild}), so
+ * the handle stays exclusive. Any other end lent to a child ({@link #prepareForChild}) still polls before
+ * it blocks, so close interrupts its waits too; an inherited one blocks in the kernel, as any program's
+ * blocking stdin does (a worker's stdin is read on every message, and nobody closes it under the reader).
  */
 public final class FdHandle implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -132,6 +135,58 @@ public final class FdHandle implements AutoCloseable {
         if ((flags & linux_h.O_NONBLOCK()) == 0) Syscalls.fcntl(fd, linux_h.F_SETFL(), flags | linux_h.O_NONBLOCK());
         nonBlockingSet = true;
         return true;
+    }
+
+    /**
+     * Opens a second open file description of this pipe or FIFO for a child, through {@code /proc/self/fd/N}:
+     * the child's is in blocking mode, as programs expect, while this handle's stays its own (O_NONBLOCK once
+     * used), so its waits stay in poll, where {@link #close()} reaches them, and no read or write of its can sleep
+     * in the kernel because the child took the bytes or the room a poll had just seen. The new description has
+     * this one's access mode and status flags (O_DIRECT: a packet pipe stays one) but O_NONBLOCK, and is
+     * close-on-exec; the caller hands it to the child and closes it after the spawn. Both count as readers (or
+     * writers) of the pipe until closed, as a dup would.
+     *
+     * <p>Returns -1 where a separate description cannot be had, and the caller shares this one instead
+     * ({@link #prepareForChild}): not a pipe or FIFO (a socket's, a tty's or a file's description carries state a
+     * new open would not share: a file's offset, a tty's controlling terminal), no {@code /proc}, a FIFO write end
+     * whose readers are all gone (ENXIO), a pipe another user made (EACCES). Running out of fds or memory is
+     * thrown, not hidden: sharing would only fail the spawn later, less clearly.
+     */
+    public int openDescriptionForChild() throws SyscallException {
+        int f = acquire();
+        try (Arena arena = Arena.ofConfined()) {
+            if (!isPipeOrFifo(f)) return -1;
+            int flags = Syscalls.fcntl(f, linux_h.F_GETFL(), 0);
+            int accessMode = flags & (linux_h.O_WRONLY() | linux_h.O_RDWR());
+            int reopened;
+            try {
+                // O_NONBLOCK for the open itself: a FIFO opened to read would otherwise wait for a writer.
+                reopened = Syscalls.open(arena.allocateFrom("/proc/self/fd/" + f),
+                        accessMode | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC() | linux_h.O_NOCTTY(), 0);
+            } catch (SyscallException e) {
+                int errno = e.errno();
+                if (errno == Errno.EMFILE || errno == linux_h.ENFILE() || errno == Errno.ENOMEM) throw e;
+                return -1;
+            }
+            try {
+                Syscalls.fcntl(reopened, linux_h.F_SETFL(), flags & ~linux_h.O_NONBLOCK());
+            } catch (SyscallException e) {
+                closeQuietly(reopened);
+                throw e;
+            }
+            return reopened;
+        } finally {
+            release();
+        }
+    }
+
+    /** Whether {@code fd} is a pipe or FIFO ({@code S_IFIFO}). */
+    static boolean isPipeOrFifo(int fd) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = stat.allocate(arena);
+            Syscalls.fstat(fd, st);
+            return (stat.st_mode(st) & linux_h.S_IFMT()) == linux_h.S_IFIFO();
+        }
     }
 
     /**

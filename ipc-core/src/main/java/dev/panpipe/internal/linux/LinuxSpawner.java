@@ -164,8 +164,8 @@ public final class LinuxSpawner {
                 toClose.add(fd);
                 map.put(target, fd);
             }
-            case Redirect.FromEnd e -> map.put(target, lend(handleOf(e.end()), sharedEnds));
-            case Redirect.ToEnd e -> map.put(target, lend(handleOf(e.end()), sharedEnds));
+            case Redirect.FromEnd e -> map.put(target, lend(handleOf(e.end()), toClose, sharedEnds));
+            case Redirect.ToEnd e -> map.put(target, lend(handleOf(e.end()), toClose, sharedEnds));
             case Redirect.RawFd f -> map.put(target, f.fd());
             case Redirect.ToStdout s -> throw new IllegalArgumentException("toStdout() is for stderr only");
         }
@@ -216,8 +216,17 @@ public final class LinuxSpawner {
         throw new IllegalArgumentException("not a Linux fd end: " + end);
     }
 
-    /** Keeps the end's fd open for the spawn and puts its description back in blocking mode for the child. */
-    private static int lend(FdHandle h, List<FdHandle> sharedEnds) throws SyscallException {
+    /**
+     * The fd the child gets for a caller's end. A pipe or FIFO: a description of its own, in blocking mode, closed
+     * in the parent after the spawn, so the end's own description keeps its mode. Anything else: the end's fd,
+     * kept open for the spawn, its description put back in blocking mode for the child and shared from then on.
+     */
+    private static int lend(FdHandle h, List<Integer> toClose, List<FdHandle> sharedEnds) throws SyscallException {
+        int own = h.openDescriptionForChild();
+        if (own >= 0) {
+            toClose.add(own);
+            return own;
+        }
         h.prepareForChild();
         int fd = h.acquire();
         sharedEnds.add(h);

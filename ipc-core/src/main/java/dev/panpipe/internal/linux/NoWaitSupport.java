@@ -4,10 +4,6 @@ import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
-import dev.panpipe.bindings.linux.stat;
-
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 
 /**
  * Whether one end, whose description is in blocking mode and shared with another process, is read or written with
@@ -33,7 +29,7 @@ final class NoWaitSupport {
     boolean use(int fd) throws SyscallException {
         byte m = mode;
         if (m == UNKNOWN) {
-            m = kernelHasNoWait && isPipeOrFifo(fd) ? NO_WAIT : POLL_FIRST;
+            m = kernelHasNoWait && FdHandle.isPipeOrFifo(fd) ? NO_WAIT : POLL_FIRST;
             mode = m;
         }
         return m == NO_WAIT;
@@ -54,14 +50,5 @@ final class NoWaitSupport {
         }
         mode = POLL_FIRST;
         return true;
-    }
-
-    /** Whether {@code fd} is a pipe or FIFO ({@code S_IFIFO}). */
-    private static boolean isPipeOrFifo(int fd) throws SyscallException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = stat.allocate(arena);
-            Syscalls.fstat(fd, st);
-            return (stat.st_mode(st) & linux_h.S_IFMT()) == linux_h.S_IFIFO();
-        }
     }
 }

@@ -26,10 +26,12 @@ import java.util.concurrent.TimeUnit;
 
 import static dev.panpipe.internal.linux.FdWriteEndTest.pattern;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Reads through an end lent to a child, from the files that refuse preadv2's RWF_NOWAIT (a regular file, a FIFO, a
- * pipe end vmsplice has used): they go the way lent ends always went, a read after each poll, and lose nothing.
+ * Reads through an end whose description is shared with a child (a regular file lent to one; a pipe or FIFO where a
+ * spawn cannot give the child a description of its own), from the files that refuse preadv2's RWF_NOWAIT (a regular
+ * file, a FIFO, a pipe end vmsplice has used): they read after each poll, and lose nothing.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 @ExtendWith(LeakCheck.class)
@@ -60,7 +62,7 @@ class FdReadEndTest {
         try (Fifo fifo = Fifo.create(dir, "f"); Arena arena = Arena.ofShared()) {
             ReadEnd in = fifo.openReadEndNow();
             try (in; WriteEnd out = fifo.openWriteEnd()) {
-                lend(in);
+                share(in);
                 MemorySegment src = pattern(arena, SIZE);
                 assertEquals(-1, src.mismatch(readWhileWriting(out, in, src, arena)));
                 assertEquals(-1, src.mismatch(readWhileWriting(out, in, src, arena)), "and again, once it is known");
@@ -73,7 +75,7 @@ class FdReadEndTest {
         // vmsplice(2) from a read end takes RWF_NOWAIT away from its file for good: the next read is refused, and must
         // go on after a poll without losing or repeating a byte.
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared()) {
-            lend(pipe.readEnd());
+            share(pipe.readEnd());
             MemorySegment src = pattern(arena, SIZE);
             assertEquals(-1, src.mismatch(readWhileWriting(pipe.writeEnd(), pipe.readEnd(), src, arena)));
             MemorySegment sent = arena.allocate(100);
@@ -89,11 +91,24 @@ class FdReadEndTest {
         }
     }
 
-    /** Lends {@code end} to a child, as a redirect does; the child exits at once, the end stays lent. */
-    private static void lend(ReadEnd end) throws Exception {
+    /**
+     * Lends {@code end} to a child, as a redirect does; the child exits at once. A file's description is shared
+     * with the child, and stays shared: the end is lent.
+     */
+    private static void lend(FdReadEnd end) throws Exception {
         try (Subprocess child = Subprocess.builder(List.of("true")).stdin(Redirect.from(end)).start()) {
             assertEquals(0, child.waitFor().code());
         }
+        assertTrue(end.handle().lent(), "a file's description is shared with the child, not opened anew");
+    }
+
+    /**
+     * Shares {@code end}'s description with a child, as a spawn does with a pipe or FIFO it cannot give a description
+     * of its own (no /proc; another user's pipe): back in blocking mode, and lent from then on. No child is needed
+     * for what is tested here: how the end reads and writes a shared description.
+     */
+    private static void share(ReadEnd end) throws Exception {
+        ((FdReadEnd) end).handle().prepareForChild();
     }
 
     /** Reads all of {@code src}'s size (blocking) while another thread writes {@code src}: what the reader got. */

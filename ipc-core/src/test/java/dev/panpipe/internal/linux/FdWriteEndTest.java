@@ -26,10 +26,12 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Writes through an end lent to a child, to the files that refuse pwritev2's RWF_NOWAIT (a regular file, a FIFO, a
- * pipe end vmsplice has used): they go the way lent ends always went, a page after each poll, and lose nothing.
+ * Writes through an end whose description is shared with a child (a regular file lent to one; a pipe or FIFO where a
+ * spawn cannot give the child a description of its own), to the files that refuse pwritev2's RWF_NOWAIT (a regular
+ * file, a FIFO, a pipe end vmsplice has used): they write a page after each poll, and lose nothing.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 @ExtendWith(LeakCheck.class)
@@ -64,7 +66,7 @@ class FdWriteEndTest {
         try (Fifo fifo = Fifo.create(dir, "f"); Arena arena = Arena.ofShared()) {
             ReadEnd in = fifo.openReadEndNow();
             try (in; WriteEnd out = fifo.openWriteEnd()) {
-                lend(out);
+                share(out);
                 MemorySegment src = pattern(arena, SIZE);
                 assertEquals(-1, src.mismatch(writeWhileReading(out, in, src, arena)));
                 assertEquals(-1, src.mismatch(writeWhileReading(out, in, src, arena)), "and again, once it is known");
@@ -77,7 +79,7 @@ class FdWriteEndTest {
         // vmsplice(2) takes RWF_NOWAIT away from the pipe end's file for good: the next write is refused, and must
         // go on by pages without losing or repeating a byte.
         try (Pipe pipe = Pipe.open(); Arena arena = Arena.ofShared()) {
-            lend(pipe.writeEnd());
+            share(pipe.writeEnd());
             MemorySegment src = pattern(arena, SIZE);
             assertEquals(-1, src.mismatch(writeWhileReading(pipe.writeEnd(), pipe.readEnd(), src, arena)));
             MemorySegment spliced = arena.allocate(100);
@@ -93,11 +95,24 @@ class FdWriteEndTest {
         }
     }
 
-    /** Lends {@code end} to a child, as a redirect does; the child exits at once, the end stays lent. */
-    private static void lend(WriteEnd end) throws Exception {
+    /**
+     * Lends {@code end} to a child, as a redirect does; the child exits at once. A file's description is shared
+     * with the child, and stays shared: the end is lent.
+     */
+    private static void lend(FdWriteEnd end) throws Exception {
         try (Subprocess child = Subprocess.builder(List.of("true")).stdout(Redirect.to(end)).start()) {
             assertEquals(0, child.waitFor().code());
         }
+        assertTrue(end.handle().lent(), "a file's description is shared with the child, not opened anew");
+    }
+
+    /**
+     * Shares {@code end}'s description with a child, as a spawn does with a pipe or FIFO it cannot give a description
+     * of its own (no /proc; another user's pipe): back in blocking mode, and lent from then on. No child is needed
+     * for what is tested here: how the end reads and writes a shared description.
+     */
+    private static void share(WriteEnd end) throws Exception {
+        ((FdWriteEnd) end).handle().prepareForChild();
     }
 
     /** Writes all of {@code src} (blocking) while another thread reads as much: what the reader got. */
