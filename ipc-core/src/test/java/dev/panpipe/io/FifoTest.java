@@ -249,6 +249,23 @@ class FifoTest {
         }
     }
 
+    @Test
+    void shouldShareTheDescriptionOfAWriteEndWhoseReadersAreGone() throws Exception {
+        // A second description of a FIFO cannot be opened for writing once no reader is left (ENXIO): the spawn
+        // shares the end's own, in blocking mode, as a child expects, and the child's write meets no reader.
+        try (Fifo fifo = Fifo.create(dir.resolve("no-reader")); Pipe pipe = fifo.openBoth()) {
+            assertEquals(1, pipe.writeEnd().write(new byte[1], 0, 1));
+            String fdinfo = "/proc/self/fdinfo/" + pipe.writeEnd().nativeHandle();
+            assertTrue(PipeTest.nonBlocking(fdinfo), "the end's own description, once used: O_NONBLOCK");
+            pipe.readEnd().close();
+            try (Subprocess child = Subprocess.builder("sh", "-c", "printf x").stdout(Redirect.to(pipe.writeEnd()))
+                    .stderr(Redirect.discard()).start()) {
+                assertEquals(ExitStatus.killed(13, false), child.waitFor(), "SIGPIPE: nobody reads the FIFO");
+            }
+            assertFalse(PipeTest.nonBlocking(fdinfo), "shared with the child, and so in blocking mode");
+        }
+    }
+
     private static boolean isFifo(Path path) throws Exception {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         return (mode & linux_h.S_IFMT()) == linux_h.S_IFIFO();

@@ -194,7 +194,7 @@ class PipeTest {
     }
 
     /** Whether the description behind an fd, by its {@code /proc/PID/fdinfo/FD}, has O_NONBLOCK set. */
-    private static boolean nonBlocking(String fdinfo) throws Exception {
+    static boolean nonBlocking(String fdinfo) throws Exception {
         for (String line : Files.readAllLines(Path.of(fdinfo))) {
             if (line.startsWith("flags:")) return (Integer.parseInt(line.substring(6).trim(), 8) & linux_h.O_NONBLOCK()) != 0;
         }
