@@ -6,42 +6,52 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * {@link Mux#expect} saw no matching line: the time ran out, or the child ended (or was lost) first. The message names
- * the child, the pattern and why, and lists the last lines seen from the child.
+ * {@link Mux#expect} saw no matching line: the time ran out, the child ended (or was lost) first, or the mux's output
+ * was closed ({@link Mux#closeOutput}) so that none could come. The message names the child, the pattern and why, and
+ * lists the last lines seen from the child.
  */
 public final class ExpectationFailedException extends IOException {
     private final String child;
     private final Pattern pattern;
     private final Duration timeout;
     private final ExitStatus exit;
+    private final boolean outputClosed;
     private final List<Mux.Line> recentLines;
 
     public ExpectationFailedException(String child, Pattern pattern, Duration timeout, ExitStatus exit, List<Mux.Line> recentLines) {
-        this(child, pattern, timeout, exit, null, recentLines);
+        this(child, pattern, timeout, exit, null, false, recentLines);
     }
 
     /** The child was lost before a matching line came (see {@link ChildLostException}, the cause). */
     public ExpectationFailedException(String child, Pattern pattern, Duration timeout, ChildLostException lost, List<Mux.Line> recentLines) {
-        this(child, pattern, timeout, null, lost, recentLines);
+        this(child, pattern, timeout, null, lost, false, recentLines);
+    }
+
+    /** The mux's output was closed ({@link Mux#closeOutput}) before a matching line came: none can come any more. */
+    public static ExpectationFailedException outputClosed(String child, Pattern pattern, Duration timeout, List<Mux.Line> recentLines) {
+        return new ExpectationFailedException(child, pattern, timeout, null, null, true, recentLines);
     }
 
     private ExpectationFailedException(String child, Pattern pattern, Duration timeout, ExitStatus exit, ChildLostException lost,
-                                       List<Mux.Line> recentLines) {
-        super(message(child, pattern, timeout, exit, lost, recentLines), lost);
+                                       boolean outputClosed, List<Mux.Line> recentLines) {
+        super(message(child, pattern, timeout, exit, lost, outputClosed, recentLines), lost);
         this.child = child;
         this.pattern = pattern;
         this.timeout = timeout;
         this.exit = exit;
+        this.outputClosed = outputClosed;
         this.recentLines = List.copyOf(recentLines);
     }
 
     private static String message(String child, Pattern pattern, Duration timeout, ExitStatus exit, ChildLostException lost,
-                                  List<Mux.Line> lines) {
+                                  boolean outputClosed, List<Mux.Line> lines) {
         StringBuilder s = new StringBuilder("expected a line from ").append(child).append(" matching /").append(pattern.pattern()).append("/: ");
         if (exit != null) {
             s.append(child).append(" ended (").append(exit).append(") before one came");
         } else if (lost != null) {
             s.append(child).append(" was lost before one came (").append(lost.getMessage()).append(')');
+        } else if (outputClosed) {
+            s.append("the mux stopped reading its output (closeOutput) before one came");
         } else {
             s.append("none came within ").append(format(timeout));
         }
@@ -73,9 +83,17 @@ public final class ExpectationFailedException extends IOException {
         return timeout;
     }
 
-    /** How the child ended, if that is why; null for a timeout. */
+    /** How the child ended, if that is why; null for a timeout, a lost child or closed output. */
     public ExitStatus exit() {
         return exit;
+    }
+
+    /**
+     * True if the mux's output was closed ({@link Mux#closeOutput}) before a matching line came, so none could come
+     * any more: the reason whatever became of the child meanwhile.
+     */
+    public boolean outputClosed() {
+        return outputClosed;
     }
 
     /** The last lines seen from the child, oldest first. */

@@ -63,6 +63,13 @@ import java.util.regex.Pattern;
  * neither it nor its group, so what it left running in that group is not stopped, and a notice says so if
  * the group still has members.
  *
+ * <h2>Nobody reading</h2>
+ * When nobody will see the lines any more (the reader of {@link MuxBuilder#output} has gone away),
+ * {@link #closeOutput} does what the reader of a shell pipeline does by going away: the mux stops reading
+ * the children's stdout and stderr and closes its ends of those pipes, so a child that writes dies of
+ * SIGPIPE at its next write, rather than run on, its output read and dropped, until {@link #close()} has
+ * stopped it two grace periods later.
+ *
  * <h2>A child lost</h2>
  * The mux learns of a child's end through its pidfd and reads its status with {@code waitid(WNOWAIT)}; the
  * child stays unreaped until {@link #close()}. If that fails (most often because something else reaped the
@@ -147,7 +154,8 @@ public interface Mux extends AutoCloseable {
      * Up to {@link MuxBuilder#BACKLOG_LINES} lines are kept per child.
      *
      * @throws ExpectationFailedException if no such line comes within {@code timeout}, or the child ends
-     *         first; the exception holds the last lines seen from the child
+     *         first, or none can come as {@link #closeOutput} was called (at once then, once the lines kept
+     *         are used up); the exception holds the last lines seen from the child
      * @throws InterruptedException if the calling thread is interrupted while waiting
      */
     Line expect(String child, Pattern pattern, Duration timeout) throws ExpectationFailedException, InterruptedException;
@@ -168,6 +176,30 @@ public interface Mux extends AutoCloseable {
 
     /** The exits so far, in the order they were seen. */
     List<Exit> exits();
+
+    /**
+     * Stops reading every child's stdout and stderr and closes this mux's read ends of those pipes, as the
+     * reader of a shell pipeline does when it goes away: from then on a write to them, by the child or by
+     * anything it started that shares them, fails. A child that keeps SIGPIPE's default action (every child
+     * starts with every signal's default) dies of SIGPIPE at its next write; one that ignores SIGPIPE gets
+     * EPIPE. Its end is recorded as any other: an {@link Exit} killed by signal 13, by itself if
+     * {@link #close()} had not begun stopping the children, so {@link #await}{@code (ANY)} returns for it. A
+     * child that writes nothing runs on until close stops it.
+     *
+     * <p>Nothing already read is lost: a line begun but not finished is delivered as it is (not
+     * {@link Line#complete}), as at the end of a stream, and lines delivered stay in {@link #recentLines}
+     * and for {@link #expect}. What is still in the pipes is dropped unread. Since no line can come any
+     * more, {@link #expect} takes what was kept and then fails at once (with
+     * {@link ExpectationFailedException#outputClosed()}) instead of waiting for its timeout. Stdins, FIFOs,
+     * exits and close are as before.
+     *
+     * <p>Idempotent, and harmless during or after {@link #close()} (which ends every stream itself). Called
+     * from any thread but the mux's own, it returns once the pipes are closed: no line is delivered after
+     * it. Called from the mux's own thread (by {@link MuxBuilder#output}'s stream, an {@link
+     * MuxBuilder#onLine} or {@link MuxBuilder#notices} consumer), it cannot wait for that thread: it
+     * returns at once, and the pipes are closed as soon as the call that reached it returns.
+     */
+    void closeOutput();
 
     /**
      * Stops every child still running (stdin closed, grace period, SIGTERM to its process group, grace

@@ -1,6 +1,7 @@
 package dev.panpipe.process;
 
 import dev.panpipe.io.LeakCheck;
+import dev.panpipe.testing.OpenFds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -15,6 +16,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -277,11 +281,89 @@ class MuxTest {
     }
 
     private static void awaitNotice(List<String> notices, String expected) throws InterruptedException {
+        awaitTrue(() -> notices.contains(expected), () -> "no notice '" + expected + "' within 5s; notices: " + notices);
+    }
+
+    /** Polls {@code condition} (this is the test side) for up to five seconds, then fails with {@code failure}. */
+    private static void awaitTrue(BooleanSupplier condition, Supplier<String> failure) throws InterruptedException {
         long deadline = System.nanoTime() + FIVE_SECONDS.toNanos();
-        while (!notices.contains(expected)) {
-            if (System.nanoTime() > deadline) fail("no notice '" + expected + "' within 5s; notices: " + notices);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) fail(failure.get());
             Thread.sleep(10);
         }
+    }
+
+    /**
+     * closeOutput does what the reader of a shell pipeline does by going away. The mux's ends of the
+     * children's stdout and stderr are closed when it returns, so yes, which writes for ever, dies of SIGPIPE
+     * at once (it used to be read and dropped until close stopped it, two grace periods later), while quiet,
+     * which writes nothing, runs on until what it is sent makes it write. Lines delivered before stay, and
+     * expect takes them, then fails at once rather than at its timeout, as no more can come. Twice, and
+     * after close, it does nothing more.
+     */
+    @Test
+    @Timeout(60)
+    void shouldKillAWriterWithSigpipeOnceTheOutputIsClosed() throws Exception {
+        Mux mux = Mux.builder().child("yes", List.of("yes")).child("quiet", sh("echo ready; exec cat"))
+                .grace(Duration.ofMillis(200)).start();
+        try (mux) {
+            mux.expect("yes", Pattern.compile("^y$"), FIVE_SECONDS);
+            awaitTrue(() -> !mux.recentLines("quiet").isEmpty(), () -> "no line from quiet within 5s");
+            List<String> pipes = new ArrayList<>();        // "pipe:[inode]" of each child's stdout and stderr
+            for (String child : mux.names()) {
+                for (int fd = 1; fd <= 2; fd++) {
+                    pipes.add(Files.readSymbolicLink(Path.of("/proc/" + mux.process(child).pid() + "/fd/" + fd)).toString());
+                }
+            }
+
+            mux.closeOutput();
+            mux.closeOutput();
+            assertEquals(List.of(), OpenFds.snapshot().values().stream().filter(pipes::contains).toList(),
+                    "this process holds no end of the children's stdout and stderr pipes");
+            assertEquals(new Mux.Exit("yes", ExitStatus.killed(Signals.SIGPIPE, false), true), awaitExit(mux, "yes"));
+            assertFalse(mux.recentLines("yes").isEmpty(), "what yes wrote before is kept");
+            assertEquals(List.of("yes"), mux.exits().stream().map(Mux.Exit::child).toList(), "quiet, which writes nothing, runs on");
+
+            assertEquals("ready", mux.expect("quiet", Pattern.compile("ready"), FIVE_SECONDS).text(), "a line delivered before");
+            long t0 = System.nanoTime();
+            ExpectationFailedException none = assertThrows(ExpectationFailedException.class,
+                    () -> mux.expect("quiet", Pattern.compile("never"), Duration.ofSeconds(20)));
+            assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "failed at once, not at the timeout");
+            assertTrue(none.outputClosed());
+            assertNull(none.exit());
+            assertEquals("expected a line from quiet matching /never/: the mux stopped reading its output (closeOutput) before"
+                    + " one came; last lines from quiet:\n  quiet: ready", none.getMessage());
+
+            mux.send("quiet", "hi\n");          // stdin still works: cat echoes it, and its write kills it
+            assertEquals(new Mux.Exit("quiet", ExitStatus.killed(Signals.SIGPIPE, false), true), awaitExit(mux, "quiet"));
+        }
+        mux.closeOutput();
+        assertEquals(List.of("yes", "quiet"), mux.exits().stream().map(Mux.Exit::child).toList());
+    }
+
+    /**
+     * As panpipe mux's output stream does when its reader goes away: closeOutput from the mux's own thread,
+     * here from onLine, on every line once the mux is known. It cannot wait for that thread, so it returns at
+     * once (the thread does not wait for itself for ever), and the pipes close as soon as the handler returns.
+     */
+    @Test
+    @Timeout(60)
+    void shouldCloseTheOutputWhenAskedFromTheMuxsOwnThread() throws Exception {
+        AtomicReference<Mux> self = new AtomicReference<>();
+        Mux mux = Mux.builder().child("yes", List.of("yes")).onLine(line -> {
+            Mux m = self.get();
+            if (m != null) m.closeOutput();
+        }).grace(Duration.ofMillis(300)).start();
+        try (mux) {
+            self.set(mux);
+            assertEquals(new Mux.Exit("yes", ExitStatus.killed(Signals.SIGPIPE, false), true), awaitExit(mux, "yes"));
+        }
+    }
+
+    private static Mux.Exit awaitExit(Mux mux, String child) throws InterruptedException {
+        Supplier<Mux.Exit> exit = () -> mux.exits().stream().filter(e -> e.child().equals(child)).findFirst().orElse(null);
+        awaitTrue(() -> exit.get() != null, () -> child + " did not end within 5s; exits so far: " + mux.exits());
+        return exit.get();
     }
 
     /**

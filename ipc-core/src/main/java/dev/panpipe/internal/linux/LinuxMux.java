@@ -85,6 +85,7 @@ public final class LinuxMux implements Mux {
     private final Condition changed = lock.newCondition();
     private final List<Exit> exits = new ArrayList<>();            // guarded by lock
     private Child firstLost;                                       // guarded by lock: see lose
+    private boolean outputClosed;                                  // guarded by lock: see stopReadingOutput
     private Path fifoDirectory;
     private boolean createdDirectory;
     private ControlInput control;
@@ -270,9 +271,11 @@ public final class LinuxMux implements Mux {
                 return;
             }
             ended = true;
-            splitter.finish(sink);
+            // The fd before the last line: a consumer that throws on that line (notices, say) must not leave
+            // it open, or a child that writes on would never meet EPIPE (see stopReadingOutput).
             if (registration != null) registration.cancel();
             end.close();
+            splitter.finish(sink);
         }
     }
 
@@ -318,6 +321,36 @@ public final class LinuxMux implements Mux {
             outputFailed = true;
             notices.accept("writing the output failed, further lines are dropped: " + e.getMessage());
         }
+    }
+
+    /**
+     * {@link #closeOutput}: every child's stdout and stderr ended here, unread. This process holds the only
+     * read ends (a child gets just its own three fds: see LinuxSpawner), so once they are closed a child's
+     * next write meets a pipe without readers: SIGPIPE, or EPIPE if it ignores that. The streams first, each
+     * delivering its unfinished line, then expect is told, so a waiter that wakes has every line there will
+     * be. A consumer that throws on one last line (notices) ends neither the other streams nor that telling.
+     */
+    private void stopReadingOutput() {
+        RuntimeException failure = null;
+        for (Child c : children.values()) {
+            for (ChildOutput o : new ChildOutput[] {c.out, c.err}) {
+                if (o == null) continue;        // a child whose start failed
+                try {
+                    o.endStream();
+                } catch (RuntimeException e) {
+                    if (failure == null) failure = e; else failure.addSuppressed(e);
+                }
+            }
+        }
+        lock.lock();
+        try {
+            outputClosed = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        flushOutput();
+        if (failure != null) throw failure;     // to the loop thread's uncaught-exception handler, as a task's
     }
 
     /**
@@ -681,6 +714,9 @@ public final class LinuxMux implements Mux {
                 if (c.lost != null) {   // no exit will come, and no more lines: say so now, not at the timeout
                     throw new ExpectationFailedException(child, pattern, timeout, lostException(c), List.copyOf(c.recent));
                 }
+                if (outputClosed) {     // no more lines, whether the child has ended yet or not: the one reason
+                    throw ExpectationFailedException.outputClosed(child, pattern, timeout, List.copyOf(c.recent));
+                }
                 if (c.exit != null || left <= 0) {
                     throw new ExpectationFailedException(child, pattern, timeout, c.exit, List.copyOf(c.recent));
                 }
@@ -727,6 +763,20 @@ public final class LinuxMux implements Mux {
             return List.copyOf(exits);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * Not synchronized, unlike close: the loop thread may call this (from the output stream) while close holds
+     * the monitor and waits for that thread. Serialized with close's steps on the loop instead.
+     */
+    @Override
+    public void closeOutput() {
+        if (loop.inLoopThread()) {
+            loop.execute(this::stopReadingOutput);     // it cannot wait for itself: done once the current handler returns
+        } else {
+            // false: the loop has ended, and every stream with it (close's last loop task, or the loop's failure)
+            awaitOnLoop(this::stopReadingOutput);
         }
     }
 
@@ -845,6 +895,15 @@ public final class LinuxMux implements Mux {
 
     /** Runs {@code task} on the loop thread and waits for it, even if this thread is interrupted meanwhile. */
     private void runOnLoop(Runnable task) {
+        if (!awaitOnLoop(task)) task.run();
+    }
+
+    /**
+     * Runs {@code task} on the loop thread and waits for it, even if this thread is interrupted meanwhile;
+     * false, and nothing run, if the loop takes no more tasks. Never from the loop thread, which would wait
+     * for itself.
+     */
+    private boolean awaitOnLoop(Runnable task) {
         CountDownLatch done = new CountDownLatch(1);
         Runnable wrapped = () -> {
             try {
@@ -853,10 +912,7 @@ public final class LinuxMux implements Mux {
                 done.countDown();
             }
         };
-        if (!loop.execute(wrapped)) {
-            wrapped.run();
-            return;
-        }
+        if (!loop.execute(wrapped)) return false;
         boolean interrupted = false;
         for (;;) {
             try {
@@ -867,6 +923,7 @@ public final class LinuxMux implements Mux {
             }
         }
         if (interrupted) Thread.currentThread().interrupt();
+        return true;
     }
 
     /**
