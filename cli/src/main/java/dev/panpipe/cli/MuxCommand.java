@@ -54,8 +54,10 @@ import java.util.concurrent.atomic.AtomicInteger;
                         + "removed. Each child leads its own process group, so a terminal's Ctrl-C reaches only panpipe, "
                         + "which stops them in that order.",
                 "",
-                "If the reader of panpipe's stdout goes away (panpipe mux ... | head -n 1), panpipe stops the same way and "
-                        + "exits 141, saying nothing more, as SIGPIPE ends a C program.",
+                "If the reader of panpipe's stdout goes away (panpipe mux ... | head -n 1), panpipe stops reading the "
+                        + "children's output and closes its ends of their stdout and stderr pipes at once, so a child's next "
+                        + "write kills it with SIGPIPE, as in a shell pipeline; then it stops the rest the same way and exits "
+                        + "141, saying nothing more, as SIGPIPE ends a C program.",
         },
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {
@@ -113,6 +115,8 @@ final class MuxCommand implements Callable<Integer> {
     private final AtomicInteger stoppedBy = new AtomicInteger();
     /** Set once stdout's reader has gone away (EPIPE): panpipe is stopping, see {@link Output}. */
     private final AtomicBoolean brokenPipe = new AtomicBoolean();
+    /** The mux, once started: what {@link Output} closes the children's output of. */
+    private volatile Mux running;
 
     @Override
     public Integer call() {
@@ -169,6 +173,10 @@ final class MuxCommand implements Callable<Integer> {
             err.flush();
             return EXIT_SETUP;
         }
+        running = mux;
+        // Lines are written from the mux's thread as soon as children start: a reader gone before start
+        // returned found no mux to close the output of. (Both look at both, so one of them does it.)
+        if (brokenPipe.get()) mux.closeOutput();
         int code;
         try (mux) {
             Path dir = mux.fifoDirectory().orElseThrow();
@@ -195,10 +203,12 @@ final class MuxCommand implements Callable<Integer> {
     /**
      * panpipe's stdout, for the mux. Once its reader has gone away (EPIPE), nobody will see another line, and
      * children that never end (yes, a server) would keep panpipe running for ever, while a notice for each
-     * failed write would be noise: so the first EPIPE interrupts the main thread, which stops everything as a
-     * signal does (stdins closed, grace, SIGTERM, grace, SIGKILL, FIFOs removed) and exits 141; what is
-     * written until then is dropped without a word. Other write errors (a full disk) are thrown, for the mux
-     * to name once, and the run goes on.
+     * failed write would be noise. So the first EPIPE closes the mux's output ({@link Mux#closeOutput}: a
+     * child's next write kills it with SIGPIPE, as the reader of a shell pipeline going away does, rather
+     * than have a writer spin for the two grace periods of the stop) and interrupts the main thread, which
+     * stops the rest as a signal does (stdins closed, grace, SIGTERM, grace, SIGKILL, FIFOs removed) and
+     * exits 141; what is written until then is dropped without a word. Other write errors (a full disk) are
+     * thrown, for the mux to name once, and the run goes on.
      */
     private final class Output extends OutputStream {
         private final OutputStream out;
@@ -242,7 +252,13 @@ final class MuxCommand implements Callable<Integer> {
         /** Rethrows {@code e} unless it is EPIPE, which starts the stop instead. */
         private void readerGone(IOException e) throws IOException {
             if (!IoErrors.isBrokenPipe(e)) throw e;
-            if (brokenPipe.compareAndSet(false, true)) main.interrupt();
+            if (!brokenPipe.compareAndSet(false, true)) return;
+            try {
+                Mux mux = running;
+                if (mux != null) mux.closeOutput();   // on the mux's thread: queued, done once the handler writing returns
+            } finally {
+                main.interrupt();
+            }
         }
     }
 
@@ -265,6 +281,7 @@ final class MuxCommand implements Callable<Integer> {
             }
             return 0;
         } catch (ExpectationFailedException e) {
+            if (e.outputClosed()) return 0;     // stdout's reader gone, not the script's failure: call() reports 141
             err.println(me + script.file() + ":" + step.line() + ": " + e.getMessage());
             return EXIT_EXPECTATION;
         } catch (ChildLostException e) {

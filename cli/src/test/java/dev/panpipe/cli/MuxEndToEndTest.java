@@ -317,16 +317,42 @@ class MuxEndToEndTest {
     /**
      * '| head -n 1': the reader of panpipe's stdout goes away. The lines were dropped with a notice and mux
      * ran on, for ever with children that never end. Now it stops them as a signal would (stdins closed,
-     * grace, SIGTERM, grace, SIGKILL: B ignores SIGTERM) and exits 141, as SIGPIPE ends a C program, saying
-     * nothing more on stderr.
+     * grace, SIGTERM, grace, SIGKILL: B, which writes nothing more, ignores SIGTERM) and exits 141, as
+     * SIGPIPE ends a C program, saying nothing more on stderr. A, which writes on, dies of SIGPIPE.
      */
     @Test
     @Timeout(60)
     void shouldStopTheChildrenAndExit141QuietlyWhenItsReaderGoesAway() throws Exception {
         String marker = "25." + ProcessHandle.current().pid();
+        assertExits141QuietlyOnceItsReaderGoesAway(30, marker, "--grace", "300ms",
+                "A=yes " + marker, "B=sh -c 'trap \"\" TERM; echo " + marker + "; exec sleep " + marker + "'");
+    }
+
+    /**
+     * The reader goes away while the children write on: panpipe closes its ends of their stdout and stderr
+     * at once, so both yes die of SIGPIPE at their next write, B too though it ignores SIGTERM, as in a shell
+     * pipeline. They used to be read and dropped until the stop's SIGTERM, a 30s grace period later (and B's
+     * SIGKILL 30s after that), while yes spun at full speed. 15s: generous, for a busy machine.
+     */
+    @Test
+    @Timeout(90)
+    void shouldKillTheWritersWithSigpipeAtOnceNotAfterTheGracePeriod() throws Exception {
+        String marker = "24." + ProcessHandle.current().pid();
+        assertExits141QuietlyOnceItsReaderGoesAway(15, marker, "--grace", "30s",
+                "A=yes " + marker, "B=sh -c 'trap \"\" TERM; exec yes " + marker + "'");
+    }
+
+    /**
+     * Runs {@code panpipe mux ARGS} with its stdout a pipe, reads five lines {@code A: marker} or
+     * {@code B: marker}, waits until both children run their programs with {@code marker} (B's once its shell
+     * has exec'd), then closes the pipe: the reader goes away. Within {@code seconds} mux must exit 141,
+     * having said nothing more than the FIFOs' line, and both children, found by pid, must be gone.
+     */
+    private void assertExits141QuietlyOnceItsReaderGoesAway(int seconds, String marker, String... args) throws Exception {
         Path err = dir.resolve("mux.err");
-        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "mux", "--grace", "300ms",
-                "A=yes " + marker, "B=sh -c 'trap \"\" TERM; exec yes " + marker + "'").directory(dir.toFile())
+        List<String> command = new ArrayList<>(List.of(launcher.toString(), "mux"));
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).redirectError(err.toFile());
         pb.environment().put("PANPIPE_NO_BUILD", "1");
         Process mux = pb.start();
@@ -337,7 +363,6 @@ class MuxEndToEndTest {
                     String line = out.readLine();
                     assertTrue(line != null && line.matches("[AB]: " + Pattern.quote(marker)), line + "\nstderr:\n" + Files.readString(err));
                 }
-                // Both yes (B's once its shell has exec'd), by pid: what must be gone once mux has exited.
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
                 do {
                     children = mux.descendants().filter(h -> h.info().arguments().map(a -> List.of(a).contains(marker)).orElse(false)).toList();
@@ -345,14 +370,15 @@ class MuxEndToEndTest {
                     Thread.sleep(20);
                 } while (children.size() < 2);
             }   // the reader goes away
-            assertTrue(mux.waitFor(30, TimeUnit.SECONDS), "mux still runs after its reader went away; stderr:\n" + Files.readString(err));
+            assertTrue(mux.waitFor(seconds, TimeUnit.SECONDS),
+                    "mux still runs " + seconds + "s after its reader went away; stderr:\n" + Files.readString(err));
             String stderr = Files.readString(err, StandardCharsets.UTF_8);
             assertEquals(141, mux.exitValue(), stderr);
             List<String> lines = stderr.lines().toList();
             assertEquals(1, lines.size(), "only the FIFOs' line, nothing about the pipe:\n" + stderr);
             assertTrue(lines.getFirst().startsWith("panpipe mux: FIFOs in "), stderr);
             for (ProcessHandle child : children) assertFalse(child.isAlive(), "child " + child.pid() + " left running");
-            assertEquals(0, processesWith(marker), "no yes left");
+            assertEquals(0, processesWith(marker), "no child left");
         } finally {
             if (mux.isAlive()) {     // the old behaviour: it runs on; SIGTERM makes it stop its children
                 mux.destroy();
