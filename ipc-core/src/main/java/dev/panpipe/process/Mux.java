@@ -209,9 +209,14 @@ public interface Mux extends AutoCloseable {
      * <p>A failure with one child or file does not stop the others from being stopped, reaped, closed or
      * removed; it is thrown once all of that is done.
      *
+     * <p>Not from the mux's own thread (by {@link MuxBuilder#output}'s stream, an {@link MuxBuilder#onLine} or
+     * {@link MuxBuilder#notices} consumer): close waits for that thread to deliver the children's last lines,
+     * so there it throws instead of waiting for itself for ever. {@link #closeOutput} may be called there.
+     *
      * @throws ChildLostException if a child was lost, before or during close (the other failures, if any,
      *         are suppressed in it)
      * @throws IOException if stopping, reaping or removing something failed
+     * @throws IllegalStateException if called from the mux's own thread
      */
     @Override
     void close() throws IOException;

@@ -16,6 +16,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -23,6 +25,7 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -358,6 +361,34 @@ class MuxTest {
             self.set(mux);
             assertEquals(new Mux.Exit("yes", ExitStatus.killed(Signals.SIGPIPE, false), true), awaitExit(mux, "yes"));
         }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)   // the old hang was in a monitor, deaf to interrupts
+    void shouldRefuseACloseFromTheMuxsOwnThreadRatherThanWaitForItself() throws Exception {
+        // close waits for the mux's thread to deliver the last lines: called on that thread, it used to wait for ever.
+        AtomicReference<Mux> self = new AtomicReference<>();
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        CountDownLatch tried = new CountDownLatch(1);
+        Mux mux = Mux.builder().child("talker", List.of("sh", "-c", "while :; do echo hi; sleep 0.05; done")).onLine(line -> {
+            Mux m = self.get();
+            if (m == null || tried.getCount() == 0) return;
+            try {
+                m.close();
+            } catch (Throwable t) {
+                thrown.set(t);
+            }
+            tried.countDown();
+        }).grace(Duration.ofMillis(300)).start();
+        try (mux) {
+            self.set(mux);
+            assertTrue(tried.await(10, TimeUnit.SECONDS), "close() from onLine returned neither normally nor by throwing");
+            IllegalStateException e = assertInstanceOf(IllegalStateException.class, thrown.get());
+            assertTrue(e.getMessage().contains("own thread"), e.getMessage());
+            assertTrue(mux.exits().isEmpty(), "the refused close stopped nothing");
+            mux.expect("talker", Pattern.compile("hi"), Duration.ofSeconds(5));   // still read, line by line
+        }
+        assertEquals(1, mux.exits().size(), "the close from this thread stopped the child");
     }
 
     private static Mux.Exit awaitExit(Mux mux, String child) throws InterruptedException {

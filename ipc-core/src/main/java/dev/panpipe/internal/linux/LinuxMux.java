@@ -781,7 +781,17 @@ public final class LinuxMux implements Mux {
     }
 
     @Override
-    public synchronized void close() throws IOException {
+    public void close() throws IOException {
+        // Checked before the monitor: a close in progress on another thread holds it while it waits for this
+        // thread, so even a second close from here would hang.
+        if (loop.inLoopThread()) {
+            throw new IllegalStateException("close() called from the mux's own thread (an output, onLine or notices "
+                    + "consumer) would wait for that thread for ever: close from another thread; closeOutput() may be called here");
+        }
+        closeFromOutside();
+    }
+
+    private synchronized void closeFromOutside() throws IOException {
         if (closed) return;
         closed = true;
         stopping = true;
