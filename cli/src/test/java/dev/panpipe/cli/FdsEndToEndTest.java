@@ -9,6 +9,8 @@ import dev.panpipe.io.Fifo;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
+import dev.panpipe.testing.ExitedMainThread;
+import dev.panpipe.testing.Zombie;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -26,8 +28,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 
+import static dev.panpipe.testing.ProcFs.await;
+import static dev.panpipe.testing.ProcFs.comm;
+import static dev.panpipe.testing.ProcFs.state;
+import static dev.panpipe.testing.ProcFs.threads;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -165,7 +170,7 @@ class FdsEndToEndTest {
     @Test
     @Timeout(60)
     void shouldSayAZombieIsOneAndWhichParentHasNotReapedIt() throws Exception {
-        withZombie((z, p) -> {
+        Zombie.with((z, p) -> {
             Run text = panpipe("fds", Long.toString(z));
             assertEquals(0, text.exit(), text.err());
             assertEquals(zombieLine(z, p), text.out());
@@ -197,7 +202,7 @@ class FdsEndToEndTest {
         // The checkout must be reachable by nobody: a clone under a private folder (mktemp -d, /root) is not.
         Run help = run(asNobody, "fds", "--help");
         assumeTrue(help.exit() == 0, "nobody cannot run " + launcher + " from this checkout: " + help.err().strip());
-        withZombie((z, p) -> {
+        Zombie.with((z, p) -> {
             Run zombie = run(asNobody, "fds", Long.toString(z));
             assertEquals(0, zombie.exit(), zombie.err());
             assertEquals(zombieLine(z, p), zombie.out());
@@ -209,37 +214,6 @@ class FdsEndToEndTest {
 
     private static String zombieLine(long zombie, long parent) {
         return "pid " + zombie + " (cat): zombie (exited, not yet reaped by its parent " + parent + " (sleep)): no open files\n";
-    }
-
-    interface ZombieTest {
-        void run(long zombie, long parent) throws Exception;
-    }
-
-    /**
-     * Runs {@code test} on a zombie, cat, whose parent, sleep, never reaps it: a shell starts cat and then
-     * execs sleep. cat ends only when the test closes the pipe it reads, and that happens after the exec, so
-     * no shell can reap it first, whichever shell sh is. Afterwards sleep is killed, and cat, an orphan then,
-     * is reaped by init (or the nearest subreaper): this waits until it is gone.
-     */
-    private static void withZombie(ZombieTest test) throws Exception {
-        long zombie = 0;
-        try (Pipe pipe = Pipe.open();
-             Subprocess parent = Subprocess.builder("sh", "-c", "cat <&3 >/dev/null & exec sleep 30")
-                     .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
-                     .passFd(3, Redirect.from(pipe.readEnd())).destroyGrace(Duration.ZERO).start()) {
-            pipe.readEnd().close();
-            long p = parent.pid();
-            await(() -> "sleep".equals(comm(p)) && ProcessHandle.of(p).map(h -> h.children().count() == 1).orElse(false),
-                    "the shell has started cat and become sleep");
-            zombie = ProcessHandle.of(p).orElseThrow().children().findFirst().orElseThrow().pid();
-            long z = zombie;
-            pipe.writeEnd().close();     // cat reads end of file and exits; sleep never waits for it
-            await(() -> state(z) == 'Z', "cat is a zombie");
-            test.run(z, p);
-        } finally {
-            long z = zombie;
-            if (z != 0) await(() -> !Files.exists(Path.of("/proc/" + z)), "the zombie, orphaned, is reaped");
-        }
     }
 
     /**
@@ -258,23 +232,10 @@ class FdsEndToEndTest {
                 threading.Thread(target=time.sleep, args=(30,)).start()
                 ctypes.CDLL(None).pthread_exit(None)
                 """;
-        try (Pipe toPython = Pipe.open();
-             Pipe fromPython = Pipe.open();
-             Subprocess py = Subprocess.builder(python, "-c", script)
-                     .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
-                     .passFd(3, Redirect.from(toPython.readEnd())).passFd(4, Redirect.to(fromPython.writeEnd()))
-                     .destroyGrace(Duration.ZERO).start();
-             Subprocess reader = Subprocess.builder("sleep", "30")
-                     .stdin(Redirect.from(fromPython.readEnd())).stdout(Redirect.discard()).stderr(Redirect.discard())
-                     .destroyGrace(Duration.ZERO).start()) {
-            toPython.readEnd().close();
-            fromPython.writeEnd().close();
-            fromPython.readEnd().close();
-            long p = py.pid();
-            await(() -> state(p) == 'Z' && threads(p).size() == 2, "python3's main thread has exited, the other runs");
-            long tid = threads(p).stream().filter(t -> t != p).findFirst().orElseThrow();
+        ExitedMainThread.with(List.of(python, "-c", script), process -> {
+            long p = process.pid(), tid = process.thread();
             String command = comm(p);
-            int writeFd = (int) toPython.writeEnd().nativeHandle();
+            int writeFd = process.writeFd();
 
             Run text = panpipe("fds", Long.toString(p));
             assertEquals(0, text.exit(), text.err());
@@ -284,7 +245,7 @@ class FdsEndToEndTest {
                     + ", which the threads still running share"), text.out());
             assertTrue(lines.stream().anyMatch(l -> l.matches(" *3 +r +pipe +pipe:\\[\\d+] +written by " + ME + " \\S+ fd " + writeFd + " \\(w\\)")),
                     text.out());
-            assertTrue(lines.stream().anyMatch(l -> l.matches(" *4 +w +pipe +pipe:\\[\\d+] +read by " + reader.pid() + " sleep fd 0 \\(r\\)")),
+            assertTrue(lines.stream().anyMatch(l -> l.matches(" *4 +w +pipe +pipe:\\[\\d+] +read by " + process.reader() + " sleep fd 0 \\(r\\)")),
                     text.out());
 
             Run json = panpipe("fds", "--json", Long.toString(p));
@@ -295,11 +256,11 @@ class FdsEndToEndTest {
             assertTrue(kinds(table.get("fds")).size() >= 5, json.out());
 
             // As the holder of the other end, found through the same thread.
-            Run ofReader = panpipe("fds", Long.toString(reader.pid()));
+            Run ofReader = panpipe("fds", Long.toString(process.reader()));
             assertEquals(0, ofReader.exit(), ofReader.err());
             assertTrue(ofReader.out().lines().toList().get(2).matches(
                     " *0 +r +pipe +pipe:\\[\\d+] +written by " + p + " " + command + " fd 4 \\(w\\)"), ofReader.out());
-        }
+        });
     }
 
     /** The python3 on PATH, as its real path (not a version manager's shim), if it has ctypes; else null. */
@@ -318,41 +279,6 @@ class FdsEndToEndTest {
             return null;
         }
         return probe.exitValue() == 0 && !out.isEmpty() ? out : null;
-    }
-
-    /** Waits (polling /proc: another process's state has nothing to wait on) until {@code condition} holds. */
-    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
-            Thread.sleep(20);
-        }
-    }
-
-    private static String comm(long pid) {
-        try {
-            return Files.readString(Path.of("/proc/" + pid + "/comm")).strip();
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    /** The state letter in /proc/PID/stat (R, S, Z, ...), or 0 if there is no such process. */
-    private static char state(long pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            return stat.charAt(stat.lastIndexOf(')') + 2);
-        } catch (IOException e) {
-            return 0;
-        }
-    }
-
-    private static List<Long> threads(long pid) {
-        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
-            return tasks.map(t -> Long.parseLong(t.getFileName().toString())).sorted().toList();
-        } catch (IOException e) {
-            return List.of();
-        }
     }
 
     private static boolean canReadLinks(long pid) {
