@@ -6,6 +6,8 @@ import dev.panpipe.internal.linux.LinuxSockets;
 import dev.panpipe.io.Fifo;
 import dev.panpipe.io.LeakCheck;
 import dev.panpipe.io.Pipe;
+import dev.panpipe.testing.ExitedMainThread;
+import dev.panpipe.testing.Zombie;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -16,9 +18,15 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.OptionalLong;
 
+import static dev.panpipe.testing.ProcFs.await;
+import static dev.panpipe.testing.ProcFs.comm;
+import static dev.panpipe.testing.ProcFs.state;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,6 +35,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @ExtendWith(LeakCheck.class)
 class FdTableTest {
     private static final long ME = ProcessHandle.current().pid();
+    private static final String MY_COMMAND = comm(ME);
 
     @TempDir
     Path dir;
@@ -127,6 +136,74 @@ class FdTableTest {
             assertTrue(table.unreadable().stream().anyMatch(u -> u.pid() == 1 && u.reason().equals("permission denied")),
                     table.unreadable().toString());
         }
+    }
+
+    /** A live process: not a zombie, its parent (this JVM) named, and its fds read from /proc/PID/fd itself. */
+    @Test
+    @Timeout(30)
+    void shouldNameTheStateAndParentOfALiveProcess() throws Exception {
+        try (Subprocess child = Subprocess.builder("sleep", "30").stdin(Redirect.discard()).stdout(Redirect.discard())
+                .stderr(Redirect.discard()).destroyGrace(Duration.ZERO).start()) {
+            await(() -> state(child.pid()) == 'S', "sleep is asleep");
+            FdTable table = FdTable.of(child.pid());
+            assertFalse(table.zombie());
+            assertEquals("sleeping", table.state());
+            assertEquals(ME, table.parent());
+            assertEquals(MY_COMMAND, table.parentCommand());
+            assertFalse(MY_COMMAND.isEmpty());
+            assertEquals(OptionalLong.empty(), table.thread(), "its main thread runs: no other thread was read through");
+            assertEquals(List.of(0, 1, 2), table.fds().stream().map(FdInfo::fd).toList(), table.fds().toString());
+        }
+    }
+
+    /** A zombie (see {@link Zombie}): its /proc/PID/fd is empty, and the table says why rather than "no fds". */
+    @Test
+    @Timeout(60)
+    void shouldSayAZombieIsOneAndWhichParentHasNotReapedIt() throws Exception {
+        Zombie.with((z, p) -> {
+            FdTable table = FdTable.of(z);
+            assertEquals(z, table.pid());
+            assertEquals("cat", table.command());
+            assertTrue(table.zombie());
+            assertEquals("zombie", table.state());
+            assertEquals(p, table.parent());
+            assertEquals("sleep", table.parentCommand());
+            assertEquals(List.of(), table.fds());
+            assertEquals(List.of(), table.unreadable());
+            assertEquals(OptionalLong.empty(), table.thread());
+        });
+    }
+
+    /**
+     * A process whose main thread has exited while another thread sleeps (see {@link ExitedMainThread}): its
+     * fds are read through that thread, for the process itself and when it holds the other end of another's
+     * pipe. The program is built with gcc; skipped without it.
+     */
+    @Test
+    @Timeout(60)
+    void shouldReadTheFdsOfAProcessWhoseMainThreadHasExitedThroughAThreadStillRunning() throws Exception {
+        ExitedMainThread.with(ExitedMainThread.cProgram(dir), process -> {
+            long p = process.pid();
+            FdTable table = FdTable.of(p);
+            assertEquals(OptionalLong.of(process.thread()), table.thread());
+            assertFalse(table.zombie(), "only its main thread has exited");
+            assertEquals("sleeping", table.state(), "the state of the thread read through, not the leader's zombie one");
+            assertEquals(ME, table.parent());
+            assertEquals(MY_COMMAND, table.parentCommand());
+            assertEquals(List.of(0, 1, 2, 3, 4), table.fds().stream().map(FdInfo::fd).toList(), table.fds().toString());
+            FdInfo in = table.fd(3).orElseThrow();
+            assertEquals(FdInfo.Kind.PIPE, in.kind());
+            assertEquals(FdInfo.Access.READ, in.access());
+            assertEquals(List.of(new FdInfo.Holder(ME, MY_COMMAND, process.writeFd(), FdInfo.Access.WRITE)), in.peers());
+            FdInfo out = table.fd(4).orElseThrow();
+            assertEquals(FdInfo.Access.WRITE, out.access());
+            assertEquals(List.of(new FdInfo.Holder(process.reader(), "sleep", 0, FdInfo.Access.READ)), out.peers());
+
+            // As the holder of the other end of another process's pipe, found through the same thread.
+            FdTable ofReader = FdTable.of(process.reader());
+            assertEquals(List.of(new FdInfo.Holder(p, comm(p), 4, FdInfo.Access.WRITE)), ofReader.fd(0).orElseThrow().peers(),
+                    ofReader.fds().toString());
+        });
     }
 
     private static boolean unreadable(long pid) {

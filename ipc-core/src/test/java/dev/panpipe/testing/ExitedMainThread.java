@@ -3,13 +3,20 @@ package dev.panpipe.testing;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
+import org.opentest4j.TestAbortedException;
 
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
 import static dev.panpipe.testing.ProcFs.await;
 import static dev.panpipe.testing.ProcFs.state;
 import static dev.panpipe.testing.ProcFs.threads;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * A process whose main thread has exited while another thread sleeps: its leader is a zombie and its
@@ -55,5 +62,39 @@ public final class ExitedMainThread {
             long thread = threads(p).stream().filter(t -> t != p).findFirst().orElseThrow();
             test.run(new Running(p, thread, reader.pid(), (int) toIt.writeEnd().nativeHandle()));
         }
+    }
+
+    /**
+     * Such a program in C (its main thread starts one that pauses for good, then calls pthread_exit), built
+     * with gcc in {@code dir}; aborts the test (skipped, saying why) where there is no gcc.
+     */
+    public static List<String> cProgram(Path dir) throws IOException, InterruptedException {
+        Path source = dir.resolve("leaderless.c"), binary = dir.resolve("leaderless");
+        Files.writeString(source, """
+                #include <pthread.h>
+                #include <unistd.h>
+
+                static void *sleep_for_good(void *unused) {
+                    (void) unused;
+                    for (;;) pause();
+                    return NULL;
+                }
+
+                int main(void) {
+                    pthread_t thread;
+                    if (pthread_create(&thread, NULL, sleep_for_good, NULL) != 0) return 1;
+                    pthread_exit(NULL);
+                }
+                """);
+        Process gcc;
+        try {
+            gcc = new ProcessBuilder("gcc", "-Wall", "-Werror", "-pthread", "-o", binary.toString(), source.toString())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).redirectErrorStream(true).start();
+        } catch (IOException notFound) {
+            throw new TestAbortedException("gcc is not installed: cannot build a program whose main thread exits first", notFound);
+        }
+        String output = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, gcc.waitFor(), "gcc failed:\n" + output);
+        return List.of(binary.toString());
     }
 }
