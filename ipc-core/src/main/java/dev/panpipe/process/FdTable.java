@@ -67,8 +67,8 @@ public final class FdTable {
     public record Unreadable(long pid, String command, String reason) {
     }
 
-    /** What the State and PPid lines of {@code /proc/PID/status} (or of a thread's) say. */
-    private record Status(String state, long parent) {
+    /** What the State, Tgid (the process a thread is of) and PPid lines of {@code /proc/PID/status} (or of a thread's) say. */
+    private record Status(String state, long process, long parent) {
         /** Z (zombie), and X (dead: being reaped, seen for an instant): no fds any more. */
         boolean exited() {
             return zombie() || state.equals("dead");
@@ -94,7 +94,8 @@ public final class FdTable {
      * A zombie gives a table without fds that says so ({@link #zombie()}), even if its fds could not
      * have been read (another user's): it has none to hide.
      *
-     * @throws NoSuchFileException if there is no such process (or it ended while being read); the message says so
+     * @throws NoSuchFileException if there is no such process (or it ended while being read), or {@code pid} is a
+     *         thread's id, not a process's: the message says which (and names the thread's process)
      * @throws AccessDeniedException if its fds may not be read (another user's process, or not dumpable)
      */
     public static FdTable of(long pid) throws IOException {
@@ -113,6 +114,12 @@ public final class FdTable {
         // zombie it has become, not as a live one with (some of) its fds gone.
         Status status = statusIfPresent(process);
         if (status == null) throw ended(pid, process);
+        if (status.process() != 0 && status.process() != pid) {
+            // A thread's id: /proc/TID is there, though not listed, with its process's fds, which as a
+            // process of its own would each be found again as their own other end in /proc/TGID.
+            throw new NoSuchFileException(process.resolve("fd").toString(), null,
+                    "no process " + pid + " (it is a thread of process " + status.process() + ")");
+        }
         long thread = 0;
         // The main thread has exited; the others, if any, share the fds: read them through one of those. A
         // thread that ends while being read leaves an empty or partial list, so then another is tried.
@@ -133,7 +140,7 @@ public final class FdTable {
             }
             Status threadStatus = statusIfPresent(task);
             if (threadStatus == null || threadStatus.exited()) continue;
-            status = new Status(threadStatus.state(), status.parent());
+            status = new Status(threadStatus.state(), pid, status.parent());
             process = task;
         }
         List<Unreadable> unreadable = new ArrayList<>();
@@ -192,17 +199,19 @@ public final class FdTable {
             throw e;
         }
         String state = "?";
-        long parent = 0;
+        long process = 0, parent = 0;
         for (String line : lines) {
             // "State:\tZ (zombie)": the word in parentheses; "PPid:\t4711"
             if (line.startsWith("State:")) {
                 int open = line.indexOf('('), close = line.lastIndexOf(')');
                 state = open >= 0 && close > open ? line.substring(open + 1, close) : line.substring("State:".length()).strip();
+            } else if (line.startsWith("Tgid:")) {
+                process = Long.parseLong(line.substring("Tgid:".length()).strip());
             } else if (line.startsWith("PPid:")) {
                 parent = Long.parseLong(line.substring("PPid:".length()).strip());
             }
         }
-        return new Status(state, parent);
+        return new Status(state, process, parent);
     }
 
     /**

@@ -21,10 +21,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.concurrent.CountDownLatch;
 
 import static dev.panpipe.testing.ProcFs.await;
 import static dev.panpipe.testing.ProcFs.comm;
 import static dev.panpipe.testing.ProcFs.state;
+import static dev.panpipe.testing.ProcFs.threads;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -204,6 +206,32 @@ class FdTableTest {
             assertEquals(List.of(new FdInfo.Holder(p, comm(p), 4, FdInfo.Access.WRITE)), ofReader.fd(0).orElseThrow().peers(),
                     ofReader.fds().toString());
         });
+    }
+
+    /**
+     * A thread's id is no process's, though /proc answers for it (/proc/TID is there, unlisted, with the fds
+     * its process shares): read as a process, each of those fds was listed as its own other end.
+     */
+    @Test
+    @Timeout(30)
+    void shouldRefuseAThreadIdAndNameItsProcess() throws Exception {
+        CountDownLatch done = new CountDownLatch(1);
+        Thread thread = Thread.ofPlatform().name("fdtable-tid").start(() -> {
+            try {
+                done.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            await(() -> threads(ME).stream().anyMatch(t -> "fdtable-tid".equals(comm(ME, t))), "the thread has its name in /proc");
+            long tid = threads(ME).stream().filter(t -> "fdtable-tid".equals(comm(ME, t))).findFirst().orElseThrow();
+            NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> FdTable.of(tid));
+            assertEquals("no process " + tid + " (it is a thread of process " + ME + ")", e.getReason());
+        } finally {
+            done.countDown();
+            thread.join();
+        }
     }
 
     private static boolean unreadable(long pid) {

@@ -31,6 +31,11 @@ public final class ProcFs {
         return firstLine(Path.of("/proc/" + pid + "/comm"));
     }
 
+    /** The name of thread {@code tid} of process {@code pid} (a Java thread's, up to 15 bytes of it), or null. */
+    public static String comm(long pid, long tid) {
+        return firstLine(Path.of("/proc/" + pid + "/task/" + tid + "/comm"));
+    }
+
     /** The state letter (R, S, Z, ...) in /proc/PID/stat, or 0 if there is no such process. */
     public static char state(long pid) {
         return stateIn(firstLine(Path.of("/proc/" + pid + "/stat")));
