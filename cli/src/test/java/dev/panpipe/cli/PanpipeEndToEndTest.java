@@ -177,15 +177,51 @@ class PanpipeEndToEndTest {
                 .redirectOutput(out.toFile())
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.readString(out).contains("started")) {
-            assertTrue(System.nanoTime() < deadline, "the stage started");
-            Thread.sleep(20);
-        }
+        awaitContaining("the stage started", "started", out);
         assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor());
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         assertEquals(0, p.exitValue());
         assertEquals("started\ndone\n", Files.readString(out));
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldKeepTheJvmsOwnDiagnosticsOutOfTheStagesOutput() throws Exception {
+        // The last stage writes to panpipe's own stdout, and so did the JVM: its thread dump on SIGQUIT (Ctrl-\)
+        // and its unified-logging warnings went into the file or pipe meant for the data. Both go to stderr.
+        Path out = dir.resolve("quit.out"), err = dir.resolve("quit.err"), go = dir.resolve("go");
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "pipeline",
+                "sh -c 'echo started; while ! [ -e go ]; do sleep 0.02; done; echo done'")
+                .directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        // a warning (or error) the JVM logs at startup and carries on: no class-data archive at that path
+        pb.environment().put("PANPIPE_JAVA_OPTS", "-XX:SharedArchiveFile=" + dir.resolve("no-such.jsa"));
+        Process p = pb.start();
+        try {
+            awaitContaining("the stage started", "started", out);
+            assertEquals(0, new ProcessBuilder("kill", "-QUIT", String.valueOf(p.pid())).start().waitFor());
+            awaitContaining("the JVM printed its thread dump", "Full thread dump", out, err);
+            Files.createFile(go);
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertEquals(0, p.exitValue(), Files.readString(err));
+            assertEquals("started\ndone\n", Files.readString(out));
+            assertTrue(Files.readString(err).contains("no-such.jsa"), Files.readString(err));
+        } finally {
+            p.destroyForcibly().waitFor();
+        }
+    }
+
+    /** Polls (for up to 30 s) until one of {@code files} contains {@code text}. */
+    private static void awaitContaining(String what, String text, Path... files) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        for (;;) {
+            for (Path f : files) if (Files.readString(f).contains(text)) return;
+            assertTrue(System.nanoTime() < deadline, what);
+            Thread.sleep(20);
+        }
     }
 
     @Test
