@@ -202,8 +202,18 @@ public final class Pipeline {
         };
     }
 
-    /** Starts the pipeline and waits for every stage. */
+    /**
+     * Starts the pipeline and waits for every stage.
+     *
+     * @throws IllegalStateException if a redirection is {@link Redirect#pipe()}: its other end would be
+     *         unreachable, so a stage writing more than the pipe holds, or reading its stdin, would wait for
+     *         ever; nothing is started ({@link #start()} gives the pipes to the caller)
+     */
     public Result run() throws IOException {
+        if (input instanceof Redirect.Pipe || output instanceof Redirect.Pipe || stderr instanceof Redirect.Pipe) {
+            throw new IllegalStateException("run() cannot read or write a pipe of the stages: call start() and use"
+                    + " the pipes of Running.processes() (Running.stdout() for pipeOutput())");
+        }
         try (Running running = start()) {
             return running.waitFor();
         }

@@ -285,6 +285,28 @@ class PipelineTest {
         assertEquals(List.of(), ProcessHandle.current().children().toList());
     }
 
+    /**
+     * run() returns no {@link Pipeline.Running}, so a pipe of its stages has no other end anyone can reach: a
+     * stage writing more than the pipe holds blocked for ever ({@code seq 1 300000} through pipeOutput, a stage
+     * chatty on a piped stderr), and one reading its piped stdin waited for ever for an end of input.
+     */
+    @Test
+    @Timeout(30)
+    void shouldRefuseToRunWithAPipeThatNobodyCouldReadOrWrite() throws Exception {
+        Path marker = dir.resolve("stage-ran");
+        List<Pipeline> unrunnable = List.of(
+                Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat").input(Redirect.discard()).pipeOutput(),
+                Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat").input(Redirect.pipe()).output(Redirect.discard()),
+                Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat").input(Redirect.discard())
+                        .output(Redirect.discard()).stderr(Redirect.pipe()));
+        for (Pipeline p : unrunnable) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, p::run, p.stages().toString());
+            assertTrue(e.getMessage().contains("start()"), e.getMessage());
+        }
+        assertEquals(List.of(), ProcessHandle.current().children().toList(), "no stage started");
+        assertFalse(Files.exists(marker), "no stage ran");
+    }
+
     @Test
     @Timeout(30)
     void shouldReportAStageKilledByASignalAsAShellDoes() throws Exception {
