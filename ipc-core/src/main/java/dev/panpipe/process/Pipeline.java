@@ -66,9 +66,13 @@ public final class Pipeline {
         return input(Redirect.from(file));
     }
 
-    /** Where the first stage's stdin comes from (default: inherited). */
+    /**
+     * Where the first stage's stdin comes from (default: inherited).
+     *
+     * @throws IllegalArgumentException for {@link Redirect#toStdout()}, which only stderr can take
+     */
     public Pipeline input(Redirect redirect) {
-        this.input = Objects.requireNonNull(redirect);
+        this.input = SubprocessBuilder.notToStdout(redirect);
         return this;
     }
 
@@ -77,9 +81,13 @@ public final class Pipeline {
         return output(append ? Redirect.appendTo(file) : Redirect.to(file));
     }
 
-    /** Where the last stage's stdout goes (default: inherited). */
+    /**
+     * Where the last stage's stdout goes (default: inherited).
+     *
+     * @throws IllegalArgumentException for {@link Redirect#toStdout()}, which only stderr can take
+     */
     public Pipeline output(Redirect redirect) {
-        this.output = Objects.requireNonNull(redirect);
+        this.output = SubprocessBuilder.notToStdout(redirect);
         return this;
     }
 

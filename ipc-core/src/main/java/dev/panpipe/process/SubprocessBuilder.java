@@ -72,15 +72,19 @@ public final class SubprocessBuilder {
     }
 
     public SubprocessBuilder stdin(Redirect redirect) {
-        if (redirect instanceof Redirect.ToStdout) throw new IllegalArgumentException("toStdout() is for stderr only");
-        this.stdin = Objects.requireNonNull(redirect);
+        this.stdin = notToStdout(redirect);
         return this;
     }
 
     public SubprocessBuilder stdout(Redirect redirect) {
-        if (redirect instanceof Redirect.ToStdout) throw new IllegalArgumentException("toStdout() is for stderr only");
-        this.stdout = Objects.requireNonNull(redirect);
+        this.stdout = notToStdout(redirect);
         return this;
+    }
+
+    /** {@code redirect}, unless it is null or {@link Redirect#toStdout()}, which only stderr can take. */
+    static Redirect notToStdout(Redirect redirect) {
+        if (redirect instanceof Redirect.ToStdout) throw new IllegalArgumentException("toStdout() is for stderr only");
+        return Objects.requireNonNull(redirect);
     }
 
     public SubprocessBuilder stderr(Redirect redirect) {

@@ -286,6 +286,19 @@ class PipelineTest {
     }
 
     /**
+     * toStdout() ({@code 2>&1}) means nothing for the first stage's stdin or the last one's stdout. It was taken,
+     * and refused only by the last stage's builder, after every other stage had been started (and killed).
+     */
+    @Test
+    @Timeout(30)
+    void shouldRefuseToStdoutAsTheInputOrOutputWhenConfigured() {
+        Pipeline p = Pipeline.parse("cat", "cat");
+        IllegalArgumentException out = assertThrows(IllegalArgumentException.class, () -> p.output(Redirect.toStdout()));
+        assertTrue(out.getMessage().contains("toStdout() is for stderr only"), out.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> p.input(Redirect.toStdout()));
+    }
+
+    /**
      * run() returns no {@link Pipeline.Running}, so a pipe of its stages has no other end anyone can reach: a
      * stage writing more than the pipe holds blocked for ever ({@code seq 1 300000} through pipeOutput, a stage
      * chatty on a piped stderr), and one reading its piped stdin waited for ever for an end of input.
