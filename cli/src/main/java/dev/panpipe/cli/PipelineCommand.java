@@ -1,7 +1,11 @@
 package dev.panpipe.cli;
 
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Pipeline;
 import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Signals;
 import dev.panpipe.process.SpawnException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -35,7 +39,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
         exitCodeListHeading = "%nExit status: bash's $? for the same pipeline, unless panpipe cannot run it:%n",
         exitCodeList = {
                 "  0-255:the pipeline's status, as bash's $? for it: the last stage's status, or with --pipefail the "
-                        + "rightmost non-zero one; a stage killed by signal N counts as 128+N (SIGPIPE: 141)",
+                        + "rightmost non-zero one; a stage killed by signal N counts as 128+N (SIGPIPE: 141). If that "
+                        + "stage died of SIGINT (Ctrl-C), panpipe dies of SIGINT too, as bash does, so a script running "
+                        + "it stops as well (its shell shows 130)",
                 "      1:--in or --out FILE could not be opened (as a failed shell redirection); no stage is started",
                 "      2:bad arguments: no STAGE, an empty STAGE, unbalanced quotes, unquoted shell syntax",
                 "    126:a stage's program exists but cannot be executed (permission, a directory); one line on stderr "
@@ -88,9 +94,10 @@ final class PipelineCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         AtomicBoolean started = new AtomicBoolean();
         waitOutInterrupts(started);
+        Pipeline.Result result;
         try (Pipeline.Running running = pipeline.start()) {
             started.set(true);
-            return running.waitFor().exitCode();
+            result = running.waitFor();
         } catch (SpawnException e) {
             err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
             return e.shellCode();                                         // 127 not found, 126 found but not executable
@@ -100,26 +107,47 @@ final class PipelineCommand implements Callable<Integer> {
         } finally {
             err.flush();
         }
+        ExitStatus deciding = result.decidingStatus();
+        if (deciding.signaled() && deciding.signal() == Signals.SIGINT) dieOfSigint();
+        return result.exitCode();
     }
 
     /**
      * Ctrl-C sends SIGINT to the whole foreground process group: the stages and this JVM. Like a shell
-     * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and exits 130
-     * only if the last stage (or, with --pipefail, the status-deciding one) died of the SIGINT itself. A
-     * stage that catches it and carries on is not orphaned by panpipe exiting under it.
+     * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and dies of SIGINT
+     * ({@link #dieOfSigint}) only if the last stage (or, with --pipefail, the status-deciding one) died of
+     * it. A stage that catches it and carries on is not orphaned by panpipe exiting under it.
      *
      * <p>Before any stage exists, though, panpipe may be waiting in open(2) for --in or --out: a FIFO waits
-     * for its other end, as bash's {@code cat < fifo} does. There SIGINT ends panpipe with 130, as it ends
-     * bash's redirection, or nothing but SIGKILL would. "No stage yet" is this JVM having no child while
+     * for its other end, as bash's {@code cat < fifo} does. There SIGINT ends panpipe, as it ends bash's
+     * redirection, or nothing but SIGKILL would. "No stage yet" is this JVM having no child while
      * {@link Pipeline#start()} has not returned: it spawns only after every file is open.
      */
     private static void waitOutInterrupts(AtomicBoolean started) {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
-                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) Runtime.getRuntime().exit(130);
+                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) dieOfSigint();
             });
         } catch (IllegalArgumentException e) {
             // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
         }
+    }
+
+    /**
+     * Ends this JVM by SIGINT itself, as bash ends itself when the foreground pipeline it waited for died of
+     * it: a shell running panpipe tells "my child died of SIGINT" (Ctrl-C: stop the script, as bash does) from
+     * "it exited 130" (it caught the SIGINT: go on with the next command) by that alone, so exit(130) let a
+     * script's loop over panpipe go on after Ctrl-C. Exits 130 if the signal did not end the JVM.
+     */
+    private static void dieOfSigint() {
+        System.out.flush();
+        System.err.flush();
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), sun.misc.SignalHandler.SIG_DFL);
+            Syscalls.kill(Syscalls.getpid(), Signals.SIGINT);
+        } catch (IllegalArgumentException | SyscallException e) {
+            // -Xrs, or SIGINT ignored since the JVM started: the shell's number for it, then
+        }
+        Runtime.getRuntime().exit(128 + Signals.SIGINT);
     }
 }

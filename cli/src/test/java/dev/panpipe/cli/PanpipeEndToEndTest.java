@@ -184,6 +184,36 @@ class PanpipeEndToEndTest {
         assertEquals("started\ndone\n", Files.readString(out));
     }
 
+    /**
+     * Ctrl-C reaches a script and the panpipe it waits for. A shell goes on with the script when its child
+     * exits normally (the child caught the SIGINT), and stops when the child died of it; bash running the
+     * same pipeline dies of SIGINT for that reason. panpipe exited 130 instead, so a loop over panpipe could
+     * not be stopped with Ctrl-C: the script went on to the next command.
+     */
+    @Test
+    @Timeout(60)
+    void shouldDieOfSigintWhenTheStagesDoSoThatACallingScriptStopsToo() throws Exception {
+        Path out = dir.resolve("script.out");
+        String script = "\"$0\" pipeline \"sh -c 'echo started; exec sleep 30'\"; echo \"script went on after $?\"";
+        ProcessBuilder pb = new ProcessBuilder("setsid", "/bin/bash", "-c", script, launcher.toString())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        Process p = pb.start();     // setsid execs bash in place: its pid is the new process group's number
+        try {
+            awaitContaining("the stage started", "started", out);
+            // as a terminal's Ctrl-C does: the whole foreground group, the script, panpipe and the stage
+            assertEquals(0, new ProcessBuilder("kill", "-INT", "--", "-" + p.pid()).start().waitFor());
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertEquals("started\n", Files.readString(out), "the script stopped at panpipe, as at bash");
+            assertEquals(128 + 2, p.exitValue(), "bash died of SIGINT");
+        } finally {
+            new ProcessBuilder("kill", "-KILL", "--", "-" + p.pid()).redirectError(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+            p.waitFor();
+        }
+    }
+
     @Test
     @Timeout(60)
     void shouldKeepTheJvmsOwnDiagnosticsOutOfTheStagesOutput() throws Exception {

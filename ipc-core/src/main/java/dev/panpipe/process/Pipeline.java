@@ -275,14 +275,21 @@ public final class Pipeline {
 
         /** bash's {@code $?}: the last stage's status, or with pipefail the rightmost non-zero one (0 if none). */
         public int exitCode() {
+            return decidingStatus().shellCode();
+        }
+
+        /**
+         * The stage status {@link #exitCode()} is taken from: the last stage's, or with pipefail the rightmost
+         * unsuccessful one (the last stage's if every stage succeeded). Whether it was a signal tells a shell's
+         * "the pipeline died of SIGINT" from "a stage exited 130".
+         */
+        public ExitStatus decidingStatus() {
             if (pipefail) {
-                for (int i = statuses.size() - 1; i >= 0; i--) {
-                    int code = statuses.get(i).shellCode();
-                    if (code != 0) return code;
+                for (ExitStatus s : statuses.reversed()) {
+                    if (s.shellCode() != 0) return s;
                 }
-                return 0;
             }
-            return statuses.getLast().shellCode();
+            return statuses.getLast();
         }
     }
 }
