@@ -7,6 +7,7 @@ import dev.panpipe.io.ReadEnd;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -172,7 +173,7 @@ public final class Pipeline {
                 }
                 previous = link == null ? null : link.readEnd();
             }
-            return new Running(started, pipefail);
+            return new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace());
         } catch (IOException | RuntimeException e) {
             for (Subprocess p : started) {
                 // destroy only shortens the grace period of close, which reaps the stage and closes its pipes:
@@ -231,10 +232,14 @@ public final class Pipeline {
     public static final class Running implements AutoCloseable {
         private final List<Subprocess> processes;
         private final boolean pipefail;
+        private final boolean inputPiped;
+        private final Duration grace;
 
-        private Running(List<Subprocess> processes, boolean pipefail) {
+        private Running(List<Subprocess> processes, boolean pipefail, boolean inputPiped, Duration grace) {
             this.processes = List.copyOf(processes);
             this.pipefail = pipefail;
+            this.inputPiped = inputPiped;
+            this.grace = grace;
         }
 
         public List<Subprocess> processes() {
@@ -253,12 +258,47 @@ public final class Pipeline {
             return new Result(statuses, pipefail);
         }
 
+        /**
+         * Ends the pipeline as {@link Subprocess#close()} ends one process. With a piped input
+         * ({@code input(Redirect.pipe())}) the first stage's stdin is closed, and the stages get one grace period
+         * (the stages' destroy grace, 2 s), counted from then, to finish by themselves, as end of input travels
+         * down the line stage by stage and each writes what it has left: a pipeline closed right after its input
+         * was written still writes its whole output. (Stages used to be closed one by one, each as a process on
+         * its own, and a later stage got SIGTERM as soon as its turn came, while it was still writing.) The
+         * stages still running then get SIGTERM, all at once, one more grace period, then SIGKILL; then each is
+         * reaped and its pipes are closed. So a stuck pipeline ends within two grace periods, however many stages
+         * it has. Every stage is closed, whatever closing another threw.
+         */
         @Override
         public void close() throws IOException {
-            // Every stage is closed, whatever closing the others threw (unchecked exceptions included).
             Closer closer = new Closer();
+            if (inputPiped) {
+                closer.run(() -> processes.getFirst().stdin().close());
+                awaitAll(System.nanoTime() + grace.toNanos(), closer);
+            }
+            signalRunning(Signals.SIGTERM, closer);
+            awaitAll(System.nanoTime() + grace.toNanos(), closer);
+            signalRunning(Signals.SIGKILL, closer);
             for (Subprocess p : processes) closer.run(p::close);
             closer.throwFailure();
+        }
+
+        /** Waits for each stage, first to last, until {@code deadline} (System.nanoTime) at most. */
+        private void awaitAll(long deadline, Closer closer) {
+            for (Subprocess p : processes) {
+                closer.run(() -> {
+                    long left = deadline - System.nanoTime();
+                    if (left > 0) p.waitFor(Duration.ofNanos(left)); else p.exitStatus();
+                });
+            }
+        }
+
+        private void signalRunning(int signal, Closer closer) {
+            for (Subprocess p : processes) {
+                closer.run(() -> {
+                    if (p.exitStatus().isEmpty()) p.signal(signal);
+                });
+            }
         }
     }
 

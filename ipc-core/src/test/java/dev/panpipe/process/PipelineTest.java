@@ -286,6 +286,24 @@ class PipelineTest {
     }
 
     /**
+     * Closing a pipeline whose input is a pipe ends its input and lets the stages finish, as closing one process's
+     * stdin does: each stage gets end of input in turn and writes what it has left. Closed stage by stage, the
+     * last one used to get SIGTERM as soon as the first had ended, while it was still writing.
+     */
+    @Test
+    @Timeout(30)
+    void shouldLetEveryStageFinishWhenClosedAfterItsInput() throws Exception {
+        Path out = dir.resolve("out");
+        Pipeline p = Pipeline.parse("cat", "sh -c 'wc -l; sleep 0.5; echo end'").input(Redirect.pipe()).output(out, false);
+        try (Pipeline.Running running = p.start()) {
+            byte[] lines = "a\nb\nc\n".getBytes(StandardCharsets.US_ASCII);
+            assertEquals(lines.length, running.processes().getFirst().stdin().write(lines, 0, lines.length));
+        }
+        assertEquals(List.of("3", "end"), Files.readAllLines(out).stream().map(String::strip).toList());
+        assertEquals(List.of(), ProcessHandle.current().children().toList());
+    }
+
+    /**
      * toStdout() ({@code 2>&1}) means nothing for the first stage's stdin or the last one's stdout. It was taken,
      * and refused only by the last stage's builder, after every other stage had been started (and killed).
      */
