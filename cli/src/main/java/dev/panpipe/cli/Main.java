@@ -1,5 +1,8 @@
 package dev.panpipe.cli;
 
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.process.Signals;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -65,7 +68,42 @@ public final class Main implements Callable<Integer> {
         if (code == 0) code = cl.execute(args);
         cl.getOut().flush();
         System.out.flush();
-        System.exit(afterStdout(stdout.failure(), code, cl.getErr()));
+        int status = afterStdout(stdout.failure(), code, cl.getErr());
+        int signal = stoppedBy;
+        if (signal != 0 && status == 128 + signal) dieOf(signal);
+        System.exit(status);
+    }
+
+    /** The signal a command stopped for (see {@link #stoppedBySignal}), or 0. */
+    private static volatile int stoppedBy;
+
+    /**
+     * For a command that stopped because of {@code signal} (SIGINT, SIGTERM, SIGHUP) and has cleaned up: returns
+     * 128+N, the status a shell shows for it, and has {@link #main} end the JVM by that signal once stdout is
+     * flushed ({@link #dieOf}), as a C program that cleans up on a signal re-raises it.
+     */
+    public static int stoppedBySignal(int signal) {
+        stoppedBy = signal;
+        return 128 + signal;
+    }
+
+    /**
+     * Ends this JVM by {@code signal} itself, with the signal's default action, rather than exit 128+N. A calling
+     * shell tells the two apart, and only the first stops a script: a child that exits 130 has (for all bash
+     * knows) caught Ctrl-C and carried on, so bash goes on with the script's next command, while a child that
+     * died of SIGINT means the user wants the script stopped, and bash stops it too. Falls back to exiting
+     * 128+N where the signal cannot be re-raised (under -Xrs, or a signal ignored since the JVM started).
+     */
+    static void dieOf(int signal) {
+        System.out.flush();
+        System.err.flush();
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal(Signals.name(signal).substring("SIG".length())), sun.misc.SignalHandler.SIG_DFL);
+            Syscalls.kill(Syscalls.getpid(), signal);
+        } catch (IllegalArgumentException | SyscallException e) {
+            // -Xrs, or the signal ignored since the JVM started: the shell's number for it, then
+        }
+        Runtime.getRuntime().exit(128 + signal);
     }
 
     /**

@@ -72,7 +72,8 @@ import java.util.concurrent.atomic.AtomicInteger;
                         + "on stderr",
                 "    126:a COMMAND exists but cannot be executed; nothing was started",
                 "    127:a COMMAND is not found; nothing was started",
-                "    130:stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP",
+                "    130:stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP: once every child is stopped, panpipe dies of the "
+                        + "same signal, so that a script running it stops too",
                 "    141:the reader of the output went away (EPIPE), so every child was stopped",
         },
         footerHeading = "%nExamples:%n",
@@ -194,7 +195,7 @@ final class MuxCommand implements Callable<Integer> {
         }
         int signal = stoppedBy.get();
         err.flush();
-        if (signal != 0) return 128 + signal;
+        if (signal != 0) return Main.stoppedBySignal(signal);   // died of it, once stdout is flushed
         // As Main.afterStdout: a child's failure, seen before, is the more useful status.
         if (brokenPipe.get()) return code != 0 ? code : Main.EXIT_BROKEN_PIPE;
         return code == 0 && stdout.failure() != null ? EXIT_SETUP : code;

@@ -1,7 +1,5 @@
 package dev.panpipe.cli;
 
-import dev.panpipe.bindings.SyscallException;
-import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Pipeline;
 import dev.panpipe.process.Redirect;
@@ -108,14 +106,15 @@ final class PipelineCommand implements Callable<Integer> {
             err.flush();
         }
         ExitStatus deciding = result.decidingStatus();
-        if (deciding.signaled() && deciding.signal() == Signals.SIGINT) dieOfSigint();
+        // Died of Ctrl-C, as bash does after such a pipeline, so that a script running panpipe stops too.
+        if (deciding.signaled() && deciding.signal() == Signals.SIGINT) return Main.stoppedBySignal(Signals.SIGINT);
         return result.exitCode();
     }
 
     /**
      * Ctrl-C sends SIGINT to the whole foreground process group: the stages and this JVM. Like a shell
      * waiting for a foreground pipeline, panpipe lets the stages decide: it keeps waiting, and dies of SIGINT
-     * ({@link #dieOfSigint}) only if the last stage (or, with --pipefail, the status-deciding one) died of
+     * ({@link Main#dieOf}) only if the last stage (or, with --pipefail, the status-deciding one) died of
      * it. A stage that catches it and carries on is not orphaned by panpipe exiting under it.
      *
      * <p>Before any stage exists, though, panpipe may be waiting in open(2) for --in or --out: a FIFO waits
@@ -126,28 +125,10 @@ final class PipelineCommand implements Callable<Integer> {
     private static void waitOutInterrupts(AtomicBoolean started) {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
-                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) dieOfSigint();
+                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) Main.dieOf(Signals.SIGINT);
             });
         } catch (IllegalArgumentException e) {
             // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
         }
-    }
-
-    /**
-     * Ends this JVM by SIGINT itself, as bash ends itself when the foreground pipeline it waited for died of
-     * it: a shell running panpipe tells "my child died of SIGINT" (Ctrl-C: stop the script, as bash does) from
-     * "it exited 130" (it caught the SIGINT: go on with the next command) by that alone, so exit(130) let a
-     * script's loop over panpipe go on after Ctrl-C. Exits 130 if the signal did not end the JVM.
-     */
-    private static void dieOfSigint() {
-        System.out.flush();
-        System.err.flush();
-        try {
-            sun.misc.Signal.handle(new sun.misc.Signal("INT"), sun.misc.SignalHandler.SIG_DFL);
-            Syscalls.kill(Syscalls.getpid(), Signals.SIGINT);
-        } catch (IllegalArgumentException | SyscallException e) {
-            // -Xrs, or SIGINT ignored since the JVM started: the shell's number for it, then
-        }
-        Runtime.getRuntime().exit(128 + Signals.SIGINT);
     }
 }

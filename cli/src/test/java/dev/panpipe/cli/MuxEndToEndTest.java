@@ -228,6 +228,13 @@ class MuxEndToEndTest {
 
     @Test
     @Timeout(60)
+    void shouldDieOfSigintOnceStoppedSoThatACallingScriptStopsToo() throws Exception {
+        // Each child leads its own process group: the Ctrl-C reaches the script and panpipe, which stops A itself.
+        CallingScript.assertStopsOnCtrlC(launcher, "mux --grace 100ms \"A=sh -c 'echo started; exec sleep 30'\"", "A: started", dir);
+    }
+
+    @Test
+    @Timeout(60)
     void shouldExit127AndStartNothingWhenACommandIsMissing() throws Exception {
         Path marker = dir.resolve("A-ran");
         Path fifos = dir.resolve("fifos");

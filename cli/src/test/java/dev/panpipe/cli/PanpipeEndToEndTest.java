@@ -177,7 +177,7 @@ class PanpipeEndToEndTest {
                 .redirectOutput(out.toFile())
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
-        awaitContaining("the stage started", "started", out);
+        CallingScript.awaitContaining("the stage started", "started", out);
         assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor());
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         assertEquals(0, p.exitValue());
@@ -193,25 +193,7 @@ class PanpipeEndToEndTest {
     @Test
     @Timeout(60)
     void shouldDieOfSigintWhenTheStagesDoSoThatACallingScriptStopsToo() throws Exception {
-        Path out = dir.resolve("script.out");
-        String script = "\"$0\" pipeline \"sh -c 'echo started; exec sleep 30'\"; echo \"script went on after $?\"";
-        ProcessBuilder pb = new ProcessBuilder("setsid", "/bin/bash", "-c", script, launcher.toString())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(out.toFile())
-                .redirectError(ProcessBuilder.Redirect.INHERIT);
-        pb.environment().put("PANPIPE_NO_BUILD", "1");
-        Process p = pb.start();     // setsid execs bash in place: its pid is the new process group's number
-        try {
-            awaitContaining("the stage started", "started", out);
-            // as a terminal's Ctrl-C does: the whole foreground group, the script, panpipe and the stage
-            assertEquals(0, new ProcessBuilder("kill", "-INT", "--", "-" + p.pid()).start().waitFor());
-            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-            assertEquals("started\n", Files.readString(out), "the script stopped at panpipe, as at bash");
-            assertEquals(128 + 2, p.exitValue(), "bash died of SIGINT");
-        } finally {
-            new ProcessBuilder("kill", "-KILL", "--", "-" + p.pid()).redirectError(ProcessBuilder.Redirect.DISCARD).start().waitFor();
-            p.waitFor();
-        }
+        CallingScript.assertStopsOnCtrlC(launcher, "pipeline \"sh -c 'echo started; exec sleep 30'\"", "started", dir);
     }
 
     @Test
@@ -231,9 +213,9 @@ class PanpipeEndToEndTest {
         pb.environment().put("PANPIPE_JAVA_OPTS", "-XX:SharedArchiveFile=" + dir.resolve("no-such.jsa"));
         Process p = pb.start();
         try {
-            awaitContaining("the stage started", "started", out);
+            CallingScript.awaitContaining("the stage started", "started", out);
             assertEquals(0, new ProcessBuilder("kill", "-QUIT", String.valueOf(p.pid())).start().waitFor());
-            awaitContaining("the JVM printed its thread dump", "Full thread dump", out, err);
+            CallingScript.awaitContaining("the JVM printed its thread dump", "Full thread dump", out, err);
             Files.createFile(go);
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
             assertEquals(0, p.exitValue(), Files.readString(err));
@@ -241,16 +223,6 @@ class PanpipeEndToEndTest {
             assertTrue(Files.readString(err).contains("no-such.jsa"), Files.readString(err));
         } finally {
             p.destroyForcibly().waitFor();
-        }
-    }
-
-    /** Polls (for up to 30 s) until one of {@code files} contains {@code text}. */
-    private static void awaitContaining(String what, String text, Path... files) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        for (;;) {
-            for (Path f : files) if (Files.readString(f).contains(text)) return;
-            assertTrue(System.nanoTime() < deadline, what);
-            Thread.sleep(20);
         }
     }
 

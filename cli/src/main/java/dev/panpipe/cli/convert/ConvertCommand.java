@@ -1,6 +1,7 @@
 package dev.panpipe.cli.convert;
 
 import dev.panpipe.cli.IoErrors;
+import dev.panpipe.cli.Main;
 import dev.panpipe.cli.image.ImageDecodeException;
 import dev.panpipe.cli.image.ImageFiles;
 import dev.panpipe.cli.image.Samples;
@@ -57,7 +58,8 @@ import java.util.stream.Stream;
                 "  1   some images could not be read or written (each is named on stderr; the others were converted), "
                         + "a worker failed, or the output folder or the workers' folder could not be made",
                 "  2   bad arguments",
-                "  130 stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP: the workers were stopped and their FIFOs removed"})
+                "  130 stopped by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP: the workers were stopped and their FIFOs removed, "
+                        + "then panpipe dies of the same signal, so that a script running it stops too"})
 public final class ConvertCommand implements Callable<Integer> {
     /** Some images could not be read or written, a worker failed, or a folder could not be made. */
     static final int EXIT_FAILED = 1;
@@ -260,7 +262,7 @@ public final class ConvertCommand implements Callable<Integer> {
             // What the workers said as they were stopped is no news.
             err.println("panpipe convert: stopped by SIG" + stop.getName() + "; what was converted so far is in " + outDir);
             err.flush();
-            return 128 + stop.getNumber();
+            return Main.stoppedBySignal(stop.getNumber());   // died of it, once stdout is flushed
         }
         double seconds = (System.nanoTime() - started) / 1e9;
         for (String e : workerErrors) err.println("panpipe convert: " + e);

@@ -1,5 +1,6 @@
 package dev.panpipe.cli.convert;
 
+import dev.panpipe.cli.CallingScript;
 import dev.panpipe.cli.image.OpenCvOracle;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -309,6 +310,15 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldDieOfSigintOnceStoppedSoThatACallingScriptStopsToo() throws Exception {
+        copies("in", "photo-1024x768.jpg", 150);
+        Path gray = dir.resolve("out").resolve("gray");
+        CallingScript.assertStopsOnCtrlC(launcher, "convert --in in --out out --no-progress",
+                () -> countFilesUnchecked(gray) >= 2, dir);
+        assertTrue(countFiles(gray) < 150, "stopped mid-run");
+    }
+
+    @Test
     void shouldStopQuietlyOnCtrlCWhileTheWorkersStart() throws Exception {
         // A worker that Ctrl-C ended before it connected made Workers.start throw WorkerDiedException out of
         // the command: "internal error", a stack trace, exit 70. Eight workers take seconds to start, and the
@@ -370,6 +380,14 @@ class ConvertEndToEndTest {
         // Read once the workers are gone: what they print as they die counts too.
         assertEquals("panpipe convert: stopped by SIG" + signal.substring(1) + "; what was converted so far is in " + out + "\n",
                 Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+    }
+
+    private static long countFilesUnchecked(Path folder) {
+        try {
+            return countFiles(folder);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static long countFiles(Path folder) throws IOException {
