@@ -75,13 +75,15 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  * <pre>
  *   31   30  29                                   0
  *  +----+---+--------------------------------------+
- *  | W  | 0 |  owner pid (0: free)                 |     W: a waiter may sleep on the word
- *  +----+---+--------------------------------------+
+ *  | W  | T |  owner pid (0: free)                 |     W: a waiter may sleep on the word
+ *  +----+---+--------------------------------------+     T: being taken over, see below
  * </pre>
  * Taking it is {@code compareAndSet(0, pid)}; a waiter sets W and sleeps in {@code futex_wait} on the word;
  * unlocking clears the word and calls {@code futex_wake} only if W was set (Drepper, "Futexes Are Tricky",
  * mutex 3). The owner also records its pid and start time beside the word, so a waiter can tell the owner
- * from a later process that got the same pid.
+ * from a later process that got the same pid. When that later process is the waiter itself, the word
+ * already names it: a thread of it sets T while it reads the record again and rewrites it, so that no
+ * other thread of it (whose own acquisition writes the same word) is taken for the dead owner.
  */
 public final class SharedLock implements AutoCloseable {
     /** Bytes this lock takes in a block (one cache line). */
@@ -92,6 +94,8 @@ public final class SharedLock implements AutoCloseable {
     static final long OWNER_START_TIME = 16;
 
     private static final int WAITERS = 0x8000_0000;
+    /** Bit 30: a thread of the process the word names is taking it over from an earlier process with that pid. */
+    private static final int TAKING_OVER = 0x4000_0000;
     private static final int SPIN_TRIES = 100;
 
     private final SharedRegion region;
@@ -274,8 +278,11 @@ public final class SharedLock implements AutoCloseable {
             if (now - lastOwnerCheck >= slice) {
                 lastOwnerCheck = now;
                 int owner = v & Processes.PID_MASK;
-                if (ownerEnded(owner) && INT.compareAndSet(segment, word, v, self | WAITERS)) {
+                boolean mine = owner == self;
+                if (mine ? markTakeOverFromEarlierSelf(v) : ownerEnded(v) && INT.compareAndSet(segment, word, v, self | WAITERS)) {
                     acquired(me);
+                    // the record is this process's now: the mark goes (others may only have added W meanwhile)
+                    if (mine) INT.setVolatile(segment, word, self | WAITERS);
                     INT.getAndAdd(segment, word - WORD + RECOVERIES, 1);
                     throw new LockOwnerDiedException(name, owner);
                 }
@@ -296,18 +303,48 @@ public final class SharedLock implements AutoCloseable {
     }
 
     /**
-     * Whether {@code pid}, the owner in the word, has ended (or its pid now names another process). A word
+     * Whether the owner named by the word {@code v} has ended (or its pid now names another process). A word
      * with no owner pid but other bits set (waiters, bit 30) is held by nobody: the lock never writes one,
      * another process wrote over it, and waiting for "process 0" would be waiting for ever (a property
-     * test found that), so it counts as an owner that has ended.
+     * test found that), so it counts as an owner that has ended. While the word is marked
+     * {@link #TAKING_OVER} its record is being rewritten, so only whether the pid lives counts.
      */
-    private boolean ownerEnded(int pid) {
+    private boolean ownerEnded(int v) {
+        int pid = v & Processes.PID_MASK;
         if (pid == 0) return true;
         if (pid == Processes.SELF) return false;
+        if ((v & TAKING_OVER) != 0) return Processes.hasEnded(pid);
         long base = word - WORD;
         boolean recorded = (int) INT.getAcquire(segment, base + OWNER_PID) == pid;
         long startTime = recorded ? (long) LONG.getOpaque(segment, base + OWNER_START_TIME) : -1;
         return Processes.hasEnded(pid, startTime);
+    }
+
+    /**
+     * The word {@code v} names this process, but its owner record names an earlier process that had this
+     * pid (another start time): it died holding the lock, and this process was given its pid. The word
+     * cannot tell the two apart, so a thread of this process that holds the lock now writes the very same
+     * word, and a compare-and-set from {@code v} could take the lock from it. So the word is marked
+     * {@link #TAKING_OVER} first (one thread wins that), and the record is read again under the mark: a
+     * holder of this process that took the lock since has cleared or rewritten it, and the mark is taken
+     * off. True if the caller now owns the lock: it writes its record and then clears the mark.
+     */
+    private boolean markTakeOverFromEarlierSelf(int v) {
+        if ((v & TAKING_OVER) != 0 || !recordedByEarlierSelf()) return false;
+        if (!INT.compareAndSet(segment, word, v, v | TAKING_OVER)) return false;
+        if (recordedByEarlierSelf()) return true;
+        for (;;) {   // a holder of this process after all: unmark, unless it has unlocked (the word is 0) meanwhile
+            int now = (int) INT.getVolatile(segment, word);
+            if ((now & TAKING_OVER) == 0 || INT.compareAndSet(segment, word, now, now & ~TAKING_OVER)) return false;
+        }
+    }
+
+    /** Whether the owner record names this pid with another start time than this process's. */
+    private boolean recordedByEarlierSelf() {
+        long base = word - WORD;
+        if ((int) INT.getAcquire(segment, base + OWNER_PID) != Processes.SELF) return false;
+        long startTime = (long) LONG.getOpaque(segment, base + OWNER_START_TIME);
+        return Processes.SELF_START_TIME >= 0 && startTime >= 0 && startTime != Processes.SELF_START_TIME;
     }
 
     private void checkNotHeldBy(Thread me) {

@@ -115,6 +115,48 @@ class SharedLockTest {
         }
     }
 
+    /**
+     * Pids are recycled, and a restarted container hands its processes the same small pids again: the
+     * process that waits may be the one given the dead owner's pid. The word then names the waiter itself,
+     * which used to count as a live owner, so every thread of it waited for ever; the recorded start time
+     * says the owner was an earlier process. Two threads, through two mappings, race to take it over:
+     * exactly one is told, and the other gets the lock after it, as from any holder of this process.
+     */
+    @Test
+    void shouldTakeOverFromAnEarlierProcessThatHadThisProcesssPidExactlyOnce() throws Exception {
+        assertTrue(Processes.SELF_START_TIME > 0, "this process's start time");
+        try (SharedLock lock = SharedLock.create("own-pid"); SharedMemory other = Mappings.second(lock.nativeHandle());
+             SharedLock second = SharedLock.attach(Mappings.second(lock.nativeHandle()))) {
+            long base = BlockLayout.LOCK_OFFSET;
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, Processes.SELF_START_TIME - 1);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.OWNER_PID, Processes.SELF);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, Processes.SELF);
+            List<CompletableFuture<Integer>> takers = new ArrayList<>();
+            for (SharedLock handle : List.of(lock, second)) {
+                takers.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        if (!handle.tryLock(Duration.ofSeconds(10))) return -1;
+                        handle.unlock();
+                        return 0;
+                    } catch (LockOwnerDiedException e) {
+                        assertEquals(Processes.SELF, e.ownerPid());
+                        assertTrue(handle.isHeldByCurrentThread());
+                        handle.unlock();
+                        return 1;
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                }, r -> Thread.ofPlatform().start(r)));
+            }
+            List<Integer> outcomes = new ArrayList<>();
+            for (CompletableFuture<Integer> t : takers) outcomes.add(t.get(30, TimeUnit.SECONDS));
+            assertEquals(1, outcomes.stream().filter(o -> o == 1).count(), "told exactly once: " + outcomes);
+            assertEquals(1, outcomes.stream().filter(o -> o == 0).count(), "the other got it after: " + outcomes);
+            assertEquals(1, lock.recoveries());
+            assertFalse(lock.isLocked());
+        }
+    }
+
     @Test
     void shouldTakeOverALockWhoseWordNamesAThreadRatherThanAProcess() throws Exception {
         int thread = ThisJvm.aThreadIdThatLeadsNoProcess();
