@@ -633,7 +633,8 @@ public final class SharedQueue implements AutoCloseable {
     }
 
     /**
-     * Takes back the slot of position {@code p} if the process that claimed it has ended: a message being
+     * Takes back the slot of position {@code p} if the process that claimed it has ended (or its claim names
+     * no process): a message being
      * written is given up (readers skip it), one being read is freed for writers. True if it did.
      */
     private boolean reclaimIfDead(long p) {
@@ -643,7 +644,8 @@ public final class SharedQueue implements AutoCloseable {
         if (role < 0) return false;
         long claim = (long) LONG.getVolatile(seg, slot + role);
         int pid = claimedPid(claim);
-        if (claimedPosition(claim) != (int) p || pid == Processes.SELF || !Processes.hasEnded(pid)) return false;
+        // a pid of 0 or below names no process (every claimer writes its own): written over, so ended, as in a lock word
+        if (claimedPosition(claim) != (int) p || pid == Processes.SELF || pid > 0 && !Processes.hasEnded(pid)) return false;
         if (!LONG.compareAndSet(seg, slot + role, claim, claimWord(p, Processes.SELF))) return false;   // another survivor won
         if (role == WRITER) {
             INT.set(seg, slot + LENGTH, ABANDONED);

@@ -341,4 +341,34 @@ class SharedQueueTest {
             assertEquals("writer claim", assertThrows(CorruptQueueException.class, () -> q.offer(bytes("b"), Duration.ofMillis(1))).field());
         }
     }
+
+    /**
+     * A claim whose pid names no process at all (0, or negative: written over, since every claimer writes
+     * its own pid) was waited for as if a live process held the slot: a consumer blocked on the writer's
+     * claim and a producer blocked on the reader's waited for ever. Such a claimer has ended, as a lock word
+     * naming no process has: the slot is taken back.
+     */
+    @Test
+    void shouldTakeBackASlotWhoseClaimNamesNoProcess() throws Exception {
+        for (int pid : new int[]{0, -2}) {
+            try (SharedQueue q = SharedQueue.create("no-claimer", 2, 8); SharedMemory other = Mappings.second(q.nativeHandle())) {
+                MemorySegment seg = other.segment();
+                long slot0 = QueueLayout.SLOTS_OFFSET;
+                // a writer claimed position 0 and "died" before it moved the tail or wrote the message
+                seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.WRITER, QueueLayout.claimWord(0, pid));
+                assertTrue(q.offerLong(1));                                         // position 1, behind it
+                assertEquals(OptionalLong.of(1), q.pollLong(Duration.ofSeconds(5)), "pid " + pid + ": slot 0 skipped");
+                assertEquals(1, q.reclaimed());
+                // a reader claimed position 2 (slot 0 again) and "died" reading it
+                assertTrue(q.offerLong(2));
+                assertTrue(q.offerLong(3));
+                seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.READER, QueueLayout.claimWord(2, pid));
+                seg.set(ValueLayout.JAVA_LONG, QueueLayout.HEAD_OFFSET, 3L);
+                assertTrue(q.offerLong(4, Duration.ofSeconds(5)), "pid " + pid + ": slot 0 freed for writers");
+                assertEquals(2, q.reclaimed());
+                assertEquals(OptionalLong.of(3), q.pollLong(Duration.ZERO));
+                assertEquals(OptionalLong.of(4), q.pollLong(Duration.ZERO));
+            }
+        }
+    }
 }
