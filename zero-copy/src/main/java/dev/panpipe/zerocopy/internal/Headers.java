@@ -18,7 +18,10 @@ public final class Headers {
         T from(SharedMemory memory) throws IOException;
     }
 
-    /** {@code attach.from(memory)}, closing {@code memory} if that fails: the caller hands it over either way. */
+    /**
+     * {@code attach.from(memory)}, closing {@code memory} if that fails: the caller hands it over either way.
+     * Creating uses it too, for writing a new header.
+     */
     public static <T> T attachOrClose(SharedMemory memory, Attach<T> attach) throws IOException {
         try {
             return attach.from(memory);

@@ -159,22 +159,24 @@ public final class SharedQueue implements AutoCloseable {
         long slotSize = QueueLayout.slotSize(maxMessageSize);
         long size = Math.addExact(SLOTS_OFFSET, Math.multiplyExact(capacity, slotSize));
         SharedMemory memory = SharedMemory.create(name, size);
-        MemorySegment seg = memory.segment();
-        seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, QueueLayout.VERSION);
-        seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, capacity);
-        seg.set(ValueLayout.JAVA_INT, QueueLayout.MAX_MESSAGE_OFFSET, maxMessageSize);
-        seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) slotSize);
-        Headers.writeName(seg, QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES, name);
-        for (long i = 0; i < capacity; i++) {
-            long slot = SLOTS_OFFSET + i * slotSize;
-            seg.set(ValueLayout.JAVA_LONG, slot + SEQUENCE, i);
-            // "last claimed a lap ago", so that no claim matches a position of the first lap
-            seg.set(ValueLayout.JAVA_LONG, slot + WRITER, claimWord(i - capacity, 0));
-            seg.set(ValueLayout.JAVA_LONG, slot + READER, claimWord(i - capacity, 0));
-        }
-        INT.setRelease(seg, QueueLayout.MAGIC_OFFSET, QueueLayout.MAGIC);
-        return new SharedQueue(new SharedRegion(memory, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
-                capacity, maxMessageSize);
+        return Headers.attachOrClose(memory, m -> {   // a header that cannot be written leaves no memory behind
+            MemorySegment seg = m.segment();
+            seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, QueueLayout.VERSION);
+            seg.set(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET, capacity);
+            seg.set(ValueLayout.JAVA_INT, QueueLayout.MAX_MESSAGE_OFFSET, maxMessageSize);
+            seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) slotSize);
+            Headers.writeName(seg, QueueLayout.NAME_OFFSET, QueueLayout.NAME_BYTES, name);
+            for (long i = 0; i < capacity; i++) {
+                long slot = SLOTS_OFFSET + i * slotSize;
+                seg.set(ValueLayout.JAVA_LONG, slot + SEQUENCE, i);
+                // "last claimed a lap ago", so that no claim matches a position of the first lap
+                seg.set(ValueLayout.JAVA_LONG, slot + WRITER, claimWord(i - capacity, 0));
+                seg.set(ValueLayout.JAVA_LONG, slot + READER, claimWord(i - capacity, 0));
+            }
+            INT.setRelease(seg, QueueLayout.MAGIC_OFFSET, QueueLayout.MAGIC);
+            return new SharedQueue(new SharedRegion(m, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
+                    capacity, maxMessageSize);
+        });
     }
 
     /**

@@ -61,8 +61,10 @@ public abstract sealed class SharedBlock implements AutoCloseable
     /** A new block of {@code length} elements of {@code type}, zero-filled, in memory of its own. */
     static SharedRegion createRegion(String name, SharedType type, long length, String kind) throws IOException {
         SharedMemory memory = SharedMemory.create(name, BlockLayout.sizeOf(type, length));
-        BlockLayout.initialize(memory.segment(), type, length, name);
-        return new SharedRegion(memory, kind + " '" + name + "'", BlockLayout.LOCK_OFFSET + SharedLock.WORD);
+        return Headers.attachOrClose(memory, m -> {   // a header that cannot be written leaves no memory behind
+            BlockLayout.initialize(m.segment(), type, length, name);
+            return new SharedRegion(m, kind + " '" + name + "'", BlockLayout.LOCK_OFFSET + SharedLock.WORD);
+        });
     }
 
     /**

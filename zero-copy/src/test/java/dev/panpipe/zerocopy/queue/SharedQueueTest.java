@@ -284,6 +284,7 @@ class SharedQueueTest {
         assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 0, 8));
         assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 1, 8), "one slot cannot tell read from free");
         assertThrows(IllegalArgumentException.class, () -> SharedQueue.create("x", 4, -1));
+        assertThrows(NullPointerException.class, () -> SharedQueue.create(null, 4, 8));   // and no memfd left open (NoLeaks)
         try (SharedLong notAQueue = SharedLong.create("long", 0)) {
             SharedHeaderException e = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(notAQueue.nativeHandle())));
             assertEquals("size", e.field(), "a shared long is smaller than a queue header");

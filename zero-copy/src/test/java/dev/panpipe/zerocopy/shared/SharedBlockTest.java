@@ -113,6 +113,17 @@ class SharedBlockTest {
         }
     }
 
+    /**
+     * Creating made the shared memory first and wrote the header next; a name the header could not take (null)
+     * failed there and left the memfd open and mapped. The fds are what {@link NoLeaks} checks.
+     */
+    @Test
+    void shouldLeaveNoSharedMemoryBehindWhenCreatingFails() {
+        assertThrows(NullPointerException.class, () -> SharedLong.create(null, 0));
+        assertThrows(NullPointerException.class, () -> SharedByteArray.create(null, 16));
+        assertThrows(NullPointerException.class, () -> SharedLock.create(null));
+    }
+
     @Test
     void shouldRefuseAttachingWhatTheHeaderDoesNotDescribeAndNameTheField() throws Exception {
         try (SharedInt i = SharedInt.create("an-int", 1); SharedLongArray array = SharedLongArray.create("three", 3)) {
