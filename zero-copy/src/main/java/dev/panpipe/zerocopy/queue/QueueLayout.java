@@ -29,6 +29,8 @@ package dev.panpipe.zerocopy.queue;
  *    +-----------------+-----------------+-----------------+----------+----------+---------------------+
  * </pre>
  *
+ * <p>The slot size is an unsigned int: messages of up to 2^31-65 bytes make slots of up to 2^31 bytes.
+ *
  * <p>Tail, head and the two wake-up words each have two cache lines to themselves (the adjacent-line
  * prefetcher pulls lines in pairs), so producers and consumers do not slow each other down by sharing one.
  *

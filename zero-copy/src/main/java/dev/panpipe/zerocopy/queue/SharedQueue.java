@@ -225,12 +225,13 @@ public final class SharedQueue implements AutoCloseable {
             throw new SharedHeaderException("maxMessageSize", maxMessage, "shared queue: maximum message size "
                     + maxMessage + " out of range");
         }
-        int slotSize = seg.get(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET);
+        // unsigned: the largest messages make slots of 2^31 bytes
+        long slotSize = Integer.toUnsignedLong(seg.get(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET));
         if (slotSize != QueueLayout.slotSize(maxMessage)) {
             throw new SharedHeaderException("slotSize", slotSize, "shared queue: slot size " + slotSize
                     + " (expected " + QueueLayout.slotSize(maxMessage) + " for messages of up to " + maxMessage + " bytes)");
         }
-        long needed = SLOTS_OFFSET + (long) capacity * slotSize;
+        long needed = SLOTS_OFFSET + capacity * slotSize;
         if (needed > seg.byteSize()) {
             throw new SharedHeaderException("capacity", capacity, "shared queue: " + capacity + " slots of " + slotSize
                     + " bytes need " + needed + " bytes, the segment has " + seg.byteSize());

@@ -344,6 +344,23 @@ class SharedQueueTest {
     }
 
     /**
+     * The largest maximum message size create takes (2^31-65 bytes) makes 2 GiB slots, a slot size the
+     * header's int holds only as unsigned: attach read it signed, found it differed from what the maximum
+     * asks for, and refused every queue with messages above 2^31-96 bytes. The memfd is sparse: only the
+     * slots' first bytes are touched.
+     */
+    @Test
+    void shouldAttachAQueueOfTheLargestMessagesItCreates() throws Exception {
+        int max = Integer.MAX_VALUE - 64;
+        try (SharedQueue q = SharedQueue.create("largest", 2, max);
+             SharedQueue attached = SharedQueue.attach(Mappings.second(q.nativeHandle()))) {
+            assertEquals(max, attached.maxMessageSize());
+            assertTrue(q.offerLong(42));
+            assertEquals(OptionalLong.of(42), attached.pollLong(Duration.ZERO));
+        }
+    }
+
+    /**
      * A claim whose pid names no process at all (0, or negative: written over, since every claimer writes
      * its own pid) was waited for as if a live process held the slot: a consumer blocked on the writer's
      * claim and a producer blocked on the reader's waited for ever. Such a claimer has ended, as a lock word
