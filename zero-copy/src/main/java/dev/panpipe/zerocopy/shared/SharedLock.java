@@ -43,7 +43,8 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *   <li>Not fair: a running thread may take the lock ahead of a sleeping one (as {@code ReentrantLock}'s
  *       default); each waiter gets it in time, nobody is starved for long under normal use.</li>
  *   <li>Blocking calls are {@link #lock()} and {@link #tryLock(Duration)}; both answer
- *       {@link Thread#interrupt()} within a few milliseconds. {@link #tryLock()} never waits.</li>
+ *       {@link Thread#interrupt()}: a virtual thread at once, a platform thread within 50 ms (an interrupt
+ *       does not wake {@code futex_wait}; it is seen when the slice ends). {@link #tryLock()} never waits.</li>
  *   <li>The owner is a <em>process</em>: a thread of a live process that ends holding the lock keeps it
  *       held (as with any Java lock). When the owning process ends, a waiter notices within
  *       50 ms of waiting, takes the lock over and gets
