@@ -3,6 +3,7 @@ package dev.panpipe.zerocopy.queue;
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.ThisJvm;
 import dev.panpipe.zerocopy.shared.SharedHeaderException;
 import dev.panpipe.zerocopy.shared.SharedIntArray;
 import dev.panpipe.zerocopy.shared.SharedLong;
@@ -340,6 +341,43 @@ class SharedQueueTest {
             long slot1 = slot0 + QueueLayout.slotSize(8);
             seg.set(ValueLayout.JAVA_LONG, slot1 + QueueLayout.WRITER, 0L);                    // a claim for position 0
             assertEquals("writer claim", assertThrows(CorruptQueueException.class, () -> q.offer(bytes("b"), Duration.ofMillis(1))).field());
+        }
+    }
+
+    /**
+     * A claim keeps the low 32 bits of its position, so a long-lived queue passes 2^32 messages in minutes
+     * and every check of a claim must carry on across that wrap. The ring is set as if it had carried
+     * 2^32 - 2 messages; messages then go round it and across the wrap, and a slot claimed across it by a
+     * process that has ended is taken back.
+     */
+    @Test
+    void shouldCarryOnPastTwoToTheThirtyTwoPositions() throws Exception {
+        int capacity = 4;
+        long start = (1L << 32) - 2;
+        try (SharedQueue q = SharedQueue.create("wrap", capacity, 8); SharedMemory other = Mappings.second(q.nativeHandle())) {
+            MemorySegment seg = other.segment();
+            long slotSize = QueueLayout.slotSize(8);
+            for (long p = start; p < start + capacity; p++) {
+                long slot = QueueLayout.SLOTS_OFFSET + (p & (capacity - 1)) * slotSize;
+                seg.set(ValueLayout.JAVA_LONG, slot + QueueLayout.SEQUENCE, p);
+                seg.set(ValueLayout.JAVA_LONG, slot + QueueLayout.WRITER, QueueLayout.claimWord(p - capacity, 1));
+                seg.set(ValueLayout.JAVA_LONG, slot + QueueLayout.READER, QueueLayout.claimWord(p - capacity, 1));
+            }
+            seg.set(ValueLayout.JAVA_LONG, QueueLayout.TAIL_OFFSET, start);
+            seg.set(ValueLayout.JAVA_LONG, QueueLayout.HEAD_OFFSET, start);
+            for (int lap = 0; lap < 3; lap++) {
+                for (int i = 0; i < capacity; i++) assertTrue(q.offerInt(lap * 4 + i), "lap " + lap + ", message " + i);
+                assertFalse(q.offerInt(-1), "full");
+                for (int i = 0; i < capacity; i++) assertEquals(OptionalInt.of(lap * 4 + i), q.pollInt(Duration.ZERO));
+                assertEquals(OptionalInt.empty(), q.pollInt(Duration.ZERO));
+            }
+            long tail = seg.get(ValueLayout.JAVA_LONG, QueueLayout.TAIL_OFFSET);
+            assertEquals(start + 3 * capacity, tail);
+            long slot = QueueLayout.SLOTS_OFFSET + (tail & (capacity - 1)) * slotSize;
+            seg.set(ValueLayout.JAVA_LONG, slot + QueueLayout.WRITER, QueueLayout.claimWord(tail, ThisJvm.aThreadIdThatLeadsNoProcess()));
+            assertTrue(q.offerLong(7));
+            assertEquals(OptionalLong.of(7), q.pollLong(Duration.ofSeconds(5)), "the dead writer's slot skipped");
+            assertEquals(1, q.reclaimed());
         }
     }
 
