@@ -358,6 +358,7 @@ public final class SharedQueue implements AutoCloseable {
      *
      * @return its length, or {@link #EMPTY}
      * @throws IllegalStateException if the next message is longer than {@code dst} (it stays in the queue)
+     * @throws IllegalArgumentException if {@code dst} is read-only (no message is taken)
      */
     public int poll(MemorySegment dst) {
         long pos = claimReadNow(0, limit(dst), FOR_SEGMENT);
@@ -791,7 +792,9 @@ public final class SharedQueue implements AutoCloseable {
         }
     }
 
+    /** The longest message {@code dst} takes; refuses, before a message is taken, one it cannot be copied into. */
     private int limit(MemorySegment dst) {
+        if (dst.isReadOnly()) throw new IllegalArgumentException("the destination for a message of " + name + " is read-only");
         return (int) Math.min(dst.byteSize(), maxMessageSize);
     }
 

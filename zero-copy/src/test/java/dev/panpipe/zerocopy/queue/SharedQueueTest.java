@@ -125,8 +125,14 @@ class SharedQueueTest {
             MemorySegment small = arena.allocate(4);
             IllegalStateException tooSmall = assertThrows(IllegalStateException.class, () -> q.poll(small));
             assertTrue(tooSmall.getMessage().contains("has 12 bytes; the destination holds 4"), tooSmall.getMessage());
+            // a destination that cannot be written was found only when copying, after the message was taken: lost
+            MemorySegment readOnly = arena.allocate(64).asReadOnly();
+            assertThrows(IllegalArgumentException.class, () -> q.poll(readOnly));
+            assertEquals(1, q.size(), "the message stayed");
+            assertThrows(IllegalArgumentException.class, () -> q.poll(readOnly, Duration.ofSeconds(1)));
+            assertThrows(IllegalArgumentException.class, () -> q.take(readOnly));
             MemorySegment big = arena.allocate(64);
-            assertEquals(12, q.poll(big, Duration.ofSeconds(1)));
+            assertEquals(12, q.poll(big, Duration.ofSeconds(1)), "the message stayed");
             assertEquals("twelve bytes", new String(big.asSlice(0, 12).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
             assertEquals(SharedQueue.EMPTY, q.poll(big));
         }
