@@ -61,6 +61,18 @@ class SpawnFailureTest {
     }
 
     @Test
+    void shouldSayThatAShellAssignmentOrNegationIsNoProgram() {
+        // Command lines are split as a shell splits them, but no shell runs them: "LC_ALL=C sort" looked up
+        // "LC_ALL=C" as a program and said only that it was not found.
+        ProgramNotFoundException e = refused(ProgramNotFoundException.class, "LC_ALL=C");
+        assertMentions(e, "program not found", "LC_ALL=C is not an assignment", "use env LC_ALL=C COMMAND");
+        assertEquals(SpawnException.SHELL_NOT_FOUND, e.shellCode());
+        assertMentions(refused(ProgramNotFoundException.class, "!"), "program not found", "! negates nothing");
+        assertFalse(refused(ProgramNotFoundException.class, "no-such-program-panpipe").getMessage().contains("shell"),
+                "no hint for a name that is no shell syntax");
+    }
+
+    @Test
     void shouldNameEnoexecAndSuggestAShebangLineForAFileInNoExecutableFormat() throws Exception {
         byte[] junk = new byte[512];
         new SplittableRandom(42).nextBytes(junk);

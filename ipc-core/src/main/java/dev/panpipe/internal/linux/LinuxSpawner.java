@@ -283,7 +283,23 @@ public final class LinuxSpawner {
             // bash runs it anyway as a last resort, and execve fails with EACCES: 126.
             throw new ProgramNotFoundException(program, "cannot start " + program + ": " + notExecutable + " is not executable (EACCES)", null, true);
         }
-        throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")", null);
+        throw new ProgramNotFoundException(program, "cannot start " + program + ": program not found (PATH=" + path + ")"
+                + shellSyntaxHint(program), null);
+    }
+
+    /** An assignment by a shell's syntax ({@code LC_ALL=C sort}), which is not a program: say so. */
+    private static final java.util.regex.Pattern ASSIGNMENT = java.util.regex.Pattern.compile("[A-Za-z_][A-Za-z0-9_]*=.*");
+
+    /**
+     * For a program name that is a shell's syntax, not a program: why it was not found. No shell runs the command,
+     * so {@code NAME=value cmd} is not an assignment and {@code ! cmd} no negation; they are looked up as programs.
+     */
+    private static String shellSyntaxHint(String program) {
+        if (ASSIGNMENT.matcher(program).matches()) {
+            return "; no shell runs the command, so " + program + " is not an assignment: use env " + program + " COMMAND";
+        }
+        if (program.equals("!")) return "; no shell runs the command, so ! negates nothing: test the status instead";
+        return "";
     }
 
     private static void requireExecutable(String program, Path p) throws SpawnException {
