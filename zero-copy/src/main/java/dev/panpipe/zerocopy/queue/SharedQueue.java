@@ -87,8 +87,8 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * never reuse. Here a slot is claimed by a compare-and-set that records the claiming process's pid with the
  * position ({@link QueueLayout}); the shared counters are moved past a claimed slot by whoever sees it
  * (so a claimer that dies before moving them does not stop anyone), and a waiter that stays blocked on a
- * slot looks at its claimer every 50 ms. If that process has ended, the
- * waiter takes the slot back: a half-written message is skipped, a half-read one is dropped (it was taken,
+ * slot looks at its claimer every 50 ms (a call that does not wait, on a queue it finds empty or full, at
+ * most once per 50 ms). If that process has ended, the survivor takes the slot back: a half-written message is skipped, a half-read one is dropped (it was taken,
  * and whoever took it died), and {@link #reclaimed()} counts it. So survivors go on; nobody hangs. What
  * remains:
  * <ul>
@@ -130,7 +130,7 @@ public final class SharedQueue implements AutoCloseable {
     private final int maxMessageSize;
     private final long slotSize;
     private final String name;
-    /** When a blocked producer / consumer of this handle last looked for a dead claimer (System.nanoTime). */
+    /** When a producer / consumer of this handle (waiting, or finding the queue full / empty) last looked for a dead claimer (System.nanoTime). */
     private volatile long lastWriterCheck = System.nanoTime();
     private volatile long lastReaderCheck = System.nanoTime();
 
@@ -244,7 +244,7 @@ public final class SharedQueue implements AutoCloseable {
     /** Adds {@code message} if there is room right now; false if the queue is full. */
     public boolean offer(MemorySegment message) {
         checkLength(message.byteSize());
-        long pos = claimWriteNow();
+        long pos = claimWriteNowOrReclaim();
         if (pos < 0) return false;
         write(pos, message);
         return true;
@@ -283,7 +283,7 @@ public final class SharedQueue implements AutoCloseable {
     /** Adds an 8-byte message holding {@code value} if there is room right now. */
     public boolean offerLong(long value) {
         checkLength(Long.BYTES);
-        long pos = claimWriteNow();
+        long pos = claimWriteNowOrReclaim();
         if (pos < 0) return false;
         writeLong(pos, value);
         return true;
@@ -307,7 +307,7 @@ public final class SharedQueue implements AutoCloseable {
     /** Adds a 4-byte message holding {@code value} if there is room right now. */
     public boolean offerInt(int value) {
         checkLength(Integer.BYTES);
-        long pos = claimWriteNow();
+        long pos = claimWriteNowOrReclaim();
         if (pos < 0) return false;
         writeInt(pos, value);
         return true;
@@ -335,7 +335,7 @@ public final class SharedQueue implements AutoCloseable {
     public boolean tryClaim(QueueClaim claim) {
         Objects.requireNonNull(claim);
         if (claim.isActive()) throw new IllegalStateException("the claim still holds a slot: commit or abort it first");
-        long pos = claimWriteNow();
+        long pos = claimWriteNowOrReclaim();
         if (pos < 0) return false;
         claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
         return true;
@@ -361,7 +361,7 @@ public final class SharedQueue implements AutoCloseable {
      * @throws IllegalArgumentException if {@code dst} is read-only (no message is taken)
      */
     public int poll(MemorySegment dst) {
-        long pos = claimReadNow(0, limit(dst), FOR_SEGMENT);
+        long pos = claimReadNowOrReclaim(0, limit(dst), FOR_SEGMENT);
         return pos < 0 ? EMPTY : readInto(pos, dst);
     }
 
@@ -378,7 +378,7 @@ public final class SharedQueue implements AutoCloseable {
 
     /** Takes a message if one is there right now; null if not. */
     public byte[] poll() {
-        long pos = claimReadNow(0, maxMessageSize, FOR_SEGMENT);
+        long pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
         return pos < 0 ? null : readBytes(pos);
     }
 
@@ -429,7 +429,7 @@ public final class SharedQueue implements AutoCloseable {
      */
     public boolean poll(MessageHandler handler) {
         Objects.requireNonNull(handler);
-        long pos = claimReadNow(0, maxMessageSize, FOR_SEGMENT);
+        long pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
         if (pos < 0) return false;
         handle(pos, handler);
         return true;
@@ -576,14 +576,44 @@ public final class SharedQueue implements AutoCloseable {
 
     /** @param timeoutNanos 0: do not wait; -1: no limit */
     private long claimWrite(long timeoutNanos) throws InterruptedException {
+        if (timeoutNanos == 0) return claimWriteNowOrReclaim();
         long pos = claimWriteNow();
-        return pos >= 0 || timeoutNanos == 0 ? pos : awaitWrite(timeoutNanos);
+        return pos >= 0 ? pos : awaitWrite(timeoutNanos);
     }
 
     /** @param timeoutNanos 0: do not wait; -1: no limit */
     private long claimRead(int min, int max, int forWhat, long timeoutNanos) throws InterruptedException {
+        if (timeoutNanos == 0) return claimReadNowOrReclaim(min, max, forWhat);
         long pos = claimReadNow(min, max, forWhat);
-        return pos >= 0 || timeoutNanos == 0 ? pos : awaitRead(min, max, forWhat, timeoutNanos);
+        return pos >= 0 ? pos : awaitRead(min, max, forWhat, timeoutNanos);
+    }
+
+    /**
+     * {@link #claimWriteNow}, and on a full queue a look for a dead claimer once a slice, as a waiter makes: a
+     * producer that only ever offers would otherwise find a queue that a dead consumer's slot holds full for ever.
+     */
+    private long claimWriteNowOrReclaim() {
+        long pos = claimWriteNow();
+        if (pos >= 0) return pos;
+        long now = System.nanoTime();
+        if (now - lastWriterCheck < SharedRegion.sliceNanos()) return -1;
+        lastWriterCheck = now;
+        long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
+        return stuck >= 0 && reclaimIfDead(stuck) ? claimWriteNow() : -1;
+    }
+
+    /**
+     * {@link #claimReadNow}, and on an empty-looking queue a look for a dead claimer once a slice, as a waiter
+     * makes: a consumer that only ever polls would otherwise find a queue that a dead producer's slot holds up
+     * empty for ever.
+     */
+    private long claimReadNowOrReclaim(int min, int max, int forWhat) {
+        long pos = claimReadNow(min, max, forWhat);
+        if (pos >= 0) return pos;
+        long now = System.nanoTime();
+        if (now - lastReaderCheck < SharedRegion.sliceNanos()) return -1;
+        lastReaderCheck = now;
+        return reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET)) ? claimReadNow(min, max, forWhat) : -1;
     }
 
     private long awaitWrite(long timeoutNanos) throws InterruptedException {

@@ -98,6 +98,50 @@ class SharedQueueProcessTest {
     }
 
     @Test
+    void shouldSkipTheSlotOfADeadProducerForAConsumerThatOnlyPolls() throws Exception {
+        // Only a waiting consumer looked for a dead claimer: one that polled without waiting found the queue
+        // held up empty by the dead writer's slot for ever.
+        try (SharedQueue queue = SharedQueue.create("dead-writer-poll", 4, 16)) {
+            try (ChildJvm writer = ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "claim-and-hang")) {
+                writer.expect("claimed");
+                queue.putLong(1);
+                writer.process().signal(Signals.SIGKILL);
+                assertTrue(writer.process().waitFor().signaled());
+            }
+            assertEquals(OptionalLong.of(1), awaitWithoutWaiting(() -> queue.pollLong(Duration.ZERO)), "a polling survivor skips the dead writer's slot");
+            assertEquals(1, queue.reclaimed());
+        }
+    }
+
+    @Test
+    void shouldFreeTheSlotOfADeadConsumerForAProducerThatOnlyOffers() throws Exception {
+        try (SharedQueue queue = SharedQueue.create("dead-reader-offer", 2, 16)) {
+            queue.putLong(1);
+            queue.putLong(2);
+            try (ChildJvm reader = ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "read-and-hang")) {
+                reader.expect("reading");
+                reader.process().signal(Signals.SIGKILL);
+                assertTrue(reader.process().waitFor().signaled());
+            }
+            assertEquals(Boolean.TRUE, awaitWithoutWaiting(() -> queue.offerLong(3) ? Boolean.TRUE : null), "an offering survivor frees the slot");
+            assertEquals(1, queue.reclaimed());
+            assertEquals(2, queue.takeLong());
+            assertEquals(3, queue.takeLong());
+        }
+    }
+
+    /** Calls {@code call}, which never waits, until it gives a present result, for up to 10 s. */
+    private static <T> T awaitWithoutWaiting(java.util.concurrent.Callable<T> call) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        for (;;) {
+            T result = call.call();
+            if (result != null && !(result instanceof OptionalLong o && o.isEmpty())) return result;
+            assertTrue(System.nanoTime() < deadline, "no result within 10 s of calls that do not wait");
+            Thread.sleep(1);
+        }
+    }
+
+    @Test
     void shouldFreeTheSlotOfAConsumerKilledWhileReadingIt() throws Exception {
         try (SharedQueue queue = SharedQueue.create("dead-reader", 2, 16)) {
             queue.putLong(1);
