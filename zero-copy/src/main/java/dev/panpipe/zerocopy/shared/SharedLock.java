@@ -155,7 +155,11 @@ public final class SharedLock implements AutoCloseable {
         acquire(-1);
     }
 
-    /** Takes the lock if it is free right now; never waits and never looks at the owner. */
+    /**
+     * Takes the lock if it is free right now; never waits and never looks at the owner, so a caller that only
+     * ever calls this finds a lock whose owner died held for ever. {@link #tryLock(Duration) tryLock(Duration.ZERO)}
+     * does not wait either, but looks at the owner (once per 50 ms) and takes over from a dead one.
+     */
     public boolean tryLock() {
         Thread me = Thread.currentThread();
         checkNotHeldBy(me);

@@ -96,6 +96,33 @@ class SharedBlockProcessTest {
     }
 
     @Test
+    void shouldTakeOverFromADeadOwnerWithATryLockThatDoesNotWait() throws Exception {
+        // tryLock() never looks at the owner (documented); tryLock(ZERO) does not wait either, but does look.
+        try (SharedLock lock = SharedLock.create("polled");
+             ChildJvm owner = ChildJvm.start(SharedChild.class, new long[]{lock.nativeHandle()}, "hold-lock")) {
+            owner.expect("locked");
+            owner.process().signal(Signals.SIGKILL);
+            assertTrue(owner.process().waitFor().signaled());
+            assertFalse(lock.tryLock(), "tryLock() does not look at the owner");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            LockOwnerDiedException died = null;
+            while (died == null) {
+                try {
+                    assertFalse(lock.tryLock(Duration.ZERO), "taken without being told of the dead owner");
+                } catch (LockOwnerDiedException e) {
+                    died = e;
+                }
+                assertTrue(System.nanoTime() < deadline, "tryLock(ZERO) never took over from the dead owner");
+                Thread.sleep(1);
+            }
+            assertEquals(owner.pid(), died.ownerPid());
+            assertTrue(lock.isHeldByCurrentThread(), "the exception is thrown holding the lock");
+            lock.unlock();
+            assertEquals(1, lock.recoveries());
+        }
+    }
+
+    @Test
     void shouldTellTheNextLockerThatTheOwnerDiedAfterTheOwnerIsGone() throws Exception {
         try (SharedLong balance = SharedLong.create("balance", 100)) {
             SharedLock lock = balance.getLock();
