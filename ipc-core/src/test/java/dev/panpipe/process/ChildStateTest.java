@@ -29,7 +29,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** What a child starts with: exactly the fds it was given, no blocked or ignored signals; and what spawning leaves behind. */
+/**
+ * What a child starts with: exactly the fds it was given, no blocked signals, no ignored ones but SIGHUP, SIGINT,
+ * SIGQUIT and SIGTERM where the parent ignores those; and what spawning leaves behind.
+ */
 @ExtendWith(LeakCheck.class)
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class ChildStateTest {
@@ -74,11 +77,51 @@ class ChildStateTest {
         }
     }
 
+    /** The signals a child keeps ignored where its parent ignores them (LinuxSpawner), as a SigIgn mask. */
+    private static final long KEPT_IGNORED = (1L << (Signals.SIGHUP - 1)) | (1L << (Signals.SIGINT - 1))
+            | (1L << (Signals.SIGQUIT - 1)) | (1L << (Signals.SIGTERM - 1));
+
+    private static final MethodHandle SIGACTION = Linker.nativeLinker().downcallHandle(
+            Linker.nativeLinker().defaultLookup().find("sigaction").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+
+    @Test
+    void shouldKeepSigintSigquitSighupAndSigtermIgnoredWhereTheParentIgnoresThemAndNothingElse() throws Throwable {
+        // nohup ignores SIGHUP for a program and all it starts; a shell without job control starts a background
+        // command with SIGINT and SIGQUIT ignored. Children used to get every signal back to its default, so the
+        // workers of a JVM under nohup died at the hangup the JVM itself outlived.
+        MethodHandle sigaction = SIGACTION;
+        int[] ignored = {Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGPIPE};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ignore = arena.allocate(256, 8);
+            ignore.set(ValueLayout.JAVA_LONG, 0, 1L);   // SIG_IGN
+            MemorySegment[] saved = new MemorySegment[ignored.length];
+            try {
+                for (int i = 0; i < ignored.length; i++) {
+                    saved[i] = arena.allocate(256, 8);
+                    assertEquals(0, (int) sigaction.invokeExact(ignored[i], ignore, saved[i]));
+                }
+                String status;
+                try (Subprocess p = Subprocess.builder("cat", "/proc/self/status").stderr(Redirect.inherit()).start()) {
+                    status = Io.readAllUtf8(p.stdout());
+                    assertEquals(ExitStatus.exited(0), p.waitFor());
+                }
+                long parentIgnores = Long.parseLong(signalMasks(Files.readString(Path.of("/proc/self/status"))).get("SigIgn"), 16);
+                long expected = parentIgnores & KEPT_IGNORED;   // HUP, QUIT, and INT or TERM if this JVM started with them ignored
+                assertEquals(expected & (1L << (Signals.SIGPIPE - 1)), 0L, "SIGPIPE goes back to its default");
+                assertEquals(String.format("%016x", expected), signalMasks(status).get("SigIgn"), "signals ignored in the child");
+                assertTrue((expected & (1L << (Signals.SIGHUP - 1))) != 0 && (expected & (1L << (Signals.SIGQUIT - 1))) != 0);
+            } finally {
+                for (int i = 0; i < ignored.length; i++) {
+                    if (saved[i] != null) assertEquals(0, (int) sigaction.invokeExact(ignored[i], saved[i], MemorySegment.NULL));
+                }
+            }
+        }
+    }
+
     @Test
     void shouldStartTheChildWithNoBlockedOrIgnoredSignalsWhateverTheParentDoes() throws Exception {
-        MethodHandle sigaction = Linker.nativeLinker().downcallHandle(
-                Linker.nativeLinker().defaultLookup().find("sigaction").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        MethodHandle sigaction = SIGACTION;
         try (Arena arena = Arena.ofConfined()) {
             // This thread blocks SIGUSR1 and SIGHUP; the whole process ignores SIGPIPE (struct sigaction:
             // the handler comes first; 256 bytes hold any architecture's struct; the JVM's own action is
@@ -105,7 +148,10 @@ class ChildStateTest {
                 }
                 Map<String, String> child = signalMasks(status);
                 assertEquals("0000000000000000", child.get("SigBlk"), "signals blocked in the child");
-                assertEquals("0000000000000000", child.get("SigIgn"), "signals ignored in the child");
+                // none: SIGPIPE back to its default, and so every other signal (but those of KEPT_IGNORED if this
+                // JVM was started with them ignored: a background job of a shell without job control, say)
+                long parentIgnores = Long.parseLong(parent.get("SigIgn"), 16);
+                assertEquals(String.format("%016x", parentIgnores & KEPT_IGNORED), child.get("SigIgn"), "signals ignored in the child");
 
                 // and it shows: a writer whose reader goes away dies of SIGPIPE, as `yes | head -1` needs
                 try (Subprocess yes = Subprocess.builder("yes").stderr(Redirect.discard()).start()) {

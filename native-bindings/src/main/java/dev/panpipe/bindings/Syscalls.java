@@ -704,6 +704,28 @@ public final class Syscalls {
         if (r == -1) throw SyscallException.of("pidfd_send_signal", errno(st));
     }
 
+    /**
+     * Whether this process ignores {@code sig} ({@code SIG_IGN}), by {@code sigaction(sig, NULL, &old)}: the
+     * disposition a child keeps across exec. The C library's struct sigaction is not in the generated bindings
+     * (it differs by architecture); its first member is the handler on every Linux one, and 256 bytes hold it
+     * whole.
+     */
+    public static boolean isIgnored(int sig) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment old = arena.allocate(256, 8);
+            try { r = (int) Sigaction.H.invokeExact(st, sig, MemorySegment.NULL, old); } catch (Throwable t) { throw unchecked(t); }
+            if (r == -1) throw SyscallException.of("sigaction", Integer.toString(sig), errno(st));
+            return old.get(C_LONG, 0) == 1L;   // SIG_IGN is (void (*)(int)) 1
+        }
+    }
+
+    private static final class Sigaction {
+        static final MethodHandle H = link(LINKER.defaultLookup().find("sigaction").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_POINTER));
+    }
+
     /** The pidfd calls, linked only if this C library exports them. */
     private static final class Pidfd {
         static final MethodHandle OPEN = optional("pidfd_open", linux_h.pidfd_open$descriptor());

@@ -233,9 +233,20 @@ public final class LinuxSpawner {
         return fd;
     }
 
+    /**
+     * Signals whose being ignored a child keeps, as exec keeps it and as a shell's children do: {@code nohup}
+     * ignores SIGHUP for a program and everything it starts, and a shell without job control starts a background
+     * command with SIGINT and SIGQUIT ignored. The JVM leaves these ignored when it starts with them so (it
+     * installs its shutdown handlers only on signals that were not), and code that ignores one with
+     * {@code sun.misc.Signal} means it too. Every other signal goes back to its default, ignored or not: a
+     * SIGPIPE the JVM's parent ignored would leave {@code yes | head -1}'s writer spinning on EPIPE.
+     */
+    private static final int[] KEPT_IGNORED = {linux_h.SIGHUP(), linux_h.SIGINT(), linux_h.SIGQUIT(), linux_h.SIGTERM()};
+
     private static void setAttributes(MemorySegment attr, boolean newProcessGroup, Arena arena) throws SyscallException {
         // The child starts from a clean slate: nothing blocked (the calling JVM thread may block signals)
-        // and every handler back to default (an ignored signal would otherwise stay ignored across exec).
+        // and every handler back to default (an ignored signal would otherwise stay ignored across exec),
+        // but for those of KEPT_IGNORED that this process ignores now.
         MemorySegment empty = sigset_t.allocate(arena);
         linux_h.sigemptyset(empty);
         // Not sigfillset: glibc leaves its internal signals (32 and 33, SIGCANCEL and SIGSETXID) out of it,
@@ -245,6 +256,9 @@ public final class LinuxSpawner {
         all.fill((byte) 0xff);
         linux_h.sigdelset(all, linux_h.SIGKILL());
         linux_h.sigdelset(all, linux_h.SIGSTOP());
+        for (int sig : KEPT_IGNORED) {
+            if (Syscalls.isIgnored(sig)) linux_h.sigdelset(all, sig);
+        }
         Syscalls.checkReturned("posix_spawnattr_setsigmask", null, linux_h.posix_spawnattr_setsigmask(attr, empty));
         Syscalls.checkReturned("posix_spawnattr_setsigdefault", null, linux_h.posix_spawnattr_setsigdefault(attr, all));
         int flags = linux_h.POSIX_SPAWN_SETSIGMASK() | linux_h.POSIX_SPAWN_SETSIGDEF();
