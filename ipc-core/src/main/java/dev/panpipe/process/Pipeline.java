@@ -271,34 +271,59 @@ public final class Pipeline {
          */
         @Override
         public void close() throws IOException {
+            // A stage's first failure in the steps before its own close (a wait, a signal) ends those steps for
+            // it; its close then runs anyway, and what the close throws is reported for the stage, else that
+            // earlier failure: one failure per stage, the first stage's thrown, the others suppressed in it.
+            Throwable[] failed = new Throwable[processes.size()];
+            if (inputPiped) step(failed, 0, p -> p.stdin().close());
+            if (inputPiped) awaitAll(failed, System.nanoTime() + grace.toNanos());
+            forEachRunning(failed, p -> p.signal(Signals.SIGTERM));
+            awaitAll(failed, System.nanoTime() + grace.toNanos());
+            forEachRunning(failed, p -> p.signal(Signals.SIGKILL));
             Closer closer = new Closer();
-            if (inputPiped) {
-                closer.run(() -> processes.getFirst().stdin().close());
-                awaitAll(System.nanoTime() + grace.toNanos(), closer);
+            for (int i = 0; i < processes.size(); i++) {
+                Throwable closing = null;
+                try {
+                    processes.get(i).close();
+                } catch (IOException | RuntimeException | Error e) {
+                    closing = e;
+                }
+                if (closing != null || failed[i] != null) closer.add(closing != null ? closing : failed[i]);
             }
-            signalRunning(Signals.SIGTERM, closer);
-            awaitAll(System.nanoTime() + grace.toNanos(), closer);
-            signalRunning(Signals.SIGKILL, closer);
-            for (Subprocess p : processes) closer.run(p::close);
             closer.throwFailure();
         }
 
         /** Waits for each stage, first to last, until {@code deadline} (System.nanoTime) at most. */
-        private void awaitAll(long deadline, Closer closer) {
-            for (Subprocess p : processes) {
-                closer.run(() -> {
+        private void awaitAll(Throwable[] failed, long deadline) {
+            for (int i = 0; i < processes.size(); i++) {
+                step(failed, i, p -> {
                     long left = deadline - System.nanoTime();
                     if (left > 0) p.waitFor(Duration.ofNanos(left)); else p.exitStatus();
                 });
             }
         }
 
-        private void signalRunning(int signal, Closer closer) {
-            for (Subprocess p : processes) {
-                closer.run(() -> {
-                    if (p.exitStatus().isEmpty()) p.signal(signal);
+        private void forEachRunning(Throwable[] failed, StageStep action) {
+            for (int i = 0; i < processes.size(); i++) {
+                step(failed, i, p -> {
+                    if (p.exitStatus().isEmpty()) action.run(p);
                 });
             }
+        }
+
+        /** Runs {@code action} on stage {@code i} unless a step failed for it before; keeps what it throws. */
+        private void step(Throwable[] failed, int i, StageStep action) {
+            if (failed[i] != null) return;
+            try {
+                action.run(processes.get(i));
+            } catch (IOException | RuntimeException | Error e) {
+                failed[i] = e;
+            }
+        }
+
+        @FunctionalInterface
+        private interface StageStep {
+            void run(Subprocess p) throws IOException;
         }
     }
 
