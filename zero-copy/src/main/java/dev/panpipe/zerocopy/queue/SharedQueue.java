@@ -825,6 +825,9 @@ public final class SharedQueue implements AutoCloseable {
     /** The longest message {@code dst} takes; refuses, before a message is taken, one it cannot be copied into. */
     private int limit(MemorySegment dst) {
         if (dst.isReadOnly()) throw new IllegalArgumentException("the destination for a message of " + name + " is read-only");
+        // a destination whose arena is closed fails only in the copy too (a shared arena closed by another
+        // thread meanwhile still can: that window is the caller's)
+        if (!dst.scope().isAlive()) throw new IllegalArgumentException("the destination for a message of " + name + " is in a closed arena");
         return (int) Math.min(dst.byteSize(), maxMessageSize);
     }
 

@@ -131,6 +131,15 @@ class SharedQueueTest {
             assertEquals(1, q.size(), "the message stayed");
             assertThrows(IllegalArgumentException.class, () -> q.poll(readOnly, Duration.ofSeconds(1)));
             assertThrows(IllegalArgumentException.class, () -> q.take(readOnly));
+            MemorySegment gone;
+            try (Arena closed = Arena.ofConfined()) {
+                gone = closed.allocate(64);
+            }
+            MemorySegment finalGone = gone;
+            IllegalArgumentException closedArena = assertThrows(IllegalArgumentException.class, () -> q.poll(finalGone));
+            assertTrue(closedArena.getMessage().contains("closed arena"), closedArena.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> q.take(finalGone));
+            assertEquals(1, q.size(), "the message stayed");
             MemorySegment big = arena.allocate(64);
             assertEquals(12, q.poll(big, Duration.ofSeconds(1)), "the message stayed");
             assertEquals("twelve bytes", new String(big.asSlice(0, 12).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
