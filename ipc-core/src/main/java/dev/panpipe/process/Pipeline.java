@@ -275,8 +275,10 @@ public final class Pipeline {
             // it; its close then runs anyway, and what the close throws is reported for the stage, else that
             // earlier failure: one failure per stage, the first stage's thrown, the others suppressed in it.
             Throwable[] failed = new Throwable[processes.size()];
-            if (inputPiped) step(failed, 0, p -> p.stdin().close());
-            if (inputPiped) awaitAll(failed, System.nanoTime() + grace.toNanos());
+            if (inputPiped) {
+                step(failed, 0, p -> p.stdin().close());
+                awaitAll(failed, System.nanoTime() + grace.toNanos());
+            }
             forEachRunning(failed, p -> p.signal(Signals.SIGTERM));
             awaitAll(failed, System.nanoTime() + grace.toNanos());
             forEachRunning(failed, p -> p.signal(Signals.SIGKILL));

@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
 
 /**
  * Starts processes with {@code posix_spawn}: glibc runs it with {@code clone(CLONE_VM|CLONE_VFORK)}, which
@@ -302,7 +303,7 @@ public final class LinuxSpawner {
     }
 
     /** An assignment by a shell's syntax ({@code LC_ALL=C sort}), which is not a program: say so. */
-    private static final java.util.regex.Pattern ASSIGNMENT = java.util.regex.Pattern.compile("[A-Za-z_][A-Za-z0-9_]*=.*");
+    private static final Pattern ASSIGNMENT = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*=.*");
 
     /**
      * For a program name that is a shell's syntax, not a program: why it was not found. No shell runs the command,

@@ -88,7 +88,8 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * position ({@link QueueLayout}); the shared counters are moved past a claimed slot by whoever sees it
  * (so a claimer that dies before moving them does not stop anyone), and a waiter that stays blocked on a
  * slot looks at its claimer every 50 ms (a call that does not wait, on a queue it finds empty or full, at
- * most once per 50 ms). If that process has ended, the survivor takes the slot back: a half-written message is skipped, a half-read one is dropped (it was taken,
+ * most once per 50 ms). If that process has ended, the survivor takes the slot back: a half-written message
+ * is skipped, a half-read one is dropped (it was taken,
  * and whoever took it died), and {@link #reclaimed()} counts it. So survivors go on; nobody hangs. What
  * remains:
  * <ul>
@@ -130,7 +131,10 @@ public final class SharedQueue implements AutoCloseable {
     private final int maxMessageSize;
     private final long slotSize;
     private final String name;
-    /** When a producer / consumer of this handle (waiting, or finding the queue full / empty) last looked for a dead claimer (System.nanoTime). */
+    /**
+     * When a producer / consumer of this handle (waiting, or finding the queue full / empty) last looked for a
+     * dead claimer (System.nanoTime).
+     */
     private volatile long lastWriterCheck = System.nanoTime();
     private volatile long lastReaderCheck = System.nanoTime();
 
@@ -595,11 +599,7 @@ public final class SharedQueue implements AutoCloseable {
     private long claimWriteNowOrReclaim() {
         long pos = claimWriteNow();
         if (pos >= 0) return pos;
-        long now = System.nanoTime();
-        if (now - lastWriterCheck < SharedRegion.sliceNanos()) return -1;
-        lastWriterCheck = now;
-        long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
-        return stuck >= 0 && reclaimIfDead(stuck) ? claimWriteNow() : -1;
+        return reclaimForWriterOncePerSlice(System.nanoTime()) ? claimWriteNow() : -1;
     }
 
     /**
@@ -610,10 +610,28 @@ public final class SharedQueue implements AutoCloseable {
     private long claimReadNowOrReclaim(int min, int max, int forWhat) {
         long pos = claimReadNow(min, max, forWhat);
         if (pos >= 0) return pos;
-        long now = System.nanoTime();
-        if (now - lastReaderCheck < SharedRegion.sliceNanos()) return -1;
+        return reclaimForReaderOncePerSlice(System.nanoTime()) ? claimReadNow(min, max, forWhat) : -1;
+    }
+
+    /**
+     * For a producer that found the queue full: once a slice per handle, takes back the slot a lap behind the tail
+     * if the process that claimed it has ended. True if it did (look again).
+     */
+    private boolean reclaimForWriterOncePerSlice(long now) {
+        if (now - lastWriterCheck < SharedRegion.sliceNanos()) return false;
+        lastWriterCheck = now;
+        long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
+        return stuck >= 0 && reclaimIfDead(stuck);
+    }
+
+    /**
+     * For a consumer that found the queue empty: once a slice per handle, takes back the slot at the head if the
+     * process that claimed it has ended. True if it did (look again).
+     */
+    private boolean reclaimForReaderOncePerSlice(long now) {
+        if (now - lastReaderCheck < SharedRegion.sliceNanos()) return false;
         lastReaderCheck = now;
-        return reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET)) ? claimReadNow(min, max, forWhat) : -1;
+        return reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET));
     }
 
     private long awaitWrite(long timeoutNanos) throws InterruptedException {
@@ -629,12 +647,8 @@ public final class SharedQueue implements AutoCloseable {
             long pos = claimWriteNow();
             if (pos >= 0) return pos;
             long now = System.nanoTime();
-            long slice = SharedRegion.sliceNanos();   // how often to look for a dead claimer
-            if (now - lastWriterCheck >= slice) {
-                lastWriterCheck = now;
-                long stuck = (long) LONG.getVolatile(seg, TAIL_OFFSET) - capacity;
-                if (stuck >= 0 && reclaimIfDead(stuck)) continue;
-            }
+            long slice = SharedRegion.sliceNanos();   // the longest sleep: a dead claimer is looked for after each
+            if (reclaimForWriterOncePerSlice(now)) continue;
             long waited = now - start;
             if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
             region.await(NOT_FULL_OFFSET, key, timeoutNanos < 0 ? slice : Math.min(slice, timeoutNanos - waited), round);
@@ -655,10 +669,7 @@ public final class SharedQueue implements AutoCloseable {
             if (pos >= 0) return pos;
             long now = System.nanoTime();
             long slice = SharedRegion.sliceNanos();
-            if (now - lastReaderCheck >= slice) {
-                lastReaderCheck = now;
-                if (reclaimIfDead((long) LONG.getVolatile(seg, HEAD_OFFSET))) continue;
-            }
+            if (reclaimForReaderOncePerSlice(now)) continue;
             long waited = now - start;
             if (timeoutNanos >= 0 && waited >= timeoutNanos) return -1;
             region.await(NOT_EMPTY_OFFSET, key, timeoutNanos < 0 ? slice : Math.min(slice, timeoutNanos - waited), round);
