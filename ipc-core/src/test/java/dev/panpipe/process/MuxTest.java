@@ -156,7 +156,8 @@ class MuxTest {
                 .child("reader", List.of("cat"))
                 .grace(Duration.ofMillis(300)).start()) {
             mux.expect("stubborn", Pattern.compile("started"), FIVE_SECONDS);
-            assertTrue(sleepers(marker) > 0, "the grandchild runs");
+            // "started" can come before the background child has exec'd sleep: wait until it has
+            awaitTrue(() -> sleepers(marker) > 0, () -> "the grandchild runs");
             t0 = System.nanoTime();
         }
         long took = (System.nanoTime() - t0) / 1_000_000;
