@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.internal;
 
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.internal.Closer;
 import dev.panpipe.zerocopy.SharedMemory;
 
@@ -11,7 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -33,12 +34,20 @@ import java.util.concurrent.locks.LockSupport;
  * what they wait for (seen as a livelock in a test before this rule). It parks instead, 20 µs at first
  * and doubling to about 1.3 ms, and looks again: a virtual waiter polls, a platform waiter is woken.
  *
- * <p><b>Closing.</b> A futex call passes the segment to native code, which keeps the mapping's arena
- * acquired; an arena cannot be closed under it. Calls into the kernel go through a gate (one int: a closed
- * bit and the number of calls in flight, as {@code dev.panpipe.internal.CloseGate}); {@link #close()} shuts
- * it, wakes this region's sleepers, waits the moment they take to leave and then unmaps and closes the fd:
- * when it returns, nothing is left. Plain accesses need no gate: after close they fail with the arena's
- * {@code IllegalStateException}.
+ * <p><b>Closing.</b> An operation of the objects built on a region (a queue's put or take, a lock's lock or
+ * unlock) changes several words one after the other and may end in a futex call; closed half-way, it
+ * would leave a slot claimed by this live process, which nobody takes back, or throw after it had
+ * published its change, so that a caller who tried again would send a message twice. (A futex call on
+ * its own passes the segment to native code, which keeps the arena acquired: it cannot be closed under
+ * it.) So every operation goes through a gate ({@link #enter()}/{@link #exit()}: a closed bit and the
+ * number of calls in flight, as {@code dev.panpipe.internal.CloseGate}): {@link #close()} shuts it, wakes
+ * this region's sleepers, waits the moment calls in flight take to finish, and then unmaps and closes
+ * the fd. An operation that runs the caller's code on a slot ({@link #hold()}: a queue's message handler) is
+ * not waited for, since that code may be the closer itself: the last of them to end ({@link #endHold()})
+ * unmaps instead. A slot handed to the caller until a later call (a queue's claim, committed or not) holds
+ * nothing: the region is unmapped under it, and then its owner gives it back ({@link GiveBack}). So an
+ * operation either happens whole or is refused whole with {@code IllegalStateException}, and a close
+ * returns with nothing left unless the caller's code still runs on a slot.
  */
 public final class SharedRegion implements AutoCloseable {
     /** {@code (MemorySegment, long offset) -> int}, every access mode. */
@@ -50,13 +59,20 @@ public final class SharedRegion implements AutoCloseable {
     public static final long SLICE_MILLIS = 50;
     private static volatile long sliceNanos = SLICE_MILLIS * 1_000_000L;
     private static final long VIRTUAL_PARK_NANOS = 20_000L;
-    private static final int CLOSED = Integer.MIN_VALUE;
+
+    // The gate: CLOSED | UNMAPPING | holds (bits 32-61) | calls in flight (bits 0-31).
+    private static final long CLOSED = 1L << 63;
+    /** Set once, by whoever unmaps: close, or the last hold to end after it. */
+    private static final long UNMAPPING = 1L << 62;
+    private static final long ONE_HOLD = 1L << 32;
+    private static final long CALLS = 0xffff_ffffL;
 
     private final SharedMemory memory;
     private final MemorySegment segment;
     private final String what;
     private final long[] wakeOnClose;
-    private final AtomicInteger gate = new AtomicInteger();
+    private final AtomicLong gate = new AtomicLong();
+    private volatile GiveBack giveBack;
 
     /**
      * Takes ownership of {@code memory}.
@@ -111,9 +127,9 @@ public final class SharedRegion implements AutoCloseable {
         return segment;
     }
 
-    /** The fd of the shared memory, to hand to a child ({@code passFd}); -1 once closed. */
+    /** The fd of the shared memory, to hand to a child ({@code passFd}); -1 once closed (even while a hold keeps it mapped). */
     public long nativeHandle() {
-        return memory.nativeHandle();
+        return isClosed() ? -1 : memory.nativeHandle();
     }
 
     public String what() {
@@ -146,15 +162,17 @@ public final class SharedRegion implements AutoCloseable {
         }
     }
 
-    /** Wakes up to {@code count} sleepers (of any process) on the int at {@code offset}. */
+    /**
+     * Wakes up to {@code count} sleepers (of any process) on the int at {@code offset}. Only between
+     * {@link #enter()} and {@link #exit()} (or during a {@link #hold()}), which keep the memory mapped: so
+     * an operation that has published its change always wakes whoever waits for it, even if a close has
+     * begun meanwhile.
+     */
     public void wake(long offset, int count) {
-        enter();
         try {
             Syscalls.futex_wake(segment.asSlice(offset, 4), count);
         } catch (SyscallException e) {
             throw new UncheckedIOException(e);
-        } finally {
-            exit();
         }
     }
 
@@ -167,16 +185,94 @@ public final class SharedRegion implements AutoCloseable {
         if (isClosed()) throw closed();
     }
 
-    private void enter() {
+    /**
+     * Begins an operation: until the matching {@link #exit()}, {@link #close()} waits and the memory stays
+     * mapped. Calls may nest.
+     *
+     * @throws IllegalStateException if the region is closed (nothing was done)
+     */
+    public void enter() {
         for (;;) {
-            int s = gate.get();
+            long s = gate.get();
             if (s < 0) throw closed();
             if (gate.compareAndSet(s, s + 1)) return;
         }
     }
 
-    private void exit() {
+    /** Ends an operation begun by {@link #enter()}. */
+    public void exit() {
         gate.decrementAndGet();
+    }
+
+    /**
+     * Adds a hold, between {@link #enter()} and {@link #exit()}: for the time an operation hands a slot to code
+     * of the caller's that may run long, never return, or close this region itself. Close does not wait for a
+     * hold, and the last hold to end after a close unmaps. End it with {@link #endHold()}, from any thread.
+     */
+    public void hold() {
+        gate.addAndGet(ONE_HOLD);
+    }
+
+    /**
+     * Ends a {@link #hold()}; the last one to end after a close unmaps and closes the fd. That unmap's failure
+     * (a thread still in a native call on the memory) is not thrown here, where an operation has just
+     * succeeded: the memory then stays mapped, and a later {@link #close()} tries again and throws it.
+     */
+    public void endHold() {
+        if (gate.addAndGet(-ONE_HOLD) == CLOSED && gate.compareAndSet(CLOSED, CLOSED | UNMAPPING)) {
+            try {
+                unmap();
+            } catch (IOException | RuntimeException e) {
+                // kept for a later close, as said above
+            }
+        }
+    }
+
+    /**
+     * What the object built on a region gives back when the region is unmapped with slots still handed to the
+     * caller's code that the region did not wait for (a queue's claims): see {@link #giveBackOnUnmap}.
+     */
+    public interface GiveBack {
+        /** Whether anything is left to give back; asked once no call is in flight. */
+        boolean pending();
+
+        /** Gives it back through {@code again}, a second mapping of the same memory. */
+        void giveBack(MemorySegment again) throws IOException;
+    }
+
+    /** Sets what is given back when this region is unmapped (once). */
+    public void giveBackOnUnmap(GiveBack giveBack) {
+        this.giveBack = giveBack;
+    }
+
+    private synchronized void unmap() throws IOException {
+        GiveBack g = giveBack;
+        long fd = memory.nativeHandle();
+        if (g == null || !g.pending()) {
+            memory.close();    // does nothing once it has unmapped
+            return;
+        }
+        // Given back through a second mapping, made before this one goes and written after: a thread of the
+        // caller's still writing into a slot it was handed then fails on unmapped memory, rather than writing
+        // into a slot that another process may have taken since it was given back.
+        SharedMemory again = null;
+        try {
+            if (fd >= 0) again = SharedMemory.map(Syscalls.fcntl((int) fd, linux_h.F_DUPFD_CLOEXEC(), 0));
+        } catch (IOException | RuntimeException e) {
+            // no fd to map again with (none left, or an unmap failed after the fd was closed): give back
+            // through this mapping, before it goes, which is still better than slots held for ever
+        }
+        if (again == null) {
+            g.giveBack(segment);
+            memory.close();
+            return;
+        }
+        try {
+            memory.close();    // if it cannot unmap, nothing is given back yet: a later close tries again
+            g.giveBack(again.segment());
+        } finally {
+            again.close();
+        }
     }
 
     private void wakeAll() throws SyscallException {
@@ -188,21 +284,22 @@ public final class SharedRegion implements AutoCloseable {
     }
 
     /**
-     * Wakes this process's sleepers (they throw {@link IllegalStateException}), waits for them to leave the
-     * kernel, unmaps and closes the fd. Sleepers of other processes wake once and sleep again. The memory is
-     * closed even if waking failed; the first failure is thrown, a later one suppressed. Idempotent, but for
-     * an unmap that failed (a thread of this process still inside a native call on the memory, see
+     * Refuses new operations, wakes this process's sleepers (they throw {@link IllegalStateException}), waits
+     * for the operations in flight to finish, then unmaps and closes the fd, unless a {@link #hold()} is still
+     * on: the last hold to end does that. Sleepers of other processes wake once and sleep again. The memory
+     * is closed even if waking failed; the first failure is thrown, a later one suppressed. Idempotent, but
+     * for an unmap that failed (a thread of this process still inside a native call on the memory, see
      * {@link SharedMemory#close()}): a later close tries it again. A concurrent close waits for this one.
      */
     @Override
     public synchronized void close() throws IOException {
         Closer closer = new Closer();
         if (shut()) {
-            // The arena stays open until the last sleeper has left, so waking again is safe; a sleeper that
+            // The arena stays open until the last call has left, so waking again is safe; a sleeper that
             // entered just before the gate shut may have gone to sleep after the first wake-up. Should waking
             // fail, each sleeper still leaves by itself at the end of its slice.
             boolean waking = true;
-            while (gate.get() != CLOSED) {
+            while ((gate.get() & CALLS) != 0) {
                 if (waking) {
                     try {
                         wakeAll();
@@ -214,13 +311,15 @@ public final class SharedRegion implements AutoCloseable {
                 LockSupport.parkNanos(100_000L);
             }
         }
-        closer.run(memory::close);   // does nothing once it has unmapped
+        // No calls are left, and none can begin: unmap now unless a hold is still on (its release unmaps), or
+        // again if an earlier unmap failed.
+        if (gate.compareAndSet(CLOSED, CLOSED | UNMAPPING) || (gate.get() & UNMAPPING) != 0) closer.run(this::unmap);
         closer.throwFailure();
     }
 
-    /** Shuts the gate to new calls into the kernel: true if this call shut it, false if it was shut already. */
+    /** Shuts the gate to new operations: true if this call shut it, false if it was shut already. */
     private boolean shut() {
-        int s;
+        long s;
         do {
             s = gate.get();
             if (s < 0) return false;

@@ -40,7 +40,7 @@ public final class QueueClaim {
         }
         long p = position;
         position = -1;
-        queue.commit(p, length);
+        queue.commitClaim(p, length);
     }
 
     /** Gives the slot up: consumers skip it. */
@@ -48,7 +48,7 @@ public final class QueueClaim {
         check();
         long p = position;
         position = -1;
-        queue.abandon(p);
+        queue.abortClaim(p);
     }
 
     /** Whether this claim holds a slot (claimed and neither committed nor aborted). */

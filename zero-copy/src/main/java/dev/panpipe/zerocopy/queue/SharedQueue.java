@@ -1,5 +1,7 @@
 package dev.panpipe.zerocopy.queue;
 
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.internal.Headers;
 import dev.panpipe.zerocopy.internal.Processes;
@@ -9,6 +11,8 @@ import dev.panpipe.zerocopy.shared.SharedHeaderException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -111,12 +115,31 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * <p>Thread safety: any number of threads of any number of processes may use one queue, each with its
  * own handle or sharing one. {@link #close()} unmaps it in this process only; threads of this process
  * blocked in it then get {@link IllegalStateException}, as does every later call.
+ *
+ * <h2>When a handle is closed while its threads use it</h2>
+ * Every call happens whole or is refused whole: a {@code put} or {@code offer} that returns has
+ * published its message, and one that throws {@link IllegalStateException} because the handle was closed
+ * has published nothing, so it can be retried elsewhere without sending the message twice; a {@code take}
+ * or {@code poll} likewise takes a message whole or none. (A close used to unmap the memory under a call
+ * in flight: the call then threw half-way, after publishing, or with a slot left claimed by this live
+ * process, which no survivor ever takes back, and the queue stopped there for every process.) So
+ * {@link #close()} waits for the calls in flight, which are short, but not for the caller's own code:
+ * <ul>
+ *   <li>a {@link MessageHandler} still running keeps the memory mapped until it returns, and its slot is
+ *       freed then as always; a handler may close its own queue;</li>
+ *   <li>a {@link QueueClaim} still open is given up by the close, as by {@link QueueClaim#abort()}
+ *       (readers skip it). It is given up after this handle's mapping is gone, so a thread still writing
+ *       into it fails, rather than writing into the slot after another producer took it; its
+ *       {@code commit} then throws {@link IllegalStateException}, its {@code abort} does nothing.</li>
+ * </ul>
  */
 public final class SharedQueue implements AutoCloseable {
     /** What the {@code poll} methods that fill a segment return when no message came. */
     public static final int EMPTY = -1;
 
     private static final int SPIN_TRIES = 100;
+    /** Atomic access to the words of {@link #openClaims()}. */
+    private static final VarHandle OPEN_CLAIMS = MethodHandles.arrayElementVarHandle(long[].class);
     /** The bit of a wake-up word that says someone sleeps, or is about to, on it. */
     private static final int SLEEPERS = 0x8000_0000;
     /** What the claimed length must be, for the message of an exception. */
@@ -137,6 +160,8 @@ public final class SharedQueue implements AutoCloseable {
      */
     private volatile long lastWriterCheck = System.nanoTime();
     private volatile long lastReaderCheck = System.nanoTime();
+    /** See {@link #openClaims()}; null until this handle first claims. */
+    private volatile long[] openClaims;
 
     private SharedQueue(SharedRegion region, int capacity, int maxMessageSize) {
         this.region = region;
@@ -146,6 +171,17 @@ public final class SharedQueue implements AutoCloseable {
         this.maxMessageSize = maxMessageSize;
         this.slotSize = QueueLayout.slotSize(maxMessageSize);
         this.name = region.what();
+        region.giveBackOnUnmap(new SharedRegion.GiveBack() {
+            @Override
+            public boolean pending() {
+                return hasOpenClaims();
+            }
+
+            @Override
+            public void giveBack(MemorySegment again) throws IOException {
+                giveUpOpenClaims(again);
+            }
+        });
     }
 
     /**
@@ -244,29 +280,32 @@ public final class SharedQueue implements AutoCloseable {
     }
 
     // ============================================================================================ producers
+    //
+    // Every call that takes a slot runs between region.enter() and region.exit(): a close waits for it, so it
+    // publishes (or gives up) its slot whole, or is refused whole before it took one (see SharedRegion). A message
+    // handler runs under a hold instead, which a close does not wait for; a claim's slot is given up at close.
 
     /** Adds {@code message} if there is room right now; false if the queue is full. */
     public boolean offer(MemorySegment message) {
         checkLength(message.byteSize());
-        long pos = claimWriteNowOrReclaim();
-        if (pos < 0) return false;
-        write(pos, message);
-        return true;
+        region.enter();
+        try {
+            long pos = claimWriteNowOrReclaim();
+            if (pos >= 0) write(pos, message);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
     }
 
     /** Adds {@code message}, waiting up to {@code timeout} for room; false if there was none. */
     public boolean offer(MemorySegment message, Duration timeout) throws InterruptedException {
-        checkLength(message.byteSize());
-        long pos = claimWrite(SharedRegion.nanos(timeout));
-        if (pos < 0) return false;
-        write(pos, message);
-        return true;
+        return offerWaiting(message, SharedRegion.nanos(timeout));
     }
 
     /** Adds {@code message}, waiting as long as it takes for room. */
     public void put(MemorySegment message) throws InterruptedException {
-        checkLength(message.byteSize());
-        write(claimWrite(-1), message);
+        offerWaiting(message, -1);
     }
 
     /** {@link #offer(MemorySegment)} of the bytes of {@code message}. */
@@ -287,72 +326,216 @@ public final class SharedQueue implements AutoCloseable {
     /** Adds an 8-byte message holding {@code value} if there is room right now. */
     public boolean offerLong(long value) {
         checkLength(Long.BYTES);
-        long pos = claimWriteNowOrReclaim();
-        if (pos < 0) return false;
-        writeLong(pos, value);
-        return true;
+        region.enter();
+        try {
+            long pos = claimWriteNowOrReclaim();
+            if (pos >= 0) writeLong(pos, value);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
     }
 
     /** Adds an 8-byte message holding {@code value}, waiting up to {@code timeout} for room. */
     public boolean offerLong(long value, Duration timeout) throws InterruptedException {
-        checkLength(Long.BYTES);
-        long pos = claimWrite(SharedRegion.nanos(timeout));
-        if (pos < 0) return false;
-        writeLong(pos, value);
-        return true;
+        return offerLongWaiting(value, SharedRegion.nanos(timeout));
     }
 
     /** Adds an 8-byte message holding {@code value}, waiting as long as it takes for room. */
     public void putLong(long value) throws InterruptedException {
-        checkLength(Long.BYTES);
-        writeLong(claimWrite(-1), value);
+        offerLongWaiting(value, -1);
     }
 
     /** Adds a 4-byte message holding {@code value} if there is room right now. */
     public boolean offerInt(int value) {
         checkLength(Integer.BYTES);
-        long pos = claimWriteNowOrReclaim();
-        if (pos < 0) return false;
-        writeInt(pos, value);
-        return true;
+        region.enter();
+        try {
+            long pos = claimWriteNowOrReclaim();
+            if (pos >= 0) writeInt(pos, value);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
     }
 
     /** Adds a 4-byte message holding {@code value}, waiting up to {@code timeout} for room. */
     public boolean offerInt(int value, Duration timeout) throws InterruptedException {
-        checkLength(Integer.BYTES);
-        long pos = claimWrite(SharedRegion.nanos(timeout));
-        if (pos < 0) return false;
-        writeInt(pos, value);
-        return true;
+        return offerIntWaiting(value, SharedRegion.nanos(timeout));
     }
 
     /** Adds a 4-byte message holding {@code value}, waiting as long as it takes for room. */
     public void putInt(int value) throws InterruptedException {
-        checkLength(Integer.BYTES);
-        writeInt(claimWrite(-1), value);
+        offerIntWaiting(value, -1);
     }
 
     /**
      * Claims a slot to write a message in place, if there is room right now: write it into
-     * {@link QueueClaim#buffer()}, then {@link QueueClaim#commit(int)} (or {@link QueueClaim#abort()}).
+     * {@link QueueClaim#buffer()}, then {@link QueueClaim#commit(int)} (or {@link QueueClaim#abort()}). A
+     * claim still open when this handle is closed is given up by the close (readers skip it); its commit
+     * then throws {@link IllegalStateException}, its abort does nothing.
      */
     public boolean tryClaim(QueueClaim claim) {
-        Objects.requireNonNull(claim);
-        if (claim.isActive()) throw new IllegalStateException("the claim still holds a slot: commit or abort it first");
-        long pos = claimWriteNowOrReclaim();
-        if (pos < 0) return false;
-        claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
-        return true;
+        checkInactive(claim);
+        region.enter();
+        try {
+            return claimed(claim, claimWriteNowOrReclaim());
+        } finally {
+            region.exit();
+        }
     }
 
     /** {@link #tryClaim(QueueClaim)}, waiting up to {@code timeout} for room. */
     public boolean claim(QueueClaim claim, Duration timeout) throws InterruptedException {
+        checkInactive(claim);
+        region.enter();
+        try {
+            return claimed(claim, claimWrite(SharedRegion.nanos(timeout)));
+        } finally {
+            region.exit();
+        }
+    }
+
+    /** @param timeoutNanos -1: no limit */
+    private boolean offerWaiting(MemorySegment message, long timeoutNanos) throws InterruptedException {
+        checkLength(message.byteSize());
+        region.enter();
+        try {
+            long pos = claimWrite(timeoutNanos);
+            if (pos >= 0) write(pos, message);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
+    }
+
+    /** @param timeoutNanos -1: no limit */
+    private boolean offerLongWaiting(long value, long timeoutNanos) throws InterruptedException {
+        checkLength(Long.BYTES);
+        region.enter();
+        try {
+            long pos = claimWrite(timeoutNanos);
+            if (pos >= 0) writeLong(pos, value);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
+    }
+
+    /** @param timeoutNanos -1: no limit */
+    private boolean offerIntWaiting(int value, long timeoutNanos) throws InterruptedException {
+        checkLength(Integer.BYTES);
+        region.enter();
+        try {
+            long pos = claimWrite(timeoutNanos);
+            if (pos >= 0) writeInt(pos, value);
+            return pos >= 0;
+        } finally {
+            region.exit();
+        }
+    }
+
+    private static void checkInactive(QueueClaim claim) {
         Objects.requireNonNull(claim);
         if (claim.isActive()) throw new IllegalStateException("the claim still holds a slot: commit or abort it first");
-        long pos = claimWrite(SharedRegion.nanos(timeout));
+    }
+
+    /** Hands the slot of {@code pos} (if it is one) to {@code claim}, and notes it among the open claims. */
+    private boolean claimed(QueueClaim claim, long pos) {
         if (pos < 0) return false;
+        int index = (int) (pos & mask);
+        OPEN_CLAIMS.getAndBitwiseOr(openClaims(), index >>> 6, 1L << index);
         claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
         return true;
+    }
+
+    /** {@link QueueClaim#commit(int)} of the slot of {@code pos}. */
+    void commitClaim(long pos, int length) {
+        try {
+            region.enter();
+        } catch (IllegalStateException closed) {
+            throw new IllegalStateException(name + " was closed while this claim was open: its slot was given up at close "
+                    + "(readers skip it), and this message is not sent", closed);
+        }
+        try {
+            forgetClaim(pos);
+            commit(pos, length);
+        } finally {
+            region.exit();
+        }
+    }
+
+    /** {@link QueueClaim#abort()} of the slot of {@code pos}; nothing if the queue was closed, which gave it up. */
+    void abortClaim(long pos) {
+        try {
+            region.enter();
+        } catch (IllegalStateException closed) {
+            return;
+        }
+        try {
+            forgetClaim(pos);
+            abandon(pos);
+        } finally {
+            region.exit();
+        }
+    }
+
+    /**
+     * One bit per slot that a claim of this handle holds, neither committed nor aborted: what a close gives up
+     * (a claim's owner may never end it: an exception between claim and commit is enough). Set and cleared
+     * only inside a call, which a close waits for. Made at the first claim: a bit per slot, for handles that
+     * claim.
+     */
+    private long[] openClaims() {
+        long[] bits = openClaims;
+        if (bits == null) {
+            synchronized (this) {
+                bits = openClaims;
+                if (bits == null) openClaims = bits = new long[(capacity + 63) >>> 6];
+            }
+        }
+        return bits;
+    }
+
+    private void forgetClaim(long pos) {
+        int index = (int) (pos & mask);
+        OPEN_CLAIMS.getAndBitwiseAnd(openClaims, index >>> 6, ~(1L << index));
+    }
+
+    /** Whether a claim of this handle is open; asked by the region at close, once no call is in flight. */
+    private boolean hasOpenClaims() {
+        long[] bits = openClaims;
+        if (bits == null) return false;
+        for (int i = 0; i < bits.length; i++) if ((long) OPEN_CLAIMS.getVolatile(bits, i) != 0) return true;
+        return false;
+    }
+
+    /**
+     * At close, gives up the slots that claims of this handle still hold, as {@link QueueClaim#abort()} would:
+     * readers skip them. Written through {@code again}, a second mapping, after this handle's is gone (see
+     * {@link SharedRegion}), so a thread still writing into such a claim fails rather than writing into the
+     * slot once another producer has it.
+     */
+    private void giveUpOpenClaims(MemorySegment again) throws IOException {
+        long[] bits = openClaims;
+        boolean gaveUp = false;
+        for (int i = 0; i < bits.length; i++) {
+            for (long word = (long) OPEN_CLAIMS.getAndSet(bits, i, 0L); word != 0; word &= word - 1) {
+                long slot = SLOTS_OFFSET + ((long) i << 6 | Long.numberOfTrailingZeros(word)) * slotSize;
+                long pos = (long) LONG.getAcquire(again, slot + SEQUENCE);     // claimed, not published: the position
+                long claim = (long) LONG.getVolatile(again, slot + WRITER);
+                if (claimedPosition(claim) != (int) pos || claimedPid(claim) != Processes.SELF) continue;   // written over
+                INT.set(again, slot + LENGTH, ABANDONED);
+                gaveUp |= LONG.compareAndSet(again, slot + SEQUENCE, pos, pos + 1);
+            }
+        }
+        if (gaveUp && clearSleepers(again, NOT_EMPTY_OFFSET)) {
+            try {
+                Syscalls.futex_wake(again.asSlice(NOT_EMPTY_OFFSET, 4), Integer.MAX_VALUE);
+            } catch (SyscallException e) {
+                throw new IOException("waking the consumers of " + name + " after giving up its open claims", e);
+            }
+        }
     }
 
     // ============================================================================================ consumers
@@ -365,36 +548,45 @@ public final class SharedQueue implements AutoCloseable {
      * @throws IllegalArgumentException if {@code dst} is read-only (no message is taken)
      */
     public int poll(MemorySegment dst) {
-        long pos = claimReadNowOrReclaim(0, limit(dst), FOR_SEGMENT);
-        return pos < 0 ? EMPTY : readInto(pos, dst);
+        int limit = limit(dst);
+        region.enter();
+        try {
+            long pos = claimReadNowOrReclaim(0, limit, FOR_SEGMENT);
+            return pos < 0 ? EMPTY : readInto(pos, dst);
+        } finally {
+            region.exit();
+        }
     }
 
     /** {@link #poll(MemorySegment)}, waiting up to {@code timeout} for a message. */
     public int poll(MemorySegment dst, Duration timeout) throws InterruptedException {
-        long pos = claimRead(0, limit(dst), FOR_SEGMENT, SharedRegion.nanos(timeout));
-        return pos < 0 ? EMPTY : readInto(pos, dst);
+        return pollWaiting(dst, SharedRegion.nanos(timeout));
     }
 
     /** {@link #poll(MemorySegment)}, waiting as long as it takes for a message. */
     public int take(MemorySegment dst) throws InterruptedException {
-        return readInto(claimRead(0, limit(dst), FOR_SEGMENT, -1), dst);
+        return pollWaiting(dst, -1);
     }
 
     /** Takes a message if one is there right now; null if not. */
     public byte[] poll() {
-        long pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
-        return pos < 0 ? null : readBytes(pos);
+        region.enter();
+        try {
+            long pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
+            return pos < 0 ? null : readBytes(pos);
+        } finally {
+            region.exit();
+        }
     }
 
     /** Takes a message, waiting up to {@code timeout}; null if none came. */
     public byte[] poll(Duration timeout) throws InterruptedException {
-        long pos = claimRead(0, maxMessageSize, FOR_SEGMENT, SharedRegion.nanos(timeout));
-        return pos < 0 ? null : readBytes(pos);
+        return pollBytesWaiting(SharedRegion.nanos(timeout));
     }
 
     /** Takes a message, waiting as long as it takes. */
     public byte[] take() throws InterruptedException {
-        return readBytes(claimRead(0, maxMessageSize, FOR_SEGMENT, -1));
+        return pollBytesWaiting(-1);
     }
 
     /**
@@ -403,13 +595,23 @@ public final class SharedQueue implements AutoCloseable {
      * @throws IllegalStateException if the next message is not 8 bytes long (it stays in the queue)
      */
     public long takeLong() throws InterruptedException {
-        return readLong(claimRead(Long.BYTES, Long.BYTES, FOR_LONG, -1));
+        region.enter();
+        try {
+            return readLong(claimRead(Long.BYTES, Long.BYTES, FOR_LONG, -1));
+        } finally {
+            region.exit();
+        }
     }
 
     /** Takes an 8-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
     public OptionalLong pollLong(Duration timeout) throws InterruptedException {
-        long pos = claimRead(Long.BYTES, Long.BYTES, FOR_LONG, SharedRegion.nanos(timeout));
-        return pos < 0 ? OptionalLong.empty() : OptionalLong.of(readLong(pos));
+        region.enter();
+        try {
+            long pos = claimRead(Long.BYTES, Long.BYTES, FOR_LONG, SharedRegion.nanos(timeout));
+            return pos < 0 ? OptionalLong.empty() : OptionalLong.of(readLong(pos));
+        } finally {
+            region.exit();
+        }
     }
 
     /**
@@ -418,23 +620,41 @@ public final class SharedQueue implements AutoCloseable {
      * @throws IllegalStateException if the next message is not 4 bytes long (it stays in the queue)
      */
     public int takeInt() throws InterruptedException {
-        return readInt(claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, -1));
+        region.enter();
+        try {
+            return readInt(claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, -1));
+        } finally {
+            region.exit();
+        }
     }
 
     /** Takes a 4-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
     public OptionalInt pollInt(Duration timeout) throws InterruptedException {
-        long pos = claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, SharedRegion.nanos(timeout));
-        return pos < 0 ? OptionalInt.empty() : OptionalInt.of(readInt(pos));
+        region.enter();
+        try {
+            long pos = claimRead(Integer.BYTES, Integer.BYTES, FOR_INT, SharedRegion.nanos(timeout));
+            return pos < 0 ? OptionalInt.empty() : OptionalInt.of(readInt(pos));
+        } finally {
+            region.exit();
+        }
     }
 
     /**
      * Hands a message to {@code handler} in place, in shared memory, if one is there right now; its slot
-     * is freed when the handler returns or throws (the message counts as taken either way).
+     * is freed when the handler returns or throws (the message counts as taken either way). The handler
+     * may close this queue: the memory stays mapped until it returns.
      */
     public boolean poll(MessageHandler handler) {
         Objects.requireNonNull(handler);
-        long pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
-        if (pos < 0) return false;
+        long pos;
+        region.enter();
+        try {
+            pos = claimReadNowOrReclaim(0, maxMessageSize, FOR_SEGMENT);
+            if (pos < 0) return false;
+            region.hold();
+        } finally {
+            region.exit();
+        }
         handle(pos, handler);
         return true;
     }
@@ -442,10 +662,40 @@ public final class SharedQueue implements AutoCloseable {
     /** {@link #poll(MessageHandler)}, waiting up to {@code timeout} for a message. */
     public boolean poll(MessageHandler handler, Duration timeout) throws InterruptedException {
         Objects.requireNonNull(handler);
-        long pos = claimRead(0, maxMessageSize, FOR_SEGMENT, SharedRegion.nanos(timeout));
-        if (pos < 0) return false;
+        long pos;
+        region.enter();
+        try {
+            pos = claimRead(0, maxMessageSize, FOR_SEGMENT, SharedRegion.nanos(timeout));
+            if (pos < 0) return false;
+            region.hold();
+        } finally {
+            region.exit();
+        }
         handle(pos, handler);
         return true;
+    }
+
+    /** @param timeoutNanos -1: no limit */
+    private int pollWaiting(MemorySegment dst, long timeoutNanos) throws InterruptedException {
+        int limit = limit(dst);
+        region.enter();
+        try {
+            long pos = claimRead(0, limit, FOR_SEGMENT, timeoutNanos);
+            return pos < 0 ? EMPTY : readInto(pos, dst);
+        } finally {
+            region.exit();
+        }
+    }
+
+    /** @param timeoutNanos -1: no limit */
+    private byte[] pollBytesWaiting(long timeoutNanos) throws InterruptedException {
+        region.enter();
+        try {
+            long pos = claimRead(0, maxMessageSize, FOR_SEGMENT, timeoutNanos);
+            return pos < 0 ? null : readBytes(pos);
+        } finally {
+            region.exit();
+        }
     }
 
     // ============================================================================================ state
@@ -743,10 +993,13 @@ public final class SharedQueue implements AutoCloseable {
      * compare-and-set on the ring, just before, orders this read after its change.
      */
     private void signal(long word) {
-        int w = (int) INT.getVolatile(seg, word);
-        if ((w & SLEEPERS) != 0 && INT.compareAndSet(seg, word, w, ((w & ~SLEEPERS) + 1) & ~SLEEPERS)) {
-            region.wake(word, Integer.MAX_VALUE);
-        }
+        if (clearSleepers(seg, word)) region.wake(word, Integer.MAX_VALUE);
+    }
+
+    /** If someone announced that it sleeps on the wake-up word at {@code word}: starts a new epoch without the bit, and true. */
+    private static boolean clearSleepers(MemorySegment memory, long word) {
+        int w = (int) INT.getVolatile(memory, word);
+        return (w & SLEEPERS) != 0 && INT.compareAndSet(memory, word, w, ((w & ~SLEEPERS) + 1) & ~SLEEPERS);
     }
 
     // ============================================================================================ copying
@@ -804,12 +1057,17 @@ public final class SharedQueue implements AutoCloseable {
         return value;
     }
 
+    /** Runs {@code handler} on the message at {@code pos}, under a hold ({@link SharedRegion#hold()}) that this ends. */
     private void handle(long pos, MessageHandler handler) {
         try {
             int length = lengthAgain(pos, maxMessageSize);
             handler.onMessage(seg.asSlice(slot(pos) + PAYLOAD, length).asReadOnly());
         } finally {
-            release(pos);
+            try {
+                release(pos);
+            } finally {
+                region.endHold();
+            }
         }
     }
 
