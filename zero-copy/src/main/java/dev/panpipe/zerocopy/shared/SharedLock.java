@@ -163,9 +163,14 @@ public final class SharedLock implements AutoCloseable {
     public boolean tryLock() {
         Thread me = Thread.currentThread();
         checkNotHeldBy(me);
-        if (!INT.compareAndSet(segment, word, 0, Processes.SELF)) return false;
-        acquired(me);
-        return true;
+        region.enter();    // a close waits for the call: the lock is taken whole (owner recorded) or not at all
+        try {
+            if (!INT.compareAndSet(segment, word, 0, Processes.SELF)) return false;
+            acquired(me);
+            return true;
+        } finally {
+            region.exit();
+        }
     }
 
     /**
@@ -187,19 +192,26 @@ public final class SharedLock implements AutoCloseable {
         if (holder != Thread.currentThread()) {
             throw new IllegalMonitorStateException(name + " is not held by " + Thread.currentThread());
         }
-        // Both before the word is released: the next holder, of this handle or another, writes them next.
-        holder = null;
-        INT.setRelease(segment, word - WORD + OWNER_PID, 0);
-        for (;;) {
-            int v = (int) INT.getVolatile(segment, word);
-            if ((v & Processes.PID_MASK) != Processes.SELF) {
-                throw new IllegalStateException(name + " is held by process " + (v & Processes.PID_MASK)
-                        + ", not this one (" + Processes.SELF + "): it was taken over while this process held it");
+        // A close waits for the call, so a released lock always wakes its next waiter, and a lock whose handle
+        // is closed first stays held (see close) rather than half released.
+        region.enter();
+        try {
+            // Both before the word is released: the next holder, of this handle or another, writes them next.
+            holder = null;
+            INT.setRelease(segment, word - WORD + OWNER_PID, 0);
+            for (;;) {
+                int v = (int) INT.getVolatile(segment, word);
+                if ((v & Processes.PID_MASK) != Processes.SELF) {
+                    throw new IllegalStateException(name + " is held by process " + (v & Processes.PID_MASK)
+                            + ", not this one (" + Processes.SELF + "): it was taken over while this process held it");
+                }
+                if (INT.compareAndSet(segment, word, v, 0)) {
+                    if ((v & WAITERS) != 0) region.wake(word, 1);
+                    return;
+                }
             }
-            if (INT.compareAndSet(segment, word, v, 0)) {
-                if ((v & WAITERS) != 0) region.wake(word, 1);
-                return;
-            }
+        } finally {
+            region.exit();
         }
     }
 
@@ -238,6 +250,8 @@ public final class SharedLock implements AutoCloseable {
      * Unmaps a lock made by {@link #create} or {@link #attach}; does nothing for the lock of a
      * {@link SharedBlock}, which goes with the block. Does not unlock: a lock this process holds stays
      * held until the process ends. Threads of this process waiting for it get {@link IllegalStateException}.
+     * A {@code lock} or {@code unlock} of another thread that a close races happens whole first, or is
+     * refused whole: the lock word is never left held by this process with no thread holding it.
      */
     @Override
     public void close() throws IOException {
@@ -250,6 +264,15 @@ public final class SharedLock implements AutoCloseable {
     private boolean acquire(long timeoutNanos) throws InterruptedException, LockOwnerDiedException {
         Thread me = Thread.currentThread();
         checkNotHeldBy(me);
+        region.enter();    // a close waits for the call: the lock is taken whole (owner recorded) or not at all
+        try {
+            return acquireEntered(me, timeoutNanos);
+        } finally {
+            region.exit();
+        }
+    }
+
+    private boolean acquireEntered(Thread me, long timeoutNanos) throws InterruptedException, LockOwnerDiedException {
         int self = Processes.SELF;
         if (INT.compareAndSet(segment, word, 0, self)) {
             acquired(me);
