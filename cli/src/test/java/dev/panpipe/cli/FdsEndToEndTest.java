@@ -191,11 +191,12 @@ class FdsEndToEndTest {
 
     /**
      * Another user's zombie: its fd folder may not be read (EACCES), and panpipe said so with exit 77, but a
-     * zombie has no fds to hide. Run as root, panpipe itself runs as nobody (setpriv) to be that other user.
+     * zombie has no fds to hide; nor is another user's thread id a process it may not read, but no process
+     * at all. Run as root, panpipe itself runs as nobody (setpriv) to be that other user.
      */
     @Test
     @Timeout(60)
-    void shouldSayAnotherUsersZombieIsOneRatherThanThatItMayNotBeRead() throws Exception {
+    void shouldSayAnotherUsersZombieOrThreadIsOneRatherThanThatItMayNotBeRead() throws Exception {
         assumeTrue(((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0, "needs root, to be another user");
         assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")), "needs setpriv (util-linux)");
         List<String> asNobody = List.of("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups");
@@ -210,6 +211,15 @@ class FdsEndToEndTest {
             assertEquals(77, live.exit(), live.err());
             assertTrue(live.err().startsWith("panpipe fds: may not read the fds of process " + p + " (sleep)"), live.err());
         });
+        // A thread of root's (one of this JVM's) is no process, whoever asks: not "may not be read" (77).
+        long self = ProcessHandle.current().pid();
+        long thread;
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            thread = tasks.mapToLong(t -> Long.parseLong(t.getFileName().toString())).filter(t -> t != self).findFirst().orElseThrow();
+        }
+        Run tid = run(asNobody, "fds", Long.toString(thread));
+        assertEquals(1, tid.exit(), tid.err());
+        assertEquals("panpipe fds: no process " + thread + " (it is a thread of process " + self + ")\n", tid.err());
     }
 
     private static String zombieLine(long zombie, long parent) {

@@ -105,8 +105,10 @@ public final class FdTable {
         try {
             raws = readFds(pid, process);
         } catch (AccessDeniedException e) {
-            // A zombie has nothing to hide: say what it is rather than that it may not be read.
+            // A zombie has nothing to hide: say what it is rather than that it may not be read. A thread's id
+            // is no process, whoever may read it: the same answer as for a readable one (below).
             Status status = statusIfPresent(process);
+            if (status != null && status.process() != 0 && status.process() != pid) throw threadNotProcess(pid, process, status);
             if (status != null && status.zombie() && liveThread(pid) == 0) return zombie(pid, status);
             throw e;
         }
@@ -117,8 +119,7 @@ public final class FdTable {
         if (status.process() != 0 && status.process() != pid) {
             // A thread's id: /proc/TID is there, though not listed, with its process's fds, which as a
             // process of its own would each be found again as their own other end in /proc/TGID.
-            throw new NoSuchFileException(process.resolve("fd").toString(), null,
-                    "no process " + pid + " (it is a thread of process " + status.process() + ")");
+            throw threadNotProcess(pid, process, status);
         }
         long thread = 0;
         // The main thread has exited; the others, if any, share the fds: read them through one of those. A
@@ -176,6 +177,11 @@ public final class FdTable {
         if (!Files.isDirectory(dir)) throw ended(pid, dir);
         raws.sort(Comparator.comparingInt(r -> r.fd));
         return raws;
+    }
+
+    private static NoSuchFileException threadNotProcess(long tid, Path dir, Status status) {
+        return new NoSuchFileException(dir.resolve("fd").toString(), null,
+                "no process " + tid + " (it is a thread of process " + status.process() + ")");
     }
 
     /** A process that has exited as a whole: no fds, nor peers to look for. */
