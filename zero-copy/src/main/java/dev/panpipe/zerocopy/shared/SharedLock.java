@@ -36,7 +36,8 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  * <h2>Semantics</h2>
  * <ul>
  *   <li>Not reentrant: a thread that holds it and asks again gets {@link IllegalStateException}, not a
- *       deadlock. {@link #unlock()} must come from the thread that locked through this handle (as
+ *       deadlock, through this handle or another handle of the same lock in this process (a block attached
+ *       twice). {@link #unlock()} must come from the thread that locked through this handle (as
  *       {@link java.util.concurrent.locks.ReentrantLock}); any thread of any process may wait for it,
  *       virtual threads included (they park and look again rather than sleep in {@code futex_wait},
  *       so that they never pin a carrier).</li>
@@ -93,6 +94,12 @@ public final class SharedLock implements AutoCloseable {
     static final long RECOVERIES = 4;
     static final long OWNER_PID = 8;
     static final long OWNER_START_TIME = 16;
+    /**
+     * The holder's {@link Thread#threadId()}: meaningful only to threads of the owner's own process, which
+     * read it to tell "I hold it through another handle" (a deadlock if it waited) from "another thread of
+     * my process holds it" (wait). 0 while free.
+     */
+    static final long OWNER_THREAD = 24;
 
     private static final int WAITERS = 0x8000_0000;
     /** Bit 30: a thread of the process the word names is taking it over from an earlier process with that pid. */
@@ -165,7 +172,10 @@ public final class SharedLock implements AutoCloseable {
         checkNotHeldBy(me);
         region.enter();    // a close waits for the call: the lock is taken whole (owner recorded) or not at all
         try {
-            if (!INT.compareAndSet(segment, word, 0, Processes.SELF)) return false;
+            if (!INT.compareAndSet(segment, word, 0, Processes.SELF)) {
+                checkNotHeldElsewhereBy(me);
+                return false;
+            }
             acquired(me);
             return true;
         } finally {
@@ -198,6 +208,7 @@ public final class SharedLock implements AutoCloseable {
         try {
             // Both before the word is released: the next holder, of this handle or another, writes them next.
             holder = null;
+            LONG.setOpaque(segment, word - WORD + OWNER_THREAD, 0L);
             INT.setRelease(segment, word - WORD + OWNER_PID, 0);
             for (;;) {
                 int v = (int) INT.getVolatile(segment, word);
@@ -278,6 +289,9 @@ public final class SharedLock implements AutoCloseable {
             acquired(me);
             return true;
         }
+        // Held by this thread through another handle of the same lock, it would wait for itself for ever.
+        // Once is enough: if it is not the holder now, it cannot become one while it waits.
+        checkNotHeldElsewhereBy(me);
         for (int i = 0; i < SPIN_TRIES; i++) {
             Thread.onSpinWait();
             if ((int) INT.getVolatile(segment, word) == 0 && INT.compareAndSet(segment, word, 0, self)) {
@@ -326,7 +340,10 @@ public final class SharedLock implements AutoCloseable {
     private void acquired(Thread me) {
         holder = me;
         long base = word - WORD;
-        LONG.setOpaque(segment, base + OWNER_START_TIME, Processes.SELF_START_TIME);
+        // Thread first, then start time with release: a thread that reads this process's start time with
+        // acquire (heldElsewhereBy) sees this thread id or a later one, never an earlier process's.
+        LONG.setOpaque(segment, base + OWNER_THREAD, me.threadId());
+        LONG.setRelease(segment, base + OWNER_START_TIME, Processes.SELF_START_TIME);
         INT.setRelease(segment, base + OWNER_PID, Processes.SELF);
     }
 
@@ -377,5 +394,23 @@ public final class SharedLock implements AutoCloseable {
 
     private void checkNotHeldBy(Thread me) {
         if (holder == me) throw new IllegalStateException(name + " is already held by this thread (it is not reentrant)");
+    }
+
+    /**
+     * Refuses a thread that holds the lock through another handle of this process (two attaches of one
+     * block, say): the word names this process either way, and waiting would be waiting for itself.
+     * Sound without a lock: this thread reads its own id back only if its own last write put it there (its
+     * unlock writes 0 before it lets go; nobody writes the field while it holds the lock), and the start
+     * time read with acquire matches this process's only after some thread of this process wrote the id
+     * field beside it, so an earlier process that had this pid (and a thread with this id) cannot be
+     * mistaken for it.
+     */
+    private void checkNotHeldElsewhereBy(Thread me) {
+        long base = word - WORD;
+        if (((int) INT.getVolatile(segment, word) & Processes.PID_MASK) != Processes.SELF) return;
+        if ((long) LONG.getAcquire(segment, base + OWNER_START_TIME) != Processes.SELF_START_TIME) return;
+        if ((long) LONG.getOpaque(segment, base + OWNER_THREAD) != me.threadId()) return;
+        throw new IllegalStateException(name + " is already held by this thread through another handle of it"
+                + " (it is not reentrant; waiting would deadlock)");
     }
 }

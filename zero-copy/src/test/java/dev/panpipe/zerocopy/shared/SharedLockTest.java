@@ -81,6 +81,58 @@ class SharedLockTest {
     }
 
     /**
+     * Two handles of one lock in one process (a block attached twice): the word names the process either
+     * way, so a thread that held it through one and asked through the other used to wait for itself for
+     * ever. It is refused as through one handle; another thread of the process still waits, as it should.
+     */
+    @Test
+    void shouldRefuseAThreadThatHoldsItThroughAnotherHandleRatherThanWaitForItself() throws Exception {
+        try (SharedLock a = SharedLock.create("two-handles"); SharedLock b = SharedLock.attach(Mappings.second(a.nativeHandle()))) {
+            a.lock();
+            IllegalStateException timed = assertThrows(IllegalStateException.class, () -> b.tryLock(Duration.ofSeconds(2)));
+            assertTrue(timed.getMessage().contains("another handle"), timed.getMessage());
+            assertThrows(IllegalStateException.class, b::lock);
+            assertThrows(IllegalStateException.class, b::tryLock);
+            assertFalse(b.isHeldByCurrentThread(), "held through a, not b");
+
+            CompletableFuture<Boolean> other = CompletableFuture.supplyAsync(() -> {
+                boolean got = tryLock(b, Duration.ofSeconds(20));
+                b.unlock();
+                return got;
+            }, r -> Thread.ofPlatform().start(r));
+            Thread.sleep(50);
+            assertFalse(other.isDone(), "another thread of this process waits for the holder");
+            a.unlock();
+            assertTrue(other.get(10, TimeUnit.SECONDS));
+            assertTrue(b.tryLock(), "free again, for this thread through either handle");
+            b.unlock();
+            assertEquals(0, a.recoveries());
+        }
+    }
+
+    /**
+     * The holder's thread id is recorded beside its pid, and an earlier process that had this process's pid
+     * may well have had a thread with this very id (ids are small numbers): its start time tells it apart,
+     * so this thread takes over from it rather than being told it holds the lock already.
+     */
+    @Test
+    void shouldTakeOverFromAnEarlierProcessWithThisPidAndThisThreadsId() throws Exception {
+        assertTrue(Processes.SELF_START_TIME > 0, "this process's start time");
+        try (SharedLock lock = SharedLock.create("own-pid-own-thread"); SharedMemory other = Mappings.second(lock.nativeHandle())) {
+            long base = BlockLayout.LOCK_OFFSET;
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD, Thread.currentThread().threadId());
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, Processes.SELF_START_TIME - 1);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.OWNER_PID, Processes.SELF);
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, Processes.SELF);
+            LockOwnerDiedException e = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(5)));
+            assertEquals(Processes.SELF, e.ownerPid());
+            assertTrue(lock.isHeldByCurrentThread());
+            lock.unlock();
+            assertEquals(1, lock.recoveries());
+        }
+    }
+
+    /**
      * A lock word that names a thread of a process, not a process (the owner's pid was handed to a thread
      * since, or the word was written over), used to make every waiter wait for ever: pidfd_open says
      * ENOENT (EINVAL before Linux 6.9), which was taken for "cannot tell". No process has that pid, so its
