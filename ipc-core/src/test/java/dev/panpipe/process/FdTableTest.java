@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
@@ -64,6 +65,8 @@ class FdTableTest {
                      .passFd(4, Redirect.fd(eventfd)).passFd(5, Redirect.fd(memfd)).passFd(6, Redirect.fd(sockets[0]))
                      .destroyGrace(java.time.Duration.ZERO).start()) {
             pipe.readEnd().close();        // only the child reads the pipe now
+            // sleep opens locale files (/etc/locale.alias) for a moment as it starts; list it once it has let go
+            await(() -> fdCount(child.pid()) == 7, "sleep holds only the fds it was given");
             FdTable table = FdTable.of(child.pid());
             assertEquals(child.pid(), table.pid());
             assertEquals("sleep", table.command());
@@ -231,6 +234,14 @@ class FdTableTest {
         } finally {
             done.countDown();
             thread.join();
+        }
+    }
+
+    private static long fdCount(long pid) {
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
