@@ -45,6 +45,11 @@ public final class LinuxSpawner {
     }
 
     public static Subprocess spawn(SubprocessBuilder b) throws IOException {
+        return spawn(b, true);
+    }
+
+    /** {@code usePidfd} false: a child without a pidfd, as on a kernel before 5.3, for tests of that path. */
+    static Subprocess spawn(SubprocessBuilder b, boolean usePidfd) throws IOException {
         String program = b.command().get(0);
         Path executable = resolve(program, b);
         List<Integer> parentFdsToClose = new ArrayList<>();   // child-side fds panpipe opened: closed after spawn
@@ -116,7 +121,7 @@ public final class LinuxSpawner {
                     throw SpawnDiagnosis.of(program, executable, childDirectory, error);
                 }
                 int pid = pidOut.get(linux_h.C_INT, 0);
-                LinuxSubprocess process = LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace());
+                LinuxSubprocess process = LinuxSubprocess.started(pid, b.command(), stdinEnd, stdoutEnd, stderrEnd, b.destroyGrace(), usePidfd);
                 started = true;
                 return process;
             } finally {

@@ -55,21 +55,28 @@ final class LinuxSubprocess implements Subprocess {
         this.cleanable = CLEANER.register(this, reaper::killAndReap);
     }
 
+    /**
+     * The handle of a child just spawned. {@code usePidfd} false leaves it without a pidfd, as on a kernel
+     * without them: for tests of that path.
+     */
     static LinuxSubprocess started(int pid, List<String> command, FdHandle stdin, FdHandle stdout, FdHandle stderr,
-                                   Duration destroyGrace) throws SyscallException {
-        FdHandle pidfd = null;
+                                   Duration destroyGrace, boolean usePidfd) throws SyscallException {
+        FdHandle pidfd = usePidfd ? openPidfd(pid) : null;
+        return new LinuxSubprocess(pid, command, pidfd, stdin, stdout, stderr, destroyGrace);
+    }
+
+    /** The child's pidfd, or null on a kernel without pidfds. */
+    private static FdHandle openPidfd(int pid) throws SyscallException {
         try {
             // The child cannot have been reaped yet (only this object reaps it), so the pid is still its own.
-            pidfd = FdHandle.own(Syscalls.pidfd_open(pid, 0), "pidfd of " + pid);
+            return FdHandle.own(Syscalls.pidfd_open(pid, 0), "pidfd of " + pid);
         } catch (SyscallException e) {
-            if (e.errno() != Errno.ENOSYS) {
-                // No handle to give the caller (out of fds, say): do not leave a running, unreapable child.
-                Reaper orphan = new Reaper(pid);
-                orphan.killAndReap();
-                throw e;
-            }
+            if (e.errno() == Errno.ENOSYS) return null;
+            // No handle to give the caller (out of fds, say): do not leave a running, unreapable child.
+            Reaper orphan = new Reaper(pid);
+            orphan.killAndReap();
+            throw e;
         }
-        return new LinuxSubprocess(pid, command, pidfd, stdin, stdout, stderr, destroyGrace);
     }
 
     /** The pidfd (readable once the child has exited), or null on kernels without pidfds. */
