@@ -83,7 +83,8 @@ public interface Worker extends AutoCloseable {
 
     /**
      * Closes stdin, waits for the worker to drain and exit (up to the grace period), then SIGTERM, then
-     * SIGKILL; removes its FIFO. Results not taken yet are discarded. Idempotent.
+     * SIGKILL; removes its FIFO. Results not taken yet are discarded. Idempotent. An interrupt of the calling
+     * thread shortens none of this and stays set.
      */
     @Override
     void close() throws IOException;

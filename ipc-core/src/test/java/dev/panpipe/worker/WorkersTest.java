@@ -254,6 +254,27 @@ class WorkersTest {
     }
 
     @Test
+    void shouldCloseEveryWorkerAndTheLoopFromAnInterruptedThread() throws Exception {
+        Workers workers = Workers.create();
+        Path dir = workers.directory();
+        Worker echo = workers.start(WorkerSpec.java("echo", EchoWorker.class));
+        echo.send("hi", Codecs.text());
+        assertEquals("hi", echo.take(Codecs.text()));
+        boolean stillInterrupted;
+        Thread.currentThread().interrupt();
+        try {
+            workers.close();
+        } finally {
+            stillInterrupted = Thread.interrupted();
+        }
+        assertTrue(stillInterrupted, "the interrupt status stays set");
+        assertEquals(Optional.of(ExitStatus.exited(0)), echo.exitStatus(), "its input ended, the worker exited by itself");
+        assertFalse(Files.exists(dir));
+        assertFalse(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("panpipe-workers") && t.isAlive()),
+                "the loop thread has ended when close returns");
+    }
+
+    @Test
     void shouldEchoPixelFramesUnchanged() throws Exception {
         try (Workers workers = Workers.create(); Arena arena = Arena.ofConfined()) {
             Worker echo = workers.start(WorkerSpec.java("pixels", EchoWorker.class));

@@ -204,18 +204,17 @@ public final class EventLoop implements AutoCloseable {
         }
     }
 
-    /** Stops the loop thread (after the dispatch in progress), cancels every registration, frees the epoll set. */
+    /**
+     * Stops the loop thread (after the dispatch in progress), cancels every registration, frees the epoll set.
+     * Waits for the thread even on an interrupted thread, whose interrupt status stays set.
+     */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
         ring();
-        if (!inLoopThread()) {
-            try {
-                thread.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        // Uninterruptibly: the fds closed below must outlive the thread, which may be in epoll_wait or a task
+        // still (an interrupted join used to close them under it, and their numbers could be reused meanwhile).
+        if (!inLoopThread()) Uninterruptibly.join(thread);
         try {
             Syscalls.close(wakeFd);
             Syscalls.close(epfd);

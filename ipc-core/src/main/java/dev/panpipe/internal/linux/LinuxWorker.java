@@ -483,11 +483,9 @@ public final class LinuxWorker implements Worker {
             }
         };
         if (!loop.execute(release)) release.run();   // the loop is gone: nothing else touches these now
-        try {
-            released.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        // Uninterruptibly: the results end is closed below, and the loop must be done with it first (an
+        // interrupted close used to go on at once, and return with the fds still held by the registrations).
+        Uninterruptibly.await(released);
         if (releaseFailure.get() != null) closer.add(releaseFailure.get());
         closer.run(() -> inbox.finish(new IOException("worker " + spec.name() + " is closed")));
         closer.run(results::close);

@@ -15,6 +15,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -170,6 +171,67 @@ class EventLoopTest {
         } finally {
             loop.close();
         }
+    }
+
+    /**
+     * close waits for the loop thread even on an interrupted thread: the epoll set and the eventfd are closed
+     * after it, and must not be while the thread still uses them. The thread is held in a task until the closing
+     * thread waits for it (or returns without waiting, as an interrupted close used to).
+     */
+    @Test
+    void shouldWaitForItsThreadOnCloseFromAnInterruptedThread() throws Exception {
+        EventLoop loop = EventLoop.start("test-loop-interrupted");
+        try {
+            CountDownLatch inTask = new CountDownLatch(1);
+            CountDownLatch releaseTask = new CountDownLatch(1);
+            AtomicBoolean taskDone = new AtomicBoolean();
+            assertTrue(loop.execute(() -> {
+                inTask.countDown();
+                Uninterruptibly.await(releaseTask);
+                taskDone.set(true);
+            }));
+            assertTrue(inTask.await(5, TimeUnit.SECONDS));
+            AtomicBoolean closeReturned = new AtomicBoolean();
+            Thread releaser = releaseWhenWaitingIn(Thread.currentThread(), "EventLoop", "close", closeReturned, releaseTask);
+            Thread.currentThread().interrupt();
+            loop.close();
+            boolean doneBeforeReturn = taskDone.get();
+            boolean stillInterrupted = Thread.interrupted();
+            closeReturned.set(true);
+            releaser.join();
+            assertTrue(stillInterrupted, "the interrupt status stays set");
+            assertTrue(doneBeforeReturn, "close returned while the loop thread was still in a task");
+        } finally {
+            Thread.interrupted();
+            loop.close();
+        }
+    }
+
+    /**
+     * Starts a thread that opens {@code release} once {@code closing} waits (parked) inside
+     * {@code className.method}, or once {@code returned} is set: a close that waits for the loop is let through,
+     * one that does not wait is caught returning early.
+     */
+    static Thread releaseWhenWaitingIn(Thread closing, String className, String method, AtomicBoolean returned,
+                                       CountDownLatch release) {
+        return Thread.ofPlatform().name("releaser").start(() -> {
+            try {
+                while (!returned.get() && !(closing.getState() == Thread.State.WAITING && inFrame(closing, className, method))) {
+                    Thread.sleep(5);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                release.countDown();
+            }
+        });
+    }
+
+    private static boolean inFrame(Thread t, String className, String method) {
+        for (StackTraceElement f : t.getStackTrace()) {
+            if (f.getClassName().endsWith("." + className) && f.getMethodName().equals(method)) return true;
+        }
+        return false;
     }
 
     @Test
