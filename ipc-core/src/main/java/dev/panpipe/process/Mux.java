@@ -207,7 +207,8 @@ public interface Mux extends AutoCloseable {
      * the directory this mux created. Idempotent.
      *
      * <p>A failure with one child or file does not stop the others from being stopped, reaped, closed or
-     * removed; it is thrown once all of that is done.
+     * removed; it is thrown once all of that is done. Neither does an interrupt of the calling thread, which
+     * stays set.
      *
      * <p>Not from the mux's own thread (by {@link MuxBuilder#output}'s stream, an {@link MuxBuilder#onLine} or
      * {@link MuxBuilder#notices} consumer): close waits for that thread to deliver the children's last lines,

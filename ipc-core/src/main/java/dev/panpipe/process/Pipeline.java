@@ -2,6 +2,7 @@ package dev.panpipe.process;
 
 import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.LinuxSpawner;
+import dev.panpipe.internal.linux.Uninterruptibly;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.io.ReadEnd;
 
@@ -267,7 +268,8 @@ public final class Pipeline {
          * its own, and a later stage got SIGTERM as soon as its turn came, while it was still writing.) The
          * stages still running then get SIGTERM, all at once, one more grace period, then SIGKILL; then each is
          * reaped and its pipes are closed. So a stuck pipeline ends within two grace periods, however many stages
-         * it has. Every stage is closed, whatever closing another threw.
+         * it has. Every stage is closed, whatever closing another threw. An interrupt of the calling thread
+         * shortens none of this and stays set.
          */
         @Override
         public void close() throws IOException {
@@ -300,7 +302,8 @@ public final class Pipeline {
             for (int i = 0; i < processes.size(); i++) {
                 step(failed, i, p -> {
                     long left = deadline - System.nanoTime();
-                    if (left > 0) p.waitFor(Duration.ofNanos(left)); else p.exitStatus();
+                    // Not p.waitFor: an interrupt would end the wait and fail the stage's close steps.
+                    if (left > 0) Uninterruptibly.waitFor(p, Duration.ofNanos(left)); else p.exitStatus();
                 });
             }
         }

@@ -167,6 +167,32 @@ class MuxTest {
 
     @Test
     @Timeout(30)
+    void shouldStopReapAndReportEveryChildWhenClosedOnAnInterruptedThread() throws Exception {
+        Mux mux = Mux.builder()
+                .child("sleeper", List.of("sleep", "30"))
+                .child("quitter", sh("exit 3"))
+                .output(new ByteArrayOutputStream()).grace(Duration.ofMillis(300)).start();
+        long sleeper = mux.process("sleeper").pid();
+        long quitter = mux.process("quitter").pid();
+        mux.await(Mux.Until.ANY);
+        boolean stillInterrupted;
+        Thread.currentThread().interrupt();
+        try {
+            mux.close();
+        } finally {
+            stillInterrupted = Thread.interrupted();
+        }
+        assertTrue(stillInterrupted, "the interrupt status stays set");
+        assertEquals(List.of(new Mux.Exit("quitter", ExitStatus.exited(3), true),
+                new Mux.Exit("sleeper", ExitStatus.killed(Signals.SIGTERM, false), false)), mux.exits());
+        assertFalse(LeakCheck.children().containsKey(sleeper), "reaped: " + LeakCheck.children());
+        assertFalse(LeakCheck.children().containsKey(quitter), "reaped: " + LeakCheck.children());
+        assertFalse(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("panpipe-mux") && t.isAlive()),
+                "the loop thread has ended when close returns");
+    }
+
+    @Test
+    @Timeout(30)
     void shouldReturnFromAwaitAnyWhenTheFirstChildEnds() throws Exception {
         try (Mux mux = Mux.builder().child("quick", sh("exit 7")).child("slow", List.of("sleep", "30")).grace(Duration.ofMillis(200)).start()) {
             List<Mux.Exit> exits = mux.await(Mux.Until.ANY);

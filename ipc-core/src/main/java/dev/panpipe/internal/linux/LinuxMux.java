@@ -818,7 +818,7 @@ public final class LinuxMux implements Mux {
         for (Child c : children.values()) {
             if (c.process == null || c.process.reapedElsewhere()) continue;
             try {
-                c.process.waitFor();     // reaped only now that their groups are done with
+                c.process.awaitUninterruptibly(-1);     // reaped only now that their groups are done with
             } catch (IOException e) {
                 failed(c, e, failures);
             }
@@ -923,16 +923,7 @@ public final class LinuxMux implements Mux {
             }
         };
         if (!loop.execute(wrapped)) return false;
-        boolean interrupted = false;
-        for (;;) {
-            try {
-                done.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
+        Uninterruptibly.await(done);
         return true;
     }
 

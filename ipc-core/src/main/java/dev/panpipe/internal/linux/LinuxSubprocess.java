@@ -13,6 +13,7 @@ import dev.panpipe.process.Signals;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
@@ -25,10 +26,22 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * {@link Subprocess} on Linux: exit is seen through a pidfd ({@code pidfd_open}) and the child is reaped
  * with {@code waitid(P_PID)}. Kernels without pidfds (before 5.3) fall back to {@code waitid(WNOHANG)}
- * with a short back-off for timed waits.
+ * with a short back-off.
+ *
+ * <h2>Interrupts</h2>
+ * {@link #waitFor} answers {@link Thread#interrupt()}; everything a close or destroy waits for does not
+ * ({@link #awaitUninterruptibly}), so a cleanup finishes on an interrupted thread, whose status it leaves set.
  */
 final class LinuxSubprocess implements Subprocess {
     private static final Cleaner CLEANER = Cleaner.create();
+    /**
+     * How long an interruptible wait sleeps in the kernel before it looks at its thread's interrupt status.
+     * Thread.interrupt() wakes no native poll: the one hook Java gives it, AbstractInterruptibleChannel's
+     * begin/end, would need an fd per wait for the interrupt to ring, and a wait must not fail for want of an
+     * fd. So waitFor polls in slices: an interrupt is seen within 50 ms, for 20 wake-ups a second of waiting.
+     */
+    private static final int INTERRUPT_CHECK_MILLIS = 50;
+    private static final long NO_DEADLINE = Long.MAX_VALUE;
 
     private final int pid;
     private final List<String> command;
@@ -114,58 +127,116 @@ final class LinuxSubprocess implements Subprocess {
 
     @Override
     public ExitStatus waitFor() throws IOException {
-        return await(-1);
+        return await(-1, true);
     }
 
     @Override
     public Optional<ExitStatus> waitFor(Duration timeout) throws IOException {
-        return Optional.ofNullable(await(Timeouts.millis(timeout)));
+        return Optional.ofNullable(await(Timeouts.millis(timeout), true));
     }
 
     @Override
     public Optional<ExitStatus> exitStatus() throws IOException {
-        return Optional.ofNullable(await(0));
+        return Optional.ofNullable(await(0, false));
     }
 
     @Override
     public boolean isAlive() throws IOException {
-        return await(0) == null;
+        return await(0, false) == null;
     }
 
-    /** Waits up to {@code timeoutMillis} (-1: no limit) and reaps; null if still running. */
-    private ExitStatus await(int timeoutMillis) throws IOException {
+    /**
+     * Waits as {@link #waitFor(Duration)} does ({@code timeoutMillis} -1: no limit), but for a cleanup path: an
+     * interrupt does not end the wait, and the thread's interrupt status is kept (set again where the wait had to
+     * clear it). See {@link Uninterruptibly}.
+     */
+    ExitStatus awaitUninterruptibly(int timeoutMillis) throws IOException {
+        return await(timeoutMillis, false);
+    }
+
+    /**
+     * Waits up to {@code timeoutMillis} (-1: no limit) and reaps; null if still running. An interruptible wait
+     * throws {@link InterruptedIOException} once its thread is interrupted, but only after a look that waits
+     * for nothing: a child that has ended answers even an interrupted thread, and a wait of 0 never throws.
+     */
+    private ExitStatus await(int timeoutMillis, boolean interruptible) throws IOException {
         ExitStatus s = reaper.status;
         if (s != null) return s;
-        if (pidfd == null) return awaitWithoutPidfd(timeoutMillis);
+        long deadline = timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L;
+        if (pidfd == null) return awaitWithoutPidfd(deadline, interruptible);
         // Closed by close(), perhaps on another thread since the status was read: close reaps (or its safety
         // net does), and the reaper's lock orders this after that, so the answer is the reaper's.
         if (pidfd.tryAcquire() < 0) return reaper.reap(false);
         try {
-            if (!pidfd.awaitReadable(timeoutMillis)) return null;
+            boolean ended = interruptible ? awaitPidfdInterruptibly(deadline) : pidfd.awaitReadable(timeoutMillis);
+            if (!ended) return null;
         } catch (AsynchronousCloseException e) {
             // close() shut the pidfd while this waited: it reaps, or failed to, so wait as without a pidfd
-            return awaitWithoutPidfd(timeoutMillis);
+            return awaitWithoutPidfd(deadline, interruptible);
         } finally {
             pidfd.release();
         }
         return reaper.reap(false);
     }
 
-    private ExitStatus awaitWithoutPidfd(int timeoutMillis) throws IOException {
-        if (timeoutMillis < 0) return reaper.reap(true);
-        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
-        long pause = 1;
+    /**
+     * Polls the pidfd in slices of {@link #INTERRUPT_CHECK_MILLIS}, looking at the thread's interrupt status
+     * between them. The first poll does not wait.
+     *
+     * @return true once the child has ended, false when {@code deadline} has passed
+     */
+    private boolean awaitPidfdInterruptibly(long deadline) throws IOException {
+        int slice = 0;
         for (;;) {
-            ExitStatus s = reaper.reap(false);
-            if (s != null || System.nanoTime() >= deadline) return s;
-            try {
-                Thread.sleep(Math.min(pause, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return null;
-            }
-            pause = Math.min(pause * 2, 50);
+            if (pidfd.awaitReadable(slice)) return true;
+            long left = millisLeft(deadline);
+            if (left == 0) return false;
+            if (Thread.currentThread().isInterrupted()) throw interruptedWaiting();
+            slice = (int) Math.min(left, INTERRUPT_CHECK_MILLIS);
         }
+    }
+
+    /**
+     * Without a pidfd, only waitid can tell that the child has ended, and a blocking waitid is no way to wait:
+     * it holds the reaper's lock (a signal or destroy from another thread would wait behind it for the child
+     * to end) and no interrupt reaches it. So waitid(WNOHANG), with pauses from 1 ms up to
+     * {@link #INTERRUPT_CHECK_MILLIS} between the looks.
+     */
+    private ExitStatus awaitWithoutPidfd(long deadline, boolean interruptible) throws IOException {
+        boolean interrupted = false;           // an uninterruptible wait's, set again at the end
+        try {
+            long pause = 1;
+            for (;;) {
+                ExitStatus s = reaper.reap(false);
+                if (s != null) return s;
+                long left = millisLeft(deadline);
+                if (left == 0) return null;
+                if (interruptible && Thread.currentThread().isInterrupted()) throw interruptedWaiting();
+                try {
+                    Thread.sleep(Math.min(pause, left));
+                } catch (InterruptedException e) {
+                    if (interruptible) {
+                        Thread.currentThread().interrupt();
+                        throw interruptedWaiting();
+                    }
+                    interrupted = true;
+                }
+                pause = Math.min(pause * 2, INTERRUPT_CHECK_MILLIS);
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Milliseconds until {@code deadline} (System.nanoTime), rounded up so no wait ends early; 0 once it has passed. */
+    private static long millisLeft(long deadline) {
+        if (deadline == NO_DEADLINE) return Long.MAX_VALUE;
+        long nanos = deadline - System.nanoTime();
+        return nanos <= 0 ? 0 : (nanos + 999_999) / 1_000_000;
+    }
+
+    private InterruptedIOException interruptedWaiting() {
+        return new InterruptedIOException("interrupted while waiting for pid " + pid + " (" + command.get(0) + ") to end");
     }
 
     /**
@@ -241,10 +312,10 @@ final class LinuxSubprocess implements Subprocess {
         ExitStatus s = reaper.status;
         if (s != null) return s;
         signal(Signals.SIGTERM);
-        s = await(Timeouts.millis(grace));
+        s = await(Timeouts.millis(grace), false);
         if (s != null) return s;
         signal(Signals.SIGKILL);
-        return await(-1);
+        return await(-1, false);
     }
 
     @Override
@@ -256,7 +327,7 @@ final class LinuxSubprocess implements Subprocess {
             if (stdin != null) {
                 // A child reading its stdin sees end of input: give it the grace period to finish by itself.
                 stdin.close();
-                if (reaper.status == null) await(Timeouts.millis(destroyGrace));
+                if (reaper.status == null) await(Timeouts.millis(destroyGrace), false);
             }
             if (reaper.status == null && isAlive()) destroy(destroyGrace);
         } catch (IOException | RuntimeException | Error e) {

@@ -1,15 +1,29 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.Subprocess;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 
 /**
  * Waits for cleanup paths (a close, a destroy, a reaping), which must finish their job on an interrupted thread
  * too: a close cut short by an interrupt would leave a child running or unreaped, or free an fd a thread still
  * uses. An interrupt neither ends these waits nor is lost: the thread's interrupt status is set again when they
- * return.
+ * return. Public for {@code dev.panpipe.process}; the package is not exported.
  */
-final class Uninterruptibly {
+public final class Uninterruptibly {
     private Uninterruptibly() {
+    }
+
+    /**
+     * {@link Subprocess#waitFor(Duration)} for a cleanup path: {@code p} must have been started by panpipe (as
+     * every {@code Subprocess} is).
+     */
+    public static Optional<ExitStatus> waitFor(Subprocess p, Duration timeout) throws IOException {
+        return Optional.ofNullable(((LinuxSubprocess) p).awaitUninterruptibly(Timeouts.millis(timeout)));
     }
 
     /** Waits until {@code latch} is open. */
