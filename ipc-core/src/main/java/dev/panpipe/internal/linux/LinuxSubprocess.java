@@ -228,6 +228,32 @@ final class LinuxSubprocess implements Subprocess {
         }
     }
 
+    /**
+     * {@link #awaitExitUnreaped} without a pidfd: waitid(WNOHANG | WNOWAIT) with pauses from 1 ms up to
+     * {@link #INTERRUPT_CHECK_MILLIS}, until the child has ended or {@code deadline} has passed. Callers are
+     * cleanups (a Mux's or a pipeline's close giving its children their grace), so an interrupt does not end
+     * it; the thread's interrupt status is set again at the end.
+     */
+    private boolean peekUntil(long deadline) throws IOException {
+        boolean interrupted = false;
+        try {
+            long pause = 1;
+            for (;;) {
+                if (reaper.peek() != null) return true;
+                long left = millisLeft(deadline);
+                if (left == 0) return false;
+                try {
+                    Thread.sleep(Math.min(pause, left));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+                pause = Math.min(pause * 2, INTERRUPT_CHECK_MILLIS);
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
     /** Milliseconds until {@code deadline} (System.nanoTime), rounded up so no wait ends early; 0 once it has passed. */
     private static long millisLeft(long deadline) {
         if (deadline == NO_DEADLINE) return Long.MAX_VALUE;
@@ -277,7 +303,8 @@ final class LinuxSubprocess implements Subprocess {
      */
     boolean awaitExitUnreaped(int timeoutMillis) throws IOException {
         if (reaper.status != null) return true;
-        if (pidfd == null || pidfd.tryAcquire() < 0) return reaper.peek() != null;
+        if (pidfd == null) return peekUntil(timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L);
+        if (pidfd.tryAcquire() < 0) return reaper.peek() != null;
         try {
             return pidfd.awaitReadable(timeoutMillis);
         } catch (AsynchronousCloseException e) {

@@ -55,6 +55,25 @@ abstract class SubprocessInterruptCases {
         Thread.interrupted();        // a failed test's interrupt must not reach the leak check or the next test
     }
 
+    /**
+     * A Mux's or a pipeline's close gives a child its grace by waiting for its end without reaping it (the
+     * zombie keeps its process group's number from being reused). Without a pidfd that wait used to be one
+     * look, so the grace was skipped; and it is a cleanup's wait, so an interrupt does not end it.
+     */
+    @Test
+    void shouldWaitForTheEndWithoutReapingItOnAnInterruptedThreadToo() throws Exception {
+        try (Subprocess p = start(Subprocess.builder("sh", "-c", "sleep 0.3; exit 3"))) {
+            LinuxSubprocess child = (LinuxSubprocess) p;
+            assertFalse(child.awaitExitUnreaped(0), "running");
+            Thread.currentThread().interrupt();
+            assertTrue(child.awaitExitUnreaped(20_000), "ended within 20 s");
+            assertTrue(Thread.interrupted(), "the interrupt status is kept");
+            assertEquals('Z', ProcFs.state(p.pid()), "a zombie still: not reaped");
+            assertEquals(ExitStatus.exited(3), child.peekExit());
+            assertEquals(ExitStatus.exited(3), p.waitFor());
+        }
+    }
+
     @Test
     void shouldThrowFromWaitForOnAnInterruptedThreadAndLeaveTheChildRunning() throws Exception {
         try (Subprocess p = start(Subprocess.builder("sleep", "30").destroyGrace(Duration.ofMillis(200)));
