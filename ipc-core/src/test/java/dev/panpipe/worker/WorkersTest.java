@@ -6,6 +6,8 @@ import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.io.LeakCheck;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Signals;
+import java.nio.file.LinkOption;
+import dev.panpipe.testing.ProcFs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -156,6 +158,31 @@ class WorkersTest {
             assertThrows(WorkerDiedException.class, () -> {
                 for (int i = 0; i < 100_000; i++) w.send(new byte[4096]);
             });
+        }
+    }
+
+    /**
+     * A sender whose write finds the worker's stdin closed is told how the worker ended: it waits (up to 5 s)
+     * for the exit. That wait used to be waitFor's, so an interrupted sender got InterruptedIOException
+     * rather than WorkerDiedException when the worker had closed its input but not yet exited.
+     */
+    @Test
+    void shouldTellAnInterruptedSenderThatTheWorkerDiedNotThatItWasInterrupted() throws Exception {
+        try (Workers workers = Workers.create()) {
+            Worker w = workers.start(WorkerSpec.java("lingerer", EchoWorker.class,
+                    "--exit-after", "1", "--linger-ms", "1500", "--exit-code", "4"));
+            w.send("m0", Codecs.text());
+            assertEquals("m0", w.take(Codecs.text()));
+            Path stdin = Path.of("/proc/" + w.pid() + "/fd/0");
+            ProcFs.await(() -> !Files.exists(stdin, LinkOption.NOFOLLOW_LINKS), "the worker has closed its stdin");
+            Thread.currentThread().interrupt();
+            try {
+                WorkerDiedException e = assertThrows(WorkerDiedException.class, () -> w.send("m1", Codecs.text()));
+                assertEquals(ExitStatus.exited(4), e.status(), e.getMessage());
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt status is kept");
+            } finally {
+                Thread.interrupted();
+            }
         }
     }
 

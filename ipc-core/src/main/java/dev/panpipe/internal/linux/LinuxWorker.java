@@ -192,7 +192,8 @@ public final class LinuxWorker implements Worker {
             throw new InterruptedIOException("interrupted while worker " + spec.name() + " was connecting");
         }
         if (helloSeen) return;
-        Optional<ExitStatus> status = process.waitFor(inTime ? Duration.ofSeconds(5) : Duration.ZERO);
+        // Bounded, and not cut short by an interrupt: the caller is told how the worker ended, not that it was interrupted
+        Optional<ExitStatus> status = Optional.ofNullable(process.awaitUninterruptibly(inTime ? 5_000 : 0));
         if (status.isPresent()) {
             throw new WorkerDiedException(spec.name(), status.get(), 0, 0, null);
         }
@@ -301,7 +302,7 @@ public final class LinuxWorker implements Worker {
         if (!streamEnded || !(processExited || process.pidfd() == null) || pending != null) return;
         ExitStatus status;
         try {
-            status = process.waitFor(Duration.ofSeconds(5)).orElse(null);
+            status = process.awaitUninterruptibly(5_000);
         } catch (IOException e) {
             inbox.finish(e);
             return;
@@ -361,7 +362,8 @@ public final class LinuxWorker implements Worker {
 
     /** The worker's stdin has no reader any more: it has ended or is ending. Say how. */
     private WorkerDiedException died(BrokenPipeException cause) throws IOException {
-        ExitStatus status = process.waitFor(Duration.ofSeconds(5)).orElse(null);
+        // Bounded (the worker is ending), and not cut short if this sender is interrupted: it is told the worker died
+        ExitStatus status = process.awaitUninterruptibly(5_000);
         return new WorkerDiedException(spec.name(), status, sent(), answered, cause);
     }
 
