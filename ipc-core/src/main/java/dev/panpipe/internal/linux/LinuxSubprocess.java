@@ -164,9 +164,10 @@ final class LinuxSubprocess implements Subprocess {
         if (s != null) return s;
         long deadline = timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L;
         if (pidfd == null) return awaitWithoutPidfd(deadline, interruptible);
-        // Closed by close(), perhaps on another thread since the status was read: close reaps (or its safety
-        // net does), and the reaper's lock orders this after that, so the answer is the reaper's.
-        if (pidfd.tryAcquire() < 0) return reaper.reap(false);
+        // Closed by close(), perhaps on another thread since the status was read: close has reaped, or a failed
+        // wait or signal left that to its safety net, which runs just after the pidfd is closed. So wait as
+        // without a pidfd: a waitFor with no limit never answers null ("still running").
+        if (pidfd.tryAcquire() < 0) return awaitWithoutPidfd(deadline, interruptible);
         try {
             boolean ended = interruptible ? awaitPidfdInterruptibly(deadline) : pidfd.awaitReadable(timeoutMillis);
             if (!ended) return null;
