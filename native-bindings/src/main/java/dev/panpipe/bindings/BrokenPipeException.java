@@ -11,4 +11,8 @@ public final class BrokenPipeException extends SyscallException {
     BrokenPipeException(String call, String subject) {
         super(call, subject, Errno.EPIPE);
     }
+
+    BrokenPipeException(String context, BrokenPipeException failure) {
+        super(context, failure);
+    }
 }

@@ -20,6 +20,13 @@ public class SyscallException extends IOException {
         this.errno = errno;
     }
 
+    /** {@code failure} again, its message put after what it was part of: see {@link #withContext}. */
+    SyscallException(String context, SyscallException failure) {
+        super(context + ": " + failure.getMessage(), failure);
+        this.call = failure.call;
+        this.errno = failure.errno;
+    }
+
     /** The exception for {@code errno} from {@code call}: a {@link BrokenPipeException} for EPIPE. */
     public static SyscallException of(String call, int errno) {
         return of(call, null, errno);
@@ -30,6 +37,16 @@ public class SyscallException extends IOException {
         return errno == Errno.EPIPE
                 ? new BrokenPipeException(call, subject)
                 : new SyscallException(call, subject, errno);
+    }
+
+    /**
+     * This failure, said of what it was part of: the same type (a {@link BrokenPipeException} stays one),
+     * {@link #call()} and {@link #errno()}, the message {@code context + ": " + getMessage()}, and this as
+     * the cause. For a caller that knows more than the call did, as a pipeline knows which stage opened the
+     * pipe: {@code pipeline stage 2 (cat): cannot open the pipe to stage 3: pipe2: EMFILE (Too many open files)}.
+     */
+    public SyscallException withContext(String context) {
+        return this instanceof BrokenPipeException b ? new BrokenPipeException(context, b) : new SyscallException(context, this);
     }
 
     /** The system call or C function that failed, as C names it ({@code posix_spawn}, {@code write}). */

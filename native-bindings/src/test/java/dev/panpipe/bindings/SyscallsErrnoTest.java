@@ -399,6 +399,19 @@ class SyscallsErrnoTest {
     }
 
     @Test
+    void shouldKeepTypeCallAndErrnoWhenAFailureIsSaidOfWhatItWasPartOf() {
+        SyscallException pipe = SyscallException.of("pipe2", Errno.EMFILE);
+        SyscallException said = pipe.withContext("pipeline stage 2 (cat): cannot open the pipe to stage 3");
+        assertEquals("pipeline stage 2 (cat): cannot open the pipe to stage 3: pipe2: EMFILE (Too many open files)", said.getMessage());
+        assertEquals("pipe2", said.call());
+        assertEquals(Errno.EMFILE, said.errno());
+        assertEquals(pipe, said.getCause());
+        SyscallException broken = SyscallException.of("write", "stdin of cat", Errno.EPIPE).withContext("feeding stage 1");
+        assertInstanceOf(BrokenPipeException.class, broken, "a broken pipe stays one, for callers that catch it");
+        assertEquals("feeding stage 1: write stdin of cat: EPIPE (Broken pipe)", broken.getMessage());
+    }
+
+    @Test
     void shouldNameAnErrnoPanpipeDoesNotListByNumber() {
         assertEquals("EPIPE", Errno.name(Errno.EPIPE));
         assertEquals("ENOTRECOVERABLE", Errno.name(linux_h.ENOTRECOVERABLE()));
