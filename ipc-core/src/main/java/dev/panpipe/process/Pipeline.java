@@ -1,5 +1,6 @@
 package dev.panpipe.process;
 
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.LinuxSpawner;
 import dev.panpipe.internal.linux.Uninterruptibly;
@@ -124,7 +125,10 @@ public final class Pipeline {
      *         was started ({@link SpawnException#shellCode()} is bash's 127 or 126 for it)
      * @throws IOException if a redirection's file cannot be opened (nothing was started), or a stage fails to
      *         start for another reason; either way the message names the stage's number and command, and
-     *         every stage already started has been ended and reaped, and every pipe closed, before this returns
+     *         every stage already started has been ended and reaped, and every pipe closed, before this returns.
+     *         A failed system call stays a {@link SyscallException} with its call and errno: running out of fds
+     *         in a stage's spawn, or in the pipe to the next stage ("pipeline stage 2 (cat): cannot open the
+     *         pipe to stage 3: pipe2: EMFILE (Too many open files)")
      */
     public Running start() throws IOException {
         Redirect in = LinuxSpawner.openFileNow(input);
@@ -158,7 +162,7 @@ public final class Pipeline {
                 boolean last = i == builders.size() - 1;
                 Pipe link = null;
                 try {
-                    link = last ? null : Pipe.open();
+                    link = last ? null : openLink(i);
                     SubprocessBuilder b = builders.get(i)
                             .stdin(i == 0 ? in : Redirect.from(previous))
                             .stdout(last ? out : Redirect.to(link.writeEnd()));
@@ -194,6 +198,16 @@ public final class Pipeline {
         }
     }
 
+    /** The pipe from stage {@code index} to the next, its failure (EMFILE, ENFILE) said of both. */
+    private Pipe openLink(int index) throws IOException {
+        try {
+            return Pipe.open();
+        } catch (IOException e) {
+            String what = stageLabel(index) + ": cannot open the pipe to stage " + (index + 2);
+            throw e instanceof SyscallException s ? s.withContext(what) : new IOException(what + ": " + e.getMessage(), e);
+        }
+    }
+
     private Subprocess startStage(SubprocessBuilder b, int index) throws IOException {
         try {
             return b.start();
@@ -202,14 +216,24 @@ public final class Pipeline {
         }
     }
 
-    /** The same exception, its message prefixed with the stage: "pipeline stage 2 (grep 'a b'): ...". */
+    /**
+     * The same failure, of the same type, its message prefixed with the stage: "pipeline stage 2 (grep 'a b'): ...".
+     * A failed system call (out of fds in the spawn's own pipe2, open or pidfd_open) stays a {@link SyscallException}
+     * with its call and errno, as a pipe between two stages does.
+     */
     private IOException inStage(IOException e, int index) {
-        String stage = "pipeline stage " + (index + 1) + " (" + ShellWords.join(stages.get(index)) + "): ";
+        String stage = stageLabel(index);
         return switch (e) {
-            case ProgramNotFoundException p -> new ProgramNotFoundException(p.program(), stage + p.getMessage(), p, p.exists());
-            case SpawnException s -> new SpawnException(s.program(), stage + s.getMessage(), s);
-            default -> new IOException(stage + e.getMessage(), e);
+            case ProgramNotFoundException p -> new ProgramNotFoundException(p.program(), stage + ": " + p.getMessage(), p, p.exists());
+            case SpawnException s -> new SpawnException(s.program(), stage + ": " + s.getMessage(), s);
+            case SyscallException s -> s.withContext(stage);
+            default -> new IOException(stage + ": " + e.getMessage(), e);
         };
+    }
+
+    /** "pipeline stage 2 (grep 'a b')": the stage's number, from 1, and its command line. */
+    private String stageLabel(int index) {
+        return "pipeline stage " + (index + 1) + " (" + ShellWords.join(stages.get(index)) + ")";
     }
 
     /**

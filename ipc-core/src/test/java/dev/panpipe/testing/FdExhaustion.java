@@ -10,6 +10,7 @@ import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 
 /**
  * Runs out of fds at each open of an operation in turn. Each operation is tried with {@code RLIMIT_NOFILE}
@@ -109,7 +110,7 @@ public final class FdExhaustion {
      * time opens its class file: at the fd limit that is a NoClassDefFoundError, which says nothing about
      * panpipe (from a jar, whose fd is open already, loading needs no new one).
      */
-    private static void loadEveryClass(String... modules) throws Exception {
+    public static void loadEveryClass(String... modules) throws Exception {
         for (String name : modules) {
             var reference = ModuleLayer.boot().configuration().findModule(name).orElseThrow().reference();
             ClassLoader loader = ModuleLayer.boot().findLoader(name);
@@ -123,6 +124,22 @@ public final class FdExhaustion {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Runs {@code operation} with {@code RLIMIT_NOFILE} set so that exactly {@code extra} more fds can be
+     * opened, and puts the limit back before returning what it made or throwing what it threw: for a test
+     * that needs one particular open to fail, rather than the sweep over every one. Call
+     * {@link #loadEveryClass} first, for the reason given there.
+     */
+    public static <T> T withFdsToSpare(int extra, Callable<T> operation) throws Throwable {
+        long original = softLimit();
+        setSoftLimit(limitLeaving(extra, OpenFds.snapshot()));
+        try {
+            return operation.call();
+        } finally {
+            setSoftLimit(original);
         }
     }
 

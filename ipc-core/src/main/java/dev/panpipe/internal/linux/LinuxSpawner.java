@@ -116,6 +116,9 @@ public final class LinuxSpawner {
                 MemorySegment argv = cStringArray(b.command(), arena);
                 MemorySegment envp = b.environmentOrNull() == null ? Syscalls.environ() : environment(b.environmentOrNull(), arena);
                 int error = linux_h.posix_spawn(pidOut, arena.allocateFrom(executable.toString()), actions, attr, argv, envp);
+                // The child has its copies now, or there is no child: the parent's go before pidfd_open needs
+                // one more fd, so a start never holds more fds at once than it must (one fewer per redirect).
+                releaseChildSides(parentFdsToClose, sharedEnds);
                 if (error != 0) {
                     Path childDirectory = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
                     throw SpawnDiagnosis.of(program, executable, childDirectory, error);
@@ -129,14 +132,21 @@ public final class LinuxSpawner {
                 linux_h.posix_spawnattr_destroy(attr);
             }
         } finally {
-            for (int fd : parentFdsToClose) closeQuietly(fd);
-            for (FdHandle h : sharedEnds) h.release();
+            releaseChildSides(parentFdsToClose, sharedEnds);
             if (!started) {
                 if (stdinEnd != null) stdinEnd.close();
                 if (stdoutEnd != null) stdoutEnd.close();
                 if (stderrEnd != null) stderrEnd.close();
             }
         }
+    }
+
+    /** Closes the child-side fds the parent opened and gives back the ends it lent; once, however often called. */
+    private static void releaseChildSides(List<Integer> toClose, List<FdHandle> sharedEnds) {
+        for (int fd : toClose) closeQuietly(fd);
+        toClose.clear();
+        for (FdHandle h : sharedEnds) h.release();
+        sharedEnds.clear();
     }
 
     /**
