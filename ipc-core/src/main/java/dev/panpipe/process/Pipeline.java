@@ -125,7 +125,8 @@ public final class Pipeline {
      *         was started ({@link SpawnException#shellCode()} is bash's 127 or 126 for it)
      * @throws IOException if a redirection's file cannot be opened (nothing was started), or a stage fails to
      *         start for another reason; either way the message names the stage's number and command, and
-     *         every stage already started has been ended and reaped, and every pipe closed, before this returns.
+     *         every stage already started has been ended (together: SIGTERM, half a second, SIGKILL) and reaped,
+     *         and every pipe closed, before this returns.
      *         A failed system call stays a {@link SyscallException} with its call and errno: running out of fds
      *         in a stage's spawn, or in the pipe to the next stage ("pipeline stage 2 (cat): cannot open the
      *         pipe to stage 3: pipe2: EMFILE (Too many open files)")
@@ -180,23 +181,20 @@ public final class Pipeline {
             }
             return new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace());
         } catch (IOException | RuntimeException e) {
-            for (Subprocess p : started) {
-                // destroy only shortens the grace period of close, which reaps the stage and closes its pipes:
-                // close runs even if destroy failed.
-                try {
-                    p.destroy(java.time.Duration.ofMillis(500));
-                } catch (IOException | RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-                try {
-                    p.close();
-                } catch (IOException | RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
+            // The stages already started are ended as close ends a pipeline, all together: SIGTERM to every
+            // one, one short grace period shared by all, SIGKILL, reap. (Ended one by one, each with a grace
+            // period of its own, stages that ignore SIGTERM made a failed start take half a second apiece.)
+            try {
+                new Running(started, pipefail, false, FAILED_START_GRACE).close();
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
             }
             throw e;
         }
     }
+
+    /** How long the stages of a start that failed get between SIGTERM and SIGKILL: they were never the caller's. */
+    private static final Duration FAILED_START_GRACE = Duration.ofMillis(500);
 
     /** The pipe from stage {@code index} to the next, its failure (EMFILE, ENFILE) said of both. */
     private Pipe openLink(int index) throws IOException {
