@@ -9,12 +9,13 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.OptionalLong;
 import java.util.TreeMap;
 
 /**
  * What to start and how. The defaults: the parent's environment and working directory, a new pipe for
  * each of stdin, stdout and stderr (as {@link ProcessBuilder}), no other fd, the signal mask cleared and
- * every signal's disposition back to default, the same process group as the parent.
+ * every signal's disposition back to default, the same process group as the parent ({@link #processGroup(long)}).
  */
 public final class SubprocessBuilder {
     private final List<String> command;
@@ -24,7 +25,7 @@ public final class SubprocessBuilder {
     private Redirect stdout = Redirect.pipe();
     private Redirect stderr = Redirect.pipe();
     private final Map<Integer, Redirect> extraFds = new TreeMap<>();
-    private boolean newProcessGroup;
+    private long processGroup = -1;             // -1: the parent's group; 0: a new one led by the child; else join it
     private Duration destroyGrace = Duration.ofSeconds(2);
     private int pipeCapacity = DEFAULT_PIPE_CAPACITY;
 
@@ -122,9 +123,35 @@ public final class SubprocessBuilder {
         return this;
     }
 
-    /** Starts the child in a new process group of its own (so a terminal's Ctrl-C does not reach it). */
+    /**
+     * Starts the child in a new process group of its own, which it leads (so a terminal's Ctrl-C does not reach
+     * it), as {@link #processGroup(long) processGroup(0)}; {@code false} leaves it in the parent's group (the
+     * default).
+     */
     public SubprocessBuilder newProcessGroup(boolean newProcessGroup) {
-        this.newProcessGroup = newProcessGroup;
+        this.processGroup = newProcessGroup ? 0 : -1;
+        return this;
+    }
+
+    /**
+     * The process group the child is put in before it runs ({@code POSIX_SPAWN_SETPGROUP}, which is
+     * {@code setpgid(0, pgid)} in the child): 0 for a new group led by the child, its number being the child's
+     * pid, or the number of an existing group of this session to join, as a shell puts each stage of a job in
+     * the group of the job's first. A signal sent to the group ({@code kill(-pgid, sig)}) reaches every member,
+     * what they started too (the {@code sleep} of {@code sh -c 'sleep 100 & wait'}), unless it moved to a
+     * group of its own.
+     *
+     * <p>A group's number is its leader's pid: once the leader has ended and been reaped, and the group has no
+     * member left, the number may be given to a new process, so a group should be joined or signalled only
+     * while its leader is known not to be reaped (as {@link Pipeline} does).
+     *
+     * @throws IllegalArgumentException if {@code pgid} is negative or larger than a pid can be
+     * @see #newProcessGroup(boolean)
+     */
+    public SubprocessBuilder processGroup(long pgid) {
+        if (pgid < 0) throw new IllegalArgumentException("negative process group: " + pgid + " (0 starts a new group)");
+        if (pgid > Integer.MAX_VALUE) throw new IllegalArgumentException("process group " + pgid + " is larger than any pid");
+        this.processGroup = pgid;
         return this;
     }
 
@@ -191,8 +218,14 @@ public final class SubprocessBuilder {
         return extraFds;
     }
 
+    /** True if the child is to lead a new process group ({@code processGroup(0)}). */
     public boolean newProcessGroup() {
-        return newProcessGroup;
+        return processGroup == 0;
+    }
+
+    /** The process group the child is put in: 0 for a new one it leads, empty to stay in the parent's. */
+    public OptionalLong processGroup() {
+        return processGroup < 0 ? OptionalLong.empty() : OptionalLong.of(processGroup);
     }
 
     public Duration destroyGrace() {

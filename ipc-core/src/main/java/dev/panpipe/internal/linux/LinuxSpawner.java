@@ -110,7 +110,8 @@ public final class LinuxSpawner {
                     Syscalls.checkReturned("posix_spawn_file_actions_addchdir_np", dir.toString(),
                             linux_h.posix_spawn_file_actions_addchdir_np(actions, arena.allocateFrom(dir.toString())));
                 }
-                setAttributes(attr, b.newProcessGroup(), arena);
+                int group = (int) b.processGroup().orElse(-1);
+                setAttributes(attr, group, arena);
 
                 MemorySegment pidOut = arena.allocate(linux_h.C_INT);
                 MemorySegment argv = cStringArray(b.command(), arena);
@@ -119,6 +120,13 @@ public final class LinuxSpawner {
                 // The child has its copies now, or there is no child: the parent's go before pidfd_open needs
                 // one more fd, so a start never holds more fds at once than it must (one fewer per redirect).
                 releaseChildSides(parentFdsToClose, sharedEnds);
+                if (group > 0 && error == Errno.EPERM) {
+                    // setpgid's EPERM in the child: no group of that number in this session (its leader and every
+                    // member gone, or another session's); exec never got to run, so it says nothing about the file.
+                    SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
+                    throw new SpawnException(program, "cannot start " + program + ": " + cause.getMessage()
+                            + ": cannot join process group " + group + ": there is no such group in this session", cause);
+                }
                 if (error != 0) {
                     Path childDirectory = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
                     throw SpawnDiagnosis.of(program, executable, childDirectory, error);
@@ -259,7 +267,8 @@ public final class LinuxSpawner {
      */
     private static final int[] KEPT_IGNORED = {linux_h.SIGHUP(), linux_h.SIGINT(), linux_h.SIGQUIT(), linux_h.SIGTERM()};
 
-    private static void setAttributes(MemorySegment attr, boolean newProcessGroup, Arena arena) throws SyscallException {
+    /** @param processGroup -1: the parent's; 0: a new group led by the child; else the group to join */
+    private static void setAttributes(MemorySegment attr, int processGroup, Arena arena) throws SyscallException {
         // The child starts from a clean slate: nothing blocked (the calling JVM thread may block signals)
         // and every handler back to default (an ignored signal would otherwise stay ignored across exec),
         // but for those of KEPT_IGNORED that this process ignores now.
@@ -278,8 +287,8 @@ public final class LinuxSpawner {
         Syscalls.checkReturned("posix_spawnattr_setsigmask", null, linux_h.posix_spawnattr_setsigmask(attr, empty));
         Syscalls.checkReturned("posix_spawnattr_setsigdefault", null, linux_h.posix_spawnattr_setsigdefault(attr, all));
         int flags = linux_h.POSIX_SPAWN_SETSIGMASK() | linux_h.POSIX_SPAWN_SETSIGDEF();
-        if (newProcessGroup) {
-            Syscalls.checkReturned("posix_spawnattr_setpgroup", null, linux_h.posix_spawnattr_setpgroup(attr, 0));
+        if (processGroup >= 0) {
+            Syscalls.checkReturned("posix_spawnattr_setpgroup", null, linux_h.posix_spawnattr_setpgroup(attr, processGroup));
             flags |= linux_h.POSIX_SPAWN_SETPGROUP();
         }
         Syscalls.checkReturned("posix_spawnattr_setflags", null, linux_h.posix_spawnattr_setflags(attr, (short) flags));
