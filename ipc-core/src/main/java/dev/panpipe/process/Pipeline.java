@@ -3,6 +3,7 @@ package dev.panpipe.process;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.LinuxSpawner;
+import dev.panpipe.internal.linux.ProcessGroups;
 import dev.panpipe.internal.linux.Uninterruptibly;
 import dev.panpipe.io.Pipe;
 import dev.panpipe.io.ReadEnd;
@@ -13,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 
 /**
  * {@code cat file.txt | grep Yost | wc -l} as processes connected fd-to-fd by the kernel: each stage's
@@ -37,6 +39,7 @@ public final class Pipeline {
     private Redirect output = Redirect.inherit();
     private Redirect stderr = Redirect.inherit();
     private boolean pipefail;
+    private boolean newProcessGroup;
 
     private Pipeline(List<List<String>> stages) {
         if (stages.isEmpty()) throw new IllegalArgumentException("a pipeline needs at least one stage");
@@ -111,6 +114,30 @@ public final class Pipeline {
         return this;
     }
 
+    /**
+     * Puts the stages in a process group of their own, as a shell with job control puts a job: the first stage
+     * leads it and the others join it ({@link SubprocessBuilder#processGroup(long)}). Then {@link Running#close()}
+     * signals the whole group, not only each stage, so what a stage started reaches SIGTERM and SIGKILL too: the
+     * {@code sleep} of {@code sh -c 'sleep 100 & wait'}, or one a stage left running when it ended. Default
+     * {@code false}: the stages stay in this process's group, a terminal's Ctrl-C reaches them as it reaches this
+     * process, and close signals each stage only, so what a stage started in the background outlives the
+     * pipeline.
+     *
+     * <p>The group's number is the first stage's pid, so it is the group's only while that stage is not reaped:
+     * {@link Running#close()} reaps it only after the group's last signal. Once it has been reaped, by
+     * {@link Running#waitFor()} (and so in {@link #run()}) or by the first stage's own {@link Subprocess#waitFor()},
+     * the number may be another process's and the group is no longer signalled: what the stages left running in
+     * it then is left alone, as a shell leaves a finished job's background processes. Nor does any signal reach a
+     * process that moved to a group of its own ({@code setsid}).
+     *
+     * <p>A group of its own is not a terminal's foreground group: a stage that reads the terminal it inherited
+     * as stdin is stopped (SIGTTIN), so give the first stage a file or a pipe when this process runs at one.
+     */
+    public Pipeline newProcessGroup(boolean newProcessGroup) {
+        this.newProcessGroup = newProcessGroup;
+        return this;
+    }
+
     public List<List<String>> stages() {
         return stages;
     }
@@ -167,6 +194,8 @@ public final class Pipeline {
                     SubprocessBuilder b = builders.get(i)
                             .stdin(i == 0 ? in : Redirect.from(previous))
                             .stdout(last ? out : Redirect.to(link.writeEnd()));
+                    // The first stage is not reaped before start returns, so its pid is still the group's number.
+                    if (newProcessGroup) b.processGroup(i == 0 ? 0 : started.getFirst().pid());
                     started.add(startStage(b, i));
                 } catch (IOException | RuntimeException e) {
                     if (link != null) link.readEnd().close();   // no next stage will take it
@@ -179,13 +208,13 @@ public final class Pipeline {
                 }
                 previous = link == null ? null : link.readEnd();
             }
-            return new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace());
+            return new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace(), newProcessGroup);
         } catch (IOException | RuntimeException e) {
             // The stages already started are ended as close ends a pipeline, all together: SIGTERM to every
             // one, one short grace period shared by all, SIGKILL, reap. (Ended one by one, each with a grace
             // period of its own, stages that ignore SIGTERM made a failed start take half a second apiece.)
             try {
-                new Running(started, pipefail, false, FAILED_START_GRACE).close();
+                new Running(started, pipefail, false, FAILED_START_GRACE, newProcessGroup).close();
             } catch (IOException | RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
@@ -257,12 +286,15 @@ public final class Pipeline {
         private final boolean pipefail;
         private final boolean inputPiped;
         private final Duration grace;
+        /** The first stage, when it leads a process group the others joined; else null. */
+        private final Subprocess groupLeader;
 
-        private Running(List<Subprocess> processes, boolean pipefail, boolean inputPiped, Duration grace) {
+        private Running(List<Subprocess> processes, boolean pipefail, boolean inputPiped, Duration grace, boolean grouped) {
             this.processes = List.copyOf(processes);
             this.pipefail = pipefail;
             this.inputPiped = inputPiped;
             this.grace = grace;
+            this.groupLeader = grouped && !processes.isEmpty() ? processes.getFirst() : null;
         }
 
         public List<Subprocess> processes() {
@@ -292,6 +324,10 @@ public final class Pipeline {
          * reaped and its pipes are closed. So a stuck pipeline ends within two grace periods, however many stages
          * it has. Every stage is closed, whatever closing another threw. An interrupt of the calling thread
          * shortens none of this and stays set.
+         *
+         * <p>With {@link Pipeline#newProcessGroup(boolean)}, the process group gets SIGTERM and then SIGKILL as
+         * well, each time, whether or not a stage is still running, as long as the first stage, its leader, has
+         * not been reaped (close reaps it last): everything the stages started in the group ends with them.
          */
         @Override
         public void close() throws IOException {
@@ -303,9 +339,12 @@ public final class Pipeline {
                 step(failed, 0, p -> p.stdin().close());
                 awaitAll(failed, System.nanoTime() + grace.toNanos());
             }
+            Throwable[] groupFailed = new Throwable[1];
             forEachRunning(failed, p -> p.signal(Signals.SIGTERM));
+            signalGroup(groupFailed, Signals.SIGTERM);
             awaitAll(failed, System.nanoTime() + grace.toNanos());
             forEachRunning(failed, p -> p.signal(Signals.SIGKILL));
+            signalGroup(groupFailed, Signals.SIGKILL);
             Closer closer = new Closer();
             for (int i = 0; i < processes.size(); i++) {
                 Throwable closing = null;
@@ -316,7 +355,21 @@ public final class Pipeline {
                 }
                 if (closing != null || failed[i] != null) closer.add(closing != null ? closing : failed[i]);
             }
+            if (groupFailed[0] != null) closer.add(groupFailed[0]);
             closer.throwFailure();
+        }
+
+        /**
+         * Sends {@code signal} to the process group, unless there is none or its leader has been reaped; keeps the
+         * first failure apart from the stages', so that it spares no stage its own signals.
+         */
+        private void signalGroup(Throwable[] groupFailed, int signal) {
+            if (groupLeader == null || groupFailed[0] != null) return;
+            try {
+                ProcessGroups.signalUnlessReaped(groupLeader, signal);
+            } catch (IOException | RuntimeException | Error e) {
+                groupFailed[0] = e;
+            }
         }
 
         /** Waits for each stage, first to last, until {@code deadline} (System.nanoTime) at most. */
@@ -325,7 +378,8 @@ public final class Pipeline {
                 step(failed, i, p -> {
                     long left = deadline - System.nanoTime();
                     // Not p.waitFor: an interrupt would end the wait and fail the stage's close steps.
-                    if (left > 0) Uninterruptibly.waitFor(p, Duration.ofNanos(left)); else p.exitStatus();
+                    if (p == groupLeader) ProcessGroups.awaitExitUnreaped(p, TimeUnit.NANOSECONDS.toMillis(left));   // see hasEnded
+                    else if (left > 0) Uninterruptibly.waitFor(p, Duration.ofNanos(left)); else p.exitStatus();
                 });
             }
         }
@@ -333,9 +387,14 @@ public final class Pipeline {
         private void forEachRunning(Throwable[] failed, StageStep action) {
             for (int i = 0; i < processes.size(); i++) {
                 step(failed, i, p -> {
-                    if (p.exitStatus().isEmpty()) action.run(p);
+                    if (!hasEnded(p)) action.run(p);
                 });
             }
+        }
+
+        /** A stage has ended; it is reaped, unless it leads the group, whose number must stay its own until the last signal. */
+        private boolean hasEnded(Subprocess p) throws IOException {
+            return p == groupLeader ? ProcessGroups.hasExited(p) : p.exitStatus().isPresent();
         }
 
         /** Runs {@code action} on stage {@code i} unless a step failed for it before; keeps what it throws. */

@@ -143,7 +143,9 @@ public final class SubprocessBuilder {
      *
      * <p>A group's number is its leader's pid: once the leader has ended and been reaped, and the group has no
      * member left, the number may be given to a new process, so a group should be joined or signalled only
-     * while its leader is known not to be reaped (as {@link Pipeline} does).
+     * while its leader is known not to be reaped (as {@link Pipeline} does). A child outside the terminal's
+     * foreground group that reads the terminal it inherited is stopped (SIGTTIN): give it a file or a pipe.
+     * {@link Subprocess#close()} and {@link Subprocess#destroy} signal the child alone, never its group.
      *
      * @throws IllegalArgumentException if {@code pgid} is negative or larger than a pid can be
      * @see #newProcessGroup(boolean)

@@ -3,11 +3,15 @@ package dev.panpipe.process;
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.io.LeakCheck;
+import dev.panpipe.io.ReadEnd;
+import dev.panpipe.testing.ProcFs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,11 +23,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Process groups with real processes: a child leads a new group or joins one ({@code /proc/PID/stat} says
- * which), and a group that cannot be joined is a typed error.
+ * which), a group that cannot be joined is a typed error, and a pipeline in a group of its own ends on close
+ * what its stages started, which it leaves running otherwise. Every grandchild a test starts is killed in its
+ * finally, should the test fail before it is gone.
  */
 @ExtendWith(LeakCheck.class)
 @Timeout(60)
 class ProcessGroupTest {
+    /** Says the pid of a sleep it starts in the background (its stdout elsewhere), then waits for it. */
+    private static final String STARTS_A_SLEEP_AND_WAITS = "sh -c 'sleep 100 >/dev/null & echo $!; wait'";
+
     private static SubprocessBuilder sleeper() {
         return Subprocess.builder("sleep", "30").stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard());
     }
@@ -60,6 +69,127 @@ class ProcessGroupTest {
         SyscallException cause = assertInstanceOf(SyscallException.class, e.getCause());
         assertEquals(Errno.EPERM, cause.errno());
         assertEquals(List.of(), ProcessHandle.current().children().toList());
+    }
+
+    @Test
+    void shouldPutEveryStageOfAPipelineInTheGroupOfItsFirst() throws Exception {
+        Pipeline p = Pipeline.parse("sleep 30", "sleep 30", "sleep 30").input(Redirect.discard()).output(Redirect.discard());
+        try (Pipeline.Running grouped = p.newProcessGroup(true).start()) {
+            long first = grouped.processes().getFirst().pid();
+            for (Subprocess s : grouped.processes()) assertEquals(first, pgrp(s.pid()), s.toString());
+        }
+        try (Pipeline.Running plain = p.newProcessGroup(false).start()) {
+            long ours = pgrp(ProcessHandle.current().pid());
+            for (Subprocess s : plain.processes()) assertEquals(ours, pgrp(s.pid()), s.toString());
+        }
+    }
+
+    /**
+     * A first stage that ends at once ({@code echo}) is a zombie until it is reaped, and a zombie is still a
+     * member of its group: the later stages can join the group it led, which Pipeline relies on.
+     */
+    @Test
+    void shouldJoinTheGroupOfALeaderThatHasEndedButIsNotReaped() throws Exception {
+        try (Subprocess leader = Subprocess.builder("true").stdin(Redirect.discard()).stdout(Redirect.discard())
+                .stderr(Redirect.discard()).processGroup(0).start()) {
+            ProcFs.await(() -> ProcFs.state(leader.pid()) == 'Z', "the leader has ended, unreaped");
+            try (Subprocess member = sleeper().processGroup(leader.pid()).start()) {
+                assertEquals(leader.pid(), pgrp(member.pid()));
+            }
+        }
+        Path out = Files.createTempFile("panpipe-group-", ".txt");
+        try {
+            Pipeline.Result r = Pipeline.parse("echo hi", "cat").input(Redirect.discard()).output(out, false).newProcessGroup(true).run();
+            assertEquals(List.of(0, 0), r.shellCodes());
+            assertEquals("hi\n", Files.readString(out));
+        } finally {
+            Files.delete(out);
+        }
+    }
+
+    /** SIGTERM to the group reaches the sleep a stage's shell started, which no signal to the stage itself does. */
+    @Test
+    void shouldEndWhatAStageStartedWhenClosedInAGroupOfItsOwn() throws Exception {
+        long grandchild = 0;
+        try {
+            try (Pipeline.Running running = Pipeline.parse(STARTS_A_SLEEP_AND_WAITS, "cat").input(Redirect.discard())
+                    .pipeOutput().newProcessGroup(true).start()) {
+                grandchild = readPid(running.stdout());
+                awaitSleeping(grandchild);
+            }
+            long g = grandchild;
+            ProcFs.await(() -> ended(g), "the stage's background sleep " + g + " has ended");
+        } finally {
+            killSleep(grandchild);
+        }
+    }
+
+    /**
+     * The first stage, the group's leader, has ended before close, leaving a sleep in the group: close still
+     * signals the group, as the leader, not yet reaped, holds its number. A close that reaped it first (in its
+     * grace-period wait) could no longer signal the group safely.
+     */
+    @Test
+    void shouldEndWhatTheFirstStageLeftRunningWhenItHadEndedBeforeClose() throws Exception {
+        long grandchild = 0;
+        try {
+            try (Pipeline.Running running = Pipeline.parse("sh -c 'sleep 100 >/dev/null & echo $!'", "cat")
+                    .input(Redirect.discard()).pipeOutput().newProcessGroup(true).start()) {
+                ReadEnd out = running.stdout();
+                grandchild = readPid(out);
+                byte[] rest = new byte[64];
+                while (out.read(rest, 0, rest.length) != ReadEnd.EOF) {
+                    // cat ends once the shell has: the sleep's stdout is elsewhere
+                }
+                awaitSleeping(grandchild);
+            }
+            long g = grandchild;
+            ProcFs.await(() -> ended(g), "the sleep " + g + " left by the first stage has ended");
+        } finally {
+            killSleep(grandchild);
+        }
+    }
+
+    /** The default, as documented: close signals each stage, and what a stage started outlives the pipeline. */
+    @Test
+    void shouldLeaveWhatAStageStartedRunningInTheCallersGroup() throws Exception {
+        long grandchild = 0;
+        try {
+            try (Pipeline.Running running = Pipeline.parse(STARTS_A_SLEEP_AND_WAITS, "cat").input(Redirect.discard())
+                    .pipeOutput().start()) {
+                grandchild = readPid(running.stdout());
+                awaitSleeping(grandchild);
+            }
+            assertTrue(!ended(grandchild), "the background sleep outlives the pipeline without a group of its own");
+        } finally {
+            killSleep(grandchild);
+        }
+    }
+
+    /** The first line the pipeline writes, a pid. */
+    private static long readPid(ReadEnd out) throws IOException {
+        ByteArrayOutputStream line = new ByteArrayOutputStream();
+        byte[] one = new byte[1];
+        while (out.read(one, 0, 1) == 1 && one[0] != '\n') line.write(one[0]);
+        return Long.parseLong(line.toString(StandardCharsets.US_ASCII).strip());
+    }
+
+    /** Until the shell's child has become sleep (a fork that has not exec'd yet is still "sh"). */
+    private static void awaitSleeping(long pid) throws InterruptedException {
+        ProcFs.await(() -> "sleep".equals(ProcFs.comm(pid)), pid + " runs sleep");
+    }
+
+    /** Gone, or a zombie its new parent has not reaped yet. */
+    private static boolean ended(long pid) {
+        char state = ProcFs.state(pid);
+        return state == 0 || state == 'Z' || !"sleep".equals(ProcFs.comm(pid));
+    }
+
+    /** Kills the sleep {@code pid} if it is still one (the number could be another's once it ended) and waits until it has ended. */
+    private static void killSleep(long pid) throws InterruptedException {
+        if (pid == 0 || ended(pid)) return;
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        ProcFs.await(() -> ended(pid), "the sleep " + pid + " is killed");
     }
 
     /** Field 5 of /proc/PID/stat, the process group; the fields after the command's closing parenthesis. */
