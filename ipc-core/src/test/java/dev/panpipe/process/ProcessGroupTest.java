@@ -124,6 +124,34 @@ class ProcessGroupTest {
         }
     }
 
+    /** As close does all of its work on an interrupted thread, it signals the group there too, and the interrupt stays set. */
+    @Test
+    void shouldEndWhatAStageStartedWhenClosedInAGroupOfItsOwnOnAnInterruptedThread() throws Exception {
+        long grandchild = 0;
+        try {
+            Pipeline.Running running = Pipeline.parse(STARTS_A_SLEEP_AND_WAITS, "cat").input(Redirect.discard())
+                    .pipeOutput().newProcessGroup(true).start();
+            boolean stillInterrupted;
+            try {
+                grandchild = readPid(running.stdout());
+                awaitSleeping(grandchild);
+            } finally {
+                Thread.currentThread().interrupt();
+                try {
+                    running.close();
+                } finally {
+                    stillInterrupted = Thread.interrupted();
+                }
+            }
+            assertTrue(stillInterrupted, "the interrupt status stays set");
+            long g = grandchild;
+            ProcFs.await(() -> ended(g), "the stage's background sleep " + g + " has ended");
+        } finally {
+            Thread.interrupted();
+            killSleep(grandchild);
+        }
+    }
+
     /**
      * The first stage, the group's leader, has ended before close, leaving a sleep in the group: close still
      * signals the group, as the leader, not yet reaped, holds its number. A close that reaped it first (in its
