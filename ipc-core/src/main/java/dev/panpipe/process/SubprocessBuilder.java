@@ -113,9 +113,14 @@ public final class SubprocessBuilder {
     }
 
     /**
-     * The kernel buffer for the child's stdin and stdout pipes, best effort ({@code F_SETPIPE_SZ}: an
-     * unprivileged user past {@code /proc/sys/fs/pipe-user-pages-soft} keeps the default); 0 keeps the
+     * The kernel buffer for the child's stdin and stdout pipes, best effort ({@code F_SETPIPE_SZ}); 0 keeps the
      * kernel's default (64 KiB). Default {@link #DEFAULT_PIPE_CAPACITY}.
+     *
+     * <p>Linux counts every pipe page a user holds: past {@code /proc/sys/fs/pipe-user-pages-soft} (64 MiB by
+     * default) every new pipe of an unprivileged user, in any of its programs, gets 8 KiB. So an unprivileged
+     * process enlarges its children's pipes only while the extra pages it holds that way stay under half that
+     * limit (32 MiB: about 34 pipes of 1 MiB at once); later children get 64 KiB until earlier ones close
+     * theirs. Privileged processes ({@code CAP_SYS_RESOURCE}, {@code CAP_SYS_ADMIN}) are not limited.
      */
     public SubprocessBuilder pipeCapacity(int bytes) {
         if (bytes < 0) throw new IllegalArgumentException("negative pipe capacity: " + bytes);

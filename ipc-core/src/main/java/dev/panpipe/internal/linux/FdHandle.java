@@ -57,6 +57,7 @@ public final class FdHandle implements AutoCloseable {
     /** False once the description may be shared with another process: its mode is then left alone. */
     private volatile boolean exclusive;
     private final CloseGate gate = new CloseGate();
+    private final Release release;
     private final Cleaner.Cleanable cleanable;
     private volatile int wakeFd = -1;
     private volatile boolean nonBlockingSet;
@@ -67,8 +68,9 @@ public final class FdHandle implements AutoCloseable {
         this.fd = fd;
         this.description = description;
         this.exclusive = exclusive;
+        this.release = new Release(fd);
         // Safety net only: an owner that forgets close() still gives the number back when collected.
-        this.cleanable = CLEANER.register(this, new LeakedFd(fd));
+        this.cleanable = CLEANER.register(this, release);
     }
 
     /** Takes ownership of {@code fd}, which panpipe opened and no other process shares the description of. */
@@ -322,10 +324,30 @@ public final class FdHandle implements AutoCloseable {
         return description + " (fd " + fdOrMinusOne() + ")";
     }
 
-    private record LeakedFd(int fd) implements Runnable {
+    /**
+     * This end of a pipe that panpipe enlarged for a child holds {@code pages} of the {@link PipeBudget}: they go
+     * back when it is closed (or collected). Call once, before the handle is shared.
+     */
+    void holdPipeBudget(long pages) {
+        release.pipeBudgetPages = pages;
+    }
+
+    /**
+     * Closes the fd and gives back the pipe budget it holds: run once, by close or by the Cleaner. Refers to
+     * no FdHandle, so that the Cleaner can collect one.
+     */
+    private static final class Release implements Runnable {
+        private final int fd;
+        volatile long pipeBudgetPages;
+
+        Release(int fd) {
+            this.fd = fd;
+        }
+
         @Override
         public void run() {
             closeQuietly(fd);
+            PipeBudget.giveBack(pipeBudgetPages);
         }
     }
 }

@@ -36,18 +36,6 @@ public final class LinuxPipe implements Pipe {
         }
     }
 
-    /**
-     * Asks for a kernel buffer of {@code bytes} on a fresh pipe, best effort: an unprivileged user over
-     * {@code /proc/sys/fs/pipe-user-pages-soft}, or a size over {@code pipe-max-size}, keeps what it has.
-     */
-    static void tryResize(int fd, int bytes) {
-        try {
-            Syscalls.fcntl(fd, linux_h.F_SETPIPE_SZ(), bytes);
-        } catch (SyscallException e) {
-            // EPERM (over the user's pipe budget) or EINVAL/EBUSY: the default size still works, only slower.
-        }
-    }
-
     /** Wraps two ends that are the two sides of one pipe or FIFO. */
     public static LinuxPipe of(FdReadEnd readEnd, FdWriteEnd writeEnd) {
         return new LinuxPipe(readEnd, writeEnd);

@@ -61,9 +61,15 @@ public final class LinuxSpawner {
             TreeMap<Integer, Integer> map = new TreeMap<>();
             int[] pipe;
             pipe = childSide(b.stdinRedirect(), 0, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
-            if (pipe != null) stdinEnd = FdHandle.own(pipe[1], "stdin of " + program);
+            if (pipe != null) {
+                stdinEnd = FdHandle.own(pipe[1], "stdin of " + program);
+                stdinEnd.holdPipeBudget(pipe[2]);
+            }
             pipe = childSide(b.stdoutRedirect(), 1, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
-            if (pipe != null) stdoutEnd = FdHandle.own(pipe[0], "stdout of " + program);
+            if (pipe != null) {
+                stdoutEnd = FdHandle.own(pipe[0], "stdout of " + program);
+                stdoutEnd.holdPipeBudget(pipe[2]);
+            }
             boolean stderrToStdout = b.stderrRedirect() instanceof Redirect.ToStdout;
             if (!stderrToStdout) {
                 pipe = childSide(b.stderrRedirect(), 2, map, parentFdsToClose, sharedEnds, arena, b.pipeCapacity());
@@ -159,18 +165,19 @@ public final class LinuxSpawner {
 
     /**
      * Resolves what the child's fd {@code target} comes from into {@code map}. Returns the new pipe's two fds
-     * for {@link Redirect#pipe()} (the child's end is already scheduled for closing in the parent), else null.
+     * for {@link Redirect#pipe()} (the child's end is already scheduled for closing in the parent), and third
+     * the {@link PipeBudget} pages its enlargement took (the parent's end gives them back), else null.
      */
     private static int[] childSide(Redirect r, int target, Map<Integer, Integer> map, List<Integer> toClose,
                                    List<FdHandle> sharedEnds, Arena arena, int pipeCapacity) throws IOException {
         switch (r) {
             case Redirect.Pipe p -> {
                 int[] fds = LinuxPipe.openFds();
-                if (target <= 1 && pipeCapacity > 0) LinuxPipe.tryResize(fds[0], pipeCapacity);
+                int budgetPages = target <= 1 && pipeCapacity > 0 ? (int) PipeBudget.enlarge(fds[0], pipeCapacity) : 0;
                 int childEnd = target == 0 ? fds[0] : fds[1];
                 toClose.add(childEnd);
                 map.put(target, childEnd);
-                return fds;
+                return new int[] {fds[0], fds[1], budgetPages};
             }
             case Redirect.Inherit i -> map.put(target, target < 3 ? -1 : target);
             case Redirect.DevNull d -> {

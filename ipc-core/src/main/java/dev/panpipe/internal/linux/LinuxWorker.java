@@ -100,7 +100,8 @@ public final class LinuxWorker implements Worker {
                 // As big as a child's stdin pipe: with the kernel's 64 KiB a 1080p result crossed in ~95
                 // pipe-fulls, each a cross-vCPU wake-up; 1 MiB made that round trip 2.2x faster
                 // (bench/results/2026-11-23-vm-2/analysis.md).
-                LinuxPipe.tryResize((int) results.nativeHandle(), SubprocessBuilder.DEFAULT_PIPE_CAPACITY);
+                // (Within the PipeBudget, as a child's pipes are.)
+                results.handle().holdPipeBudget(PipeBudget.enlarge((int) results.nativeHandle(), SubprocessBuilder.DEFAULT_PIPE_CAPACITY));
             }
             SubprocessBuilder b = Subprocess.builder(command(spec))
                     .stdin(Redirect.pipe())
