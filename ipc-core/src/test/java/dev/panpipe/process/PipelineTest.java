@@ -338,6 +338,31 @@ class PipelineTest {
         assertFalse(Files.exists(marker), "no stage ran");
     }
 
+    /** The pipes between stages are a shell's 64 KiB unless asked for more; read through the second stage's fd 0. */
+    @Test
+    @Timeout(30)
+    void shouldGiveThePipesBetweenStagesTheCapacityAskedFor() throws Exception {
+        assertEquals(65536, linkCapacity(Pipeline.parse("sleep 30", "sleep 30")));
+        assertEquals(1 << 20, linkCapacity(Pipeline.parse("sleep 30", "sleep 30").pipeCapacity(1 << 20)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Pipeline.parse("cat").pipeCapacity(-1));
+        assertTrue(e.getMessage().contains("-1"), e.getMessage());
+    }
+
+    private static int linkCapacity(Pipeline p) throws Exception {
+        try (Pipeline.Running running = p.input(Redirect.discard()).output(Redirect.discard()).start();
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            long reader = running.processes().get(1).pid();
+            int fd = dev.panpipe.bindings.Syscalls.open(arena.allocateFrom("/proc/" + reader + "/fd/0"),
+                    dev.panpipe.bindings.linux.linux_h.O_RDONLY() | dev.panpipe.bindings.linux.linux_h.O_NONBLOCK()
+                            | dev.panpipe.bindings.linux.linux_h.O_CLOEXEC(), 0);
+            try {
+                return dev.panpipe.bindings.Syscalls.fcntl(fd, dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ(), 0);
+            } finally {
+                dev.panpipe.bindings.Syscalls.close(fd);
+            }
+        }
+    }
+
     @Test
     @Timeout(30)
     void shouldReportAStageKilledByASignalAsAShellDoes() throws Exception {
