@@ -5,6 +5,10 @@
  * class path (target/benchmarks.jar, which carries no module descriptor), with panpipe's own modules on the
  * module path: JMH's launcher and forked VMs load benchmark classes by name from the class path, and the
  * panpipe modules keep their names there, so native access is granted to them by name.
+ *
+ * <p>One exception to "exported API only": SharedQueueBenchmark takes {@code F_DUPFD_CLOEXEC} from the
+ * generated {@code dev.panpipe.bindings.linux}, rather than a copy of Linux's value; bench/pom.xml exports it
+ * to this module for javac, and the benchmark's {@code @Fork} to the class path of its forks.
  */
 module dev.panpipe.bench {
     requires dev.panpipe.core;
