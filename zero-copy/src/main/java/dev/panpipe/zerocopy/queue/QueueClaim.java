@@ -26,7 +26,11 @@ public final class QueueClaim {
         this.buffer = buffer;
     }
 
-    /** The slot's payload: {@link SharedQueue#maxMessageSize()} bytes of shared memory. */
+    /**
+     * The slot's payload: {@link SharedQueue#maxMessageSize()} bytes of shared memory. The same segment each
+     * time this slot is claimed through the same handle, so keep no reference to it past {@link #commit} or
+     * {@link #abort}: by then the slot may be another producer's.
+     */
     public MemorySegment buffer() {
         check();
         return buffer;

@@ -146,6 +146,11 @@ public final class SharedQueue implements AutoCloseable {
     private static final int FOR_SEGMENT = 0;
     private static final int FOR_LONG = 1;
     private static final int FOR_INT = 2;
+    /**
+     * The most slots whose claim buffers a handle keeps ({@link #claimBuffers}): 2^16 views are ~3 MB of heap,
+     * beside at least 4 MB of slots; a larger queue slices a buffer per claim instead.
+     */
+    private static final int MAX_CLAIM_BUFFERS = 1 << 16;
 
     private final SharedRegion region;
     private final MemorySegment seg;
@@ -162,6 +167,14 @@ public final class SharedQueue implements AutoCloseable {
     private volatile long lastReaderCheck = System.nanoTime();
     /** See {@link #openClaims()}; null until this handle first claims. */
     private volatile long[] openClaims;
+    /**
+     * The payload of every slot, as {@link QueueClaim#buffer()} hands it out: made with {@link #openClaims()},
+     * at the first claim, so a claim takes a view instead of slicing one. (A slice per claim was the claim
+     * path's one allocation, 40 bytes a message: the claim keeps it, so escape analysis cannot remove it.)
+     * Views of this handle's mapping, so writing into one fails once close has unmapped it, as into a fresh
+     * slice. Null until then, and for queues of more than {@link #MAX_CLAIM_BUFFERS} slots.
+     */
+    private volatile MemorySegment[] claimBuffers;
 
     private SharedQueue(SharedRegion region, int capacity, int maxMessageSize) {
         this.region = region;
@@ -374,6 +387,9 @@ public final class SharedQueue implements AutoCloseable {
      * {@link QueueClaim#buffer()}, then {@link QueueClaim#commit(int)} (or {@link QueueClaim#abort()}). A
      * claim still open when this handle is closed is given up by the close (readers skip it); its commit
      * then throws {@link IllegalStateException}, its abort does nothing.
+     * <p>A claim and its commit allocate nothing unless they sleep or wake a sleeper: the buffer is a view of
+     * the slot that this handle made at its first claim (for queues of up to 65,536 slots; a larger queue
+     * slices one per claim, 40 bytes).
      */
     public boolean tryClaim(QueueClaim claim) {
         checkInactive(claim);
@@ -445,8 +461,14 @@ public final class SharedQueue implements AutoCloseable {
         if (pos < 0) return false;
         int index = (int) (pos & mask);
         OPEN_CLAIMS.getAndBitwiseOr(openClaims(), index >>> 6, 1L << index);
-        claim.claimed(this, pos, seg.asSlice(slot(pos) + PAYLOAD, maxMessageSize));
+        MemorySegment[] buffers = claimBuffers;   // made before openClaims() returned
+        claim.claimed(this, pos, buffers != null ? buffers[index] : payload(index));
         return true;
+    }
+
+    /** The payload of slot {@code index} of this handle's mapping, {@link #maxMessageSize} bytes. */
+    private MemorySegment payload(int index) {
+        return seg.asSlice(SLOTS_OFFSET + index * slotSize + PAYLOAD, maxMessageSize);
     }
 
     /** {@link QueueClaim#commit(int)} of the slot of {@code pos}. */
@@ -483,15 +505,22 @@ public final class SharedQueue implements AutoCloseable {
     /**
      * One bit per slot that a claim of this handle holds, neither committed nor aborted: what a close gives up
      * (a claim's owner may never end it: an exception between claim and commit is enough). Set and cleared
-     * only inside a call, which a close waits for. Made at the first claim: a bit per slot, for handles that
-     * claim.
+     * only inside a call, which a close waits for. Made at the first claim, with {@link #claimBuffers}: a bit
+     * and a view per slot, for handles that claim.
      */
     private long[] openClaims() {
         long[] bits = openClaims;
         if (bits == null) {
             synchronized (this) {
                 bits = openClaims;
-                if (bits == null) openClaims = bits = new long[(capacity + 63) >>> 6];
+                if (bits == null) {
+                    if (capacity <= MAX_CLAIM_BUFFERS) {
+                        MemorySegment[] buffers = new MemorySegment[capacity];
+                        for (int i = 0; i < capacity; i++) buffers[i] = payload(i);
+                        claimBuffers = buffers;   // before openClaims: a thread that sees the bits sees the views
+                    }
+                    openClaims = bits = new long[(capacity + 63) >>> 6];
+                }
             }
         }
         return bits;
