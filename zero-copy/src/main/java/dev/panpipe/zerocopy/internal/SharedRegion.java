@@ -71,6 +71,11 @@ public final class SharedRegion implements AutoCloseable {
     private final MemorySegment segment;
     private final String what;
     private final long[] wakeOnClose;
+    /**
+     * The futex words at {@link #wakeOnClose}, sliced once: every {@link #await} and {@link #wake} passes one
+     * to the kernel, and a slice per call was the only allocation of a queue's or lock's sleeping path.
+     */
+    private final MemorySegment[] words;
     private final AtomicLong gate = new AtomicLong();
     private volatile GiveBack giveBack;
 
@@ -85,6 +90,8 @@ public final class SharedRegion implements AutoCloseable {
         this.segment = memory.segment();
         this.what = what;
         this.wakeOnClose = wakeOnClose.clone();
+        this.words = new MemorySegment[wakeOnClose.length];
+        for (int i = 0; i < wakeOnClose.length; i++) words[i] = segment.asSlice(wakeOnClose[i], 4);
     }
 
     /** {@code timeout} in nanoseconds, 0 if negative, {@code Long.MAX_VALUE} if it does not fit. */
@@ -154,7 +161,7 @@ public final class SharedRegion implements AutoCloseable {
         }
         enter();
         try {
-            return Syscalls.futex_wait(segment.asSlice(offset, 4), expected, nanos);
+            return Syscalls.futex_wait(word(offset), expected, nanos);
         } catch (SyscallException e) {
             throw new UncheckedIOException(e);
         } finally {
@@ -170,7 +177,7 @@ public final class SharedRegion implements AutoCloseable {
      */
     public void wake(long offset, int count) {
         try {
-            Syscalls.futex_wake(segment.asSlice(offset, 4), count);
+            Syscalls.futex_wake(word(offset), count);
         } catch (SyscallException e) {
             throw new UncheckedIOException(e);
         }
@@ -276,7 +283,13 @@ public final class SharedRegion implements AutoCloseable {
     }
 
     private void wakeAll() throws SyscallException {
-        for (long offset : wakeOnClose) Syscalls.futex_wake(segment.asSlice(offset, 4), Integer.MAX_VALUE);
+        for (MemorySegment word : words) Syscalls.futex_wake(word, Integer.MAX_VALUE);
+    }
+
+    /** The 4-byte word at {@code offset}: one of {@link #words}, or a slice of its own if it is none of them. */
+    private MemorySegment word(long offset) {
+        for (int i = 0; i < wakeOnClose.length; i++) if (wakeOnClose[i] == offset) return words[i];
+        return segment.asSlice(offset, 4);
     }
 
     private IllegalStateException closed() {

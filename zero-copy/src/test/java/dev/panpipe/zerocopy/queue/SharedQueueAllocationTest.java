@@ -9,18 +9,24 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The claim path allocates nothing once every slot has been claimed through the handle: a claim hands out a
- * view of its slot made once per handle (SharedQueueBenchmark.claim reads the same with
- * SteadyAllocationProfiler). Measured with the JVM's per-thread allocation counter, in a loop long enough
- * for the JIT to compile it first.
+ * view of its slot made once per handle; nor does sleeping on the queue or waking its sleepers: the futex
+ * words are sliced once per handle (SharedQueueBenchmark.claim and .segment read the same with
+ * SteadyAllocationProfiler). Measured with the JVM's per-thread allocation counter, in loops long enough
+ * for the JIT to compile them first.
  */
 @Timeout(60)
 @ExtendWith(NoLeaks.class)
@@ -49,6 +55,66 @@ class SharedQueueAllocationTest {
             assertEquals(expected, sum);
             assertEquals(0, perRound[perRound.length - 1], "bytes allocated per round of 200,000 claims: " + Arrays.toString(perRound));
         }
+    }
+
+    /**
+     * A consumer that keeps finding a 2-slot queue empty sleeps on the futex, and its producer wakes it: once
+     * warm, a round of 20,000 messages allocates nothing on either side. The consumer's voluntary context
+     * switches (read outside the measured loops) show that it did sleep.
+     */
+    @Test
+    void shouldAllocateNothingSleepingOnAndWakingTheQueue() throws Exception {
+        int rounds = 8, perRound = 20_000;
+        Duration timeout = Duration.ofSeconds(10);   // made once: a Duration per call would be the test's own 24 bytes
+        try (SharedQueue q = SharedQueue.create("sleep-alloc", 2, 8); Arena arena = Arena.ofShared()) {
+            MemorySegment message = arena.allocate(8, 8), dst = arena.allocate(8, 8);
+            AtomicLong producerFewest = new AtomicLong(Long.MAX_VALUE);
+            Thread producer = Thread.ofPlatform().start(() -> {
+                try {
+                    for (int r = 0; r < rounds; r++) {
+                        long before = CurrentThreadAllocation.bytes();
+                        for (int i = 0; i < perRound; i++) {
+                            message.set(ValueLayout.JAVA_LONG, 0, (long) r * perRound + i);
+                            if (!q.offer(message, timeout)) throw new AssertionError("no room");
+                            if ((i & 7) == 0) Thread.yield();   // let the consumer empty the queue and go to sleep often
+                        }
+                        producerFewest.accumulateAndGet(CurrentThreadAllocation.bytes() - before, Math::min);
+                    }
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            long sum = 0, fewest = Long.MAX_VALUE, sleptInFewest = 0;
+            long[] perRoundBytes = new long[rounds];
+            for (int r = 0; r < rounds; r++) {
+                long switches = voluntarySwitches();
+                long before = CurrentThreadAllocation.bytes();
+                for (int i = 0; i < perRound; i++) {
+                    if (q.poll(dst, timeout) != 8) throw new AssertionError("no message");
+                    sum += dst.get(ValueLayout.JAVA_LONG, 0);
+                }
+                perRoundBytes[r] = CurrentThreadAllocation.bytes() - before;
+                long slept = voluntarySwitches() - switches;
+                if (perRoundBytes[r] < fewest) {
+                    fewest = perRoundBytes[r];
+                    sleptInFewest = slept;
+                }
+            }
+            producer.join();
+            long n = (long) rounds * perRound;
+            assertEquals(n * (n - 1) / 2, sum);
+            assertEquals(0, fewest, "consumer's bytes per round of " + perRound + " messages: " + Arrays.toString(perRoundBytes));
+            assertEquals(0, producerFewest.get(), "producer's fewest bytes per round of " + perRound + " messages");
+            assertFalse(sleptInFewest < 100, "the consumer slept only " + sleptInFewest + " times in its round without allocation");
+        }
+    }
+
+    /** This thread's voluntary context switches so far: how often it slept. */
+    private static long voluntarySwitches() throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/thread-self/status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) return Long.parseLong(line.substring(line.indexOf(':') + 1).strip());
+        }
+        throw new IllegalStateException("no voluntary_ctxt_switches in /proc/thread-self/status");
     }
 
     /** The same view of a slot every lap; its own slot's view for each claim, also on a second handle. */
