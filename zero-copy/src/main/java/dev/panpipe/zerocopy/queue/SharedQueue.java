@@ -78,12 +78,44 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * So a busy queue makes no system call, an idle one burns no CPU, and a wake-up is paid once per
  * episode of sleeping rather than once per message. (A first version counted sleepers and woke one per
  * message: with 4 producer and 4 consumer processes on 2 vCPUs it made 3.2 million futex calls for a
- * million messages and took 2.5-3 s; this one makes ~20,000 and takes ~1 s.)
- * <p>Measured on this project's 2-vCPU machine, under load from other work, threads of one JVM, 8-byte
- * messages: one producer and one consumer 60-130 ns a message against 340-430 ns for the pipe (a
- * {@code write} and a {@code read} of 8 bytes); four and four, 70-320 ns against ~500 ns. Child JVMs:
- * a million messages from one producer process to one consumer process in 0.25-0.3 s, from four to four
- * in ~1 s, JIT warm-up included.
+ * million messages and took 2.5-3 s; this one made ~20,000 and took ~1 s, on the machine of that day.)
+ *
+ * <h2>Cost</h2>
+ * {@code SharedQueueBenchmark} (bench/) measures threads of one JVM: JMH AverageTime, one op = one message
+ * put by a producer thread or taken by a consumer thread, 1024 slots for messages of up to 64 bytes, every
+ * call the timed variant. On this project's 2-vCPU VM, 3 runs of 2 forks per placement (other work took
+ * ~20% of the CPUs during two of the one-vCPU runs and one of the two-vCPU runs), ns/op as the range of
+ * the forks' means, B/op of the benchmark's threads in the steady part of each iteration
+ * ({@code SteadyAllocationProfiler}):
+ * <pre>
+ *   variant                         both threads on one vCPU   on two vCPUs     B/op
+ *   oneHandle   8 B, one handle            97-124 ns          178-449 ns       0 (two vCPUs: 0-13)
+ *   twoHandles  8 B, a handle each         97-136 ns          113-166 ns       0
+ *   segment     64 B, offer/poll          103-144 ns          212-307 ns       0
+ *   claim       64 B, claim/commit        163-248 ns          189-549 ns       0
+ *   mpmc        8 B, 2 + 2 threads        197-343 ns          318-726 ns       0-13
+ * </pre>
+ * With one producer and one consumer, ns/op is the time per message; with two of each, a message passes
+ * every half of it. On one vCPU the queue fills, the producer sleeps and the consumer drains it in its
+ * time slice; on two, the figures move with where the host puts the two vCPUs (README, Benchmarks) and with
+ * how often a thread finds the queue empty or full and sleeps. The only allocation left is
+ * {@link #pollLong}'s {@code OptionalLong} (24 bytes a take), which is gone when the JIT inlines
+ * {@code pollLong} into its caller and not otherwise; apart from it the calls measured allocate nothing,
+ * sleeping and waking included. A pipe pays a system call per message instead: the same day, a 64-byte
+ * {@code write} alone, into a pipe whose reader drains it 1 MiB at a time, took 3.0-3.1 µs with both ends
+ * on one vCPU and 1.9 µs across two in C ({@code bench/src/main/c/pipe_throughput.c --sizes 64}), and
+ * 2.7-2.8 µs and 2.0-2.2 µs through the JDK's NIO {@code Pipe} between two threads
+ * ({@code NioPipeBenchmark.throughput}, {@code size=64}); the same C loop read 0.6-0.8 µs in
+ * {@code bench/results/2026-12-03-vm-5}, so compare figures of one day only. The
+ * queue's command (run it again under {@code taskset -c 0,1}):
+ * {@snippet lang=sh :
+ * . scripts/lib-jdk.sh && . scripts/lib-maven.sh && panpipe_mvn -q package -pl bench -am -DskipTests
+ * f="--module-path bench/target/modules --add-modules dev.panpipe.zerocopy --enable-native-access=dev.panpipe.bindings,dev.panpipe.core,dev.panpipe.zerocopy --sun-misc-unsafe-memory-access=allow"
+ * taskset -c 0 $JAVA_HOME/bin/java $f -cp bench/target/benchmarks.jar org.openjdk.jmh.Main -jvmArgs "$f --illegal-native-access=deny" \
+ *     SharedQueueBenchmark -f 2 -prof gc -prof dev.panpipe.bench.SteadyAllocationProfiler
+ * }
+ * Child JVMs: in {@code SharedQueueProcessTest}, four producer and four consumer processes (8 JVMs on the 2
+ * vCPUs) moved a million 8-byte messages in 1.1-3.5 s per process, 6.0-6.8 s with the JVMs' starts (3 runs).
  *
  * <h2>When a process dies mid-operation</h2>
  * Vyukov's ring alone would wedge: a producer killed between claiming a slot and publishing it leaves a
