@@ -310,7 +310,11 @@ final class Suite {
             "KernelBenchmark.bgr",
             "KernelBenchmark.gray",
             RING_CLASS,
-            "RingRoundTripBenchmark.");
+            "RingRoundTripBenchmark.",
+            // the queue's put and take of a segment, and its claim path; not its long messages, whose timed take
+            // returns an OptionalLong that only the JIT's inlining removes (SharedQueue's javadoc)
+            "SharedQueueBenchmark.segment",
+            "SharedQueueBenchmark.claim");
 
     /**
      * Benchmarks named in HOT_PATHS whose API allocates by design, shown with their B/op but without the floor:
