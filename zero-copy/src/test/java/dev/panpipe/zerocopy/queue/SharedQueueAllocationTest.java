@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -59,12 +60,12 @@ class SharedQueueAllocationTest {
 
     /**
      * A consumer that keeps finding a 2-slot queue empty sleeps on the futex, and its producer wakes it: once
-     * warm, a round of 20,000 messages allocates nothing on either side. The consumer's voluntary context
+     * warm, a round of 8,000 messages allocates nothing on either side. The consumer's voluntary context
      * switches (read outside the measured loops) show that it did sleep.
      */
     @Test
     void shouldAllocateNothingSleepingOnAndWakingTheQueue() throws Exception {
-        int rounds = 8, perRound = 20_000;
+        int rounds = 8, perRound = 8_000;
         Duration timeout = Duration.ofSeconds(10);   // made once: a Duration per call would be the test's own 24 bytes
         try (SharedQueue q = SharedQueue.create("sleep-alloc", 2, 8); Arena arena = Arena.ofShared()) {
             MemorySegment message = arena.allocate(8, 8), dst = arena.allocate(8, 8);
@@ -76,7 +77,9 @@ class SharedQueueAllocationTest {
                         for (int i = 0; i < perRound; i++) {
                             message.set(ValueLayout.JAVA_LONG, 0, (long) r * perRound + i);
                             if (!q.offer(message, timeout)) throw new AssertionError("no room");
-                            if ((i & 7) == 0) Thread.yield();   // let the consumer empty the queue and go to sleep often
+                            // Pauses (parkNanos allocates nothing) in which the consumer empties the queue and must sleep on it: a
+                            // yield was not enough, on an idle machine the consumer slept only 5 times in a round.
+                            if ((i & 7) == 0) LockSupport.parkNanos(200_000);
                         }
                         producerFewest.accumulateAndGet(CurrentThreadAllocation.bytes() - before, Math::min);
                     }
