@@ -13,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.nio.channels.AsynchronousCloseException;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The one owner of a file descriptor.
@@ -38,6 +39,8 @@ public final class FdHandle implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
     private static final short POLLIN = (short) linux_h.POLLIN();
     private static final short POLLOUT = (short) linux_h.POLLOUT();
+    /** A virtual thread's first park between looks at the fd; see {@link #pollParking}. */
+    private static final long VIRTUAL_PARK_NANOS = 20_000L;
 
     /** Two pollfds per thread: the fd and the wake-up eventfd. Allocated once per thread that waits. */
     private static final ThreadLocal<PollSet> POLL_SET = ThreadLocal.withInitial(PollSet::new);
@@ -255,9 +258,34 @@ public final class FdHandle implements AutoCloseable {
         pollfd.fd(second, wake);
         pollfd.events(second, POLLIN);
         pollfd.revents(second, (short) 0);
-        int n = Syscalls.poll(poll.set, 2, timeoutMillis);
+        int n = Thread.currentThread().isVirtual() ? pollParking(poll, timeoutMillis) : Syscalls.poll(poll.set, 2, timeoutMillis);
         if (closeRequested()) throw new AsynchronousCloseException();
         return n > 0;
+    }
+
+    /**
+     * {@code poll(2)} for a virtual thread, which must not sleep in it: a native call pins the thread to its
+     * carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a
+     * child stalled every other virtual thread. So it looks without waiting and parks in between, 20 µs at
+     * first and doubling to about 5 ms: a wait that goes on costs ~200 looks a second, and what it waits for
+     * is seen within 5 ms. An interrupt does not end the wait (a platform thread's poll ignores it too) nor is
+     * it lost: cleared so that the park sleeps, and set again on return.
+     */
+    private static int pollParking(PollSet poll, int timeoutMillis) throws SyscallException {
+        long deadline = timeoutMillis < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMillis * 1_000_000L;
+        boolean interrupted = false;
+        try {
+            for (int round = 0; ; round++) {
+                int n = Syscalls.poll(poll.set, 2, 0);
+                if (n != 0) return n;
+                long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+                if (left <= 0) return 0;
+                if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
+                LockSupport.parkNanos(Math.min(left, VIRTUAL_PARK_NANOS << Math.min(round, 8)));
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
     }
 
     private int wakeFd() throws SyscallException {
