@@ -162,7 +162,7 @@ final class LinuxSubprocess implements Subprocess {
     private ExitStatus await(int timeoutMillis, boolean interruptible) throws IOException {
         ExitStatus s = reaper.status;
         if (s != null) return s;
-        long deadline = timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L;
+        long deadline = deadline(timeoutMillis);
         if (pidfd == null) return awaitWithoutPidfd(deadline, interruptible);
         // Closed by close(), perhaps on another thread since the status was read: close has reaped, or a failed
         // wait or signal left that to its safety net, which runs just after the pidfd is closed. So wait as
@@ -204,11 +204,34 @@ final class LinuxSubprocess implements Subprocess {
      * {@link #INTERRUPT_CHECK_MILLIS} between the looks.
      */
     private ExitStatus awaitWithoutPidfd(long deadline, boolean interruptible) throws IOException {
+        return lookUntil(deadline, interruptible, () -> reaper.reap(false));
+    }
+
+    /**
+     * {@link #awaitExitUnreaped} without a pidfd: waitid(WNOHANG | WNOWAIT), as {@link #awaitWithoutPidfd}.
+     * Callers are cleanups (a Mux's or a pipeline's close giving its children their grace), so an interrupt
+     * does not end it.
+     */
+    private boolean peekUntil(long deadline) throws IOException {
+        return lookUntil(deadline, false, reaper::peek) != null;
+    }
+
+    /** One look of a wait without a pidfd: the exit status (reaped or only peeked at), null while it runs. */
+    private interface Look {
+        ExitStatus status() throws IOException;
+    }
+
+    /**
+     * Looks until the child has ended or {@code deadline} has passed, pausing from 1 ms up to
+     * {@link #INTERRUPT_CHECK_MILLIS} between looks. An interruptible wait throws once its thread is
+     * interrupted; another keeps going and sets the interrupt status again at the end.
+     */
+    private ExitStatus lookUntil(long deadline, boolean interruptible, Look look) throws IOException {
         boolean interrupted = false;           // an uninterruptible wait's, set again at the end
         try {
             long pause = 1;
             for (;;) {
-                ExitStatus s = reaper.reap(false);
+                ExitStatus s = look.status();
                 if (s != null) return s;
                 long left = millisLeft(deadline);
                 if (left == 0) return null;
@@ -229,30 +252,9 @@ final class LinuxSubprocess implements Subprocess {
         }
     }
 
-    /**
-     * {@link #awaitExitUnreaped} without a pidfd: waitid(WNOHANG | WNOWAIT) with pauses from 1 ms up to
-     * {@link #INTERRUPT_CHECK_MILLIS}, until the child has ended or {@code deadline} has passed. Callers are
-     * cleanups (a Mux's or a pipeline's close giving its children their grace), so an interrupt does not end
-     * it; the thread's interrupt status is set again at the end.
-     */
-    private boolean peekUntil(long deadline) throws IOException {
-        boolean interrupted = false;
-        try {
-            long pause = 1;
-            for (;;) {
-                if (reaper.peek() != null) return true;
-                long left = millisLeft(deadline);
-                if (left == 0) return false;
-                try {
-                    Thread.sleep(Math.min(pause, left));
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-                pause = Math.min(pause * 2, INTERRUPT_CHECK_MILLIS);
-            }
-        } finally {
-            if (interrupted) Thread.currentThread().interrupt();
-        }
+    /** System.nanoTime {@code timeoutMillis} from now; {@link #NO_DEADLINE} for -1 (no limit). */
+    private static long deadline(int timeoutMillis) {
+        return timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L;
     }
 
     /** Milliseconds until {@code deadline} (System.nanoTime), rounded up so no wait ends early; 0 once it has passed. */
@@ -304,7 +306,7 @@ final class LinuxSubprocess implements Subprocess {
      */
     boolean awaitExitUnreaped(int timeoutMillis) throws IOException {
         if (reaper.status != null) return true;
-        if (pidfd == null) return peekUntil(timeoutMillis < 0 ? NO_DEADLINE : System.nanoTime() + timeoutMillis * 1_000_000L);
+        if (pidfd == null) return peekUntil(deadline(timeoutMillis));
         if (pidfd.tryAcquire() < 0) return reaper.peek() != null;
         try {
             return pidfd.awaitReadable(timeoutMillis);
