@@ -348,9 +348,11 @@ public final class Pipeline {
          * it has. Every stage is closed, whatever closing another threw. An interrupt of the calling thread
          * shortens none of this and stays set.
          *
-         * <p>With {@link Pipeline#newProcessGroup(boolean)}, the process group gets SIGTERM and then SIGKILL as
-         * well, each time, whether or not a stage is still running, as long as the first stage, its leader, has
-         * not been reaped (close reaps it last): everything the stages started in the group ends with them.
+         * <p>With {@link Pipeline#newProcessGroup(boolean)}, SIGTERM and SIGKILL go to the process group,
+         * as long as the first stage, its leader, has not been reaped (close reaps it last), whether or not a stage
+         * is still running, and directly only to a stage that has left the group: everything the stages started in
+         * the group ends with them. Each process gets each signal once (a stage used to get SIGTERM twice, directly and through the
+         * group).
          */
         @Override
         public void close() throws IOException {
@@ -363,11 +365,10 @@ public final class Pipeline {
                 awaitAll(failed, System.nanoTime() + grace.toNanos());
             }
             Throwable[] groupFailed = new Throwable[1];
-            forEachRunning(failed, p -> p.signal(Signals.SIGTERM));
-            signalGroup(groupFailed, Signals.SIGTERM);
-            awaitAll(failed, System.nanoTime() + grace.toNanos());
-            forEachRunning(failed, p -> p.signal(Signals.SIGKILL));
-            signalGroup(groupFailed, Signals.SIGKILL);
+            signalAll(failed, groupFailed, Signals.SIGTERM);
+            long deadline = System.nanoTime() + grace.toNanos();
+            awaitAll(failed, deadline);
+            signalAll(failed, groupFailed, Signals.SIGKILL);
             Closer closer = new Closer();
             for (int i = 0; i < processes.size(); i++) {
                 Throwable closing = null;
@@ -383,15 +384,31 @@ public final class Pipeline {
         }
 
         /**
+         * {@code signal} once to each stage still running: through the group where it can be (see
+         * {@link #signalGroup}), directly to a stage the group signal did not reach. A stage is in the group
+         * unless it left it ({@code setsid}), so a group signal and a direct one would make two: a program that
+         * counts its SIGTERMs, or takes a second one as "now, not gracefully", would see both.
+         */
+        private void signalAll(Throwable[] failed, Throwable[] groupFailed, int signal) {
+            boolean viaGroup = signalGroup(groupFailed, signal);
+            forEachRunning(failed, p -> {
+                if (!viaGroup || !ProcessGroups.isMember(p, groupLeader)) p.signal(signal);
+            });
+        }
+
+        /**
          * Sends {@code signal} to the process group, unless there is none or its leader has been reaped; keeps the
          * first failure apart from the stages', so that it spares no stage its own signals.
+         *
+         * @return true if the group was signalled (or had no member this process may signal left)
          */
-        private void signalGroup(Throwable[] groupFailed, int signal) {
-            if (groupLeader == null || groupFailed[0] != null) return;
+        private boolean signalGroup(Throwable[] groupFailed, int signal) {
+            if (groupLeader == null || groupFailed[0] != null) return false;
             try {
-                ProcessGroups.signalUnlessReaped(groupLeader, signal);
+                return ProcessGroups.signalUnlessReaped(groupLeader, signal);
             } catch (IOException | RuntimeException | Error e) {
                 groupFailed[0] = e;
+                return false;
             }
         }
 

@@ -8,6 +8,7 @@ import dev.panpipe.testing.ProcFs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -32,6 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ProcessGroupTest {
     /** Says the pid of a sleep it starts in the background (its stdout elsewhere), then waits for it. */
     private static final String STARTS_A_SLEEP_AND_WAITS = "sh -c 'sleep 100 >/dev/null & echo $!; wait'";
+
+    @TempDir
+    Path dir;
 
     private static SubprocessBuilder sleeper() {
         return Subprocess.builder("sleep", "30").stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard());
@@ -176,6 +180,25 @@ class ProcessGroupTest {
         } finally {
             killSleep(grandchild);
         }
+    }
+
+    /**
+     * A stage that counts its SIGTERMs, ahead of stages whose own signals come between its direct one and the
+     * group's: close used to send it both, and it counted two. Two signals sent back to back may merge into one
+     * before the shell's trap runs, so the old double could go unseen on a run; one SIGTERM is never seen as two.
+     */
+    @Test
+    void shouldSendEachStageOneSigtermWhenClosedInAGroupOfItsOwn() throws Exception {
+        Path counted = dir.resolve("terms"), ready = dir.resolve("ready");
+        String counter = "n=0; trap 'n=$((n+1)); echo $n >> \"$1\"' TERM; : > \"$2\"; while :; do sleep 100 & wait; done";
+        List<List<String>> stages = new java.util.ArrayList<>();
+        stages.add(List.of("sh", "-c", counter, "counter", counted.toString(), ready.toString()));
+        for (int i = 0; i < 8; i++) stages.add(List.of("cat"));
+        try (Pipeline.Running running = Pipeline.of(stages).input(Redirect.discard()).output(Redirect.discard())
+                .newProcessGroup(true).start()) {
+            ProcFs.await(() -> Files.exists(ready), "the counter has set its trap");
+        }
+        assertEquals(List.of("1"), Files.readAllLines(counted), "SIGTERMs the first stage counted");
     }
 
     /** The default, as documented: close signals each stage, and what a stage started outlives the pipeline. */

@@ -284,6 +284,11 @@ final class LinuxSubprocess implements Subprocess {
         return reaper.reapedElsewhere;
     }
 
+    /** True once this child is known to be reaped, here or elsewhere: its pid may be another's. */
+    boolean reaped() {
+        return reaper.status != null || reaper.reapedElsewhere;
+    }
+
     /**
      * Sends {@code signal} to the process group this child leads (it must have been started as a group
      * leader), by number, but only while the child is not known to be reaped: alive, or a zombie nobody has

@@ -5,6 +5,9 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * A process group led by a {@link Subprocess} (started with {@code processGroup(0)}), for an owner outside
@@ -13,9 +16,17 @@ import java.io.IOException;
  * not reaped: alive, or a zombie nobody has waited for. So the owner waits for the leader without reaping it
  * ({@link #awaitExitUnreaped}, {@link #hasExited}) until it has sent the group its last signal, and a group whose
  * leader was reaped all the same (a {@code waitFor} on the leader's own Subprocess) is no longer signalled.
+ *
+ * <p>Which group a process is in is read from {@code /proc/PID/stat}.
  */
 public final class ProcessGroups {
+    private static final Path PROC = Path.of("/proc");
+
     private ProcessGroups() {
+    }
+
+    /** A process as its {@code /proc/PID/stat} line says: its state letter (R, S, Z...), group and session. */
+    record Member(int pid, char state, int group, int session) {
     }
 
     /**
@@ -48,6 +59,34 @@ public final class ProcessGroups {
      */
     public static boolean awaitExitUnreaped(Subprocess leader, long timeoutMillis) throws IOException {
         return linux(leader).awaitExitUnreaped((int) Math.min(Math.max(timeoutMillis, 0), Integer.MAX_VALUE));
+    }
+
+    /**
+     * True if {@code p}, not reaped, is in the group {@code leader} leads. Read from /proc while {@code p} is
+     * unreaped, so its pid is still its own; false once it has been reaped, and for a stage that left the group
+     * ({@code setsid}), which a signal to the group does not reach.
+     */
+    public static boolean isMember(Subprocess p, Subprocess leader) {
+        Member m = stat(PROC.resolve(Long.toString(p.pid())).resolve("stat"));
+        return m != null && m.group() == leader.pid() && !linux(p).reaped();
+    }
+
+    /**
+     * The stat line's fields, or null if the process is gone (it may end between the listing and the read).
+     * Fields are counted after the command's last ')', since the command may itself hold ") ".
+     */
+    private static Member stat(Path file) {
+        String line;
+        try {
+            List<String> lines = Files.readAllLines(file);   // not readString: /proc files say size 0
+            if (lines.isEmpty()) return null;
+            line = lines.getFirst();
+        } catch (IOException e) {
+            return null;   // no such file, or ESRCH while reading: it has gone meanwhile
+        }
+        int pid = Integer.parseInt(line.substring(0, line.indexOf(' ')));
+        String[] after = line.substring(line.lastIndexOf(')') + 2).split(" ", 5);   // state ppid pgrp session ...
+        return new Member(pid, after[0].charAt(0), Integer.parseInt(after[2]), Integer.parseInt(after[3]));
     }
 
     private static LinuxSubprocess linux(Subprocess p) {
