@@ -348,11 +348,13 @@ public final class Pipeline {
          * it has. Every stage is closed, whatever closing another threw. An interrupt of the calling thread
          * shortens none of this and stays set.
          *
-         * <p>With {@link Pipeline#newProcessGroup(boolean)}, SIGTERM and SIGKILL go to the process group,
-         * as long as the first stage, its leader, has not been reaped (close reaps it last), whether or not a stage
-         * is still running, and directly only to a stage that has left the group: everything the stages started in
-         * the group ends with them. Each process gets each signal once (a stage used to get SIGTERM twice, directly and through the
-         * group).
+         * <p>With {@link Pipeline#newProcessGroup(boolean)}, SIGTERM and SIGKILL go to the process group, as long
+         * as the first stage, its leader, has not been reaped (close reaps it last), whether or not a stage is still
+         * running, and directly only to a stage that has left the group: everything the stages started in the
+         * group ends with them, and each process gets each signal once (a stage used to get SIGTERM twice,
+         * directly and through the group). The grace period after SIGTERM is the whole group's: SIGKILL comes once
+         * nothing in the group runs any more or the grace period has passed, so what a stage started gets the same
+         * time to clean up as the stages (it used to be killed as soon as the stages had ended).
          */
         @Override
         public void close() throws IOException {
@@ -368,6 +370,7 @@ public final class Pipeline {
             signalAll(failed, groupFailed, Signals.SIGTERM);
             long deadline = System.nanoTime() + grace.toNanos();
             awaitAll(failed, deadline);
+            awaitGroup(groupFailed, deadline);
             signalAll(failed, groupFailed, Signals.SIGKILL);
             Closer closer = new Closer();
             for (int i = 0; i < processes.size(); i++) {
@@ -409,6 +412,16 @@ public final class Pipeline {
             } catch (IOException | RuntimeException | Error e) {
                 groupFailed[0] = e;
                 return false;
+            }
+        }
+
+        /** With a group, waits until nothing in it runs, or {@code deadline}; see {@link ProcessGroups#awaitGroupEnded}. */
+        private void awaitGroup(Throwable[] groupFailed, long deadline) {
+            if (groupLeader == null || groupFailed[0] != null) return;
+            try {
+                ProcessGroups.awaitGroupEnded(groupLeader, deadline);
+            } catch (IOException | RuntimeException | Error e) {
+                groupFailed[0] = e;
             }
         }
 

@@ -201,6 +201,25 @@ class ProcessGroupTest {
         assertEquals(List.of("1"), Files.readAllLines(counted), "SIGTERMs the first stage counted");
     }
 
+    /**
+     * What a stage started gets the grace period too: here a shell that handles SIGTERM by cleaning up for a
+     * moment and exiting. Close used to send SIGKILL to the group as soon as the stages had ended, which the
+     * stage here does at once, and the clean-up never finished.
+     */
+    @Test
+    void shouldGiveWhatAStageStartedTheGracePeriodToEndCleanly() throws Exception {
+        Path marker = dir.resolve("cleaned-up"), ready = dir.resolve("ready");
+        String grandchild = "trap 'sleep 0.3; echo clean > \"$1\"; exit 0' TERM; : > \"$2\"; while :; do sleep 100 & wait; done";
+        List<String> stage = List.of("sh", "-c", "sh -c \"$1\" grandchild \"$2\" \"$3\" & wait", "stage",
+                grandchild, marker.toString(), ready.toString());
+        try (Pipeline.Running running = Pipeline.of(List.of(stage)).input(Redirect.discard()).output(Redirect.discard())
+                .newProcessGroup(true).start()) {
+            ProcFs.await(() -> Files.exists(ready), "the stage's child has set its trap");
+        }
+        assertTrue(Files.exists(marker), "the stage's child was killed before it had cleaned up");
+        assertEquals("clean\n", Files.readString(marker));
+    }
+
     /** The default, as documented: close signals each stage, and what a stage started outlives the pipeline. */
     @Test
     void shouldLeaveWhatAStageStartedRunningInTheCallersGroup() throws Exception {

@@ -5,9 +5,13 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.nio.file.DirectoryIteratorException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A process group led by a {@link Subprocess} (started with {@code processGroup(0)}), for an owner outside
@@ -17,16 +21,24 @@ import java.util.List;
  * ({@link #awaitExitUnreaped}, {@link #hasExited}) until it has sent the group its last signal, and a group whose
  * leader was reaped all the same (a {@code waitFor} on the leader's own Subprocess) is no longer signalled.
  *
- * <p>Which group a process is in is read from {@code /proc/PID/stat}.
+ * <p>Who is in a group is read from {@code /proc/PID/stat}: the kernel has no call that lists a group, and
+ * {@code kill(-pgid, 0)} cannot say that a group has ended, as the unreaped leader, a zombie, is still a member
+ * and answers it.
  */
 public final class ProcessGroups {
     private static final Path PROC = Path.of("/proc");
+    /** The longest pause between two looks at a group that is still running, as LinuxSubprocess's waits. */
+    private static final long MAX_PAUSE_MILLIS = 50;
 
     private ProcessGroups() {
     }
 
     /** A process as its {@code /proc/PID/stat} line says: its state letter (R, S, Z...), group and session. */
     record Member(int pid, char state, int group, int session) {
+        /** Ended: a zombie its parent has not reaped yet, or one being reaped. */
+        boolean ended() {
+            return state == 'Z' || state == 'X';
+        }
     }
 
     /**
@@ -62,6 +74,40 @@ public final class ProcessGroups {
     }
 
     /**
+     * Waits until every process of the group {@code leader} leads has ended, the leader included (a zombie
+     * has), or until {@code deadline} ({@link System#nanoTime}). For a close that gives the whole group, not
+     * only its own children, a grace period between SIGTERM and SIGKILL: what a stage started may need it to
+     * clean up. Looks only while the leader is unreaped, as the group's number is its own only then; should the
+     * leader be reaped meanwhile by another thread, a look may read another group of that number, which can only
+     * make this wait end early or last to the deadline: nothing is signalled on it. An interrupt does not end the
+     * wait and stays set.
+     *
+     * @return true once nothing of the group runs; false at the deadline, or if the leader has been reaped
+     *         (there is no telling then)
+     */
+    public static boolean awaitGroupEnded(Subprocess leader, long deadline) throws IOException {
+        LinuxSubprocess l = linux(leader);
+        boolean interrupted = false;
+        try {
+            long pause = 1;
+            for (;;) {
+                if (l.reaped()) return false;
+                if (members((int) l.pid()).stream().allMatch(Member::ended)) return true;
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return false;
+                try {
+                    Thread.sleep(Math.min(pause, Math.max(1, TimeUnit.NANOSECONDS.toMillis(left))));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+                pause = Math.min(pause * 2, MAX_PAUSE_MILLIS);
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
      * True if {@code p}, not reaped, is in the group {@code leader} leads. Read from /proc while {@code p} is
      * unreaped, so its pid is still its own; false once it has been reaped, and for a stage that left the group
      * ({@code setsid}), which a signal to the group does not reach.
@@ -69,6 +115,25 @@ public final class ProcessGroups {
     public static boolean isMember(Subprocess p, Subprocess leader) {
         Member m = stat(PROC.resolve(Long.toString(p.pid())).resolve("stat"));
         return m != null && m.group() == leader.pid() && !linux(p).reaped();
+    }
+
+    /** Every process whose group is {@code pgid}, zombies included, as /proc lists them now. */
+    static List<Member> members(int pgid) throws IOException {
+        List<Member> members = new ArrayList<>();
+        try (DirectoryStream<Path> all = Files.newDirectoryStream(PROC, ProcessGroups::isPidDirectory)) {
+            for (Path dir : all) {
+                Member m = stat(dir.resolve("stat"));
+                if (m != null && m.group() == pgid) members.add(m);
+            }
+        } catch (DirectoryIteratorException e) {
+            throw e.getCause();
+        }
+        return members;
+    }
+
+    private static boolean isPidDirectory(Path p) {
+        String name = p.getFileName().toString();
+        return !name.isEmpty() && name.chars().allMatch(c -> c >= '0' && c <= '9');
     }
 
     /**
