@@ -69,7 +69,7 @@ class ProcessGroupTest {
             }
         });
         assertTrue(e.getMessage().startsWith("cannot start sleep: posix_spawn "), e.getMessage());
-        assertTrue(e.getMessage().contains("cannot join process group " + Integer.MAX_VALUE), e.getMessage());
+        assertTrue(e.getMessage().contains("cannot join process group " + Integer.MAX_VALUE + ": there is no such group"), e.getMessage());
         SyscallException cause = assertInstanceOf(SyscallException.class, e.getCause());
         assertEquals(Errno.EPERM, cause.errno());
         assertEquals(List.of(), ProcessHandle.current().children().toList());
@@ -218,6 +218,25 @@ class ProcessGroupTest {
         }
         assertTrue(Files.exists(marker), "the stage's child was killed before it had cleaned up");
         assertEquals("clean\n", Files.readString(marker));
+    }
+
+    /**
+     * A group of another session (a {@code setsid} child's) exists, but setpgid refuses it: the message says so,
+     * rather than that there is no such group.
+     */
+    @Test
+    void shouldSayThatAGroupIsInAnotherSession() throws Exception {
+        try (Subprocess other = Subprocess.builder("setsid", "sleep", "30").stdin(Redirect.discard())
+                .stdout(Redirect.discard()).stderr(Redirect.discard()).start()) {
+            ProcFs.await(() -> "sleep".equals(ProcFs.comm(other.pid())), "setsid has made a session and run sleep");
+            SpawnException e = assertThrows(SpawnException.class, () -> {
+                try (Subprocess started = sleeper().processGroup(other.pid()).start()) {
+                    // not expected: closed at once
+                }
+            });
+            assertTrue(e.getMessage().contains("cannot join process group " + other.pid() + ": it is in another session"), e.getMessage());
+            assertEquals(Errno.EPERM, assertInstanceOf(SyscallException.class, e.getCause()).errno());
+        }
     }
 
     /** The default, as documented: close signals each stage, and what a stage started outlives the pipeline. */

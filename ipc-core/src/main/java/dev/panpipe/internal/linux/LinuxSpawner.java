@@ -126,13 +126,10 @@ public final class LinuxSpawner {
                 // The child has its copies now, or there is no child: the parent's go before pidfd_open needs
                 // one more fd, so a start never holds more fds at once than it must (one fewer per redirect).
                 releaseChildSides(parentFdsToClose, sharedEnds);
-                if (group > 0 && error == Errno.EPERM) {
-                    // setpgid's EPERM in the child: no group of that number in this session (its leader and every
-                    // member gone, or another session's); exec never got to run, so it says nothing about the file.
-                    SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
-                    throw new SpawnException(program, "cannot start " + program + ": " + cause.getMessage()
-                            + ": cannot join process group " + group + ": there is no such group in this session", cause);
-                }
+                // Joining a group, EPERM may be setpgid's or a later step's: SpawnDiagnosis looks which it can be.
+                // A new group (0) cannot fail so: setpgid(0, 0) refuses only a session leader, which a child
+                // just forked is not, so there an EPERM is another step's and is told as for any program.
+                if (group > 0 && error == Errno.EPERM) throw SpawnDiagnosis.ofGroupJoin(program, executable, group, error);
                 if (error != 0) {
                     Path childDirectory = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
                     throw SpawnDiagnosis.of(program, executable, childDirectory, error);

@@ -131,6 +131,13 @@ public final class ProcessGroups {
         return members;
     }
 
+    /** This process's session, as setpgid compares it: a group of another session cannot be joined. */
+    static int ownSession() {
+        Member self = stat(PROC.resolve("self/stat"));
+        if (self == null) throw new IllegalStateException("/proc/self/stat is unreadable: is /proc mounted?");
+        return self.session();
+    }
+
     private static boolean isPidDirectory(Path p) {
         String name = p.getFileName().toString();
         return !name.isEmpty() && name.chars().allMatch(c -> c >= '0' && c <= '9');

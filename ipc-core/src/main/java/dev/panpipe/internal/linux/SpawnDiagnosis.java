@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 
 /**
  * Says why {@code posix_spawn} refused a program that {@link LinuxSpawner#resolve} had just found: an
@@ -53,6 +54,39 @@ final class SpawnDiagnosis {
             return new ProgramNotFoundException(program, message, cause, true);
         }
         return new SpawnException(program, message, cause);
+    }
+
+    /**
+     * The exception for posix_spawn's EPERM when the child was to join process group {@code group}. The errno
+     * does not say which step of the spawn failed: glibc's child calls setpgid first, whose EPERM means a
+     * group that is not in this session (none of that number, or another session's), but a later step may
+     * fail with EPERM too, execve above all (a security module or seccomp filter refusing it, file capabilities
+     * the process cannot be given). So the group is looked up in /proc, and the message says which it was where
+     * that tells: no such group, or another session's, is setpgid's refusal; a group of this session, which
+     * setpgid would have joined, leaves the EPERM to another step.
+     */
+    static SpawnException ofGroupJoin(String program, Path executable, int group, int error) {
+        SyscallException cause = SyscallException.of("posix_spawn", executable.toString(), error);
+        String head = "cannot start " + program + ": " + cause.getMessage() + ": ";
+        String why;
+        try {
+            List<ProcessGroups.Member> members = ProcessGroups.members(group);
+            int ours = ProcessGroups.ownSession();
+            if (members.isEmpty()) {
+                why = "cannot join process group " + group + ": there is no such group (setpgid refused it)";
+            } else if (members.stream().noneMatch(m -> m.session() == ours)) {
+                why = "cannot join process group " + group + ": it is in another session (" + members.getFirst().session()
+                        + "; this process's is " + ours + "), and setpgid joins only a group of its own session";
+            } else {
+                why = "process group " + group + " is in this session, so setpgid could join it: the EPERM came from a"
+                        + " later step of the spawn, most likely execve refusing " + executable
+                        + " (a security module, a seccomp filter, file capabilities it cannot be given)";
+            }
+        } catch (IOException | RuntimeException e) {
+            why = "cannot join process group " + group + ", or another step of the spawn (execve) was refused;"
+                    + " /proc could not tell which: " + e.getMessage();
+        }
+        return new SpawnException(program, head + why, cause);
     }
 
     /** What {@code error} means for this file, or null if there is nothing to add to the errno's text. */
