@@ -329,11 +329,37 @@ public final class Pipeline {
             return processes.getLast().stdout();
         }
 
-        /** Waits for every stage, first to last. */
+        /**
+         * Waits for every stage, last to first. The first stage is reaped last because it leads the process group
+         * with {@link Pipeline#newProcessGroup(boolean)}, and the group may be signalled ({@link #signal(int)}, from
+         * another thread) only while its leader is unreaped: so it can be until every stage has ended, also when the
+         * first stage ended long before the others and left something running in the group.
+         */
         public Result waitFor() throws IOException {
-            List<ExitStatus> statuses = new ArrayList<>(processes.size());
-            for (Subprocess p : processes) statuses.add(p.waitFor());
-            return new Result(statuses, pipefail);
+            ExitStatus[] statuses = new ExitStatus[processes.size()];
+            for (int i = processes.size() - 1; i >= 0; i--) statuses[i] = processes.get(i).waitFor();
+            return new Result(List.of(statuses), pipefail);
+        }
+
+        /**
+         * Sends {@code signal} once to every stage still running. With {@link Pipeline#newProcessGroup(boolean)}
+         * it goes to the process group, as long as its leader, the first stage, is not reaped, so it reaches
+         * what the stages started too, and to a stage directly only if that stage has left the group; otherwise,
+         * or once the leader has been reaped, to each stage. For passing on a signal this process got, as a shell
+         * passes a terminal's Ctrl-C to its foreground job. Every stage is signalled, whatever signalling another
+         * threw.
+         *
+         * @throws IOException the first failure (a {@link SyscallException} naming kill or pidfd_send_signal),
+         *         the others suppressed in it
+         */
+        public void signal(int signal) throws IOException {
+            Throwable[] failed = new Throwable[processes.size()];
+            Throwable[] groupFailed = new Throwable[1];
+            signalAll(failed, groupFailed, signal);
+            Closer closer = new Closer();
+            for (Throwable t : failed) if (t != null) closer.add(t);
+            if (groupFailed[0] != null) closer.add(groupFailed[0]);
+            closer.throwFailure();
         }
 
         /**
@@ -348,13 +374,14 @@ public final class Pipeline {
          * it has. Every stage is closed, whatever closing another threw. An interrupt of the calling thread
          * shortens none of this and stays set.
          *
-         * <p>With {@link Pipeline#newProcessGroup(boolean)}, SIGTERM and SIGKILL go to the process group, as long
-         * as the first stage, its leader, has not been reaped (close reaps it last), whether or not a stage is still
-         * running, and directly only to a stage that has left the group: everything the stages started in the
-         * group ends with them, and each process gets each signal once (a stage used to get SIGTERM twice,
-         * directly and through the group). The grace period after SIGTERM is the whole group's: SIGKILL comes once
-         * nothing in the group runs any more or the grace period has passed, so what a stage started gets the same
-         * time to clean up as the stages (it used to be killed as soon as the stages had ended).
+         * <p>With {@link Pipeline#newProcessGroup(boolean)}, SIGTERM and SIGKILL are sent as {@link #signal(int)}
+         * sends them: to the process group, as long as the first stage, its leader, has not been reaped (close
+         * reaps it last), whether or not a stage is still running, and directly only to a stage that has left the
+         * group. Everything the stages started in the group ends with them, and each process gets each signal once
+         * (a stage used to get SIGTERM twice, directly and through the group). The grace period after SIGTERM is
+         * the whole group's: SIGKILL comes once nothing in the group runs any more or the grace period has passed,
+         * so what a stage started gets the same time to clean up as the stages (it used to be killed as soon as
+         * the stages had ended).
          */
         @Override
         public void close() throws IOException {

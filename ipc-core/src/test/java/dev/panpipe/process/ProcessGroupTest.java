@@ -12,10 +12,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -191,7 +195,7 @@ class ProcessGroupTest {
     void shouldSendEachStageOneSigtermWhenClosedInAGroupOfItsOwn() throws Exception {
         Path counted = dir.resolve("terms"), ready = dir.resolve("ready");
         String counter = "n=0; trap 'n=$((n+1)); echo $n >> \"$1\"' TERM; : > \"$2\"; while :; do sleep 100 & wait; done";
-        List<List<String>> stages = new java.util.ArrayList<>();
+        List<List<String>> stages = new ArrayList<>();
         stages.add(List.of("sh", "-c", counter, "counter", counted.toString(), ready.toString()));
         for (int i = 0; i < 8; i++) stages.add(List.of("cat"));
         try (Pipeline.Running running = Pipeline.of(stages).input(Redirect.discard()).output(Redirect.discard())
@@ -236,6 +240,46 @@ class ProcessGroupTest {
             });
             assertTrue(e.getMessage().contains("cannot join process group " + other.pid() + ": it is in another session"), e.getMessage());
             assertEquals(Errno.EPERM, assertInstanceOf(SyscallException.class, e.getCause()).errno());
+        }
+    }
+
+    /**
+     * Running.signal, as a caller passing on a signal it got uses it while another thread waits: it reaches the
+     * sleep the first stage left in the group when it ended, because waitFor reaps that stage, the group's
+     * leader, last. It used to reap it first, as soon as it ended, and the group could no longer be signalled.
+     */
+    @Test
+    void shouldPassASignalOnToTheGroupWhileWaitForWaits() throws Exception {
+        Path go = dir.resolve("go");
+        long grandchild = 0;
+        try (Pipeline.Running running = Pipeline.parse("sh -c 'sleep 100 >/dev/null & echo $!; while ! [ -e \"$1\" ]; do sleep 0.02; done' first " + go,
+                        "sh -c 'cat; exec sleep 100'")
+                .input(Redirect.discard()).pipeOutput().newProcessGroup(true).start()) {
+            // The second stage's cat passes the pid on; the last stage's stdout is the pipe read here.
+            grandchild = readPid(running.stdout());
+            awaitSleeping(grandchild);
+            CountDownLatch waiting = new CountDownLatch(1);
+            CompletableFuture<Pipeline.Result> waited = CompletableFuture.supplyAsync(() -> {
+                waiting.countDown();
+                try {
+                    return running.waitFor();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            waiting.await();
+            // Only now does the first stage end, while waitFor waits: a waitFor that took the stages first to last
+            // reaped it at once.
+            Files.createFile(go);
+            long first = running.processes().getFirst().pid(), last = running.processes().getLast().pid();
+            ProcFs.await(() -> ProcFs.state(first) == 'Z' || ProcFs.state(first) == 0, "the first stage has ended");
+            ProcFs.await(() -> "sleep".equals(ProcFs.comm(last)), "the last stage runs sleep");
+            running.signal(Signals.SIGTERM);
+            assertEquals(List.of(0, 128 + Signals.SIGTERM), waited.get().shellCodes());
+            long g = grandchild;
+            ProcFs.await(() -> ended(g), "the sleep " + g + " left by the first stage has ended");
+        } finally {
+            killSleep(grandchild);
         }
     }
 
