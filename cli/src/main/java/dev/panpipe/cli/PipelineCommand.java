@@ -17,7 +17,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code panpipe pipeline 'cat names.txt' 'grep Yost' 'wc -l'}: a {@link Pipeline} with the JVM's own
@@ -51,6 +51,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
                 "  panpipe pipeline 'cat samples/data/names.txt' 'grep Yost' 'wc -l'",
                 "  panpipe pipeline --in app.log --out top.txt 'cut -d\" \" -f1' sort 'uniq -c' 'sort -rn'",
                 "  panpipe pipeline --pipefail --append --out errors.txt 'grep -h ERROR a.log b.log' 'sort -u'",
+                "  panpipe pipeline --process-group --in /dev/null './build.sh' 'tee build.log'",
         })
 final class PipelineCommand implements Callable<Integer> {
     static final int EXIT_REDIRECT = 1;
@@ -73,6 +74,20 @@ final class PipelineCommand implements Callable<Integer> {
     @Option(names = "--pipefail", description = "Exit with the rightmost non-zero stage status, as bash's 'set -o pipefail'.")
     boolean pipefail;
 
+    @Option(names = "--process-group", description = {
+            "Run the stages in a process group of their own, as a shell with job control runs a job, and pass on "
+                    + "to the whole group the SIGINT, SIGTERM and SIGHUP that panpipe gets: they then reach what the "
+                    + "stages started too (the 'sleep' of \"sh -c 'sleep 100 & wait'\"), and 'kill PID' of panpipe "
+                    + "ends the pipeline rather than leave it running without panpipe. panpipe still waits for the "
+                    + "stages and exits with their status. Without it the stages share panpipe's group: a terminal's "
+                    + "Ctrl-C reaches them directly, and a signal sent to panpipe alone does not.",
+            "panpipe waits for the first stage, the group's leader, last, so the group is signalled until every "
+                    + "stage has ended; what is left in it then is left alone, as a shell leaves a finished job's "
+                    + "background processes. A stage in a group of its own "
+                    + "is stopped (SIGTTIN) if it reads a terminal: give --in FILE, or pipe panpipe's input, when "
+                    + "running at one."})
+    boolean processGroup;
+
     @Parameters(arity = "1..*", paramLabel = "STAGE", description = "A command line, one argument per stage, e.g. 'grep -v \"two words\"'.")
     List<String> stages;
 
@@ -88,13 +103,15 @@ final class PipelineCommand implements Callable<Integer> {
         pipeline.input(in == null ? Redirect.inherit() : Redirect.from(in))
                 .output(out == null ? Redirect.inherit() : append ? Redirect.appendTo(out) : Redirect.to(out))
                 .stderr(Redirect.inherit())
-                .pipefail(pipefail);
+                .pipefail(pipefail)
+                .newProcessGroup(processGroup);
         PrintWriter err = spec.commandLine().getErr();
-        AtomicBoolean started = new AtomicBoolean();
+        AtomicReference<Pipeline.Running> started = new AtomicReference<>();
         waitOutInterrupts(started);
+        if (processGroup) passOnSignals(started, err);
         Pipeline.Result result;
         try (Pipeline.Running running = pipeline.start()) {
-            started.set(true);
+            started.set(running);
             result = running.waitFor();
         } catch (SpawnException e) {
             err.println(spec.root().name() + ": " + e.getMessage());     // "panpipe: pipeline stage 2 (...): ..."
@@ -122,13 +139,53 @@ final class PipelineCommand implements Callable<Integer> {
      * redirection, or nothing but SIGKILL would. "No stage yet" is this JVM having no child while
      * {@link Pipeline#start()} has not returned: it spawns only after every file is open.
      */
-    private static void waitOutInterrupts(AtomicBoolean started) {
+    private static void waitOutInterrupts(AtomicReference<Pipeline.Running> started) {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
-                if (!started.get() && ProcessHandle.current().children().findAny().isEmpty()) Main.dieOf(Signals.SIGINT);
+                if (started.get() == null && ProcessHandle.current().children().findAny().isEmpty()) Main.dieOf(Signals.SIGINT);
             });
         } catch (IllegalArgumentException e) {
             // the JVM runs with -Xrs or the signal is reserved: keep the default, exiting on SIGINT
+        }
+    }
+
+    /**
+     * With --process-group the stages are out of panpipe's group, so neither a terminal's Ctrl-C nor a
+     * {@code kill -- -PGID} of panpipe's group reaches them, and panpipe's dying of SIGTERM or SIGHUP would leave
+     * them running: each of the three is passed on to the stages' group ({@link Pipeline.Running#signal}), and
+     * panpipe waits for the stages as before, so what they do with it decides its status. Before any stage
+     * exists it dies of the signal, as {@link #waitOutInterrupts} does for SIGINT; while they are being started,
+     * it waits for the start to be over.
+     */
+    private static void passOnSignals(AtomicReference<Pipeline.Running> started, PrintWriter err) {
+        for (int sig : new int[] {Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP}) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(Signals.name(sig).substring("SIG".length())), signal -> {
+                    Pipeline.Running running = started.get();
+                    // Children but no Running yet: start is spawning the later stages. It is short, and a failed
+                    // one ends the stages itself, leaving no child.
+                    while (running == null && ProcessHandle.current().children().findAny().isPresent()) {
+                        try {
+                            Thread.sleep(1);
+                        } catch (InterruptedException e) {
+                            return;   // the JVM is going down: nobody to pass the signal on for
+                        }
+                        running = started.get();
+                    }
+                    if (running == null) {
+                        Main.dieOf(sig);
+                        return;
+                    }
+                    try {
+                        running.signal(sig);
+                    } catch (IOException e) {
+                        err.println("panpipe: cannot pass " + Signals.name(sig) + " on to the stages: " + e.getMessage());
+                        err.flush();
+                    }
+                });
+            } catch (IllegalArgumentException e) {
+                // -Xrs, or reserved: this signal keeps its default
+            }
         }
     }
 }

@@ -1,0 +1,146 @@
+package dev.panpipe.cli;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code panpipe pipeline --process-group}, run through the real {@code scripts/panpipe}: the stages in a group
+ * of their own ({@code /proc/PID/stat} says which), and a signal sent to panpipe alone passed on to the group,
+ * so that it reaches what a stage started. Every process a test starts is killed in its finally.
+ */
+@Tag("end-to-end")   // runs after package (see cli/pom.xml), also when picked with -Dtest
+class PipelineCommandEndToEndTest {
+    /** Prints the shell's pid and process group: fields 1 and 5 of its own /proc/PID/stat ("sh" has no space). */
+    private static final String PID_AND_GROUP = "read pid comm state ppid group rest < /proc/self/stat; echo $pid $group";
+
+    static Path launcher;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void locate() throws IOException {
+        launcher = Path.of(System.getProperty("panpipe.root", "..")).toRealPath().resolve("scripts/panpipe");
+        assertTrue(Files.isExecutable(launcher), launcher + " is executable");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldRunTheStagesInAGroupOfTheirOwnWithProcessGroup() throws Exception {
+        List<String> stages = List.of("sh -c '" + PID_AND_GROUP + "'", "sh -c 'cat; " + PID_AND_GROUP + "'");
+        List<String[]> grouped = pidsAndGroups(run("--process-group", stages));
+        assertEquals(grouped.get(0)[0], grouped.get(0)[1], "the first stage leads a group");
+        assertEquals(grouped.get(0)[0], grouped.get(1)[1], "the second stage is in it");
+
+        List<String[]> plain = pidsAndGroups(run(null, stages));
+        assertNotEquals(plain.get(0)[0], plain.get(0)[1], "without it, the stages stay in panpipe's group");
+        assertEquals(plain.get(0)[1], plain.get(1)[1]);
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldDescribeProcessGroupInHelp() throws Exception {
+        Process p = start(List.of("--help"), dir.resolve("help.out"));
+        assertTrue(p.waitFor(50, TimeUnit.SECONDS));
+        String help = Files.readString(dir.resolve("help.out"));
+        assertTrue(help.contains("--process-group"), help);
+        assertTrue(help.contains("process group of their own"), help);
+    }
+
+    /**
+     * SIGTERM sent to panpipe alone reaches the sleep the first stage left running when it ended, through the
+     * group: panpipe passes it on, and the group's leader, that first stage, is not reaped yet, as panpipe waits
+     * for the last stage first.
+     */
+    @Test
+    @Timeout(60)
+    void shouldPassSigtermOnToWhatTheStagesStarted() throws Exception {
+        Path out = dir.resolve("out");
+        Process p = start(List.of("--process-group", "sh -c 'sleep 100 >/dev/null & echo $!'", "sh -c 'cat; exec sleep 100'"), out);
+        long sleep = 0;
+        try {
+            CallingScript.awaitContaining("the first stage started its sleep", "\n", out);
+            sleep = Long.parseLong(Files.readString(out).strip());
+            long s = sleep;
+            await(() -> "sleep".equals(comm(s)), "the background process runs sleep");
+            assertEquals(0, new ProcessBuilder("kill", "-TERM", String.valueOf(p.pid())).start().waitFor());
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "panpipe ended");
+            assertEquals(128 + 15, p.exitValue(), "the last stage died of SIGTERM: bash's 143");
+            await(() -> ended(s), "the first stage's background sleep " + s + " has ended");
+        } finally {
+            p.destroyForcibly().waitFor();
+            if (sleep != 0 && !ended(sleep)) ProcessHandle.of(sleep).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    private String run(String option, List<String> stages) throws Exception {
+        List<String> args = new ArrayList<>();
+        if (option != null) args.add(option);
+        args.addAll(stages);
+        Path out = dir.resolve("out");
+        Process p = start(args, out);
+        assertTrue(p.waitFor(50, TimeUnit.SECONDS), "panpipe pipeline " + args + " ended");
+        assertEquals(0, p.exitValue(), "panpipe pipeline " + args);
+        return Files.readString(out);
+    }
+
+    private Process start(List<String> args, Path out) throws IOException {
+        List<String> command = new ArrayList<>(List.of(launcher.toString(), "pipeline"));
+        command.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        return pb.start();
+    }
+
+    /** Each line's two numbers: a stage's pid and its process group. */
+    private static List<String[]> pidsAndGroups(String out) {
+        List<String[]> lines = out.lines().map(l -> l.split(" ")).toList();
+        assertEquals(2, lines.size(), out);
+        return lines;
+    }
+
+    private static void await(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
+            Thread.sleep(20);
+        }
+    }
+
+    /** Gone, a zombie, or no longer the sleep (its number reused). */
+    private static boolean ended(long pid) {
+        String stat = firstLine(Path.of("/proc/" + pid + "/stat"));
+        return stat == null || stat.charAt(stat.lastIndexOf(')') + 2) == 'Z' || !"sleep".equals(comm(pid));
+    }
+
+    private static String comm(long pid) {
+        return firstLine(Path.of("/proc/" + pid + "/comm"));
+    }
+
+    private static String firstLine(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            return lines.isEmpty() ? null : lines.getFirst();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+}
