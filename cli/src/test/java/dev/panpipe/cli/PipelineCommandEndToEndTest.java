@@ -1,5 +1,6 @@
 package dev.panpipe.cli;
 
+import dev.panpipe.testing.ProcFs;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -77,11 +78,11 @@ class PipelineCommandEndToEndTest {
             CallingScript.awaitContaining("the first stage started its sleep", "\n", out);
             sleep = Long.parseLong(Files.readString(out).strip());
             long s = sleep;
-            await(() -> "sleep".equals(comm(s)), "the background process runs sleep");
+            ProcFs.await(() -> "sleep".equals(ProcFs.comm(s)), "the background process runs sleep");
             assertEquals(0, new ProcessBuilder("kill", "-TERM", String.valueOf(p.pid())).start().waitFor());
             assertTrue(p.waitFor(30, TimeUnit.SECONDS), "panpipe ended");
             assertEquals(128 + 15, p.exitValue(), "the last stage died of SIGTERM: bash's 143");
-            await(() -> ended(s), "the first stage's background sleep " + s + " has ended");
+            ProcFs.await(() -> ended(s), "the first stage's background sleep " + s + " has ended");
         } finally {
             p.destroyForcibly().waitFor();
             if (sleep != 0 && !ended(sleep)) ProcessHandle.of(sleep).ifPresent(ProcessHandle::destroyForcibly);
@@ -117,30 +118,9 @@ class PipelineCommandEndToEndTest {
         return lines;
     }
 
-    private static void await(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
-            Thread.sleep(20);
-        }
-    }
-
     /** Gone, a zombie, or no longer the sleep (its number reused). */
     private static boolean ended(long pid) {
-        String stat = firstLine(Path.of("/proc/" + pid + "/stat"));
-        return stat == null || stat.charAt(stat.lastIndexOf(')') + 2) == 'Z' || !"sleep".equals(comm(pid));
-    }
-
-    private static String comm(long pid) {
-        return firstLine(Path.of("/proc/" + pid + "/comm"));
-    }
-
-    private static String firstLine(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file);
-            return lines.isEmpty() ? null : lines.getFirst();
-        } catch (IOException e) {
-            return null;
-        }
+        char state = ProcFs.state(pid);
+        return state == 0 || state == 'Z' || !"sleep".equals(ProcFs.comm(pid));
     }
 }
