@@ -118,18 +118,21 @@ public final class Pipeline {
     /**
      * Puts the stages in a process group of their own, as a shell with job control puts a job: the first stage
      * leads it and the others join it ({@link SubprocessBuilder#processGroup(long)}). Then {@link Running#close()}
-     * signals the whole group, not only each stage, so what a stage started reaches SIGTERM and SIGKILL too: the
-     * {@code sleep} of {@code sh -c 'sleep 100 & wait'}, or one a stage left running when it ended. Default
-     * {@code false}: the stages stay in this process's group, a terminal's Ctrl-C reaches them as it reaches this
-     * process, and close signals each stage only, so what a stage started in the background outlives the
-     * pipeline.
+     * and {@link Running#signal(int)} signal the whole group rather than each stage, so what a stage started gets
+     * SIGTERM and SIGKILL too: the {@code sleep} of {@code sh -c 'sleep 100 & wait'}, or one a stage left running
+     * when it ended. Each process gets each signal once, and the grace period between SIGTERM and SIGKILL is the
+     * whole group's: close waits, up to that grace period, until nothing in the group runs, so what a stage
+     * started can clean up as the stages can. Default {@code false}: the stages stay in this process's group, a
+     * terminal's Ctrl-C reaches them as it reaches this process, and close signals each stage only, so what a
+     * stage started in the background outlives the pipeline.
      *
      * <p>The group's number is the first stage's pid, so it is the group's only while that stage is not reaped:
-     * {@link Running#close()} reaps it only after the group's last signal. Once it has been reaped, by
-     * {@link Running#waitFor()} (and so in {@link #run()}) or by the first stage's own {@link Subprocess#waitFor()},
-     * the number may be another process's and the group is no longer signalled: what the stages left running in
-     * it then is left alone, as a shell leaves a finished job's background processes. Nor does any signal reach a
-     * process that moved to a group of its own ({@code setsid}).
+     * {@link Running#close()} reaps it only after the group's last signal, and {@link Running#waitFor()} reaps it
+     * last, once every stage has ended. Once it has been reaped (after {@code waitFor}, and so in {@link #run()},
+     * or by the first stage's own {@link Subprocess#waitFor()}), the number may be another process's and the group
+     * is no longer signalled or looked at: what the stages left running in it then is left alone, as a shell
+     * leaves a finished job's background processes. A stage that moved to a group of its own ({@code setsid}) is
+     * signalled directly; what such a process starts is reached by no signal.
      *
      * <p>A group of its own is not a terminal's foreground group: a stage that reads the terminal it inherited
      * as stdin is stopped (SIGTTIN), so give the first stage a file or a pipe when this process runs at one.

@@ -150,7 +150,13 @@ public final class SubprocessBuilder {
      * member left, the number may be given to a new process, so a group should be joined or signalled only
      * while its leader is known not to be reaped (as {@link Pipeline} does). A child outside the terminal's
      * foreground group that reads the terminal it inherited is stopped (SIGTTIN): give it a file or a pipe.
-     * {@link Subprocess#close()} and {@link Subprocess#destroy} signal the child alone, never its group.
+     * {@link Subprocess#close()} and {@link Subprocess#destroy} signal the child alone, never its group, also
+     * when it leads one: their signals go by pidfd to this one process, whether or not a {@code waitFor} has
+     * reaped it, while its group's number would be safe to signal only until then. For a child whose close ends
+     * its group, start it as a one-stage {@link Pipeline} with {@link Pipeline#newProcessGroup(boolean)}.
+     * A group that cannot be joined (none of that number, or another session's) is a {@link SpawnException}
+     * saying which; as posix_spawn reports every step of the child with one errno, an EPERM while joining a
+     * group of this session is said to be another step's (execve's, most likely), not setpgid's.
      *
      * @throws IllegalArgumentException if {@code pgid} is negative or larger than a pid can be
      * @see #newProcessGroup(boolean)
