@@ -83,9 +83,8 @@ final class PipelineCommand implements Callable<Integer> {
                     + "Ctrl-C reaches them directly, and a signal sent to panpipe alone does not.",
             "panpipe waits for the first stage, the group's leader, last, so the group is signalled until every "
                     + "stage has ended; what is left in it then is left alone, as a shell leaves a finished job's "
-                    + "background processes. A stage in a group of its own "
-                    + "is stopped (SIGTTIN) if it reads a terminal: give --in FILE, or pipe panpipe's input, when "
-                    + "running at one."})
+                    + "background processes. A stage in a group of its own is stopped (SIGTTIN) if it reads a "
+                    + "terminal: give --in FILE, or pipe panpipe's input, when running at one."})
     boolean processGroup;
 
     @Parameters(arity = "1..*", paramLabel = "STAGE", description = "A command line, one argument per stage, e.g. 'grep -v \"two words\"'.")

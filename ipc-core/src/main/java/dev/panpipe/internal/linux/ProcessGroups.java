@@ -5,6 +5,7 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryIteratorException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -150,7 +151,9 @@ public final class ProcessGroups {
     private static Member stat(Path file) {
         String line;
         try {
-            List<String> lines = Files.readAllLines(file);   // not readString: /proc files say size 0
+            // Not readString: /proc files say size 0. Latin-1: a command name is any bytes, and one that is not
+            // UTF-8 must not make its process look gone (a group member missed, a wait ended early).
+            List<String> lines = Files.readAllLines(file, StandardCharsets.ISO_8859_1);
             if (lines.isEmpty()) return null;
             line = lines.getFirst();
         } catch (IOException e) {
