@@ -39,10 +39,17 @@ public final class ChildJvm implements AutoCloseable {
      * by executing its arguments, as {@code unshare ... sh -c '...; exec "$@"' sh} does).
      */
     public static ChildJvm start(List<String> wrapper, Class<?> main, long[] fds, String... args) throws IOException {
+        return start(wrapper, List.of(), main, fds, args);
+    }
+
+    /** As {@link #start(List, Class, long[], String...)}, with {@code jvmOptions} (such as {@code -XX:} flags) for the child's JVM. */
+    public static ChildJvm start(List<String> wrapper, List<String> jvmOptions, Class<?> main, long[] fds, String... args)
+            throws IOException {
         List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         // small and quiet: several of these share two vCPUs; no hsperfdata file left by a SIGKILLed child
         cmd.addAll(List.of("-XX:+UseSerialGC", "-Xmx64m", "-XX:-UsePerfData"));
+        cmd.addAll(jvmOptions);
         cmd.add("--enable-native-access=dev.panpipe.bindings,dev.panpipe.core," + MODULE);
         cmd.addAll(List.of("-p", System.getProperty("jdk.module.path")));
         cmd.addAll(List.of("--patch-module", MODULE + "=" + Path.of("target", "test-classes").toAbsolutePath()));

@@ -664,7 +664,12 @@ public final class SharedQueue implements AutoCloseable {
         }
     }
 
-    /** Takes an 8-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
+    /**
+     * Takes an 8-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all).
+     *
+     * @apiNote The {@code OptionalLong} is 24 bytes a take wherever the JIT does not inline this method into
+     * its caller; {@link #pollLong(Duration, long)} allocates nothing.
+     */
     public OptionalLong pollLong(Duration timeout) throws InterruptedException {
         region.enter();
         try {
@@ -673,6 +678,18 @@ public final class SharedQueue implements AutoCloseable {
         } finally {
             region.exit();
         }
+    }
+
+    /**
+     * Takes an 8-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all): its value, or
+     * {@code ifNone} if none came. Allocates nothing, inlined or not: the consumer's call for a hot loop.
+     * A message that holds {@code ifNone} reads as none, so pass a value the producers never send (as Agrona's
+     * maps take a {@code missingValue}), or use {@link #pollLong(Duration)}.
+     *
+     * @throws IllegalStateException if the next message is not 8 bytes long (it stays in the queue)
+     */
+    public long pollLong(Duration timeout, long ifNone) throws InterruptedException {
+        return pollPrimitive(Long.BYTES, FOR_LONG, timeout, ifNone);
     }
 
     /**
@@ -689,7 +706,12 @@ public final class SharedQueue implements AutoCloseable {
         }
     }
 
-    /** Takes a 4-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all). */
+    /**
+     * Takes a 4-byte message, waiting up to {@code timeout} ({@link Duration#ZERO}: not at all).
+     *
+     * @apiNote The {@code OptionalInt} is 24 bytes a take wherever the JIT does not inline this method into
+     * its caller; {@link #pollInt(Duration, int)} allocates nothing.
+     */
     public OptionalInt pollInt(Duration timeout) throws InterruptedException {
         region.enter();
         try {
@@ -698,6 +720,16 @@ public final class SharedQueue implements AutoCloseable {
         } finally {
             region.exit();
         }
+    }
+
+    /**
+     * Takes a 4-byte message, waiting up to {@code timeout}: its value, or {@code ifNone} if none came; allocates
+     * nothing, as {@link #pollLong(Duration, long)}, and a message that holds {@code ifNone} reads as none.
+     *
+     * @throws IllegalStateException if the next message is not 4 bytes long (it stays in the queue)
+     */
+    public int pollInt(Duration timeout, int ifNone) throws InterruptedException {
+        return (int) pollPrimitive(Integer.BYTES, FOR_INT, timeout, ifNone);
     }
 
     /**
@@ -734,6 +766,17 @@ public final class SharedQueue implements AutoCloseable {
         }
         handle(pos, handler);
         return true;
+    }
+
+    /** {@link #pollLong(Duration, long)} and {@link #pollInt(Duration, int)}: a message of {@code size} bytes, 8 or 4. */
+    private long pollPrimitive(int size, int forWhat, Duration timeout, long ifNone) throws InterruptedException {
+        region.enter();
+        try {
+            long pos = claimRead(size, size, forWhat, SharedRegion.nanos(timeout));
+            return pos < 0 ? ifNone : size == Long.BYTES ? readLong(pos) : readInt(pos);
+        } finally {
+            region.exit();
+        }
     }
 
     /** @param timeoutNanos -1: no limit */

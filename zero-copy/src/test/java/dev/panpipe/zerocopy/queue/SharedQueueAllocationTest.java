@@ -1,5 +1,7 @@
 package dev.panpipe.zerocopy.queue;
 
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.zerocopy.ChildJvm;
 import dev.panpipe.zerocopy.CurrentThreadAllocation;
 import dev.panpipe.zerocopy.NoLeaks;
 import org.junit.jupiter.api.Test;
@@ -13,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -110,6 +113,35 @@ class SharedQueueAllocationTest {
             assertEquals(0, producerFewest.get(), "producer's fewest bytes per round of " + perRound + " messages");
             assertFalse(sleptInFewest < 100, "the consumer slept only " + sleptInFewest + " times in its round without allocation");
         }
+    }
+
+    /**
+     * {@code pollLong(Duration, long)} and {@code pollInt(Duration, int)} allocate nothing even where the JIT does not
+     * inline them into their caller (a large loop body, a call through an interface): a child JVM that may inline
+     * no method of SharedQueue anywhere takes 200,000 messages a round each way. {@code pollLong(Duration)} is the
+     * control: its OptionalLong, 24 bytes a take there, shows that the flag took hold (in this JVM, inlined, it
+     * costs nothing, which is why the bench once read 0 B/op for it and the JIT cannot be relied on for that).
+     */
+    @Test
+    void shouldAllocateNothingPerPrimitivePollEvenWhereTheJitDoesNotInlineIt() throws Exception {
+        List<String> noInlining = List.of("-XX:CompileCommand=quiet", "-XX:CompileCommand=dontinline," + SharedQueue.class.getName() + "::*");
+        try (ChildJvm child = ChildJvm.start(List.of(), noInlining, PollAllocationChild.class, new long[0])) {
+            long[] primitiveLong = bytesPerRound(child.readLine(), "pollLong(Duration, long)");
+            long[] primitiveInt = bytesPerRound(child.readLine(), "pollInt(Duration, int)");
+            long[] optional = bytesPerRound(child.readLine(), "pollLong(Duration)");
+            assertEquals(ExitStatus.exited(0), child.process().waitFor());
+            int last = PollAllocationChild.ROUNDS - 1;
+            assertEquals(24L * PollAllocationChild.PER_ROUND, optional[last],
+                    "the control, an OptionalLong a take: " + Arrays.toString(optional));
+            assertEquals(0, primitiveLong[last], "pollLong(Duration, long)'s bytes per round: " + Arrays.toString(primitiveLong));
+            assertEquals(0, primitiveInt[last], "pollInt(Duration, int)'s bytes per round: " + Arrays.toString(primitiveInt));
+        }
+    }
+
+    /** The bytes of the line {@code "<what> [n, n, ...]"} that PollAllocationChild prints. */
+    private static long[] bytesPerRound(String line, String what) {
+        assertTrue(line.startsWith(what + " ["), line);
+        return Arrays.stream(line.substring(what.length() + 2, line.length() - 1).split(", ")).mapToLong(Long::parseLong).toArray();
     }
 
     /** This thread's voluntary context switches so far: how often it slept. */

@@ -111,6 +111,29 @@ class SharedQueueTest {
         }
     }
 
+    /**
+     * The primitive takes return the message's value, or the caller's {@code ifNone} once the timeout passed
+     * with none; a message that holds {@code ifNone} reads the same (the caller picks a value never sent), and
+     * one of the other size stays in the queue.
+     */
+    @Test
+    void shouldTakePrimitivesOrReturnIfNoneWhenNoneCame() throws Exception {
+        try (SharedQueue q = SharedQueue.create("if-none", 4, 8)) {
+            assertTrue(q.offerLong(Long.MIN_VALUE));
+            assertTrue(q.offerInt(Integer.MAX_VALUE));
+            assertEquals(Long.MIN_VALUE, q.pollLong(Duration.ZERO, -1));
+            assertThrows(IllegalStateException.class, () -> q.pollLong(Duration.ZERO, -1), "a 4-byte message is no long");
+            assertEquals(Integer.MAX_VALUE, q.pollInt(Duration.ZERO, -1), "it stayed");
+            long t0 = System.nanoTime();
+            assertEquals(-1, q.pollLong(Duration.ofMillis(60), -1));
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(50), "pollLong returned before its timeout");
+            assertEquals(-7, q.pollInt(Duration.ZERO, -7));
+            assertTrue(q.offerLong(-1));
+            assertEquals(-1, q.pollLong(Duration.ZERO, -1), "a message holding ifNone reads as none");
+            assertEquals(0, q.size(), "but it was taken");
+        }
+    }
+
     @Test
     void shouldRefuseTooLongMessagesAndLeaveWrongSizedOnesInTheQueue() throws Exception {
         try (SharedQueue q = SharedQueue.create("sizes", 8, 16); Arena arena = Arena.ofConfined()) {
