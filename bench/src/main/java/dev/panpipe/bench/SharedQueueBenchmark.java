@@ -24,7 +24,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
-import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -37,7 +36,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <ul>
  *   <li>{@code oneHandle}: 8-byte messages, {@link SharedQueue#offerLong(long, Duration)} and
- *       {@link SharedQueue#pollLong(Duration)}, both threads through one handle.</li>
+ *       {@link SharedQueue#pollLong(Duration, long)} (the call that allocates nothing, inlined or not), both
+ *       threads through one handle.</li>
  *   <li>{@code twoHandles}: the same, each thread through its own handle: a second mapping of the queue's
  *       memfd, attached from a close-on-exec duplicate of its fd, as another process would attach it.</li>
  *   <li>{@code segment}: 64-byte messages copied from and to native {@link MemorySegment}s,
@@ -228,7 +228,7 @@ public class SharedQueueBenchmark {
     @Group("mpmc")
     @GroupThreads(2)
     public long mpmcTake(OneHandle q) throws InterruptedException {
-        return q.consumers.pollLong(TIMEOUT).orElse(-1);
+        return q.consumers.pollLong(TIMEOUT, -1);   // values are never negative: -1 is none
     }
 
     // ----
@@ -242,9 +242,8 @@ public class SharedQueueBenchmark {
 
     /** -1 if none came: see the class comment on timeouts. */
     private static long takeInOrder(SharedQueue queue, Consumer c) throws InterruptedException {
-        OptionalLong v = queue.pollLong(TIMEOUT);
-        if (v.isEmpty()) return -1;
-        long value = v.getAsLong();
+        long value = queue.pollLong(TIMEOUT, -1);   // the producer sends 0, 1, 2, ...: never -1
+        if (value == -1) return -1;
         if (value != c.expected) throw new IllegalStateException("took " + value + ", expected " + c.expected);
         c.expected++;
         return value;

@@ -311,10 +311,9 @@ final class Suite {
             "KernelBenchmark.gray",
             RING_CLASS,
             "RingRoundTripBenchmark.",
-            // the queue's put and take of a segment, and its claim path; not its long messages, whose timed take
-            // returns an OptionalLong that only the JIT's inlining removes (SharedQueue's javadoc)
-            "SharedQueueBenchmark.segment",
-            "SharedQueueBenchmark.claim");
+            // every variant of the queue: segments, claims, and the long messages too, now that they are taken
+            // with pollLong(Duration, long) rather than through an OptionalLong only the JIT's inlining removed
+            "SharedQueueBenchmark.");
 
     /**
      * Benchmarks named in HOT_PATHS whose API allocates by design, shown with their B/op but without the floor:

@@ -89,19 +89,25 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * ({@code SteadyAllocationProfiler}):
  * <pre>
  *   variant                         both threads on one vCPU   on two vCPUs     B/op
- *   oneHandle   8 B, one handle            97-124 ns          178-449 ns       0 (two vCPUs: 0-13)
+ *   oneHandle   8 B, one handle            97-124 ns          178-449 ns       0
  *   twoHandles  8 B, a handle each         97-136 ns          113-166 ns       0
  *   segment     64 B, offer/poll          103-144 ns          212-307 ns       0
  *   claim       64 B, claim/commit        163-248 ns          189-549 ns       0
- *   mpmc        8 B, 2 + 2 threads        197-343 ns          318-726 ns       0-13
+ *   mpmc        8 B, 2 + 2 threads        197-343 ns          318-726 ns       0
  * </pre>
+ * (oneHandle and mpmc read 0-13 B/op on two vCPUs that day: they took with {@link #pollLong(Duration)}, whose
+ * {@code OptionalLong} some forks' JIT did not inline. They take with {@link #pollLong(Duration, long)} since,
+ * and every variant read 0 B/op in both placements on 2026-12-05, one run of 2 forks each.)
  * With one producer and one consumer, ns/op is the time per message; with two of each, a message passes
  * every half of it. On one vCPU the queue fills, the producer sleeps and the consumer drains it in its
  * time slice; on two, the figures move with where the host puts the two vCPUs (README, Benchmarks) and with
- * how often a thread finds the queue empty or full and sleeps. The only allocation left is
- * {@link #pollLong}'s {@code OptionalLong} (24 bytes a take), which is gone when the JIT inlines
- * {@code pollLong} into its caller and not otherwise; apart from it the calls measured allocate nothing,
- * sleeping and waking included. A pipe pays a system call per message instead: the same day, a 64-byte
+ * how often a thread finds the queue empty or full and sleeps. The calls measured allocate nothing, sleeping
+ * and waking included: the 8-byte variants take with {@link #pollLong(Duration, long)}, which returns a
+ * {@code long}. {@link #pollLong(Duration)} and {@link #pollInt(Duration)} return an {@code OptionalLong} /
+ * {@code OptionalInt}, 24 bytes a take wherever the JIT does not inline the call into its caller (then the
+ * allocation can be removed, and the bench once read 0 B/op for it; a caller cannot count on that), so a hot
+ * loop takes with {@code pollLong(Duration, long)} or {@code pollInt(Duration, int)}
+ * ({@code SharedQueueAllocationTest} holds both to 0 bytes in a JVM that inlines nothing of this class). A pipe pays a system call per message instead: the same day, a 64-byte
  * {@code write} alone, into a pipe whose reader drains it 1 MiB at a time, took 3.0-3.1 µs with both ends
  * on one vCPU and 1.9 µs across two in C ({@code bench/src/main/c/pipe_throughput.c --sizes 64}), and
  * 2.7-2.8 µs and 2.0-2.2 µs through the JDK's NIO {@code Pipe} between two threads
