@@ -81,10 +81,22 @@ public final class Processes {
      * {@code startTime} (a recycled pid); {@code startTime < 0} skips that second check.
      */
     public static boolean hasEnded(int pid, long startTime) {
+        return hasEnded(pid, startTime, -1L);
+    }
+
+    /**
+     * {@link #hasEnded(int, long)}, comparing only the bits of start times set in {@code startTimeBits}: what a
+     * shared word with no room for all 64 of them kept. Two processes that had one pid and whose start times
+     * agree in those bits (2^32 ticks apart, for the low 32) are told apart no better than by the pid alone.
+     * This process's own pid is answered without a system call: it runs, so only a start time recorded by an
+     * earlier process that had its pid says ended.
+     */
+    public static boolean hasEnded(int pid, long startTime, long startTimeBits) {
+        if (pid == SELF) return startTime >= 0 && SELF_START_TIME >= 0 && ((startTime ^ SELF_START_TIME) & startTimeBits) != 0;
         if (hasEnded(pid)) return true;
         if (startTime < 0) return false;
         long now = startTime(pid);
-        return now >= 0 && now != startTime;
+        return now >= 0 && ((now ^ startTime) & startTimeBits) != 0;
     }
 
     /** Field 22 of {@code /proc/PID/stat}, or -1 if it cannot be read. */

@@ -21,6 +21,7 @@ import java.util.OptionalLong;
 import static dev.panpipe.zerocopy.internal.SharedRegion.INT;
 import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
 import static dev.panpipe.zerocopy.queue.QueueLayout.ABANDONED;
+import static dev.panpipe.zerocopy.queue.QueueLayout.CLAIMER_START;
 import static dev.panpipe.zerocopy.queue.QueueLayout.HEAD_OFFSET;
 import static dev.panpipe.zerocopy.queue.QueueLayout.LENGTH;
 import static dev.panpipe.zerocopy.queue.QueueLayout.NOT_EMPTY_OFFSET;
@@ -30,11 +31,16 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.READER;
 import static dev.panpipe.zerocopy.queue.QueueLayout.RECLAIMED_OFFSET;
 import static dev.panpipe.zerocopy.queue.QueueLayout.SEQUENCE;
 import static dev.panpipe.zerocopy.queue.QueueLayout.SLOTS_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.START_BITS;
 import static dev.panpipe.zerocopy.queue.QueueLayout.TAIL_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.UNKNOWN_START;
 import static dev.panpipe.zerocopy.queue.QueueLayout.WRITER;
 import static dev.panpipe.zerocopy.queue.QueueLayout.claimWord;
 import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPid;
 import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
+import static dev.panpipe.zerocopy.queue.QueueLayout.recordedSequence;
+import static dev.panpipe.zerocopy.queue.QueueLayout.recordedStartTime;
+import static dev.panpipe.zerocopy.queue.QueueLayout.startRecord;
 
 /**
  * A bounded queue of byte messages in shared memory, for many producer and many consumer processes:
@@ -127,17 +133,22 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * Vyukov's ring alone would wedge: a producer killed between claiming a slot and publishing it leaves a
  * slot that consumers wait on forever, and a consumer killed while reading one leaves a slot producers can
  * never reuse. Here a slot is claimed by a compare-and-set that records the claiming process's pid with the
- * position ({@link QueueLayout}); the shared counters are moved past a claimed slot by whoever sees it
- * (so a claimer that dies before moving them does not stop anyone), and a waiter that stays blocked on a
- * slot looks at its claimer every 50 ms (a call that does not wait, on a queue it finds empty or full, at
- * most once per 50 ms). If that process has ended, the survivor takes the slot back: a half-written message
- * is skipped, a half-read one is dropped (it was taken,
- * and whoever took it died), and {@link #reclaimed()} counts it. So survivors go on; nobody hangs. What
- * remains:
+ * position, and the claimer then records its start time beside it ({@link QueueLayout}); the shared
+ * counters are moved past a claimed slot by whoever sees it (so a claimer that dies before moving them does
+ * not stop anyone), and a waiter that stays blocked on a slot looks at its claimer every 50 ms (a call that
+ * does not wait, on a queue it finds empty or full, at most once per 50 ms). If that process has ended (its
+ * pid is gone, or now names a process with another start time: a later one given the pid, the survivor
+ * itself included), the survivor takes the slot back: a half-written message is skipped, a half-read one is
+ * dropped (it was taken, and whoever took it died), and {@link #reclaimed()} counts it. So survivors go on;
+ * nobody hangs. What remains:
  * <ul>
  *   <li>A message taken by a consumer that then dies is lost, as with any queue without acknowledgements.</li>
- *   <li>Processes are named by pid, so they must share a pid namespace. A pid recycled before a waiter
- *       looks makes it wait, as if the claimer still worked, until its timeout.</li>
+ *   <li>Processes are named by pid and start time, so they must share a pid namespace, and a time namespace
+ *       too (/proc shows start times shifted by the reader's). A claimer killed between its claim and the
+ *       store of its start time just after, its pid recycled before a waiter looks, is judged by its pid alone
+ *       and makes the waiter wait, as if it still worked, until its timeout; so does one whose start time
+ *       agrees with the later process's in the 32 bits kept (2^32 clock ticks apart: 497 days at 100 Hz).
+ *       Either errs towards waiting: a live claimer is never taken for dead.</li>
  *   <li>A process killed while announced as a sleeper leaves the bit set: the next change clears it with
  *       one needless {@code futex_wake}, and that is all.</li>
  * </ul>
@@ -148,7 +159,9 @@ import static dev.panpipe.zerocopy.queue.QueueLayout.claimedPosition;
  * the protocol is a {@link CorruptQueueException} (naming the word) from the call that reaches it, never
  * a loop that spins on it or a copy past the slot. What no check can tell from a real message is not
  * caught: a scribbled payload, a length within bounds, a sequence set back (the slot then looks not yet
- * written, and calls time out), or a claim naming a live process.
+ * written, and calls time out), a claim naming a live process, or a start time written over one a live
+ * claimer recorded (its slot is then taken back from under it, and its commit or release throws
+ * {@link IllegalStateException}).
  *
  * <p>Thread safety: any number of threads of any number of processes may use one queue, each with its
  * own handle or sharing one. {@link #close()} unmaps it in this process only; threads of this process
@@ -176,6 +189,8 @@ public final class SharedQueue implements AutoCloseable {
     public static final int EMPTY = -1;
 
     private static final int SPIN_TRIES = 100;
+    /** This process's start time as a claim records it ({@link QueueLayout#CLAIMER_START}): its low 32 bits. */
+    private static final int SELF_START = (int) Processes.SELF_START_TIME;
     /** Atomic access to the words of {@link #openClaims()}. */
     private static final VarHandle OPEN_CLAIMS = MethodHandles.arrayElementVarHandle(long[].class);
     /** The bit of a wake-up word that says someone sleeps, or is about to, on it. */
@@ -263,6 +278,8 @@ public final class SharedQueue implements AutoCloseable {
                 // "last claimed a lap ago", so that no claim matches a position of the first lap
                 seg.set(ValueLayout.JAVA_LONG, slot + WRITER, claimWord(i - capacity, 0));
                 seg.set(ValueLayout.JAVA_LONG, slot + READER, claimWord(i - capacity, 0));
+                // and a start time for no claim of the first lap: a zero would pass for the writer of position 0's
+                seg.set(ValueLayout.JAVA_LONG, slot + CLAIMER_START, startRecord(i - capacity, UNKNOWN_START));
             }
             INT.setRelease(seg, QueueLayout.MAGIC_OFFSET, QueueLayout.MAGIC);
             return new SharedQueue(new SharedRegion(m, "shared queue '" + name + "'", NOT_EMPTY_OFFSET, NOT_FULL_OFFSET),
@@ -303,7 +320,9 @@ public final class SharedQueue implements AutoCloseable {
         }
         int version = seg.get(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET);
         if (version != QueueLayout.VERSION) {
+            // version 1 is a layout of its own (no claimer start times, the payload 8 bytes earlier), not a subset
             throw new SharedHeaderException("version", version, "shared queue: unsupported version " + version
+                    + (version == 1 ? ", made by an earlier panpipe (slots without the claimer's start time)" : "")
                     + " (this panpipe reads " + QueueLayout.VERSION + ")");
         }
         int capacity = seg.get(ValueLayout.JAVA_INT, QueueLayout.CAPACITY_OFFSET);
@@ -881,6 +900,7 @@ public final class SharedQueue implements AutoCloseable {
                     LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
                 } else if (dif == 0 && claimed == (int) (pos - capacity)) {
                     if (LONG.compareAndSet(seg, slot + WRITER, claim, claimWord(pos, Processes.SELF))) {
+                        recordClaimer(slot, pos);
                         LONG.compareAndSet(seg, TAIL_OFFSET, pos, pos + 1);
                         return pos;
                     }
@@ -924,6 +944,7 @@ public final class SharedQueue implements AutoCloseable {
                     if (length != ABANDONED && (length < 0 || length > maxMessageSize)) throw corrupt(pos, "length", length, "reading");
                     if (length != ABANDONED && (length < min || length > max)) throw wrongLength(pos, length, max, forWhat);
                     if (LONG.compareAndSet(seg, slot + READER, claim, claimWord(pos, Processes.SELF))) {
+                        recordClaimer(slot, pos + 1);
                         LONG.compareAndSet(seg, HEAD_OFFSET, pos, pos + 1);
                         if (length != ABANDONED) return pos;
                         release(pos);              // a slot given up by its writer: skip it
@@ -936,6 +957,16 @@ public final class SharedQueue implements AutoCloseable {
             }
             pos = (long) LONG.getVolatile(seg, HEAD_OFFSET);
         }
+    }
+
+    /**
+     * Records this process's start time for the claim it just made of {@code slot}, which lives while the slot's
+     * sequence is {@code liveSequence}: so that a survivor can tell this process from a later one given its pid
+     * (see {@link #reclaimIfDead}). A store with no fence, to the line the claim's compare-and-set has just brought
+     * in: the word is read only after the claim, and its tag says which claim it speaks for, so it needs no ordering.
+     */
+    private void recordClaimer(long slot, long liveSequence) {
+        LONG.setOpaque(seg, slot + CLAIMER_START, startRecord(liveSequence, SELF_START));
     }
 
     /** @param timeoutNanos 0: do not wait; -1: no limit */
@@ -1041,6 +1072,12 @@ public final class SharedQueue implements AutoCloseable {
      * Takes back the slot of position {@code p} if the process that claimed it has ended (or its claim names
      * no process): a message being
      * written is given up (readers skip it), one being read is freed for writers. True if it did.
+     *
+     * <p>The claimer is judged by its pid and, when its start time record is tagged for this claim, by its start
+     * time, so a process given a dead claimer's pid since (this one included) does not pass for it. A live claimer
+     * is never judged dead: a record tagged for its claim was written by it (only the claim's winner writes that
+     * tag, and a survivor clears it before the claim changes hands), so its start time is the claimer's own;
+     * any other record leaves the pid alone to judge, as before records existed.
      */
     private boolean reclaimIfDead(long p) {
         long slot = slot(p);
@@ -1048,9 +1085,16 @@ public final class SharedQueue implements AutoCloseable {
         long role = seq == p ? WRITER : seq == p + 1 ? READER : -1;
         if (role < 0) return false;
         long claim = (long) LONG.getVolatile(seg, slot + role);
+        if (claimedPosition(claim) != (int) p) return false;
+        // read after the claim: a survivor that took the claim over cleared the record first, so it is seen cleared
+        long record = (long) LONG.getOpaque(seg, slot + CLAIMER_START);
+        long startTime = recordedSequence(record) == (int) seq ? recordedStartTime(record) : -1;
         int pid = claimedPid(claim);
         // a pid of 0 or below names no process (every claimer writes its own): written over, so ended, as in a lock word
-        if (claimedPosition(claim) != (int) p || pid == Processes.SELF || pid > 0 && !Processes.hasEnded(pid)) return false;
+        if (pid > 0 && !Processes.hasEnded(pid, startTime, START_BITS)) return false;
+        // Before the claim names this process: the dead claimer's record would pass for this one's start time then.
+        // A compare-and-set, so that a record written since by a later claim (this look was late) stays.
+        LONG.compareAndSet(seg, slot + CLAIMER_START, record, startRecord(seq - capacity, UNKNOWN_START));
         if (!LONG.compareAndSet(seg, slot + role, claim, claimWord(p, Processes.SELF))) return false;   // another survivor won
         if (role == WRITER) {
             INT.set(seg, slot + LENGTH, ABANDONED);

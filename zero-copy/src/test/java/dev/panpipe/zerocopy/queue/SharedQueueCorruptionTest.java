@@ -43,13 +43,15 @@ import static org.junit.jupiter.api.Assertions.*;
  * call returns in time with a message inside its bounds, nothing, or {@code false}, or a typed error
  * naming what is wrong: never an out-of-bounds access, a hang, a raw system-call error, or a leaked fd.
  * And where the scribbles touched nothing that carries messages (the wake-up words, the reclaimed
- * counter, the name, reserved bytes, payload bytes past a message's end), every message must come out
- * exactly as it went in, in order, with none lost: a model queue says what each call returns.
+ * counter, the name, reserved bytes, claimers' start times, payload bytes past a message's end), every
+ * message must come out exactly as it went in, in order, with none lost: a model queue says what each call
+ * returns.
  *
  * <p>Each case is one to four scribbles (stores of 1, 2, 4 or 8 bytes, mostly over the layout's fields:
- * header fields, head, tail and the two wake-up words; a slot's sequence, writer and reader claims and
- * length), with edge values and claim words naming this process, a thread of it, init, or a pid nobody
- * has, and sometimes anywhere in the header or a slot (see {@link RandomCases} for seeds and shrinking).
+ * header fields, head, tail and the two wake-up words; a slot's sequence, writer and reader claims,
+ * claimer's start time and length), with edge values, claim words naming this process, a thread of it,
+ * init, or a pid nobody has, and start times (this process's or another) tagged for positions in use, and
+ * sometimes anywhere in the header or a slot (see {@link RandomCases} for seeds and shrinking).
  * Before the scribbles a few messages go round (so positions have lapped) and some are left in the queue;
  * after them a second handle attaches the memory through a dup of its fd and makes a random series of
  * calls, every one of them bounded: the timed variants with a timeout of 1 ms, and now and then 60 ms,
@@ -65,7 +67,7 @@ class SharedQueueCorruptionTest {
     /** QueueLayout.slotSize(m) for every maximum message size used here. */
     private static final int SLOT = 64;
     private static final int MAX_CAPACITY = 8;
-    private static final int[] MAX_MESSAGES = {0, 8, 13, 32};
+    private static final int[] MAX_MESSAGES = {0, 8, 13, 24};
     private static final String NAME = "queue-corruption";
     private static final Duration SHORT = Duration.ofMillis(1);
     /** Longer than the 50 ms after which a blocked caller looks for a dead claimer. */
@@ -85,7 +87,8 @@ class SharedQueueCorruptionTest {
     /** A slot's fields: offset within the slot and width (the low half of a claim is its pid, the high its position). */
     private static final int[][] SLOT_FIELDS = {
             {(int) SEQUENCE, 8}, {(int) SEQUENCE, 4}, {(int) WRITER, 8}, {(int) WRITER, 4}, {(int) WRITER + 4, 4},
-            {(int) READER, 8}, {(int) READER, 4}, {(int) READER + 4, 4}, {(int) LENGTH, 4}, {(int) PAYLOAD, 8},
+            {(int) READER, 8}, {(int) READER, 4}, {(int) READER + 4, 4}, {(int) LENGTH, 4}, {(int) CLAIMER_START, 8},
+            {(int) CLAIMER_START, 4}, {(int) CLAIMER_START + 4, 4}, {(int) PAYLOAD, 8},
     };
     private static final int[] WIDTHS = {1, 2, 4, 8};
 
@@ -118,11 +121,17 @@ class SharedQueueCorruptionTest {
 
         /**
          * An edge value (small positions, lengths and counts among them, a page, a slot, the largest capacity),
-         * or a claim word: a position near the ones in use, and this process, one of its threads (most likely),
-         * init, or a pid no process has.
+         * a claim word: a position near the ones in use, and this process, one of its threads (most likely),
+         * init, or a pid no process has; or a claimer's start time for such a position: this process's, another,
+         * 0 or unknown.
          */
         private static long value(Random r) {
-            if (r.nextInt(4) > 0) return RandomCases.edgyLong(r, 4096, SLOT, QueueLayout.MAX_CAPACITY);
+            int pick = r.nextInt(8);
+            if (pick > 2) return RandomCases.edgyLong(r, 4096, SLOT, QueueLayout.MAX_CAPACITY);
+            if (pick == 2) {
+                int[] starts = {(int) Processes.SELF_START_TIME, (int) Processes.SELF_START_TIME + 1, 0, UNKNOWN_START};
+                return startRecord(r.nextInt(25) - 8, starts[r.nextInt(starts.length)]);
+            }
             int[] pids = {Processes.SELF, Processes.SELF + 1, 1, 4_000_000, 0};
             return claimWord(r.nextInt(25) - 8, pids[r.nextInt(pids.length)]);
         }
@@ -428,7 +437,9 @@ class SharedQueueCorruptionTest {
 
     /**
      * Whether every byte that differs lies where it cannot change what is delivered: a reserved byte, the
-     * reclaimed counter, the name, a wake-up word, or a payload byte past the end of its slot's message.
+     * reclaimed counter, the name, a wake-up word, a claimer's start time (it speaks only for a live claim, and
+     * none is live when the scribbles land; a claim written over is not harmless), or a payload byte past the
+     * end of its slot's message.
      */
     private static boolean onlyHarmlessBytesChanged(byte[] before, byte[] after, int[] lengthAt) {
         for (int o = 0; o < before.length; o++) {

@@ -2,18 +2,34 @@ package dev.panpipe.zerocopy.queue;
 
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Signals;
+import dev.panpipe.process.Subprocess;
 import dev.panpipe.zerocopy.ChildJvm;
+import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
+import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.internal.Processes;
 import dev.panpipe.zerocopy.shared.SharedIntArray;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 
+import static dev.panpipe.zerocopy.queue.QueueLayout.CLAIMER_START;
+import static dev.panpipe.zerocopy.queue.QueueLayout.HEAD_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.LENGTH;
+import static dev.panpipe.zerocopy.queue.QueueLayout.READER;
+import static dev.panpipe.zerocopy.queue.QueueLayout.SEQUENCE;
+import static dev.panpipe.zerocopy.queue.QueueLayout.SLOTS_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.TAIL_OFFSET;
+import static dev.panpipe.zerocopy.queue.QueueLayout.WRITER;
+import static dev.panpipe.zerocopy.queue.QueueLayout.claimWord;
+import static dev.panpipe.zerocopy.queue.QueueLayout.startRecord;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -81,7 +97,10 @@ class SharedQueueProcessTest {
             try (ChildJvm writer = ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "claim-and-hang")) {
                 writer.expect("claimed");                          // position 0 is claimed, never committed
                 queue.putLong(1);                                  // position 1
-                assertEquals(OptionalLong.empty(), queue.pollLong(Duration.ofMillis(20)), "position 0 holds the queue up");
+                // 120 ms: past the survivor's looks at the claimer, 50 ms apart; the child's own start time
+                // record, read against /proc by this process, must say it lives
+                assertEquals(OptionalLong.empty(), queue.pollLong(Duration.ofMillis(120)), "position 0 holds the queue up");
+                assertEquals(0, queue.reclaimed(), "a live writer's slot is not taken back");
                 writer.process().signal(Signals.SIGKILL);
                 long t0 = System.nanoTime();
                 assertEquals(OptionalLong.of(1), queue.pollLong(Duration.ofSeconds(10)), "a survivor skips the dead writer's slot");
@@ -130,6 +149,95 @@ class SharedQueueProcessTest {
         }
     }
 
+    /**
+     * A claimer killed with its pid recycled before a survivor looks: the claim's pid names a live process that
+     * never claimed anything. Forcing the kernel to hand a pid out again is not possible from a test, so the
+     * slot is written as that claimer would have left it: a claim naming a live {@code sleep} (then this very
+     * process, as a restarted container gives its processes the same small pids) with a start time that is not
+     * that process's. The claimer's pid alone made a survivor wait for it until its timeout; the start time
+     * says it ended, and the slot is taken back at the survivor's first look, the writer's and the reader's.
+     */
+    @Test
+    void shouldTakeBackTheSlotOfAClaimerWhosePidNowNamesALaterProcess() throws Exception {
+        forEachLivePid(-1, (pid, startTime, who) -> {
+            try (SharedQueue queue = SharedQueue.create("recycled-pid", 2, 8); SharedMemory other = Mappings.second(queue.nativeHandle())) {
+                MemorySegment seg = other.segment();
+                forgeClaim(seg, WRITER, 0, pid, startTime);                    // position 0 claimed, never written
+                seg.set(ValueLayout.JAVA_LONG, TAIL_OFFSET, 1L);
+                assertTrue(queue.offerLong(1));                                // position 1, behind it
+                long t0 = System.nanoTime();
+                assertEquals(1, queue.pollLong(Duration.ofSeconds(10), -1), who + ": the writer's slot skipped");
+                assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(3).toNanos(), who + ": at a look, not at a timeout");
+                assertEquals(1, queue.reclaimed());
+
+                assertTrue(queue.offerLong(2));                                // position 2, slot 0
+                assertTrue(queue.offerLong(3));
+                forgeClaim(seg, READER, 2, pid, startTime);                    // taken, never released
+                seg.set(ValueLayout.JAVA_LONG, HEAD_OFFSET, 3L);
+                t0 = System.nanoTime();
+                assertTrue(queue.offerLong(4, Duration.ofSeconds(10)), who + ": the reader's slot freed");
+                assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(3).toNanos(), who + ": at a look, not at a timeout");
+                assertEquals(2, queue.reclaimed());
+                assertEquals(3, queue.pollLong(Duration.ZERO, -1));
+                assertEquals(4, queue.pollLong(Duration.ZERO, -1));
+            }
+        });
+    }
+
+    /**
+     * The same claims with the start time of the process the pid names, as its claimer writes it: a live
+     * claimer, whose slot a survivor waits for past several looks and does not take back.
+     */
+    @Test
+    void shouldWaitForAClaimerWhoseRecordedStartTimeIsItsPidsProcesss() throws Exception {
+        forEachLivePid(0, (pid, startTime, who) -> {
+            try (SharedQueue queue = SharedQueue.create("live-claimer", 2, 8); SharedMemory other = Mappings.second(queue.nativeHandle())) {
+                MemorySegment seg = other.segment();
+                forgeClaim(seg, WRITER, 0, pid, startTime);
+                seg.set(ValueLayout.JAVA_LONG, TAIL_OFFSET, 1L);
+                assertTrue(queue.offerLong(1));
+                assertEquals(-1, queue.pollLong(Duration.ofMillis(160), -1), who + ": the writer's slot holds the queue up");
+                assertEquals(claimWord(0, pid), seg.get(ValueLayout.JAVA_LONG, SLOTS_OFFSET + WRITER), who + ": the writer's claim stays");
+
+                seg.set(ValueLayout.JAVA_LONG, SLOTS_OFFSET + SEQUENCE, 1L);      // as if it committed: position 0 full
+                seg.set(ValueLayout.JAVA_INT, SLOTS_OFFSET + LENGTH, 8);
+                forgeClaim(seg, READER, 0, pid, startTime);                    // and a reader took it
+                seg.set(ValueLayout.JAVA_LONG, HEAD_OFFSET, 1L);
+                // position 2 is slot 0 again, still being read
+                assertFalse(queue.offerLong(2, Duration.ofMillis(160)), who + ": the reader's slot is not freed");
+                assertEquals(0, queue.reclaimed(), who);
+            }
+        });
+    }
+
+    /** What a test does with a forged claimer: its pid, the start time its claims record, and its name in messages. */
+    private interface ForgedClaimer {
+        void test(int pid, int startTime, String who) throws Exception;
+    }
+
+    /**
+     * Runs {@code body} for a live {@code sleep}'s pid and for this process's pid, each recorded with its process's
+     * start time plus {@code startTimeOffset} (0: the claimer itself; otherwise an earlier process that had the
+     * pid); the sleep lives throughout, and must still live at the end: a claim is taken back, never its process.
+     */
+    private static void forEachLivePid(int startTimeOffset, ForgedClaimer body) throws Exception {
+        try (Subprocess sleeper = Subprocess.builder(List.of("sleep", "30")).destroyGrace(Duration.ofMillis(100)).start()) {
+            int pid = (int) sleeper.pid();
+            long startTime = Processes.startTime(pid);
+            assertTrue(startTime > 0 && Processes.SELF_START_TIME > 0, "start times of " + pid + " and this process");
+            body.test(pid, (int) startTime + startTimeOffset, "sleep " + pid);
+            body.test(Processes.SELF, (int) Processes.SELF_START_TIME + startTimeOffset, "this process");
+            assertTrue(sleeper.isAlive(), "the sleep whose pid the claims named is left alone");
+        }
+    }
+
+    /** Writes a claim of {@code position} for {@code role} (WRITER or READER) by {@code pid}, recorded with {@code startTime}. */
+    private static void forgeClaim(MemorySegment seg, long role, long position, int pid, int startTime) {
+        long slot = SLOTS_OFFSET + (position & 1) * QueueLayout.slotSize(8);
+        seg.set(ValueLayout.JAVA_LONG, slot + role, claimWord(position, pid));
+        seg.set(ValueLayout.JAVA_LONG, slot + CLAIMER_START, startRecord(role == WRITER ? position : position + 1, startTime));
+    }
+
     /** Calls {@code call}, which never waits, until it gives a present result, for up to 10 s. */
     private static <T> T awaitWithoutWaiting(java.util.concurrent.Callable<T> call) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
@@ -148,7 +256,8 @@ class SharedQueueProcessTest {
             queue.putLong(2);
             try (ChildJvm reader = ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "read-and-hang")) {
                 reader.expect("reading");                          // it holds message 1 in place
-                assertFalse(queue.offerLong(3, Duration.ofMillis(20)), "full: one message, one slot being read");
+                assertFalse(queue.offerLong(3, Duration.ofMillis(120)), "full: one message, one slot being read");
+                assertEquals(0, queue.reclaimed(), "a live reader's slot is not taken back");
                 reader.process().signal(Signals.SIGKILL);
                 assertTrue(queue.offerLong(3, Duration.ofSeconds(10)), "a survivor frees the dead reader's slot");
                 assertTrue(reader.process().waitFor().signaled());

@@ -344,6 +344,12 @@ class SharedQueueTest {
                 seg.set(ValueLayout.JAVA_INT, QueueLayout.SLOT_SIZE_OFFSET, (int) QueueLayout.slotSize(8));
                 seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, 9);
                 assertEquals("version", assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle()))).field());
+                // a queue of an earlier panpipe, whose slots keep no claimer's start time and whose payload is 8 bytes earlier
+                seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, 1);
+                SharedHeaderException earlier = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle())));
+                assertEquals("version", earlier.field());
+                assertEquals(1, earlier.value());
+                assertTrue(earlier.getMessage().startsWith("shared queue: unsupported version 1, made by an earlier panpipe"), earlier.getMessage());
                 seg.set(ValueLayout.JAVA_INT, QueueLayout.VERSION_OFFSET, QueueLayout.VERSION);
                 seg.set(ValueLayout.JAVA_INT, QueueLayout.MAGIC_OFFSET, 0);
                 SharedHeaderException magic = assertThrows(SharedHeaderException.class, () -> SharedQueue.attach(Mappings.second(q.nativeHandle())));
