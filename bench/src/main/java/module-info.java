@@ -6,9 +6,11 @@
  * module path: JMH's launcher and forked VMs load benchmark classes by name from the class path, and the
  * panpipe modules keep their names there, so native access is granted to them by name.
  *
- * <p>One exception to "exported API only": SharedQueueBenchmark takes {@code F_DUPFD_CLOEXEC} from the
- * generated {@code dev.panpipe.bindings.linux}, rather than a copy of Linux's value; bench/pom.xml exports it
- * to this module for javac, and the benchmark's {@code @Fork} to the class path of its forks.
+ * <p>One exception to "exported API only": benchmarks that need a Linux constant for their set-up
+ * (SharedQueueBenchmark's {@code F_DUPFD_CLOEXEC}; WorkerRoundTripBenchmark's {@code open} flags and
+ * {@code F_SETPIPE_SZ}) take it from the generated {@code dev.panpipe.bindings.linux}, rather than a copy of
+ * Linux's value; bench/pom.xml exports it to this module for javac, and each such benchmark's {@code @Fork}
+ * to the class path of its forks.
  */
 module dev.panpipe.bench {
     requires dev.panpipe.core;

@@ -1,6 +1,7 @@
 package dev.panpipe.bench;
 
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.connection.Codecs;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
@@ -63,13 +64,13 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 4, time = 1)
-@Fork(1)
+// dev.panpipe.bindings.linux (the open and fcntl constants of enlargeResultsFifo) is exported to panpipe's modules
+// only; the bench runs on the class path. Appended, so that the launcher's -jvmArgs (scripts/bench's) stay whole.
+@Fork(value = 1, jvmArgsAppend = "--add-exports=dev.panpipe.bindings/dev.panpipe.bindings.linux=ALL-UNNAMED")
 @State(Scope.Thread)
 public class WorkerRoundTripBenchmark {
     static final int WIDTH = 1920, HEIGHT = 1080;
     static final int FRAME_BYTES = WIDTH * HEIGHT * 3;     // 6,220,800
-    /** Linux's values (dev.panpipe.bindings.linux is not exported): O_RDONLY|O_NONBLOCK|O_CLOEXEC, F_SETPIPE_SZ. */
-    private static final int O_RDONLY_NONBLOCK_CLOEXEC = 0 | 0x800 | 0x80000, F_SETPIPE_SZ = 1031;
 
     @Param({"kernel"})
     public String resultsPipe;
@@ -156,9 +157,10 @@ public class WorkerRoundTripBenchmark {
 
     private static void enlargeResultsFifo(Path fifo, int bytes) throws IOException {
         try (Arena a = Arena.ofConfined()) {
-            int fd = Syscalls.open(a.allocateFrom(fifo.toString()), O_RDONLY_NONBLOCK_CLOEXEC, 0);
+            // Non-blocking: an open for reading alone must not wait for a writer (the worker has the FIFO open anyway).
+            int fd = Syscalls.open(a.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
             try {
-                Syscalls.fcntl(fd, F_SETPIPE_SZ, bytes);
+                Syscalls.fcntl(fd, linux_h.F_SETPIPE_SZ(), bytes);
             } finally {
                 Syscalls.close(fd);
             }
