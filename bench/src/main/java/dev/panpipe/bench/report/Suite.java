@@ -246,6 +246,14 @@ final class Suite {
                     "C eventfd ping-pong", c("pingpong_eventfd", "size", "64"), Metric.MEAN_NS, Floor.NONE),
             row("ring: 64 B round trip, doorbell vs C futex ping-pong (median)", "panpipe ring doorbell", jmh("RingRoundTripBenchmark.roundTrip64", "wait", "doorbell"),
                     "C futex ping-pong", c("pingpong_futex", "size", "64"), Metric.P50_NS, Floor.NONE),
+            // SharedLock against the robust process-shared pthread mutex it was chosen over (its class comment says
+            // why) and the JDK's lock; threads of one JVM, so same-core only here (SharedLockBenchmark's comment)
+            oneCpu("shared lock: uncontended lock+unlock", "panpipe SharedLock", jmh("SharedLockBenchmark.sharedLock"),
+                    "robust pthread mutex (downcalls)", jmh("SharedLockBenchmark.robustMutex"), Metric.MEAN_NS, Floor.NONE),
+            oneCpu("shared lock: uncontended lock+unlock, vs the JDK's in-process lock", "panpipe SharedLock", jmh("SharedLockBenchmark.sharedLock"),
+                    "ReentrantLock", jmh("SharedLockBenchmark.reentrantLock"), Metric.MEAN_NS, Floor.NONE),
+            oneCpu("shared lock: two threads taking turns, a handle each", "panpipe SharedLock", jmh("SharedLockBenchmark.sharedLockContended"),
+                    "robust pthread mutex (downcalls)", jmh("SharedLockBenchmark.robustMutexContended"), Metric.MEAN_NS, Floor.NONE),
             // The whole convert job (ConvertRun: wall clock of scripts/panpipe convert, launcher and JVM start-ups
             // included, alternating pairs; the ratio is the median of the pairs'), in images per second.
             in("same-core", "convert: the whole run on the sample set, images/s, every process on cpu 0", "convert --transport shm",
@@ -313,7 +321,10 @@ final class Suite {
             "RingRoundTripBenchmark.",
             // every variant of the queue: segments, claims, and the long messages too, now that they are taken
             // with pollLong(Duration, long) rather than through an OptionalLong only the JIT's inlining removed
-            "SharedQueueBenchmark.");
+            "SharedQueueBenchmark.",
+            // the lock, uncontended and with two threads taking turns (sleeping and waking included); not its
+            // baselines (robustMutex, reentrantLock), which are not panpipe's
+            "SharedLockBenchmark.sharedLock");
 
     /**
      * Benchmarks named in HOT_PATHS whose API allocates by design, shown with their B/op but without the floor:
