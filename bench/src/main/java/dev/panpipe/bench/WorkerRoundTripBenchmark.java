@@ -28,6 +28,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -57,14 +59,15 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>{@code resultsPipe}: {@code kernel} (the default) leaves the results FIFO as panpipe sizes it (1 MiB
  * since the 2026-11-23-vm-2 run, which measured it at the kernel's 64 KiB). An experiment for the analysis, not an API: a size in bytes makes setup enlarge the
- * FIFO with {@code F_SETPIPE_SZ} through a second, short-lived read end (the size belongs to the pipe, not
- * to an fd), as panpipe already does for a child's stdin: {@code -p resultsPipe=1048576}.
+ * FIFO with {@code F_SETPIPE_SZ}, as panpipe already does for a child's stdin: {@code -p resultsPipe=1048576}.
+ * The FIFO's name is gone by then (panpipe unlinks it once the worker has connected), so setup finds this
+ * process's own read end of it in {@code /proc/self/fd}; the size belongs to the pipe, not to an fd.
  */
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 4, time = 1)
-// dev.panpipe.bindings.linux (the open and fcntl constants of enlargeResultsFifo) is exported to panpipe's modules
+// dev.panpipe.bindings.linux (F_SETPIPE_SZ, for enlargeResultsFifo) is exported to panpipe's modules
 // only; the bench runs on the class path. Appended, so that the launcher's -jvmArgs (scripts/bench's) stay whole.
 @Fork(value = 1, jvmArgsAppend = "--add-exports=dev.panpipe.bindings/dev.panpipe.bindings.linux=ALL-UNNAMED")
 @State(Scope.Thread)
@@ -155,15 +158,27 @@ public class WorkerRoundTripBenchmark {
         }
     }
 
+    /**
+     * Opening the FIFO by name again, as this did once, fails with ENOENT since panpipe unlinks it after the
+     * worker's hello; the read end panpipe holds still names it, "(deleted)", in /proc/self/fd.
+     */
     private static void enlargeResultsFifo(Path fifo, int bytes) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            // Non-blocking: an open for reading alone must not wait for a writer (the worker has the FIFO open anyway).
-            int fd = Syscalls.open(a.allocateFrom(fifo.toString()), linux_h.O_RDONLY() | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC(), 0);
-            try {
-                Syscalls.fcntl(fd, linux_h.F_SETPIPE_SZ(), bytes);
-            } finally {
-                Syscalls.close(fd);
+        Path name = fifo.getParent().toRealPath().resolve(fifo.getFileName());
+        List<String> targets = List.of(name.toString(), name + " (deleted)");
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                Path target;
+                try {
+                    target = Files.readSymbolicLink(fd);
+                } catch (IOException e) {
+                    continue;   // closed since the listing began (the listing's own fd, for one)
+                }
+                if (targets.contains(target.toString())) {
+                    Syscalls.fcntl(Integer.parseInt(fd.getFileName().toString()), linux_h.F_SETPIPE_SZ(), bytes);
+                    return;
+                }
             }
         }
+        throw new IllegalStateException("no fd of this process reads the results FIFO " + name);
     }
 }
