@@ -53,7 +53,7 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  * </ul>
  *
  * <h2>Why a futex lock and not a robust pthread mutex</h2>
- * A {@code PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST} mutex (bound in {@code Syscalls}) has the
+ * A {@code PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST} mutex (bench/'s {@code RobustMutex} links it) has the
  * kernel itself report the owner's death ({@code EOWNERDEAD}, at once, through the owner thread's robust
  * list). It was measured against this lock and not chosen, because:
  * <ul>
@@ -61,13 +61,40 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *       resume on another carrier between {@code lock} and {@code unlock} (and a carrier running another
  *       virtual thread that locks again would deadlock on a normal mutex), so it would have to refuse
  *       virtual threads. A blocked {@code pthread_mutex_lock} cannot be interrupted either.</li>
- *   <li>It is slower from Java: every lock and unlock is a downcall. On this project's 2-vCPU machine an
- *       uncontended lock+unlock took ~50 ns against ~16 ns here (a {@code compareAndSet} each way, no
- *       downcall), and two threads adding 1,000,000 each under the lock took 290-310 ms against
- *       100-190 ms (this lock spins briefly before it sleeps; glibc's sleeps at once).</li>
  *   <li>The glibc {@code pthread_mutex_t} layout is ABI of one C library; the word here is documented below
  *       and any language can take part.</li>
  * </ul>
+ * Speed does not decide it. Every lock and unlock of the mutex is a downcall; here there is none, but each way
+ * takes a compare-and-set on the word and one in and one out of the handle's close gate (see {@link #close()}),
+ * and writes or clears the owner record (pid, start time, thread id). {@code SharedLockBenchmark} (bench/),
+ * JMH AverageTime, ns per lock+unlock as the range of the forks' means, 7 runs of 2 forks per placement on
+ * this project's 2-vCPU VM on 2026-12-05 while other work kept it busy (load average 3-9), so the high ends
+ * hold time slices lost to that work; the low ends come from the runs when it was quietest (load near 3):
+ * <pre>
+ *                                          one vCPU (taskset -c 0)   two vCPUs (taskset -c 0,1)
+ *   uncontended, one thread
+ *     SharedLock                                  41-112 ns            40-163 ns
+ *     robust pthread mutex (downcalls)            53-116 ns            52-268 ns
+ *     ReentrantLock (one process only)            12-35 ns             12-43 ns
+ *   two threads taking turns, a handle each
+ *     SharedLock                                  89-206 ns            91-534 ns
+ *     robust pthread mutex (downcalls)           114-1167 ns          137-420 ns
+ *     ReentrantLock (one process only)            29-75 ns             28-111 ns
+ * </pre>
+ * Uncontended, this lock came out ahead of the mutex in 11 of the 14 runs (0.47-1.44x its time, 0.75-0.81x
+ * in the quietest four), and at 1.7-5.6x the JDK's lock, which takes a compare-and-set to lock and a
+ * volatile store to unlock, in the Java heap. With two threads on one vCPU it was ahead in all 7 runs (0.25-0.90x; it spins before it
+ * sleeps, glibc's mutex sleeps at once); on two vCPUs, where the figures move with the host's placement of
+ * the vCPUs, in 3 of 7 (0.26-2.9x). Its steady state allocates nothing
+ * uncontended ({@code SteadyAllocationProfiler}: 0 B/op in every iteration); with two threads, nothing in all
+ * but at most 2 of a run's 10 iterations. The earlier "~16 ns against ~50 ns" predates the close gate and the
+ * holder's thread id, and had no benchmark behind it. The command (run it again under {@code taskset -c 0,1}):
+ * {@snippet lang=sh :
+ * . scripts/lib-jdk.sh && . scripts/lib-maven.sh && panpipe_mvn -q package -pl bench -am -DskipTests
+ * f="--module-path bench/target/modules --add-modules dev.panpipe.zerocopy --enable-native-access=dev.panpipe.bindings,dev.panpipe.core,dev.panpipe.zerocopy --sun-misc-unsafe-memory-access=allow"
+ * taskset -c 0 $JAVA_HOME/bin/java $f -cp bench/target/benchmarks.jar org.openjdk.jmh.Main -jvmArgs "$f --illegal-native-access=deny" \
+ *     SharedLockBenchmark -f 2 -prof gc -prof dev.panpipe.bench.SteadyAllocationProfiler
+ * }
  * What it costs: the owner's death is found by waiters, which look at the owner between futex sleeps
  * (pidfd: gone or a zombie, and {@code /proc/PID/stat} start time: not a recycled pid) at most every
  * 50 ms, rather than announced by the kernel at once; and processes must
