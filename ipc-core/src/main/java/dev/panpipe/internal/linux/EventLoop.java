@@ -168,11 +168,23 @@ public final class EventLoop implements AutoCloseable {
 
     private void ctl(int op, int fd, int events, long id) throws SyscallException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ev = epoll_event.allocate(arena);
-            epoll_event.events(ev, events);
-            ev.set(DATA_U64, DATA_OFFSET, id);
-            Syscalls.epoll_ctl(epfd, op, fd, op == linux_h.EPOLL_CTL_DEL() ? MemorySegment.NULL : ev);
+            ctl(epfd, op, fd, events, id, epoll_event.allocate(arena));
         }
+    }
+
+    /**
+     * {@code epoll_ctl} with {@code id} as the event's data, written into {@code ev} (one epoll_event, reused by
+     * callers that must not allocate); shared with {@link VirtualThreadPoller}.
+     */
+    static void ctl(int epfd, int op, int fd, int events, long id, MemorySegment ev) throws SyscallException {
+        epoll_event.events(ev, events);
+        ev.set(DATA_U64, DATA_OFFSET, id);
+        Syscalls.epoll_ctl(epfd, op, fd, op == linux_h.EPOLL_CTL_DEL() ? MemorySegment.NULL : ev);
+    }
+
+    /** The id {@link #ctl} gave the {@code i}th of an array of ready events. */
+    static long id(MemorySegment events, int i) {
+        return epoll_event.asSlice(events, i).get(DATA_U64, DATA_OFFSET);
     }
 
     private void run() {
@@ -182,14 +194,13 @@ public final class EventLoop implements AutoCloseable {
             while (!closed.get()) {
                 int n = Syscalls.epoll_wait(epfd, events, MAX_EVENTS, -1);
                 for (int i = 0; i < n; i++) {
-                    MemorySegment ev = epoll_event.asSlice(events, i);
-                    long id = ev.get(DATA_U64, DATA_OFFSET);
+                    long id = id(events, i);
                     if (id == WAKE_ID) {
                         runTasks(scratch);
                         continue;
                     }
                     Registration r = registrations.get(id);
-                    if (r != null) r.dispatch(epoll_event.events(ev));
+                    if (r != null) r.dispatch(epoll_event.events(epoll_event.asSlice(events, i)));
                 }
             }
         } catch (SyscallException e) {
