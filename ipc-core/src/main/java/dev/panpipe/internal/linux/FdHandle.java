@@ -4,6 +4,7 @@ import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.internal.CloseGate;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.epoll_event;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
 import dev.panpipe.bindings.linux.stat;
@@ -13,6 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.nio.channels.AsynchronousCloseException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -28,6 +30,9 @@ import java.util.concurrent.locks.LockSupport;
  * exclusively owned handle therefore runs its fd in {@code O_NONBLOCK} mode and emulates blocking:
  * try the call, and on EAGAIN {@code poll} the fd together with an eventfd that {@link #close()} rings.
  * The eventfd is made the first time a thread has to wait, so handles that never block cost one fd.
+ * A virtual thread does not sleep in {@code poll}, which would pin it to its carrier: the process's
+ * {@link VirtualThreadPoller} watches the fd for it while it parks, and {@link #close()} unparks it
+ * (see {@link #awaitVirtual}); it needs no eventfd unless it has to wait without the poller.
  * A handle that wraps an fd shared with other processes (an inherited stdin, say) is left in the
  * mode it has, because O_NONBLOCK belongs to the open file description all of them share. A pipe or
  * FIFO handed to a child gets the child a description of its own ({@link #openDescriptionForChild}), so
@@ -39,20 +44,32 @@ public final class FdHandle implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
     private static final short POLLIN = (short) linux_h.POLLIN();
     private static final short POLLOUT = (short) linux_h.POLLOUT();
-    /** A virtual thread's first park between looks at the fd; see {@link #pollParking}. */
+    /** A virtual thread's first park between looks at the fd when it waits without the poller; see {@link #pollParking}. */
     private static final long VIRTUAL_PARK_NANOS = 20_000L;
+    /**
+     * How many times a virtual thread has looked at an fd it waits for (a {@code poll} that does not wait): what a
+     * wait costs besides its park, and what tells a test that a long wait sleeps instead of looking again and again.
+     */
+    private static final AtomicLong VIRTUAL_LOOKS = new AtomicLong();
+    /** What {@link #parkUntilReady} found. */
+    private static final int READY = 1;
+    private static final int NOT_READY = 0;
+    private static final int POLLER_FAILED = -1;
 
     /** Two pollfds per thread: the fd and the wake-up eventfd. Allocated once per thread that waits. */
     private static final ThreadLocal<PollSet> POLL_SET = ThreadLocal.withInitial(PollSet::new);
 
     /**
-     * The pollfd array and a slice per entry, made once: slicing in {@link #await} would allocate on every
-     * wait wherever the JIT has not (yet) removed the slices (interpreted and C1-compiled code).
+     * The pollfd array and a slice per entry, and the epoll_event a virtual thread registers with, made once:
+     * slicing or allocating in {@link #await} would allocate on every wait wherever the JIT has not (yet) removed
+     * it (interpreted and C1-compiled code).
      */
     private static final class PollSet {
-        final MemorySegment set = pollfd.allocateArray(2, Arena.ofAuto());
+        final Arena arena = Arena.ofAuto();
+        final MemorySegment set = pollfd.allocateArray(2, arena);
         final MemorySegment first = pollfd.asSlice(set, 0);
         final MemorySegment second = pollfd.asSlice(set, 1);
+        final MemorySegment event = epoll_event.allocate(arena);
     }
 
     private final int fd;
@@ -247,35 +264,112 @@ public final class FdHandle implements AutoCloseable {
      * @throws AsynchronousCloseException if another thread closed the handle meanwhile
      */
     private boolean await(short events, int timeoutMillis) throws IOException {
+        if (Thread.currentThread().isVirtual()) {
+            boolean ready = awaitVirtual(events, timeoutMillis);
+            if (closeRequested()) throw new AsynchronousCloseException();
+            return ready;
+        }
         int wake = wakeFd();
         if (closeRequested()) throw new AsynchronousCloseException();
-        PollSet poll = POLL_SET.get();
-        MemorySegment first = poll.first;
-        MemorySegment second = poll.second;
-        pollfd.fd(first, fd);
-        pollfd.events(first, events);
-        pollfd.revents(first, (short) 0);
-        pollfd.fd(second, wake);
-        pollfd.events(second, POLLIN);
-        pollfd.revents(second, (short) 0);
-        int n = Thread.currentThread().isVirtual() ? pollParking(poll, timeoutMillis) : Syscalls.poll(poll.set, 2, timeoutMillis);
+        PollSet poll = pollSet(events, wake);
+        int n = Syscalls.poll(poll.set, 2, timeoutMillis);
         if (closeRequested()) throw new AsynchronousCloseException();
         return n > 0;
     }
 
+    /** This thread's poll set, filled in for this fd and {@code events}, and the wake-up eventfd {@code wake}. */
+    private PollSet pollSet(short events, int wake) {
+        PollSet poll = POLL_SET.get();
+        MemorySegment first = poll.first;
+        pollfd.fd(first, fd);
+        pollfd.events(first, events);
+        pollfd.revents(first, (short) 0);
+        MemorySegment second = poll.second;
+        pollfd.fd(second, wake);
+        pollfd.events(second, POLLIN);
+        pollfd.revents(second, (short) 0);
+        return poll;
+    }
+
     /**
-     * {@code poll(2)} for a virtual thread, which must not sleep in it: a native call pins the thread to its
-     * carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a
-     * child stalled every other virtual thread. So it looks without waiting and parks in between, 20 µs at
-     * first and doubling to about 5 ms: a wait that goes on costs ~200 looks a second, and what it waits for
-     * is seen within 5 ms. An interrupt does not end the wait (a platform thread's poll ignores it too) nor is
-     * it lost: cleared so that the park sleeps, and set again on return.
+     * {@link #await} for a virtual thread, which must not sleep in {@code poll(2)}: a native call pins the thread to
+     * its carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a child
+     * stalled every other virtual thread. So it looks without waiting, and if the fd is not ready, has the
+     * {@link VirtualThreadPoller} watch it and parks until it is unparked. Every unpark is followed by a look (it may
+     * be spurious: an interrupt, a close, an event meant for an earlier user of the fd number) and, if the fd is still
+     * not ready, a re-arm; the fd leaves the poller's set before this returns.
+     *
+     * <p>{@link #close()} wakes such a waiter by unparking it, not through the eventfd a platform thread polls:
+     * registering the eventfd as well would double the epoll_ctl calls of every wait and make an eventfd for every
+     * handle a virtual thread ever waited on. The gate's closed bit is set before close unparks, and the waiter is in
+     * the poller's map before it reads the bit, so either close finds it or it sees the bit before it parks.
+     *
+     * <p>An interrupt does not end the wait (a platform thread's poll ignores it too) nor is it lost: cleared so
+     * that the park sleeps, and set again on return. A wait the poller cannot take, because another thread waits for
+     * this fd already or epoll refuses it, or because the poller has failed, goes on in {@link #pollParking}.
      */
-    private static int pollParking(PollSet poll, int timeoutMillis) throws SyscallException {
+    private boolean awaitVirtual(short events, int timeoutMillis) throws IOException {
+        if (closeRequested()) return false;
+        PollSet poll = pollSet(events, -1);     // no eventfd: a look polls the first entry alone
+        VIRTUAL_LOOKS.getAndIncrement();
+        if (Syscalls.poll(poll.set, 1, 0) > 0) return true;
+        if (timeoutMillis == 0) return false;
         long deadline = timeoutMillis < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMillis * 1_000_000L;
+        VirtualThreadPoller poller = VirtualThreadPoller.shared();
+        boolean registered = false;
+        if (poller != null) {
+            try {
+                registered = poller.register(fd, events, poll.event);
+            } catch (SyscallException e) {
+                if (!VirtualThreadPoller.unwatchable(e)) throw e;
+            }
+        }
+        if (registered) {
+            int outcome;
+            try {
+                outcome = parkUntilReady(poller, events, deadline, poll);
+            } finally {
+                poller.deregister(fd, poll.event);
+            }
+            if (outcome != POLLER_FAILED) return outcome == READY;
+        }
+        int wake = wakeFd();
+        if (closeRequested()) return false;
+        return pollParking(pollSet(events, wake), deadline) > 0;
+    }
+
+    /** Parks until the registered fd is ready ({@link #READY}), the deadline or a close, or the poller fails. */
+    private int parkUntilReady(VirtualThreadPoller poller, short events, long deadline, PollSet poll) throws SyscallException {
+        boolean interrupted = false;
+        try {
+            for (boolean armed = true; ; armed = false) {
+                if (closeRequested()) return NOT_READY;
+                if (poller.failed()) return POLLER_FAILED;
+                long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+                if (left <= 0) return NOT_READY;
+                // The one shot may have been spent on readiness gone again by the look (another reader took the
+                // bytes): watch again. An unspent one is merely replaced.
+                if (!armed) poller.rearm(fd, events, poll.event);
+                if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
+                if (left == Long.MAX_VALUE) LockSupport.park(); else LockSupport.parkNanos(left);
+                VIRTUAL_LOOKS.getAndIncrement();
+                if (Syscalls.poll(poll.set, 1, 0) > 0) return READY;
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * A virtual thread's wait without the poller: it looks without waiting and parks in between, 20 µs at first and
+     * doubling to about 5 ms, so a wait that goes on costs ~200 looks a second, and what it waits for is seen within
+     * 5 ms. {@code poll} holds the fd and the wake-up eventfd, which close rings. Interrupts as in {@link #awaitVirtual}.
+     */
+    private static int pollParking(PollSet poll, long deadline) throws SyscallException {
         boolean interrupted = false;
         try {
             for (int round = 0; ; round++) {
+                VIRTUAL_LOOKS.getAndIncrement();
                 int n = Syscalls.poll(poll.set, 2, 0);
                 if (n != 0) return n;
                 long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
@@ -286,6 +380,11 @@ public final class FdHandle implements AutoCloseable {
         } finally {
             if (interrupted) Thread.currentThread().interrupt();
         }
+    }
+
+    /** How many times virtual threads have looked at an fd they wait for, since the JVM started; for tests. */
+    static long virtualLooks() {
+        return VIRTUAL_LOOKS.get();
     }
 
     private int wakeFd() throws SyscallException {
@@ -299,14 +398,17 @@ public final class FdHandle implements AutoCloseable {
 
     /**
      * Closes the handle: idempotent. A thread blocked in {@link #awaitReadable}/{@link #awaitWritable}
-     * wakes with {@link AsynchronousCloseException}; the fd itself is released when the last call in
-     * flight returns.
+     * wakes at once with {@link AsynchronousCloseException}, a virtual thread as a platform one; the fd itself
+     * is released when the last call in flight returns.
      */
     @Override
     public void close() {
         switch (gate.close()) {
             case RELEASE_NOW -> closeNow();
-            case IN_USE -> ringWake();
+            case IN_USE -> {
+                VirtualThreadPoller.wakeWaiter(fd);     // first: cannot fail, while ringing can
+                ringWake();
+            }
             case ALREADY_CLOSED -> { }
         }
     }

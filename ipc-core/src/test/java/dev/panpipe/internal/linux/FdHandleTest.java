@@ -1,0 +1,174 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.io.LeakCheck;
+import dev.panpipe.process.ExitStatus;
+import dev.panpipe.process.Redirect;
+import dev.panpipe.process.Subprocess;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.nio.channels.AsynchronousCloseException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * How a virtual thread waits for an fd: asleep until the {@link VirtualThreadPoller} unparks it, not looking at the
+ * fd again and again. The looks are counted ({@link FdHandle#virtualLooks()}); the counter is process-wide, so the
+ * bounds leave room for a stray look of another thread, and are far below what looking every 5 ms costs.
+ */
+@Timeout(60)
+@ExtendWith(LeakCheck.class)
+class FdHandleTest {
+    /** More waiters than the scheduler has carriers. */
+    private static final int WAITERS = Integer.getInteger("jdk.virtualThreadScheduler.parallelism",
+            Runtime.getRuntime().availableProcessors()) + 2;
+
+    private static <T> CompletableFuture<T> inVirtualThread(Callable<T> body) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                result.complete(body.call());
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+        return result;
+    }
+
+    @Test
+    void shouldSleepThroughAQuietSecondRatherThanLookAgainAndAgain() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            long before = FdHandle.virtualLooks();
+            CompletableFuture<Boolean> ready = inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofSeconds(1)));
+            assertFalse(ready.get(10, TimeUnit.SECONDS), "nothing was written: the wait times out");
+            long looks = FdHandle.virtualLooks() - before;
+            // one look before it parks, one when the deadline unparks it; looking every <= 5 ms would be ~200
+            assertTrue(looks <= 10, "looks at a quiet pipe in one second: " + looks);
+        }
+    }
+
+    @Test
+    void shouldWakeEveryOneOfMoreVirtualWaitersThanCarriersWithoutLookingMeanwhile() throws Exception {
+        List<LinuxPipe> pipes = new ArrayList<>();
+        List<CompletableFuture<Integer>> reads = new ArrayList<>();
+        try {
+            for (int i = 0; i < WAITERS; i++) {
+                LinuxPipe p = LinuxPipe.open();
+                pipes.add(p);
+                reads.add(inVirtualThread(() -> {
+                    byte[] b = new byte[1];
+                    return p.readEnd().read(b, 0, 1) == 1 ? (int) b[0] : -1;
+                }));
+            }
+            Thread.sleep(200);                                  // all are parked by now, for longer than 5 ms
+            long before = FdHandle.virtualLooks();
+            Thread.sleep(500);
+            long looks = FdHandle.virtualLooks() - before;
+            assertTrue(reads.stream().noneMatch(CompletableFuture::isDone), "nothing to read yet");
+            assertTrue(looks < WAITERS, WAITERS + " waiters looked " + looks + " times in half a second");
+            for (int i = 0; i < WAITERS; i++) pipes.get(i).writeEnd().write(new byte[] {(byte) i}, 0, 1);
+            for (int i = 0; i < WAITERS; i++) assertEquals(i, reads.get(i).get(10, TimeUnit.SECONDS));
+        } finally {
+            pipes.forEach(LinuxPipe::close);
+        }
+    }
+
+    @Test
+    void shouldWakeAVirtualWaiterWithAsynchronousCloseWhenAnotherThreadCloses() throws Exception {
+        LinuxPipe p = LinuxPipe.open();
+        try {
+            CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+            Thread.sleep(200);
+            assertFalse(read.isDone());
+            p.readEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(AsynchronousCloseException.class, e.getCause());
+        } finally {
+            p.close();
+        }
+    }
+
+    @Test
+    void shouldKeepWaitingThroughAnInterruptAndReturnWithItSet() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            CompletableFuture<Thread> started = new CompletableFuture<>();
+            CompletableFuture<String> outcome = inVirtualThread(() -> {
+                started.complete(Thread.currentThread());
+                boolean ready = p.readEnd().awaitReadable(Duration.ofSeconds(30));
+                return ready + " interrupted=" + Thread.currentThread().isInterrupted();
+            });
+            Thread waiter = started.get(10, TimeUnit.SECONDS);
+            Thread.sleep(200);
+            long before = FdHandle.virtualLooks();
+            waiter.interrupt();
+            Thread.sleep(300);
+            assertFalse(outcome.isDone(), "an interrupt does not end the wait");
+            // woken by the interrupt, it looked once and parked again, rather than spun on its interrupt status
+            assertTrue(FdHandle.virtualLooks() - before <= 5, "looks after the interrupt: " + (FdHandle.virtualLooks() - before));
+            p.writeEnd().write(new byte[] {1}, 0, 1);
+            assertEquals("true interrupted=true", outcome.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldServeTwoVirtualThreadsWaitingForTheSameFd() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            List<CompletableFuture<Integer>> reads = new ArrayList<>();
+            for (int i = 0; i < 2; i++) reads.add(inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1)));
+            Thread.sleep(200);      // one is registered with the poller; the other, refused, waits without it
+            p.writeEnd().write(new byte[] {1, 2}, 0, 2);
+            int total = 0;
+            for (CompletableFuture<Integer> r : reads) total += r.get(10, TimeUnit.SECONDS);
+            assertEquals(2, total, "both readers got a byte");
+        }
+    }
+
+    @Test
+    void shouldTellAVirtualThreadWaitingForAChildThatItEnded() throws Exception {
+        try (Subprocess child = Subprocess.builder("sleep", "0.5").stdin(Redirect.discard()).stdout(Redirect.discard()).start()) {
+            long before = FdHandle.virtualLooks();
+            CompletableFuture<Optional<ExitStatus>> status = inVirtualThread(() -> child.waitFor(Duration.ofSeconds(30)));
+            assertEquals(Optional.of(ExitStatus.exited(0)), status.get(20, TimeUnit.SECONDS));
+            long looks = FdHandle.virtualLooks() - before;
+            // waitFor looks at its interrupt status every 50 ms: two looks a slice; looking every <= 5 ms was ~170
+            assertTrue(looks <= 40, "looks at the pidfd while the child slept half a second: " + looks);
+        }
+    }
+
+    @Test
+    void shouldLetWaitersGoOnWithoutThePollerWhenItsEpollWaitFails() throws Exception {
+        VirtualThreadPoller failing = VirtualThreadPoller.startForTest();
+        VirtualThreadPoller shared = VirtualThreadPoller.replaceSharedForTest(failing);
+        try (LinuxPipe quiet = LinuxPipe.open(); LinuxPipe trigger = LinuxPipe.open()) {
+            CompletableFuture<Integer> stranded = inVirtualThread(() -> quiet.readEnd().read(new byte[1], 0, 1));
+            CompletableFuture<Integer> woken = inVirtualThread(() -> trigger.readEnd().read(new byte[1], 0, 1));
+            Thread.sleep(200);                              // both are registered with the poller
+            failing.failNextWaitForTest();
+            trigger.writeEnd().write(new byte[] {1}, 0, 1); // the poller wakes this reader, then its epoll_wait fails
+            assertEquals(1, woken.get(10, TimeUnit.SECONDS));
+            for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); !failing.failed(); ) {
+                assertTrue(System.nanoTime() < end, "the poller did not fail");
+                Thread.sleep(10);
+            }
+            Thread.sleep(100);
+            quiet.writeEnd().write(new byte[] {1}, 0, 1);   // seen by the reader's own looks, the poller being gone
+            assertEquals(1, stranded.get(10, TimeUnit.SECONDS));
+        } finally {
+            VirtualThreadPoller.replaceSharedForTest(shared);
+            if (failing.failed()) failing.close();      // a live one cannot be stopped (and has failed the test)
+        }
+    }
+}
