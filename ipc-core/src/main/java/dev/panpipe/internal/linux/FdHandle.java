@@ -238,12 +238,22 @@ public final class FdHandle implements AutoCloseable {
 
     /** Waits until the fd is readable (or at end of stream), the timeout passes, or the handle is closed. */
     public boolean awaitReadable(int timeoutMillis) throws IOException {
-        return await(POLLIN, timeoutMillis);
+        return await(POLLIN, timeoutMillis, false);
+    }
+
+    /**
+     * Like {@link #awaitReadable}, but a virtual thread's wait also ends, with false, once the thread is interrupted
+     * (its interrupt status stays set): its park wakes at an interrupt, where a platform thread's poll does not, so a
+     * caller that answers interrupts needs no short slices to notice one on a virtual thread. A platform thread waits
+     * as in {@link #awaitReadable}.
+     */
+    public boolean awaitReadableUnlessInterrupted(int timeoutMillis) throws IOException {
+        return await(POLLIN, timeoutMillis, true);
     }
 
     /** Waits until the fd is writable (or the reader is gone), the timeout passes, or the handle is closed. */
     public boolean awaitWritable(int timeoutMillis) throws IOException {
-        return await(POLLOUT, timeoutMillis);
+        return await(POLLOUT, timeoutMillis, false);
     }
 
     /**
@@ -254,7 +264,7 @@ public final class FdHandle implements AutoCloseable {
      * @return true on error or hang-up, false on timeout
      */
     public boolean awaitError(int timeoutMillis) throws IOException {
-        return await((short) 0, timeoutMillis);   // poll reports POLLERR and POLLHUP even when not asked for
+        return await((short) 0, timeoutMillis, false);   // poll reports POLLERR and POLLHUP even when not asked for
     }
 
     /**
@@ -263,9 +273,9 @@ public final class FdHandle implements AutoCloseable {
      * @return true when the fd is ready, false on timeout
      * @throws AsynchronousCloseException if another thread closed the handle meanwhile
      */
-    private boolean await(short events, int timeoutMillis) throws IOException {
+    private boolean await(short events, int timeoutMillis, boolean interruptible) throws IOException {
         if (Thread.currentThread().isVirtual()) {
-            boolean ready = awaitVirtual(events, timeoutMillis);
+            boolean ready = awaitVirtual(events, timeoutMillis, interruptible);
             if (closeRequested()) throw new AsynchronousCloseException();
             return ready;
         }
@@ -305,10 +315,11 @@ public final class FdHandle implements AutoCloseable {
      * the poller's map before it reads the bit, so either close finds it or it sees the bit before it parks.
      *
      * <p>An interrupt does not end the wait (a platform thread's poll ignores it too) nor is it lost: cleared so
-     * that the park sleeps, and set again on return. A wait the poller cannot take, because another thread waits for
+     * that the park sleeps, and set again on return; unless {@code interruptible}, when the wait ends with the fd not
+     * ready and the interrupt status left set. A wait the poller cannot take, because another thread waits for
      * this fd already or epoll refuses it, or because the poller has failed, goes on in {@link #pollParking}.
      */
-    private boolean awaitVirtual(short events, int timeoutMillis) throws IOException {
+    private boolean awaitVirtual(short events, int timeoutMillis, boolean interruptible) throws IOException {
         if (closeRequested()) return false;
         PollSet poll = pollSet(events, -1);     // no eventfd: a look polls the first entry alone
         VIRTUAL_LOOKS.getAndIncrement();
@@ -327,7 +338,7 @@ public final class FdHandle implements AutoCloseable {
         if (registered) {
             int outcome;
             try {
-                outcome = parkUntilReady(poller, events, deadline, poll);
+                outcome = parkUntilReady(poller, events, deadline, interruptible, poll);
             } finally {
                 poller.deregister(fd, poll.event);
             }
@@ -335,11 +346,15 @@ public final class FdHandle implements AutoCloseable {
         }
         int wake = wakeFd();
         if (closeRequested()) return false;
-        return pollParking(pollSet(events, wake), deadline) > 0;
+        return pollParking(pollSet(events, wake), deadline, interruptible) > 0;
     }
 
-    /** Parks until the registered fd is ready ({@link #READY}), the deadline or a close, or the poller fails. */
-    private int parkUntilReady(VirtualThreadPoller poller, short events, long deadline, PollSet poll) throws SyscallException {
+    /**
+     * Parks until the registered fd is ready ({@link #READY}), the deadline or a close (or, if {@code interruptible},
+     * an interrupt) comes, or the poller fails.
+     */
+    private int parkUntilReady(VirtualThreadPoller poller, short events, long deadline, boolean interruptible, PollSet poll)
+            throws SyscallException {
         boolean interrupted = false;
         try {
             for (boolean armed = true; ; armed = false) {
@@ -349,6 +364,7 @@ public final class FdHandle implements AutoCloseable {
                 if (left <= 0) return NOT_READY;
                 // The one shot may have been spent on readiness gone again by the look (another reader took the
                 // bytes): watch again. An unspent one is merely replaced.
+                if (interruptible && Thread.currentThread().isInterrupted()) return NOT_READY;
                 if (!armed) poller.rearm(fd, events, poll.event);
                 if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
                 if (left == Long.MAX_VALUE) LockSupport.park(); else LockSupport.parkNanos(left);
@@ -365,7 +381,7 @@ public final class FdHandle implements AutoCloseable {
      * doubling to about 5 ms, so a wait that goes on costs ~200 looks a second, and what it waits for is seen within
      * 5 ms. {@code poll} holds the fd and the wake-up eventfd, which close rings. Interrupts as in {@link #awaitVirtual}.
      */
-    private static int pollParking(PollSet poll, long deadline) throws SyscallException {
+    private static int pollParking(PollSet poll, long deadline, boolean interruptible) throws SyscallException {
         boolean interrupted = false;
         try {
             for (int round = 0; ; round++) {
@@ -374,6 +390,7 @@ public final class FdHandle implements AutoCloseable {
                 if (n != 0) return n;
                 long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
                 if (left <= 0) return 0;
+                if (interruptible && Thread.currentThread().isInterrupted()) return 0;
                 if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
                 LockSupport.parkNanos(Math.min(left, VIRTUAL_PARK_NANOS << Math.min(round, 8)));
             }

@@ -182,18 +182,21 @@ final class LinuxSubprocess implements Subprocess {
 
     /**
      * Polls the pidfd in slices of {@link #INTERRUPT_CHECK_MILLIS}, looking at the thread's interrupt status
-     * between them. The first poll does not wait.
+     * between them; a virtual thread's wait ends at an interrupt by itself, so it waits in one piece. The first
+     * poll does not wait.
      *
      * @return true once the child has ended, false when {@code deadline} has passed
      */
     private boolean awaitPidfdInterruptibly(long deadline) throws IOException {
+        boolean virtual = Thread.currentThread().isVirtual();
         int slice = 0;
         for (;;) {
-            if (pidfd.awaitReadable(slice)) return true;
+            if (pidfd.awaitReadableUnlessInterrupted(slice)) return true;
             long left = millisLeft(deadline);
             if (left == 0) return false;
             if (Thread.currentThread().isInterrupted()) throw interruptedWaiting();
-            slice = (int) Math.min(left, INTERRUPT_CHECK_MILLIS);
+            if (!virtual) slice = (int) Math.min(left, INTERRUPT_CHECK_MILLIS);
+            else slice = deadline == NO_DEADLINE ? -1 : (int) Math.min(left, Integer.MAX_VALUE);
         }
     }
 
