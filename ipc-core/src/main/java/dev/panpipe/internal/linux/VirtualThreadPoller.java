@@ -50,7 +50,12 @@ final class VirtualThreadPoller {
         epfd = Syscalls.epoll_create1(linux_h.EPOLL_CLOEXEC());
         // The fd in the name: a thread dump shows which set it sleeps on, and leak checks know it is this one's.
         thread = Thread.ofPlatform().name(NAME + " (epoll fd " + epfd + ")").daemon(true).unstarted(this::run);
-        thread.start();
+        try {
+            thread.start();
+        } catch (OutOfMemoryError e) {      // no native thread to be had: nobody else will close the set
+            Syscalls.close(epfd);
+            throw e;
+        }
     }
 
     /** The process's poller, made on first use; null once it has failed (waits then do without one). */
@@ -104,6 +109,14 @@ final class VirtualThreadPoller {
             waiters.remove(fd, me);
             throw e;
         }
+    }
+
+    /**
+     * Whether a {@link #register} failed because epoll cannot watch that fd (EPERM: a regular file or a directory,
+     * which poll reports always ready anyway): the caller waits some other way. Anything else is a failure.
+     */
+    static boolean unwatchable(SyscallException e) {
+        return e.errno() == Errno.EPERM;
     }
 
     /** Watches the registered {@code fd} again after a wake-up that found it not ready (the one shot may be spent). */
@@ -176,10 +189,5 @@ final class VirtualThreadPoller {
             waiters.values().forEach(LockSupport::unpark);
             thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
         }
-    }
-
-    /** errno of a refused registration that means "watch it some other way" rather than a failure. */
-    static boolean unwatchable(SyscallException e) {
-        return e.errno() == Errno.EPERM;
     }
 }
