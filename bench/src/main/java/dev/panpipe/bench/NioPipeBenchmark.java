@@ -87,7 +87,7 @@ public class NioPipeBenchmark {
             back = Pipe.open();
             out = DirectMessage.filled(PING_BYTES);
             in = ByteBuffer.allocateDirect(PING_BYTES);
-            echo = Thread.ofPlatform().name("nio-pipe-echo").daemon().start(() -> {
+            echo = echoThread().start(() -> {
                 ByteBuffer buf = ByteBuffer.allocateDirect(PING_BYTES);
                 try {
                     while (DirectMessage.readFully(there.source(), buf)) {
@@ -103,6 +103,11 @@ public class NioPipeBenchmark {
             for (int i = 0; i < PING_BYTES; i++) {
                 if (in.get(i) != out.get(i)) throw new IllegalStateException("echo came back different at byte " + i);
             }
+        }
+
+        /** The echo's thread; VirtualThreadWakeBenchmark echoes from a virtual thread instead. */
+        Thread.Builder echoThread() {
+            return Thread.ofPlatform().name("nio-pipe-echo").daemon();
         }
 
         @TearDown(Level.Trial)
@@ -130,7 +135,7 @@ public class NioPipeBenchmark {
         return roundTrip(e);
     }
 
-    private static ByteBuffer roundTrip(Echo e) throws IOException {
+    static ByteBuffer roundTrip(Echo e) throws IOException {
         return DirectMessage.roundTrip(e.there.sink(), e.out, e.back.source(), e.in);
     }
 }

@@ -153,6 +153,10 @@ final class Suite {
                     "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
             oneCpu("64 B round trip between two threads over two NIO Pipes", "JDK NIO Pipe", jmh("NioPipeBenchmark.pingPong"),
                     "C pipe ping-pong", C_PIPE_PINGPONG, Metric.MEAN_NS, Floor.NONE),
+            // a virtual thread's wait for a pipe, woken by panpipe's poller thread as the JDK's wakes its own channels
+            oneCpu("64 B round trip to a virtual thread blocked on a pipe for 20 ms, p50", "panpipe",
+                    jmh("VirtualThreadWakeBenchmark.panpipe", "idleMicros", "20000"),
+                    "JDK NIO Pipe", jmh("VirtualThreadWakeBenchmark.jdk", "idleMicros", "20000"), Metric.P50_NS, Floor.NONE),
             // worker round trips beside Python (round trips/s: above 1 panpipe is faster)
             row("64 B round trip to a worker", "panpipe worker", jmh("WorkerRoundTripBenchmark.bytes", "size", "64"),
                     "Python mp.Pipe", python("bytes:64"), Metric.OPS_PER_S, Floor.NONE),
