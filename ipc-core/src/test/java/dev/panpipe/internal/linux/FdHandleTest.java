@@ -1,5 +1,6 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.BrokenPipeException;
 import dev.panpipe.io.LeakCheck;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Redirect;
@@ -120,6 +121,33 @@ class FdHandleTest {
             assertTrue(FdHandle.virtualLooks() - before <= 5, "looks after the interrupt: " + (FdHandle.virtualLooks() - before));
             p.writeEnd().write(new byte[] {1}, 0, 1);
             assertEquals("true interrupted=true", outcome.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void shouldWakeAVirtualWriterWhenTheReaderMakesRoomAndWhenItGoes() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            int capacity = p.capacity();
+            // room: a write of twice the pipe's capacity waits for the reader to drain it (EPOLLOUT)
+            CompletableFuture<Integer> written = inVirtualThread(() -> {
+                p.writeEnd().write(new byte[2 * capacity], 0, 2 * capacity);
+                return 2 * capacity;
+            });
+            byte[] buf = new byte[capacity];
+            int read = 0;
+            while (read < 2 * capacity) read += p.readEnd().read(buf, 0, buf.length);
+            assertEquals(2 * capacity, written.get(10, TimeUnit.SECONDS));
+            // no reader: a writer blocked on the full pipe is told (EPOLLERR, which poll and epoll report unasked)
+            p.writeEnd().write(new byte[capacity], 0, capacity);
+            CompletableFuture<Integer> blocked = inVirtualThread(() -> {
+                p.writeEnd().write(new byte[1], 0, 1);
+                return 1;
+            });
+            Thread.sleep(200);
+            assertFalse(blocked.isDone(), "the pipe is full");
+            p.readEnd().close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> blocked.get(10, TimeUnit.SECONDS));
+            assertInstanceOf(BrokenPipeException.class, e.getCause());
         }
     }
 
