@@ -14,7 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.nio.channels.AsynchronousCloseException;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -49,8 +49,9 @@ public final class FdHandle implements AutoCloseable {
     /**
      * How many times a virtual thread has looked at an fd it waits for (a {@code poll} that does not wait): what a
      * wait costs besides its park, and what tells a test that a long wait sleeps instead of looking again and again.
+     * A LongAdder: many virtual threads on many carriers count at once, and are not to contend on one cache line.
      */
-    private static final AtomicLong VIRTUAL_LOOKS = new AtomicLong();
+    private static final LongAdder VIRTUAL_LOOKS = new LongAdder();
     /** What {@link #parkUntilReady} found. */
     private static final int READY = 1;
     private static final int NOT_READY = 0;
@@ -322,7 +323,7 @@ public final class FdHandle implements AutoCloseable {
     private boolean awaitVirtual(short events, int timeoutMillis, boolean interruptible) throws IOException {
         if (closeRequested()) return false;
         PollSet poll = pollSet(events, -1);     // no eventfd: a look polls the first entry alone
-        VIRTUAL_LOOKS.getAndIncrement();
+        VIRTUAL_LOOKS.increment();
         if (Syscalls.poll(poll.set, 1, 0) > 0) return true;
         if (timeoutMillis == 0) return false;
         long deadline = timeoutMillis < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMillis * 1_000_000L;
@@ -362,13 +363,13 @@ public final class FdHandle implements AutoCloseable {
                 if (poller.failed()) return POLLER_FAILED;
                 long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
                 if (left <= 0) return NOT_READY;
+                if (interruptible && Thread.currentThread().isInterrupted()) return NOT_READY;
                 // The one shot may have been spent on readiness gone again by the look (another reader took the
                 // bytes): watch again. An unspent one is merely replaced.
-                if (interruptible && Thread.currentThread().isInterrupted()) return NOT_READY;
                 if (!armed) poller.rearm(fd, events, poll.event);
                 if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
                 if (left == Long.MAX_VALUE) LockSupport.park(); else LockSupport.parkNanos(left);
-                VIRTUAL_LOOKS.getAndIncrement();
+                VIRTUAL_LOOKS.increment();
                 if (Syscalls.poll(poll.set, 1, 0) > 0) return READY;
             }
         } finally {
@@ -385,7 +386,7 @@ public final class FdHandle implements AutoCloseable {
         boolean interrupted = false;
         try {
             for (int round = 0; ; round++) {
-                VIRTUAL_LOOKS.getAndIncrement();
+                VIRTUAL_LOOKS.increment();
                 int n = Syscalls.poll(poll.set, 2, 0);
                 if (n != 0) return n;
                 long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
@@ -401,7 +402,7 @@ public final class FdHandle implements AutoCloseable {
 
     /** How many times virtual threads have looked at an fd they wait for, since the JVM started; for tests. */
     static long virtualLooks() {
-        return VIRTUAL_LOOKS.get();
+        return VIRTUAL_LOOKS.sum();
     }
 
     private int wakeFd() throws SyscallException {
