@@ -1098,6 +1098,11 @@ public final class SharedQueue implements AutoCloseable {
         int pid = claimedPid(claim);
         // a pid of 0 or below names no process (every claimer writes its own): written over, so ended, as in a lock word
         if (pid > 0 && !Processes.hasEnded(pid, startTime, START_BITS)) return false;
+        // Looked at again now that the claimer is known to have ended (it can change nothing from here on): it may
+        // have finished its turn and exited between the first look and the judgment. A writer that committed has
+        // a message in the slot, and writing ABANDONED over its length would lose it; a reader that released it
+        // has given the slot to the next lap.
+        if ((long) LONG.getAcquire(seg, slot + SEQUENCE) != seq) return false;
         // Before the claim names this process: the dead claimer's record would pass for this one's start time then.
         // A compare-and-set, so that a record written since by a later claim (this look was late) stays.
         LONG.compareAndSet(seg, slot + CLAIMER_START, record, startRecord(seq - capacity, UNKNOWN_START));
