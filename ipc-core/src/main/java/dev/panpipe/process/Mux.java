@@ -55,7 +55,8 @@ import java.util.regex.Pattern;
  * <h2>Stopping</h2>
  * Each child leads a process group of its own (so a terminal's Ctrl-C reaches only this process, which then
  * stops them in order). {@link #close()} closes every stdin, waits up to the grace period, sends SIGTERM to
- * every child's process group, waits again, sends SIGKILL, reaps, delivers what the children wrote last,
+ * every child's process group (each process gets it once: a child that left its group is signalled directly)
+ * and SIGCONT, so that a stopped child handles it now, waits again, sends SIGKILL, reaps, delivers what the children wrote last,
  * and removes the FIFOs it created and the directory if it created that. A child that ends first is left
  * unreaped until then, so the number of its group stays its own. A child the caller reaps itself, through
  * {@link #process} ({@code waitFor}, {@code destroy} or {@code close} there), keeps its {@link Exit} (it is

@@ -398,6 +398,7 @@ public final class Pipeline {
             }
             Throwable[] groupFailed = new Throwable[1];
             signalAll(failed, groupFailed, Signals.SIGTERM);
+            signalAll(failed, groupFailed, Signals.SIGCONT);    // a stopped stage handles its SIGTERM now, not never
             long deadline = System.nanoTime() + grace.toNanos();
             awaitAll(failed, deadline);
             awaitGroup(groupFailed, deadline);

@@ -92,7 +92,8 @@ public interface Subprocess extends AutoCloseable {
     void signal(int signal) throws IOException;
 
     /**
-     * Ends the child: SIGTERM, then SIGKILL if it is still running after {@code grace}; reaps it. An interrupt
+     * Ends the child: SIGTERM (and SIGCONT, so that a stopped child handles it now rather than at the SIGKILL),
+     * then SIGKILL if it is still running after {@code grace}; reaps it. An interrupt
      * of the calling thread shortens none of this and stays set.
      *
      * @return how it ended (a child that was already gone reports its real status)

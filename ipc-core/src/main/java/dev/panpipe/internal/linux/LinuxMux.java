@@ -812,6 +812,7 @@ public final class LinuxMux implements Mux {
         //    failure with one spares no other its signals.
         awaitChildren(Timeouts.deadline(grace), failures);
         signalGroups(Signals.SIGTERM, failures);
+        signalGroups(Signals.SIGCONT, failures);   // a stopped child handles its SIGTERM now, not never
         awaitChildren(Timeouts.deadline(grace), failures);
         signalGroups(Signals.SIGKILL, failures);
         awaitChildren(Long.MAX_VALUE, failures);
@@ -960,11 +961,18 @@ public final class LinuxMux implements Mux {
                 failed(c, e, failures);
             }
             if (c.process.reapedElsewhere()) continue;
+            boolean viaGroup = false;
             try {
-                c.process.signal(signal);    // through the pidfd: this very process or nobody
-                if (!c.process.signalGroupUnlessReaped(signal)) groupLeftAlone(c);
+                viaGroup = c.process.signalGroupUnlessReaped(signal);
+                if (!viaGroup) groupLeftAlone(c);
             } catch (SyscallException e) {
                 if (e.errno() != Errno.ESRCH && e.errno() != Errno.EPERM) failures.add(e);   // else no such group (any more)
+            }
+            try {
+                // Directly only if the group's signal missed it (it left the group: setsid): sent both ways, a
+                // child got each signal twice, and one that counts its SIGTERMs, or takes a second as "now, not
+                // gracefully", saw two.
+                if (!viaGroup || !ProcessGroups.isMember(c.process, c.process)) c.process.signal(signal);   // through the pidfd: this very process or nobody
             } catch (IOException e) {
                 failures.add(e);
             }

@@ -350,6 +350,10 @@ final class LinuxSubprocess implements Subprocess {
         ExitStatus s = reaper.status;
         if (s != null) return s;
         signal(Signals.SIGTERM);
+        // A stopped child (SIGSTOP, Ctrl-Z) would hold the SIGTERM pending through the whole grace period and
+        // then be killed without its chance to clean up: continued, it handles the SIGTERM at once. (systemd and
+        // a shell's kill of a stopped job do the same; a running child ignores SIGCONT unless it asks for it.)
+        signal(Signals.SIGCONT);
         s = await(Timeouts.millis(grace), false);
         if (s != null) return s;
         signal(Signals.SIGKILL);
