@@ -98,7 +98,7 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  * What it costs: the owner's death is found by waiters, which look at the owner between futex sleeps
  * (pidfd: gone or a zombie, and {@code /proc/PID/stat} start time: not a recycled pid) at most every
  * 50 ms, rather than announced by the kernel at once; and processes must
- * share a pid namespace.
+ * share a pid namespace, and a time namespace too ({@code /proc} shows start times shifted by the reader's).
  *
  * <h2>The lock word</h2>
  * <pre>
