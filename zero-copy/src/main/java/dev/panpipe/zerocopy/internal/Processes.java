@@ -15,7 +15,8 @@ import java.nio.file.Path;
  * Who this process is, and whether another one is still alive: what the shared lock and queue record as
  * the owner of a word or a slot, and what a blocked survivor asks before it takes over from a dead one.
  *
- * <p>A process is named by its pid (the processes must share a pid namespace) and, where it helps to tell
+ * <p>A process is named by its pid (the processes must share a pid namespace, and a time namespace too: /proc shows start times shifted
+ * by the reader's) and, where it helps to tell
  * a recycled pid from the original owner, by its start time ({@code /proc/PID/stat} field 22, clock ticks
  * after boot), which no two processes with the same pid can share.
  */

@@ -87,7 +87,13 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  * sleeps, glibc's mutex sleeps at once); on two vCPUs, where the figures move with the host's placement of
  * the vCPUs, in 3 of 7 (0.26-2.9x). Its steady state allocates nothing
  * uncontended ({@code SteadyAllocationProfiler}: 0 B/op in every iteration); with two threads, nothing in all
- * but at most 2 of a run's 10 iterations. The earlier "~16 ns against ~50 ns" predates the close gate and the
+ * but at most 2 of a run's 10 iterations. Those bytes (about 1 KB, once per JVM) are HotSpot's, not the
+ * lock's: when the FFM linker's {@code SharedUtils.checkNative}, which the futex calls pass through, is first
+ * queued for C2, the thread whose call crossed the threshold resolves that class's String constants (JFR with
+ * {@code -XX:-UseTLAB} shows 13 Strings allocated at {@code checkNative} under {@code Syscalls.futex_wait} or
+ * {@code futex_wake}, a C2 compile of {@code checkNative} 6 ms later; with
+ * {@code -XX:CompileCommand=exclude,jdk.internal.foreign.abi.SharedUtils::checkNative}, 0 of 6 forks
+ * allocated, against 4 of 6). No warm-up at link time can make C2 compile a JDK method. The earlier "~16 ns against ~50 ns" predates the close gate and the
  * holder's thread id, and had no benchmark behind it. The command (run it again under {@code taskset -c 0,1}):
  * {@snippet lang=sh :
  * . scripts/lib-jdk.sh && . scripts/lib-maven.sh && panpipe_mvn -q package -pl bench -am -DskipTests
