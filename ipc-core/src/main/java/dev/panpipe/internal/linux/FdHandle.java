@@ -71,6 +71,8 @@ public final class FdHandle implements AutoCloseable {
         final MemorySegment first = pollfd.asSlice(set, 0);
         final MemorySegment second = pollfd.asSlice(set, 1);
         final MemorySegment event = epoll_event.allocate(arena);
+        /** Made here, on the thread that waits: a virtual thread's one per thread, like the rest. */
+        final VirtualThreadPoller.Waiter waiter = new VirtualThreadPoller.Waiter();
     }
 
     private final int fd;
@@ -306,9 +308,8 @@ public final class FdHandle implements AutoCloseable {
      * {@link #await} for a virtual thread, which must not sleep in {@code poll(2)}: a native call pins the thread to
      * its carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a child
      * stalled every other virtual thread. So it looks without waiting, and if the fd is not ready, has the
-     * {@link VirtualThreadPoller} watch it and parks until it is unparked. Every unpark is followed by a look (it may
-     * be spurious: an interrupt, a close, an event meant for an earlier user of the fd number) and, if the fd is still
-     * not ready, a re-arm; the fd leaves the poller's set before this returns.
+     * {@link VirtualThreadPoller} watch it and parks until the poller says the fd is ready, or a close, the deadline
+     * or an interrupt comes; the fd leaves the poller's set before this returns.
      *
      * <p>{@link #close()} wakes such a waiter by unparking it, not through the eventfd a platform thread polls:
      * registering the eventfd as well would double the epoll_ctl calls of every wait and make an eventfd for every
@@ -331,7 +332,7 @@ public final class FdHandle implements AutoCloseable {
         boolean registered = false;
         if (poller != null) {
             try {
-                registered = poller.register(fd, events, poll.event);
+                registered = poller.register(fd, events, poll.waiter, poll.event);
             } catch (SyscallException e) {
                 if (!VirtualThreadPoller.unwatchable(e)) throw e;
             }
@@ -339,9 +340,9 @@ public final class FdHandle implements AutoCloseable {
         if (registered) {
             int outcome;
             try {
-                outcome = parkUntilReady(poller, events, deadline, interruptible, poll);
+                outcome = parkUntilReady(poller, deadline, interruptible, poll);
             } finally {
-                poller.deregister(fd, poll.event);
+                poller.deregister(fd, poll.waiter, poll.event);
             }
             if (outcome != POLLER_FAILED) return outcome == READY;
         }
@@ -353,24 +354,30 @@ public final class FdHandle implements AutoCloseable {
     /**
      * Parks until the registered fd is ready ({@link #READY}), the deadline or a close (or, if {@code interruptible},
      * an interrupt) comes, or the poller fails.
+     *
+     * <p>Ready is the poller's word ({@link VirtualThreadPoller.Waiter#fired()}), not a look: the look after every
+     * wake-up was a system call in every wait, for what epoll had just said. Any other unpark leaves the one shot
+     * unspent, so the registration is still armed and the thread just parks again. If the poller has reported the fd
+     * but not yet marked the waiter, its unpark is still to come and the next park returns at once. The deadline and
+     * an interrupt end the wait with one look, so that a wait that ends so still reports an fd that became ready as
+     * it ended, as a poll would.
      */
-    private int parkUntilReady(VirtualThreadPoller poller, short events, long deadline, boolean interruptible, PollSet poll)
+    private int parkUntilReady(VirtualThreadPoller poller, long deadline, boolean interruptible, PollSet poll)
             throws SyscallException {
+        VirtualThreadPoller.Waiter waiter = poll.waiter;
         boolean interrupted = false;
         try {
-            for (boolean armed = true; ; armed = false) {
+            for (;;) {
                 if (closeRequested()) return NOT_READY;
                 if (poller.failed()) return POLLER_FAILED;
                 long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
-                if (left <= 0) return NOT_READY;
-                if (interruptible && Thread.currentThread().isInterrupted()) return NOT_READY;
-                // The one shot may have been spent on readiness gone again by the look (another reader took the
-                // bytes): watch again. An unspent one is merely replaced.
-                if (!armed) poller.rearm(fd, events, poll.event);
+                if (left <= 0 || interruptible && Thread.currentThread().isInterrupted()) {
+                    VIRTUAL_LOOKS.increment();
+                    return Syscalls.poll(poll.set, 1, 0) > 0 ? READY : NOT_READY;
+                }
                 if (Thread.interrupted()) interrupted = true;   // set, it would make every park return at once
                 if (left == Long.MAX_VALUE) LockSupport.park(); else LockSupport.parkNanos(left);
-                VIRTUAL_LOOKS.increment();
-                if (Syscalls.poll(poll.set, 1, 0) > 0) return READY;
+                if (waiter.fired()) return READY;
             }
         } finally {
             if (interrupted) Thread.currentThread().interrupt();

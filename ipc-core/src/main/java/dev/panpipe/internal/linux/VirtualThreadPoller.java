@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -18,11 +19,14 @@ import java.util.concurrent.locks.LockSupport;
  * each fd that becomes ready. A virtual thread must not sleep in {@code poll(2)} itself: the native call pins it
  * to its carrier.
  *
- * <p>A waiter {@link #register registers} its fd with {@code EPOLLONESHOT}, parks, and on every unpark looks at
- * the fd itself (an unpark may be spurious: an interrupt, a close, an event for an fd number since reused), and
- * {@link #rearm re-arms} if it is not ready; it {@link #deregister deregisters} before its wait returns, so the
- * fd is never left in the set when its owner closes it. One waiter per fd: a second one is refused (the caller
- * waits some other way), since an epoll set holds an fd once.
+ * <p>A waiter {@link #register registers} its fd with {@code EPOLLONESHOT} and parks. The poller marks it
+ * {@link Waiter#fired() fired} before it unparks it, so a waiter learns that its fd is ready without a look of its own
+ * (a system call in every wait); any other unpark (an interrupt, a close, the deadline) leaves the one shot unspent
+ * and armed. The epoll data is the fd and a number of its own for each registration, so an event reported for an
+ * earlier registration of that fd number, dispatched after its waiter has gone, marks nobody. A waiter
+ * {@link #deregister deregisters} before its wait returns, so the fd is never left in the set when its owner closes
+ * it. One waiter per fd: a second one is refused (the caller waits some other way), since an epoll set holds an fd
+ * once.
  *
  * <p>One process-wide instance ({@link #shared}), made the first time a virtual thread has to wait: one epoll fd
  * (close-on-exec) and one daemon thread for the life of the process. If {@code epoll_wait} ever fails, the
@@ -42,8 +46,10 @@ final class VirtualThreadPoller {
     /** What epoll_wait is asked for; a test sets 0 to make the next call fail (EINVAL), as a broken set would. */
     private volatile int maxEvents = MAX_EVENTS;
     private final Thread thread;
-    /** fd → the virtual thread waiting for it; the epoll data of a registration is its fd. */
-    private final Map<Integer, Thread> waiters = new ConcurrentHashMap<>();
+    /** fd → the virtual thread waiting for it. */
+    private final Map<Integer, Waiter> waiters = new ConcurrentHashMap<>();
+    /** Numbers the registrations, for the high half of their epoll data; see {@link Waiter#id}. */
+    private final AtomicInteger registrations = new AtomicInteger();
     private volatile Throwable failure;
 
     private VirtualThreadPoller() throws SyscallException {
@@ -93,20 +99,42 @@ final class VirtualThreadPoller {
     }
 
     /**
-     * Watches {@code fd} for {@code pollEvents} (POLLIN, POLLOUT or 0) on behalf of the calling thread, once: the
-     * thread is unparked when it is ready or in error. {@code ev} is one epoll_event, the caller's scratch.
+     * One virtual thread's side of its waits, one at a time: made once per thread (by that thread) and used for each
+     * of them, so that a wait allocates nothing of its own.
+     */
+    static final class Waiter {
+        final Thread thread = Thread.currentThread();
+        /**
+         * The epoll data of its registration: the fd in the low half, the registration's number in the high half.
+         * A number alone would do; the fd in it is what the poller looks the waiter up by.
+         */
+        private volatile long id;
+        /** The id the poller last reported ready; written before the unpark that follows, read after the park. */
+        private volatile long firedId = -1;     // no id: a registration's fd is never -1
+
+        /** Whether the poller has reported the current registration: the fd was ready (or in error) then. */
+        boolean fired() {
+            return firedId == id;
+        }
+    }
+
+    /**
+     * Watches {@code fd} for {@code pollEvents} (POLLIN, POLLOUT or 0) on behalf of the calling thread, whose
+     * {@code waiter} this is, once: the waiter is marked {@link Waiter#fired() fired} and unparked when the fd is
+     * ready or in error. {@code ev} is one epoll_event, the caller's scratch.
      *
      * @return false if another thread is waiting for {@code fd} already: nothing was registered
      */
-    boolean register(int fd, short pollEvents, MemorySegment ev) throws SyscallException {
-        Thread me = Thread.currentThread();
-        if (waiters.putIfAbsent(fd, me) != null) return false;
+    boolean register(int fd, short pollEvents, Waiter waiter, MemorySegment ev) throws SyscallException {
+        long id = (long) registrations.incrementAndGet() << 32 | (fd & 0xFFFF_FFFFL);
+        waiter.id = id;     // before it is in the map, so the poller never matches an earlier registration's event to it
+        if (waiters.putIfAbsent(fd, waiter) != null) return false;
         try {
             // In the map first, the set second, so that whatever epoll reports finds its waiter.
-            EventLoop.ctl(epfd, linux_h.EPOLL_CTL_ADD(), fd, epollEvents(pollEvents), fd, ev);
+            EventLoop.ctl(epfd, linux_h.EPOLL_CTL_ADD(), fd, epollEvents(pollEvents), id, ev);
             return true;
         } catch (SyscallException e) {
-            waiters.remove(fd, me);
+            waiters.remove(fd, waiter);
             throw e;
         }
     }
@@ -119,32 +147,36 @@ final class VirtualThreadPoller {
         return e.errno() == Errno.EPERM;
     }
 
-    /** Watches the registered {@code fd} again after a wake-up that found it not ready (the one shot may be spent). */
-    void rearm(int fd, short pollEvents, MemorySegment ev) throws SyscallException {
-        EventLoop.ctl(epfd, linux_h.EPOLL_CTL_MOD(), fd, epollEvents(pollEvents), fd, ev);
-    }
-
     /**
      * Takes {@code fd} out of the set; before the wait returns, so its owner may close it. A failed poller's set
      * is left as it is: the fd cannot be reported any more, and the kernel drops it from the set when it closes.
      */
-    void deregister(int fd, MemorySegment ev) throws SyscallException {
+    void deregister(int fd, Waiter waiter, MemorySegment ev) throws SyscallException {
         try {
-            EventLoop.ctl(epfd, linux_h.EPOLL_CTL_DEL(), fd, 0, fd, ev);
+            EventLoop.ctl(epfd, linux_h.EPOLL_CTL_DEL(), fd, 0, 0, ev);
         } catch (SyscallException e) {
             if (!failed()) throw e;
         } finally {
-            waiters.remove(fd, Thread.currentThread());
+            waiters.remove(fd, waiter);
         }
     }
 
     /**
      * Unparks the thread waiting for {@code fd}, if there is one: {@link FdHandle#close()} wakes its virtual
-     * waiter so. At worst the unpark reaches a thread that has just stopped waiting; it looks and parks again.
+     * waiter so. At worst the unpark reaches a thread that has just stopped waiting: a spurious unpark, which any
+     * park must allow for.
      */
     void wake(int fd) {
-        Thread t = waiters.get(fd);
-        if (t != null) LockSupport.unpark(t);
+        Waiter w = waiters.get(fd);
+        if (w != null) LockSupport.unpark(w.thread);
+    }
+
+    /** Marks and unparks the waiter of the registration {@code id} that epoll reported, if it still waits. */
+    private void fired(long id) {
+        Waiter w = waiters.get((int) id);
+        if (w == null || w.id != id) return;   // its waiter has gone (deregistered before the event was dispatched)
+        w.firedId = id;                        // before the unpark: the waiter reads it once it runs again
+        LockSupport.unpark(w.thread);
     }
 
     /** {@link #wake} on the shared poller, if one has been made: nobody can be registered with it otherwise. */
@@ -180,13 +212,13 @@ final class VirtualThreadPoller {
             MemorySegment events = epoll_event.allocateArray(MAX_EVENTS, arena);
             for (;;) {
                 int n = Syscalls.epoll_wait(epfd, events, maxEvents, -1);
-                for (int i = 0; i < n; i++) wake((int) EventLoop.id(events, i));
+                for (int i = 0; i < n; i++) fired(EventLoop.id(events, i));
             }
         } catch (Throwable t) {
             // Not silent and nobody stranded: the flag is set before the sweep, and a waiter registers before it
             // looks at the flag, so each waiter is either unparked here or sees the flag before it parks.
             failure = t;
-            waiters.values().forEach(LockSupport::unpark);
+            waiters.values().forEach(w -> LockSupport.unpark(w.thread));
             thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
         }
     }

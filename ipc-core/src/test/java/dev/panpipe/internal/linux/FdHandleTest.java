@@ -88,6 +88,25 @@ class FdHandleTest {
     }
 
     @Test
+    void shouldTakeThePollersWordThatTheFdIsReadyRatherThanLookAgain() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            int rounds = 5;
+            long looks = 0;
+            for (int i = 0; i < rounds; i++) {
+                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                Thread.sleep(100);                              // parked, registered with the poller
+                long before = FdHandle.virtualLooks();
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+                assertEquals(1, read.get(10, TimeUnit.SECONDS));
+                looks += FdHandle.virtualLooks() - before;
+            }
+            // A look after each wake-up was a system call in every wait of a busy reader, for what the poller had
+            // just been told by epoll; one look per wake-up would make `rounds`.
+            assertTrue(looks < rounds, rounds + " wake-ups by the poller took " + looks + " looks");
+        }
+    }
+
+    @Test
     void shouldWakeAVirtualWaiterWithAsynchronousCloseWhenAnotherThreadCloses() throws Exception {
         LinuxPipe p = LinuxPipe.open();
         try {
@@ -117,7 +136,8 @@ class FdHandleTest {
             waiter.interrupt();
             Thread.sleep(300);
             assertFalse(outcome.isDone(), "an interrupt does not end the wait");
-            // woken by the interrupt, it looked once and parked again, rather than spun on its interrupt status
+            // woken by the interrupt, it parked again (the poller had not said the fd was ready), rather than spun on
+            // its interrupt status
             assertTrue(FdHandle.virtualLooks() - before <= 5, "looks after the interrupt: " + (FdHandle.virtualLooks() - before));
             p.writeEnd().write(new byte[] {1}, 0, 1);
             assertEquals("true interrupted=true", outcome.get(10, TimeUnit.SECONDS));
