@@ -241,7 +241,17 @@ public final class FdHandle implements AutoCloseable {
 
     /** Waits until the fd is readable (or at end of stream), the timeout passes, or the handle is closed. */
     public boolean awaitReadable(int timeoutMillis) throws IOException {
-        return await(POLLIN, timeoutMillis, false);
+        return await(POLLIN, timeoutMillis, false, true);
+    }
+
+    /**
+     * {@link #awaitReadable awaitReadable(-1)} for a caller whose read has just answered EAGAIN: a virtual thread
+     * registers with the poller without looking at the fd first, since a look would only find what the read found
+     * (and an fd that has become ready since is reported by epoll as it is added). That look was a system call in
+     * every wait of a reader that drains its pipe.
+     */
+    boolean awaitReadableAfterEmptyRead() throws IOException {
+        return await(POLLIN, -1, false, false);
     }
 
     /**
@@ -251,12 +261,20 @@ public final class FdHandle implements AutoCloseable {
      * as in {@link #awaitReadable}.
      */
     public boolean awaitReadableUnlessInterrupted(int timeoutMillis) throws IOException {
-        return await(POLLIN, timeoutMillis, true);
+        return await(POLLIN, timeoutMillis, true, true);
     }
 
     /** Waits until the fd is writable (or the reader is gone), the timeout passes, or the handle is closed. */
     public boolean awaitWritable(int timeoutMillis) throws IOException {
-        return await(POLLOUT, timeoutMillis, false);
+        return await(POLLOUT, timeoutMillis, false, true);
+    }
+
+    /**
+     * {@link #awaitWritable awaitWritable(-1)} for a caller whose write has just found the fd full (EAGAIN, or a
+     * short write to a pipe): no look first, as in {@link #awaitReadableAfterEmptyRead}.
+     */
+    boolean awaitWritableAfterFullWrite() throws IOException {
+        return await(POLLOUT, -1, false, false);
     }
 
     /**
@@ -267,18 +285,20 @@ public final class FdHandle implements AutoCloseable {
      * @return true on error or hang-up, false on timeout
      */
     public boolean awaitError(int timeoutMillis) throws IOException {
-        return await((short) 0, timeoutMillis, false);   // poll reports POLLERR and POLLHUP even when not asked for
+        return await((short) 0, timeoutMillis, false, true);   // poll reports POLLERR and POLLHUP even when not asked for
     }
 
     /**
-     * Must be called between {@link #acquire()} and {@link #release()}.
+     * Must be called between {@link #acquire()} and {@link #release()}. {@code lookFirst}: whether a virtual thread
+     * looks at the fd before it registers with the poller; false only where the caller's call has just found it not
+     * ready. A platform thread's poll looks as it waits.
      *
      * @return true when the fd is ready, false on timeout
      * @throws AsynchronousCloseException if another thread closed the handle meanwhile
      */
-    private boolean await(short events, int timeoutMillis, boolean interruptible) throws IOException {
+    private boolean await(short events, int timeoutMillis, boolean interruptible, boolean lookFirst) throws IOException {
         if (Thread.currentThread().isVirtual()) {
-            boolean ready = awaitVirtual(events, timeoutMillis, interruptible);
+            boolean ready = awaitVirtual(events, timeoutMillis, interruptible, lookFirst);
             if (closeRequested()) throw new AsynchronousCloseException();
             return ready;
         }
@@ -307,9 +327,9 @@ public final class FdHandle implements AutoCloseable {
     /**
      * {@link #await} for a virtual thread, which must not sleep in {@code poll(2)}: a native call pins the thread to
      * its carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a child
-     * stalled every other virtual thread. So it looks without waiting, and if the fd is not ready, has the
-     * {@link VirtualThreadPoller} watch it and parks until the poller says the fd is ready, or a close, the deadline
-     * or an interrupt comes; the fd leaves the poller's set before this returns.
+     * stalled every other virtual thread. So it looks without waiting (unless {@code lookFirst} is false), and if the
+     * fd is not ready, has the {@link VirtualThreadPoller} watch it and parks until the poller says the fd is ready,
+     * or a close, the deadline or an interrupt comes; the fd leaves the poller's set before this returns.
      *
      * <p>{@link #close()} wakes such a waiter by unparking it, not through the eventfd a platform thread polls:
      * registering the eventfd as well would double the epoll_ctl calls of every wait and make an eventfd for every
@@ -321,12 +341,15 @@ public final class FdHandle implements AutoCloseable {
      * ready and the interrupt status left set. A wait the poller cannot take, because another thread waits for
      * this fd already or epoll refuses it, or because the poller has failed, goes on in {@link #pollParking}.
      */
-    private boolean awaitVirtual(short events, int timeoutMillis, boolean interruptible) throws IOException {
+    private boolean awaitVirtual(short events, int timeoutMillis, boolean interruptible, boolean lookFirst)
+            throws IOException {
         if (closeRequested()) return false;
         PollSet poll = pollSet(events, -1);     // no eventfd: a look polls the first entry alone
-        VIRTUAL_LOOKS.increment();
-        if (Syscalls.poll(poll.set, 1, 0) > 0) return true;
-        if (timeoutMillis == 0) return false;
+        if (lookFirst || timeoutMillis == 0) {  // a wait of 0 is nothing but the look
+            VIRTUAL_LOOKS.increment();
+            if (Syscalls.poll(poll.set, 1, 0) > 0) return true;
+            if (timeoutMillis == 0) return false;
+        }
         long deadline = timeoutMillis < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMillis * 1_000_000L;
         VirtualThreadPoller poller = VirtualThreadPoller.shared();
         boolean registered = false;

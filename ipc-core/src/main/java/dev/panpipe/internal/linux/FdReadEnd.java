@@ -40,7 +40,7 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
             if (n > 0) return n;
             if (n == 0) return EOF;
             if (!blocking) return 0;
-            handle.awaitReadable(-1);
+            handle.awaitReadableAfterEmptyRead();
         }
     }
 

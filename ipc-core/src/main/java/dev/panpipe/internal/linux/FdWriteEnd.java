@@ -47,13 +47,13 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
             long n = at == 0 ? Syscalls.write(fd, src, length) : Syscalls.write(fd, src, at, length - done);
             if (n == Syscalls.WOULD_BLOCK) {
                 if (!blocking) break;
-                handle.awaitWritable(-1);
+                handle.awaitWritableAfterFullWrite();
                 continue;
             }
             done += n;
             // A short write on a non-blocking pipe means it is full: the next write would only fail with
             // EAGAIN, so wait for room first (one system call fewer per refill).
-            if (blocking && nonBlockingFd && done < length) handle.awaitWritable(-1);
+            if (blocking && nonBlockingFd && done < length) handle.awaitWritableAfterFullWrite();
         }
         return done;
     }

@@ -107,6 +107,24 @@ class FdHandleTest {
     }
 
     @Test
+    void shouldNotLookAtAPipeItsReadHasJustFoundEmptyBeforeItParks() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            int rounds = 5;
+            long before = FdHandle.virtualLooks();
+            for (int i = 0; i < rounds; i++) {
+                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                Thread.sleep(100);                              // the read found it empty, and the reader parked
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+                assertEquals(1, read.get(10, TimeUnit.SECONDS));
+            }
+            long looks = FdHandle.virtualLooks() - before;
+            // The read's EAGAIN is the look: another before registering would find the same, and an fd ready by then
+            // is reported by epoll when it is added. One look per wait would make `rounds`.
+            assertTrue(looks < rounds, rounds + " waits after an empty read took " + looks + " looks");
+        }
+    }
+
+    @Test
     void shouldWakeAVirtualWaiterWithAsynchronousCloseWhenAnotherThreadCloses() throws Exception {
         LinuxPipe p = LinuxPipe.open();
         try {
