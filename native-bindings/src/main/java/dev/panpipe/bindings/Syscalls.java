@@ -726,6 +726,54 @@ public final class Syscalls {
                 FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_POINTER));
     }
 
+    /**
+     * {@code SIGTTOU}, which the generated bindings' filter list leaves out (jextract is not at hand to add it):
+     * 22 in asm-generic/signal.h and in x86's own, the two architectures panpipe runs on.
+     */
+    public static final int SIGTTOU = 22;
+
+    /** {@code getpgrp()}: the calling process's group; cannot fail. */
+    public static int getpgrp() {
+        try { return (int) Getpgrp.H.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
+    }
+
+    /**
+     * {@code tcgetpgrp(fd)}: the foreground process group of the terminal {@code fd}, which must be the caller's
+     * controlling terminal (ENOTTY if it is not, or not a terminal at all).
+     */
+    public static int tcgetpgrp(int fd) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) Tcgetpgrp.H.invokeExact(st, fd); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("tcgetpgrp", "fd " + fd, errno(st));
+        return r;
+    }
+
+    /**
+     * {@code tcsetpgrp(fd, pgrp)}. From a process outside the terminal's foreground group the kernel sends its
+     * group SIGTTOU instead, unless the calling thread blocks or ignores SIGTTOU: the caller sees to that.
+     */
+    public static void tcsetpgrp(int fd, int pgrp) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) Tcsetpgrp.H.invokeExact(st, fd, pgrp); } catch (Throwable t) { throw unchecked(t); }
+        if (r == -1) throw SyscallException.of("tcsetpgrp", "fd " + fd + ", group " + pgrp, errno(st));
+    }
+
+    // Not in the generated bindings' filter list (jextract is not at hand to add them): linked by name.
+    private static final class Getpgrp {
+        static final MethodHandle H = LINKER.downcallHandle(LINKER.defaultLookup().find("getpgrp").orElseThrow(),
+                FunctionDescriptor.of(C_INT));
+    }
+    private static final class Tcgetpgrp {
+        static final MethodHandle H = link(LINKER.defaultLookup().find("tcgetpgrp").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT));
+    }
+    private static final class Tcsetpgrp {
+        static final MethodHandle H = link(LINKER.defaultLookup().find("tcsetpgrp").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT, C_INT));
+    }
+
     /** The pidfd calls, linked only if this C library exports them. */
     private static final class Pidfd {
         static final MethodHandle OPEN = optional("pidfd_open", linux_h.pidfd_open$descriptor());
