@@ -83,8 +83,10 @@ final class PipelineCommand implements Callable<Integer> {
                     + "Ctrl-C reaches them directly, and a signal sent to panpipe alone does not.",
             "panpipe waits for the first stage, the group's leader, last, so the group is signalled until every "
                     + "stage has ended; what is left in it then is left alone, as a shell leaves a finished job's "
-                    + "background processes. A stage in a group of its own is stopped (SIGTTIN) if it reads a "
-                    + "terminal: give --in FILE, or pipe panpipe's input, when running at one."})
+                    + "background processes. At a terminal, when panpipe runs in its foreground, the group is "
+                    + "made the terminal's foreground group while the stages run, as a shell does for a "
+                    + "foreground job: they may read the terminal, its Ctrl-C goes to them directly, and panpipe "
+                    + "takes the terminal back when they have ended."})
     boolean processGroup;
 
     @Parameters(arity = "1..*", paramLabel = "STAGE", description = "A command line, one argument per stage, e.g. 'grep -v \"two words\"'.")
@@ -103,7 +105,8 @@ final class PipelineCommand implements Callable<Integer> {
                 .output(out == null ? Redirect.inherit() : append ? Redirect.appendTo(out) : Redirect.to(out))
                 .stderr(Redirect.inherit())
                 .pipefail(pipefail)
-                .newProcessGroup(processGroup);
+                .newProcessGroup(processGroup)
+                .foreground(processGroup);
         PrintWriter err = spec.commandLine().getErr();
         AtomicReference<Pipeline.Running> started = new AtomicReference<>();
         waitOutInterrupts(started);
@@ -149,8 +152,9 @@ final class PipelineCommand implements Callable<Integer> {
     }
 
     /**
-     * With --process-group the stages are out of panpipe's group, so neither a terminal's Ctrl-C nor a
-     * {@code kill -- -PGID} of panpipe's group reaches them, and panpipe's dying of SIGTERM or SIGHUP would leave
+     * With --process-group the stages are out of panpipe's group, so a {@code kill -- -PGID} of panpipe's group
+     * does not reach them (a terminal's Ctrl-C does: their group is the terminal's foreground one then, see
+     * {@link Pipeline#foreground}, and panpipe's is not), and panpipe's dying of SIGTERM or SIGHUP would leave
      * them running: each of the three is passed on to the stages' group ({@link Pipeline.Running#signal}), and
      * panpipe waits for the stages as before, so what they do with it decides its status. Before any stage
      * exists it dies of the signal, as {@link #waitOutInterrupts} does for SIGINT; while they are being started,

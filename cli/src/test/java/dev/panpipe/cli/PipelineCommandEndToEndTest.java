@@ -9,11 +9,16 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -87,6 +92,54 @@ class PipelineCommandEndToEndTest {
             p.destroyForcibly().waitFor();
             if (sleep != 0 && !ended(sleep)) ProcessHandle.of(sleep).ifPresent(ProcessHandle::destroyForcibly);
         }
+    }
+
+    /**
+     * At a terminal, as a shell with job control runs a foreground job: the stages' group is the terminal's
+     * foreground group while they run, so a first stage reading the terminal gets the line typed there (it was
+     * stopped by SIGTTIN, in a background group), and panpipe's group has the terminal again afterwards. The
+     * terminal is a real pseudo-terminal made by util-linux {@code script}, whose child, {@code sh}, leads its
+     * session and runs panpipe in its own, foreground, group; the line is typed into the pty through script's stdin.
+     */
+    @Test
+    @Timeout(120)
+    void shouldGiveTheTerminalToTheStagesAndTakeItBack() throws Exception {
+        Path out = dir.resolve("tty.out");
+        // sh's fields of its own /proc/PID/stat after panpipe: 5 is its group, 8 the terminal's foreground group.
+        String command = "'" + launcher + "' pipeline --process-group \"head -n 1\" \"tr a-z A-Z\"; echo \"status $?\";"
+                + " read pid comm state ppid group session tty foreground rest < /proc/self/stat;"
+                + " echo \"group $group foreground $foreground\"";
+        ProcessBuilder pb = new ProcessBuilder("script", "-q", "-c", command, "/dev/null").directory(dir.toFile())
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().put("SHELL", "/bin/sh");        // what script runs COMMAND with
+        Process script = pb.start();
+        try (OutputStream typed = script.getOutputStream()) {
+            // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
+            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
+            typed.flush();
+            // Bounded, for correctness only: the old code never ends, its first stage stopped (state T).
+            boolean ended = script.waitFor(60, TimeUnit.SECONDS);
+            assertTrue(ended, "the pipeline did not end; its processes' states: " + states(script)
+                    + "; terminal output: " + Files.readString(out));
+        } finally {
+            List<ProcessHandle> left = script.descendants().toList();
+            left.forEach(ProcessHandle::destroyForcibly);
+            script.destroyForcibly().waitFor();
+        }
+        String tty = Files.readString(out);
+        assertTrue(tty.contains("HELLO"), "the first stage read the typed line: " + tty);
+        assertTrue(tty.contains("status 0"), tty);
+        Matcher after = Pattern.compile("group (\\d+) foreground (\\d+)").matcher(tty);
+        assertTrue(after.find(), tty);
+        assertEquals(after.group(1), after.group(2), "the terminal's foreground group is sh's, panpipe's, again: " + tty);
+    }
+
+    /** Each process under {@code p} as "pid comm state", to say which stage stopped. */
+    private static String states(Process p) {
+        return p.descendants().map(d -> d.pid() + " " + ProcFs.comm(d.pid()) + " " + ProcFs.state(d.pid()))
+                .collect(Collectors.joining(", "));
     }
 
     private String run(String option, List<String> stages) throws Exception {

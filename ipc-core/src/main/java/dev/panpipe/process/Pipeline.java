@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * {@code cat file.txt | grep Yost | wc -l} as processes connected fd-to-fd by the kernel: each stage's
@@ -40,6 +41,7 @@ public final class Pipeline {
     private Redirect stderr = Redirect.inherit();
     private boolean pipefail;
     private boolean newProcessGroup;
+    private boolean foreground;
     private int pipeCapacity;
 
     private Pipeline(List<List<String>> stages) {
@@ -134,11 +136,34 @@ public final class Pipeline {
      * leaves a finished job's background processes. A stage that moved to a group of its own ({@code setsid}) is
      * signalled directly; what such a process starts is reached by no signal.
      *
-     * <p>A group of its own is not a terminal's foreground group: a stage that reads the terminal it inherited
-     * as stdin is stopped (SIGTTIN), so give the first stage a file or a pipe when this process runs at one.
+     * <p>A group of its own is not a terminal's foreground group: a stage that reads the terminal is stopped
+     * (SIGTTIN), and so is one that writes it while {@code stty tostop} is set (SIGTTOU), unless the group is made
+     * the foreground one with {@link #foreground(boolean)}.
      */
     public Pipeline newProcessGroup(boolean newProcessGroup) {
         this.newProcessGroup = newProcessGroup;
+        return this;
+    }
+
+    /**
+     * With {@link #newProcessGroup(boolean)}, makes the stages' group the foreground process group of this
+     * process's terminal while the pipeline runs, as a shell with job control does for a foreground job: the
+     * stages may then read the terminal (a first stage reading it was stopped by SIGTTIN), and the terminal's
+     * Ctrl-C, Ctrl-\ and Ctrl-Z go to them and no longer to this process. Done only when stdin is this process's
+     * controlling terminal and this process's group is its foreground group ({@code tcgetpgrp(0) == getpgrp()});
+     * otherwise, as with no terminal or when running in the background, nothing changes. {@link #start()} does it
+     * right after the last stage has started and then sends the group SIGCONT, as a shell's {@code fg} does: a stage
+     * that touched the terminal before its group was the foreground one was stopped, and goes on now. The
+     * foreground goes back to this process's group once the pipeline has ended: when {@link Running#waitFor()}
+     * has seen every stage end, or in {@link Running#close()}, whichever comes first, also after a failure.
+     * While the stages have it, this process is in the background: with {@code tostop} set, its own writes to the
+     * terminal stop it (SIGTTOU), as they would a background job's. Default {@code false}.
+     *
+     * @throws IllegalStateException from {@link #start()} if set without {@link #newProcessGroup(boolean)}: the stages
+     *         would be in this process's own group, which has the terminal already
+     */
+    public Pipeline foreground(boolean foreground) {
+        this.foreground = foreground;
         return this;
     }
 
@@ -177,6 +202,7 @@ public final class Pipeline {
      *         pipe to stage 3: pipe2: EMFILE (Too many open files)")
      */
     public Running start() throws IOException {
+        if (foreground && !newProcessGroup) throw new IllegalStateException("foreground(true) needs newProcessGroup(true)");
         Redirect in = LinuxSpawner.openFileNow(input);
         Redirect out = null, err = null;
         try {
@@ -226,7 +252,13 @@ public final class Pipeline {
                 }
                 previous = link == null ? null : link.readEnd();
             }
-            return new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace(), newProcessGroup);
+            Running running = new Running(started, pipefail, in instanceof Redirect.Pipe, builders.getFirst().destroyGrace(), newProcessGroup);
+            if (foreground) {
+                // Any failure here ends the stages as a failed start does, through the catch below (started is
+                // still this list), and leaves the terminal as it was.
+                running.takeTerminal();
+            }
+            return running;
         } catch (IOException | RuntimeException e) {
             // The stages already started are ended as close ends a pipeline, all together: SIGTERM to every
             // one, one short grace period shared by all, SIGKILL, reap. (Ended one by one, each with a grace
@@ -314,6 +346,8 @@ public final class Pipeline {
         private final Duration grace;
         /** The first stage, when it leads a process group the others joined; else null. */
         private final Subprocess groupLeader;
+        /** This process's group while the stages' group has the terminal, to give it back to; else -1. */
+        private final AtomicInteger terminalOwner = new AtomicInteger(-1);
 
         private Running(List<Subprocess> processes, boolean pipefail, boolean inputPiped, Duration grace, boolean grouped) {
             this.processes = List.copyOf(processes);
@@ -341,7 +375,35 @@ public final class Pipeline {
         public Result waitFor() throws IOException {
             ExitStatus[] statuses = new ExitStatus[processes.size()];
             for (int i = processes.size() - 1; i >= 0; i--) statuses[i] = processes.get(i).waitFor();
+            giveTerminalBack();
             return new Result(List.of(statuses), pipefail);
+        }
+
+        /** See {@link Pipeline#foreground(boolean)}: the group gets the terminal, then SIGCONT. */
+        private void takeTerminal() throws IOException {
+            int own = ProcessGroups.takeTerminal(groupLeader);
+            if (own == -1) return;
+            terminalOwner.set(own);
+            // A stage that read or wrote the terminal before this was stopped by SIGTTIN or SIGTTOU; its call is
+            // made again once it goes on, and the terminal is its group's now. As a shell's fg, which continues a
+            // job after giving it the terminal; a stage that was not stopped ignores SIGCONT unless it handles it.
+            try {
+                signal(Signals.SIGCONT);
+            } catch (IOException | RuntimeException e) {
+                // The failed start's close is another Running's, which does not know the terminal was taken.
+                try {
+                    giveTerminalBack();
+                } catch (IOException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+        }
+
+        /** Gives the terminal back to this process's group, once, if the stages' group has it. */
+        private void giveTerminalBack() throws IOException {
+            int own = terminalOwner.getAndSet(-1);
+            if (own != -1) ProcessGroups.giveTerminalBack(own);
         }
 
         /**
@@ -403,6 +465,13 @@ public final class Pipeline {
             awaitAll(failed, deadline);
             awaitGroup(groupFailed, deadline);
             signalAll(failed, groupFailed, Signals.SIGKILL);
+            Throwable terminalFailed = null;
+            try {
+                // However the stages ended, this process's group is the foreground one again.
+                giveTerminalBack();
+            } catch (IOException | RuntimeException | Error e) {
+                terminalFailed = e;
+            }
             Closer closer = new Closer();
             for (int i = 0; i < processes.size(); i++) {
                 Throwable closing = null;
@@ -414,6 +483,7 @@ public final class Pipeline {
                 if (closing != null || failed[i] != null) closer.add(closing != null ? closing : failed[i]);
             }
             if (groupFailed[0] != null) closer.add(groupFailed[0]);
+            if (terminalFailed != null) closer.add(terminalFailed);
             closer.throwFailure();
         }
 

@@ -2,9 +2,14 @@ package dev.panpipe.internal.linux;
 
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.sigset_t;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryIteratorException;
 import java.nio.file.DirectoryStream;
@@ -116,6 +121,84 @@ public final class ProcessGroups {
     public static boolean isMember(Subprocess p, Subprocess leader) {
         Member m = stat(PROC.resolve(Long.toString(p.pid())).resolve("stat"));
         return m != null && m.group() == leader.pid() && !linux(p).reaped();
+    }
+
+    /** The terminal a foreground pipeline takes: stdin's, as the terminal a shell's job control uses is its own. */
+    private static final int TERMINAL_FD = 0;
+
+    /**
+     * Makes the group {@code leader} leads the foreground process group of this process's terminal, as a shell
+     * with job control does for a foreground job, if stdin is this process's controlling terminal and this
+     * process's group is its foreground group now; otherwise (no terminal, or this process runs in the
+     * background) changes nothing.
+     *
+     * @return this process's group, for {@link #giveTerminalBack}; -1 if nothing was changed
+     * @throws SyscallException from tcgetpgrp or tcsetpgrp, for an errno other than "not a terminal" (ENOTTY,
+     *         EBADF: no stdin, or one that is not this process's controlling terminal)
+     */
+    public static int takeTerminal(Subprocess leader) throws SyscallException {
+        int own = Syscalls.getpgrp();
+        int foreground;
+        try {
+            foreground = Syscalls.tcgetpgrp(TERMINAL_FD);
+        } catch (SyscallException e) {
+            if (e.errno() == linux_h.ENOTTY() || e.errno() == Errno.EBADF) return -1;
+            throw e;
+        }
+        if (foreground != own) return -1;
+        setForeground((int) leader.pid());
+        return own;
+    }
+
+    /**
+     * Makes {@code group}, as {@link #takeTerminal} returned it, the terminal's foreground group again. A terminal
+     * that has hung up meanwhile (its tcsetpgrp fails with ENOTTY, or EIO) has nothing to give back.
+     */
+    public static void giveTerminalBack(int group) throws SyscallException {
+        try {
+            setForeground(group);
+        } catch (SyscallException e) {
+            if (e.errno() != linux_h.ENOTTY() && e.errno() != linux_h.EIO()) throw e;
+        }
+    }
+
+    /**
+     * tcsetpgrp with SIGTTOU blocked in the calling thread: this process is, or is about to be, outside the
+     * foreground group, and the kernel would otherwise stop the whole JVM with SIGTTOU instead (it ignores a
+     * signal the caller blocks). A virtual thread could move to another carrier between the three calls, one
+     * without the mask, so it hands them to a platform thread of their own.
+     */
+    private static void setForeground(int group) throws SyscallException {
+        if (!Thread.currentThread().isVirtual()) {
+            setForegroundOnThisThread(group);
+            return;
+        }
+        SyscallException[] failed = new SyscallException[1];
+        Thread t = Thread.ofPlatform().name("panpipe-tcsetpgrp").start(() -> {
+            try {
+                setForegroundOnThisThread(group);
+            } catch (SyscallException e) {
+                failed[0] = e;
+            }
+        });
+        Uninterruptibly.join(t);
+        if (failed[0] != null) throw failed[0];
+    }
+
+    private static void setForegroundOnThisThread(int group) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ttou = sigset_t.allocate(arena);
+            MemorySegment old = sigset_t.allocate(arena);
+            linux_h.sigemptyset(ttou);
+            linux_h.sigaddset(ttou, Syscalls.SIGTTOU);
+            Syscalls.checkReturned("pthread_sigmask", "SIG_BLOCK SIGTTOU", linux_h.pthread_sigmask(linux_h.SIG_BLOCK(), ttou, old));
+            try {
+                Syscalls.tcsetpgrp(TERMINAL_FD, group);
+            } finally {
+                // Cannot fail with a valid how; were SIGTTOU pending it would come now, but blocked it is never sent.
+                linux_h.pthread_sigmask(linux_h.SIG_SETMASK(), old, MemorySegment.NULL);
+            }
+        }
     }
 
     /** Every process whose group is {@code pgid}, zombies included, as /proc lists them now. */
