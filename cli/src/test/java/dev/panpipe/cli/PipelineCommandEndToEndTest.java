@@ -97,40 +97,85 @@ class PipelineCommandEndToEndTest {
     /**
      * At a terminal, as a shell with job control runs a foreground job: the stages' group is the terminal's
      * foreground group while they run, so a first stage reading the terminal gets the line typed there (it was
-     * stopped by SIGTTIN, in a background group), and panpipe's group has the terminal again afterwards. The
-     * terminal is a real pseudo-terminal made by util-linux {@code script}, whose child, {@code sh}, leads its
-     * session and runs panpipe in its own, foreground, group; the line is typed into the pty through script's stdin.
+     * stopped by SIGTTIN, in a background group), and panpipe's group has the terminal again afterwards.
      */
     @Test
     @Timeout(120)
     void shouldGiveTheTerminalToTheStagesAndTakeItBack() throws Exception {
         Path out = dir.resolve("tty.out");
-        // sh's fields of its own /proc/PID/stat after panpipe: 5 is its group, 8 the terminal's foreground group.
-        String command = "'" + launcher + "' pipeline --process-group \"head -n 1\" \"tr a-z A-Z\"; echo \"status $?\";"
+        Process script = startAtTerminal("\"head -n 1\" \"tr a-z A-Z\"", out);
+        try (OutputStream typed = script.getOutputStream()) {
+            // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
+            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
+            typed.flush();
+            awaitEnd(script, out);
+        } finally {
+            destroyWithDescendants(script);
+        }
+        String tty = Files.readString(out);
+        assertTrue(tty.contains("HELLO"), "the first stage read the typed line: " + tty);
+        assertTrue(tty.contains("status 0"), tty);
+        assertForegroundIsShellsAgain(tty);
+    }
+
+    /**
+     * The terminal's Ctrl-C goes to its foreground group, the stages', which die of it; panpipe dies of SIGINT
+     * too, as the last stage did (its shell sees 130), and gives the terminal back on the way.
+     */
+    @Test
+    @Timeout(120)
+    void shouldSendTheTerminalsCtrlCToTheStages() throws Exception {
+        Path out = dir.resolve("tty.out");
+        Process script = startAtTerminal("cat \"tr a-z A-Z\"", out);
+        try (OutputStream typed = script.getOutputStream()) {
+            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
+            typed.flush();
+            // Before this, Ctrl-C would go to sh's group and end sh: wait until the stages have the terminal.
+            CallingScript.awaitContaining("the first stage read the typed line", "HELLO", out);
+            typed.write(3);      // Ctrl-C (VINTR): SIGINT to the terminal's foreground group
+            typed.flush();
+            awaitEnd(script, out);
+        } finally {
+            destroyWithDescendants(script);
+        }
+        String tty = Files.readString(out);
+        assertTrue(tty.contains("status 130"), "panpipe died of SIGINT: " + tty);
+        assertForegroundIsShellsAgain(tty);
+    }
+
+    /**
+     * {@code panpipe pipeline --process-group STAGES} at a real pseudo-terminal made by util-linux {@code script},
+     * whose child, {@code sh}, leads the pty's session and runs panpipe in its own, foreground, group, then prints
+     * panpipe's status and, from its own {@code /proc/PID/stat}, its group (field 5) and the terminal's foreground
+     * group (field 8). What the test writes to script's stdin is typed into the pty; what the pty shows is in
+     * {@code out}.
+     */
+    private Process startAtTerminal(String stages, Path out) throws IOException {
+        String command = "'" + launcher + "' pipeline --process-group " + stages + "; echo \"status $?\";"
                 + " read pid comm state ppid group session tty foreground rest < /proc/self/stat;"
                 + " echo \"group $group foreground $foreground\"";
         ProcessBuilder pb = new ProcessBuilder("script", "-q", "-c", command, "/dev/null").directory(dir.toFile())
                 .redirectOutput(out.toFile())
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         pb.environment().put("PANPIPE_NO_BUILD", "1");
-        pb.environment().put("SHELL", "/bin/sh");        // what script runs COMMAND with
-        Process script = pb.start();
-        try (OutputStream typed = script.getOutputStream()) {
-            // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
-            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
-            typed.flush();
-            // Bounded, for correctness only: the old code never ends, its first stage stopped (state T).
-            boolean ended = script.waitFor(60, TimeUnit.SECONDS);
-            assertTrue(ended, "the pipeline did not end; its processes' states: " + states(script)
-                    + "; terminal output: " + Files.readString(out));
-        } finally {
-            List<ProcessHandle> left = script.descendants().toList();
-            left.forEach(ProcessHandle::destroyForcibly);
-            script.destroyForcibly().waitFor();
-        }
-        String tty = Files.readString(out);
-        assertTrue(tty.contains("HELLO"), "the first stage read the typed line: " + tty);
-        assertTrue(tty.contains("status 0"), tty);
+        pb.environment().put("SHELL", "/bin/sh");        // what script runs the command with
+        return pb.start();
+    }
+
+    /** Bounded, for correctness only: with a stage stopped (state T) the pipeline never ends. */
+    private static void awaitEnd(Process script, Path out) throws Exception {
+        boolean ended = script.waitFor(60, TimeUnit.SECONDS);
+        assertTrue(ended, "the pipeline did not end; its processes' states: " + states(script)
+                + "; terminal output: " + Files.readString(out));
+    }
+
+    private static void destroyWithDescendants(Process p) throws InterruptedException {
+        List<ProcessHandle> left = p.descendants().toList();
+        left.forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly().waitFor();
+    }
+
+    private static void assertForegroundIsShellsAgain(String tty) {
         Matcher after = Pattern.compile("group (\\d+) foreground (\\d+)").matcher(tty);
         assertTrue(after.find(), tty);
         assertEquals(after.group(1), after.group(2), "the terminal's foreground group is sh's, panpipe's, again: " + tty);

@@ -64,6 +64,29 @@ class ProcessGroupTest {
         assertTrue(huge.getMessage().contains(String.valueOf(1L << 32)), huge.getMessage());
     }
 
+    /** foreground without a group of its own would give the terminal to the group that has it: refused, nothing started. */
+    @Test
+    void shouldRefuseForegroundWithoutANewGroup() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> Pipeline.parse("true").foreground(true).run());
+        assertTrue(e.getMessage().contains("newProcessGroup"), e.getMessage());
+        assertEquals(List.of(), ProcessHandle.current().children().toList());
+    }
+
+    /**
+     * Not at a terminal (the test JVM's stdin is none): foreground changes nothing and the pipeline runs as
+     * with newProcessGroup alone. A real terminal is exercised end to end, through the CLI under a pty
+     * (PipelineCommandEndToEndTest).
+     */
+    @Test
+    void shouldRunInItsGroupWithForegroundWhenStdinIsNoTerminal() throws Exception {
+        Path out = dir.resolve("out");
+        Pipeline.Result r = Pipeline.parse("echo hi", "cat").newProcessGroup(true).foreground(true)
+                .input(Redirect.discard()).output(out, false).run();
+        assertEquals(0, r.exitCode());
+        assertEquals("hi\n", Files.readString(out));
+    }
+
     /** A number no process has (above any pid_max): setpgid's EPERM in the child, said of the group, and no child. */
     @Test
     void shouldNameTheGroupThatCannotBeJoined() {
