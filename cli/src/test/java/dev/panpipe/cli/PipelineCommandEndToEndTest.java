@@ -102,17 +102,8 @@ class PipelineCommandEndToEndTest {
     @Test
     @Timeout(120)
     void shouldGiveTheTerminalToTheStagesAndTakeItBack() throws Exception {
-        Path out = dir.resolve("tty.out");
-        Process script = startAtTerminal("\"head -n 1\" \"tr a-z A-Z\"", out);
-        try (OutputStream typed = script.getOutputStream()) {
-            // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
-            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
-            typed.flush();
-            awaitEnd(script, out);
-        } finally {
-            destroyWithDescendants(script);
-        }
-        String tty = Files.readString(out);
+        // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
+        String tty = runAtTerminal("\"head -n 1\" \"tr a-z A-Z\"", (typed, out) -> type(typed, "hello\n"));
         assertTrue(tty.contains("HELLO"), "the first stage read the typed line: " + tty);
         assertTrue(tty.contains("status 0"), tty);
         assertForegroundIsShellsAgain(tty);
@@ -125,20 +116,12 @@ class PipelineCommandEndToEndTest {
     @Test
     @Timeout(120)
     void shouldSendTheTerminalsCtrlCToTheStages() throws Exception {
-        Path out = dir.resolve("tty.out");
-        Process script = startAtTerminal("cat \"tr a-z A-Z\"", out);
-        try (OutputStream typed = script.getOutputStream()) {
-            typed.write("hello\n".getBytes(StandardCharsets.US_ASCII));
-            typed.flush();
+        String tty = runAtTerminal("cat \"tr a-z A-Z\"", (typed, out) -> {
+            type(typed, "hello\n");
             // Before this, Ctrl-C would go to sh's group and end sh: wait until the stages have the terminal.
             CallingScript.awaitContaining("the first stage read the typed line", "HELLO", out);
-            typed.write(3);      // Ctrl-C (VINTR): SIGINT to the terminal's foreground group
-            typed.flush();
-            awaitEnd(script, out);
-        } finally {
-            destroyWithDescendants(script);
-        }
-        String tty = Files.readString(out);
+            type(typed, "\u0003");      // Ctrl-C (VINTR): SIGINT to the terminal's foreground group
+        });
         assertTrue(tty.contains("status 130"), "panpipe died of SIGINT: " + tty);
         assertForegroundIsShellsAgain(tty);
     }
@@ -147,10 +130,11 @@ class PipelineCommandEndToEndTest {
      * {@code panpipe pipeline --process-group STAGES} at a real pseudo-terminal made by util-linux {@code script},
      * whose child, {@code sh}, leads the pty's session and runs panpipe in its own, foreground, group, then prints
      * panpipe's status and, from its own {@code /proc/PID/stat}, its group (field 5) and the terminal's foreground
-     * group (field 8). What the test writes to script's stdin is typed into the pty; what the pty shows is in
-     * {@code out}.
+     * group (field 8). What {@code typing} writes to script's stdin is typed into the pty; what the pty showed
+     * by the end is returned. Waits for the end, bounded: with a stage stopped (state T) it never comes.
      */
-    private Process startAtTerminal(String stages, Path out) throws IOException {
+    private String runAtTerminal(String stages, Typing typing) throws Exception {
+        Path out = dir.resolve("tty.out");
         String command = "'" + launcher + "' pipeline --process-group " + stages + "; echo \"status $?\";"
                 + " read pid comm state ppid group session tty foreground rest < /proc/self/stat;"
                 + " echo \"group $group foreground $foreground\"";
@@ -159,20 +143,28 @@ class PipelineCommandEndToEndTest {
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         pb.environment().put("PANPIPE_NO_BUILD", "1");
         pb.environment().put("SHELL", "/bin/sh");        // what script runs the command with
-        return pb.start();
+        Process script = pb.start();
+        try (OutputStream typed = script.getOutputStream()) {
+            typing.type(typed, out);
+            boolean ended = script.waitFor(60, TimeUnit.SECONDS);
+            assertTrue(ended, "the pipeline did not end; its processes' states: " + states(script)
+                    + "; terminal output: " + Files.readString(out));
+        } finally {
+            List<ProcessHandle> left = script.descendants().toList();
+            left.forEach(ProcessHandle::destroyForcibly);
+            script.destroyForcibly().waitFor();
+        }
+        return Files.readString(out);
     }
 
-    /** Bounded, for correctness only: with a stage stopped (state T) the pipeline never ends. */
-    private static void awaitEnd(Process script, Path out) throws Exception {
-        boolean ended = script.waitFor(60, TimeUnit.SECONDS);
-        assertTrue(ended, "the pipeline did not end; its processes' states: " + states(script)
-                + "; terminal output: " + Files.readString(out));
+    @FunctionalInterface
+    private interface Typing {
+        void type(OutputStream typed, Path out) throws Exception;
     }
 
-    private static void destroyWithDescendants(Process p) throws InterruptedException {
-        List<ProcessHandle> left = p.descendants().toList();
-        left.forEach(ProcessHandle::destroyForcibly);
-        p.destroyForcibly().waitFor();
+    private static void type(OutputStream typed, String keys) throws IOException {
+        typed.write(keys.getBytes(StandardCharsets.US_ASCII));
+        typed.flush();
     }
 
     private static void assertForegroundIsShellsAgain(String tty) {

@@ -157,7 +157,9 @@ public final class Pipeline {
      * foreground goes back to this process's group once the pipeline has ended: when {@link Running#waitFor()}
      * has seen every stage end, or in {@link Running#close()}, whichever comes first, also after a failure.
      * While the stages have it, this process is in the background: with {@code tostop} set, its own writes to the
-     * terminal stop it (SIGTTOU), as they would a background job's. Default {@code false}.
+     * terminal stop it (SIGTTOU), as they would a background job's. The terminal's Ctrl-Z stops the stages, not
+     * this process, and nothing here watches for that: the terminal stays with the stopped group until they are
+     * continued or killed (a shell takes the terminal back when its job stops). Default {@code false}.
      *
      * @throws IllegalStateException from {@link #start()} if set without {@link #newProcessGroup(boolean)}: the stages
      *         would be in this process's own group, which has the terminal already
