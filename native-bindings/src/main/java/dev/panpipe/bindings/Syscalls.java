@@ -760,6 +760,24 @@ public final class Syscalls {
         if (r == -1) throw SyscallException.of("tcsetpgrp", "fd " + fd + ", group " + pgrp, errno(st));
     }
 
+    /**
+     * waitid's {@code WSTOPPED} and the two {@code si_code}s of a stopped child, {@code CLD_TRAPPED} and
+     * {@code CLD_STOPPED}, which the generated bindings' filter list leaves out: the same on every Linux
+     * architecture (asm-generic and uapi siginfo.h).
+     */
+    public static final int WSTOPPED = 2, CLD_TRAPPED = 4, CLD_STOPPED = 5;
+
+    /**
+     * {@code raise(sig)}: the signal to the calling thread, so a stop signal stops the process before this call
+     * returns (a {@code kill} of the own process may be taken by another thread, and the caller run on a moment).
+     */
+    public static void raise(int sig) throws SyscallException {
+        MemorySegment st = state();
+        int r;
+        try { r = (int) Raise.H.invokeExact(st, sig); } catch (Throwable t) { throw unchecked(t); }
+        if (r != 0) throw SyscallException.of("raise", "signal " + sig, errno(st));
+    }
+
     // Not in the generated bindings' filter list (jextract is not at hand to add them): linked by name.
     private static final class Getpgrp {
         static final MethodHandle H = LINKER.downcallHandle(LINKER.defaultLookup().find("getpgrp").orElseThrow(),
@@ -767,6 +785,10 @@ public final class Syscalls {
     }
     private static final class Tcgetpgrp {
         static final MethodHandle H = link(LINKER.defaultLookup().find("tcgetpgrp").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT));
+    }
+    private static final class Raise {
+        static final MethodHandle H = link(LINKER.defaultLookup().find("raise").orElseThrow(),
                 FunctionDescriptor.of(C_INT, C_INT));
     }
     private static final class Tcsetpgrp {
