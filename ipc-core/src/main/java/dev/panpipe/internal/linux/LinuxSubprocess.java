@@ -287,6 +287,18 @@ final class LinuxSubprocess implements Subprocess {
         return reaper.reapedElsewhere;
     }
 
+    /** What {@link #jobState} sees. */
+    enum JobState { RUNNING, STOPPED, ENDED }
+
+    /**
+     * Whether the child runs, is stopped (by a stop signal, or traced), or has ended, as a shell's job control
+     * tells them apart: waitid with WNOWAIT, so it reaps nothing and consumes no stop report, under the reaper's
+     * lock, so never for a pid that has been reaped meanwhile. A child reaped, here or elsewhere, has ended.
+     */
+    JobState jobState() throws SyscallException {
+        return reaper.jobState();
+    }
+
     /** True once this child is known to be reaped, here or elsewhere: its pid may be another's. */
     boolean reaped() {
         return reaper.status != null || reaper.reapedElsewhere;
@@ -422,6 +434,30 @@ final class LinuxSubprocess implements Subprocess {
             lock.lock();
             try {
                 return status != null ? status : waitid(linux_h.WEXITED() | linux_h.WNOHANG() | linux_h.WNOWAIT());
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        JobState jobState() throws SyscallException {
+            lock.lock();
+            try {
+                if (status != null || reapedElsewhere) return JobState.ENDED;
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if it runs
+                    try {
+                        Syscalls.waitid(linux_h.P_PID(), pid, info,
+                                linux_h.WEXITED() | Syscalls.WSTOPPED | linux_h.WNOHANG() | linux_h.WNOWAIT());
+                    } catch (SyscallException e) {
+                        if (e.errno() != Errno.ECHILD) throw SyscallException.of("waitid", "pid " + pid, e.errno());
+                        reapedElsewhere = true;
+                        return JobState.ENDED;
+                    }
+                    MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
+                    if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return JobState.RUNNING;
+                    int code = siginfo_t.si_code(info);
+                    return code == Syscalls.CLD_STOPPED || code == Syscalls.CLD_TRAPPED ? JobState.STOPPED : JobState.ENDED;
+                }
             } finally {
                 lock.unlock();
             }

@@ -201,6 +201,36 @@ public final class ProcessGroups {
         }
     }
 
+    /**
+     * True if none of {@code processes} runs and at least one is stopped: a stopped job, as a shell's job control
+     * sees one (bash's: no process running, one or more stopped). Reaps nothing and consumes no stop report.
+     */
+    public static boolean stopped(List<Subprocess> processes) throws SyscallException {
+        boolean anyStopped = false;
+        for (Subprocess p : processes) {
+            switch (linux(p).jobState()) {
+                case RUNNING -> { return false; }
+                case STOPPED -> anyStopped = true;
+                case ENDED -> { }
+            }
+        }
+        return anyStopped;
+    }
+
+    /**
+     * Stops this process with SIGTSTP, as the terminal's Ctrl-Z would have stopped it had its group been the
+     * foreground one, and returns once it is continued (SIGCONT: a shell's {@code fg} or {@code bg}). raise, to
+     * the calling thread, stops the process before the call returns. Not a kill of the whole group, though a
+     * Ctrl-Z would reach the others in it too: another thread may take a process-wide signal and stop the
+     * process only once the caller has run on, here into a second, own, stop after the {@code fg}, which SIGCONT
+     * does not cancel as it has not been sent yet. The kernel discards the stop, and this returns at once, when
+     * nothing could continue this process (its group orphaned: no parent in another group of the session, so no
+     * job control) or when it ignores or handles SIGTSTP itself.
+     */
+    public static void stopThisProcess() throws SyscallException {
+        Syscalls.raise(linux_h.SIGTSTP());
+    }
+
     /** Every process whose group is {@code pgid}, zombies included, as /proc lists them now. */
     static List<Member> members(int pgid) throws IOException {
         List<Member> members = new ArrayList<>();
