@@ -86,7 +86,8 @@ final class PipelineCommand implements Callable<Integer> {
                     + "background processes. At a terminal, when panpipe runs in its foreground, the group is "
                     + "made the terminal's foreground group while the stages run, as a shell does for a "
                     + "foreground job: they may read the terminal, its Ctrl-C goes to them directly, and panpipe "
-                    + "takes the terminal back when they have ended."})
+                    + "takes the terminal back when they have ended. Its Ctrl-Z stops them, and panpipe then takes "
+                    + "the terminal back and stops too, as a job its shell can continue with fg."})
     boolean processGroup;
 
     @Parameters(arity = "1..*", paramLabel = "STAGE", description = "A command line, one argument per stage, e.g. 'grep -v \"two words\"'.")

@@ -105,8 +105,7 @@ class PipelineCommandEndToEndTest {
         // Typed at once: the terminal keeps the line until a reader in the foreground group asks for it.
         String tty = runAtTerminal("\"head -n 1\" \"tr a-z A-Z\"", (typed, out) -> type(typed, "hello\n"));
         assertTrue(tty.contains("HELLO"), "the first stage read the typed line: " + tty);
-        assertTrue(tty.contains("status 0"), tty);
-        assertForegroundIsShellsAgain(tty);
+        assertEndedAtTheShell(tty, 0, "the pipeline ended by itself");
     }
 
     /**
@@ -117,13 +116,56 @@ class PipelineCommandEndToEndTest {
     @Timeout(120)
     void shouldSendTheTerminalsCtrlCToTheStages() throws Exception {
         String tty = runAtTerminal("cat \"tr a-z A-Z\"", (typed, out) -> {
-            type(typed, "hello\n");
             // Before this, Ctrl-C would go to sh's group and end sh: wait until the stages have the terminal.
-            CallingScript.awaitContaining("the first stage read the typed line", "HELLO", out);
+            typeThroughTheStages(typed, out);
             type(typed, "\u0003");      // Ctrl-C (VINTR): SIGINT to the terminal's foreground group
         });
-        assertTrue(tty.contains("status 130"), "panpipe died of SIGINT: " + tty);
-        assertForegroundIsShellsAgain(tty);
+        assertEndedAtTheShell(tty, 130, "panpipe died of SIGINT");
+    }
+
+    /**
+     * Ctrl-Z stops the stages, their group having the terminal; panpipe then does what a shell does when its
+     * foreground job stops, takes the terminal back, and stops too, so that its own shell, interactive bash
+     * here, with job control, has the terminal again and reports it stopped (it used to keep waiting for
+     * panpipe, the terminal left with the stopped stages: Ctrl-C and all went to them). Its {@code fg} continues
+     * panpipe, which gives the stages the terminal again and continues them: the next line reaches cat, and
+     * Ctrl-D ends the pipeline as usual.
+     */
+    @Test
+    @Timeout(120)
+    void shouldStopAtCtrlZAndGoOnAtFg() throws Exception {
+        // --noediting: bash reads the terminal as typed, line by line, and leaves what follows a command to it.
+        String tty = runInPty("exec bash --norc --noprofile --noediting -i", (typed, out) -> {
+            type(typed, "'" + launcher + "' pipeline --process-group cat \"tr a-z A-Z\"\n");
+            typeThroughTheStages(typed, out);
+            type(typed, "\u001a");      // Ctrl-Z (VSUSP): SIGTSTP to the terminal's foreground group
+            awaitShown("bash has the terminal again and says panpipe stopped", "Stopped", out);
+            type(typed, "fg\n");
+            type(typed, "world\n");
+            awaitShown("the stages read the line typed after fg", "WORLD", out);
+            type(typed, "\u0004");      // Ctrl-D: end of input for cat
+            type(typed, STATUS_AND_FOREGROUND + "; exit\n");
+        });
+        assertEndedAtTheShell(tty, 0, "the pipeline ended by itself");
+    }
+
+    /**
+     * With no job control, {@code sh -c} leading the session, panpipe's group is orphaned: nothing could continue
+     * it, so the kernel discards its stop, as it discards a Ctrl-Z's for such a group. The stages, stopped by
+     * the Ctrl-Z, are continued at once, and the next line reaches them (they used to stay stopped, the terminal
+     * with them).
+     */
+    @Test
+    @Timeout(120)
+    void shouldGoOnAfterCtrlZWithoutJobControl() throws Exception {
+        String tty = runAtTerminal("cat \"tr a-z A-Z\"", (typed, out) -> {
+            typeThroughTheStages(typed, out);
+            type(typed, "\u001a");
+            type(typed, "world\n");
+            awaitShown("the stages read the line typed after Ctrl-Z", "WORLD", out);
+            type(typed, "\u0004");
+        });
+        assertEndedAtTheShell(tty, 0, "the pipeline ended by itself");
     }
 
     /**
@@ -134,15 +176,24 @@ class PipelineCommandEndToEndTest {
      * by the end is returned. Waits for the end, bounded: with a stage stopped (state T) it never comes.
      */
     private String runAtTerminal(String stages, Typing typing) throws Exception {
+        return runInPty("'" + launcher + "' pipeline --process-group " + stages + "; " + STATUS_AND_FOREGROUND, typing);
+    }
+
+    /** Prints the status of the command before, then sh's group and the terminal's foreground group. */
+    private static final String STATUS_AND_FOREGROUND = "echo \"status $?\";"
+            + " read pid comm state ppid group session tty foreground rest < /proc/self/stat;"
+            + " echo \"group $group foreground $foreground\"";
+
+    /** {@code command} run by sh at a pty, as {@link #runAtTerminal} says. */
+    private String runInPty(String command, Typing typing) throws Exception {
         Path out = dir.resolve("tty.out");
-        String command = "'" + launcher + "' pipeline --process-group " + stages + "; echo \"status $?\";"
-                + " read pid comm state ppid group session tty foreground rest < /proc/self/stat;"
-                + " echo \"group $group foreground $foreground\"";
         ProcessBuilder pb = new ProcessBuilder("script", "-q", "-c", command, "/dev/null").directory(dir.toFile())
                 .redirectOutput(out.toFile())
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         pb.environment().put("PANPIPE_NO_BUILD", "1");
         pb.environment().put("SHELL", "/bin/sh");        // what script runs the command with
+        pb.environment().put("HISTFILE", dir.resolve("history").toString());   // an interactive bash's, not the user's
+        pb.environment().put("PS1", "$ ");
         Process script = pb.start();
         try (OutputStream typed = script.getOutputStream()) {
             typing.type(typed, out);
@@ -157,6 +208,21 @@ class PipelineCommandEndToEndTest {
         return Files.readString(out);
     }
 
+    /** Types a line for cat, the first stage, and waits until tr, the second, has shown it: they have the terminal. */
+    private static void typeThroughTheStages(OutputStream typed, Path out) throws Exception {
+        type(typed, "hello\n");
+        awaitShown("the stages read the typed line", "HELLO", out);
+    }
+
+    /** Waits, bounded, until the terminal has shown {@code text}; says what it showed if it does not. */
+    private static void awaitShown(String what, String text, Path out) throws Exception {
+        try {
+            CallingScript.awaitContaining(what, text, out);
+        } catch (AssertionError e) {
+            throw new AssertionError(what + "; the terminal showed: " + Files.readString(out), e);
+        }
+    }
+
     @FunctionalInterface
     private interface Typing {
         void type(OutputStream typed, Path out) throws Exception;
@@ -165,6 +231,12 @@ class PipelineCommandEndToEndTest {
     private static void type(OutputStream typed, String keys) throws IOException {
         typed.write(keys.getBytes(StandardCharsets.US_ASCII));
         typed.flush();
+    }
+
+    /** panpipe's status was {@code status}, and its shell's group has the terminal again. */
+    private static void assertEndedAtTheShell(String tty, int status, String why) {
+        assertTrue(tty.contains("status " + status), why + ": " + tty);
+        assertForegroundIsShellsAgain(tty);
     }
 
     private static void assertForegroundIsShellsAgain(String tty) {

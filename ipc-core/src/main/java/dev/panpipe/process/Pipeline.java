@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -158,8 +159,18 @@ public final class Pipeline {
      * has seen every stage end, or in {@link Running#close()}, whichever comes first, also after a failure.
      * While the stages have it, this process is in the background: with {@code tostop} set, its own writes to the
      * terminal stop it (SIGTTOU), as they would a background job's. The terminal's Ctrl-Z stops the stages, not
-     * this process, and nothing here watches for that: the terminal stays with the stopped group until they are
-     * continued or killed (a shell takes the terminal back when its job stops). Default {@code false}.
+     * this process, so {@link Running#waitFor()} does what a shell does when its foreground job stops: it looks
+     * every 100 ms whether the stages have stopped (none runs, one or more stopped: {@code waitid} with
+     * {@code WSTOPPED | WNOWAIT}, which reaps nothing), and if so gives the terminal back to this process's group
+     * and stops this process with SIGTSTP, for the shell that runs it to see, as the Ctrl-Z would have before;
+     * continued ({@code fg}), it gives the stages' group the terminal again if this process has it, and sends
+     * the group SIGCONT. With no job control above (this process's group orphaned) the kernel discards that
+     * stop, and the stages go on at once, as a Ctrl-Z does nothing to such a group. This lives here, not with the
+     * caller, because only the code that gave the stages the terminal knows to take it back, and a library user at
+     * a terminal has its shell waiting just the same. A process that ignores or handles SIGTSTP is not stopped,
+     * and the stages go on at once; only {@code waitFor} watches, so a caller waiting otherwise (polling
+     * {@link Subprocess#waitFor(Duration)}, say) sees the stages stay stopped. Other processes in this process's group are not stopped with it (see
+     * {@code ProcessGroups.stopThisProcess}). Default {@code false}.
      *
      * @throws IllegalStateException from {@link #start()} if set without {@link #newProcessGroup(boolean)}: the stages
      *         would be in this process's own group, which has the terminal already
@@ -350,6 +361,13 @@ public final class Pipeline {
         private final Subprocess groupLeader;
         /** This process's group while the stages' group has the terminal, to give it back to; else -1. */
         private final AtomicInteger terminalOwner = new AtomicInteger(-1);
+        /** The stages' group was given the terminal at start: waitFor watches for their stop. */
+        private volatile boolean atTerminal;
+        /**
+         * How often waitFor looks whether the stages have stopped: a Ctrl-Z's effect, the shell's prompt, comes
+         * this much later at most, for 10 cheap waitid calls per stage a second while at a terminal.
+         */
+        private static final Duration STOP_CHECK = Duration.ofMillis(100);
 
         private Running(List<Subprocess> processes, boolean pipefail, boolean inputPiped, Duration grace, boolean grouped) {
             this.processes = List.copyOf(processes);
@@ -376,9 +394,40 @@ public final class Pipeline {
          */
         public Result waitFor() throws IOException {
             ExitStatus[] statuses = new ExitStatus[processes.size()];
-            for (int i = processes.size() - 1; i >= 0; i--) statuses[i] = processes.get(i).waitFor();
+            for (int i = processes.size() - 1; i >= 0; i--) statuses[i] = await(processes.get(i));
             giveTerminalBack();
             return new Result(List.of(statuses), pipefail);
+        }
+
+        /**
+         * One stage's end; at a terminal (see {@link Pipeline#foreground(boolean)}) looked for in slices, and
+         * between them whether the stages have stopped, as a shell's job control does for its foreground job.
+         * The stages' stop is never reported to this process otherwise (no SIGCHLD handler, and the reaper
+         * waits for WEXITED only), and a blocking wait would wait for ever on a stopped stage.
+         */
+        private ExitStatus await(Subprocess stage) throws IOException {
+            if (!atTerminal) return stage.waitFor();
+            for (;;) {
+                Optional<ExitStatus> s = stage.waitFor(STOP_CHECK);
+                if (s.isPresent()) return s.get();
+                if (ProcessGroups.stopped(processes)) followStop();
+            }
+        }
+
+        /**
+         * The stages stopped (the terminal's Ctrl-Z went to their group): as a shell whose foreground job stops,
+         * this process's group gets the terminal back; then, for the shell that runs this process, it stops as
+         * the Ctrl-Z would have stopped it ({@link ProcessGroups#stopThisProcess}); once continued, the stages'
+         * group gets the terminal again if this process is in the foreground (a shell's {@code fg}, not
+         * {@code bg}), and SIGCONT. Where the stop is discarded (nothing could continue this process: no job
+         * control) the stages go on at once, as a Ctrl-Z at the terminal would then have changed nothing.
+         */
+        private void followStop() throws IOException {
+            giveTerminalBack();
+            ProcessGroups.stopThisProcess();
+            int own = ProcessGroups.takeTerminal(groupLeader);
+            if (own != -1) terminalOwner.set(own);
+            signal(Signals.SIGCONT);
         }
 
         /** See {@link Pipeline#foreground(boolean)}: the group gets the terminal, then SIGCONT. */
@@ -386,6 +435,7 @@ public final class Pipeline {
             int own = ProcessGroups.takeTerminal(groupLeader);
             if (own == -1) return;
             terminalOwner.set(own);
+            atTerminal = true;
             // A stage that read or wrote the terminal before this was stopped by SIGTTIN or SIGTTOU; its call is
             // made again once it goes on, and the terminal is its group's now. As a shell's fg, which continues a
             // job after giving it the terminal; a stage that was not stopped ignores SIGCONT unless it handles it.
