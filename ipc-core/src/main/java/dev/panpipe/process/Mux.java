@@ -60,9 +60,12 @@ import java.util.regex.Pattern;
  * and removes the FIFOs it created and the directory if it created that. A child that ends first is left
  * unreaped until then, so the number of its group stays its own. A child the caller reaps itself, through
  * {@link #process} ({@code waitFor}, {@code destroy} or {@code close} there), keeps its {@link Exit} (it is
- * not lost), but from then on its pid, the group's number, may be given to another process: close signals
- * neither it nor its group, so what it left running in that group is not stopped, and a notice says so if
- * the group still has members.
+ * not lost), but from then on its pid, the group's number, may be given to another process, so close never
+ * signals the group by number. From Linux 6.9 it signals the group through the child's pidfd instead
+ * ({@code PIDFD_SIGNAL_PROCESS_GROUP}), which names the group itself, so what the child left running there
+ * is stopped as any child's; on an older kernel, or once the child's own {@code close} has closed its pidfd,
+ * the group is left alone, what it left running there is not stopped, and a notice says so if the group
+ * still has members.
  *
  * <h2>Nobody reading</h2>
  * When nobody will see the lines any more (the reader of {@link MuxBuilder#output} has gone away),

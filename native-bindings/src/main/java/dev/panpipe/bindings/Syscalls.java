@@ -694,12 +694,25 @@ public final class Syscalls {
 
     /** {@code pidfd_send_signal(pidfd, sig, NULL, 0)}: signals the exact process the pidfd names, never a recycled pid. */
     public static void pidfd_send_signal(int pidfd, int sig) throws SyscallException {
+        pidfd_send_signal(pidfd, sig, 0);
+    }
+
+    /**
+     * {@code pidfd_send_signal}'s flag (Linux 6.9; older kernels refuse it with EINVAL) that signals the process
+     * group the pidfd's process leads, named by its {@code struct pid} rather than its number: right even once
+     * the leader has been reaped and its number may be another process's. From {@code <linux/pidfd.h>}, which
+     * the C headers the bindings are generated from predate.
+     */
+    public static final int PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2;
+
+    /** {@code pidfd_send_signal(pidfd, sig, NULL, flags)}. */
+    public static void pidfd_send_signal(int pidfd, int sig, int flags) throws SyscallException {
         MemorySegment st = state();
         long r;
         try {
             r = Pidfd.SEND_SIGNAL != null
-                    ? (int) Pidfd.SEND_SIGNAL.invokeExact(st, pidfd, sig, MemorySegment.NULL, 0)
-                    : (long) Syscall4.H.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L, 0L);   // info NULL, flags 0
+                    ? (int) Pidfd.SEND_SIGNAL.invokeExact(st, pidfd, sig, MemorySegment.NULL, flags)
+                    : (long) Syscall4.H.invokeExact(st, (long) linux_h.SYS_pidfd_send_signal(), (long) pidfd, (long) sig, 0L, (long) flags);   // info NULL
         } catch (Throwable t) { throw unchecked(t); }
         if (r == -1) throw SyscallException.of("pidfd_send_signal", errno(st));
     }

@@ -949,8 +949,9 @@ public final class LinuxMux implements Mux {
      * startChild), reaching what it started too, even after the child itself has ended: until close reaps
      * it, an ended child is a zombie, whose pid, the group's number, no other process can be given. A child
      * already reaped is the exception, by someone else (it is lost) or through its own Subprocess (the
-     * caller's {@code process(name).waitFor()}): its number may be another's by now, so its group is left
-     * alone (see groupLeftAlone).
+     * caller's {@code process(name).waitFor()}): its number may be another's by now, so its group is signalled
+     * through the child's pidfd, which names the group and not its number (Linux 6.9), or else left alone (see
+     * groupLeftAlone).
      */
     private void signalGroups(int signal, List<IOException> failures) {
         for (Child c : children.values()) {
@@ -963,7 +964,7 @@ public final class LinuxMux implements Mux {
             if (c.process.reapedElsewhere()) continue;
             boolean viaGroup = false;
             try {
-                viaGroup = c.process.signalGroupUnlessReaped(signal);
+                viaGroup = c.process.signalGroupUnlessReaped(signal) || c.process.signalGroupThroughPidfd(signal);
                 if (!viaGroup) groupLeftAlone(c);
             } catch (SyscallException e) {
                 if (e.errno() != Errno.ESRCH && e.errno() != Errno.EPERM) failures.add(e);   // else no such group (any more)
@@ -987,9 +988,9 @@ public final class LinuxMux implements Mux {
      * which the number may name another process's group between our look and our kill. So the group is not
      * signalled, as that of a child reaped elsewhere is not, and what it left running there is not stopped;
      * a notice says so if the group seems to have members. Signal 0 sends nothing, so asking harms no one
-     * who holds the number now, and a wrong answer costs a notice at most. (Linux 6.9's
-     * pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP) names the group through the pidfd, not by number, and
-     * could stop those members safely; the C headers the bindings are generated from predate it.)
+     * who holds the number now, and a wrong answer costs a notice at most. Only on a kernel older than 6.9:
+     * from 6.9 on, pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP) names the group through the child's pidfd, not
+     * by number, and signalGroups stops those members with it.
      */
     private void groupLeftAlone(Child c) {
         if (c.groupLeftAlone) return;            // once, not again for SIGKILL

@@ -299,6 +299,29 @@ final class LinuxSubprocess implements Subprocess {
         return reaper.jobState();
     }
 
+    /**
+     * Sends {@code signal} to the process group this child leads through its pidfd
+     * ({@link Syscalls#PIDFD_SIGNAL_PROCESS_GROUP}): the pidfd names the group itself, not its number, so this is
+     * right also after the child has been reaped, when {@link #signalGroupUnlessReaped} must not be used.
+     *
+     * @return true if sent, or if the group has no member left this process may signal (ESRCH, EPERM); false if
+     *         it cannot be sent this way: no pidfd (or closed), or a kernel older than 6.9 (EINVAL)
+     */
+    boolean signalGroupThroughPidfd(int signal) throws SyscallException {
+        int fd = pidfd == null ? -1 : pidfd.tryAcquire();
+        if (fd < 0) return false;
+        try {
+            Syscalls.pidfd_send_signal(fd, signal, Syscalls.PIDFD_SIGNAL_PROCESS_GROUP);
+            return true;
+        } catch (SyscallException e) {
+            if (e.errno() == Errno.ESRCH || e.errno() == Errno.EPERM) return true;
+            if (e.errno() == Errno.EINVAL) return false;
+            throw SyscallException.of("pidfd_send_signal", "process group of pid " + pid, e.errno());
+        } finally {
+            pidfd.release();
+        }
+    }
+
     /** True once this child is known to be reaped, here or elsewhere: its pid may be another's. */
     boolean reaped() {
         return reaper.status != null || reaper.reapedElsewhere;
