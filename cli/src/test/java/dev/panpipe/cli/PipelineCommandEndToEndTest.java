@@ -150,6 +150,30 @@ class PipelineCommandEndToEndTest {
     }
 
     /**
+     * panpipe is one process of its shell's job, {@code panpipe ... | cat}: at Ctrl-Z it stops the rest of its
+     * own group with itself, as the Ctrl-Z would have had that group had the terminal, so bash sees the whole job
+     * stopped and reports it (it used to keep waiting for the trailing cat, which went on running). {@code fg}
+     * continues the job; the stages get the terminal again and the next line goes through all of it.
+     */
+    @Test
+    @Timeout(120)
+    void shouldStopTheRestOfItsJobAtCtrlZ() throws Exception {
+        String tty = runInPty("exec bash --norc --noprofile --noediting -i", (typed, out) -> {
+            // stdbuf: tr writes to a pipe now, which it would otherwise flush only at its end.
+            type(typed, "'" + launcher + "' pipeline --process-group cat \"stdbuf -o0 tr a-z A-Z\" | cat\n");
+            typeThroughTheStages(typed, out);
+            type(typed, "\u001a");
+            awaitShown("bash has the terminal again and says the job stopped", "Stopped", out);
+            type(typed, "fg\n");
+            type(typed, "world\n");
+            awaitShown("the line typed after fg went through the job", "WORLD", out);
+            type(typed, "\u0004");
+            type(typed, STATUS_AND_FOREGROUND + "; exit\n");
+        });
+        assertEndedAtTheShell(tty, 0, "the job ended by itself");
+    }
+
+    /**
      * With no job control, {@code sh -c} leading the session, panpipe's group is orphaned: nothing could continue
      * it, so the kernel discards its stop, as it discards a Ctrl-Z's for such a group. The stages, stopped by
      * the Ctrl-Z, are continued at once, and the next line reaches them (they used to stay stopped, the terminal

@@ -162,14 +162,15 @@ public final class Pipeline {
      * this process, so {@link Running#waitFor()} does what a shell does when its foreground job stops: it looks
      * every 100 ms whether the stages have stopped (none runs, one or more stopped: {@code waitid} with
      * {@code WSTOPPED | WNOWAIT}, which reaps nothing), and if so gives the terminal back to this process's group
-     * and stops this process with SIGTSTP, for the shell that runs it to see, as the Ctrl-Z would have before;
+     * and stops this process's group with SIGTSTP, for the shell that runs it to see, as the Ctrl-Z would have before;
      * continued ({@code fg}), it gives the stages' group the terminal again if this process has it, and sends
      * the group SIGCONT. With no job control above (this process's group orphaned) the kernel discards that
      * stop, and the stages go on at once, as a Ctrl-Z does nothing to such a group. This lives here, not with the
      * caller, because only the code that gave the stages the terminal knows to take it back, and a library user at
      * a terminal has its shell waiting just the same. A process that ignores or handles SIGTSTP is not stopped,
      * and the stages go on at once; only {@code waitFor} watches, so a caller waiting otherwise (polling
-     * {@link Subprocess#waitFor(Duration)}, say) sees the stages stay stopped. Other processes in this process's group are not stopped with it (see
+     * {@link Subprocess#waitFor(Duration)}, say) sees the stages stay stopped. The other processes in this process's
+     * group, the rest of its shell's job, are sent SIGTSTP too, so that the shell sees the whole job stopped (see
      * {@code ProcessGroups.stopThisProcess}). Default {@code false}.
      *
      * @throws IllegalStateException from {@link #start()} if set without {@link #newProcessGroup(boolean)}: the stages

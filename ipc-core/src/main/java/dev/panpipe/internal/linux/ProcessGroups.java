@@ -218,16 +218,39 @@ public final class ProcessGroups {
     }
 
     /**
-     * Stops this process with SIGTSTP, as the terminal's Ctrl-Z would have stopped it had its group been the
-     * foreground one, and returns once it is continued (SIGCONT: a shell's {@code fg} or {@code bg}). raise, to
-     * the calling thread, stops the process before the call returns. Not a kill of the whole group, though a
-     * Ctrl-Z would reach the others in it too: another thread may take a process-wide signal and stop the
-     * process only once the caller has run on, here into a second, own, stop after the {@code fg}, which SIGCONT
-     * does not cancel as it has not been sent yet. The kernel discards the stop, and this returns at once, when
-     * nothing could continue this process (its group orphaned: no parent in another group of the session, so no
-     * job control) or when it ignores or handles SIGTSTP itself.
+     * Stops this process's group with SIGTSTP, as the terminal's Ctrl-Z would have stopped it had it been the
+     * foreground one, and returns once this process is continued (SIGCONT: a shell's {@code fg} or {@code bg}).
+     *
+     * <p>The others in the group are sent SIGTSTP one by one, first: a shell's job is the whole group, and a shell
+     * with job control reports it stopped, and takes its terminal back, only once none of it runs. Stopped alone,
+     * {@code java App | less} would leave {@code less} running and its shell waiting for it. This process is then
+     * stopped with raise, to the calling thread, which stops it before the call returns. Not one kill of the whole
+     * group: another thread may take a process-wide signal and stop the process only once the caller has run on,
+     * here into a second, own, stop after the {@code fg}, which SIGCONT does not cancel as it has not been sent yet.
+     * The members are read from {@code /proc}: a process that joins the group meanwhile, or that {@code hidepid}
+     * hides, is not stopped. The kernel discards a stop, and this returns at once, when nothing could continue the
+     * process (its group orphaned: no parent in another group of the session, so no job control) or when it
+     * ignores or handles SIGTSTP itself ({@code less} and {@code vim} handle it, restore the terminal and stop).
      */
     public static void stopThisProcess() throws SyscallException {
+        int self = (int) ProcessHandle.current().pid();
+        List<Member> others;
+        try {
+            others = members(Syscalls.getpgrp());
+        } catch (IOException e) {
+            others = List.of();   // /proc unreadable: this process still stops, as it did before
+        }
+        for (Member m : others) {
+            if (m.pid() == self || m.ended()) continue;
+            try {
+                Syscalls.kill(m.pid(), linux_h.SIGTSTP());
+            } catch (SyscallException e) {
+                // ESRCH: it ended meanwhile. EPERM: another user's (a setuid program of the job), which the
+                // terminal's Ctrl-Z would have reached and this process cannot: its shell may keep waiting for
+                // it, but this process must stop all the same, so that is no reason to give up.
+                if (e.errno() != linux_h.ESRCH() && e.errno() != linux_h.EPERM()) throw e;
+            }
+        }
         Syscalls.raise(linux_h.SIGTSTP());
     }
 
