@@ -134,18 +134,7 @@ class PipelineCommandEndToEndTest {
     @Test
     @Timeout(120)
     void shouldStopAtCtrlZAndGoOnAtFg() throws Exception {
-        // --noediting: bash reads the terminal as typed, line by line, and leaves what follows a command to it.
-        String tty = runInPty("exec bash --norc --noprofile --noediting -i", (typed, out) -> {
-            type(typed, "'" + launcher + "' pipeline --process-group cat \"tr a-z A-Z\"\n");
-            typeThroughTheStages(typed, out);
-            type(typed, "\u001a");      // Ctrl-Z (VSUSP): SIGTSTP to the terminal's foreground group
-            awaitShown("bash has the terminal again and says panpipe stopped", "Stopped", out);
-            type(typed, "fg\n");
-            type(typed, "world\n");
-            awaitShown("the stages read the line typed after fg", "WORLD", out);
-            type(typed, "\u0004");      // Ctrl-D: end of input for cat
-            type(typed, STATUS_AND_FOREGROUND + "; exit\n");
-        });
+        String tty = stopAtCtrlZAndGoOnAtFg("pipeline --process-group cat \"tr a-z A-Z\"");
         assertEndedAtTheShell(tty, 0, "the pipeline ended by itself");
     }
 
@@ -158,19 +147,28 @@ class PipelineCommandEndToEndTest {
     @Test
     @Timeout(120)
     void shouldStopTheRestOfItsJobAtCtrlZ() throws Exception {
-        String tty = runInPty("exec bash --norc --noprofile --noediting -i", (typed, out) -> {
-            // stdbuf: tr writes to a pipe now, which it would otherwise flush only at its end.
-            type(typed, "'" + launcher + "' pipeline --process-group cat \"stdbuf -o0 tr a-z A-Z\" | cat\n");
+        // stdbuf: tr writes to a pipe here, which it would otherwise flush only at its end.
+        String tty = stopAtCtrlZAndGoOnAtFg("pipeline --process-group cat \"stdbuf -o0 tr a-z A-Z\" | cat");
+        assertEndedAtTheShell(tty, 0, "the job ended by itself");
+    }
+
+    /**
+     * Runs {@code panpipe ARGS} at an interactive bash with job control, types a line through the stages, Ctrl-Z,
+     * then {@code fg}, another line, and Ctrl-D; returns what the terminal showed.
+     */
+    private String stopAtCtrlZAndGoOnAtFg(String args) throws Exception {
+        // --noediting: bash reads the terminal as typed, line by line, and leaves what follows a command to it.
+        return runInPty("exec bash --norc --noprofile --noediting -i", (typed, out) -> {
+            type(typed, "'" + launcher + "' " + args + "\n");
             typeThroughTheStages(typed, out);
-            type(typed, "\u001a");
+            type(typed, "\u001a");      // Ctrl-Z (VSUSP): SIGTSTP to the terminal's foreground group
             awaitShown("bash has the terminal again and says the job stopped", "Stopped", out);
             type(typed, "fg\n");
             type(typed, "world\n");
-            awaitShown("the line typed after fg went through the job", "WORLD", out);
-            type(typed, "\u0004");
+            awaitShown("the line typed after fg went through the stages", "WORLD", out);
+            type(typed, "\u0004");      // Ctrl-D: end of input for cat
             type(typed, STATUS_AND_FOREGROUND + "; exit\n");
         });
-        assertEndedAtTheShell(tty, 0, "the job ended by itself");
     }
 
     /**
