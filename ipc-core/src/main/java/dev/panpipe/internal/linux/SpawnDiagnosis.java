@@ -73,7 +73,9 @@ final class SpawnDiagnosis {
             List<ProcessGroups.Member> members = ProcessGroups.members(group);
             int ours = ProcessGroups.ownSession();
             if (members.isEmpty()) {
-                why = "cannot join process group " + group + ": there is no such group (setpgid refused it)";
+                // Looked up after the spawn, so a group that ended during it reads the same: say when it was looked for.
+                why = "cannot join process group " + group + ": there is no such group (looked up after the spawn;"
+                        + " setpgid refuses a group that does not exist)";
             } else if (members.stream().noneMatch(m -> m.session() == ours)) {
                 why = "cannot join process group " + group + ": it is in another session (" + members.getFirst().session()
                         + "; this process's is " + ours + "), and setpgid joins only a group of its own session";
