@@ -959,6 +959,15 @@ public class linux_h extends linux_h$shared {
     public static int SIGBUS() {
         return SIGBUS;
     }
+    private static final int SIGURG = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * #define SIGURG 23
+     * }
+     */
+    public static int SIGURG() {
+        return SIGURG;
+    }
     private static final int SIGSTOP = (int)19L;
     /**
      * {@snippet lang=c :
@@ -994,6 +1003,15 @@ public class linux_h extends linux_h$shared {
      */
     public static int SIGCHLD() {
         return SIGCHLD;
+    }
+    private static final int SIGTTOU = (int)22L;
+    /**
+     * {@snippet lang=c :
+     * #define SIGTTOU 22
+     * }
+     */
+    public static int SIGTTOU() {
+        return SIGTTOU;
     }
     private static final int SIGUSR1 = (int)10L;
     /**
@@ -1273,6 +1291,15 @@ public class linux_h extends linux_h$shared {
      */
     public static int WNOHANG() {
         return WNOHANG;
+    }
+    private static final int WSTOPPED = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define WSTOPPED 2
+     * }
+     */
+    public static int WSTOPPED() {
+        return WSTOPPED;
     }
     private static final int WEXITED = (int)4L;
     /**
@@ -1983,6 +2010,24 @@ public class linux_h extends linux_h$shared {
     public static int CLD_DUMPED() {
         return CLD_DUMPED;
     }
+    private static final int CLD_TRAPPED = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.CLD_TRAPPED = 4
+     * }
+     */
+    public static int CLD_TRAPPED() {
+        return CLD_TRAPPED;
+    }
+    private static final int CLD_STOPPED = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.CLD_STOPPED = 5
+     * }
+     */
+    public static int CLD_STOPPED() {
+        return CLD_STOPPED;
+    }
 
     private static class kill {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -2038,6 +2083,66 @@ public class linux_h extends linux_h$shared {
                 traceDowncall("kill", __pid, __sig);
             }
             return (int)mh$.invokeExact(__pid, __sig);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class raise {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("raise").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int raise(int __sig)
+     * }
+     */
+    public static FunctionDescriptor raise$descriptor() {
+        return raise.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int raise(int __sig)
+     * }
+     */
+    public static MethodHandle raise$handle() {
+        return raise.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int raise(int __sig)
+     * }
+     */
+    public static MemorySegment raise$address() {
+        return raise.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int raise(int __sig)
+     * }
+     */
+    public static int raise(int __sig) {
+        var mh$ = raise.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("raise", __sig);
+            }
+            return (int)mh$.invokeExact(__sig);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2280,6 +2385,68 @@ public class linux_h extends linux_h$shared {
                 traceDowncall("sigdelset", __set, __signo);
             }
             return (int)mh$.invokeExact(__set, __signo);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sigaction {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT,
+            linux_h.C_POINTER,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("sigaction").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int sigaction(int __sig, const struct sigaction *restrict __act, struct sigaction *restrict __oact)
+     * }
+     */
+    public static FunctionDescriptor sigaction$descriptor() {
+        return sigaction.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int sigaction(int __sig, const struct sigaction *restrict __act, struct sigaction *restrict __oact)
+     * }
+     */
+    public static MethodHandle sigaction$handle() {
+        return sigaction.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int sigaction(int __sig, const struct sigaction *restrict __act, struct sigaction *restrict __oact)
+     * }
+     */
+    public static MemorySegment sigaction$address() {
+        return sigaction.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int sigaction(int __sig, const struct sigaction *restrict __act, struct sigaction *restrict __oact)
+     * }
+     */
+    public static int sigaction(int __sig, MemorySegment __act, MemorySegment __oact) {
+        var mh$ = sigaction.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sigaction", __sig, __act, __oact);
+            }
+            return (int)mh$.invokeExact(__sig, __act, __oact);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -3037,6 +3204,64 @@ public class linux_h extends linux_h$shared {
         }
     }
 
+    private static class getpgrp {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("getpgrp").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __pid_t getpgrp()
+     * }
+     */
+    public static FunctionDescriptor getpgrp$descriptor() {
+        return getpgrp.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __pid_t getpgrp()
+     * }
+     */
+    public static MethodHandle getpgrp$handle() {
+        return getpgrp.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __pid_t getpgrp()
+     * }
+     */
+    public static MemorySegment getpgrp$address() {
+        return getpgrp.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __pid_t getpgrp()
+     * }
+     */
+    public static int getpgrp() {
+        var mh$ = getpgrp.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getpgrp");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class unlink {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             linux_h.C_INT,
@@ -3152,6 +3377,127 @@ public class linux_h extends linux_h$shared {
                 traceDowncall("unlinkat", __fd, __name, __flag);
             }
             return (int)mh$.invokeExact(__fd, __name, __flag);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class tcgetpgrp {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("tcgetpgrp").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __pid_t tcgetpgrp(int __fd)
+     * }
+     */
+    public static FunctionDescriptor tcgetpgrp$descriptor() {
+        return tcgetpgrp.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __pid_t tcgetpgrp(int __fd)
+     * }
+     */
+    public static MethodHandle tcgetpgrp$handle() {
+        return tcgetpgrp.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __pid_t tcgetpgrp(int __fd)
+     * }
+     */
+    public static MemorySegment tcgetpgrp$address() {
+        return tcgetpgrp.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __pid_t tcgetpgrp(int __fd)
+     * }
+     */
+    public static int tcgetpgrp(int __fd) {
+        var mh$ = tcgetpgrp.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("tcgetpgrp", __fd);
+            }
+            return (int)mh$.invokeExact(__fd);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class tcsetpgrp {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT,
+            linux_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("tcsetpgrp").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int tcsetpgrp(int __fd, __pid_t __pgrp_id)
+     * }
+     */
+    public static FunctionDescriptor tcsetpgrp$descriptor() {
+        return tcsetpgrp.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int tcsetpgrp(int __fd, __pid_t __pgrp_id)
+     * }
+     */
+    public static MethodHandle tcsetpgrp$handle() {
+        return tcsetpgrp.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int tcsetpgrp(int __fd, __pid_t __pgrp_id)
+     * }
+     */
+    public static MemorySegment tcsetpgrp$address() {
+        return tcsetpgrp.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int tcsetpgrp(int __fd, __pid_t __pgrp_id)
+     * }
+     */
+    public static int tcsetpgrp(int __fd, int __pgrp_id) {
+        var mh$ = tcsetpgrp.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("tcsetpgrp", __fd, __pgrp_id);
+            }
+            return (int)mh$.invokeExact(__fd, __pgrp_id);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -5252,6 +5598,137 @@ public class linux_h extends linux_h$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int RLIMIT_NOFILE = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * enum __rlimit_resource.RLIMIT_NOFILE = 7
+     * }
+     */
+    public static int RLIMIT_NOFILE() {
+        return RLIMIT_NOFILE;
+    }
+
+    private static class getrlimit {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("getrlimit").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int getrlimit(__rlimit_resource_t __resource, struct rlimit *__rlimits)
+     * }
+     */
+    public static FunctionDescriptor getrlimit$descriptor() {
+        return getrlimit.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int getrlimit(__rlimit_resource_t __resource, struct rlimit *__rlimits)
+     * }
+     */
+    public static MethodHandle getrlimit$handle() {
+        return getrlimit.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int getrlimit(__rlimit_resource_t __resource, struct rlimit *__rlimits)
+     * }
+     */
+    public static MemorySegment getrlimit$address() {
+        return getrlimit.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int getrlimit(__rlimit_resource_t __resource, struct rlimit *__rlimits)
+     * }
+     */
+    public static int getrlimit(int __resource, MemorySegment __rlimits) {
+        var mh$ = getrlimit.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getrlimit", __resource, __rlimits);
+            }
+            return (int)mh$.invokeExact(__resource, __rlimits);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class setrlimit {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT,
+            linux_h.C_INT,
+            linux_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("setrlimit").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int setrlimit(__rlimit_resource_t __resource, const struct rlimit *__rlimits)
+     * }
+     */
+    public static FunctionDescriptor setrlimit$descriptor() {
+        return setrlimit.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int setrlimit(__rlimit_resource_t __resource, const struct rlimit *__rlimits)
+     * }
+     */
+    public static MethodHandle setrlimit$handle() {
+        return setrlimit.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int setrlimit(__rlimit_resource_t __resource, const struct rlimit *__rlimits)
+     * }
+     */
+    public static MemorySegment setrlimit$address() {
+        return setrlimit.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int setrlimit(__rlimit_resource_t __resource, const struct rlimit *__rlimits)
+     * }
+     */
+    public static int setrlimit(int __resource, MemorySegment __rlimits) {
+        var mh$ = setrlimit.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("setrlimit", __resource, __rlimits);
+            }
+            return (int)mh$.invokeExact(__resource, __rlimits);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int SOCK_STREAM = (int)1L;
     /**
      * {@snippet lang=c :
@@ -6139,6 +6616,15 @@ public class linux_h extends linux_h$shared {
      */
     public static int S_IFCHR() {
         return S_IFCHR;
+    }
+    private static final int S_IFBLK = (int)24576L;
+    /**
+     * {@snippet lang=c :
+     * #define S_IFBLK 24576
+     * }
+     */
+    public static int S_IFBLK() {
+        return S_IFBLK;
     }
     private static final int S_IFREG = (int)32768L;
     /**
