@@ -50,8 +50,6 @@ public final class FdTable {
     private static final Pattern SOCKET = Pattern.compile("socket:\\[(\\d+)]");
     private static final Pattern ANON = Pattern.compile("anon_inode:\\[?([^\\]]*)]?");
     private static final Pattern NUMBER = Pattern.compile("\\d+");
-    /** S_IFBLK: not in the generated bindings' filter list; 0060000 on every Linux architecture. */
-    private static final int S_IFBLK = 0060000;
     /** Threads tried, one after the other, when those found alive end while their fds are read. */
     private static final int THREAD_ATTEMPTS = 8;
 
@@ -386,7 +384,7 @@ public final class FdTable {
         if (type == linux_h.S_IFREG()) return FdInfo.Kind.REGULAR_FILE;
         if (type == linux_h.S_IFDIR()) return FdInfo.Kind.DIRECTORY;
         if (type == linux_h.S_IFCHR()) return FdInfo.Kind.CHAR_DEVICE;
-        if (type == S_IFBLK) return FdInfo.Kind.BLOCK_DEVICE;
+        if (type == linux_h.S_IFBLK()) return FdInfo.Kind.BLOCK_DEVICE;
         if (type == linux_h.S_IFSOCK()) return FdInfo.Kind.SOCKET;
         return FdInfo.Kind.OTHER;
     }

@@ -1,12 +1,11 @@
 package dev.panpipe.testing;
 
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.rlimit;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,15 +21,9 @@ import java.util.concurrent.Callable;
  * calls {@link #run} and exits 0 if it found no violation, and the test asserts that, showing the report.
  */
 public final class FdExhaustion {
-    private static final int RLIMIT_NOFILE = 7;
+    private static final int RLIMIT_NOFILE = linux_h.RLIMIT_NOFILE();
     private static final int MAX_EXTRA_FDS = 40;
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle GETRLIMIT = LINKER.downcallHandle(LINKER.defaultLookup().find("getrlimit").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
-    private static final MethodHandle SETRLIMIT = LINKER.downcallHandle(LINKER.defaultLookup().find("setrlimit").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
-    /** struct rlimit: soft limit, then hard limit. */
-    private static final MemorySegment RLIMIT = Arena.global().allocate(16, 8);
+    private static final MemorySegment RLIMIT = rlimit.allocate(Arena.global());
 
     /** Makes something that holds fds (closing what it made if it fails); the sweep closes what it returns. */
     @FunctionalInterface
@@ -165,14 +158,14 @@ public final class FdExhaustion {
         }
     }
 
-    private static long softLimit() throws Throwable {
-        if ((int) GETRLIMIT.invokeExact(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("getrlimit failed");
-        return RLIMIT.get(ValueLayout.JAVA_LONG, 0);
+    private static long softLimit() {
+        if (linux_h.getrlimit(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("getrlimit failed");
+        return rlimit.rlim_cur(RLIMIT);
     }
 
-    private static void setSoftLimit(long soft) throws Throwable {
-        if ((int) GETRLIMIT.invokeExact(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("getrlimit failed");
-        RLIMIT.set(ValueLayout.JAVA_LONG, 0, soft);   // the hard limit, at 8, stays as it is
-        if ((int) SETRLIMIT.invokeExact(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("setrlimit(" + soft + ") failed");
+    private static void setSoftLimit(long soft) {
+        if (linux_h.getrlimit(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("getrlimit failed");
+        rlimit.rlim_cur(RLIMIT, soft);   // the hard limit, at 8, stays as it is
+        if (linux_h.setrlimit(RLIMIT_NOFILE, RLIMIT) != 0) throw new IllegalStateException("setrlimit(" + soft + ") failed");
     }
 }

@@ -1,5 +1,8 @@
 package dev.panpipe.testing;
 
+import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.sigaction;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -43,16 +46,11 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Not for concurrent use: one storm at a time in a JVM (the handler is process-wide).
  */
 public final class SignalStorm {
-    private static final int SIGURG = 23;
-    /** glibc's struct sigaction: the handler at 0, then sa_mask (128 bytes), sa_flags at 136; 256 covers it. */
-    private static final long SIGACTION_BYTES = 256;
-    private static final long SA_FLAGS_OFFSET = 8 + 128;
+    private static final int SIGURG = linux_h.SIGURG();
     private static final long PERIOD_NANOS = 20_000;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
-    private static final MethodHandle SIGACTION = LINKER.downcallHandle(LIBC.find("sigaction").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
     private static final MethodHandle GETTID = LINKER.downcallHandle(LIBC.find("gettid").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT));
     private static final MethodHandle TGKILL = LINKER.downcallHandle(LIBC.find("tgkill").orElseThrow(),
@@ -204,7 +202,7 @@ public final class SignalStorm {
                 int r = (int) poll.invokeExact(state, MemorySegment.NULL, 0L, 5000);
                 if (r != -1) return "returned " + r;
                 int errno = state.get(ValueLayout.JAVA_INT, errnoOffset);
-                return errno == 4 ? "EINTR" : "errno " + errno;
+                return errno == linux_h.EINTR() ? "EINTR" : "errno " + errno;
             } catch (Throwable t) {
                 throw new AssertionError(t);
             }
@@ -212,10 +210,10 @@ public final class SignalStorm {
     }
 
     private static MemorySegment install(Arena arena) {
-        MemorySegment action = arena.allocate(SIGACTION_BYTES, 8);
-        action.set(ValueLayout.ADDRESS, 0, LIBC.find("abs").orElseThrow());
-        action.set(ValueLayout.JAVA_INT, SA_FLAGS_OFFSET, 0);   // no SA_RESTART: interrupted calls return EINTR
-        MemorySegment old = arena.allocate(SIGACTION_BYTES, 8);
+        MemorySegment action = sigaction.allocate(arena);   // zeroed: an empty sa_mask
+        sigaction.__sigaction_handler.sa_handler(sigaction.__sigaction_handler(action), LIBC.find("abs").orElseThrow());
+        sigaction.sa_flags(action, 0);   // no SA_RESTART: interrupted calls return EINTR
+        MemorySegment old = sigaction.allocate(arena);
         if (sigaction(SIGURG, action, old) != 0) throw new IllegalStateException("sigaction(SIGURG) failed");
         return old;
     }
@@ -225,11 +223,7 @@ public final class SignalStorm {
     }
 
     private static int sigaction(int signal, MemorySegment action, MemorySegment old) {
-        try {
-            return (int) SIGACTION.invokeExact(signal, action, old);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        return linux_h.sigaction(signal, action, old);
     }
 
     private static int gettid() {

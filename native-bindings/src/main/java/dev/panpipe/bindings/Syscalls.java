@@ -3,6 +3,7 @@ package dev.panpipe.bindings;
 import dev.panpipe.bindings.linux.iovec;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
+import dev.panpipe.bindings.linux.sigaction;
 import dev.panpipe.bindings.linux.timespec;
 
 import java.lang.foreign.Arena;
@@ -126,6 +127,10 @@ public final class Syscalls {
     private static final class Waitpid { static final MethodHandle H = link(linux_h.waitpid$address(), linux_h.waitpid$descriptor()); }
     private static final class Waitid { static final MethodHandle H = link(linux_h.waitid$address(), linux_h.waitid$descriptor()); }
     private static final class Kill { static final MethodHandle H = link(linux_h.kill$address(), linux_h.kill$descriptor()); }
+    private static final class Raise { static final MethodHandle H = link(linux_h.raise$address(), linux_h.raise$descriptor()); }
+    private static final class Sigaction { static final MethodHandle H = link(linux_h.sigaction$address(), linux_h.sigaction$descriptor()); }
+    private static final class Tcgetpgrp { static final MethodHandle H = link(linux_h.tcgetpgrp$address(), linux_h.tcgetpgrp$descriptor()); }
+    private static final class Tcsetpgrp { static final MethodHandle H = link(linux_h.tcsetpgrp$address(), linux_h.tcsetpgrp$descriptor()); }
     /** {@code syscall(nr, a, b, c, d)}: four arguments, 0 where a call takes fewer (the kernel ignores those). */
     private static final class Syscall4 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
             FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
@@ -700,8 +705,11 @@ public final class Syscalls {
     /**
      * {@code pidfd_send_signal}'s flag (Linux 6.9; older kernels refuse it with EINVAL) that signals the process
      * group the pidfd's process leads, named by its {@code struct pid} rather than its number: right even once
-     * the leader has been reaped and its number may be another process's. From {@code <linux/pidfd.h>}, which
-     * the C headers the bindings are generated from predate.
+     * the leader has been reaped and its number may be another process's. From {@code <linux/pidfd.h>} of Linux
+     * 6.9+; typed in because the headers the bindings are generated from predate it (Debian 12: glibc 2.36's
+     * {@code <sys/pidfd.h>} and linux-libc-dev 6.1 have no such name), so jextract cannot take it. CLayoutTest checks
+     * it against the C compiler wherever the headers {@code linux.h} includes define it: once they do, add it to
+     * linux-includes.txt and use the generated one.
      */
     public static final int PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2;
 
@@ -718,36 +726,31 @@ public final class Syscalls {
     }
 
     /**
+     * {@code SIG_IGN}, the handler address that means "ignore": {@code ((__sighandler_t) 1)} in
+     * {@code <bits/signum-generic.h>}. Typed in because jextract takes no macro that casts to a function pointer
+     * type (it generates nothing for {@code SIG_IGN} or {@code SIG_DFL}); CLayoutTest checks it against the C
+     * compiler.
+     */
+    public static final long SIG_IGN = 1;
+
+    /**
      * Whether this process ignores {@code sig} ({@code SIG_IGN}), by {@code sigaction(sig, NULL, &old)}: the
-     * disposition a child keeps across exec. The C library's struct sigaction is not in the generated bindings
-     * (it differs by architecture); its first member is the handler on every Linux one, and 256 bytes hold it
-     * whole.
+     * disposition a child keeps across exec.
      */
     public static boolean isIgnored(int sig) throws SyscallException {
         MemorySegment st = state();
         int r;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment old = arena.allocate(256, 8);
+            MemorySegment old = sigaction.allocate(arena);
             try { r = (int) Sigaction.H.invokeExact(st, sig, MemorySegment.NULL, old); } catch (Throwable t) { throw unchecked(t); }
             if (r == -1) throw SyscallException.of("sigaction", Integer.toString(sig), errno(st));
-            return old.get(C_LONG, 0) == 1L;   // SIG_IGN is (void (*)(int)) 1
+            return sigaction.__sigaction_handler.sa_handler(sigaction.__sigaction_handler(old)).address() == SIG_IGN;
         }
     }
 
-    private static final class Sigaction {
-        static final MethodHandle H = link(LINKER.defaultLookup().find("sigaction").orElseThrow(),
-                FunctionDescriptor.of(C_INT, C_INT, C_POINTER, C_POINTER));
-    }
-
-    /**
-     * {@code SIGTTOU}, which the generated bindings' filter list leaves out (jextract is not at hand to add it):
-     * 22 in asm-generic/signal.h and in x86's own, the two architectures panpipe runs on.
-     */
-    public static final int SIGTTOU = 22;
-
     /** {@code getpgrp()}: the calling process's group; cannot fail. */
     public static int getpgrp() {
-        try { return (int) Getpgrp.H.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
+        return linux_h.getpgrp();
     }
 
     /**
@@ -774,13 +777,6 @@ public final class Syscalls {
     }
 
     /**
-     * waitid's {@code WSTOPPED} and the two {@code si_code}s of a stopped child, {@code CLD_TRAPPED} and
-     * {@code CLD_STOPPED}, which the generated bindings' filter list leaves out: the same on every Linux
-     * architecture (asm-generic and uapi siginfo.h).
-     */
-    public static final int WSTOPPED = 2, CLD_TRAPPED = 4, CLD_STOPPED = 5;
-
-    /**
      * {@code raise(sig)}: the signal to the calling thread, so a stop signal stops the process before this call
      * returns (a {@code kill} of the own process may be taken by another thread, and the caller run on a moment).
      */
@@ -789,24 +785,6 @@ public final class Syscalls {
         int r;
         try { r = (int) Raise.H.invokeExact(st, sig); } catch (Throwable t) { throw unchecked(t); }
         if (r != 0) throw SyscallException.of("raise", "signal " + sig, errno(st));
-    }
-
-    // Not in the generated bindings' filter list (jextract is not at hand to add them): linked by name.
-    private static final class Getpgrp {
-        static final MethodHandle H = LINKER.downcallHandle(LINKER.defaultLookup().find("getpgrp").orElseThrow(),
-                FunctionDescriptor.of(C_INT));
-    }
-    private static final class Tcgetpgrp {
-        static final MethodHandle H = link(LINKER.defaultLookup().find("tcgetpgrp").orElseThrow(),
-                FunctionDescriptor.of(C_INT, C_INT));
-    }
-    private static final class Raise {
-        static final MethodHandle H = link(LINKER.defaultLookup().find("raise").orElseThrow(),
-                FunctionDescriptor.of(C_INT, C_INT));
-    }
-    private static final class Tcsetpgrp {
-        static final MethodHandle H = link(LINKER.defaultLookup().find("tcsetpgrp").orElseThrow(),
-                FunctionDescriptor.of(C_INT, C_INT, C_INT));
     }
 
     /** The pidfd calls, linked only if this C library exports them. */

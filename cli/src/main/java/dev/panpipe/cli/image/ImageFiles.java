@@ -1,5 +1,6 @@
 package dev.panpipe.cli.image;
 
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
 
@@ -60,8 +61,6 @@ import java.util.Iterator;
 public final class ImageFiles {
     /** The most pixels {@link #decode(InputStream, String)} accepts: 256 megapixels, 768 MB as RGB8. */
     public static final long DEFAULT_MAX_PIXELS = 256_000_000L;
-    /** The file type bits of st_mode, and a FIFO's (sys/stat.h). */
-    private static final int S_IFMT = 0170000, S_IFIFO = 0010000;
 
     private ImageFiles() {
     }
@@ -253,7 +252,7 @@ public final class ImageFiles {
     /** True if {@code file} is a FIFO, through links: open(2) for writing would wait until a reader opens it. */
     private static boolean isFifo(Path file) throws IOException {
         if (Files.isRegularFile(file) || !Files.exists(file)) return false;
-        return ((Integer) Files.getAttribute(file, "unix:mode") & S_IFMT) == S_IFIFO;
+        return ((Integer) Files.getAttribute(file, "unix:mode") & linux_h.S_IFMT()) == linux_h.S_IFIFO();
     }
 
     /**

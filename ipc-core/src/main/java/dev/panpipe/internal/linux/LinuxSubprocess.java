@@ -470,7 +470,7 @@ final class LinuxSubprocess implements Subprocess {
                     MemorySegment info = siginfo_t.allocate(arena);   // zeroed: si_pid stays 0 if it runs
                     try {
                         Syscalls.waitid(linux_h.P_PID(), pid, info,
-                                linux_h.WEXITED() | Syscalls.WSTOPPED | linux_h.WNOHANG() | linux_h.WNOWAIT());
+                                linux_h.WEXITED() | linux_h.WSTOPPED() | linux_h.WNOHANG() | linux_h.WNOWAIT());
                     } catch (SyscallException e) {
                         if (e.errno() != Errno.ECHILD) throw SyscallException.of("waitid", "pid " + pid, e.errno());
                         reapedElsewhere = true;
@@ -479,7 +479,7 @@ final class LinuxSubprocess implements Subprocess {
                     MemorySegment chld = siginfo_t._sifields._sigchld(siginfo_t._sifields(info));
                     if (siginfo_t._sifields._sigchld.si_pid(chld) == 0) return JobState.RUNNING;
                     int code = siginfo_t.si_code(info);
-                    return code == Syscalls.CLD_STOPPED || code == Syscalls.CLD_TRAPPED ? JobState.STOPPED : JobState.ENDED;
+                    return code == linux_h.CLD_STOPPED() || code == linux_h.CLD_TRAPPED() ? JobState.STOPPED : JobState.ENDED;
                 }
             } finally {
                 lock.unlock();

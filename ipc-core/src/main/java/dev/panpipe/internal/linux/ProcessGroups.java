@@ -190,7 +190,7 @@ public final class ProcessGroups {
             MemorySegment ttou = sigset_t.allocate(arena);
             MemorySegment old = sigset_t.allocate(arena);
             linux_h.sigemptyset(ttou);
-            linux_h.sigaddset(ttou, Syscalls.SIGTTOU);
+            linux_h.sigaddset(ttou, linux_h.SIGTTOU());
             Syscalls.checkReturned("pthread_sigmask", "SIG_BLOCK SIGTTOU", linux_h.pthread_sigmask(linux_h.SIG_BLOCK(), ttou, old));
             try {
                 Syscalls.tcsetpgrp(TERMINAL_FD, group);
