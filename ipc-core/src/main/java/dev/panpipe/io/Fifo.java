@@ -17,6 +17,13 @@ import java.time.Duration;
  * variants give up with {@link PeerTimeoutException} ({@code null}: no limit; a wait shorter than a
  * millisecond lasts one; one longer than about 24 days is capped there; a negative timeout is an
  * {@link IllegalArgumentException}). {@link #openBoth()} never waits.
+ *
+ * <p>A platform thread waits in the kernel's {@code open}: only a peer or the timeout ends it. A virtual thread
+ * waits parked, its carrier free (the open is made for it by a platform thread of its own), so virtual threads of
+ * one JVM can open both ends of a FIFO however few carriers there are; its wait also ends when it is interrupted
+ * ({@link java.io.InterruptedIOException}, its interrupt status left set) or when this Fifo is closed
+ * ({@link java.nio.channels.AsynchronousCloseException}). Either way the open it gave up is undone: nothing is
+ * left open, and no thread of it is left running.
  */
 public interface Fifo extends AutoCloseable {
     /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */
@@ -68,7 +75,10 @@ public interface Fifo extends AutoCloseable {
     /** Opens both ends in this process at once, without waiting: a {@link Pipe} through the file system. */
     Pipe openBoth() throws IOException;
 
-    /** Removes the path if this Fifo created it. Idempotent. */
+    /**
+     * Removes the path if this Fifo created it, after ending the opens virtual threads are waiting in (see above).
+     * Idempotent.
+     */
     @Override
     void close() throws IOException;
 }

@@ -1,0 +1,277 @@
+package dev.panpipe.io;
+
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
+import dev.panpipe.testing.OpenFds;
+
+import java.io.InterruptedIOException;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+
+/**
+ * Virtual threads opening FIFO ends in a JVM whose virtual-thread scheduler has one carrier; run by
+ * {@link VirtualFifoOpenTest} with {@code -Djdk.virtualThreadScheduler.parallelism=1 -Djdk.virtualThreadScheduler.maxPoolSize=1}.
+ * A blocking open that pinned the one carrier stops every other virtual thread (its peer among them): that is a
+ * step that does not finish within {@link #STEP_SECONDS}, reported as a deadlock with exit status 2, at once, since
+ * nothing after it could run. A step that goes wrong otherwise is reported and the run ends with 1; a clean one, 0.
+ * After each step, nothing it opened may be left open, and no thread that opens for a virtual thread may be left.
+ */
+final class VirtualFifoOpenMain {
+    private static final long STEP_SECONDS = 10;
+    private static final String OPENER_THREAD = "panpipe-fifo-open";
+    private static final List<String> FAILURES = new ArrayList<>();
+
+    private VirtualFifoOpenMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (!"1".equals(System.getProperty("jdk.virtualThreadScheduler.parallelism"))) {
+            throw new IllegalStateException("run with -Djdk.virtualThreadScheduler.parallelism=1");
+        }
+        only = args;
+        Path dir = Files.createTempDirectory("panpipe-vt-fifo-open-");
+        try {
+            step("reader first, then the writer, both virtual", () -> readerFirst(dir));
+            step("writer first, then the reader, both virtual", () -> writerFirst(dir));
+            step("timeouts of a virtual thread's opens", () -> timeouts(dir));
+            step("an interrupt ends a virtual thread's pending open", () -> interrupts(dir));
+            step("close ends a virtual thread's pending open", () -> closes(dir));
+            step("a missing path is a typed error", () -> missingPath(dir));
+            step("timeouts racing the peer's open", () -> racingTimeouts(dir));
+        } finally {
+            try (Stream<Path> left = Files.walk(dir)) {
+                for (Path p : left.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            }
+        }
+        FAILURES.forEach(f -> System.out.println("FAILED: " + f));
+        System.out.println(FAILURES.isEmpty() ? "clean" : FAILURES.size() + " failure(s)");
+        System.exit(FAILURES.isEmpty() ? 0 : 1);
+    }
+
+    private interface Step {
+        void run() throws Exception;
+    }
+
+    /** Only the steps whose names contain one of {@code args}, if any are given: to try one step on its own. */
+    private static String[] only = new String[0];
+
+    private static void step(String name, Step step) {
+        if (only.length > 0 && Stream.of(only).noneMatch(name::contains)) return;
+        Map<Integer, String> before = OpenFds.snapshot();
+        try {
+            step.run();
+            List<String> leaked = OpenFds.openedSince(before);
+            leaked.removeIf(l -> OpenFds.isListingItself(l.substring(l.indexOf(" -> ") + 4)));
+            check(leaked.isEmpty(), name + ": left fds open: " + leaked);
+            List<String> openers = Thread.getAllStackTraces().keySet().stream()
+                    .map(Thread::getName).filter(n -> n.startsWith(OPENER_THREAD)).toList();
+            check(openers.isEmpty(), name + ": left opener threads: " + openers);
+            System.out.println("ok: " + name);
+        } catch (TimeoutException e) {
+            System.out.println("DEADLOCK: " + name + ": a virtual thread did not finish within " + STEP_SECONDS + " s");
+            System.exit(2);
+        } catch (Throwable t) {
+            FAILURES.add(name + ": " + t);
+            t.printStackTrace(System.out);
+        }
+    }
+
+    private static void readerFirst(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("reader-first"))) {
+            CompletableFuture<String> read = virtual(() -> {
+                try (ReadEnd in = fifo.openReadEnd()) {
+                    return Io.readAllUtf8(in);
+                }
+            });
+            Thread.sleep(200);      // the reader is waiting in its open by now
+            CompletableFuture<Void> wrote = virtual(() -> {
+                try (WriteEnd out = fifo.openWriteEnd()) {
+                    Io.writeUtf8(out, "from the writer");
+                }
+                return null;
+            });
+            wrote.get(STEP_SECONDS, TimeUnit.SECONDS);
+            check("from the writer".equals(read.get(STEP_SECONDS, TimeUnit.SECONDS)), "the reader read what the writer wrote");
+        }
+    }
+
+    private static void writerFirst(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("writer-first"))) {
+            CompletableFuture<Void> wrote = virtual(() -> {
+                try (WriteEnd out = fifo.openWriteEnd()) {
+                    Io.writeUtf8(out, "written first");
+                }
+                return null;
+            });
+            Thread.sleep(200);      // the writer is waiting in its open by now
+            CompletableFuture<String> read = virtual(() -> {
+                try (ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(STEP_SECONDS))) {
+                    return Io.readAllUtf8(in);
+                }
+            });
+            check("written first".equals(read.get(STEP_SECONDS, TimeUnit.SECONDS)), "the reader read what the writer wrote");
+            wrote.get(STEP_SECONDS, TimeUnit.SECONDS);
+        }
+    }
+
+    private static void timeouts(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("timeouts"))) {
+            CompletableFuture<Throwable> reading = failureOf(() -> fifo.openReadEnd(Duration.ofMillis(300)));
+            Thread.sleep(50);
+            check("ran".equals(virtual(() -> "ran").get(STEP_SECONDS, TimeUnit.SECONDS)), "another virtual thread ran");
+            Throwable r = reading.get(STEP_SECONDS, TimeUnit.SECONDS);
+            check(r instanceof PeerTimeoutException && r.getMessage().contains(fifo.path() + " for reading"), "read end: " + r);
+            Throwable w = failureOf(() -> fifo.openWriteEnd(Duration.ofMillis(300))).get(STEP_SECONDS, TimeUnit.SECONDS);
+            check(w instanceof PeerTimeoutException && w.getMessage().contains(fifo.path() + " for writing"), "write end: " + w);
+            assertStillUsable(fifo);
+        }
+    }
+
+    private static void interrupts(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("interrupts"))) {
+            for (boolean reading : new boolean[] {true, false}) {
+                CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+                Thread t = Thread.ofVirtual().start(() -> {
+                    try (AutoCloseable end = reading ? fifo.openReadEnd() : fifo.openWriteEnd()) {
+                        outcome.complete(null);
+                    } catch (Throwable e) {
+                        outcome.complete(Thread.currentThread().isInterrupted() ? e : new AssertionError("interrupt status cleared", e));
+                    }
+                });
+                Thread.sleep(200);
+                t.interrupt();
+                Throwable e = outcome.get(STEP_SECONDS, TimeUnit.SECONDS);
+                check(e instanceof InterruptedIOException && e.getMessage().contains(fifo.path().toString()),
+                        (reading ? "read end: " : "write end: ") + e);
+                t.join();
+            }
+            assertStillUsable(fifo);
+        }
+    }
+
+    private static void closes(Path dir) throws Exception {
+        Path path = dir.resolve("closes");
+        Fifo fifo = Fifo.create(path);
+        try (Fifo reused = Fifo.create(path)) {       // the same FIFO, not created by this one: close leaves the path
+            CompletableFuture<Throwable> writing = failureOf(reused::openWriteEnd);
+            Thread.sleep(200);
+            reused.close();
+            Throwable e = writing.get(STEP_SECONDS, TimeUnit.SECONDS);
+            check(e instanceof AsynchronousCloseException, "write end of a reused FIFO: " + e);
+            check(Files.exists(path, LinkOption.NOFOLLOW_LINKS), "a reused FIFO's path stays");
+        }
+        CompletableFuture<Throwable> reading = failureOf(fifo::openReadEnd);
+        Thread.sleep(200);
+        fifo.close();
+        Throwable e = reading.get(STEP_SECONDS, TimeUnit.SECONDS);
+        check(e instanceof AsynchronousCloseException, "read end: " + e);
+        check(!Files.exists(path, LinkOption.NOFOLLOW_LINKS), "the created FIFO is removed");
+    }
+
+    private static void missingPath(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("missing"))) {
+            Files.delete(fifo.path());
+            for (boolean reading : new boolean[] {true, false}) {
+                Throwable e = failureOf(() -> reading ? fifo.openReadEnd() : fifo.openWriteEnd(Duration.ofSeconds(1)))
+                        .get(STEP_SECONDS, TimeUnit.SECONDS);
+                check(e instanceof SyscallException s && s.call().equals("open") && s.errno() == Errno.ENOENT
+                        && e.getMessage().contains(fifo.path().toString()), "typed error: " + e);
+                check(Stream.of(e.getStackTrace()).anyMatch(f -> f.getClassName().equals(VirtualFifoOpenMain.class.getName())),
+                        "the stack trace shows the caller of the open");
+            }
+        }
+    }
+
+    /**
+     * Timeouts of a millisecond or so while the peer opens at about the same moment: the open and the deadline
+     * race, and whichever wins, the fd is closed once (by the caller, or by the opener for a waiter that has gone).
+     */
+    private static void racingTimeouts(Path dir) throws Exception {
+        try (Fifo fifo = Fifo.create(dir.resolve("racing"))) {
+            int opened = 0;
+            for (int i = 0; i < 200; i++) {
+                Duration tiny = Duration.ofNanos(1 + i * 10_000L);
+                CompletableFuture<Boolean> writer = virtual(() -> opens(() -> fifo.openWriteEnd(tiny)));
+                fifo.openReadEndNow().close();
+                if (writer.get(STEP_SECONDS, TimeUnit.SECONDS)) opened++;
+                CompletableFuture<Boolean> reader = virtual(() -> opens(() -> fifo.openReadEnd(tiny)));
+                try {
+                    fifo.openWriteEnd(tiny).close();
+                } catch (PeerTimeoutException ignored) {
+                    // the reader's open is not there yet, or has given up
+                }
+                if (reader.get(STEP_SECONDS, TimeUnit.SECONDS)) opened++;
+            }
+            System.out.println("  racing opens that won: " + opened + " of 400");
+            assertStillUsable(fifo);
+        }
+    }
+
+    private static boolean opens(Callable<AutoCloseable> open) throws Exception {
+        try (AutoCloseable end = open.call()) {
+            return true;
+        } catch (PeerTimeoutException e) {
+            return false;
+        }
+    }
+
+    /** A reader and a writer, both virtual, still meet in {@code fifo}: nothing of a failed open is left in it. */
+    private static void assertStillUsable(Fifo fifo) throws Exception {
+        CompletableFuture<String> read = virtual(() -> {
+            try (ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(STEP_SECONDS))) {
+                return Io.readAllUtf8(in);
+            }
+        });
+        virtual(() -> {
+            try (WriteEnd out = fifo.openWriteEnd(Duration.ofSeconds(STEP_SECONDS))) {
+                Io.writeUtf8(out, "again");
+            }
+            return null;
+        }).get(STEP_SECONDS, TimeUnit.SECONDS);
+        check("again".equals(read.get(STEP_SECONDS, TimeUnit.SECONDS)), "the FIFO still pairs a reader and a writer");
+    }
+
+    private static <T> CompletableFuture<T> virtual(Callable<T> body) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                result.complete(body.call());
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+        return result;
+    }
+
+    /** What {@code open}, run on a virtual thread, throws; an end it opens instead is closed, and is a failure. */
+    private static CompletableFuture<Throwable> failureOf(Callable<? extends AutoCloseable> open) {
+        return virtual(() -> {
+            try (AutoCloseable end = open.call()) {
+                return new AssertionError("opened: " + end);
+            } catch (Throwable t) {
+                return t;
+            }
+        });
+    }
+
+    private static void check(boolean ok, String what) {
+        if (!ok) throw new AssertionError(what);
+    }
+
+    static {
+        // a failure inside a virtual thread is reported by the step that waits for it
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> e.printStackTrace(System.out));
+    }
+}
