@@ -3,6 +3,7 @@ package dev.panpipe.io;
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.testing.OpenFds;
+import dev.panpipe.testing.VirtualThreads;
 
 import java.io.InterruptedIOException;
 import java.nio.channels.AsynchronousCloseException;
@@ -90,13 +91,13 @@ final class VirtualFifoOpenMain {
 
     private static void readerFirst(Path dir) throws Exception {
         try (Fifo fifo = Fifo.create(dir.resolve("reader-first"))) {
-            CompletableFuture<String> read = virtual(() -> {
+            CompletableFuture<String> read = VirtualThreads.call(() -> {
                 try (ReadEnd in = fifo.openReadEnd()) {
                     return Io.readAllUtf8(in);
                 }
             });
             Thread.sleep(200);      // the reader is waiting in its open by now
-            CompletableFuture<Void> wrote = virtual(() -> {
+            CompletableFuture<Void> wrote = VirtualThreads.call(() -> {
                 try (WriteEnd out = fifo.openWriteEnd()) {
                     Io.writeUtf8(out, "from the writer");
                 }
@@ -109,14 +110,14 @@ final class VirtualFifoOpenMain {
 
     private static void writerFirst(Path dir) throws Exception {
         try (Fifo fifo = Fifo.create(dir.resolve("writer-first"))) {
-            CompletableFuture<Void> wrote = virtual(() -> {
+            CompletableFuture<Void> wrote = VirtualThreads.call(() -> {
                 try (WriteEnd out = fifo.openWriteEnd()) {
                     Io.writeUtf8(out, "written first");
                 }
                 return null;
             });
             Thread.sleep(200);      // the writer is waiting in its open by now
-            CompletableFuture<String> read = virtual(() -> {
+            CompletableFuture<String> read = VirtualThreads.call(() -> {
                 try (ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(STEP_SECONDS))) {
                     return Io.readAllUtf8(in);
                 }
@@ -130,7 +131,7 @@ final class VirtualFifoOpenMain {
         try (Fifo fifo = Fifo.create(dir.resolve("timeouts"))) {
             CompletableFuture<Throwable> reading = failureOf(() -> fifo.openReadEnd(Duration.ofMillis(300)));
             Thread.sleep(50);
-            check("ran".equals(virtual(() -> "ran").get(STEP_SECONDS, TimeUnit.SECONDS)), "another virtual thread ran");
+            check("ran".equals(VirtualThreads.call(() -> "ran").get(STEP_SECONDS, TimeUnit.SECONDS)), "another virtual thread ran");
             Throwable r = reading.get(STEP_SECONDS, TimeUnit.SECONDS);
             check(r instanceof PeerTimeoutException && r.getMessage().contains(fifo.path() + " for reading"), "read end: " + r);
             Throwable w = failureOf(() -> fifo.openWriteEnd(Duration.ofMillis(300))).get(STEP_SECONDS, TimeUnit.SECONDS);
@@ -203,10 +204,10 @@ final class VirtualFifoOpenMain {
             int opened = 0;
             for (int i = 0; i < 200; i++) {
                 Duration tiny = Duration.ofNanos(1 + i * 10_000L);
-                CompletableFuture<Boolean> writer = virtual(() -> opens(() -> fifo.openWriteEnd(tiny)));
+                CompletableFuture<Boolean> writer = VirtualThreads.call(() -> opens(() -> fifo.openWriteEnd(tiny)));
                 fifo.openReadEndNow().close();
                 if (writer.get(STEP_SECONDS, TimeUnit.SECONDS)) opened++;
-                CompletableFuture<Boolean> reader = virtual(() -> opens(() -> fifo.openReadEnd(tiny)));
+                CompletableFuture<Boolean> reader = VirtualThreads.call(() -> opens(() -> fifo.openReadEnd(tiny)));
                 try {
                     fifo.openWriteEnd(tiny).close();
                 } catch (PeerTimeoutException ignored) {
@@ -229,12 +230,12 @@ final class VirtualFifoOpenMain {
 
     /** A reader and a writer, both virtual, still meet in {@code fifo}: nothing of a failed open is left in it. */
     private static void assertStillUsable(Fifo fifo) throws Exception {
-        CompletableFuture<String> read = virtual(() -> {
+        CompletableFuture<String> read = VirtualThreads.call(() -> {
             try (ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(STEP_SECONDS))) {
                 return Io.readAllUtf8(in);
             }
         });
-        virtual(() -> {
+        VirtualThreads.call(() -> {
             try (WriteEnd out = fifo.openWriteEnd(Duration.ofSeconds(STEP_SECONDS))) {
                 Io.writeUtf8(out, "again");
             }
@@ -243,21 +244,10 @@ final class VirtualFifoOpenMain {
         check("again".equals(read.get(STEP_SECONDS, TimeUnit.SECONDS)), "the FIFO still pairs a reader and a writer");
     }
 
-    private static <T> CompletableFuture<T> virtual(Callable<T> body) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread.ofVirtual().start(() -> {
-            try {
-                result.complete(body.call());
-            } catch (Throwable t) {
-                result.completeExceptionally(t);
-            }
-        });
-        return result;
-    }
 
     /** What {@code open}, run on a virtual thread, throws; an end it opens instead is closed, and is a failure. */
     private static CompletableFuture<Throwable> failureOf(Callable<? extends AutoCloseable> open) {
-        return virtual(() -> {
+        return VirtualThreads.call(() -> {
             try (AutoCloseable end = open.call()) {
                 return new AssertionError("opened: " + end);
             } catch (Throwable t) {

@@ -5,6 +5,7 @@ import dev.panpipe.io.LeakCheck;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
+import dev.panpipe.testing.VirtualThreads;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -14,7 +15,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -37,23 +37,11 @@ class FdHandleTest {
     private static final int WAITERS = Integer.getInteger("jdk.virtualThreadScheduler.parallelism",
             Runtime.getRuntime().availableProcessors()) + 2;
 
-    private static <T> CompletableFuture<T> inVirtualThread(Callable<T> body) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread.ofVirtual().start(() -> {
-            try {
-                result.complete(body.call());
-            } catch (Throwable t) {
-                result.completeExceptionally(t);
-            }
-        });
-        return result;
-    }
-
     @Test
     void shouldSleepThroughAQuietSecondRatherThanLookAgainAndAgain() throws Exception {
         try (LinuxPipe p = LinuxPipe.open()) {
             long before = FdHandle.virtualLooks();
-            CompletableFuture<Boolean> ready = inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofSeconds(1)));
+            CompletableFuture<Boolean> ready = VirtualThreads.call(() -> p.readEnd().awaitReadable(Duration.ofSeconds(1)));
             assertFalse(ready.get(10, TimeUnit.SECONDS), "nothing was written: the wait times out");
             long looks = FdHandle.virtualLooks() - before;
             // one look before it parks, one when the deadline unparks it; looking every <= 5 ms would be ~200
@@ -69,7 +57,7 @@ class FdHandleTest {
             for (int i = 0; i < WAITERS; i++) {
                 LinuxPipe p = LinuxPipe.open();
                 pipes.add(p);
-                reads.add(inVirtualThread(() -> {
+                reads.add(VirtualThreads.call(() -> {
                     byte[] b = new byte[1];
                     return p.readEnd().read(b, 0, 1) == 1 ? (int) b[0] : -1;
                 }));
@@ -93,7 +81,7 @@ class FdHandleTest {
             int rounds = 5;
             long looks = 0;
             for (int i = 0; i < rounds; i++) {
-                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                CompletableFuture<Integer> read = VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1));
                 Thread.sleep(100);                              // parked, registered with the poller
                 long before = FdHandle.virtualLooks();
                 p.writeEnd().write(new byte[] {1}, 0, 1);
@@ -112,7 +100,7 @@ class FdHandleTest {
             int rounds = 5;
             long before = FdHandle.virtualLooks();
             for (int i = 0; i < rounds; i++) {
-                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                CompletableFuture<Integer> read = VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1));
                 Thread.sleep(100);                              // the read found it empty, and the reader parked
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 assertEquals(1, read.get(10, TimeUnit.SECONDS));
@@ -128,7 +116,7 @@ class FdHandleTest {
     void shouldWakeAVirtualWaiterWithAsynchronousCloseWhenAnotherThreadCloses() throws Exception {
         LinuxPipe p = LinuxPipe.open();
         try {
-            CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+            CompletableFuture<Integer> read = VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1));
             Thread.sleep(200);
             assertFalse(read.isDone());
             p.readEnd().close();
@@ -143,7 +131,7 @@ class FdHandleTest {
     void shouldKeepWaitingThroughAnInterruptAndReturnWithItSet() throws Exception {
         try (LinuxPipe p = LinuxPipe.open()) {
             CompletableFuture<Thread> started = new CompletableFuture<>();
-            CompletableFuture<String> outcome = inVirtualThread(() -> {
+            CompletableFuture<String> outcome = VirtualThreads.call(() -> {
                 started.complete(Thread.currentThread());
                 boolean ready = p.readEnd().awaitReadable(Duration.ofSeconds(30));
                 return ready + " interrupted=" + Thread.currentThread().isInterrupted();
@@ -167,7 +155,7 @@ class FdHandleTest {
         try (LinuxPipe p = LinuxPipe.open()) {
             int capacity = p.capacity();
             // room: a write of twice the pipe's capacity waits for the reader to drain it (EPOLLOUT)
-            CompletableFuture<Integer> written = inVirtualThread(() -> {
+            CompletableFuture<Integer> written = VirtualThreads.call(() -> {
                 p.writeEnd().write(new byte[2 * capacity], 0, 2 * capacity);
                 return 2 * capacity;
             });
@@ -177,7 +165,7 @@ class FdHandleTest {
             assertEquals(2 * capacity, written.get(10, TimeUnit.SECONDS));
             // no reader: a writer blocked on the full pipe is told (EPOLLERR, which poll and epoll report unasked)
             p.writeEnd().write(new byte[capacity], 0, capacity);
-            CompletableFuture<Integer> blocked = inVirtualThread(() -> {
+            CompletableFuture<Integer> blocked = VirtualThreads.call(() -> {
                 p.writeEnd().write(new byte[1], 0, 1);
                 return 1;
             });
@@ -193,7 +181,7 @@ class FdHandleTest {
     void shouldServeTwoVirtualThreadsWaitingForTheSameFd() throws Exception {
         try (LinuxPipe p = LinuxPipe.open()) {
             List<CompletableFuture<Integer>> reads = new ArrayList<>();
-            for (int i = 0; i < 2; i++) reads.add(inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1)));
+            for (int i = 0; i < 2; i++) reads.add(VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1)));
             Thread.sleep(200);      // one is registered with the poller; the other, refused, waits without it
             p.writeEnd().write(new byte[] {1, 2}, 0, 2);
             int total = 0;
@@ -206,7 +194,7 @@ class FdHandleTest {
     void shouldTellAVirtualThreadWaitingForAChildThatItEnded() throws Exception {
         try (Subprocess child = Subprocess.builder("sleep", "0.5").stdin(Redirect.discard()).stdout(Redirect.discard()).start()) {
             long before = FdHandle.virtualLooks();
-            CompletableFuture<Optional<ExitStatus>> status = inVirtualThread(() -> child.waitFor(Duration.ofSeconds(30)));
+            CompletableFuture<Optional<ExitStatus>> status = VirtualThreads.call(() -> child.waitFor(Duration.ofSeconds(30)));
             assertEquals(Optional.of(ExitStatus.exited(0)), status.get(20, TimeUnit.SECONDS));
             long looks = FdHandle.virtualLooks() - before;
             // a waitFor that answers interrupts need not wake every 50 ms to look for one: a virtual thread's park
@@ -220,8 +208,8 @@ class FdHandleTest {
         VirtualThreadPoller failing = VirtualThreadPoller.startForTest();
         VirtualThreadPoller shared = VirtualThreadPoller.replaceSharedForTest(failing);
         try (LinuxPipe quiet = LinuxPipe.open(); LinuxPipe trigger = LinuxPipe.open()) {
-            CompletableFuture<Integer> stranded = inVirtualThread(() -> quiet.readEnd().read(new byte[1], 0, 1));
-            CompletableFuture<Integer> woken = inVirtualThread(() -> trigger.readEnd().read(new byte[1], 0, 1));
+            CompletableFuture<Integer> stranded = VirtualThreads.call(() -> quiet.readEnd().read(new byte[1], 0, 1));
+            CompletableFuture<Integer> woken = VirtualThreads.call(() -> trigger.readEnd().read(new byte[1], 0, 1));
             Thread.sleep(200);                              // both are registered with the poller
             failing.failNextWaitForTest();
             trigger.writeEnd().write(new byte[] {1}, 0, 1); // the poller wakes this reader, then its epoll_wait fails
