@@ -32,7 +32,9 @@ import java.util.concurrent.locks.LockSupport;
  * The eventfd is made the first time a thread has to wait, so handles that never block cost one fd.
  * A virtual thread does not sleep in {@code poll}, which would pin it to its carrier: the process's
  * {@link VirtualThreadPoller} watches the fd for it while it parks, and {@link #close()} unparks it
- * (see {@link #awaitVirtual}); it needs no eventfd unless it has to wait without the poller.
+ * (see {@link #awaitVirtual}); it needs no eventfd unless it has to wait without the poller. The fd stays in the
+ * poller's epoll set from one wait to the next (one {@code epoll_ctl} a wait, to re-arm it), and leaves it as the
+ * fd is released, before the number is closed ({@link Release}).
  * A handle that wraps an fd shared with other processes (an inherited stdin, say) is left in the
  * mode it has, because O_NONBLOCK belongs to the open file description all of them share. A pipe or
  * FIFO handed to a child gets the child a description of its own ({@link #openDescriptionForChild}), so
@@ -245,13 +247,13 @@ public final class FdHandle implements AutoCloseable {
     }
 
     /**
-     * {@link #awaitReadable awaitReadable(-1)} for a caller whose read has just answered EAGAIN: a virtual thread
-     * registers with the poller without looking at the fd first, since a look would only find what the read found
-     * (and an fd that has become ready since is reported by epoll as it is added). That look was a system call in
-     * every wait of a reader that drains its pipe.
+     * {@link #awaitReadable} for a caller whose read has just answered EAGAIN: a virtual thread registers with the
+     * poller without looking at the fd first, since a look would only find what the read found (and an fd that has
+     * become ready since is reported by epoll as it is armed). That look was a system call in every wait of a reader
+     * that drains its pipe. A timeout of 0 is still one look: it is all such a wait is.
      */
-    boolean awaitReadableAfterEmptyRead() throws IOException {
-        return await(POLLIN, -1, false, false);
+    boolean awaitReadableAfterEmptyRead(int timeoutMillis) throws IOException {
+        return await(POLLIN, timeoutMillis, false, false);
     }
 
     /**
@@ -270,11 +272,11 @@ public final class FdHandle implements AutoCloseable {
     }
 
     /**
-     * {@link #awaitWritable awaitWritable(-1)} for a caller whose write has just found the fd full (EAGAIN, or a
-     * short write to a pipe): no look first, as in {@link #awaitReadableAfterEmptyRead}.
+     * {@link #awaitWritable} for a caller whose write has just found the fd full (EAGAIN, or a short write to a
+     * pipe): no look first, as in {@link #awaitReadableAfterEmptyRead}.
      */
-    boolean awaitWritableAfterFullWrite() throws IOException {
-        return await(POLLOUT, -1, false, false);
+    boolean awaitWritableAfterFullWrite(int timeoutMillis) throws IOException {
+        return await(POLLOUT, timeoutMillis, false, false);
     }
 
     /**
@@ -329,7 +331,8 @@ public final class FdHandle implements AutoCloseable {
      * its carrier, and with as many carriers as CPUs, that many virtual threads waiting for a quiet pipe or a child
      * stalled every other virtual thread. So it looks without waiting (unless {@code lookFirst} is false), and if the
      * fd is not ready, has the {@link VirtualThreadPoller} watch it and parks until the poller says the fd is ready,
-     * or a close, the deadline or an interrupt comes; the fd leaves the poller's set before this returns.
+     * or a close, the deadline or an interrupt comes. The fd stays in the poller's set when this returns (see
+     * {@link #arm}), so the next wait costs one {@code epoll_ctl}, not two; {@link Release} takes it out.
      *
      * <p>{@link #close()} wakes such a waiter by unparking it, not through the eventfd a platform thread polls:
      * registering the eventfd as well would double the epoll_ctl calls of every wait and make an eventfd for every
@@ -352,26 +355,42 @@ public final class FdHandle implements AutoCloseable {
         }
         long deadline = timeoutMillis < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMillis * 1_000_000L;
         VirtualThreadPoller poller = VirtualThreadPoller.shared();
-        boolean registered = false;
-        if (poller != null) {
+        if (poller != null && poller.claim(fd, poll.waiter)) {
+            int outcome = POLLER_FAILED;    // and wait without it: epoll cannot watch this fd
             try {
-                registered = poller.register(fd, events, poll.waiter, poll.event);
-            } catch (SyscallException e) {
-                if (!VirtualThreadPoller.unwatchable(e)) throw e;
-            }
-        }
-        if (registered) {
-            int outcome;
-            try {
-                outcome = parkUntilReady(poller, deadline, interruptible, poll);
+                if (arm(poller, events, poll)) outcome = parkUntilReady(poller, deadline, interruptible, poll);
             } finally {
-                poller.deregister(fd, poll.waiter, poll.event);
+                poller.leave(fd, poll.waiter);
             }
             if (outcome != POLLER_FAILED) return outcome == READY;
         }
         int wake = wakeFd();
         if (closeRequested()) return false;
         return pollParking(pollSet(events, wake), deadline, interruptible) > 0;
+    }
+
+    /**
+     * Has {@code poller} watch this fd for the calling thread, which has {@link VirtualThreadPoller#claim claimed}
+     * it: re-armed with one {@code epoll_ctl} if an earlier wait left it in the set, added otherwise; {@link Release}
+     * takes it out before the fd is closed. Read after the claim, {@link Release#poller} is what the last wait left
+     * (its write came before its {@link VirtualThreadPoller#leave leave}), so two threads never both add the fd.
+     *
+     * @return false if epoll cannot watch the fd ({@link VirtualThreadPoller#unwatchable})
+     */
+    private boolean arm(VirtualThreadPoller poller, short events, PollSet poll) throws SyscallException {
+        VirtualThreadPoller holder = release.poller;
+        if (holder != null && holder != poller) {   // another poller has replaced it (tests): out of its set first
+            release.poller = null;
+            holder.forget(fd);
+        }
+        try {
+            poller.arm(fd, events, holder == poller, poll.waiter, poll.event);
+        } catch (SyscallException e) {
+            if (VirtualThreadPoller.unwatchable(e)) return false;
+            throw e;
+        }
+        release.poller = poller;
+        return true;
     }
 
     /**
@@ -513,10 +532,21 @@ public final class FdHandle implements AutoCloseable {
     /**
      * Closes the fd and gives back the pipe budget it holds: run once, by close or by the Cleaner. Refers to
      * no FdHandle, so that the Cleaner can collect one.
+     *
+     * <p>First it takes the fd out of the {@link VirtualThreadPoller}'s set, if a virtual thread's wait left it there:
+     * epoll drops a registration by itself only when the open file description goes, and this one may live on in a
+     * child it was lent to, or in a dup, after the number is closed here. There it would stay, out of reach of a DEL
+     * by a number that then names another file, and an ADD of that description under the same number again would be
+     * refused. Nobody waits by then: the gate is empty (or the handle unreachable), so no wait re-arms it meanwhile.
      */
     private static final class Release implements Runnable {
         private final int fd;
         volatile long pipeBudgetPages;
+        /**
+         * The poller whose set holds this fd, or null: set by a virtual thread's wait ({@link #arm}) inside the gate,
+         * read by the next wait and, after the last, here.
+         */
+        volatile VirtualThreadPoller poller;
 
         Release(int fd) {
             this.fd = fd;
@@ -524,6 +554,14 @@ public final class FdHandle implements AutoCloseable {
 
         @Override
         public void run() {
+            VirtualThreadPoller p = poller;
+            if (p != null) {
+                try {
+                    p.forget(fd);
+                } catch (SyscallException ignored) {
+                    // ENOENT or EBADF would be a panpipe bug; the close below drops it anyway unless shared.
+                }
+            }
             closeQuietly(fd);
             PipeBudget.giveBack(pipeBudgetPages);
         }

@@ -40,7 +40,7 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
             if (n > 0) return n;
             if (n == 0) return EOF;
             if (!blocking) return 0;
-            handle.awaitReadableAfterEmptyRead();
+            handle.awaitReadableAfterEmptyRead(-1);
         }
     }
 
@@ -70,8 +70,9 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
             }
             if (n > 0) return n;
             if (n == 0) return EOF;
-            // Empty, with a writer: wait for data (no poll before the first try: it never sleeps), or stop.
-            if (!handle.awaitReadable(blocking ? -1 : 0)) return 0;
+            // Empty, with a writer: wait for data, or stop. No poll before the first try (it never sleeps), nor
+            // between EAGAIN and the wait: the read was the look.
+            if (!handle.awaitReadableAfterEmptyRead(blocking ? -1 : 0)) return 0;
         }
     }
 

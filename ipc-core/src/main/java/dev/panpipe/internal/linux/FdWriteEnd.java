@@ -47,13 +47,13 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
             long n = at == 0 ? Syscalls.write(fd, src, length) : Syscalls.write(fd, src, at, length - done);
             if (n == Syscalls.WOULD_BLOCK) {
                 if (!blocking) break;
-                handle.awaitWritableAfterFullWrite();
+                handle.awaitWritableAfterFullWrite(-1);
                 continue;
             }
             done += n;
             // A short write on a non-blocking pipe means it is full: the next write would only fail with
             // EAGAIN, so wait for room first (one system call fewer per refill).
-            if (blocking && nonBlockingFd && done < length) handle.awaitWritableAfterFullWrite();
+            if (blocking && nonBlockingFd && done < length) handle.awaitWritableAfterFullWrite(-1);
         }
         return done;
     }
@@ -84,8 +84,9 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
                 }
                 if (n != Syscalls.WOULD_BLOCK) done += n;
                 // Short or nothing: the pipe is full (a write with room would have taken more), so wait for room, or
-                // stop. No poll before the first try: it never sleeps, and a pipe with room takes it at once.
-                if (done < length && !handle.awaitWritable(blocking ? -1 : 0)) break;
+                // stop. No poll before the first try: it never sleeps, and a pipe with room takes it at once; nor
+                // before the wait: the write was the look.
+                if (done < length && !handle.awaitWritableAfterFullWrite(blocking ? -1 : 0)) break;
             } else {
                 if (!handle.awaitWritable(blocking ? -1 : 0)) break;
                 long chunk = Math.min(PAGE, length - done);

@@ -131,7 +131,7 @@ public final class LinuxVmspliceRing implements VmspliceRing {
                 // The reader still has some of this buffer's pages. A full pipe tells when the reader moves
                 // on (POLLOUT); one with room tells nothing, so look again a millisecond later.
                 if (!handle.awaitWritable(0)) {
-                    handle.awaitWritable(-1);
+                    handle.awaitWritableAfterFullWrite(-1);     // that was the look: found full
                 } else if (handle.awaitError(1)) {
                     throw SyscallException.of("vmsplice", handle.description(), Errno.EPIPE);   // the reader is gone
                 }

@@ -102,7 +102,7 @@ public final class LinuxVmspliceWriter implements VmspliceWriter {
                 long n = Syscalls.vmsplice(fd, iov, 1, flags | NONBLOCK);
                 if (n == Syscalls.WOULD_BLOCK) {
                     if (!end.isBlocking()) break;
-                    handle.awaitWritable(-1);
+                    handle.awaitWritableAfterFullWrite(-1);     // the vmsplice was the look
                     continue;
                 }
                 done += n;
@@ -111,7 +111,7 @@ public final class LinuxVmspliceWriter implements VmspliceWriter {
                 // the next call reports): wait for room rather than make a call that can only say EAGAIN.
                 if (done < length) {
                     if (!end.isBlocking()) break;
-                    handle.awaitWritable(-1);
+                    handle.awaitWritableAfterFullWrite(-1);
                 }
             }
             return done;

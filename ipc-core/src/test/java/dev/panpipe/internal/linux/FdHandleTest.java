@@ -1,6 +1,8 @@
 package dev.panpipe.internal.linux;
 
 import dev.panpipe.bindings.BrokenPipeException;
+import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.io.LeakCheck;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Redirect;
@@ -11,9 +13,13 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.channels.AsynchronousCloseException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -225,5 +231,112 @@ class FdHandleTest {
             VirtualThreadPoller.replaceSharedForTest(shared);
             if (failing.failed()) failing.close();      // a live one cannot be stopped (and has failed the test)
         }
+    }
+
+    @Test
+    void shouldReArmTheFdWithOneEpollCtlPerWaitRatherThanAddAndDeleteIt() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            int rounds = 10;
+            CompletableFuture<Integer> reads = inVirtualThread(() -> {
+                byte[] b = new byte[1];
+                int got = 0;
+                for (int i = 0; i < rounds + 1; i++) got += p.readEnd().read(b, 0, 1);
+                return got;
+            });
+            p.writeEnd().write(new byte[] {0}, 0, 1);
+            Thread.sleep(100);                          // the first wait has added the fd to the set
+            long before = VirtualThreadPoller.epollCtls();
+            for (int i = 0; i < rounds; i++) {
+                Thread.sleep(50);                       // the reader found the pipe empty and waits
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+            }
+            assertEquals(rounds + 1, reads.get(10, TimeUnit.SECONDS));
+            long ctls = VirtualThreadPoller.epollCtls() - before;
+            // EPOLL_CTL_MOD re-arms the one-shot registration the last wait left; ADD then DEL would make 2 * rounds
+            assertTrue(ctls <= rounds + 2, rounds + " waits made " + ctls + " epoll_ctl calls");
+        }
+    }
+
+    @Test
+    void shouldTakeTheFdOutOfThePollersSetBeforeClosingItWhileADupKeepsItsDescription() throws Exception {
+        LinuxPipe p = LinuxPipe.open();
+        int dup = -1;
+        try {
+            FdHandle h = p.readEnd().handle();
+            int fd = h.fdOrMinusOne();
+            dup = Syscalls.fcntl(fd, linux_h.F_DUPFD_CLOEXEC(), 0);
+            // a wait that times out leaves the one shot armed in the set
+            assertFalse(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofMillis(100))).get(10, TimeUnit.SECONDS));
+            assertTrue(polledFds().contains(fd), "the wait left the fd in the set");
+            p.readEnd().close();
+            // the description lives on in the dup, so only a DEL before the close takes it out
+            assertFalse(polledFds().contains(fd), "fd " + fd + " was closed but is still in the poller's set");
+            // the same description under the same number again: its first wait adds it, which a stale entry refuses
+            int again = Syscalls.fcntl(dup, linux_h.F_DUPFD_CLOEXEC(), fd);
+            try (FdReadEnd end = new FdReadEnd(FdHandle.own(again, "the read end again"))) {
+                CompletableFuture<Integer> read = inVirtualThread(() -> end.read(new byte[1], 0, 1));
+                Thread.sleep(100);
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+                assertEquals(1, read.get(10, TimeUnit.SECONDS));
+            }
+        } finally {
+            if (dup >= 0) Syscalls.close(dup);
+            p.close();
+        }
+    }
+
+    @Test
+    void shouldTakeAnFdLentToAChildOutOfThePollersSetWhenItIsClosedHere() throws Exception {
+        int[] sv = LinuxSockets.socketpair();
+        FdHandle mine = FdHandle.own(sv[0], "socket lent to a child");
+        try (FdWriteEnd peer = new FdWriteEnd(FdHandle.own(sv[1], "peer socket"));
+             FdReadEnd end = new FdReadEnd(mine);
+             Subprocess child = Subprocess.builder("sleep", "30").stdin(Redirect.from(end)).stdout(Redirect.discard()).start()) {
+            assertTrue(mine.lent(), "a socket's description is shared with the child");
+            int fd = mine.fdOrMinusOne();
+            CompletableFuture<Integer> read = inVirtualThread(() -> end.read(new byte[1], 0, 1));
+            Thread.sleep(100);
+            peer.write(new byte[] {1}, 0, 1);
+            assertEquals(1, read.get(10, TimeUnit.SECONDS));
+            assertTrue(polledFds().contains(fd), "the wait left the fd in the set");
+            end.close();
+            assertFalse(polledFds().contains(fd), "fd " + fd + " is closed here but still in the poller's set");
+            child.destroy(Duration.ofSeconds(5));
+        }
+    }
+
+    @Test
+    void shouldIgnoreAnEventForAWaitThatTimedOutAndWakeTheNextOne() throws Exception {
+        try (LinuxPipe p = LinuxPipe.open()) {
+            for (int i = 0; i < 3; i++) {
+                // armed and left: the byte written next fires it for nobody
+                assertFalse(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofMillis(50))).get(10, TimeUnit.SECONDS));
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+                Thread.sleep(50);
+                assertTrue(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofSeconds(5))).get(10, TimeUnit.SECONDS));
+                assertEquals(1, inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1)).get(10, TimeUnit.SECONDS));
+            }
+        }
+    }
+
+    @Test
+    void shouldServeManySequentialWaitsOnFreshPipesWhoseNumbersComeBack() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            try (LinuxPipe p = LinuxPipe.open()) {
+                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                if (i % 20 == 0) Thread.sleep(20); else Thread.yield();
+                p.writeEnd().write(new byte[] {1}, 0, 1);
+                assertEquals(1, read.get(10, TimeUnit.SECONDS), "round " + i);
+            }
+        }
+    }
+
+    /** The fds in the shared poller's epoll set, as {@code /proc/self/fdinfo} lists them ({@code tfd:} lines). */
+    private static Set<Integer> polledFds() throws Exception {
+        int epfd = VirtualThreadPoller.shared().epollFdForTest();
+        return Files.readAllLines(Path.of("/proc/self/fdinfo/" + epfd)).stream()
+                .filter(l -> l.startsWith("tfd:"))
+                .map(l -> Integer.parseInt(l.substring(4).trim().split("\\s+")[0]))
+                .collect(Collectors.toSet());
     }
 }
