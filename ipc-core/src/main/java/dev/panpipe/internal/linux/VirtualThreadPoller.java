@@ -133,14 +133,15 @@ final class VirtualThreadPoller {
     static final class Waiter {
         final Thread thread = Thread.currentThread();
         /**
-         * The epoll data of its registration: the fd in the low half, the registration's number in the high half.
+         * The epoll data of its current wait: the fd in the low half, the wait's number in the high half (each wait
+         * re-arms the fd's registration with a new one, so an event of an earlier arming marks nobody).
          * A number alone would do; the fd in it is what the poller looks the waiter up by.
          */
         private volatile long id;
         /** The id the poller last reported ready; written before the unpark that follows, read after the park. */
         private volatile long firedId = -1;     // no id: a registration's fd is never -1
 
-        /** Whether the poller has reported the current registration: the fd was ready (or in error) then. */
+        /** Whether the poller has reported the current wait: the fd was ready (or in error) then. */
         boolean fired() {
             return firedId == id;
         }
@@ -294,7 +295,7 @@ final class VirtualThreadPoller {
                 for (int i = 0; i < n; i++) fired(EventLoop.id(events, i));
             }
         } catch (Throwable t) {
-            // Not silent and nobody stranded: the flag is set before the sweep, and a waiter registers before it
+            // Not silent and nobody stranded: the flag is set before the sweep, and a waiter claims its slot before it
             // looks at the flag, so each waiter is either unparked here or sees the flag before it parks.
             failure = t;
             for (Waiter[] chunk : chunks) {
