@@ -237,7 +237,7 @@ class FdHandleTest {
     void shouldReArmTheFdWithOneEpollCtlPerWaitRatherThanAddAndDeleteIt() throws Exception {
         try (LinuxPipe p = LinuxPipe.open()) {
             int rounds = 10;
-            CompletableFuture<Integer> reads = inVirtualThread(() -> {
+            CompletableFuture<Integer> reads = VirtualThreads.call(() -> {
                 byte[] b = new byte[1];
                 int got = 0;
                 for (int i = 0; i < rounds + 1; i++) got += p.readEnd().read(b, 0, 1);
@@ -266,7 +266,7 @@ class FdHandleTest {
             int fd = h.fdOrMinusOne();
             dup = Syscalls.fcntl(fd, linux_h.F_DUPFD_CLOEXEC(), 0);
             // a wait that times out leaves the one shot armed in the set
-            assertFalse(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofMillis(100))).get(10, TimeUnit.SECONDS));
+            assertFalse(VirtualThreads.call(() -> p.readEnd().awaitReadable(Duration.ofMillis(100))).get(10, TimeUnit.SECONDS));
             assertTrue(polledFds().contains(fd), "the wait left the fd in the set");
             p.readEnd().close();
             // the description lives on in the dup, so only a DEL before the close takes it out
@@ -274,7 +274,7 @@ class FdHandleTest {
             // the same description under the same number again: its first wait adds it, which a stale entry refuses
             int again = Syscalls.fcntl(dup, linux_h.F_DUPFD_CLOEXEC(), fd);
             try (FdReadEnd end = new FdReadEnd(FdHandle.own(again, "the read end again"))) {
-                CompletableFuture<Integer> read = inVirtualThread(() -> end.read(new byte[1], 0, 1));
+                CompletableFuture<Integer> read = VirtualThreads.call(() -> end.read(new byte[1], 0, 1));
                 Thread.sleep(100);
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 assertEquals(1, read.get(10, TimeUnit.SECONDS));
@@ -294,7 +294,7 @@ class FdHandleTest {
              Subprocess child = Subprocess.builder("sleep", "30").stdin(Redirect.from(end)).stdout(Redirect.discard()).start()) {
             assertTrue(mine.lent(), "a socket's description is shared with the child");
             int fd = mine.fdOrMinusOne();
-            CompletableFuture<Integer> read = inVirtualThread(() -> end.read(new byte[1], 0, 1));
+            CompletableFuture<Integer> read = VirtualThreads.call(() -> end.read(new byte[1], 0, 1));
             Thread.sleep(100);
             peer.write(new byte[] {1}, 0, 1);
             assertEquals(1, read.get(10, TimeUnit.SECONDS));
@@ -310,11 +310,11 @@ class FdHandleTest {
         try (LinuxPipe p = LinuxPipe.open()) {
             for (int i = 0; i < 3; i++) {
                 // armed and left: the byte written next fires it for nobody
-                assertFalse(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofMillis(50))).get(10, TimeUnit.SECONDS));
+                assertFalse(VirtualThreads.call(() -> p.readEnd().awaitReadable(Duration.ofMillis(50))).get(10, TimeUnit.SECONDS));
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 Thread.sleep(50);
-                assertTrue(inVirtualThread(() -> p.readEnd().awaitReadable(Duration.ofSeconds(5))).get(10, TimeUnit.SECONDS));
-                assertEquals(1, inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1)).get(10, TimeUnit.SECONDS));
+                assertTrue(VirtualThreads.call(() -> p.readEnd().awaitReadable(Duration.ofSeconds(5))).get(10, TimeUnit.SECONDS));
+                assertEquals(1, VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1)).get(10, TimeUnit.SECONDS));
             }
         }
     }
@@ -323,7 +323,7 @@ class FdHandleTest {
     void shouldServeManySequentialWaitsOnFreshPipesWhoseNumbersComeBack() throws Exception {
         for (int i = 0; i < 200; i++) {
             try (LinuxPipe p = LinuxPipe.open()) {
-                CompletableFuture<Integer> read = inVirtualThread(() -> p.readEnd().read(new byte[1], 0, 1));
+                CompletableFuture<Integer> read = VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1));
                 if (i % 20 == 0) Thread.sleep(20); else Thread.yield();
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 assertEquals(1, read.get(10, TimeUnit.SECONDS), "round " + i);
