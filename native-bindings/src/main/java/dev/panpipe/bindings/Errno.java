@@ -21,6 +21,7 @@ public final class Errno {
     public static final int EAGAIN = linux_h.EAGAIN();
     public static final int ENOMEM = linux_h.ENOMEM();
     public static final int EACCES = linux_h.EACCES();
+    public static final int EFAULT = linux_h.EFAULT();
     public static final int EEXIST = linux_h.EEXIST();
     public static final int ENOTDIR = linux_h.ENOTDIR();
     public static final int EISDIR = linux_h.EISDIR();

@@ -1,0 +1,179 @@
+package dev.panpipe.internal.linux;
+
+import dev.panpipe.bindings.Syscalls;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Virtual threads waiting on futex words through a {@link FutexPoller} of the test's own: woken by a
+ * {@code FUTEX_WAKE} or a change of the word, not by looking, and never left asleep by a timeout, an interrupt or
+ * memory closed under them. Each waiter's outcome is what {@link FutexPoller#await} returned, never a guess from time.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class FutexPollerTest {
+    private FutexPoller poller;
+    private Arena arena;
+
+    @BeforeEach
+    void start() throws Exception {
+        poller = FutexPoller.startForTest();
+        arena = Arena.ofShared();
+    }
+
+    @AfterEach
+    void stop() {
+        poller.close();
+        arena.close();
+    }
+
+    private CompletableFuture<Integer> waitOn(MemorySegment word, int expected, long nanos) {
+        CompletableFuture<Integer> outcome = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                outcome.complete(poller.await(word, expected, nanos));
+            } catch (Throwable t) {
+                outcome.completeExceptionally(t);
+            }
+        });
+        return outcome;
+    }
+
+    /** Until {@code n} waiters are registered; they park right after. */
+    private void awaitRegistered(int n) throws InterruptedException {
+        while (poller.registeredForTest() < n) Thread.sleep(1);
+    }
+
+    @Test
+    void shouldWakeAWaiterOnAFutexWakeOfItsWordWhoseValueDidNotChange() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        Thread.sleep(50);                        // into futex_waitv, most likely; either way the wake must reach it
+        while (!w.isDone()) {
+            Syscalls.futex_wake(word, 1);        // the value stays 0: only the wake can end the wait
+            Thread.sleep(5);
+        }
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+        assertEquals(0, poller.registeredForTest());
+    }
+
+    @Test
+    void shouldWakeAWaiterWhoseWordChangedBeforeThePollerSleptOnIt() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        word.set(ValueLayout.JAVA_INT, 0, 1);    // already not what it expects, and nobody will wake it
+        assertEquals(Syscalls.FUTEX_WOKEN, waitOn(word, 0, -1).get());
+    }
+
+    @Test
+    void shouldWakeAWaiterWhoseWordChangesWithoutAWakeOnceThePollerLooksAgain() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        MemorySegment other = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        word.set(ValueLayout.JAVA_INT, 0, 7);    // no wake of this word: the poller learns it from EAGAIN
+        CompletableFuture<Integer> second = waitOn(other, 0, -1);   // makes the poller build its vector again
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+        other.set(ValueLayout.JAVA_INT, 0, 1);
+        Syscalls.futex_wake(other, 1);
+        assertEquals(Syscalls.FUTEX_WOKEN, second.get());
+    }
+
+    @Test
+    void shouldTimeOutAWaiterNobodyWakes() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        assertEquals(Syscalls.FUTEX_TIMED_OUT, waitOn(word, 0, 30_000_000L).get());
+        assertEquals(0, poller.registeredForTest());
+    }
+
+    @Test
+    void shouldWakeEachOfManyWaitersOnManyWordsAndRefuseOnesBeyondTheVector() throws Exception {
+        int n = Syscalls.FUTEX_WAITV_MAX - 1;    // one entry is the poller's own
+        MemorySegment words = arena.allocate(ValueLayout.JAVA_INT, n);
+        List<CompletableFuture<Integer>> waiters = new ArrayList<>();
+        for (int i = 0; i < n; i++) waiters.add(waitOn(words.asSlice(i * 4L, 4), 0, -1));
+        awaitRegistered(n);
+        MemorySegment extra = arena.allocate(ValueLayout.JAVA_INT);
+        assertEquals(FutexPoller.NOT_WATCHED, waitOn(extra, 0, -1).get(), "a full table takes no more");
+        for (int i = n - 1; i >= 0; i--) {
+            MemorySegment w = words.asSlice(i * 4L, 4);
+            w.set(ValueLayout.JAVA_INT, 0, 1);
+            Syscalls.futex_wake(w, Integer.MAX_VALUE);
+            assertEquals(Syscalls.FUTEX_WOKEN, waiters.get(i).get(), "waiter " + i);
+        }
+    }
+
+    @Test
+    void shouldWakeEveryWaiterOnOneWordOnOneWakeOfAll() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        List<CompletableFuture<Integer>> waiters = new ArrayList<>();
+        for (int i = 0; i < 5; i++) waiters.add(waitOn(word, 0, -1));
+        awaitRegistered(5);
+        Thread.sleep(50);
+        // The value does not change: the poller learns of the wake from futex_waitv alone, which names one entry.
+        while (!waiters.stream().allMatch(CompletableFuture::isDone)) {
+            Syscalls.futex_wake(word, Integer.MAX_VALUE);
+            Thread.sleep(5);
+        }
+        for (CompletableFuture<Integer> w : waiters) assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+    }
+
+    @Test
+    void shouldEndTheWaitOfAnInterruptedWaiterWithItsInterruptStatusSet() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Boolean> interrupted = new CompletableFuture<>();
+        Thread t = Thread.ofVirtual().start(() -> {
+            poller.await(word, 0, -1);
+            interrupted.complete(Thread.currentThread().isInterrupted());
+        });
+        awaitRegistered(1);
+        t.interrupt();
+        assertTrue(interrupted.get());
+        t.join();
+        assertEquals(0, poller.registeredForTest());
+    }
+
+    @Test
+    void shouldWakeAWaiterWhoseMemoryIsClosedUnderItWithoutTouchingIt() throws Exception {
+        Arena own = Arena.ofShared();
+        MemorySegment word = own.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        own.close();                              // freed: the poller may only find its segment closed
+        MemorySegment other = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> second = waitOn(other, 0, 20_000_000L);   // the poller looks at every word again
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+        assertEquals(Syscalls.FUTEX_TIMED_OUT, second.get());
+        assertTrue(!poller.failed(), "the poller goes on");
+    }
+
+    @Test
+    void shouldUnparkEveryWaiterAndRefuseNewOnesWhenThePollerFails() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        Thread.UncaughtExceptionHandler quiet = (thread, e) -> { };
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler(quiet);
+        try {
+            poller.failNextWaitForTest();
+            assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+            assertTrue(poller.failed());
+            assertEquals(FutexPoller.NOT_WATCHED, waitOn(word, 0, -1).get());
+        } finally {
+            Thread.setDefaultUncaughtExceptionHandler(before);
+        }
+    }
+}
