@@ -4,6 +4,7 @@ import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.internal.Closer;
+import dev.panpipe.internal.linux.FutexPoller;
 import dev.panpipe.zerocopy.SharedMemory;
 
 import java.io.IOException;
@@ -31,8 +32,13 @@ import java.util.concurrent.locks.LockSupport;
  * dead peers between slices, so a lost wake-up (a woken process killed before it acted) costs at most a slice, never a hang.
  * A virtual thread does not enter {@code futex_wait}: the native call would pin its carrier, and with as
  * many carriers as CPUs, waiters sleeping on all of them can keep out the very virtual thread that holds
- * what they wait for (seen as a livelock in a test before this rule). It parks instead, 20 µs at first
- * and doubling to about 1.3 ms, and looks again: a virtual waiter polls, a platform waiter is woken.
+ * what they wait for (seen as a livelock in a test before this rule). It parks instead, once, and the
+ * {@link FutexPoller} (one platform thread in {@code futex_waitv} for all of them) unparks it when the word is
+ * woken or changes: woken as a platform waiter is, and as promptly. The wait holds the gate, so the word stays
+ * mapped while the poller may read it, and close's wake-ups reach it through the poller. Only where the poller
+ * cannot take the wait (a kernel before 5.16, a seccomp filter, more virtual waiters at once than one
+ * {@code futex_waitv} takes) does it park 20 µs at first, doubling to about 1.3 ms, and look again, as all virtual
+ * waiters did before the poller.
  *
  * <p><b>Closing.</b> An operation of the objects built on a region (a queue's put or take, a lock's lock or
  * unlock) changes several words one after the other and may end in a futex call; closed half-way, it
@@ -58,7 +64,6 @@ public final class SharedRegion implements AutoCloseable {
     /** The longest single {@code futex_wait} of a platform thread, unless a test stretches it. */
     public static final long SLICE_MILLIS = 50;
     private static volatile long sliceNanos = SLICE_MILLIS * 1_000_000L;
-    private static final long VIRTUAL_PARK_NANOS = 20_000L;
 
     // The gate: CLOSED | UNMAPPING | holds (bits 32-61) | calls in flight (bits 0-31).
     private static final long CLOSED = 1L << 63;
@@ -154,10 +159,19 @@ public final class SharedRegion implements AutoCloseable {
     public int await(long offset, int expected, long maxNanos, int round) {
         long nanos = Math.max(0, Math.min(maxNanos, sliceNanos));
         if (Thread.currentThread().isVirtual()) {
+            FutexPoller poller = FutexPoller.shared();
+            if (poller != null) {
+                int woke;
+                enter();                         // the poller reads the word: mapped until the wait has left it
+                try {
+                    woke = poller.await(word(offset), expected, nanos);
+                } finally {
+                    exit();
+                }
+                if (woke != FutexPoller.NOT_WATCHED) return woke;
+            }
             ensureOpen();
-            if ((int) INT.getVolatile(segment, offset) != expected) return Syscalls.FUTEX_VALUE_CHANGED;
-            LockSupport.parkNanos(Math.min(nanos, VIRTUAL_PARK_NANOS << Math.min(round, 6)));
-            return Syscalls.FUTEX_WOKEN;
+            return FutexPoller.parkAndLook(segment, offset, expected, nanos, round);
         }
         enter();
         try {

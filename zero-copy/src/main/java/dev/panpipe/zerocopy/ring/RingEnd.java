@@ -1,7 +1,9 @@
 package dev.panpipe.zerocopy.ring;
 
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.internal.Closer;
+import dev.panpipe.internal.linux.FutexPoller;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -198,29 +200,49 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
                 if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return observed;
             }
         }
-        // The pidfd is polled only after a sleep that timed out (and once before the first), not before
-        // every sleep: a sleep-wake then costs the futex pair alone, like an eventfd pair.
-        boolean lookForDeath = true;
-        for (;;) {
+        // The pidfd is polled before the first sleep and then once a liveness check (after a sleep that timed
+        // out, or a run of shorter ones), not before every sleep: a sleep-wake then costs the futex pair alone,
+        // like an eventfd pair.
+        long nextLook = System.nanoTime();
+        for (int round = 0; ; round++) {
             checkClosed(observed);
-            if (lookForDeath) checkAlive(observed);
             long now = System.nanoTime();
+            if (now - nextLook >= 0) {
+                checkAlive(observed);
+                nextLook = now + strategy.livenessCheckNanos();
+            }
             long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - now;
             if (left <= 0) return observed;
             INT.setVolatile(header, ownWaitingOffset, 1);
             long v = (long) LONG.getVolatile(header, peerPositionOffset);
-            int woke = Syscalls.FUTEX_VALUE_CHANGED;
             // One below observed, for a consumer: the producer's position trailing the frames taken (see
             // FrameConsumer.next). Its next store wakes this end like any other, so sleep on it too: returning
             // would have the caller poll it on a core for as long as that producer stays stopped.
             if ((v == observed || isTrailing(v, observed)) && !peerClosed()) {
-                woke = Syscalls.futex_wait(peerPositionWord, (int) v, Math.min(left, strategy.livenessCheckNanos()));
+                sleep((int) v, Math.min(left, nextLook - now), round);
                 v = (long) LONG.getVolatile(header, peerPositionOffset);
             }
             INT.setVolatile(header, ownWaitingOffset, 0);
             if (v != observed && !isTrailing(v, observed)) return v;   // moved, or out of range: the caller checks
-            lookForDeath = woke == Syscalls.FUTEX_TIMED_OUT;
         }
+    }
+
+    /**
+     * Sleeps while the peer's position word holds {@code expected}, at most {@code nanos}. A platform thread sleeps
+     * in {@code futex_wait}; a virtual thread must not (the native call pins its carrier: with one carrier, or as
+     * many waiting ends as carriers, the peer's own virtual thread could not run to wake it until the sleep timed
+     * out), so it parks and the {@link FutexPoller} unparks it when the word is woken or changes, or, where the
+     * poller cannot take the wait, it parks briefly and looks again. The ring's memory may be unmapped under a
+     * virtual sleeper by a close: the poller then sees the word's segment closed and unparks it.
+     */
+    private void sleep(int expected, long nanos, int round) throws SyscallException {
+        if (!Thread.currentThread().isVirtual()) {
+            Syscalls.futex_wait(peerPositionWord, expected, nanos);
+            return;
+        }
+        FutexPoller poller = FutexPoller.shared();
+        if (poller != null && poller.await(peerPositionWord, expected, nanos) != FutexPoller.NOT_WATCHED) return;
+        FutexPoller.parkAndLook(header, peerPositionOffset, expected, nanos, round);
     }
 
     /**

@@ -39,8 +39,9 @@ import static dev.panpipe.zerocopy.internal.SharedRegion.LONG;
  *       deadlock, through this handle or another handle of the same lock in this process (a block attached
  *       twice). {@link #unlock()} must come from the thread that locked through this handle (as
  *       {@link java.util.concurrent.locks.ReentrantLock}); any thread of any process may wait for it,
- *       virtual threads included (they park and look again rather than sleep in {@code futex_wait},
- *       so that they never pin a carrier).</li>
+ *       virtual threads included (they park rather than sleep in {@code futex_wait}, so that they never
+ *       pin a carrier, and one platform thread of the process sleeps in {@code futex_waitv} for them and
+ *       unparks them: see {@code SharedRegion}).</li>
  *   <li>Not fair: a running thread may take the lock ahead of a sleeping one (as {@code ReentrantLock}'s
  *       default); each waiter gets it in time, nobody is starved for long under normal use.</li>
  *   <li>Blocking calls are {@link #lock()} and {@link #tryLock(Duration)}; both answer
