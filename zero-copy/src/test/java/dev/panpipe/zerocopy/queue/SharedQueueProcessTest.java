@@ -1,5 +1,6 @@
 package dev.panpipe.zerocopy.queue;
 
+import dev.panpipe.internal.linux.FutexPoller;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Signals;
 import dev.panpipe.process.Subprocess;
@@ -8,6 +9,7 @@ import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.internal.Processes;
+import dev.panpipe.zerocopy.internal.SharedRegion;
 import dev.panpipe.zerocopy.shared.SharedIntArray;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -88,6 +90,33 @@ class SharedQueueProcessTest {
             }
             assertEquals(0, queue.size());
             assertEquals(0, queue.reclaimed());
+        }
+    }
+
+    /**
+     * A virtual taker sleeps through the futex poller, and a put by another process wakes it through the poller's
+     * futex_waitv: with slices of a minute, a wake that did not reach it would leave it asleep past the deadline.
+     */
+    @Test
+    void shouldWakeAVirtualTakerByAPutOfAnotherProcess() throws Exception {
+        try (SharedQueue queue = SharedQueue.create("virtual-taker", 4, 16);
+             SharedRegion.StretchedSlices slices = SharedRegion.stretchSlices(Duration.ofMinutes(1))) {
+            long looks = FutexPoller.fallbackLooks();
+            List<Long> taken = new ArrayList<>();
+            Thread taker = Thread.ofVirtual().start(() -> {
+                try {
+                    for (int i = 0; i < 3; i++) taken.add(queue.takeLong());
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            try (ChildJvm producer = ChildJvm.start(QueueChild.class, new long[]{queue.nativeHandle()}, "produce", "7", "3")) {
+                producer.expect("produced 3");
+                assertTrue(taker.join(Duration.ofSeconds(30)), "the virtual taker was not woken");
+                assertEquals(List.of(7L << 32, 7L << 32 | 1, 7L << 32 | 2), taken);
+                assertEquals(0, producer.process().waitFor().code());
+            }
+            assertEquals(looks, FutexPoller.fallbackLooks(), "the taker polled instead of sleeping through the poller");
         }
     }
 
