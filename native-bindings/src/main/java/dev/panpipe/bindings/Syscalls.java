@@ -11,7 +11,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -1002,34 +1001,16 @@ public final class Syscalls {
         return (int) r;
     }
 
-    // futex_waitv (Linux 5.16): not in the generated bindings, whose headers were read by a jextract that this
-    // machine's build cannot run again (see README.md); CLayoutTest checks every value below against the C headers.
+    // futex_waitv (Linux 5.16): SYS_futex_waitv, FUTEX_32 (newer headers: FUTEX2_SIZE_U32, the word is 32 bits; without
+    // FUTEX_PRIVATE_FLAG, newer FUTEX2_PRIVATE, it may be shared), FUTEX_WAITV_MAX and struct futex_waitv
+    // {__u64 val; __u64 uaddr; __u32 flags; __u32 __reserved;} are linux_h's and futex_waitv's, generated.
 
-    /** {@code SYS_futex_waitv}: 449 in the generic table, which x86_64 and aarch64 share for calls this new. */
-    public static final int SYS_futex_waitv = 449;
-    /**
-     * {@code FUTEX_32} (newer headers: {@code FUTEX2_SIZE_U32}): the word of a {@code struct futex_waitv} entry is 32
-     * bits. Without {@code FUTEX_PRIVATE_FLAG} (newer: {@code FUTEX2_PRIVATE}), as here, the word may be shared.
-     */
-    public static final int FUTEX_32 = 0x02;
-    /** {@code FUTEX_WAITV_MAX}: the most entries one {@link #futex_waitv} takes. */
-    public static final int FUTEX_WAITV_MAX = 128;
-    /**
-     * {@code struct futex_waitv {__u64 val; __u64 uaddr; __u32 flags; __u32 __reserved;}}: the value expected (zero
-     * extended: a 32-bit word with bits above them set is EINVAL), the word's address, {@link #FUTEX_32} and
-     * maybe {@code FUTEX_PRIVATE_FLAG}, and 0.
-     */
-    public static final StructLayout FUTEX_WAITV = MemoryLayout.structLayout(
-            ValueLayout.JAVA_LONG.withName("val"),
-            ValueLayout.JAVA_LONG.withName("uaddr"),
-            ValueLayout.JAVA_INT.withName("flags"),
-            ValueLayout.JAVA_INT.withName("__reserved")).withName("futex_waitv");
     /** {@link #futex_waitv} outcome: a word did not hold its expected value (EAGAIN; which one, the kernel does not say), or a signal came (EINTR). */
     public static final int FUTEX_WAITV_LOOK = -1;
 
     /**
      * {@code futex_waitv(waiters, count, 0, NULL, 0)}: sleeps, with no time limit, until one of the {@code count}
-     * {@link #FUTEX_WAITV} entries at {@code waiters} is woken by a {@link #futex_wake} of its word, and returns
+     * {@code struct futex_waitv} entries at {@code waiters} is woken by a {@link #futex_wake} of its word, and returns
      * that entry's index (if a wake-up reaches several entries, one of them: the kernel reports one). Returns
      * {@link #FUTEX_WAITV_LOOK} at once if a word does not hold its expected value, and on a signal. A waiting
      * {@code futex_waitv} counts as one waiter of each entry's word, to a {@code futex_wake}'s count.
@@ -1041,7 +1022,7 @@ public final class Syscalls {
         MemorySegment st = state();
         long r;
         try {
-            r = (long) SyscallFutexWaitv.H.invokeExact(st, (long) SYS_futex_waitv, waiters, count, 0, MemorySegment.NULL, 0);
+            r = (long) SyscallFutexWaitv.H.invokeExact(st, (long) linux_h.SYS_futex_waitv(), waiters, count, 0, MemorySegment.NULL, 0);
         } catch (Throwable t) { throw unchecked(t); }
         if (r >= 0) return (int) r;
         int e = errno(st);

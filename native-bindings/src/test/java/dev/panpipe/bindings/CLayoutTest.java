@@ -2,6 +2,7 @@ package dev.panpipe.bindings;
 
 import dev.panpipe.bindings.linux.cmsghdr;
 import dev.panpipe.bindings.linux.epoll_event;
+import dev.panpipe.bindings.linux.futex_waitv;
 import dev.panpipe.bindings.linux.iovec;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.msghdr;
@@ -19,7 +20,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.lang.foreign.MemoryLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -159,13 +159,13 @@ class CLayoutTest {
         m.put("SYS_write", (long) linux_h.SYS_write());
         m.put("FUTEX_WAIT", (long) linux_h.FUTEX_WAIT());
         m.put("FUTEX_WAKE", (long) linux_h.FUTEX_WAKE());
-        m.put("SYS_futex_waitv", (long) Syscalls.SYS_futex_waitv);      // typed in Syscalls, not generated: checked here
-        m.put("FUTEX_32", (long) Syscalls.FUTEX_32);
-        m.put("FUTEX_WAITV_MAX", (long) Syscalls.FUTEX_WAITV_MAX);
-        m.put("sizeof(struct futex_waitv)", Syscalls.FUTEX_WAITV.byteSize());
-        m.put("offsetof(struct futex_waitv, val)", Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("val")));
-        m.put("offsetof(struct futex_waitv, uaddr)", Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("uaddr")));
-        m.put("offsetof(struct futex_waitv, flags)", Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("flags")));
+        m.put("SYS_futex_waitv", (long) linux_h.SYS_futex_waitv());
+        m.put("FUTEX_32", (long) linux_h.FUTEX_32());
+        m.put("FUTEX_WAITV_MAX", (long) linux_h.FUTEX_WAITV_MAX());
+        m.put("sizeof(struct futex_waitv)", futex_waitv.sizeof());
+        m.put("offsetof(struct futex_waitv, val)", futex_waitv.val$offset());
+        m.put("offsetof(struct futex_waitv, uaddr)", futex_waitv.uaddr$offset());
+        m.put("offsetof(struct futex_waitv, flags)", futex_waitv.flags$offset());
         m.put("EOWNERDEAD", (long) linux_h.EOWNERDEAD());
         m.put("ETIMEDOUT", (long) linux_h.ETIMEDOUT());
         m.put("(long) MAP_FAILED", linux_h.MAP_FAILED().address());

@@ -3,10 +3,11 @@ package dev.panpipe.internal.linux;
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.futex_waitv;
+import dev.panpipe.bindings.linux.linux_h;
 
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
@@ -19,7 +20,7 @@ import java.util.concurrent.locks.LockSupport;
  * sleeps in {@code epoll_wait} for those waiting for fds: a virtual thread must not sleep in {@code futex_wait}
  * itself, since the native call pins it to its carrier, and with as many carriers as CPUs the waiters can keep out
  * the very virtual thread that would wake them. Epoll cannot watch a futex word; {@code futex_waitv} (Linux 5.16)
- * waits on up to {@value Syscalls#FUTEX_WAITV_MAX} at once, and a {@code FUTEX_WAKE} of any of them, from any
+ * waits on up to {@code FUTEX_WAITV_MAX} (128) at once, and a {@code FUTEX_WAKE} of any of them, from any
  * process, ends it.
  *
  * <p>One daemon platform thread waits on a vector: entry 0 is a control word of its own, the others one per
@@ -72,11 +73,11 @@ public final class FutexPoller {
     /** {@link #await} outcome: the table is full, or the poller failed: the caller waits some other way. */
     public static final int NOT_WATCHED = -1;
 
-    private static final int ENTRIES = Syscalls.FUTEX_WAITV_MAX;
-    private static final long ENTRY_BYTES = Syscalls.FUTEX_WAITV.byteSize();
-    private static final long VAL = Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("val"));
-    private static final long UADDR = Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("uaddr"));
-    private static final long FLAGS = Syscalls.FUTEX_WAITV.byteOffset(MemoryLayout.PathElement.groupElement("flags"));
+    private static final int ENTRIES = linux_h.FUTEX_WAITV_MAX();
+    private static final long ENTRY_BYTES = futex_waitv.sizeof();
+    private static final long VAL = futex_waitv.val$offset();
+    private static final long UADDR = futex_waitv.uaddr$offset();
+    private static final long FLAGS = futex_waitv.flags$offset();
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
     private static final VarHandle REGISTRATION;
     static {
@@ -134,7 +135,7 @@ public final class FutexPoller {
     private FutexPoller() throws SyscallException {
         arena = Arena.ofShared();
         try {
-            vector = arena.allocate(Syscalls.FUTEX_WAITV, ENTRIES);
+            vector = futex_waitv.allocateArray(ENTRIES, arena);
             control = arena.allocate(ValueLayout.JAVA_INT);
             // Whether the kernel (and any seccomp filter) allows the call at all: a control entry that does not
             // hold its value makes it return at once (EAGAIN) where it is allowed.
@@ -418,6 +419,6 @@ public final class FutexPoller {
         long at = i * ENTRY_BYTES;
         vector.set(ValueLayout.JAVA_LONG, at + VAL, Integer.toUnsignedLong(expected));
         vector.set(ValueLayout.JAVA_LONG, at + UADDR, address);
-        vector.set(ValueLayout.JAVA_INT, at + FLAGS, Syscalls.FUTEX_32);
+        vector.set(ValueLayout.JAVA_INT, at + FLAGS, linux_h.FUTEX_32());
     }
 }

@@ -1,6 +1,7 @@
 package dev.panpipe.internal.linux;
 
 import dev.panpipe.bindings.Syscalls;
+import dev.panpipe.bindings.linux.linux_h;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -100,7 +101,7 @@ class FutexPollerTest {
 
     @Test
     void shouldWakeEachOfManyWaitersOnManyWordsAndRefuseOnesBeyondTheVector() throws Exception {
-        int n = Syscalls.FUTEX_WAITV_MAX - 1;    // one entry is the poller's own
+        int n = linux_h.FUTEX_WAITV_MAX() - 1;    // one entry is the poller's own
         MemorySegment words = arena.allocate(ValueLayout.JAVA_INT, n);
         List<CompletableFuture<Integer>> waiters = new ArrayList<>();
         for (int i = 0; i < n; i++) waiters.add(waitOn(words.asSlice(i * 4L, 4), 0, -1));

@@ -1139,6 +1139,24 @@ public class linux_h extends linux_h$shared {
     public static int FUTEX_CLOCK_REALTIME() {
         return FUTEX_CLOCK_REALTIME;
     }
+    private static final int FUTEX_32 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_32 2
+     * }
+     */
+    public static int FUTEX_32() {
+        return FUTEX_32;
+    }
+    private static final int FUTEX_WAITV_MAX = (int)128L;
+    /**
+     * {@snippet lang=c :
+     * #define FUTEX_WAITV_MAX 128
+     * }
+     */
+    public static int FUTEX_WAITV_MAX() {
+        return FUTEX_WAITV_MAX;
+    }
     private static final int EPOLL_CTL_ADD = (int)1L;
     /**
      * {@snippet lang=c :
@@ -6724,6 +6742,15 @@ public class linux_h extends linux_h$shared {
      */
     public static int SYS_futex() {
         return SYS_futex;
+    }
+    private static final int SYS_futex_waitv = (int)449L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_futex_waitv 449
+     * }
+     */
+    public static int SYS_futex_waitv() {
+        return SYS_futex_waitv;
     }
     private static final int SYS_gettid = (int)186L;
     /**
