@@ -53,8 +53,10 @@ public final class ChildJvm implements AutoCloseable {
         cmd.add("--enable-native-access=dev.panpipe.bindings,dev.panpipe.core," + MODULE);
         cmd.addAll(List.of("-p", System.getProperty("jdk.module.path")));
         cmd.addAll(List.of("--patch-module", MODULE + "=" + Path.of("target", "test-classes").toAbsolutePath()));
-        // ipc-core's shared test classes (dev.panpipe.testing) come on the class path, as they do here
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "--add-reads", MODULE + "=ALL-UNNAMED"));
+        // ipc-core's shared test classes (dev.panpipe.testing) come on the class path, as they do here, and use the
+        // generated bindings, exported to panpipe's modules only (see the test JVM's arguments in pom.xml)
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "--add-reads", MODULE + "=ALL-UNNAMED",
+                "--add-exports", "dev.panpipe.bindings/dev.panpipe.bindings.linux=ALL-UNNAMED"));
         cmd.addAll(List.of("-m", MODULE + "/" + main.getName()));
         cmd.addAll(List.of(args));
         SubprocessBuilder builder = Subprocess.builder(cmd).stderr(Redirect.inherit()).destroyGrace(Duration.ofSeconds(2));
