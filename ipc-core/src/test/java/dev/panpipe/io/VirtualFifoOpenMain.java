@@ -31,7 +31,7 @@ import java.util.stream.Stream;
  */
 final class VirtualFifoOpenMain {
     private static final long STEP_SECONDS = 10;
-    private static final String OPENER_THREAD = "panpipe-fifo-open";
+    private static final String OPENER_THREAD = "panpipe-open";
     private static final List<String> FAILURES = new ArrayList<>();
 
     private VirtualFifoOpenMain() {

@@ -508,11 +508,12 @@ public final class FdHandle implements AutoCloseable {
         if (w >= 0) closeQuietly(w);
     }
 
-    private static void closeQuietly(int fd) {
+    /** Closes an fd its caller owns; EBADF would be a panpipe bug, and there is nothing a caller could do about it. */
+    static void closeQuietly(int fd) {
         try {
             Syscalls.close(fd);
         } catch (SyscallException ignored) {
-            // EBADF would be a panpipe bug; there is nothing a caller of close() could do about it.
+            // see above
         }
     }
 
