@@ -2,7 +2,7 @@ package dev.panpipe.io;
 
 import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
-import dev.panpipe.testing.OpenFds;
+import dev.panpipe.testing.OneCarrierSteps;
 import dev.panpipe.testing.VirtualThreads;
 
 import java.io.InterruptedIOException;
@@ -11,82 +11,34 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
+
+import static dev.panpipe.testing.OneCarrierSteps.check;
 
 /**
  * Virtual threads opening FIFO ends in a JVM whose virtual-thread scheduler has one carrier; run by
- * {@link VirtualFifoOpenTest} with {@code -Djdk.virtualThreadScheduler.parallelism=1 -Djdk.virtualThreadScheduler.maxPoolSize=1}.
- * A blocking open that pinned the one carrier stops every other virtual thread (its peer among them): that is a
- * step that does not finish within {@link #STEP_SECONDS}, reported as a deadlock with exit status 2, at once, since
- * nothing after it could run. A step that goes wrong otherwise is reported and the run ends with 1; a clean one, 0.
- * After each step, nothing it opened may be left open, and no thread that opens for a virtual thread may be left.
+ * {@link VirtualFifoOpenTest} through {@link dev.panpipe.testing.VirtualThreads#runWithOneCarrier}. What a step
+ * may not leave behind, and how a deadlock is told: {@link OneCarrierSteps}.
  */
 final class VirtualFifoOpenMain {
-    private static final long STEP_SECONDS = 10;
-    private static final String OPENER_THREAD = "panpipe-open";
-    private static final List<String> FAILURES = new ArrayList<>();
+    private static final long STEP_SECONDS = OneCarrierSteps.STEP_SECONDS;
 
     private VirtualFifoOpenMain() {
     }
 
     public static void main(String[] args) throws Exception {
-        if (!"1".equals(System.getProperty("jdk.virtualThreadScheduler.parallelism"))) {
-            throw new IllegalStateException("run with -Djdk.virtualThreadScheduler.parallelism=1");
-        }
-        only = args;
-        Path dir = Files.createTempDirectory("panpipe-vt-fifo-open-");
-        try {
-            step("reader first, then the writer, both virtual", () -> readerFirst(dir));
-            step("writer first, then the reader, both virtual", () -> writerFirst(dir));
-            step("timeouts of a virtual thread's opens", () -> timeouts(dir));
-            step("an interrupt ends a virtual thread's pending open", () -> interrupts(dir));
-            step("close ends a virtual thread's pending open", () -> closes(dir));
-            step("a missing path is a typed error", () -> missingPath(dir));
-            step("timeouts racing the peer's open", () -> racingTimeouts(dir));
-        } finally {
-            try (Stream<Path> left = Files.walk(dir)) {
-                for (Path p : left.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
-        }
-        FAILURES.forEach(f -> System.out.println("FAILED: " + f));
-        System.out.println(FAILURES.isEmpty() ? "clean" : FAILURES.size() + " failure(s)");
-        System.exit(FAILURES.isEmpty() ? 0 : 1);
-    }
-
-    private interface Step {
-        void run() throws Exception;
-    }
-
-    /** Only the steps whose names contain one of {@code args}, if any are given: to try one step on its own. */
-    private static String[] only = new String[0];
-
-    private static void step(String name, Step step) {
-        if (only.length > 0 && Stream.of(only).noneMatch(name::contains)) return;
-        Map<Integer, String> before = OpenFds.snapshot();
-        try {
-            step.run();
-            List<String> leaked = OpenFds.openedSince(before);
-            leaked.removeIf(l -> OpenFds.isListingItself(l.substring(l.indexOf(" -> ") + 4)));
-            check(leaked.isEmpty(), name + ": left fds open: " + leaked);
-            List<String> openers = Thread.getAllStackTraces().keySet().stream()
-                    .map(Thread::getName).filter(n -> n.startsWith(OPENER_THREAD)).toList();
-            check(openers.isEmpty(), name + ": left opener threads: " + openers);
-            System.out.println("ok: " + name);
-        } catch (TimeoutException e) {
-            System.out.println("DEADLOCK: " + name + ": a virtual thread did not finish within " + STEP_SECONDS + " s");
-            System.exit(2);
-        } catch (Throwable t) {
-            FAILURES.add(name + ": " + t);
-            t.printStackTrace(System.out);
-        }
+        OneCarrierSteps.main("panpipe-vt-fifo-open-", args, (steps, dir) -> {
+            steps.step("reader first, then the writer, both virtual", () -> readerFirst(dir));
+            steps.step("writer first, then the reader, both virtual", () -> writerFirst(dir));
+            steps.step("timeouts of a virtual thread's opens", () -> timeouts(dir));
+            steps.step("an interrupt ends a virtual thread's pending open", () -> interrupts(dir));
+            steps.step("close ends a virtual thread's pending open", () -> closes(dir));
+            steps.step("a missing path is a typed error", () -> missingPath(dir));
+            steps.step("timeouts racing the peer's open", () -> racingTimeouts(dir));
+        });
     }
 
     private static void readerFirst(Path dir) throws Exception {
@@ -254,14 +206,5 @@ final class VirtualFifoOpenMain {
                 return t;
             }
         });
-    }
-
-    private static void check(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
-    }
-
-    static {
-        // a failure inside a virtual thread is reported by the step that waits for it
-        Thread.setDefaultUncaughtExceptionHandler((t, e) -> e.printStackTrace(System.out));
     }
 }
