@@ -130,6 +130,47 @@ class FifoTest {
         }
     }
 
+    /**
+     * A virtual thread's open is released through the FIFO it holds, not by path: once the path is removed under it
+     * (here by hand; a close that unlinks a created FIFO does the same), a release by path found nothing to open and
+     * either retried for ever or left the waiter joined to an opener that never returned. The deadline, an
+     * interrupt and a close now still end the wait, and no opener thread is left behind.
+     */
+    @Test
+    void shouldEndAVirtualOpenWhosePathWasRemovedAtItsDeadlineAtAnInterruptAndAtClose() throws Exception {
+        // One FIFO each: releasing one blocked reader opens a writer, which every reader blocked on that FIFO pairs with.
+        Path[] paths = {dir.resolve("deadline"), dir.resolve("interrupt"), dir.resolve("close")};
+        try (Arena arena = Arena.ofConfined()) {
+            for (Path p : paths) Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(p.toString()), 0600);
+        }
+        // reused FIFOs: their close does not unlink, so the test removes the paths itself
+        try (Fifo deadline = Fifo.create(paths[0]); Fifo interrupt = Fifo.create(paths[1]); Fifo close = Fifo.create(paths[2])) {
+            var timedOut = dev.panpipe.testing.VirtualThreads.call(() -> deadline.openReadEnd(Duration.ofSeconds(2)));
+            var interrupted = new java.util.concurrent.CompletableFuture<Object>();
+            Thread reader = Thread.ofVirtual().start(() -> {
+                try {
+                    interrupted.complete(interrupt.openReadEnd(Duration.ofMinutes(5)));
+                } catch (Throwable t) {
+                    interrupted.complete(t);
+                }
+            });
+            var closed = dev.panpipe.testing.VirtualThreads.call(() -> close.openReadEnd(Duration.ofMinutes(5)));
+            Thread.sleep(300);                           // all three wait in their openers by now
+            for (Path p : paths) Files.delete(p);
+            reader.interrupt();
+            close.close();
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> timedOut.get(20, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof PeerTimeoutException, String.valueOf(e.getCause()));
+            assertTrue(interrupted.get(20, TimeUnit.SECONDS) instanceof java.io.InterruptedIOException,
+                    String.valueOf(interrupted.getNow(null)));
+            e = assertThrows(java.util.concurrent.ExecutionException.class, () -> closed.get(20, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof java.nio.channels.AsynchronousCloseException, String.valueOf(e.getCause()));
+        }
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().startsWith("panpipe-open")),
+                "an opener thread outlived its open");
+    }
+
     @Test
     void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
         // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"

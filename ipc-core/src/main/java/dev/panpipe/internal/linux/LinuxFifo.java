@@ -177,12 +177,12 @@ public final class LinuxFifo implements Fifo {
     private int handOff(int access, int millis, Duration timeout) throws IOException {
         BlockingOpen open = new BlockingOpen(path, access | OPEN_FLAGS, 0);
         int fd;
-        open.start();
         pending.add(open);
         try {
-            // A close that has already iterated the pending opens did not see this one. A created FIFO's path is
-            // going, so cancel it here; a reused one stays where a peer (or the deadline) can still release it.
-            if (closed.get() && created) open.cancelClosed();
+            open.start();
+            // A close that iterated the pending opens before this one was added did not see it: cancel it here. The
+            // open holds the FIFO itself, so it is released even once the close has unlinked the path.
+            if (closed.get()) open.cancelClosed();
             fd = open.await(millis, timeout);
         } finally {
             pending.remove(open);
@@ -212,7 +212,8 @@ public final class LinuxFifo implements Fifo {
     @Override
     public void close() throws IOException {
         if (!closed.compareAndSet(false, true)) return;
-        // Before the path goes: a release opens the other end by path.
+        // Each pending open is released by its own virtual thread, through the FIFO it holds: the unlink below
+        // does not stop that.
         for (BlockingOpen p : pending) p.cancelClosed();
         if (!created) return;
         try (Arena arena = Arena.ofConfined()) {
