@@ -6,6 +6,7 @@ import dev.panpipe.internal.Closer;
 import dev.panpipe.internal.linux.FutexPoller;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -172,6 +173,10 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
      * @return the peer's new position, or {@code observed} if the deadline passed
      * @throws FrameRingClosedException if the peer closed without moving (or this end was closed)
      * @throws PeerDiedException        if the peer process died without moving
+     * @throws InterruptedIOException   if the thread is interrupted while it waits (its interrupt status stays
+     *                                  set): a virtual thread at once, a platform thread, asleep in
+     *                                  {@code futex_wait}, which a Java interrupt does not wake, at its next
+     *                                  liveness check ({@link WaitStrategy#livenessCheckNanos()}, 20 ms by default)
      */
     final long awaitPeer(long observed, long deadline) throws IOException {
         long spins = spinsBeforeYield();
@@ -206,6 +211,7 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         long nextLook = System.nanoTime();
         for (int round = 0; ; round++) {
             checkClosed(observed);
+            checkInterrupt();
             long now = System.nanoTime();
             if (now - nextLook >= 0) {
                 checkAlive(observed);
@@ -254,8 +260,22 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
         return (long) LONG.getAcquire(header, peerPositionOffset);
     }
 
-    /** Throws if this end closed, or the peer closed or died, while the peer's position is still {@code observed}. */
+    /**
+     * Throws if this thread has been interrupted: a wait that went on would ignore the interrupt, and a virtual
+     * waiter, which the futex poller unparks at an interrupt, would park and be unparked again without end.
+     */
+    private void checkInterrupt() throws InterruptedIOException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedIOException("interrupted while the " + role + " waited for the ring's " + peerRole);
+        }
+    }
+
+    /**
+     * Throws if this end closed, the peer closed or died while the peer's position is still {@code observed}, or
+     * this thread was interrupted.
+     */
     private void checkPeer(long observed) throws IOException {
+        checkInterrupt();
         checkClosed(observed);
         checkAlive(observed);
     }

@@ -230,6 +230,57 @@ class FrameRingTest {
     }
 
     /**
+     * An interrupt ends a wait on the ring, as it ends a wait on a queue or a lock: a virtual waiter used to be
+     * unparked by the futex poller at the interrupt and park again at once, a core spun for as long as nothing
+     * came, and a platform waiter slept on. Both now throw InterruptedIOException with the interrupt status
+     * kept (a platform thread at its next liveness check, which no Java interrupt can wake sooner), and the ring
+     * stays usable: the frame produced after is taken.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"virtual consumer", "platform consumer", "virtual producer", "platform producer",
+            "virtual spinning consumer"})
+    void shouldEndAWaitAtAnInterruptWithTheStatusKeptAndTheRingUsable(String who) throws Exception {
+        boolean virtual = who.startsWith("virtual");
+        boolean consumerWaits = who.endsWith("consumer");
+        WaitStrategy strategy = who.contains("spinning") ? WaitStrategy.spinning() : WaitStrategy.doorbell();
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameProducer producer = ring.producer(strategy);
+            FrameConsumer consumer = ring.consumer(strategy);
+            if (!consumerWaits) {
+                producer.claimBytes(8).commit();
+                producer.claimBytes(8).commit();    // full: the next claim waits
+            }
+            CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+            Runnable waiter = () -> {
+                try {
+                    if (consumerWaits) consumer.take();
+                    else producer.claimBytes(8);
+                    outcome.complete(null);
+                } catch (Throwable t) {
+                    outcome.complete(Thread.currentThread().isInterrupted() ? t : new AssertionError("interrupt status lost", t));
+                }
+            };
+            Thread t = virtual ? Thread.ofVirtual().start(waiter) : Thread.ofPlatform().start(waiter);
+            Thread.sleep(200);
+            assertFalse(outcome.isDone(), "the " + who + " did not wait");
+            t.interrupt();
+            Throwable thrown = outcome.get(10, TimeUnit.SECONDS);
+            assertInstanceOf(java.io.InterruptedIOException.class, thrown);
+            assertTrue(thrown.getMessage().contains(consumerWaits ? "consumer waited for the ring's producer"
+                    : "producer waited for the ring's consumer"), thrown.getMessage());
+            t.join(10_000);
+            if (consumerWaits) {
+                producer.claimBytes(8).commit();
+            } else {
+                consumer.take().release();
+                producer.claimBytes(8).commit();
+            }
+            FrameView v = consumer.take();
+            v.release();
+        }
+    }
+
+    /**
      * Closing a ring from another thread must free this process's own blocked ends, as closing a socket frees
      * a blocked read. It used to wake only the peer: a consumer asleep in take() stayed in futex_wait until its
      * liveness check, and close() gave up unmapping after 2 s with "Session is acquired by 1 clients",
