@@ -167,12 +167,22 @@ final class VirtualThreadPoller {
      * error. {@code inSet}: whether the fd is in the set already, from an earlier wait (re-armed with MOD) or not
      * (ADD); its owner knows, as it {@link #forget forgets} it before closing it. {@code ev} is one epoll_event, the
      * caller's scratch. On failure the caller still {@link #leave leaves}.
+     *
+     * <p>Should the owner's idea of the set be wrong (the kernel dropped the entry: MOD fails ENOENT; an entry for
+     * this description and number is there already: ADD fails EEXIST), the other operation is made once: a stale
+     * belief costs a system call, not a wait that fails for good on every later try.
      */
     void arm(int fd, short pollEvents, boolean inSet, Waiter waiter, MemorySegment ev) throws SyscallException {
         // In the slot first, the set second, so that whatever epoll reports finds its waiter.
+        int events = epollEvents(pollEvents);
         EPOLL_CTLS.increment();
-        EventLoop.ctl(epfd, inSet ? linux_h.EPOLL_CTL_MOD() : linux_h.EPOLL_CTL_ADD(), fd, epollEvents(pollEvents),
-                waiter.id, ev);
+        try {
+            EventLoop.ctl(epfd, inSet ? linux_h.EPOLL_CTL_MOD() : linux_h.EPOLL_CTL_ADD(), fd, events, waiter.id, ev);
+        } catch (SyscallException e) {
+            if (e.errno() != (inSet ? Errno.ENOENT : Errno.EEXIST)) throw e;
+            EPOLL_CTLS.increment();
+            EventLoop.ctl(epfd, inSet ? linux_h.EPOLL_CTL_ADD() : linux_h.EPOLL_CTL_MOD(), fd, events, waiter.id, ev);
+        }
     }
 
     /**

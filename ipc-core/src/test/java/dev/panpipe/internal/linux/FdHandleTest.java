@@ -275,7 +275,7 @@ class FdHandleTest {
             int again = Syscalls.fcntl(dup, linux_h.F_DUPFD_CLOEXEC(), fd);
             try (FdReadEnd end = new FdReadEnd(FdHandle.own(again, "the read end again"))) {
                 CompletableFuture<Integer> read = VirtualThreads.call(() -> end.read(new byte[1], 0, 1));
-                Thread.sleep(100);
+                awaitPolled(again);     // the reader found the pipe empty and its wait added the fd: only then write
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 assertEquals(1, read.get(10, TimeUnit.SECONDS));
             }
@@ -295,7 +295,7 @@ class FdHandleTest {
             assertTrue(mine.lent(), "a socket's description is shared with the child");
             int fd = mine.fdOrMinusOne();
             CompletableFuture<Integer> read = VirtualThreads.call(() -> end.read(new byte[1], 0, 1));
-            Thread.sleep(100);
+            awaitPolled(fd);        // a byte written before the reader waited would be read without a wait
             peer.write(new byte[] {1}, 0, 1);
             assertEquals(1, read.get(10, TimeUnit.SECONDS));
             assertTrue(polledFds().contains(fd), "the wait left the fd in the set");
@@ -328,6 +328,40 @@ class FdHandleTest {
                 p.writeEnd().write(new byte[] {1}, 0, 1);
                 assertEquals(1, read.get(10, TimeUnit.SECONDS), "round " + i);
             }
+        }
+    }
+
+    /**
+     * A handle whose fd was replaced behind its back (dup2 over it, which drops the old description's entry from the
+     * poller's set) still waits: the MOD its owner believes in fails ENOENT, and the poller adds the fd instead. It
+     * used to fail that wait, and every later one, with an IOException.
+     */
+    @Test
+    void shouldStillWaitOnAnFdWhoseEntryTheKernelDroppedBehindTheOwnersBack() throws Exception {
+        try (LinuxPipe first = LinuxPipe.open(); LinuxPipe second = LinuxPipe.open()) {
+            int fd = first.readEnd().handle().fdOrMinusOne();
+            assertFalse(VirtualThreads.call(() -> first.readEnd().awaitReadable(Duration.ofMillis(50))).get(10, TimeUnit.SECONDS));
+            assertTrue(polledFds().contains(fd), "the wait left the fd in the set");
+            // The number now holds the second pipe's read end; the first's description had no other fd, so it is
+            // released and its entry leaves the set with it.
+            assertEquals(fd, linux_h.dup3(second.readEnd().handle().fdOrMinusOne(), fd, linux_h.O_CLOEXEC()));
+            assertFalse(polledFds().contains(fd), "the kernel kept the replaced description's entry");
+            CompletableFuture<Boolean> ready = VirtualThreads.call(() -> first.readEnd().awaitReadable(Duration.ofSeconds(10)));
+            awaitPolled(fd);
+            second.writeEnd().write(new byte[] {1}, 0, 1);
+            assertTrue(ready.get(10, TimeUnit.SECONDS), "the wait on the replaced fd did not see the byte");
+        }
+    }
+
+    /**
+     * Returns once {@code fd} is in the shared poller's set: a reader's wait has added it. A sleep instead raced the
+     * reader on a loaded machine; a reader that had not waited yet read the byte without a wait, and the test failed.
+     */
+    private static void awaitPolled(int fd) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!polledFds().contains(fd)) {
+            if (System.nanoTime() - deadline > 0) throw new AssertionError("no wait added fd " + fd + " to the poller's set in 10 s");
+            Thread.sleep(5);
         }
     }
 
