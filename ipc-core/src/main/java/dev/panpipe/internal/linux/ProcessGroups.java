@@ -240,10 +240,11 @@ public final class ProcessGroups {
         } catch (IOException e) {
             others = List.of();   // /proc unreadable: this process still stops, as it did before
         }
+        int group = Syscalls.getpgrp();
         for (Member m : others) {
             if (m.pid() == self || m.ended()) continue;
             try {
-                Syscalls.kill(m.pid(), linux_h.SIGTSTP());
+                stopIfStillMember(m.pid(), group);
             } catch (SyscallException e) {
                 // ESRCH: it ended meanwhile. EPERM: another user's (a setuid program of the job), which the
                 // terminal's Ctrl-Z would have reached and this process cannot: its shell may keep waiting for
@@ -252,6 +253,23 @@ public final class ProcessGroups {
             }
         }
         Syscalls.raise(linux_h.SIGTSTP());
+    }
+
+    /**
+     * Sends SIGTSTP to {@code pid} if it is still a member of {@code group}. The pid was read from /proc a moment
+     * ago: it may have ended and its number gone to an unrelated process since. A pidfd pins the process the number
+     * names now; if /proc then still shows that process in the group, the signal goes through the pidfd, to it and
+     * no other, however the number is reused meanwhile.
+     */
+    private static void stopIfStillMember(int pid, int group) throws SyscallException {
+        int pidfd = Syscalls.pidfd_open(pid, 0);
+        try {
+            Member now = stat(PROC.resolve(Integer.toString(pid)).resolve("stat"));
+            if (now == null || now.group() != group || now.ended()) return;   // gone, or not of this job any more
+            Syscalls.pidfd_send_signal(pidfd, linux_h.SIGTSTP());
+        } finally {
+            FdHandle.closeQuietly(pidfd);
+        }
     }
 
     /** Every process whose group is {@code pgid}, zombies included, as /proc lists them now. */
