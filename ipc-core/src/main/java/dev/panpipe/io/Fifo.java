@@ -18,12 +18,13 @@ import java.time.Duration;
  * millisecond lasts one; one longer than about 24 days is capped there; a negative timeout is an
  * {@link IllegalArgumentException}). {@link #openBoth()} never waits.
  *
- * <p>A platform thread waits in the kernel's {@code open}: only a peer or the timeout ends it. A virtual thread
- * waits parked, its carrier free (the open is made for it by a platform thread of its own), so virtual threads of
- * one JVM can open both ends of a FIFO however few carriers there are; its wait also ends when it is interrupted
- * ({@link java.io.InterruptedIOException}, its interrupt status left set) or when this Fifo is closed
- * ({@link java.nio.channels.AsynchronousCloseException}). Either way the open it gave up is undone: nothing is
- * left open, and no thread of it is left running.
+ * <p>An open waits for its peer, its timeout, or a close of this Fifo from another thread
+ * ({@link java.nio.channels.AsynchronousCloseException}, as a closed socket ends a blocked accept). A platform
+ * thread waits in the kernel's {@code open}, which no interrupt ends. A virtual thread waits parked, its carrier
+ * free (the open is made for it by a platform thread of its own), so virtual threads of one JVM can open both ends
+ * of a FIFO however few carriers there are; its wait also ends when it is interrupted
+ * ({@link java.io.InterruptedIOException}, its interrupt status left set). Whatever ends it, the open given up is
+ * undone: nothing is left open, and no thread of it is left running.
  */
 public interface Fifo extends AutoCloseable {
     /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */

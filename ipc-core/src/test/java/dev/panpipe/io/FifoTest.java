@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.nio.file.FileAlreadyExistsException;
@@ -169,6 +171,45 @@ class FifoTest {
         }
         assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().startsWith("panpipe-open")),
                 "an opener thread outlived its open");
+    }
+
+    /**
+     * A close from another thread ends a platform thread's open as it ends a virtual thread's: the open blocked in
+     * the kernel is released, its fd closed, and the opener gets AsynchronousCloseException. It used to wait on for
+     * a peer that, the Fifo closed (and a created one unlinked), could no longer find it. A reused FIFO stays usable.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"created, read end", "created, write end", "reused, read end", "reused, write end"})
+    void shouldEndAPlatformThreadsOpenWhenTheFifoIsClosed(String which) throws Exception {
+        Path path = dir.resolve("closing");
+        boolean reused = which.startsWith("reused");
+        if (reused) {
+            try (Arena arena = Arena.ofConfined()) {
+                Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);
+            }
+        }
+        Fifo fifo = Fifo.create(path);
+        var outcome = new java.util.concurrent.CompletableFuture<Object>();
+        Thread opener = Thread.ofPlatform().start(() -> {
+            try {
+                outcome.complete(which.endsWith("read end") ? fifo.openReadEnd() : fifo.openWriteEnd());
+            } catch (Throwable t) {
+                outcome.complete(t);
+            }
+        });
+        Thread.sleep(300);                               // blocked in the kernel's open by now
+        assertFalse(outcome.isDone(), "the open did not wait for a peer");
+        fifo.close();
+        Object result = outcome.get(20, TimeUnit.SECONDS);
+        assertTrue(result instanceof java.nio.channels.AsynchronousCloseException, String.valueOf(result));
+        opener.join();
+        assertEquals(reused, Files.exists(path, LinkOption.NOFOLLOW_LINKS));
+        if (reused) {
+            try (Fifo again = Fifo.create(path)) {
+                assertAWriterCanStillConnect(again);
+            }
+            Files.delete(path);
+        }
     }
 
     @Test

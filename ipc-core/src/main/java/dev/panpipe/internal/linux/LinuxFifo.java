@@ -12,6 +12,7 @@ import dev.panpipe.io.Pipe;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.AsynchronousCloseException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Path;
@@ -19,6 +20,7 @@ import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** {@link Fifo} from {@code mkfifo}. */
 public final class LinuxFifo implements Fifo {
@@ -30,6 +32,8 @@ public final class LinuxFifo implements Fifo {
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Virtual threads' opens in progress, which {@link #close()} cancels. */
     private final Set<BlockingOpen> pending = ConcurrentHashMap.newKeySet();
+    /** Platform threads' opens in progress, which {@link #close()} releases before it unlinks the path they opened. */
+    private final Set<PlatformOpen> platformPending = ConcurrentHashMap.newKeySet();
 
     private LinuxFifo(Path path, boolean created) {
         this.path = path;
@@ -125,45 +129,79 @@ public final class LinuxFifo implements Fifo {
     }
 
     /**
-     * A blocking open of one end. With a timeout, a virtual thread waits beside it and, at the deadline,
-     * releases it ({@link BlockingOpen#releaseBlockedOpen}): the result is then discarded as a timeout.
-     *
-     * <p>A virtual thread does not make the open itself: see {@link BlockingOpen}.
+     * A blocking open of one end. A virtual thread does not make the open itself: see {@link BlockingOpen}. A platform
+     * thread does, in the kernel ({@link PlatformOpen}), where its deadline or a close of this Fifo releases it.
      */
     private int openEnd(int access, Duration timeout) throws IOException {
         int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow; -1: none
         if (Thread.currentThread().isVirtual()) return handOff(access, millis, timeout);
-        if (millis < 0) return open(access);
-        AtomicBoolean decided = new AtomicBoolean();   // set by whichever comes first: the open, or the deadline
-        AtomicBoolean timedOut = new AtomicBoolean();
-        AtomicBoolean returned = new AtomicBoolean();
-        Thread releaser = Thread.ofVirtual().name("panpipe-fifo-timeout").start(() -> {
+        return new PlatformOpen(access).open(millis, timeout);
+    }
+
+    /**
+     * A platform thread's blocking open of one end, which its deadline or a {@link #close()} of this Fifo can end: the
+     * first to come {@linkplain #cancel cancels} it, releasing the open blocked in the kernel for its peer
+     * ({@link BlockingOpen#releaseBlockedOpen}: the other end opened without blocking and closed again), and the fd
+     * the open then returns is closed and the cancel's exception thrown. With a timeout, a virtual thread sleeps
+     * beside the open until the deadline. No polling; an interrupt cannot end the open (the thread is in the kernel).
+     */
+    private final class PlatformOpen {
+        private static final int PENDING = 0;
+        private static final int OPENED = 1;
+        private static final int TIMED_OUT = 2;
+        private static final int CLOSED = 3;
+
+        private final int access;
+        /** PENDING until the first of: the open returned, the deadline, a close. */
+        private final AtomicInteger state = new AtomicInteger(PENDING);
+        /** Set once the open has returned (or will not be made): ends a release. */
+        private final AtomicBoolean returned = new AtomicBoolean();
+
+        PlatformOpen(int access) {
+            this.access = access;
+        }
+
+        int open(int millis, Duration timeout) throws IOException {
+            platformPending.add(this);
+            Thread releaser = null;
+            int fd = -1;
             try {
-                Thread.sleep(millis);
-            } catch (InterruptedException e) {
-                return;
+                // A close that iterated the pending opens before this one was added did not see it.
+                if (closed.get()) state.compareAndSet(PENDING, CLOSED);
+                if (millis >= 0 && state.get() == PENDING) {
+                    releaser = Thread.ofVirtual().name("panpipe-fifo-timeout").start(() -> {
+                        try {
+                            Thread.sleep(millis);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        cancel(TIMED_OUT);
+                    });
+                }
+                try {
+                    // Cancelled already: not made. Cancelled from here on: the release pairs with it, a
+                    // millisecond apart, until it has returned.
+                    if (state.get() == PENDING) fd = LinuxFifo.this.open(access);
+                } finally {
+                    returned.set(true);
+                }
+            } finally {
+                platformPending.remove(this);
+                if (releaser != null) {
+                    releaser.interrupt();                 // a sleeping releaser ends; a releasing one has seen returned
+                    Uninterruptibly.join(releaser);
+                }
             }
-            if (!decided.compareAndSet(false, true)) return;
-            timedOut.set(true);
-            BlockingOpen.releaseBlockedOpen(path, access | OPEN_FLAGS, returned);
-        });
-        int fd;
-        try {
-            fd = open(access);
-        } finally {
-            returned.set(true);
-            if (decided.compareAndSet(false, true)) releaser.interrupt();
+            if (state.compareAndSet(PENDING, OPENED)) return fd;
+            if (fd >= 0) Syscalls.close(fd);              // opened only because a release paired with it
+            if (state.get() == TIMED_OUT) throw new PeerTimeoutException(opening(access), timeout);
+            throw new AsynchronousCloseException();
         }
-        try {
-            releaser.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+
+        /** Gives the open up for {@code reason}, unless it has returned; returns once it has, or will not be made. */
+        void cancel(int reason) {
+            if (state.compareAndSet(PENDING, reason)) BlockingOpen.releaseBlockedOpen(path, access | OPEN_FLAGS, returned);
         }
-        if (timedOut.get()) {
-            Syscalls.close(fd);
-            throw new PeerTimeoutException(opening(access), timeout);
-        }
-        return fd;
     }
 
     private String opening(int access) {
@@ -215,6 +253,8 @@ public final class LinuxFifo implements Fifo {
         // Each pending open is released by its own virtual thread, through the FIFO it holds: the unlink below
         // does not stop that.
         for (BlockingOpen p : pending) p.cancelClosed();
+        // A platform thread's open went by path, so it is released by path, before the unlink, here.
+        for (PlatformOpen p : platformPending) p.cancel(PlatformOpen.CLOSED);
         if (!created) return;
         try (Arena arena = Arena.ofConfined()) {
             Syscalls.unlinkat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0);
