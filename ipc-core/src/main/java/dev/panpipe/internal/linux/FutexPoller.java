@@ -208,7 +208,8 @@ public final class FutexPoller {
      * holds), or else expects the waiter to be unparked by its close.
      *
      * @return {@link Syscalls#FUTEX_WOKEN} (any outcome but the deadline: re-check), {@link Syscalls#FUTEX_TIMED_OUT},
-     * or {@link #NOT_WATCHED} if the poller cannot take the wait (its table is full or it has failed)
+     * or {@link #NOT_WATCHED} if the poller cannot take the wait (its table is full, it has failed, or {@code word}
+     * is not a native segment of at least 4 bytes at a 4-byte aligned address, which {@code futex_waitv} refuses)
      */
     public int await(MemorySegment word, int expected, long nanos) {
         if (nanos == 0) return Syscalls.FUTEX_TIMED_OUT;
@@ -257,6 +258,11 @@ public final class FutexPoller {
     }
 
     private boolean register(Waiter w, MemorySegment word, int expected) {
+        // One entry the kernel refuses fails the call for every waiter of the JVM: a word not 4-byte aligned is
+        // EINVAL, and a heap segment's address is an offset, no address at all. Such a word waits elsewhere.
+        if (!word.isNative() || word.byteSize() < Integer.BYTES || (word.address() & (Integer.BYTES - 1)) != 0) {
+            return false;
+        }
         synchronized (this) {
             // Under the lock the failure sweep takes too: either this sees the failure, or the sweep sees the waiter.
             if (failed() || stopping || registered == table.length) return false;
@@ -271,7 +277,14 @@ public final class FutexPoller {
             w.slot = slot;
             w.registration = ++numbers << 1 | WAITING;
         }
-        kick();
+        try {
+            kick();
+        } catch (Throwable t) {
+            // The caller's wait never starts, so nothing else would take the registration (and its thread) out.
+            REGISTRATION.setVolatile(w, w.registration & ~WAITING);
+            remove(w);
+            throw t;
+        }
         return true;
     }
 
@@ -279,16 +292,18 @@ public final class FutexPoller {
     private boolean deregister(Waiter w) {
         long r = w.registration;
         boolean left = (r & WAITING) != 0 && REGISTRATION.compareAndSet(w, r, r & ~WAITING);
-        synchronized (this) {
-            table[w.slot] = null;
-            registered--;
-            w.word = null;             // nothing of the caller's memory kept reachable from here
-            w.thread = null;
-        }
+        remove(w);
         // Its entry is still in the kernel's vector, where it could take a wake of one meant for another sleeper
         // of the word: have the vector built again without it.
         if (left) kick();
         return !left;
+    }
+
+    private synchronized void remove(Waiter w) {
+        table[w.slot] = null;
+        registered--;
+        w.word = null;             // nothing of the caller's memory kept reachable from here
+        w.thread = null;
     }
 
     /** Bumps the control word and wakes the poller: its vector is to be built again. */

@@ -163,6 +163,25 @@ class FutexPollerTest {
     }
 
     @Test
+    void shouldRefuseAWordTheKernelWouldRefuseWithoutFailingThePoller() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        // futex_waitv answers EINVAL for the whole vector if one word is not 4-byte aligned; a heap segment's
+        // "address" is an offset into its array (EFAULT, or someone else's memory).
+        MemorySegment unaligned = arena.allocate(8, 8).asSlice(1, 4);
+        assertEquals(FutexPoller.NOT_WATCHED, waitOn(unaligned, 0, -1).get(), "a word not 4-byte aligned");
+        assertEquals(FutexPoller.NOT_WATCHED, waitOn(MemorySegment.ofArray(new int[1]), 0, -1).get(), "a heap word");
+        assertEquals(FutexPoller.NOT_WATCHED, waitOn(word.asSlice(0, 2), 0, -1).get(), "a word shorter than 4 bytes");
+        CompletableFuture<Integer> next = waitOn(arena.allocate(ValueLayout.JAVA_INT), 0, 20_000_000L);
+        assertEquals(Syscalls.FUTEX_TIMED_OUT, next.get(), "the poller still serves others");
+        assertTrue(!poller.failed(), "the poller goes on");
+        word.set(ValueLayout.JAVA_INT, 0, 1);
+        Syscalls.futex_wake(word, 1);
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+    }
+
+    @Test
     void shouldUnparkEveryWaiterAndRefuseNewOnesWhenThePollerFails() throws Exception {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         Thread.UncaughtExceptionHandler quiet = (thread, e) -> { };
