@@ -373,7 +373,10 @@ public final class FutexPoller {
             int v;
             try {
                 v = (int) INT.getVolatile(w.word, 0L);
-            } catch (RuntimeException closed) {      // its memory was closed under it: let it see that
+            } catch (RuntimeException | InternalError gone) {
+                // Its memory was closed under it (IllegalStateException), or is a file a peer truncated: the read
+                // faulted (SIGBUS, which the JVM throws as InternalError). Either is the waiter's to see, not the
+                // poller's: the waiter is unparked and finds it when it reads its memory, and the others go on.
                 fire(w, r);
                 continue;
             }

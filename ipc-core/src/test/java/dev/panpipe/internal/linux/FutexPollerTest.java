@@ -182,6 +182,29 @@ class FutexPollerTest {
     }
 
     @Test
+    void shouldWakeAWaiterWhoseFileAPeerTruncatedAndGoOn() throws Exception {
+        int fd = Syscalls.memfd_create(arena.allocateFrom("futex-poller-test"), linux_h.MFD_CLOEXEC());
+        MemorySegment mapping = null;
+        try {
+            Syscalls.ftruncate(fd, 4096);
+            mapping = Syscalls.mmap(MemorySegment.NULL, 4096, linux_h.PROT_READ() | linux_h.PROT_WRITE(),
+                    linux_h.MAP_SHARED(), fd, 0).reinterpret(4096);
+            CompletableFuture<Integer> w = waitOn(mapping, 0, -1);
+            awaitRegistered(1);
+            // As a peer shrinking the file would: the page is gone from the mapping, and a read of it is a SIGBUS.
+            Syscalls.ftruncate(fd, 0);
+            MemorySegment other = arena.allocate(ValueLayout.JAVA_INT);
+            CompletableFuture<Integer> second = waitOn(other, 0, 20_000_000L);   // the poller looks at every word again
+            assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+            assertEquals(Syscalls.FUTEX_TIMED_OUT, second.get());
+            assertTrue(!poller.failed(), "the poller goes on");
+        } finally {
+            if (mapping != null) Syscalls.munmap(mapping, 4096);
+            Syscalls.close(fd);
+        }
+    }
+
+    @Test
     void shouldUnparkEveryWaiterAndRefuseNewOnesWhenThePollerFails() throws Exception {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         Thread.UncaughtExceptionHandler quiet = (thread, e) -> { };
