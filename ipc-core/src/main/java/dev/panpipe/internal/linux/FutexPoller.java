@@ -14,6 +14,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Sleeps in {@code futex_waitv} on behalf of virtual threads waiting for futex words, as {@link VirtualThreadPoller}
@@ -94,9 +95,17 @@ public final class FutexPoller {
     private static final LongAdder FALLBACK_LOOKS = new LongAdder();
 
     private static final ThreadLocal<Waiter> WAITER = ThreadLocal.withInitial(Waiter::new);
+    /** Guards the making of {@link #shared}: a lock a virtual thread parks on, where a monitor would pin it (JDK 22, 23). */
+    private static final ReentrantLock SHARED_LOCK = new ReentrantLock();
     private static volatile FutexPoller shared;
     /** Set once {@code futex_waitv} has been refused: no poller is made again. */
     private static volatile boolean unavailable;
+    /** How long after a poller could not be started (no thread, no memory) waits do without it before one is tried again. */
+    private static final long RETRY_NANOS = 1_000_000_000L;
+    /** {@link System#nanoTime} before which no poller is tried again, once one could not be started; 0: none failed. */
+    private static volatile long retryAt;
+    /** A test's way to make the next poller fail to start, as a thread limit would. */
+    static volatile Error startFailureForTest;
 
     private final Arena arena;
     /** {@link #ENTRIES} {@code struct futex_waitv}; entry 0 watches {@link #control}. */
@@ -144,32 +153,48 @@ public final class FutexPoller {
                 throw new IllegalStateException("futex_waitv slept on a word that did not hold its value");
             }
             thread = Thread.ofPlatform().name(NAME).daemon(true).unstarted(this::run);
+            Error e = startFailureForTest;
+            if (e != null) throw e;
             thread.start();
-        } catch (SyscallException | RuntimeException | OutOfMemoryError e) {
+        } catch (SyscallException | RuntimeException | Error e) {
             arena.close();
             throw e;
         }
     }
 
     /**
-     * The process's poller, made on first use; null where {@code futex_waitv} is refused or the poller has failed:
-     * waits then do without it.
+     * The process's poller, made on first use; null where {@code futex_waitv} is refused, the poller has failed, or
+     * it could not be started less than a second ago: waits then do without it.
      */
     public static FutexPoller shared() {
         FutexPoller p = shared;
         if (p == null) {
-            if (unavailable) return null;
-            synchronized (FutexPoller.class) {
+            if (unavailable || retryAt != 0 && System.nanoTime() - retryAt < 0) return null;
+            SHARED_LOCK.lock();
+            try {
                 p = shared;
                 if (p == null) {
-                    if (unavailable) return null;
+                    if (unavailable || retryAt != 0 && System.nanoTime() - retryAt < 0) return null;
                     try {
                         shared = p = new FutexPoller();
                     } catch (SyscallException e) {
                         unavailable = true;    // ENOSYS, EPERM: the kernel or a filter refuses it; it will not change
                         return null;
+                    } catch (RuntimeException | Error e) {
+                        // No thread to be had (the process's limit), no memory: the caller's wait is no place for
+                        // that, and it may pass. Waits look and park meanwhile, and only one a second pays for a try.
+                        if (retryAt == 0) {
+                            System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.WARNING,
+                                    NAME + " could not be started: virtual threads wait on shared memory by looking, "
+                                    + "and a start is tried again each second", e);
+                        }
+                        retryAt = System.nanoTime() + RETRY_NANOS;
+                        return null;
                     }
+                    retryAt = 0;
                 }
+            } finally {
+                SHARED_LOCK.unlock();
             }
         }
         return p.failed() ? null : p;
@@ -182,10 +207,14 @@ public final class FutexPoller {
 
     /** Makes {@link #shared} answer {@code poller} instead (null: make a new one on next use); returns the one it had. */
     static FutexPoller replaceSharedForTest(FutexPoller poller) {
-        synchronized (FutexPoller.class) {
+        SHARED_LOCK.lock();
+        try {
             FutexPoller old = shared;
             shared = poller;
+            retryAt = 0;
             return old;
+        } finally {
+            SHARED_LOCK.unlock();
         }
     }
 

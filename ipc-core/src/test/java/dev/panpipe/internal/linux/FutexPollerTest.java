@@ -205,6 +205,25 @@ class FutexPollerTest {
     }
 
     @Test
+    void shouldLetWaitsDoWithoutASharedPollerThatCouldNotStartAndTryAgainLater() throws Exception {
+        FutexPoller before = FutexPoller.replaceSharedForTest(null);
+        FutexPoller made = null;
+        try {
+            FutexPoller.startFailureForTest = new OutOfMemoryError("unable to create native thread (a test's)");
+            assertEquals(null, FutexPoller.shared(), "a poller that could not start is no poller, not an error of the wait");
+            FutexPoller.startFailureForTest = null;
+            assertEquals(null, FutexPoller.shared(), "no new try on each wait");
+            Thread.sleep(1100);
+            made = FutexPoller.shared();
+            assertTrue(made != null && made != before, "tried again a second later");
+        } finally {
+            FutexPoller.startFailureForTest = null;
+            FutexPoller.replaceSharedForTest(before);
+            if (made != null) made.close();
+        }
+    }
+
+    @Test
     void shouldUnparkEveryWaiterAndRefuseNewOnesWhenThePollerFails() throws Exception {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         Thread.UncaughtExceptionHandler quiet = (thread, e) -> { };
