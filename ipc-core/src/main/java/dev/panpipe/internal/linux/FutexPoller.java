@@ -47,28 +47,43 @@ import java.util.concurrent.locks.ReentrantLock;
  * to the poller, which unparks the virtual one, and that one re-checks its condition as a woken platform thread
  * would: nothing is lost. It would be lost if the virtual waiter had stopped waiting just then (its deadline, an
  * interrupt), since the kernel's vector is the poller's last snapshot: so a waiter that leaves unfired bumps the
- * control word to have the vector built again without it, and a wake the poller takes for a waiter that is leaving
- * but still in the table is passed on with a {@code futex_wake} of one. What is left is the instant between a
- * waiter's leaving the table and the vector's being rebuilt: a wake of one taken then is lost, and the sleeper it
- * was for sees its condition when its slice of sleep ends, which every waiter of panpipe's shared objects bounds
- * for this reason among others (a woken process killed before it acted).
+ * control word to have the vector built again without it, and a wake the poller takes on an entry whose waiter
+ * has left since the vector was built (in the table or not) is passed on with a {@code futex_wake} of one. As the
+ * kernel names one woken entry of several, the poller also passes one on for each other entry whose waiter has
+ * left (spurious if that entry was not woken, which a futex sleeper tolerates). What is left: an entry woken, not
+ * the one named, whose waiter still waits and whose word holds the same value keeps its waiter asleep, and the
+ * sleeper elsewhere that wake was owed to wakes when its slice of sleep ends, which every waiter of panpipe's
+ * shared objects bounds for this reason among others (a woken process killed before it acted). panpipe's
+ * protocols change a word before they wake it, and the poller fires the waiter of a changed word when it builds
+ * its next vector: the waiters of this process lose no wake, only another's sleeper may lose one, for a slice.
  *
- * <p><b>Memory.</b> The poller reads a waiter's word (to find which one changed) only while holding the table's
- * lock and only while the waiter is in the table, through the waiter's own segment: a region that is closed under
- * a waiter makes that read throw (the segment's arena is closed before the memory is unmapped), never read freed
- * memory, and the waiter is then unparked to see its close. The kernel, given an address that is no longer mapped,
- * answers EFAULT, and the poller builds its vector again from the waiters still there.
+ * <p><b>Memory.</b> The poller reads a waiter's word (to find which one changed) only through the waiter's own
+ * segment: a region that is closed under a waiter makes that read throw (the segment's arena is closed before the
+ * memory is unmapped), never read freed memory, and the waiter is then unparked to see its close. A read of a file
+ * a peer has truncated faults (SIGBUS, which the JVM throws as InternalError, at the read or at the thread's next
+ * safepoint poll or native call): the poller finds whose word it was by asking the kernel (EFAULT, no signal),
+ * refuses that waiter ({@link #NOT_WATCHED}: it meets the fault in its own read), and goes on. The kernel, given
+ * an address that is no longer mapped, answers EFAULT, and the poller builds its vector again from the waiters
+ * still there; a word it cannot key though the JVM can read it is refused the same way. A wake passed on goes by
+ * address, which touches no memory of this process. Words are read with no lock held, so that a fault thrown late
+ * cannot be thrown inside the lock's code, and the poller makes a native call before it unparks anyone.
+ *
+ * <p><b>Locking.</b> One {@link ReentrantLock} guards the table: a virtual thread that meets the poller there parks,
+ * where on a monitor it would pin its carrier (JDK 22, 23). The poller holds it for no system call and no read of
+ * a waiter's memory, only to copy the table and to fire the waiters of a woken word.
  *
  * <p><b>Fallback.</b> {@link #shared()} answers null where {@code futex_waitv} is refused (ENOSYS before 5.16, EPERM
- * or ENOSYS under a seccomp filter) or the poller has failed, and {@link #await} answers {@link #NOT_WATCHED} when
- * the table is full: the caller then waits as it did before there was a poller. If {@code futex_waitv} fails
- * otherwise, the poller is {@link #failed()}: every waiter is unparked to see that, the failure goes to the thread's
- * uncaught-exception handler, and later waits do without it.
+ * or ENOSYS under a seccomp filter), the poller has failed, or it could not be started (no thread, no memory; tried
+ * again a second later), and {@link #await} answers {@link #NOT_WATCHED} when the table is full or for a word
+ * {@code futex_waitv} would refuse for every waiter (not 4-byte aligned, not native memory): the caller then waits
+ * as it did before there was a poller. If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}:
+ * every waiter is unparked to see that, the failure goes to the thread's uncaught-exception handler, and later
+ * waits do without it.
  *
  * <p><b>Allocation.</b> A waiter's state is made once per thread (a thread local) and reused; the table, the vector
  * and the poller's snapshot are made once. A wait allocates nothing of its own; the poller's {@code futex_waitv}
  * captures errno in a per-thread segment, which the JDK slices per call unless C2 removes it (40 bytes an event,
- * on the poller's thread, never a waiter's).
+ * on the poller's thread, never a waiter's), and a wake it passes on makes a segment of the address.
  */
 public final class FutexPoller {
     /** {@link #await} outcome: the table is full, or the poller failed: the caller waits some other way. */
@@ -90,6 +105,8 @@ public final class FutexPoller {
     }
     /** The low bit of a registration: it waits, neither fired nor gone. */
     private static final long WAITING = 1;
+    /** The next bit: the poller fired it because the kernel cannot reach its word (EFAULT): not watched after all. */
+    private static final long REFUSED = 2;
     private static final String NAME = "panpipe-futex-poller";
     private static final long FALLBACK_PARK_NANOS = 20_000L;
     private static final LongAdder FALLBACK_LOOKS = new LongAdder();
@@ -111,14 +128,39 @@ public final class FutexPoller {
     /** {@link #ENTRIES} {@code struct futex_waitv}; entry 0 watches {@link #control}. */
     private final MemorySegment vector;
     private final MemorySegment control;
-    /** The waiters, at their {@link Waiter#slot}; guarded by {@code this}, as are {@link #registered} and {@link #numbers}. */
+    /**
+     * Guards {@link #table}, {@link #registered}, {@link #numbers} and the waiters' fields. A lock a virtual thread
+     * parks on, where a monitor would pin its carrier while it waits to enter (JDK 22, 23); never held across a
+     * system call.
+     */
+    private final ReentrantLock lock = new ReentrantLock();
+    /** The waiters, at their {@link Waiter#slot}. */
     private final Waiter[] table = new Waiter[ENTRIES - 1];
     private int registered;
     private long numbers;
-    /** The poller thread's last vector, beyond entry 0: whose entry each was, and which registration of theirs. */
-    private final Waiter[] snapshot = new Waiter[ENTRIES];
-    private final long[] snapshotRegistration = new long[ENTRIES];
+    /*
+     * The poller thread's own (no lock): the waiters that waited when it last built its vector, copied from the
+     * table with what it needs of them, so that it reads their words and fires them with the lock let go; and,
+     * for each entry of the vector beyond 0, which of them it is. A word's segment is kept past its waiter's
+     * leaving, until the next build, for its liveness alone.
+     */
+    private final Waiter[] candidate = new Waiter[ENTRIES];
+    private final long[] candidateRegistration = new long[ENTRIES];
+    private final MemorySegment[] candidateWord = new MemorySegment[ENTRIES];
+    private final long[] candidateAddress = new long[ENTRIES];
+    private final int[] candidateExpected = new int[ENTRIES];
+    private final Thread[] candidateThread = new Thread[ENTRIES];
+    /** What the candidate's word was seen to be: {@link #MATCH}, {@link #CHANGED}, {@link #GONE} (closed) or {@link #FAULTED}. */
+    private final byte[] candidateSeen = new byte[ENTRIES];
+    private static final byte MATCH = 0, CHANGED = 1, GONE = 2, FAULTED = 3;
+    private int candidates;
+    private final int[] entryCandidate = new int[ENTRIES];
     private int snapshotControl;
+    /** The words whose wake the poller passes on, after the lock is let go. */
+    private final long[] passOn = new long[ENTRIES];
+    /** Two entries to ask the kernel whether it can reach a word (see {@link #faulted}), and a word nobody changes. */
+    private final MemorySegment probe;
+    private final MemorySegment never;
     /** How many waiters the poller has fired; its thread's alone. */
     private long fires;
     private final Thread thread;
@@ -126,10 +168,14 @@ public final class FutexPoller {
     /** A test's way to make the next futex_waitv fail (count 0: EINVAL), as a broken kernel call would. */
     private volatile boolean failNext;
     private volatile Throwable failure;
+    private volatile Runnable afterLeaving;
+    private volatile int tid;
+    /** The number of entries of the last vector; volatile for {@link #vectorHoldsForTest}. */
+    private volatile int entries;
 
     /**
      * One thread's side of its waits, one at a time: made once per thread and reused. Its fields but
-     * {@link #registration} are written under the poller's lock, and read under it by the poller.
+     * {@link #registration} are written under the poller's {@link #lock}, and read under it by the poller.
      */
     static final class Waiter {
         private Thread thread;
@@ -137,7 +183,7 @@ public final class FutexPoller {
         private long address;
         private int expected;
         private int slot;
-        /** The registration's number, shifted left once, with {@link #WAITING} while it waits. */
+        /** The registration's number, shifted left twice, with {@link #WAITING} while it waits, {@link #REFUSED} once refused. */
         private volatile long registration;
     }
 
@@ -146,9 +192,11 @@ public final class FutexPoller {
         try {
             vector = futex_waitv.allocateArray(ENTRIES, arena);
             control = arena.allocate(ValueLayout.JAVA_INT);
+            probe = futex_waitv.allocateArray(2, arena);
+            never = arena.allocate(ValueLayout.JAVA_INT);
             // Whether the kernel (and any seccomp filter) allows the call at all: a control entry that does not
             // hold its value makes it return at once (EAGAIN) where it is allowed.
-            entry(0, 1, control.address());
+            entry(vector, 0, 1, control.address());
             if (Syscalls.futex_waitv(vector, 1) != Syscalls.FUTEX_WAITV_LOOK) {
                 throw new IllegalStateException("futex_waitv slept on a word that did not hold its value");
             }
@@ -225,8 +273,32 @@ public final class FutexPoller {
     }
 
     /** How many virtual threads are registered now; for tests. */
-    synchronized int registeredForTest() {
-        return registered;
+    int registeredForTest() {
+        lock.lock();
+        try {
+            return registered;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Runs {@code hook} in each waiter that leaves unfired, once it is out of the table and before it kicks; for tests. */
+    void afterLeavingForTest(Runnable hook) {
+        afterLeaving = hook;
+    }
+
+    /** The poller thread's kernel id (0 until it runs); for tests, to see it asleep in /proc. */
+    int tidForTest() {
+        return tid;
+    }
+
+    /** Whether the poller's last vector has an entry for {@code word}; for tests. */
+    boolean vectorHoldsForTest(MemorySegment word) {
+        int n = entries;
+        for (int i = 1; i < n; i++) {
+            if (vector.get(ValueLayout.JAVA_LONG, i * ENTRY_BYTES + UADDR) == word.address()) return true;
+        }
+        return false;
     }
 
     /**
@@ -265,6 +337,7 @@ public final class FutexPoller {
         } finally {
             fired = deregister(w);
         }
+        if (fired && (w.registration & REFUSED) != 0) return NOT_WATCHED;
         return fired || !timedOut ? Syscalls.FUTEX_WOKEN : Syscalls.FUTEX_TIMED_OUT;
     }
 
@@ -292,7 +365,8 @@ public final class FutexPoller {
         if (!word.isNative() || word.byteSize() < Integer.BYTES || (word.address() & (Integer.BYTES - 1)) != 0) {
             return false;
         }
-        synchronized (this) {
+        lock.lock();
+        try {
             // Under the lock the failure sweep takes too: either this sees the failure, or the sweep sees the waiter.
             if (failed() || stopping || registered == table.length) return false;
             int slot = 0;
@@ -304,7 +378,9 @@ public final class FutexPoller {
             w.address = word.address();
             w.expected = expected;
             w.slot = slot;
-            w.registration = ++numbers << 1 | WAITING;
+            w.registration = ++numbers << 2 | WAITING;
+        } finally {
+            lock.unlock();
         }
         try {
             kick();
@@ -322,17 +398,26 @@ public final class FutexPoller {
         long r = w.registration;
         boolean left = (r & WAITING) != 0 && REGISTRATION.compareAndSet(w, r, r & ~WAITING);
         remove(w);
-        // Its entry is still in the kernel's vector, where it could take a wake of one meant for another sleeper
-        // of the word: have the vector built again without it.
-        if (left) kick();
+        // Its entry is still in the kernel's vector, where it takes a wake of one meant for another sleeper of the
+        // word (the poller passes that on, see woken): have the vector built again without it.
+        if (left) {
+            Runnable hook = afterLeaving;
+            if (hook != null) hook.run();
+            kick();
+        }
         return !left;
     }
 
-    private synchronized void remove(Waiter w) {
-        table[w.slot] = null;
-        registered--;
-        w.word = null;             // nothing of the caller's memory kept reachable from here
-        w.thread = null;
+    private void remove(Waiter w) {
+        lock.lock();
+        try {
+            table[w.slot] = null;
+            registered--;
+            w.word = null;             // nothing of the caller's memory kept reachable from the table
+            w.thread = null;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Bumps the control word and wakes the poller: its vector is to be built again. */
@@ -359,26 +444,38 @@ public final class FutexPoller {
     }
 
     private void run() {
+        tid = Syscalls.gettid();
         try {
             while (!stopping) {
-                int n = buildVector();
+                int n;
                 int woken;
                 try {
-                    woken = Syscalls.futex_waitv(vector, failNext ? 0 : n);
-                } catch (SyscallException e) {
-                    // A word unmapped after the vector was built (its region closed under its waiter): the next
-                    // vector leaves it out, since its segment can no longer be read. Otherwise it is a failure.
-                    if (e.errno() != Errno.EFAULT || !rebuildLeavesSomethingOut()) throw e;
+                    n = buildVector();
+                    try {
+                        woken = Syscalls.futex_waitv(vector, failNext ? 0 : n);
+                    } catch (SyscallException e) {
+                        // A word unmapped after the vector was built (its region closed under its waiter): the next
+                        // vector leaves it out, since its segment can no longer be read. A word the JVM can read but
+                        // the kernel cannot key (a mapping of device memory, say) is found and refused. Otherwise it
+                        // is a failure.
+                        if (e.errno() != Errno.EFAULT || !rebuildLeavesSomethingOut() && !refuseFaulting()) throw e;
+                        continue;
+                    }
+                } catch (InternalError fault) {
+                    faulted(fault);
                     continue;
                 }
-                if (woken > 0) woken(woken);
+                if (woken > 0) woken(woken, n);
             }
         } catch (Throwable t) {
             // Not silent and nobody stranded: the flag is set before the sweep, and a waiter registers under the
             // lock the sweep takes, so each waiter is either unparked here or refused before it parks.
             failure = t;
-            synchronized (this) {
+            lock.lock();
+            try {
                 for (Waiter w : table) if (w != null) LockSupport.unpark(w.thread);
+            } finally {
+                lock.unlock();
             }
             thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
         }
@@ -387,38 +484,66 @@ public final class FutexPoller {
     /**
      * Writes the vector: the control word expecting what it holds now, and each waiter that still waits and whose
      * word still holds what it expects; a waiter whose word has changed (or can no longer be read) is fired instead.
-     * Returns the number of entries.
+     * Returns the number of entries. The words are read with the lock let go: a read may fault (below), and the
+     * JVM may throw that fault at any later point of this thread's code.
      */
-    private synchronized int buildVector() {
-        snapshotControl = (int) INT.getVolatile(control, 0L);
-        entry(0, snapshotControl, control.address());
-        int n = 1;
-        for (int s = 0, seen = 0; seen < registered; s++) {
-            Waiter w = table[s];
-            if (w == null) continue;
-            seen++;
-            long r = w.registration;
-            if ((r & WAITING) == 0) continue;        // fired, or leaving
-            int v;
+    private int buildVector() {
+        lock.lock();
+        try {
+            snapshotControl = (int) INT.getVolatile(control, 0L);
+            int k = 0;
+            for (int s = 0, seen = 0; seen < registered; s++) {
+                Waiter w = table[s];
+                if (w == null) continue;
+                seen++;
+                long r = w.registration;
+                if ((r & WAITING) == 0) continue;        // fired, or leaving
+                candidate[k] = w;
+                candidateRegistration[k] = r;
+                candidateWord[k] = w.word;
+                candidateAddress[k] = w.address;
+                candidateExpected[k] = w.expected;
+                candidateThread[k] = w.thread;
+                k++;
+            }
+            for (int j = k; j < candidates; j++) {
+                candidate[j] = null;
+                candidateWord[j] = null;
+                candidateThread[j] = null;
+            }
+            candidates = k;
+        } finally {
+            lock.unlock();
+        }
+        for (int k = 0; k < candidates; k++) {
             try {
-                v = (int) INT.getVolatile(w.word, 0L);
-            } catch (RuntimeException | InternalError gone) {
-                // Its memory was closed under it (IllegalStateException), or is a file a peer truncated: the read
-                // faulted (SIGBUS, which the JVM throws as InternalError). Either is the waiter's to see, not the
-                // poller's: the waiter is unparked and finds it when it reads its memory, and the others go on.
-                fire(w, r);
+                candidateSeen[k] = (int) INT.getVolatile(candidateWord[k], 0L) == candidateExpected[k] ? MATCH : CHANGED;
+            } catch (RuntimeException closed) {
+                // Its memory was closed under it (IllegalStateException; the poller touches no word whose arena is
+                // closed): the waiter is fired to see that.
+                candidateSeen[k] = GONE;
+            } catch (InternalError fault) {
+                // A file a peer truncated: the read faulted (SIGBUS, thrown as InternalError here, or later: see
+                // faulted). The waiter's to meet, not the poller's: it is refused and meets the fault when it
+                // reads its memory, and the others go on.
+                candidateSeen[k] = FAULTED;
+            }
+        }
+        // A native call: where this thread takes a fault of the reads above that the JVM has not thrown yet, before
+        // it unparks anyone (an error thrown inside an unpark could strand the thread unparked).
+        if (candidates > 0) Syscalls.gettid();
+        entry(vector, 0, snapshotControl, control.address());
+        int n = 1;
+        for (int k = 0; k < candidates; k++) {
+            if (candidateSeen[k] != MATCH) {
+                fire(candidate[k], candidateRegistration[k], candidateThread[k], candidateSeen[k] == FAULTED ? REFUSED : 0);
                 continue;
             }
-            if (v != w.expected) {
-                fire(w, r);
-                continue;
-            }
-            entry(n, w.expected, w.address);
-            snapshot[n] = w;
-            snapshotRegistration[n] = r;
+            entry(vector, n, candidateExpected[k], candidateAddress[k]);
+            entryCandidate[n] = k;
             n++;
         }
-        for (int i = n; i < ENTRIES && snapshot[i] != null; i++) snapshot[i] = null;
+        entries = n;
         return n;
     }
 
@@ -431,38 +556,114 @@ public final class FutexPoller {
     }
 
     /**
-     * Entry {@code i} was woken: fires every waiter still waiting on its word; if none is, and the entry's waiter is
-     * leaving but still in the table (so its memory is still mapped), passes the wake on to another sleeper.
+     * A read of a waiter's word faulted and the JVM threw it late, out of the read's own catch: a SIGBUS is taken
+     * as a pending error that the thread throws at its next safepoint poll or native call. Which word it was, the
+     * kernel answers without a signal: {@code futex_waitv} on it fails EFAULT. Each candidate's word is asked,
+     * in a vector whose other entry never holds what it expects, so the call returns at once, and the waiters of
+     * those that fault are fired. A fault nobody's word explains is a failure of the poller.
      */
-    private synchronized void woken(int i) {
-        long address = vector.get(ValueLayout.JAVA_LONG, i * ENTRY_BYTES + UADDR);
-        boolean taken = false;
-        for (int s = 0, seen = 0; seen < registered; s++) {
-            Waiter w = table[s];
-            if (w == null) continue;
-            seen++;
-            if (w.address == address) taken |= fire(w, w.registration);
-        }
-        Waiter was = snapshot[i];
-        if (!taken && was != null && table[was.slot] == was && was.address == address
-                && was.registration == (snapshotRegistration[i] & ~WAITING)) {
+    private void faulted(InternalError fault) throws SyscallException {
+        if (!refuseFaulting()) throw fault;
+    }
+
+    /**
+     * Asks the kernel of each candidate's word whether it can reach it, and fires those it answers EFAULT for,
+     * refused ({@link #await} answers {@link #NOT_WATCHED}: the caller looks instead, and meets the fault itself if
+     * its memory is gone). True if it found one.
+     */
+    private boolean refuseFaulting() throws SyscallException {
+        entry(probe, 1, 1, never.address());
+        boolean found = false;
+        for (int k = 0; k < candidates; k++) {
+            entry(probe, 0, candidateExpected[k], candidateAddress[k]);   // first: reached even if its value matches
+            int r;
             try {
-                Syscalls.futex_wake(was.word, 1);
-            } catch (SyscallException | RuntimeException e) {
-                // its memory gone after all: nobody of this mapping to pass the wake to
+                r = Syscalls.futex_waitv(probe, 2);
+            } catch (SyscallException e) {
+                if (e.errno() != Errno.EFAULT) throw e;
+                fire(candidate[k], candidateRegistration[k], candidateThread[k], REFUSED);
+                found = true;
+                continue;
             }
+            // The word held its value and a wake reached the entry before the other was looked at: not the probe's.
+            if (r == 0) wakeOne(candidateAddress[k]);
+        }
+        return found;
+    }
+
+    /**
+     * Entry {@code i} of the {@code n} was woken: fires every waiter still waiting on its word, and passes on the
+     * wakes that were for someone else. The kernel names one woken entry (the last), but a wake of a word
+     * takes whichever of the poller's entries it reaches first as one of its count, and an entry whose waiter has
+     * left (a deadline, an interrupt) since the vector was built may have taken a wake that another sleeper of
+     * the word (a platform thread, another process) was owed. So the wake of entry {@code i} is passed on with a
+     * {@code futex_wake} of one if nobody here took it, and so is one for each other entry whose waiter has left
+     * while the poller slept (it may not have been woken: then the wake is a spurious one, which a futex
+     * sleeper tolerates; a waiter leaves unfired rarely, and kicks the poller, which then returns entry 0).
+     * What is left: an entry woken while its waiter still waits, not the one named, whose word holds the same
+     * value, keeps its waiter asleep, and a sleeper elsewhere the wake was owed to wakes at the end of its
+     * slice; panpipe's protocols change a word before they wake it, and the next vector fires the waiter of a
+     * changed word.
+     */
+    private void woken(int i, int n) {
+        int passes = 0;
+        long address = vector.get(ValueLayout.JAVA_LONG, i * ENTRY_BYTES + UADDR);
+        lock.lock();
+        try {
+            boolean taken = false;
+            for (int s = 0, seen = 0; seen < registered; s++) {
+                Waiter w = table[s];
+                if (w == null) continue;
+                seen++;
+                if (w.address == address) taken |= fire(w, w.registration, w.thread);
+            }
+            if (!taken && candidateWord[entryCandidate[i]].scope().isAlive()) passOn[passes++] = address;
+        } finally {
+            lock.unlock();
+        }
+        for (int j = 1; j < n; j++) {
+            int k = entryCandidate[j];
+            // Still waiting with the registration the entry was made for: the next vector looks at its word.
+            if (j == i || candidate[k].registration == candidateRegistration[k]) continue;
+            long a = candidateAddress[k];
+            if (a != address && !passing(a, passes) && candidateWord[k].scope().isAlive()) passOn[passes++] = a;
+        }
+        for (int k = 0; k < passes; k++) wakeOne(passOn[k]);
+    }
+
+    private boolean passing(long address, int passes) {
+        for (int k = 0; k < passes; k++) if (passOn[k] == address) return true;
+        return false;
+    }
+
+    /**
+     * Passes a wake on by address, never through the segment: a wake touches no memory of this process (if the
+     * word's memory has been unmapped since its arena was seen alive, the kernel answers EFAULT, or wakes a
+     * sleeper of what is mapped there now, spuriously), while a call given the segment would hold its arena
+     * open meanwhile and make a close of its region fail.
+     */
+    private static void wakeOne(long address) {
+        try {
+            Syscalls.futex_wake(MemorySegment.ofAddress(address), 1);
+        } catch (SyscallException e) {
+            // EFAULT: unmapped after all, nobody of that mapping left to wake
         }
     }
 
-    /** Marks registration {@code r} of {@code w} fired and unparks it, unless it has left or been fired already. */
-    private boolean fire(Waiter w, long r) {
-        if ((r & WAITING) == 0 || !REGISTRATION.compareAndSet(w, r, r & ~WAITING)) return false;
+    /** Marks registration {@code r} of {@code w} (of thread {@code t}) fired and unparks it, unless it has left or been fired already. */
+    private boolean fire(Waiter w, long r, Thread t) {
+        return fire(w, r, t, 0);
+    }
+
+    /** {@link #fire(Waiter, long, Thread)}, leaving {@code mark} ({@link #REFUSED}) in the registration. */
+    private boolean fire(Waiter w, long r, Thread t, long mark) {
+        if ((r & WAITING) == 0 || !REGISTRATION.compareAndSet(w, r, r & ~WAITING | mark)) return false;
         fires++;
-        LockSupport.unpark(w.thread);
+        LockSupport.unpark(t);
         return true;
     }
 
-    private void entry(int i, int expected, long address) {
+    private static void entry(MemorySegment vector, int i, int expected, long address) {
         long at = i * ENTRY_BYTES;
         vector.set(ValueLayout.JAVA_LONG, at + VAL, Integer.toUnsignedLong(expected));
         vector.set(ValueLayout.JAVA_LONG, at + UADDR, address);

@@ -13,6 +13,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -195,7 +196,7 @@ class FutexPollerTest {
             Syscalls.ftruncate(fd, 0);
             MemorySegment other = arena.allocate(ValueLayout.JAVA_INT);
             CompletableFuture<Integer> second = waitOn(other, 0, 20_000_000L);   // the poller looks at every word again
-            assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+            assertEquals(FutexPoller.NOT_WATCHED, w.get(), "refused: its own look meets the fault");
             assertEquals(Syscalls.FUTEX_TIMED_OUT, second.get());
             assertTrue(!poller.failed(), "the poller goes on");
         } finally {
@@ -221,6 +222,53 @@ class FutexPollerTest {
             FutexPoller.replaceSharedForTest(before);
             if (made != null) made.close();
         }
+    }
+
+    @Test
+    void shouldPassOnAWakeOfOneThatReachedTheEntryOfAWaiterThatHasLeft() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CountDownLatch left = new CountDownLatch(1);
+        CountDownLatch goOn = new CountDownLatch(1);
+        // Holds the leaving waiter out of the table with its entry still in the kernel's vector: the poller has not
+        // been told to build it again.
+        poller.afterLeavingForTest(() -> {
+            left.countDown();
+            Uninterruptibly.await(goOn);
+        });
+        Thread virtual = Thread.ofVirtual().start(() -> poller.await(word, 0, -1));
+        try {
+            awaitRegistered(1);
+            while (!poller.vectorHoldsForTest(word) || !inSyscall(poller.tidForTest(), linux_h.SYS_futex_waitv())) {
+                Thread.sleep(1);
+            }
+            // A platform sleeper on the same word, queued behind the poller's entry: a wake of one reaches the
+            // poller's entry first.
+            CompletableFuture<Integer> platform = new CompletableFuture<>();
+            CompletableFuture<Integer> platformTid = new CompletableFuture<>();
+            Thread sleeper = Thread.ofPlatform().start(() -> {
+                platformTid.complete(Syscalls.gettid());
+                try {
+                    platform.complete(Syscalls.futex_wait(word, 0, 3_000_000_000L));
+                } catch (Throwable t) {
+                    platform.completeExceptionally(t);
+                }
+            });
+            while (!inSyscall(platformTid.get(), linux_h.SYS_futex())) Thread.sleep(1);
+            virtual.interrupt();
+            left.await();
+            Syscalls.futex_wake(word, 1);            // the value stays 0: only this wake, passed on, ends the sleep
+            assertEquals(Syscalls.FUTEX_WOKEN, platform.get(), "the wake the poller took for nobody reached the sleeper it was for");
+            sleeper.join();
+        } finally {
+            goOn.countDown();
+            virtual.join();
+        }
+    }
+
+    /** Whether kernel thread {@code tid} of this process is in system call {@code nr} ({@code /proc}'s word). */
+    private static boolean inSyscall(int tid, long nr) throws java.io.IOException {
+        String s = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/task/" + tid + "/syscall"));
+        return s.startsWith(nr + " ");
     }
 
     @Test
