@@ -157,7 +157,13 @@ class FifoTest {
                 }
             });
             var closed = dev.panpipe.testing.VirtualThreads.call(() -> close.openReadEnd(Duration.ofMinutes(5)));
-            Thread.sleep(300);                           // all three wait in their openers by now
+            // An opener thread starts only once its waiter holds the FIFO: wait for all three, not a guessed time.
+            long deadlineNanos = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("panpipe-open")).count() < 3) {
+                if (System.nanoTime() - deadlineNanos > 0) throw new AssertionError("the three opener threads did not start");
+                Thread.sleep(5);
+            }
+            Thread.sleep(100);                           // and are in the kernel's open (a release before retries)
             for (Path p : paths) Files.delete(p);
             reader.interrupt();
             close.close();

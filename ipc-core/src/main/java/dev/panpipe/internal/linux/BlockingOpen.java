@@ -203,8 +203,12 @@ final class BlockingOpen {
             else if (left == Long.MAX_VALUE) LockSupport.park(this);
             else LockSupport.parkNanos(this, left);
         }
-        boolean released = outcome == OPENED || outcome == FAILED || release();
-        doneWithFifo();
+        boolean released;
+        try {
+            released = outcome == OPENED || outcome == FAILED || release();
+        } finally {
+            doneWithFifo();                 // even if the release failed (an OutOfMemoryError): the FIFO held is not leaked
+        }
         if (released) Uninterruptibly.join(opener);
         return switch (outcome) {
             case OPENED -> fd;

@@ -262,7 +262,17 @@ public final class ProcessGroups {
      * no other, however the number is reused meanwhile.
      */
     private static void stopIfStillMember(int pid, int group) throws SyscallException {
-        int pidfd = Syscalls.pidfd_open(pid, 0);
+        int pidfd;
+        try {
+            pidfd = Syscalls.pidfd_open(pid, 0);
+        } catch (SyscallException e) {
+            if (e.errno() == linux_h.ESRCH()) return;     // gone
+            // No pidfd (ENOSYS before 5.3, EPERM under a seccomp filter, no fd left): stop it by number, as
+            // before pidfds, after one more look that it is still of the job. This process must stop either way.
+            Member now = stat(PROC.resolve(Integer.toString(pid)).resolve("stat"));
+            if (now != null && now.group() == group && !now.ended()) Syscalls.kill(pid, linux_h.SIGTSTP());
+            return;
+        }
         try {
             Member now = stat(PROC.resolve(Integer.toString(pid)).resolve("stat"));
             if (now == null || now.group() != group || now.ended()) return;   // gone, or not of this job any more
