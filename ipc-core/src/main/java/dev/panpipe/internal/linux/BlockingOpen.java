@@ -301,9 +301,10 @@ final class BlockingOpen {
     }
 
     /**
-     * {@link #release} for a platform thread's open of a FIFO, made by another thread at its deadline: by path, as
-     * the platform thread opened by path, until {@code returned}. What the path names is looked at each time: only
-     * a FIFO is released, and a path that names nothing any more ends the release (nothing can reach that open).
+     * {@link #release} for a platform thread's open of a FIFO, made by another thread at its deadline or at a close
+     * of the Fifo: by path, as the platform thread opened by path, until {@code returned}. What the path names is
+     * looked at each time: only a FIFO is released, and a path that names nothing any more ends the release
+     * (nothing can reach that open).
      */
     static void releaseBlockedOpen(Path path, int flags, AtomicBoolean returned) {
         int opposite = (reading(flags) ? linux_h.O_WRONLY() : linux_h.O_RDONLY())
