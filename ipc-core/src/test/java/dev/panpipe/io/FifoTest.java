@@ -218,6 +218,51 @@ class FifoTest {
         }
     }
 
+    /**
+     * A platform thread's open given up at its deadline is released through the FIFO it looked up, not by path: once
+     * the path named another FIFO, a release by path never reached the open (which waited on) and kept opening and
+     * closing that other FIFO's write end, a millisecond apart, so its reader (here cat, a process of its own) got
+     * EOF. Now the open times out, and cat reads what is written to its FIFO after.
+     */
+    @Test
+    void shouldNotTouchAnotherFifoPutAtThePathWhileAPlatformOpenWaits() throws Exception {
+        Path path = dir.resolve("swapped");
+        Path moved = dir.resolve("swapped.before");
+        try (Arena arena = Arena.ofConfined()) {
+            Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);
+        }
+        try (Fifo fifo = Fifo.create(path)) {                    // reused: its close leaves the path alone
+            var outcome = new java.util.concurrent.CompletableFuture<Object>();
+            Thread opener = Thread.ofPlatform().start(() -> {
+                try {
+                    outcome.complete(fifo.openReadEnd(Duration.ofSeconds(2)));
+                } catch (Throwable t) {
+                    outcome.complete(t);
+                }
+            });
+            Thread.sleep(300);                                   // blocked in the kernel's open by now
+            Files.move(path, moved);
+            try (Arena arena = Arena.ofConfined()) {
+                Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);
+            }
+            try (Subprocess cat = Subprocess.builder("cat", path.toString())
+                    .stdin(Redirect.discard()).stderr(Redirect.inherit()).start()) {
+                Object result = outcome.get(10, TimeUnit.SECONDS);
+                assertTrue(result instanceof PeerTimeoutException, String.valueOf(result));
+                opener.join();
+                Thread.sleep(100);                               // a release by path would go on until the open returned
+                try (Fifo other = Fifo.create(path); WriteEnd out = other.openWriteEnd(Duration.ofSeconds(10))) {
+                    Io.writeUtf8(out, "for cat");
+                }
+                assertEquals("for cat", Io.readAllUtf8(cat.stdout()), "cat was handed EOF before anything was written");
+                assertEquals(ExitStatus.exited(0), cat.waitFor());
+            }
+        } finally {
+            Files.deleteIfExists(path);
+            Files.deleteIfExists(moved);
+        }
+    }
+
     @Test
     void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
         // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"

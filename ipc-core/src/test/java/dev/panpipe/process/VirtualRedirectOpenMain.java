@@ -153,6 +153,11 @@ final class VirtualRedirectOpenMain {
         onVirtual(() -> outputOf(Subprocess.builder("echo", "through the link").stdout(Redirect.to(link))));
         check("through the link\n".equals(Files.readString(target)), "> dangling link writes its target");
 
+        // A memory device, which a virtual thread also opens in place: /dev/null both ways.
+        Path devNull = Path.of("/dev/null");
+        check("".equals(onVirtual(() -> outputOf(Subprocess.builder("cat").stdin(Redirect.from(devNull))))), "< /dev/null");
+        onVirtual(() -> outputOf(Subprocess.builder("echo", "gone").stdout(Redirect.to(devNull))));
+
         // What the child's stdin is: the file itself, not the /proc name it may have been reopened through.
         String fd0 = onVirtual(() -> {
             try (Subprocess sleep = Subprocess.builder("sleep", "30").stdin(Redirect.from(in)).start()) {

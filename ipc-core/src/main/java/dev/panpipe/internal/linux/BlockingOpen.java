@@ -4,13 +4,11 @@ import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
-import dev.panpipe.bindings.linux.stat;
 import dev.panpipe.io.PeerTimeoutException;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -42,13 +40,16 @@ import java.util.concurrent.locks.LockSupport;
  * ended, so nothing of an open outlives it, whatever ended it; only an open that cannot be released (below)
  * is left to end by itself.
  *
- * <p>The FIFO is held from the start: the waiter looks the path up ({@code O_PATH}, which opens neither end) before
- * the opener starts, and both the open and a release go through that very inode ({@code /proc/self/fd/N}). A path
- * removed or replaced meanwhile (a Fifo closed, which unlinks it, while an open waits) can then still be released;
- * a release by path found nothing there and retried for ever.
+ * <p>What the path names is held from the start ({@link HeldFile}): the waiter looks it up before the opener starts,
+ * and both the open and a release go through that very inode. A path removed or replaced meanwhile (a Fifo closed,
+ * which unlinks it, while an open waits) can then still be released; a release by path found nothing there and
+ * retried for ever. A lookup that fails (the path names nothing, a link under {@code O_NOFOLLOW}) is the open's
+ * failure, on the waiter's thread, with no opener started.
  */
 final class BlockingOpen {
     static final String OPENER_NAME = "panpipe-open";
+    /** How often {@link #open}'s create may find the path made meanwhile before it goes by path. */
+    private static final int CREATE_TRIES = 8;
 
     private static final int PENDING = 0;
     private static final int OPENED = 1;
@@ -68,52 +69,35 @@ final class BlockingOpen {
     private final AtomicInteger state = new AtomicInteger(PENDING);
     /** Set once the opener's open has returned: ends a release. */
     private final AtomicBoolean returned = new AtomicBoolean();
-    /** The FIFO at the path ({@code O_PATH}), or -1 if the path named no FIFO when looked up: then the path is used. */
-    private final int fifo;
-    /** Who still uses {@link #fifo}: the opener until its open returned, the waiter until its release ended. The last closes it. */
-    private final AtomicInteger fifoUsers = new AtomicInteger(2);
+    /**
+     * What the path named when looked up, opened through: the waiter has a share, and the opener one of its own once
+     * started. Null only for {@link #open}'s last resort (a create through a link to nothing): the path is opened.
+     */
+    private final HeldFile held;
     /** Written by the opener before the compare-and-set that hands it over, read by the waiter after. */
     private int fd = -1;
     private Throwable failure;
 
-    /**
-     * {@code open(path, flags | O_CLOEXEC, mode)}, made once {@link #start started}. {@code flags} holds
-     * {@code O_NOFOLLOW} if the path's last component must not be a link. Looks the path up at once, on the
-     * calling thread, which must be the one that {@link #await awaits}.
-     */
-    BlockingOpen(Path path, int flags, int mode) {
+    private BlockingOpen(Path path, int flags, int mode, HeldFile held) {
         this.path = path;
         this.flags = flags | linux_h.O_CLOEXEC();
         this.mode = mode;
-        this.what = "open " + path + (reading(flags) ? " for reading" : " for writing");
-        this.fifo = lookUpFifo(path, this.flags);
+        this.what = "open " + path + (HeldFile.reading(flags) ? " for reading" : " for writing");
+        this.held = held;
         this.opener = Thread.ofPlatform().daemon().name(OPENER_NAME + " " + path).unstarted(this::run);
     }
 
-    private static boolean reading(int flags) {
-        return (flags & (linux_h.O_WRONLY() | linux_h.O_RDWR())) == linux_h.O_RDONLY();
-    }
-
     /**
-     * An {@code O_PATH} fd of the FIFO {@code path} names (following a last link unless {@code O_NOFOLLOW}), or -1
-     * if it names something else or nothing: the open then goes by path and reports whatever is wrong.
+     * {@code open(path, flags | O_CLOEXEC, mode)} of what {@code held} holds, made once {@link #start started};
+     * takes the caller's share of {@code held} (null: the path is opened). The calling thread must be the one
+     * that {@link #await awaits}.
      */
-    private static int lookUpFifo(Path path, int flags) {
-        try (Arena arena = Arena.ofConfined()) {
-            int named = Syscalls.open(arena.allocateFrom(path.toString()),
-                    linux_h.O_PATH() | linux_h.O_CLOEXEC() | (flags & linux_h.O_NOFOLLOW()), 0);
-            MemorySegment st = stat.allocate(arena);
-            try {
-                Syscalls.fstat(named, st);
-            } catch (SyscallException e) {
-                FdHandle.closeQuietly(named);
-                return -1;
-            }
-            if ((stat.st_mode(st) & linux_h.S_IFMT()) == linux_h.S_IFIFO()) return named;
-            FdHandle.closeQuietly(named);
-            return -1;
-        } catch (SyscallException e) {
-            return -1;
+    static BlockingOpen of(HeldFile held, Path path, int flags, int mode) {
+        try {
+            return new BlockingOpen(path, flags, mode, held);
+        } catch (Throwable t) {           // no memory for it: the share taken would have no owner
+            if (held != null) held.close();
+            throw t;
         }
     }
 
@@ -122,12 +106,12 @@ final class BlockingOpen {
         int opened = -1;
         Throwable failed = null;
         try {
-            opened = openTarget(flags, mode);
+            opened = held != null ? held.open(flags, mode) : openByPath(path, flags, mode);
         } catch (Throwable t) {
             failed = t;
         }
         returned.set(true);
-        doneWithFifo();
+        if (held != null) held.close();           // the opener's share
         fd = opened;
         failure = failed;
         if (state.compareAndSet(PENDING, failed == null ? OPENED : FAILED)) {
@@ -137,48 +121,65 @@ final class BlockingOpen {
         }
     }
 
-    /**
-     * Opens what was looked up with {@code openFlags}: the FIFO held, through {@code /proc/self/fd}, or the path.
-     * A failure names the path, whichever was opened; without {@code /proc} (ENOENT there) the path is opened.
-     */
-    private int openTarget(int openFlags, int openMode) throws SyscallException {
+    private static int openByPath(Path path, int flags, int mode) throws SyscallException {
         try (Arena arena = Arena.ofConfined()) {
-            if (fifo >= 0) {
-                try {
-                    // O_NOFOLLOW would refuse the magic link itself; the path was looked up with it already
-                    return Syscalls.open(arena.allocateFrom("/proc/self/fd/" + fifo), openFlags & ~linux_h.O_NOFOLLOW(), openMode);
-                } catch (SyscallException e) {
-                    if (e.errno() != Errno.ENOENT) throw SyscallException.of("open", path.toString(), e.errno());
-                }
-            }
-            return Syscalls.open(arena.allocateFrom(path.toString()), openFlags, openMode);
+            return Syscalls.open(arena.allocateFrom(path.toString()), flags | linux_h.O_CLOEXEC(), mode);
+        } catch (SyscallException e) {
+            throw SyscallException.of("open", path.toString(), e.errno());
         }
     }
 
-    /** One user is done with {@link #fifo}; the last closes it. */
-    private void doneWithFifo() {
-        if (fifoUsers.decrementAndGet() == 0 && fifo >= 0) FdHandle.closeQuietly(fifo);
-    }
-
     /**
-     * A virtual thread's open that only the open itself or an interrupt of the thread ends: no deadline, no owner
-     * that cancels it.
+     * A virtual thread's open of a child's redirect, which only the open itself or an interrupt of the thread ends:
+     * no deadline, no owner that cancels it. What an open cannot block on is opened in place, on the virtual
+     * thread: a regular file, a directory or a socket, through the inode looked up (a FIFO swapped in meanwhile is
+     * not what gets opened), and a path that names nothing, given {@code O_CREAT}, is made with {@code O_EXCL} (one
+     * made meanwhile is looked up again). A FIFO or a device is handed to an opener.
      *
      * @throws SyscallException the open's own failure, naming open, the errno and the path
      * @throws InterruptedIOException if the thread was interrupted first (its interrupt status stays set)
      */
     static int open(Path path, int flags, int mode) throws IOException {
-        BlockingOpen open = new BlockingOpen(path, flags, mode);
-        open.start();
-        return open.await(-1, null);
+        for (int tries = 1; ; tries++) {
+            HeldFile held;
+            try {
+                held = HeldFile.lookUp(path, flags);
+            } catch (SyscallException e) {
+                if (e.errno() != Errno.ENOENT || (flags & linux_h.O_CREAT()) == 0) throw e;
+                try {
+                    return openByPath(path, flags | linux_h.O_EXCL(), mode);
+                } catch (SyscallException c) {
+                    if (c.errno() != Errno.EEXIST) throw c;
+                }
+                // Made meanwhile: look again. A link to nothing stays so (the lookup follows it, O_EXCL refuses it):
+                // that create goes through the link by path, on an opener, as the shell's would.
+                if (tries < CREATE_TRIES) continue;
+                return of(null, path, flags, mode).startAndAwait();
+            }
+            if (!held.mayBlockOnOpen()) {
+                try (held) {
+                    return held.open(flags, mode);
+                }
+            }
+            return of(held, path, flags, mode).startAndAwait();
+        }
+    }
+
+    private int startAndAwait() throws IOException {
+        start();
+        return await(-1, null);
     }
 
     /** Starts the opener; from then on the open may be {@linkplain #cancelClosed cancelled}, and must be awaited. */
     void start() {
+        if (held != null) held.share();             // the opener's; the waiter's own keeps the count above 0
         try {
             opener.start();
-        } catch (Throwable t) {       // no thread (OutOfMemoryError): nothing else will close the FIFO held
-            if (fifo >= 0) FdHandle.closeQuietly(fifo);
+        } catch (Throwable t) {       // no thread (OutOfMemoryError): nobody will await, so both shares end here
+            if (held != null) {
+                held.close();
+                held.close();
+            }
             throw t;
         }
     }
@@ -207,7 +208,7 @@ final class BlockingOpen {
         try {
             released = outcome == OPENED || outcome == FAILED || release();
         } finally {
-            doneWithFifo();                 // even if the release failed (an OutOfMemoryError): the FIFO held is not leaked
+            if (held != null) held.close();       // the waiter's share, even if the release failed (no memory)
         }
         if (released) Uninterruptibly.join(opener);
         return switch (outcome) {
@@ -242,102 +243,14 @@ final class BlockingOpen {
 
     /**
      * Ends the open given up, on the waiter's thread: true once it has returned, false if it cannot be made to (its
-     * opener then ends by itself, whenever the open returns, and closes what it got).
+     * opener then ends by itself, whenever the open returns, and closes what it got). A FIFO's open is released
+     * ({@link HeldFile#releaseOpen}).
      *
-     * <p>A FIFO open blocked for its peer is released by opening the other end without blocking (through the FIFO
-     * held, so the very inode) and closing it again, which pairs with it and lets it return, with no polling. The
-     * open may not yet be inside the kernel (a timeout of a millisecond, a thread descheduled): a release then
-     * reaches nobody (a writer's finds no reader to pair with, ENXIO), so it is repeated, a millisecond apart, until
-     * the open has returned. An error that another try cannot mend (EACCES: the other end may not be opened) gives up.
-     *
-     * <p>What is not a FIFO is not touched: a regular file's open returns by itself, and a device's open may have
-     * effects of its own (a serial line's raises DTR) and blocks, if at all, for something no open of ours can
-     * bring. Its open is waited for, as a platform thread's would be.
-     *
-     * <p>An interrupt does not end the release (the open would be left blocked), nor turn its pauses into a spin;
-     * the interrupt status is set again after.
+     * <p>What is not a FIFO is not touched: a device's open may have effects of its own (a serial line's raises DTR)
+     * and blocks, if at all, for something no open of ours can bring; it is waited for, as a platform thread's would
+     * be. So is an open by path ({@link #open}'s last resort), which creates a regular file.
      */
     private boolean release() {
-        if (fifo < 0) return true;                 // no FIFO: the open returns by itself; wait for it
-        int opposite = (reading(flags) ? linux_h.O_WRONLY() : linux_h.O_RDONLY()) | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC();
-        boolean interrupted = Thread.interrupted();
-        try {
-            while (!returned.get()) {
-                try {
-                    Syscalls.close(openTarget(opposite, 0));
-                } catch (SyscallException e) {
-                    if (!worthAnotherTry(e)) return false;
-                }
-                if (!returned.get()) LockSupport.parkNanos(1_000_000);
-                if (Thread.interrupted()) interrupted = true;
-            }
-            return true;
-        } finally {
-            if (interrupted) Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * Whether a release that failed so may pass if made again: ENXIO (a writer found no reader to pair with, so the
-     * open has not started), or a shortage of fds or memory. Anything else (EACCES: the other end may not be
-     * opened) will fail again.
-     */
-    private static boolean worthAnotherTry(SyscallException e) {
-        int errno = e.errno();
-        return errno == Errno.ENXIO || errno == Errno.EMFILE || errno == linux_h.ENFILE() || errno == Errno.ENOMEM;
-    }
-
-    /**
-     * {@code named} ({@code O_PATH}) opened with {@code flags}. Without {@code /proc} (ENOENT there), the path is
-     * opened again instead, as it was before the check: a path swapped in between is then opened too.
-     */
-    private static int reopen(int named, MemorySegment cpath, int flags) throws SyscallException {
-        try (Arena arena = Arena.ofConfined()) {
-            return Syscalls.open(arena.allocateFrom("/proc/self/fd/" + named), flags & ~linux_h.O_NOFOLLOW(), 0);
-        } catch (SyscallException e) {
-            if (e.errno() != Errno.ENOENT) throw e;
-            return Syscalls.open(cpath, flags, 0);
-        }
-    }
-
-    /**
-     * {@link #release} for a platform thread's open of a FIFO, made by another thread at its deadline or at a close
-     * of the Fifo: by path, as the platform thread opened by path, until {@code returned}. What the path names is
-     * looked at each time: only a FIFO is released, and a path that names nothing any more ends the release
-     * (nothing can reach that open).
-     */
-    static void releaseBlockedOpen(Path path, int flags, AtomicBoolean returned) {
-        int opposite = (reading(flags) ? linux_h.O_WRONLY() : linux_h.O_RDONLY())
-                | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC();
-        int lookup = linux_h.O_PATH() | linux_h.O_CLOEXEC() | (flags & linux_h.O_NOFOLLOW());
-        boolean interrupted = Thread.interrupted();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cpath = arena.allocateFrom(path.toString());
-            MemorySegment st = stat.allocate(arena);
-            while (!returned.get()) {
-                int named;
-                try {
-                    named = Syscalls.open(cpath, lookup, 0);
-                } catch (SyscallException e) {
-                    if (e.errno() == Errno.ENOENT) return;    // gone: the open, if not failed already, is out of reach
-                    named = -1;                               // EMFILE, ENOMEM: again
-                }
-                if (named >= 0) {
-                    try {
-                        Syscalls.fstat(named, st);
-                        if ((stat.st_mode(st) & linux_h.S_IFMT()) != linux_h.S_IFIFO()) return;
-                        Syscalls.close(reopen(named, cpath, opposite | (flags & linux_h.O_NOFOLLOW())));
-                    } catch (SyscallException e) {
-                        if (!worthAnotherTry(e)) return;      // ENXIO: no reader to pair with yet, the open has not started
-                    } finally {
-                        FdHandle.closeQuietly(named);
-                    }
-                }
-                if (!returned.get()) LockSupport.parkNanos(1_000_000);
-                if (Thread.interrupted()) interrupted = true;
-            }
-        } finally {
-            if (interrupted) Thread.currentThread().interrupt();
-        }
+        return held == null || !held.isFifo() || held.releaseOpen(flags, returned);
     }
 }

@@ -135,15 +135,19 @@ public final class LinuxFifo implements Fifo {
     private int openEnd(int access, Duration timeout) throws IOException {
         int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow; -1: none
         if (Thread.currentThread().isVirtual()) return handOff(access, millis, timeout);
-        return new PlatformOpen(access).open(millis, timeout);
+        return requireFifo(new PlatformOpen(access, lookUp(access)).open(millis, timeout));
     }
 
     /**
      * A platform thread's blocking open of one end, which its deadline or a {@link #close()} of this Fifo can end: the
      * first to come {@linkplain #cancel cancels} it, releasing the open blocked in the kernel for its peer
-     * ({@link BlockingOpen#releaseBlockedOpen}: the other end opened without blocking and closed again), and the fd
-     * the open then returns is closed and the cancel's exception thrown. With a timeout, a virtual thread sleeps
-     * beside the open until the deadline. No polling; an interrupt cannot end the open (the thread is in the kernel).
+     * ({@link HeldFile#releaseOpen}: the other end opened without blocking and closed again), and the fd the open
+     * then returns is closed and the cancel's exception thrown. With a timeout, a virtual thread sleeps beside the
+     * open until the deadline. No polling; an interrupt cannot end the open (the thread is in the kernel).
+     *
+     * <p>The open and its release go through the FIFO looked up ({@link HeldFile}): released by path, an open whose
+     * path had been replaced by another FIFO was not reached, and the release kept opening and closing the other end
+     * of that other FIFO, a millisecond apart, handing its readers EOF and its writers EPIPE, until a peer came.
      */
     private final class PlatformOpen {
         private static final int PENDING = 0;
@@ -152,20 +156,23 @@ public final class LinuxFifo implements Fifo {
         private static final int CLOSED = 3;
 
         private final int access;
+        private final HeldFile fifo;
         /** PENDING until the first of: the open returned, the deadline, a close. */
         private final AtomicInteger state = new AtomicInteger(PENDING);
         /** Set once the open has returned (or will not be made): ends a release. */
         private final AtomicBoolean returned = new AtomicBoolean();
 
-        PlatformOpen(int access) {
+        /** Takes the caller's share of {@code fifo}, which {@link #open} closes. */
+        PlatformOpen(int access, HeldFile fifo) {
             this.access = access;
+            this.fifo = fifo;
         }
 
         int open(int millis, Duration timeout) throws IOException {
-            platformPending.add(this);
             Thread releaser = null;
             int fd = -1;
             try {
+                platformPending.add(this);
                 // A close that iterated the pending opens before this one was added did not see it.
                 if (closed.get()) state.compareAndSet(PENDING, CLOSED);
                 if (millis >= 0 && state.get() == PENDING) {
@@ -181,7 +188,7 @@ public final class LinuxFifo implements Fifo {
                 try {
                     // Cancelled already: not made. Cancelled from here on: the release pairs with it, a
                     // millisecond apart, until it has returned.
-                    if (state.get() == PENDING) fd = LinuxFifo.this.open(access);
+                    if (state.get() == PENDING) fd = fifo.open(access | OPEN_FLAGS, 0);
                 } finally {
                     returned.set(true);
                 }
@@ -191,6 +198,7 @@ public final class LinuxFifo implements Fifo {
                     releaser.interrupt();                 // a sleeping releaser ends; a releasing one has seen returned
                     Uninterruptibly.join(releaser);
                 }
+                fifo.close();
             }
             if (state.compareAndSet(PENDING, OPENED)) return fd;
             if (fd >= 0) Syscalls.close(fd);              // opened only because a release paired with it
@@ -200,7 +208,14 @@ public final class LinuxFifo implements Fifo {
 
         /** Gives the open up for {@code reason}, unless it has returned; returns once it has, or will not be made. */
         void cancel(int reason) {
-            if (state.compareAndSet(PENDING, reason)) BlockingOpen.releaseBlockedOpen(path, access | OPEN_FLAGS, returned);
+            // no share once the open has returned and closed its own: then there is nothing to release
+            if (state.compareAndSet(PENDING, reason) && fifo.share()) {
+                try {
+                    fifo.releaseOpen(access, returned);
+                } finally {
+                    fifo.close();
+                }
+            }
         }
     }
 
@@ -209,23 +224,43 @@ public final class LinuxFifo implements Fifo {
     }
 
     /**
+     * The FIFO at the path, held for one open of an end. A path that names nothing, once this Fifo is closed (a
+     * close unlinks what it created), is the close's {@link AsynchronousCloseException}, whichever came first.
+     */
+    private HeldFile lookUp(int access) throws IOException {
+        if (closed.get()) throw new AsynchronousCloseException();
+        HeldFile fifo;
+        try {
+            fifo = HeldFile.lookUp(path, access | OPEN_FLAGS);
+        } catch (SyscallException e) {
+            if (!closed.get()) throw e;
+            AsynchronousCloseException c = new AsynchronousCloseException();
+            c.initCause(e);
+            throw c;
+        }
+        if (!fifo.isFifo()) {
+            fifo.close();
+            throw new FileSystemException(path.toString(), null, "is no longer a FIFO");
+        }
+        return fifo;
+    }
+
+    /**
      * A virtual thread's open, made by a platform thread ({@link BlockingOpen}, which says why); {@link #close()}
-     * cancels it. What it opened is checked as {@link #open} checks it.
+     * cancels it.
      */
     private int handOff(int access, int millis, Duration timeout) throws IOException {
-        BlockingOpen open = new BlockingOpen(path, access | OPEN_FLAGS, 0);
-        int fd;
+        BlockingOpen open = BlockingOpen.of(lookUp(access), path, access | OPEN_FLAGS, 0);
         pending.add(open);
         try {
             open.start();
             // A close that iterated the pending opens before this one was added did not see it: cancel it here. The
             // open holds the FIFO itself, so it is released even once the close has unlinked the path.
             if (closed.get()) open.cancelClosed();
-            fd = open.await(millis, timeout);
+            return requireFifo(open.await(millis, timeout));   // without /proc the path was opened
         } finally {
             pending.remove(open);
         }
-        return requireFifo(fd);
     }
 
     private int open(int flags) throws IOException {
@@ -250,10 +285,9 @@ public final class LinuxFifo implements Fifo {
     @Override
     public void close() throws IOException {
         if (!closed.compareAndSet(false, true)) return;
-        // Each pending open is released by its own virtual thread, through the FIFO it holds: the unlink below
-        // does not stop that.
+        // Each pending open is released through the FIFO it holds, which the unlink below does not stop: a virtual
+        // thread's by its own thread, a platform thread's (in the kernel) here.
         for (BlockingOpen p : pending) p.cancelClosed();
-        // A platform thread's open went by path, so it is released by path, before the unlink, here.
         for (PlatformOpen p : platformPending) p.cancel(PlatformOpen.CLOSED);
         if (!created) return;
         try (Arena arena = Arena.ofConfined()) {
