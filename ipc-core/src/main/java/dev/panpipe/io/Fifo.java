@@ -24,7 +24,9 @@ import java.time.Duration;
  * free (the open is made for it by a platform thread of its own), so virtual threads of one JVM can open both ends
  * of a FIFO however few carriers there are; its wait also ends when it is interrupted
  * ({@link java.io.InterruptedIOException}, its interrupt status left set). Whatever ends it, the open given up is
- * undone: nothing is left open, and no thread of it is left running.
+ * undone: nothing is left open, and no thread of it is left running. Once this Fifo is closed, every open throws
+ * {@link java.nio.channels.ClosedChannelException} (an open the close overtook, its subclass
+ * {@code AsynchronousCloseException}), a reused FIFO's too.
  */
 public interface Fifo extends AutoCloseable {
     /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */
@@ -77,8 +79,7 @@ public interface Fifo extends AutoCloseable {
     Pipe openBoth() throws IOException;
 
     /**
-     * Removes the path if this Fifo created it, after ending the opens virtual threads are waiting in (see above).
-     * Idempotent.
+     * Removes the path if this Fifo created it, after ending the opens waiting in it (see above). Idempotent.
      */
     @Override
     void close() throws IOException;

@@ -263,6 +263,42 @@ class FifoTest {
         }
     }
 
+    /**
+     * A closed Fifo opens nothing: a created one's path is gone (ENOENT, naming no close, is what an open used to
+     * say), and a reused one's is still there (an open used to go ahead as if the Fifo were open).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void shouldRefuseEveryOpenOnceClosed(boolean reused) throws Exception {
+        Path path = dir.resolve("closed");
+        if (reused) {
+            try (Arena arena = Arena.ofConfined()) {
+                Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);
+            }
+        }
+        Fifo fifo = Fifo.create(path);
+        fifo.close();
+        for (Thread.Builder thread : List.of(Thread.ofPlatform().name("platform"), Thread.ofVirtual().name("virtual"))) {
+            List<Object> outcomes = new ArrayList<>();
+            Thread t = thread.start(() -> {
+                for (java.util.concurrent.Callable<?> open : List.<java.util.concurrent.Callable<?>>of(
+                        () -> fifo.openReadEnd(Duration.ofSeconds(5)), () -> fifo.openWriteEnd(Duration.ofSeconds(5)),
+                        fifo::openReadEndNow, fifo::openBoth)) {
+                    try {
+                        outcomes.add(open.call());
+                    } catch (Throwable e) {
+                        outcomes.add(e);
+                    }
+                }
+            });
+            t.join();
+            for (Object o : outcomes) {
+                assertTrue(o != null && o.getClass() == java.nio.channels.ClosedChannelException.class, t.getName() + ": " + o);
+            }
+        }
+        if (reused) Files.delete(path);
+    }
+
     @Test
     void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
         // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Path;
@@ -224,11 +225,11 @@ public final class LinuxFifo implements Fifo {
     }
 
     /**
-     * The FIFO at the path, held for one open of an end. A path that names nothing, once this Fifo is closed (a
-     * close unlinks what it created), is the close's {@link AsynchronousCloseException}, whichever came first.
+     * The FIFO at the path, held for one open of an end. A lookup that fails once this Fifo is closed (a close
+     * unlinks what it created) is the close's {@link AsynchronousCloseException}, not the ENOENT it overtook.
      */
     private HeldFile lookUp(int access) throws IOException {
-        if (closed.get()) throw new AsynchronousCloseException();
+        ensureOpen();
         HeldFile fifo;
         try {
             fifo = HeldFile.lookUp(path, access | OPEN_FLAGS);
@@ -263,7 +264,13 @@ public final class LinuxFifo implements Fifo {
         }
     }
 
+    /** A closed Fifo opens nothing, though a reused FIFO's path would still open. */
+    private void ensureOpen() throws ClosedChannelException {
+        if (closed.get()) throw new ClosedChannelException();
+    }
+
     private int open(int flags) throws IOException {
+        ensureOpen();
         try (Arena arena = Arena.ofConfined()) {
             return requireFifo(Syscalls.open(arena.allocateFrom(path.toString()), flags | OPEN_FLAGS, 0));
         }
