@@ -4,11 +4,13 @@ import dev.panpipe.bindings.Errno;
 import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.stat;
 import dev.panpipe.io.PeerTimeoutException;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -157,11 +159,34 @@ final class BlockingOpen {
                 return of(null, path, flags, mode).startAndAwait();
             }
             if (!held.mayBlockOnOpen()) {
+                Runnable hook = afterLookUpForTest;
+                if (hook != null) hook.run();
+                int fd;
                 try (held) {
-                    return held.open(flags, mode);
+                    fd = held.open(flags, mode);
                 }
+                // O_CREAT asks for a file at the path: one unlinked since the lookup would take what the child writes
+                // where nobody can read it, so the path is looked up (and the file made) again.
+                if ((flags & linux_h.O_CREAT()) == 0 || tries == CREATE_TRIES || !unlinked(fd)) return fd;
+                Syscalls.close(fd);
+                continue;
             }
             return of(held, path, flags, mode).startAndAwait();
+        }
+    }
+
+    /** Runs in {@link #open} between the lookup and an open in place: a test's way to race it. */
+    static volatile Runnable afterLookUpForTest;
+
+    /** Whether {@code fd}'s file has no name left; closes {@code fd} if that cannot be told. */
+    private static boolean unlinked(int fd) throws SyscallException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = stat.allocate(arena);
+            Syscalls.fstat(fd, st);
+            return stat.st_nlink(st) == 0;
+        } catch (SyscallException | RuntimeException | Error e) {
+            FdHandle.closeQuietly(fd);
+            throw e;
         }
     }
 
