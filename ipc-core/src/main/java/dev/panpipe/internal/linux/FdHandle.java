@@ -192,7 +192,10 @@ public final class FdHandle implements AutoCloseable {
                         accessMode | linux_h.O_NONBLOCK() | linux_h.O_CLOEXEC() | linux_h.O_NOCTTY(), 0);
             } catch (SyscallException e) {
                 int errno = e.errno();
-                if (errno == Errno.EMFILE || errno == linux_h.ENFILE() || errno == Errno.ENOMEM) throw e;
+                if (errno == Errno.EMFILE || errno == linux_h.ENFILE() || errno == Errno.ENOMEM) {
+                    // named by what it reopens: "/proc/self/fd/6" alone tells the reader nothing
+                    throw SyscallException.of("open", "/proc/self/fd/" + f + " (" + description + ", for a child)", errno);
+                }
                 return -1;
             }
             try {
