@@ -79,7 +79,8 @@ public interface Fifo extends AutoCloseable {
     Pipe openBoth() throws IOException;
 
     /**
-     * Removes the path if this Fifo created it, after ending the opens waiting in it (see above). Idempotent.
+     * Gives up the opens waiting in this Fifo (see above) and removes the path if this Fifo created it. A platform
+     * thread's open is released before this returns, unless its deadline is releasing it already. Idempotent.
      */
     @Override
     void close() throws IOException;

@@ -240,7 +240,14 @@ class FifoTest {
                     outcome.complete(t);
                 }
             });
-            Thread.sleep(300);                                   // blocked in the kernel's open by now
+            // The FIFO is looked up before the open; only a path swapped after that is the case here.
+            long lookedUpBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (java.util.Arrays.stream(opener.getStackTrace()).noneMatch(f -> f.getClassName().endsWith(".HeldFile")
+                    && f.getMethodName().equals("open"))) {
+                if (System.nanoTime() - lookedUpBy > 0 || outcome.isDone()) throw new AssertionError("no open: " + outcome.getNow(null));
+                Thread.sleep(5);
+            }
+            Thread.sleep(100);                                   // and in the kernel's open, as a rule
             Files.move(path, moved);
             try (Arena arena = Arena.ofConfined()) {
                 Syscalls.mkfifoat(linux_h.AT_FDCWD(), arena.allocateFrom(path.toString()), 0600);

@@ -155,14 +155,14 @@ final class BlockingOpen {
                 }
                 // Made meanwhile: look again. A link to nothing stays so (the lookup follows it, O_EXCL refuses it):
                 // that create goes through the link by path, on an opener, as the shell's would.
-                if (tries < CREATE_TRIES) continue;
+                if (tries < CREATE_TRIES && !isLink(path)) continue;
                 return of(null, path, flags, mode).startAndAwait();
             }
             if (!held.mayBlockOnOpen()) {
-                Runnable hook = afterLookUpForTest;
-                if (hook != null) hook.run();
                 int fd;
                 try (held) {
+                    Runnable hook = afterLookUpForTest;
+                    if (hook != null) hook.run();
                     fd = held.open(flags, mode);
                 }
                 // O_CREAT asks for a file at the path: one unlinked since the lookup would take what the child writes
@@ -172,6 +172,16 @@ final class BlockingOpen {
                 continue;
             }
             return of(held, path, flags, mode).startAndAwait();
+        }
+    }
+
+    /** Whether the path's last component is a symbolic link, as far as can be told (a failure says no). */
+    private static boolean isLink(Path path) {
+        try {
+            HeldFile.lookUp(path, linux_h.O_NOFOLLOW()).close();
+            return false;
+        } catch (SyscallException e) {
+            return e.errno() == Errno.ELOOP;
         }
     }
 

@@ -6,8 +6,10 @@ import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.stat;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.FileSystemException;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -28,8 +30,9 @@ import java.util.concurrent.locks.LockSupport;
  * and {@link #close closes} its share, and the last share closed closes the fd, so a release never opens an fd
  * number already closed and reused for something else.
  *
- * <p>Without {@code /proc} mounted (ENOENT for the magic link) the path is opened instead: then, and only then, a
- * path replaced between the lookup and the open is opened too.
+ * <p>Without {@code /proc} mounted (ENOENT for the magic link) the path is opened instead, and what it opened is
+ * checked to be what was looked up (else closed, and the open fails): a path replaced in between is then opened
+ * once, which a blocking open of a FIFO swapped in cannot undo.
  */
 final class HeldFile implements AutoCloseable {
     private final Path path;
@@ -39,14 +42,19 @@ final class HeldFile implements AutoCloseable {
     private final int type;
     /** The device number of a device looked up ({@code st_rdev}). */
     private final long device;
+    /** Where it lives ({@code st_dev}, {@code st_ino}): what an open by path, without {@code /proc}, is checked against. */
+    private final long fileSystem;
+    private final long inode;
     /** Shares not yet closed; the fd is closed as this reaches 0, and no share is taken after. */
     private final AtomicInteger shares = new AtomicInteger(1);
 
-    private HeldFile(Path path, int fd, int type, long device) {
+    private HeldFile(Path path, int fd, MemorySegment st) {
         this.path = path;
         this.fd = fd;
-        this.type = type;
-        this.device = device;
+        this.type = stat.st_mode(st) & linux_h.S_IFMT();
+        this.device = stat.st_rdev(st);
+        this.fileSystem = stat.st_dev(st);
+        this.inode = stat.st_ino(st);
     }
 
     /**
@@ -70,7 +78,7 @@ final class HeldFile implements AutoCloseable {
                 int type = stat.st_mode(st) & linux_h.S_IFMT();
                 // O_PATH|O_NOFOLLOW gives the link itself, where the open would refuse it
                 if (type == linux_h.S_IFLNK()) throw SyscallException.of("open", path.toString(), Errno.ELOOP);
-                return new HeldFile(path, fd, type, stat.st_rdev(st));
+                return new HeldFile(path, fd, st);
             } catch (SyscallException | RuntimeException | Error e) {
                 FdHandle.closeQuietly(fd);
                 throw e;
@@ -122,8 +130,12 @@ final class HeldFile implements AutoCloseable {
     /**
      * {@code open} of what is held, with {@code flags | O_CLOEXEC}; blocks as an open of it by path would. A failure
      * names open, the errno and the path. The caller must hold a share until this has returned.
+     *
+     * @throws SyscallException the open's failure
+     * @throws FileSystemException without {@code /proc}, if the path opened names something else than was looked up
+     *         (what was opened is closed again)
      */
-    int open(int flags, int mode) throws SyscallException {
+    int open(int flags, int mode) throws IOException {
         int openFlags = flags | linux_h.O_CLOEXEC();
         try (Arena arena = Arena.ofConfined()) {
             try {
@@ -132,10 +144,22 @@ final class HeldFile implements AutoCloseable {
             } catch (SyscallException e) {
                 if (e.errno() != Errno.ENOENT) throw SyscallException.of("open", path.toString(), e.errno());
             }
+            int opened;
             try {
-                return Syscalls.open(arena.allocateFrom(path.toString()), openFlags, mode);
+                opened = Syscalls.open(arena.allocateFrom(path.toString()), openFlags, mode);
             } catch (SyscallException e) {
                 throw SyscallException.of("open", path.toString(), e.errno());
+            }
+            try {
+                MemorySegment st = stat.allocate(arena);
+                Syscalls.fstat(opened, st);
+                if (stat.st_dev(st) != fileSystem || stat.st_ino(st) != inode) {
+                    throw new FileSystemException(path.toString(), null, "was replaced while it was being opened");
+                }
+                return opened;
+            } catch (IOException | RuntimeException | Error e) {
+                FdHandle.closeQuietly(opened);
+                throw e;
             }
         }
     }
@@ -154,7 +178,9 @@ final class HeldFile implements AutoCloseable {
      */
     boolean releaseOpen(int blockedFlags, AtomicBoolean returned) {
         if (!isFifo()) throw new IllegalStateException("not a FIFO: " + path);
-        int opposite = (reading(blockedFlags) ? linux_h.O_WRONLY() : linux_h.O_RDONLY()) | linux_h.O_NONBLOCK();
+        // O_NOFOLLOW and O_NOCTTY for the open by path (no /proc): what replaced the FIFO is never a tty made ours
+        int opposite = (reading(blockedFlags) ? linux_h.O_WRONLY() : linux_h.O_RDONLY()) | linux_h.O_NONBLOCK()
+                | linux_h.O_NOCTTY() | (blockedFlags & linux_h.O_NOFOLLOW());
         boolean interrupted = Thread.interrupted();
         try {
             while (!returned.get()) {
@@ -162,6 +188,8 @@ final class HeldFile implements AutoCloseable {
                     Syscalls.close(open(opposite, 0));
                 } catch (SyscallException e) {
                     if (!worthAnotherTry(e)) return false;
+                } catch (IOException e) {
+                    return false;                          // replaced (no /proc): no release can reach the open
                 }
                 if (!returned.get()) LockSupport.parkNanos(1_000_000);
                 if (Thread.interrupted()) interrupted = true;

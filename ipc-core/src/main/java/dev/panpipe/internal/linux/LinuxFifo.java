@@ -106,7 +106,7 @@ public final class LinuxFifo implements Fifo {
 
     @Override
     public FdReadEnd openReadEndNow() throws IOException {
-        FdReadEnd end = readEnd(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK()));
+        FdReadEnd end = readEnd(stillOpen(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK())));
         end.blocking(false);
         return end;
     }
@@ -118,11 +118,12 @@ public final class LinuxFifo implements Fifo {
 
     @Override
     public Pipe openBoth() throws IOException {
-        // A non-blocking open of the read end succeeds at once; then a writer has a reader and does not wait.
+        // A non-blocking open of the read end succeeds at once; then a writer has a reader and does not wait. The
+        // writer opens that very FIFO, through the reader: by path it might find another, and wait for its reader.
         int r = open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
         try {
-            int w = open(linux_h.O_WRONLY());
-            return LinuxPipe.of(readEnd(r), writeEnd(w));
+            int w = requireFifo(reopenForWriting(r));
+            return LinuxPipe.of(readEnd(r), writeEnd(stillOpen(w)));
         } catch (IOException | RuntimeException e) {
             Syscalls.close(r);
             throw e;
@@ -234,10 +235,7 @@ public final class LinuxFifo implements Fifo {
         try {
             fifo = HeldFile.lookUp(path, access | OPEN_FLAGS);
         } catch (SyscallException e) {
-            if (!closed.get()) throw e;
-            AsynchronousCloseException c = new AsynchronousCloseException();
-            c.initCause(e);
-            throw c;
+            throw closedInstead(e);
         }
         if (!fifo.isFifo()) {
             fifo.close();
@@ -269,11 +267,43 @@ public final class LinuxFifo implements Fifo {
         if (closed.get()) throw new ClosedChannelException();
     }
 
+    /** The write end of the FIFO {@code reader} reads, through {@code /proc/self/fd}; without it, by path. */
+    private int reopenForWriting(int reader) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            try {
+                return Syscalls.open(arena.allocateFrom("/proc/self/fd/" + reader), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
+            } catch (SyscallException e) {
+                if (e.errno() != Errno.ENOENT) throw SyscallException.of("open", path.toString(), e.errno());
+            }
+        }
+        return open(linux_h.O_WRONLY());
+    }
+
+    /**
+     * Returns {@code fd}, or closes it and throws {@link AsynchronousCloseException} if this Fifo was closed while it
+     * was opened: a reused FIFO's path outlives the Fifo, and an open that a close overtook is the close's.
+     */
+    private int stillOpen(int fd) throws IOException {
+        if (!closed.get()) return fd;
+        Syscalls.close(fd);
+        throw new AsynchronousCloseException();
+    }
+
     private int open(int flags) throws IOException {
         ensureOpen();
         try (Arena arena = Arena.ofConfined()) {
             return requireFifo(Syscalls.open(arena.allocateFrom(path.toString()), flags | OPEN_FLAGS, 0));
+        } catch (SyscallException e) {
+            throw closedInstead(e);
         }
+    }
+
+    /** {@code e}, or if this Fifo was closed meanwhile (a close unlinks what it created) the close's exception. */
+    private IOException closedInstead(SyscallException e) {
+        if (!closed.get()) return e;
+        AsynchronousCloseException c = new AsynchronousCloseException();
+        c.initCause(e);
+        return c;
     }
 
     /** Returns {@code fd}, or closes it: the name may have been replaced since create(), so what was opened is checked. */
