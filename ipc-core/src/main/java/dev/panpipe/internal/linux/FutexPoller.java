@@ -76,7 +76,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * or ENOSYS under a seccomp filter), the poller has failed, or it could not be started (no thread, no memory; tried
  * again a second later), and {@link #await} answers {@link #NOT_WATCHED} when the table is full or for a word
  * {@code futex_waitv} would refuse for every waiter (not 4-byte aligned, not native memory): the caller then waits
- * as it did before there was a poller. If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}:
+ * as it did before there was a poller. ENOMEM from {@code futex_waitv} (it found no memory for its vector or to key
+ * a word, before it queued any entry: no wake was taken) is not a failure: the poller pauses, 20 µs doubling to
+ * about 1.3 ms while it lasts, builds its vector again (firing the waiters whose words changed) and calls again.
+ * If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}:
  * every waiter is unparked to see that, the failure goes to the thread's uncaught-exception handler, and later
  * waits do without it.
  *
@@ -167,6 +170,8 @@ public final class FutexPoller {
     private volatile boolean stopping;
     /** A test's way to make the next futex_waitv fail (count 0: EINVAL), as a broken kernel call would. */
     private volatile boolean failNext;
+    /** A test's way to have the next so many futex_waitv calls answer ENOMEM, as the kernel does short of memory. */
+    private volatile int noMemoryForTest;
     private volatile Throwable failure;
     private volatile Runnable afterLeaving;
     private volatile int tid;
@@ -270,6 +275,17 @@ public final class FutexPoller {
     void failNextWaitForTest() {
         failNext = true;
         kick();
+    }
+
+    /** Makes the poller's next {@code times} {@code futex_waitv} calls answer ENOMEM, as the kernel does short of memory; for tests. */
+    void failWithoutMemoryForTest(int times) {
+        noMemoryForTest = times;
+        kick();
+    }
+
+    /** How many of the ENOMEM answers {@link #failWithoutMemoryForTest} asked for are still to come; for tests. */
+    int noMemoryLeftForTest() {
+        return noMemoryForTest;
     }
 
     /** How many virtual threads are registered now; for tests. */
@@ -445,27 +461,39 @@ public final class FutexPoller {
 
     private void run() {
         tid = Syscalls.gettid();
+        int pauses = 0;
         try {
             while (!stopping) {
-                int n;
-                int woken;
                 try {
-                    n = buildVector();
+                    int n;
+                    int woken;
                     try {
-                        woken = Syscalls.futex_waitv(vector, failNext ? 0 : n);
-                    } catch (SyscallException e) {
-                        // A word unmapped after the vector was built (its region closed under its waiter): the next
-                        // vector leaves it out, since its segment can no longer be read. A word the JVM can read but
-                        // the kernel cannot key (a mapping of device memory, say) is found and refused. Otherwise it
-                        // is a failure.
-                        if (e.errno() != Errno.EFAULT || !rebuildLeavesSomethingOut() && !refuseFaulting()) throw e;
+                        n = buildVector();
+                        try {
+                            woken = waitv(n);
+                        } catch (SyscallException e) {
+                            // A word unmapped after the vector was built (its region closed under its waiter): the
+                            // next vector leaves it out, since its segment can no longer be read. A word the JVM can
+                            // read but the kernel cannot key (a mapping of device memory, say) is found and refused.
+                            // Otherwise it is a failure.
+                            if (e.errno() != Errno.EFAULT || !rebuildLeavesSomethingOut() && !refuseFaulting()) throw e;
+                            continue;
+                        }
+                    } catch (InternalError fault) {
+                        faulted(fault);
                         continue;
                     }
-                } catch (InternalError fault) {
-                    faulted(fault);
-                    continue;
+                    pauses = 0;
+                    if (woken > 0) woken(woken, n);
+                } catch (SyscallException e) {
+                    // ENOMEM (futex_waitv's or a probe's): the kernel found no memory for the vector or to key a
+                    // word, and answered before it queued any entry, so it took no wake to pass on. Every waiter
+                    // failed for a moment's shortage would be worse than a pause: the waiters whose words change
+                    // meanwhile are fired by the next vector, as waits that look would see them, and only a wake
+                    // that changes nothing is missed, as it is by a wait that looks.
+                    if (e.errno() != Errno.ENOMEM) throw e;
+                    LockSupport.parkNanos(FALLBACK_PARK_NANOS << Math.min(pauses++, 6));
                 }
-                if (woken > 0) woken(woken, n);
             }
         } catch (Throwable t) {
             // Not silent and nobody stranded: the flag is set before the sweep, and a waiter registers under the
@@ -479,6 +507,16 @@ public final class FutexPoller {
             }
             thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
         }
+    }
+
+    /** {@code futex_waitv} on the vector's first {@code n} entries, or what a test asked it to answer instead. */
+    private int waitv(int n) throws SyscallException {
+        int noMemory = noMemoryForTest;
+        if (noMemory > 0) {
+            noMemoryForTest = noMemory - 1;
+            throw SyscallException.of("futex_waitv", Errno.ENOMEM);
+        }
+        return Syscalls.futex_waitv(vector, failNext ? 0 : n);
     }
 
     /**

@@ -225,6 +225,37 @@ class FutexPollerTest {
     }
 
     @Test
+    void shouldKeepServingWaitersThroughENOMEMFromFutexWaitv() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        poller.failWithoutMemoryForTest(Integer.MAX_VALUE);   // as long as the shortage lasts
+        awaitNoMemoryLeft(Integer.MAX_VALUE - 3);
+        assertTrue(!poller.failed(), "ENOMEM fails nobody");
+        word.set(ValueLayout.JAVA_INT, 0, 1);                  // no wake: seen by a vector built after a pause
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get());
+        assertTrue(!poller.failed(), "the poller goes on through the shortage");
+
+        MemorySegment other = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> second = waitOn(other, 0, -1);
+        awaitRegistered(1);
+        poller.failWithoutMemoryForTest(20);                   // a shortage that passes
+        awaitNoMemoryLeft(0);
+        while (!second.isDone()) {
+            Syscalls.futex_wake(other, 1);                     // the value stays 0: only the wake can end the wait
+            Thread.sleep(5);
+        }
+        assertEquals(Syscalls.FUTEX_WOKEN, second.get(), "in futex_waitv again once memory is found");
+        assertTrue(!poller.failed(), "the poller goes on");
+    }
+
+    /** Until the poller has answered ENOMEM so often that only {@code left} remain, or it failed, or 5 s passed. */
+    private void awaitNoMemoryLeft(int left) throws InterruptedException {
+        long end = System.nanoTime() + 5_000_000_000L;
+        while (poller.noMemoryLeftForTest() > left && !poller.failed() && System.nanoTime() - end < 0) Thread.sleep(1);
+    }
+
+    @Test
     void shouldPassOnAWakeOfOneThatReachedTheEntryOfAWaiterThatHasLeft() throws Exception {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         CountDownLatch left = new CountDownLatch(1);
