@@ -73,15 +73,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * a waiter's memory, only to copy the table and to fire the waiters of a woken word.
  *
  * <p><b>Fallback.</b> {@link #shared()} answers null where {@code futex_waitv} is refused (ENOSYS before 5.16, EPERM
- * or ENOSYS under a seccomp filter), the poller has failed, or it could not be started (no thread, no memory; tried
- * again a second later), and {@link #await} answers {@link #NOT_WATCHED} when the table is full or for a word
- * {@code futex_waitv} would refuse for every waiter (not 4-byte aligned, not native memory): the caller then waits
- * as it did before there was a poller. ENOMEM from {@code futex_waitv} (it found no memory for its vector or to key
- * a word, before it queued any entry: no wake was taken) is not a failure: the poller pauses, 20 µs doubling to
- * about 1.3 ms while it lasts, builds its vector again (firing the waiters whose words changed) and calls again.
- * If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}:
- * every waiter is unparked to see that, the failure goes to the thread's uncaught-exception handler, and later
- * waits do without it.
+ * or ENOSYS under a seccomp filter: for the rest of the JVM), the poller has failed, or it could not be started (no
+ * thread, no memory, the probe's call failed otherwise; tried again a second later), and {@link #await} answers
+ * {@link #NOT_WATCHED} when the table is full or for a word {@code futex_waitv} would refuse for every waiter (not
+ * 4-byte aligned, not native memory): the caller then waits as it did before there was a poller. ENOMEM from
+ * {@code futex_waitv} (it found no memory for its vector or to key a word, before it queued any entry: no wake was
+ * taken) is not a failure: the poller pauses, 20 µs doubling to about 1.3 ms while it lasts, builds its vector again
+ * (firing the waiters whose words changed) and calls again. If {@code futex_waitv} fails otherwise, the poller is
+ * {@link #failed()}: every waiter is unparked to see that, the failure goes to the thread's uncaught-exception
+ * handler, and later waits do without it.
  *
  * <p><b>Allocation.</b> A waiter's state is made once per thread (a thread local) and reused; the table, the vector
  * and the poller's snapshot are made once. A wait allocates nothing of its own; the poller's {@code futex_waitv}
@@ -126,6 +126,8 @@ public final class FutexPoller {
     private static volatile long retryAt;
     /** A test's way to make the next poller fail to start, as a thread limit would. */
     static volatile Error startFailureForTest;
+    /** A test's way to make the next poller's probe fail as the kernel would (ENOMEM, EPERM). */
+    static volatile SyscallException probeFailureForTest;
 
     private final Arena arena;
     /** {@link #ENTRIES} {@code struct futex_waitv}; entry 0 watches {@link #control}. */
@@ -202,6 +204,8 @@ public final class FutexPoller {
             // Whether the kernel (and any seccomp filter) allows the call at all: a control entry that does not
             // hold its value makes it return at once (EAGAIN) where it is allowed.
             entry(vector, 0, 1, control.address());
+            SyscallException refused = probeFailureForTest;
+            if (refused != null) throw refused;
             if (Syscalls.futex_waitv(vector, 1) != Syscalls.FUTEX_WAITV_LOOK) {
                 throw new IllegalStateException("futex_waitv slept on a word that did not hold its value");
             }
@@ -231,17 +235,17 @@ public final class FutexPoller {
                     try {
                         shared = p = new FutexPoller();
                     } catch (SyscallException e) {
-                        unavailable = true;    // ENOSYS, EPERM: the kernel or a filter refuses it; it will not change
+                        // ENOSYS, EPERM: the kernel or a seccomp filter refuses the call, which will not change.
+                        // Anything else (ENOMEM: no memory for the vector, or to key the word) may pass.
+                        if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EPERM) {
+                            unavailable = true;
+                        } else {
+                            couldNotStart(e);
+                        }
                         return null;
                     } catch (RuntimeException | Error e) {
-                        // No thread to be had (the process's limit), no memory: the caller's wait is no place for
-                        // that, and it may pass. Waits look and park meanwhile, and only one a second pays for a try.
-                        if (retryAt == 0) {
-                            System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.WARNING,
-                                    NAME + " could not be started: virtual threads wait on shared memory by looking, "
-                                    + "and a start is tried again each second", e);
-                        }
-                        retryAt = System.nanoTime() + RETRY_NANOS;
+                        // No thread to be had (the process's limit), no memory: the caller's wait is no place for that.
+                        couldNotStart(e);
                         return null;
                     }
                     retryAt = 0;
@@ -253,18 +257,35 @@ public final class FutexPoller {
         return p.failed() ? null : p;
     }
 
+    /**
+     * A poller could not be started, for a reason that may pass: waits look and park meanwhile, and only one a second
+     * pays for a try. Logged once, not at each try. Under {@link #SHARED_LOCK}.
+     */
+    private static void couldNotStart(Throwable e) {
+        if (retryAt == 0) {
+            System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.WARNING,
+                    NAME + " could not be started: virtual threads wait on shared memory by looking, "
+                    + "and a start is tried again each second", e);
+        }
+        retryAt = System.nanoTime() + RETRY_NANOS;
+    }
+
     /** A poller of its own, not the shared one, that {@link #close} stops; for tests. */
     static FutexPoller startForTest() throws SyscallException {
         return new FutexPoller();
     }
 
-    /** Makes {@link #shared} answer {@code poller} instead (null: make a new one on next use); returns the one it had. */
+    /**
+     * Makes {@link #shared} answer {@code poller} instead (null: make a new one on next use), forgetting a refusal
+     * and a failed start, as a new JVM would; returns the one it had.
+     */
     static FutexPoller replaceSharedForTest(FutexPoller poller) {
         SHARED_LOCK.lock();
         try {
             FutexPoller old = shared;
             shared = poller;
             retryAt = 0;
+            unavailable = false;
             return old;
         } finally {
             SHARED_LOCK.unlock();

@@ -1,5 +1,7 @@
 package dev.panpipe.internal.linux;
 
+import dev.panpipe.bindings.Errno;
+import dev.panpipe.bindings.SyscallException;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import org.junit.jupiter.api.AfterEach;
@@ -207,20 +209,49 @@ class FutexPollerTest {
 
     @Test
     void shouldLetWaitsDoWithoutASharedPollerThatCouldNotStartAndTryAgainLater() throws Exception {
+        assertTriedAgainASecondLater(() ->
+                FutexPoller.startFailureForTest = new OutOfMemoryError("unable to create native thread (a test's)"));
+    }
+
+    @Test
+    void shouldTryAgainASecondLaterAfterAStartWhoseProbeFoundNoMemory() throws Exception {
+        assertTriedAgainASecondLater(() ->
+                FutexPoller.probeFailureForTest = SyscallException.of("futex_waitv", Errno.ENOMEM));   // not a refusal
+    }
+
+    /** A shared poller whose start fails as {@code failure} makes it: no poller, none tried again at once, one a second later. */
+    private static void assertTriedAgainASecondLater(Runnable failure) throws Exception {
         FutexPoller before = FutexPoller.replaceSharedForTest(null);
         FutexPoller made = null;
         try {
-            FutexPoller.startFailureForTest = new OutOfMemoryError("unable to create native thread (a test's)");
+            failure.run();
             assertEquals(null, FutexPoller.shared(), "a poller that could not start is no poller, not an error of the wait");
             FutexPoller.startFailureForTest = null;
+            FutexPoller.probeFailureForTest = null;
             assertEquals(null, FutexPoller.shared(), "no new try on each wait");
             Thread.sleep(1100);
             made = FutexPoller.shared();
             assertTrue(made != null && made != before, "tried again a second later");
         } finally {
             FutexPoller.startFailureForTest = null;
+            FutexPoller.probeFailureForTest = null;
             FutexPoller.replaceSharedForTest(before);
             if (made != null) made.close();
+        }
+    }
+
+    @Test
+    void shouldNeverTryAgainOnceTheProbeIsRefused() throws Exception {
+        FutexPoller before = FutexPoller.replaceSharedForTest(null);
+        try {
+            FutexPoller.probeFailureForTest = SyscallException.of("futex_waitv", Errno.EPERM);   // a seccomp filter
+            assertEquals(null, FutexPoller.shared());
+            FutexPoller.probeFailureForTest = null;
+            Thread.sleep(1100);
+            assertEquals(null, FutexPoller.shared(), "a refusal does not change: never tried again");
+        } finally {
+            FutexPoller.probeFailureForTest = null;
+            FutexPoller.replaceSharedForTest(before);
         }
     }
 
