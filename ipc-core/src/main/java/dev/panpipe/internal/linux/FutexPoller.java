@@ -73,15 +73,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * a waiter's memory, only to copy the table and to fire the waiters of a woken word.
  *
  * <p><b>Fallback.</b> {@link #shared()} answers null where {@code futex_waitv} is refused (ENOSYS before 5.16, EPERM
- * or ENOSYS under a seccomp filter: for the rest of the JVM), the poller has failed, or it could not be started (no
- * thread, no memory, the probe's call failed otherwise; tried again a second later), and {@link #await} answers
- * {@link #NOT_WATCHED} when the table is full or for a word {@code futex_waitv} would refuse for every waiter (not
- * 4-byte aligned, not native memory): the caller then waits as it did before there was a poller. ENOMEM from
- * {@code futex_waitv} (it found no memory for its vector or to key a word, before it queued any entry: no wake was
- * taken) is not a failure: the poller pauses, 20 µs doubling to about 1.3 ms while it lasts, builds its vector again
- * (firing the waiters whose words changed) and calls again. If {@code futex_waitv} fails otherwise, the poller is
- * {@link #failed()}: every waiter is unparked to see that, the failure goes to the thread's uncaught-exception
- * handler, and later waits do without it.
+ * or ENOSYS under a seccomp filter: for the rest of the JVM), or no poller is running: one could not be started
+ * (no thread, no memory, the probe's call failed otherwise) or the last one failed, and a new one is tried at most
+ * once a second; and {@link #await} answers {@link #NOT_WATCHED} when the table is full or for a word
+ * {@code futex_waitv} would refuse for every waiter (not 4-byte aligned, not native memory): the caller then waits
+ * as it did before there was a poller. ENOMEM from {@code futex_waitv} (it found no memory for its vector or to key
+ * a word, before it queued any entry: no wake was taken) is not a failure: the poller pauses, 20 µs doubling to
+ * about 1.3 ms while it lasts, builds its vector again (firing the waiters whose words changed) and calls again.
+ * If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}: every waiter is unparked to see that, the
+ * failure goes to the thread's uncaught-exception handler (the failure of a shared poller's replacement, likely the
+ * same again, to the log at DEBUG level: one report, not one a second), and {@link #shared()} replaces it a second
+ * after its start at the earliest, once its thread has ended and its last waiter has left, when its memory is freed.
  *
  * <p><b>Allocation.</b> A waiter's state is made once per thread (a thread local) and reused; the table, the vector
  * and the poller's snapshot are made once. A wait allocates nothing of its own; the poller's {@code futex_waitv}
@@ -124,6 +126,10 @@ public final class FutexPoller {
     private static final long RETRY_NANOS = 1_000_000_000L;
     /** {@link System#nanoTime} before which no poller is tried again, once one could not be started; 0: none failed. */
     private static volatile long retryAt;
+    /** How soon {@link #shared} looks again whether a failed poller's thread has ended and its waiters have left. */
+    private static final long RELEASE_CHECK_NANOS = 10_000_000L;
+    /** Set once a shared poller's failure has gone to its thread's uncaught-exception handler. */
+    private static volatile boolean sharedFailureReported;
     /** A test's way to make the next poller fail to start, as a thread limit would. */
     static volatile Error startFailureForTest;
     /** A test's way to make the next poller's probe fail as the kernel would (ENOMEM, EPERM). */
@@ -174,6 +180,8 @@ public final class FutexPoller {
     private volatile boolean failNext;
     /** A test's way to have the next so many futex_waitv calls answer ENOMEM, as the kernel does short of memory. */
     private volatile int noMemoryForTest;
+    /** {@link System#nanoTime} when it was made: a failed shared poller is replaced a second after that at the earliest. */
+    private final long startedAt = System.nanoTime();
     private volatile Throwable failure;
     private volatile Runnable afterLeaving;
     private volatile int tid;
@@ -220,41 +228,55 @@ public final class FutexPoller {
     }
 
     /**
-     * The process's poller, made on first use; null where {@code futex_waitv} is refused, the poller has failed, or
-     * it could not be started less than a second ago: waits then do without it.
+     * The process's poller, made on first use; null where {@code futex_waitv} is refused, or where no poller runs and
+     * none can be started now (the last one failed, or could not be started, less than a second ago): waits then do
+     * without it.
      */
     public static FutexPoller shared() {
         FutexPoller p = shared;
-        if (p == null) {
+        if (p != null && !p.failed()) return p;
+        if (unavailable || retryAt != 0 && System.nanoTime() - retryAt < 0) return null;
+        SHARED_LOCK.lock();
+        try {
+            p = shared;
+            if (p != null && !p.failed()) return p;
             if (unavailable || retryAt != 0 && System.nanoTime() - retryAt < 0) return null;
-            SHARED_LOCK.lock();
-            try {
-                p = shared;
-                if (p == null) {
-                    if (unavailable || retryAt != 0 && System.nanoTime() - retryAt < 0) return null;
-                    try {
-                        shared = p = new FutexPoller();
-                    } catch (SyscallException e) {
-                        // ENOSYS, EPERM: the kernel or a seccomp filter refuses the call, which will not change.
-                        // Anything else (ENOMEM: no memory for the vector, or to key the word) may pass.
-                        if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EPERM) {
-                            unavailable = true;
-                        } else {
-                            couldNotStart(e);
-                        }
-                        return null;
-                    } catch (RuntimeException | Error e) {
-                        // No thread to be had (the process's limit), no memory: the caller's wait is no place for that.
-                        couldNotStart(e);
-                        return null;
-                    }
-                    retryAt = 0;
+            if (p != null) {
+                // Failed. Not replaced within a second of its start: a kernel that fails every poller would otherwise
+                // have every wait pay for a start. Its memory is freed first, once its thread has ended and its last
+                // waiter has left (a leaving waiter kicks its control word), never while it may be touched.
+                long now = System.nanoTime();
+                if (now - p.startedAt < RETRY_NANOS) {
+                    retryAt = p.startedAt + RETRY_NANOS;
+                    return null;
                 }
-            } finally {
-                SHARED_LOCK.unlock();
+                if (!p.release()) {
+                    retryAt = now + RELEASE_CHECK_NANOS;
+                    return null;
+                }
+                shared = null;
             }
+            try {
+                shared = p = new FutexPoller();
+            } catch (SyscallException e) {
+                // ENOSYS, EPERM: the kernel or a seccomp filter refuses the call, which will not change. Anything else
+                // (ENOMEM: no memory for the vector, or to key the word) may pass.
+                if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EPERM) {
+                    unavailable = true;
+                } else {
+                    couldNotStart(e);
+                }
+                return null;
+            } catch (RuntimeException | Error e) {
+                // No thread to be had (the process's limit), no memory: the caller's wait is no place for that.
+                couldNotStart(e);
+                return null;
+            }
+            retryAt = 0;
+            return p;
+        } finally {
+            SHARED_LOCK.unlock();
         }
-        return p.failed() ? null : p;
     }
 
     /**
@@ -270,14 +292,31 @@ public final class FutexPoller {
         retryAt = System.nanoTime() + RETRY_NANOS;
     }
 
+    /**
+     * Frees a failed poller's memory if its thread has ended and no waiter is left in its table: true if it did.
+     * None can come back: a waiter registers under the lock, where it sees the failure first. Under
+     * {@link #SHARED_LOCK}, until it answers true.
+     */
+    private boolean release() {
+        if (thread.isAlive()) return false;
+        lock.lock();
+        try {
+            if (registered != 0) return false;
+        } finally {
+            lock.unlock();
+        }
+        arena.close();
+        return true;
+    }
+
     /** A poller of its own, not the shared one, that {@link #close} stops; for tests. */
     static FutexPoller startForTest() throws SyscallException {
         return new FutexPoller();
     }
 
     /**
-     * Makes {@link #shared} answer {@code poller} instead (null: make a new one on next use), forgetting a refusal
-     * and a failed start, as a new JVM would; returns the one it had.
+     * Makes {@link #shared} answer {@code poller} instead (null: make a new one on next use), forgetting a refusal,
+     * a failed start and a failure reported, as a new JVM would; returns the one it had.
      */
     static FutexPoller replaceSharedForTest(FutexPoller poller) {
         SHARED_LOCK.lock();
@@ -286,6 +325,7 @@ public final class FutexPoller {
             shared = poller;
             retryAt = 0;
             unavailable = false;
+            sharedFailureReported = false;
             return old;
         } finally {
             SHARED_LOCK.unlock();
@@ -309,6 +349,16 @@ public final class FutexPoller {
         return noMemoryForTest;
     }
 
+    /** The poller's thread; for tests, to see it end. */
+    Thread threadForTest() {
+        return thread;
+    }
+
+    /** Whether the poller's memory has been freed; for tests. */
+    boolean releasedForTest() {
+        return !arena.scope().isAlive();
+    }
+
     /** How many virtual threads are registered now; for tests. */
     int registeredForTest() {
         lock.lock();
@@ -319,7 +369,7 @@ public final class FutexPoller {
         }
     }
 
-    /** Runs {@code hook} in each waiter that leaves unfired, once it is out of the table and before it kicks; for tests. */
+    /** Runs {@code hook} in each waiter that leaves unfired, once it no longer waits and before it kicks; for tests. */
     void afterLeavingForTest(Runnable hook) {
         afterLeaving = hook;
     }
@@ -434,13 +484,19 @@ public final class FutexPoller {
     private boolean deregister(Waiter w) {
         long r = w.registration;
         boolean left = (r & WAITING) != 0 && REGISTRATION.compareAndSet(w, r, r & ~WAITING);
-        remove(w);
-        // Its entry is still in the kernel's vector, where it takes a wake of one meant for another sleeper of the
-        // word (the poller passes that on, see woken): have the vector built again without it.
-        if (left) {
-            Runnable hook = afterLeaving;
-            if (hook != null) hook.run();
-            kick();
+        try {
+            // Its entry is still in the kernel's vector, where it takes a wake of one meant for another sleeper of the
+            // word (the poller passes that on, see woken): have the vector built again without it (a registration no
+            // longer waiting is left out, in the table or not).
+            if (left) {
+                Runnable hook = afterLeaving;
+                if (hook != null) hook.run();
+                kick();
+            }
+        } finally {
+            // Out of the table last: a failed poller's memory, which the kick touches, is freed once none is left
+            // there (see release).
+            remove(w);
         }
         return !left;
     }
@@ -526,7 +582,14 @@ public final class FutexPoller {
             } finally {
                 lock.unlock();
             }
-            thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
+            if (this == shared && sharedFailureReported) {
+                // A replacement failing as the one before it did, once a second: the first report said it.
+                System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.DEBUG,
+                        NAME + " failed again; a new one is tried at most once a second", t);
+            } else {
+                if (this == shared) sharedFailureReported = true;
+                thread.getUncaughtExceptionHandler().uncaughtException(thread, t);
+            }
         }
     }
 

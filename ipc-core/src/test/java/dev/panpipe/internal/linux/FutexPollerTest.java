@@ -15,6 +15,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -46,10 +47,14 @@ class FutexPollerTest {
     }
 
     private CompletableFuture<Integer> waitOn(MemorySegment word, int expected, long nanos) {
+        return waitOn(poller, word, expected, nanos);
+    }
+
+    private static CompletableFuture<Integer> waitOn(FutexPoller p, MemorySegment word, int expected, long nanos) {
         CompletableFuture<Integer> outcome = new CompletableFuture<>();
         Thread.ofVirtual().start(() -> {
             try {
-                outcome.complete(poller.await(word, expected, nanos));
+                outcome.complete(p.await(word, expected, nanos));
             } catch (Throwable t) {
                 outcome.completeExceptionally(t);
             }
@@ -59,7 +64,11 @@ class FutexPollerTest {
 
     /** Until {@code n} waiters are registered; they park right after. */
     private void awaitRegistered(int n) throws InterruptedException {
-        while (poller.registeredForTest() < n) Thread.sleep(1);
+        awaitRegistered(poller, n);
+    }
+
+    private static void awaitRegistered(FutexPoller p, int n) throws InterruptedException {
+        while (p.registeredForTest() < n) Thread.sleep(1);
     }
 
     @Test
@@ -256,6 +265,102 @@ class FutexPollerTest {
     }
 
     @Test
+    void shouldReplaceAFailedSharedPollerASecondAfterItsStartOnceItsThreadEndedAndReportOnlyTheFirstFailure() throws Exception {
+        FutexPoller before = FutexPoller.replaceSharedForTest(null);
+        Thread.UncaughtExceptionHandler handler = Thread.getDefaultUncaughtExceptionHandler();
+        List<Throwable> reported = new CopyOnWriteArrayList<>();
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> reported.add(e));
+        FutexPoller first = null;
+        FutexPoller second = null;
+        try {
+            long started = System.nanoTime();
+            first = FutexPoller.shared();
+            assertTrue(first != null && first != before);
+            MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+            CompletableFuture<Integer> w = waitOn(first, word, 0, -1);
+            awaitRegistered(first, 1);
+            first.failNextWaitForTest();
+            assertEquals(Syscalls.FUTEX_WOKEN, w.get(), "unparked to see the failure");
+            assertTrue(first.failed());
+            if (System.nanoTime() - started < 900_000_000L) {   // else a slow machine's second has passed already
+                assertEquals(null, FutexPoller.shared(), "not replaced within a second of its start");
+            }
+            Thread.sleep(1100);
+            second = FutexPoller.shared();
+            assertTrue(second != null && second != first && !second.failed(), "replaced a second after its start");
+            assertTrue(!first.threadForTest().isAlive() && first.releasedForTest(), "the failed one ended, its memory freed");
+
+            CompletableFuture<Integer> next = waitOn(second, word, 0, -1);
+            awaitRegistered(second, 1);
+            word.set(ValueLayout.JAVA_INT, 0, 1);
+            Syscalls.futex_wake(word, 1);
+            assertEquals(Syscalls.FUTEX_WOKEN, next.get(), "the replacement serves waits");
+
+            second.failNextWaitForTest();
+            second.threadForTest().join();
+            assertTrue(second.failed());
+            assertEquals(1, reported.size(), "a replacement failing again is not reported each second: " + reported);
+        } finally {
+            Thread.setDefaultUncaughtExceptionHandler(handler);
+            FutexPoller.replaceSharedForTest(before);
+            if (first != null && !first.releasedForTest()) first.close();
+            if (second != null && !second.releasedForTest()) second.close();
+        }
+    }
+
+    @Test
+    void shouldFreeAFailedSharedPollerOnlyOnceItsLastWaiterHasLeft() throws Exception {
+        FutexPoller before = FutexPoller.replaceSharedForTest(null);
+        Thread.UncaughtExceptionHandler handler = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> { });
+        FutexPoller failed = FutexPoller.shared();
+        FutexPoller replacement = null;
+        CountDownLatch left = new CountDownLatch(1);
+        CountDownLatch goOn = new CountDownLatch(1);
+        CompletableFuture<Integer> outcome = new CompletableFuture<>();
+        Thread virtual = null;
+        try {
+            assertTrue(failed != null && failed != before);
+            // Holds a waiter that leaves unfired (an interrupt) before its kick of the control word.
+            failed.afterLeavingForTest(() -> {
+                left.countDown();
+                Uninterruptibly.await(goOn);
+            });
+            MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+            virtual = Thread.ofVirtual().start(() -> {
+                try {
+                    outcome.complete(failed.await(word, 0, -1));
+                } catch (Throwable t) {
+                    outcome.completeExceptionally(t);
+                }
+            });
+            awaitRegistered(failed, 1);
+            virtual.interrupt();
+            left.await();
+            failed.failNextWaitForTest();
+            failed.threadForTest().join();
+            Thread.sleep(1100);
+            assertEquals(null, FutexPoller.shared(), "not replaced while a waiter may still kick its control word");
+            assertTrue(!failed.releasedForTest());
+            goOn.countDown();
+            assertEquals(Syscalls.FUTEX_WOKEN, outcome.get(), "the leaving waiter's kick found its memory");
+            virtual.join();
+            for (long end = System.nanoTime() + 5_000_000_000L; replacement == null && System.nanoTime() - end < 0; ) {
+                Thread.sleep(5);
+                replacement = FutexPoller.shared();
+            }
+            assertTrue(replacement != null && failed.releasedForTest(), "replaced, and freed, once it has left");
+        } finally {
+            goOn.countDown();
+            if (virtual != null) virtual.join();
+            Thread.setDefaultUncaughtExceptionHandler(handler);
+            FutexPoller.replaceSharedForTest(before);
+            if (failed != null && !failed.releasedForTest()) failed.close();
+            if (replacement != null) replacement.close();
+        }
+    }
+
+    @Test
     void shouldKeepServingWaitersThroughENOMEMFromFutexWaitv() throws Exception {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         CompletableFuture<Integer> w = waitOn(word, 0, -1);
@@ -291,8 +396,8 @@ class FutexPollerTest {
         MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
         CountDownLatch left = new CountDownLatch(1);
         CountDownLatch goOn = new CountDownLatch(1);
-        // Holds the leaving waiter out of the table with its entry still in the kernel's vector: the poller has not
-        // been told to build it again.
+        // Holds the leaving waiter, no longer waiting, with its entry still in the kernel's vector: the poller has
+        // not been told to build it again.
         poller.afterLeavingForTest(() -> {
             left.countDown();
             Uninterruptibly.await(goOn);
