@@ -136,7 +136,9 @@ final class BlockingOpen {
      * no deadline, no owner that cancels it. What an open cannot block on is opened in place, on the virtual
      * thread: a regular file, a directory or a socket, through the inode looked up (a FIFO swapped in meanwhile is
      * not what gets opened), and a path that names nothing, given {@code O_CREAT}, is made with {@code O_EXCL} (one
-     * made meanwhile is looked up again). A FIFO or a device is handed to an opener.
+     * made meanwhile is looked up again). A FIFO or a device is handed to an opener. An {@code O_CREAT} open of
+     * another user's file in a sticky directory is refused as the kernel would refuse it by path
+     * ({@link StickyCreateCheck}).
      *
      * @throws SyscallException the open's own failure, naming open, the errno and the path
      * @throws InterruptedIOException if the thread was interrupted first (its interrupt status stays set)
@@ -156,6 +158,20 @@ final class BlockingOpen {
                 // Made meanwhile: look again. A link to nothing stays so (the lookup follows it, O_EXCL refuses it):
                 // that create goes through the link by path, on an opener, as the shell's would.
                 if (tries < CREATE_TRIES && !isLink(path)) continue;
+                return of(null, path, flags, mode).startAndAwait();
+            }
+            // The open goes through /proc/self/fd, whose directory is never sticky: the kernel's refusal of an
+            // O_CREAT open of another user's file in a sticky directory is made here (EACCES). Where it cannot be
+            // told without a race, the path is opened by an opener, and the kernel judges.
+            boolean judged;
+            try {
+                judged = StickyCreateCheck.mayReopen(held.fd(), path, flags);
+            } catch (SyscallException | RuntimeException | Error e) {
+                held.close();
+                throw e;
+            }
+            if (!judged) {
+                held.close();
                 return of(null, path, flags, mode).startAndAwait();
             }
             if (!held.mayBlockOnOpen()) {
