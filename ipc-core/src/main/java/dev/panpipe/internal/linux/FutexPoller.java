@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -78,8 +79,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * once a second; and {@link #await} answers {@link #NOT_WATCHED} when the table is full or for a word
  * {@code futex_waitv} would refuse for every waiter (not 4-byte aligned, not native memory): the caller then waits
  * as it did before there was a poller. ENOMEM from {@code futex_waitv} (it found no memory for its vector or to key
- * a word, before it queued any entry: no wake was taken) is not a failure: the poller pauses, 20 µs doubling to
- * about 1.3 ms while it lasts, builds its vector again (firing the waiters whose words changed) and calls again.
+ * a word, with no entry queued: none yet, or all taken out again with no wake among them) is not a failure: the
+ * poller pauses, 20 µs doubling to about 1.3 ms while it lasts, builds its vector again (firing the waiters whose
+ * words changed) and calls again.
  * If {@code futex_waitv} fails otherwise, the poller is {@link #failed()}: every waiter is unparked to see that, the
  * failure goes to the thread's uncaught-exception handler (the failure of a shared poller's replacement, likely the
  * same again, to the log at DEBUG level: one report, not one a second), and {@link #shared()} replaces it a second
@@ -130,6 +132,8 @@ public final class FutexPoller {
     private static final long RELEASE_CHECK_NANOS = 10_000_000L;
     /** Set once a shared poller's failure has gone to its thread's uncaught-exception handler. */
     private static volatile boolean sharedFailureReported;
+    /** Set once a start that could not be made has been logged: one warning, not one a second. */
+    private static volatile boolean startFailureLogged;
     /** A test's way to make the next poller fail to start, as a thread limit would. */
     static volatile Error startFailureForTest;
     /** A test's way to make the next poller's probe fail as the kernel would (ENOMEM, EPERM). */
@@ -179,7 +183,7 @@ public final class FutexPoller {
     /** A test's way to make the next futex_waitv fail (count 0: EINVAL), as a broken kernel call would. */
     private volatile boolean failNext;
     /** A test's way to have the next so many futex_waitv calls answer ENOMEM, as the kernel does short of memory. */
-    private volatile int noMemoryForTest;
+    private final AtomicInteger noMemoryForTest = new AtomicInteger();
     /** {@link System#nanoTime} when it was made: a failed shared poller is replaced a second after that at the earliest. */
     private final long startedAt = System.nanoTime();
     private volatile Throwable failure;
@@ -284,7 +288,8 @@ public final class FutexPoller {
      * pays for a try. Logged once, not at each try. Under {@link #SHARED_LOCK}.
      */
     private static void couldNotStart(Throwable e) {
-        if (retryAt == 0) {
+        if (!startFailureLogged) {
+            startFailureLogged = true;
             System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.WARNING,
                     NAME + " could not be started: virtual threads wait on shared memory by looking, "
                     + "and a start is tried again each second", e);
@@ -305,7 +310,11 @@ public final class FutexPoller {
         } finally {
             lock.unlock();
         }
-        arena.close();
+        try {
+            arena.close();
+        } catch (IllegalStateException e) {
+            return false;                    // still in use by a call this reasoning missed: freed on a later look
+        }
         return true;
     }
 
@@ -326,6 +335,7 @@ public final class FutexPoller {
             retryAt = 0;
             unavailable = false;
             sharedFailureReported = false;
+            startFailureLogged = false;
             return old;
         } finally {
             SHARED_LOCK.unlock();
@@ -340,13 +350,13 @@ public final class FutexPoller {
 
     /** Makes the poller's next {@code times} {@code futex_waitv} calls answer ENOMEM, as the kernel does short of memory; for tests. */
     void failWithoutMemoryForTest(int times) {
-        noMemoryForTest = times;
+        noMemoryForTest.set(times);
         kick();
     }
 
     /** How many of the ENOMEM answers {@link #failWithoutMemoryForTest} asked for are still to come; for tests. */
     int noMemoryLeftForTest() {
-        return noMemoryForTest;
+        return noMemoryForTest.get();
     }
 
     /** The poller's thread; for tests, to see it end. */
@@ -564,10 +574,11 @@ public final class FutexPoller {
                     if (woken > 0) woken(woken, n);
                 } catch (SyscallException e) {
                     // ENOMEM (futex_waitv's or a probe's): the kernel found no memory for the vector or to key a
-                    // word, and answered before it queued any entry, so it took no wake to pass on. Every waiter
-                    // failed for a moment's shortage would be worse than a pause: the waiters whose words change
-                    // meanwhile are fired by the next vector, as waits that look would see them, and only a wake
-                    // that changes nothing is missed, as it is by a wait that looks.
+                    // word, and answered with no entry queued (none yet, or all taken out again with no wake among
+                    // them), so it took no wake to pass on. Every waiter failed for a moment's shortage would be
+                    // worse than a pause: the waiters whose words change meanwhile are fired by the next vector, as
+                    // waits that look would see them, and only a wake that changes nothing is missed, as it is by a
+                    // wait that looks.
                     if (e.errno() != Errno.ENOMEM) throw e;
                     LockSupport.parkNanos(FALLBACK_PARK_NANOS << Math.min(pauses++, 6));
                 }
@@ -582,7 +593,8 @@ public final class FutexPoller {
             } finally {
                 lock.unlock();
             }
-            if (this == shared && sharedFailureReported) {
+            // A failure after a long healthy run is news, and reported again
+            if (this == shared && sharedFailureReported && System.nanoTime() - startedAt < 10 * RETRY_NANOS) {
                 // A replacement failing as the one before it did, once a second: the first report said it.
                 System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.DEBUG,
                         NAME + " failed again; a new one is tried at most once a second", t);
@@ -595,9 +607,7 @@ public final class FutexPoller {
 
     /** {@code futex_waitv} on the vector's first {@code n} entries, or what a test asked it to answer instead. */
     private int waitv(int n) throws SyscallException {
-        int noMemory = noMemoryForTest;
-        if (noMemory > 0) {
-            noMemoryForTest = noMemory - 1;
+        if (noMemoryForTest.get() > 0 && noMemoryForTest.getAndUpdate(left -> left > 0 ? left - 1 : 0) > 0) {
             throw SyscallException.of("futex_waitv", Errno.ENOMEM);
         }
         return Syscalls.futex_waitv(vector, failNext ? 0 : n);
