@@ -306,6 +306,70 @@ class FifoTest {
         if (reused) Files.delete(path);
     }
 
+    /**
+     * Opens of one or both ends, from platform and virtual threads, with and without timeouts, racing a close at a moment
+     * that moves from before the first lookup to after the opens are in the kernel, round after round. Every open
+     * ends well before its timeout, with an end (it paired with an open of the other end before the close took
+     * effect) or the close's ClosedChannelException, never an end paired with one of the releases the close makes
+     * (which used to come back at EOF or EPIPE at once); nothing is left behind (fds: LeakCheck; opener threads; the path). A hang, a leak
+     * or another outcome is a bug in the hand-over between an open, its release and the close.
+     */
+    @Test
+    void shouldEndEveryOpenRacingACloseWithNothingLeftBehind() throws Exception {
+        java.util.Random random = new java.util.Random(42);
+        java.util.Map<String, Integer> tally = new java.util.TreeMap<>();
+        for (int round = 0; round < 150; round++) {
+            Path path = dir.resolve("race-" + round);
+            Fifo fifo = Fifo.create(path);
+            List<java.util.concurrent.CompletableFuture<Object>> outcomes = new ArrayList<>();
+            // A third of the rounds mix the ends, which pair with each other; the others have one end only, which
+            // nothing but the close (and its releases) can end.
+            String[] kinds = switch (round % 3) {
+                case 0 -> new String[] {"platform read 5s", "virtual write", "virtual read 5s", "platform write"};
+                case 1 -> new String[] {"platform read 5s", "virtual read", "virtual read 5s", "platform read"};
+                default -> new String[] {"platform write 5s", "virtual write", "virtual write 5s", "platform write"};
+            };
+            for (String kind : kinds) {
+                var outcome = new java.util.concurrent.CompletableFuture<Object>();
+                Duration timeout = kind.endsWith("5s") ? Duration.ofSeconds(5) : null;
+                Runnable open = () -> {
+                    try {
+                        outcome.complete(kind.contains("read") ? fifo.openReadEnd(timeout) : fifo.openWriteEnd(timeout));
+                    } catch (Throwable t) {
+                        outcome.complete(t);
+                    }
+                };
+                if (kind.startsWith("platform")) Thread.ofPlatform().daemon().start(open);
+                else Thread.ofVirtual().start(open);
+                outcomes.add(outcome);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(random.nextInt(3_000_000));
+            fifo.close();
+            for (int i = 0; i < kinds.length; i++) {
+                Object o = outcomes.get(i).get(4, TimeUnit.SECONDS);      // before any timeout: the close ended it
+                if (o instanceof AutoCloseable end) {
+                    end.close();
+                    // Only an open of the other end, here or in another round's mix, can have paired with it; a
+                    // round of one end has none but the close's releases, which pair with any open blocked there.
+                    if (round % 3 != 0) throw new AssertionError("round " + round + ", " + kinds[i] + ": opened, paired with a release of the close");
+                    tally.merge("opened", 1, Integer::sum);
+                } else if (o instanceof java.nio.channels.ClosedChannelException c) {
+                    tally.merge(c.getClass().getSimpleName(), 1, Integer::sum);
+                } else {
+                    throw new AssertionError("round " + round + ", " + kinds[i] + ": " + o, o instanceof Throwable t ? t : null);
+                }
+            }
+            assertFalse(Files.exists(path, LinkOption.NOFOLLOW_LINKS), "round " + round + ": the path is left");
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().startsWith("panpipe-open")
+                || t.getName().equals("panpipe-fifo-timeout"))) {
+            if (System.nanoTime() - deadline > 0) throw new AssertionError("an opener or timeout thread outlived its open");
+            Thread.sleep(10);
+        }
+        System.out.println("opens racing a close: " + tally);
+    }
+
     @Test
     void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
         // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"

@@ -136,8 +136,11 @@ public final class LinuxFifo implements Fifo {
      */
     private int openEnd(int access, Duration timeout) throws IOException {
         int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow; -1: none
-        if (Thread.currentThread().isVirtual()) return handOff(access, millis, timeout);
-        return requireFifo(new PlatformOpen(access, lookUp(access)).open(millis, timeout));
+        // An open that returns once the close has begun is the close's: the releases the close makes (the other
+        // end opened and closed) pair with every open blocked on the FIFO, not only with the one they are for, and
+        // an open so paired would hand out an end with no peer, at EOF or EPIPE at once.
+        if (Thread.currentThread().isVirtual()) return stillOpen(handOff(access, millis, timeout));
+        return stillOpen(requireFifo(new PlatformOpen(access, lookUp(access)).open(millis, timeout)));
     }
 
     /**
