@@ -297,11 +297,14 @@ final class BlockingOpen {
      * opener then ends by itself, whenever the open returns, and closes what it got). A FIFO's open is released
      * ({@link HeldFile#releaseOpen}).
      *
-     * <p>What is not a FIFO is not touched: a device's open may have effects of its own (a serial line's raises DTR)
-     * and blocks, if at all, for something no open of ours can bring; it is waited for, as a platform thread's would
-     * be. So is an open by path ({@link #open}'s last resort), which creates a regular file.
+     * <p>What is not a FIFO held is not touched, and the waiter does not wait for it: a device's open may have
+     * effects of its own (a serial line's raises DTR) and blocks, if at all, for something no open of ours can bring
+     * (carrier); an open by path ({@link #open}'s last resort, through a link) may have found a FIFO, which only a
+     * peer can release then. Waiting for either made the interrupt, the deadline and the close that gave the open
+     * up wait as long as the open, for ever if nothing comes; its opener is left to it instead, a daemon thread
+     * that ends with the open.
      */
     private boolean release() {
-        return held == null || !held.isFifo() || held.releaseOpen(flags, returned);
+        return held != null && held.isFifo() && held.releaseOpen(flags, returned);
     }
 }
