@@ -370,6 +370,72 @@ class FifoTest {
         System.out.println("opens racing a close: " + tally);
     }
 
+    /**
+     * Several openers of one end, one of which gives up at its deadline before any peer comes. Its release (the
+     * other end opened and closed) used to pair with the other openers as well, which came back with an end whose
+     * peer had gone: writers to EPIPE at the first write, readers to EOF with no writer. They now see that, wait on
+     * for a real peer (a process of its own), and the bytes get through.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"virtual writers", "platform writers", "virtual readers", "platform readers"})
+    void shouldKeepOtherOpenersOfAnEndWaitingWhenOneTimesOut(String which) throws Exception {
+        boolean readers = which.endsWith("readers");
+        Thread.Builder threads = which.startsWith("virtual") ? Thread.ofVirtual() : Thread.ofPlatform();
+        try (Fifo fifo = Fifo.create(dir.resolve("openers"))) {
+            List<java.util.concurrent.CompletableFuture<Object>> openers = new ArrayList<>();
+            for (String line : List.of("b", "c")) {
+                var done = new java.util.concurrent.CompletableFuture<Object>();
+                threads.start(() -> {
+                    try {
+                        if (readers) {
+                            try (ReadEnd in = fifo.openReadEnd(Duration.ofSeconds(20))) {
+                                done.complete(Io.readAllUtf8(in));
+                            }
+                        } else {
+                            try (WriteEnd out = fifo.openWriteEnd(Duration.ofSeconds(20))) {
+                                Io.writeUtf8(out, line + "\n");
+                                done.complete(line);
+                            }
+                        }
+                    } catch (Throwable t) {
+                        done.complete(t);
+                    }
+                });
+                openers.add(done);
+            }
+            Thread.sleep(200);                           // both blocked in their opens
+            var timedOut = new java.util.concurrent.CompletableFuture<Object>();
+            threads.start(() -> {
+                try {
+                    timedOut.complete(readers ? fifo.openReadEnd(Duration.ofMillis(300)) : fifo.openWriteEnd(Duration.ofMillis(300)));
+                } catch (Throwable t) {
+                    timedOut.complete(t);
+                }
+            });
+            assertTrue(timedOut.get(10, TimeUnit.SECONDS) instanceof PeerTimeoutException, String.valueOf(timedOut.getNow(null)));
+            Thread.sleep(300);                           // a release that reached them has been and gone
+            for (var o : openers) assertFalse(o.isDone(), "an opener came back with its peer gone: " + o.getNow(null));
+            if (readers) {
+                // One writer for both readers: each reads what it gets, together all of it.
+                try (Subprocess writer = Subprocess.builder("sh", "-c", "printf 'one\ntwo\n' > \"$1\"", "sh", fifo.path().toString())
+                        .stdout(Redirect.discard()).stderr(Redirect.inherit()).start()) {
+                    assertEquals(ExitStatus.exited(0), writer.waitFor());
+                    StringBuilder all = new StringBuilder();
+                    for (var o : openers) all.append(o.get(10, TimeUnit.SECONDS));
+                    assertEquals(List.of("one", "two"), all.toString().lines().sorted().toList(), all.toString());
+                }
+            } else {
+                try (Subprocess cat = Subprocess.builder("cat", fifo.path().toString())
+                        .stdin(Redirect.discard()).stderr(Redirect.inherit()).start()) {
+                    for (var o : openers) assertTrue(o.get(10, TimeUnit.SECONDS) instanceof String, String.valueOf(o.getNow(null)));
+                    String out = Io.readAllUtf8(cat.stdout());
+                    assertEquals(List.of("b", "c"), out.lines().sorted().toList(), out);
+                    assertEquals(ExitStatus.exited(0), cat.waitFor());
+                }
+            }
+        }
+    }
+
     @Test
     void shouldOpenWithATimeoutTooLongToCountInMilliseconds() throws Exception {
         // Duration.ofSeconds(Long.MAX_VALUE) has no millisecond count: it used to be "ArithmeticException: long overflow"

@@ -76,16 +76,19 @@ final class BlockingOpen {
      * started. Null only for {@link #open}'s last resort (a create through a link to nothing): the path is opened.
      */
     private final HeldFile held;
+    /** Where a release of this open is logged, for the other opens of its end ({@link FifoReleases}); or null. */
+    private final FifoReleases releases;
     /** Written by the opener before the compare-and-set that hands it over, read by the waiter after. */
     private int fd = -1;
     private Throwable failure;
 
-    private BlockingOpen(Path path, int flags, int mode, HeldFile held) {
+    private BlockingOpen(Path path, int flags, int mode, HeldFile held, FifoReleases releases) {
         this.path = path;
         this.flags = flags | linux_h.O_CLOEXEC();
         this.mode = mode;
         this.what = "open " + path + (HeldFile.reading(flags) ? " for reading" : " for writing");
         this.held = held;
+        this.releases = releases;
         this.opener = Thread.ofPlatform().daemon().name(OPENER_NAME + " " + path).unstarted(this::run);
     }
 
@@ -95,8 +98,13 @@ final class BlockingOpen {
      * that {@link #await awaits}.
      */
     static BlockingOpen of(HeldFile held, Path path, int flags, int mode) {
+        return of(held, path, flags, mode, null);
+    }
+
+    /** {@link #of(HeldFile, Path, int, int)}, whose release, if any, is logged in {@code releases}. */
+    static BlockingOpen of(HeldFile held, Path path, int flags, int mode, FifoReleases releases) {
         try {
-            return new BlockingOpen(path, flags, mode, held);
+            return new BlockingOpen(path, flags, mode, held, releases);
         } catch (Throwable t) {           // no memory for it: the share taken would have no owner
             if (held != null) held.close();
             throw t;
@@ -305,6 +313,13 @@ final class BlockingOpen {
      * that ends with the open.
      */
     private boolean release() {
-        return held != null && held.isFifo() && held.releaseOpen(flags, returned);
+        if (held == null || !held.isFifo()) return false;
+        if (releases == null) return held.releaseOpen(flags, returned);
+        releases.begin();
+        try {
+            return held.releaseOpen(flags, returned);
+        } finally {
+            releases.end();
+        }
     }
 }

@@ -33,6 +33,9 @@ public final class LinuxFifo implements Fifo {
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Virtual threads' opens in progress, which {@link #close()} cancels. */
     private final Set<BlockingOpen> pending = ConcurrentHashMap.newKeySet();
+    /** The releases of each end's opens, which its other opens look at ({@link FifoReleases}). */
+    private final FifoReleases readReleases = new FifoReleases();
+    private final FifoReleases writeReleases = new FifoReleases();
     /** Platform threads' opens in progress, which {@link #close()} releases before it unlinks the path they opened. */
     private final Set<PlatformOpen> platformPending = ConcurrentHashMap.newKeySet();
 
@@ -136,11 +139,26 @@ public final class LinuxFifo implements Fifo {
      */
     private int openEnd(int access, Duration timeout) throws IOException {
         int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow; -1: none
-        // An open that returns once the close has begun is the close's: the releases the close makes (the other
-        // end opened and closed) pair with every open blocked on the FIFO, not only with the one they are for, and
-        // an open so paired would hand out an end with no peer, at EOF or EPIPE at once.
-        if (Thread.currentThread().isVirtual()) return stillOpen(handOff(access, millis, timeout));
-        return stillOpen(requireFifo(new PlatformOpen(access, lookUp(access)).open(millis, timeout)));
+        boolean reading = access == linux_h.O_RDONLY();
+        FifoReleases releases = reading ? readReleases : writeReleases;
+        long start = System.nanoTime();
+        for (int left = millis; ; left = Math.max(1, millis - (int) ((System.nanoTime() - start) / 1_000_000))) {
+            long seen = releases.begun();
+            // An open that returns once the close has begun is the close's: the releases the close makes (the other
+            // end opened and closed) pair with every open blocked on the FIFO, not only with the one they are for,
+            // and an open so paired would hand out an end with no peer, at EOF or EPIPE at once.
+            int fd = stillOpen(Thread.currentThread().isVirtual()
+                    ? handOff(access, millis < 0 ? -1 : left, timeout)
+                    : requireFifo(new PlatformOpen(access, lookUp(access)).open(millis < 0 ? -1 : left, timeout)));
+            // So do a deadline's and an interrupt's releases, of this end's other opens: see FifoReleases.
+            try {
+                if (releases.begun() == seen || !releases.openedByARelease(fd, reading)) return fd;
+            } catch (SyscallException | RuntimeException | Error e) {
+                FdHandle.closeQuietly(fd);
+                throw e;
+            }
+            Syscalls.close(fd);
+        }
     }
 
     /**
@@ -215,9 +233,12 @@ public final class LinuxFifo implements Fifo {
         void cancel(int reason) {
             // no share once the open has returned and closed its own: then there is nothing to release
             if (state.compareAndSet(PENDING, reason) && fifo.share()) {
+                FifoReleases releases = access == linux_h.O_RDONLY() ? readReleases : writeReleases;
+                releases.begin();
                 try {
                     fifo.releaseOpen(access, returned);
                 } finally {
+                    releases.end();
                     fifo.close();
                 }
             }
@@ -252,7 +273,8 @@ public final class LinuxFifo implements Fifo {
      * cancels it.
      */
     private int handOff(int access, int millis, Duration timeout) throws IOException {
-        BlockingOpen open = BlockingOpen.of(lookUp(access), path, access | OPEN_FLAGS, 0);
+        BlockingOpen open = BlockingOpen.of(lookUp(access), path, access | OPEN_FLAGS, 0,
+                access == linux_h.O_RDONLY() ? readReleases : writeReleases);
         pending.add(open);
         try {
             open.start();
