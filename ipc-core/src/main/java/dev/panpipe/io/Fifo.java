@@ -27,6 +27,11 @@ import java.time.Duration;
  * undone: nothing is left open, and no thread of it is left running. Once this Fifo is closed, every open throws
  * {@link java.nio.channels.ClosedChannelException} (an open the close overtook, its subclass
  * {@code AsynchronousCloseException}), a reused FIFO's too.
+ *
+ * <p>An open given up (a timeout, an interrupt) is released by opening the other end and closing it again, which
+ * pairs with every open of that end blocked on the FIFO. The other opens of this Fifo see that and open again for
+ * the rest of their timeout, rather than return an end whose peer is already gone; opens by other processes, or
+ * through another Fifo of the same path, cannot tell.
  */
 public interface Fifo extends AutoCloseable {
     /** Creates (or reuses) the FIFO at {@code path}, mode 0600. */
