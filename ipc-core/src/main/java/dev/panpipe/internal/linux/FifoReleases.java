@@ -19,12 +19,13 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Why: a release (at an open's deadline or interrupt) opens the other end and closes it again, which pairs with
  * every open of that end blocked on the FIFO, not only with the one it is for. The others came back with an end
  * whose peer was already gone: a writer's first write failed EPIPE, a reader read EOF though no writer had come.
- * An open of this Fifo that returns while releases have been made ({@link #begun} moved on) waits for them to end,
- * and if its peer has gone by then (a write end's readers, POLLERR; a read end's writers with nothing written,
- * POLLHUP without POLLIN) it is taken for a release's and opened again, for the rest of its timeout. A real peer
- * that came and went without a byte in that moment is taken for one too: its writer then waits for the next
- * reader, its reader for the next writer. Opens by other processes, or through another Fifo of the path, are not
- * known here; what a release of theirs does to an open of ours, or one of ours to theirs, stays as it was.
+ * An open of this Fifo that returns while releases were under way or have been made ({@link #overlapped}) waits
+ * for them to end, and if its peer has gone by then (a write end's readers, POLLERR; a read end's writers with
+ * nothing written, POLLHUP without POLLIN) it is taken for a release's and opened again, for the rest of its
+ * timeout. A real peer that came and went without a byte in that moment is taken for one too: its writer then
+ * waits for the next reader, its reader for the next writer. Opens by other processes, or through another Fifo of
+ * the path, are not known here; what a release of theirs does to an open of ours, or one of ours to theirs, stays
+ * as it was.
  */
 final class FifoReleases {
     /** How long an open waits for the releases it overlapped to end before it judges its end as it is. */
@@ -33,9 +34,19 @@ final class FifoReleases {
     private final AtomicLong begun = new AtomicLong();
     private final AtomicInteger inFlight = new AtomicInteger();
 
-    /** How many releases have begun: taken before an open, compared after. */
-    long begun() {
-        return begun.get();
+    /**
+     * Taken before an open, for {@link #overlapped} after it: how many releases had begun, or -1 if one was under way
+     * (it repeats its pairing a millisecond apart until its own open returns, so it may pair with an open that
+     * started after it).
+     */
+    long mark() {
+        long seen = begun.get();
+        return inFlight.get() > 0 ? -1 : seen;   // read after begun: a release counts itself in flight first
+    }
+
+    /** Whether a release was under way at {@code mark}, or has begun since. */
+    boolean overlapped(long mark) {
+        return mark < 0 || begun.get() != mark;
     }
 
     /** Marks a release begun (before its first open of the other end); {@link #end} follows, whatever happens. */
@@ -54,7 +65,15 @@ final class FifoReleases {
      */
     boolean openedByARelease(int fd, boolean reading) throws SyscallException {
         long settleBy = System.nanoTime() + SETTLE_NANOS;
-        while (inFlight.get() > 0 && System.nanoTime() - settleBy < 0) LockSupport.parkNanos(50_000);
+        boolean interrupted = Thread.interrupted();   // else each park returns at once: a spin
+        try {
+            while (inFlight.get() > 0 && System.nanoTime() - settleBy < 0) {
+                LockSupport.parkNanos(50_000);
+                if (Thread.interrupted()) interrupted = true;
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = pollfd.allocate(arena);
             pollfd.fd(p, fd);

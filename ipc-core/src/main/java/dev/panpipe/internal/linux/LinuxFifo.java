@@ -142,22 +142,33 @@ public final class LinuxFifo implements Fifo {
         boolean reading = access == linux_h.O_RDONLY();
         FifoReleases releases = reading ? readReleases : writeReleases;
         long start = System.nanoTime();
-        for (int left = millis; ; left = Math.max(1, millis - (int) ((System.nanoTime() - start) / 1_000_000))) {
-            long seen = releases.begun();
+        for (boolean again = false; ; again = true) {
+            int left = millis;
+            if (again) {
+                if (closed.get()) throw new AsynchronousCloseException();     // the close overtook this open
+                if (millis >= 0) {
+                    long spent = (System.nanoTime() - start) / 1_000_000;
+                    if (spent >= millis) throw new PeerTimeoutException(opening(access), timeout);
+                    left = (int) (millis - spent);
+                }
+            }
+            long mark = releases.mark();
             // An open that returns once the close has begun is the close's: the releases the close makes (the other
             // end opened and closed) pair with every open blocked on the FIFO, not only with the one they are for,
             // and an open so paired would hand out an end with no peer, at EOF or EPIPE at once.
             int fd = stillOpen(Thread.currentThread().isVirtual()
-                    ? handOff(access, millis < 0 ? -1 : left, timeout)
-                    : requireFifo(new PlatformOpen(access, lookUp(access)).open(millis < 0 ? -1 : left, timeout)));
+                    ? handOff(access, left, timeout)
+                    : requireFifo(new PlatformOpen(access, lookUp(access)).open(left, timeout)));
             // So do a deadline's and an interrupt's releases, of this end's other opens: see FifoReleases.
+            boolean fromARelease;
             try {
-                if (releases.begun() == seen || !releases.openedByARelease(fd, reading)) return fd;
+                fromARelease = releases.overlapped(mark) && releases.openedByARelease(fd, reading);
             } catch (SyscallException | RuntimeException | Error e) {
                 FdHandle.closeQuietly(fd);
                 throw e;
             }
-            Syscalls.close(fd);
+            if (!fromARelease) return stillOpen(fd);     // the close may have come while it was looked at
+            FdHandle.closeQuietly(fd);
         }
     }
 
