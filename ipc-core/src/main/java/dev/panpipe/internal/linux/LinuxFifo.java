@@ -125,8 +125,9 @@ public final class LinuxFifo implements Fifo {
         // writer opens that very FIFO, through the reader: by path it might find another, and wait for its reader.
         int r = open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
         try {
-            int w = requireFifo(reopenForWriting(r));
-            return LinuxPipe.of(readEnd(r), writeEnd(stillOpen(w)));
+            // Every check before an end owns its fd: an end left unreachable would close its number again later.
+            int w = stillOpen(requireFifo(reopenForWriting(r)));
+            return LinuxPipe.of(readEnd(r), writeEnd(w));
         } catch (IOException | RuntimeException e) {
             Syscalls.close(r);
             throw e;
