@@ -186,6 +186,8 @@ public final class FutexPoller {
     private final AtomicInteger noMemoryForTest = new AtomicInteger();
     /** {@link System#nanoTime} when it was made: a failed shared poller is replaced a second after that at the earliest. */
     private final long startedAt = System.nanoTime();
+    /** Set once a lasting ENOMEM has been logged: once a poller, not at every pause. */
+    private volatile boolean shortageLogged;
     private volatile Throwable failure;
     private volatile Runnable afterLeaving;
     private volatile int tid;
@@ -357,6 +359,11 @@ public final class FutexPoller {
     /** How many of the ENOMEM answers {@link #failWithoutMemoryForTest} asked for are still to come; for tests. */
     int noMemoryLeftForTest() {
         return noMemoryForTest.get();
+    }
+
+    /** Whether a lasting ENOMEM has been logged; for tests. */
+    boolean shortageLoggedForTest() {
+        return shortageLogged;
     }
 
     /** The poller's thread; for tests, to see it end. */
@@ -549,6 +556,7 @@ public final class FutexPoller {
     private void run() {
         tid = Syscalls.gettid();
         int pauses = 0;
+        long shortSince = 0;
         try {
             while (!stopping) {
                 try {
@@ -580,6 +588,14 @@ public final class FutexPoller {
                     // waits that look would see them, and only a wake that changes nothing is missed, as it is by a
                     // wait that looks.
                     if (e.errno() != Errno.ENOMEM) throw e;
+                    if (pauses == 0) shortSince = System.nanoTime();
+                    else if (!shortageLogged && System.nanoTime() - shortSince > RETRY_NANOS) {
+                        // Not a moment's shortage: say so once, since waits now take up to the pause to be seen.
+                        shortageLogged = true;
+                        System.getLogger(FutexPoller.class.getName()).log(System.Logger.Level.WARNING,
+                                NAME + ": futex_waitv has answered ENOMEM for a second; virtual threads' waits on "
+                                + "shared memory are seen up to ~1.3 ms late while it lasts", e);
+                    }
                     LockSupport.parkNanos(FALLBACK_PARK_NANOS << Math.min(pauses++, 6));
                 }
             }

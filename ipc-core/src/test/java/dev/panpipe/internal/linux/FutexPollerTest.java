@@ -386,6 +386,24 @@ class FutexPollerTest {
         assertTrue(!poller.failed(), "the poller goes on");
     }
 
+    /** A shortage that lasts a second is said (once: a flag), and the poller serves on through it. */
+    @Test
+    void shouldSayThatENOMEMHasLastedASecond() throws Exception {
+        MemorySegment word = arena.allocate(ValueLayout.JAVA_INT);
+        CompletableFuture<Integer> w = waitOn(word, 0, -1);
+        awaitRegistered(1);
+        long start = System.nanoTime();
+        poller.failWithoutMemoryForTest(Integer.MAX_VALUE);
+        long end = start + 10_000_000_000L;
+        while (!poller.shortageLoggedForTest() && System.nanoTime() - end < 0) Thread.sleep(10);
+        assertTrue(poller.shortageLoggedForTest(), "not said within 10 s");
+        assertTrue(System.nanoTime() - start >= 1_000_000_000L, "said before a second had passed");
+        word.set(ValueLayout.JAVA_INT, 0, 1);
+        assertEquals(Syscalls.FUTEX_WOKEN, w.get(), "served through the shortage");
+        poller.failWithoutMemoryForTest(0);
+        assertTrue(!poller.failed(), "the poller goes on");
+    }
+
     /** Until the poller has answered ENOMEM so often that only {@code left} remain, or it failed, or 5 s passed. */
     private void awaitNoMemoryLeft(int left) throws InterruptedException {
         long end = System.nanoTime() + 5_000_000_000L;
