@@ -32,9 +32,13 @@ public final class FdReadEnd extends FdEnd implements ReadEnd {
         boolean nonBlockingFd = handle.ensureNonBlocking();
         // A shared description keeps its own (blocking) mode, where read(2) sleeps until a byte comes, out of
         // close()'s reach. So a read where the call must not block, or, for an end lent to a child, where it may
-        // (so that close() can wake the wait), goes by readShared. An inherited description (a worker's stdin, read
-        // for every message and never closed under its reader) keeps the plain blocking read.
-        if (!nonBlockingFd && (!blocking || handle.lent())) return readShared(fd, dst, length);
+        // (so that close() can wake the wait), goes by readShared; so does a virtual thread's, whose read(2) would
+        // pin its carrier for as long as it slept (with one carrier, the virtual writer it waits for never ran). An
+        // inherited description (a worker's stdin, read for every message and never closed under its reader) keeps
+        // the plain blocking read on a platform thread.
+        if (!nonBlockingFd && (!blocking || handle.lent() || Thread.currentThread().isVirtual())) {
+            return readShared(fd, dst, length);
+        }
         for (;;) {
             long n = Syscalls.read(fd, dst, length);
             if (n > 0) return n;

@@ -34,10 +34,13 @@ public final class FdWriteEnd extends FdEnd implements WriteEnd {
         boolean nonBlockingFd = handle.ensureNonBlocking();
         // A shared description keeps its own (blocking) mode, where write(2) sleeps until the last of its bytes is
         // in, out of close()'s reach. So a write where the call must not block, or, for an end lent to a child,
-        // where it may (so that close() can wake the wait), goes by writeShared. An inherited description (a
+        // where it may (so that close() can wake the wait), goes by writeShared; so does a virtual thread's, whose
+        // write(2) to a full pipe would pin its carrier until a reader made room. An inherited description (a
         // worker's stdout, written on every message and never closed under its writer) keeps the plain blocking
-        // write: one system call per message.
-        if (!nonBlockingFd && (!blocking || handle.lent())) return writeShared(fd, src, from, length);
+        // write on a platform thread: one system call per message.
+        if (!nonBlockingFd && (!blocking || handle.lent() || Thread.currentThread().isVirtual())) {
+            return writeShared(fd, src, from, length);
+        }
         long done = 0;
         while (done < length) {
             // The rest after a partial write (a frame larger than the pipe) goes by offset, not as a slice:
