@@ -173,7 +173,7 @@ final class BlockingOpen {
             // told without a race, the path is opened by an opener, and the kernel judges.
             boolean judged;
             try {
-                judged = StickyCreateCheck.mayReopen(held.fd(), path, flags);
+                judged = StickyCreateCheck.mayReopen(held, path, flags);
             } catch (SyscallException | RuntimeException | Error e) {
                 held.close();
                 throw e;
@@ -314,12 +314,6 @@ final class BlockingOpen {
      */
     private boolean release() {
         if (held == null || !held.isFifo()) return false;
-        if (releases == null) return held.releaseOpen(flags, returned);
-        releases.begin();
-        try {
-            return held.releaseOpen(flags, returned);
-        } finally {
-            releases.end();
-        }
+        return releases == null ? held.releaseOpen(flags, returned) : releases.release(held, flags, returned);
     }
 }

@@ -8,6 +8,7 @@ import dev.panpipe.bindings.linux.pollfd;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -49,14 +50,15 @@ final class FifoReleases {
         return mark < 0 || begun.get() != mark;
     }
 
-    /** Marks a release begun (before its first open of the other end); {@link #end} follows, whatever happens. */
-    void begin() {
+    /** {@link HeldFile#releaseOpen}, logged here: begun before its first open of the other end, ended after its last. */
+    boolean release(HeldFile fifo, int blockedFlags, AtomicBoolean returned) {
         inFlight.incrementAndGet();
         begun.incrementAndGet();
-    }
-
-    void end() {
-        inFlight.decrementAndGet();
+        try {
+            return fifo.releaseOpen(blockedFlags, returned);
+        } finally {
+            inFlight.decrementAndGet();
+        }
     }
 
     /**

@@ -45,6 +45,8 @@ final class HeldFile implements AutoCloseable {
     /** Where it lives ({@code st_dev}, {@code st_ino}): what an open by path, without {@code /proc}, is checked against. */
     private final long fileSystem;
     private final long inode;
+    /** {@code st_uid}: whose it is, for the sticky-directory rule ({@link StickyCreateCheck}). */
+    private final int owner;
     /** Shares not yet closed; the fd is closed as this reaches 0, and no share is taken after. */
     private final AtomicInteger shares = new AtomicInteger(1);
 
@@ -55,6 +57,7 @@ final class HeldFile implements AutoCloseable {
         this.device = stat.st_rdev(st);
         this.fileSystem = stat.st_dev(st);
         this.inode = stat.st_ino(st);
+        this.owner = stat.st_uid(st);
     }
 
     /**
@@ -108,9 +111,20 @@ final class HeldFile implements AutoCloseable {
         return ((dev >>> 32) & 0xfffff000L) | ((dev >>> 8) & 0xfffL);
     }
 
-    /** The {@code O_PATH} fd, for a check of what it names; the caller must hold a share. */
-    int fd() {
-        return fd;
+    int type() {
+        return type;
+    }
+
+    long fileSystem() {
+        return fileSystem;
+    }
+
+    long inode() {
+        return inode;
+    }
+
+    int owner() {
+        return owner;
     }
 
     /** Another share, for a thread that may use this after the caller has closed its own; false once all are closed. */

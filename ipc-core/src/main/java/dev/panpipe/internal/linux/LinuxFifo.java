@@ -109,7 +109,11 @@ public final class LinuxFifo implements Fifo {
 
     @Override
     public FdReadEnd openReadEndNow() throws IOException {
-        FdReadEnd end = readEnd(stillOpen(open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK())));
+        int r;
+        try (HeldFile fifo = lookUp(linux_h.O_RDONLY())) {
+            r = openHeld(fifo, linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
+        }
+        FdReadEnd end = readEnd(stillOpen(r));
         end.blocking(false);
         return end;
     }
@@ -121,17 +125,26 @@ public final class LinuxFifo implements Fifo {
 
     @Override
     public Pipe openBoth() throws IOException {
-        // A non-blocking open of the read end succeeds at once; then a writer has a reader and does not wait. The
-        // writer opens that very FIFO, through the reader: by path it might find another, and wait for its reader.
-        int r = open(linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
-        try {
-            // Every check before an end owns its fd: an end left unreachable would close its number again later.
-            int w = stillOpen(requireFifo(reopenForWriting(r)));
-            return LinuxPipe.of(readEnd(r), writeEnd(w));
-        } catch (IOException | RuntimeException e) {
-            Syscalls.close(r);
-            throw e;
+        // A non-blocking open of the read end succeeds at once; then a writer of that very FIFO (the one held: by
+        // path it might be another, and wait for its reader) has a reader and does not wait.
+        int r;
+        int w;
+        try (HeldFile fifo = lookUp(linux_h.O_RDONLY())) {
+            r = openHeld(fifo, linux_h.O_RDONLY() | linux_h.O_NONBLOCK());
+            try {
+                w = openHeld(fifo, linux_h.O_WRONLY());
+            } catch (IOException | RuntimeException e) {
+                FdHandle.closeQuietly(r);
+                throw e;
+            }
         }
+        // Checked before an end owns its fd: an end left unreachable would close its number again later.
+        if (closed.get()) {
+            FdHandle.closeQuietly(r);
+            FdHandle.closeQuietly(w);
+            throw new AsynchronousCloseException();
+        }
+        return LinuxPipe.of(readEnd(r), writeEnd(w));
     }
 
     /**
@@ -141,7 +154,7 @@ public final class LinuxFifo implements Fifo {
     private int openEnd(int access, Duration timeout) throws IOException {
         int millis = Timeouts.millis(timeout);     // refuses a negative timeout; capped, never an overflow; -1: none
         boolean reading = access == linux_h.O_RDONLY();
-        FifoReleases releases = reading ? readReleases : writeReleases;
+        FifoReleases releases = releasesOf(access);
         long start = System.nanoTime();
         for (boolean again = false; ; again = true) {
             int left = millis;
@@ -159,7 +172,7 @@ public final class LinuxFifo implements Fifo {
             // and an open so paired would hand out an end with no peer, at EOF or EPIPE at once.
             int fd = stillOpen(Thread.currentThread().isVirtual()
                     ? handOff(access, left, timeout)
-                    : requireFifo(new PlatformOpen(access, lookUp(access)).open(left, timeout)));
+                    : new PlatformOpen(access, lookUp(access)).open(left, timeout));
             // So do a deadline's and an interrupt's releases, of this end's other opens: see FifoReleases.
             boolean fromARelease;
             try {
@@ -245,12 +258,9 @@ public final class LinuxFifo implements Fifo {
         void cancel(int reason) {
             // no share once the open has returned and closed its own: then there is nothing to release
             if (state.compareAndSet(PENDING, reason) && fifo.share()) {
-                FifoReleases releases = access == linux_h.O_RDONLY() ? readReleases : writeReleases;
-                releases.begin();
                 try {
-                    fifo.releaseOpen(access, returned);
+                    releasesOf(access).release(fifo, access, returned);
                 } finally {
-                    releases.end();
                     fifo.close();
                 }
             }
@@ -285,15 +295,14 @@ public final class LinuxFifo implements Fifo {
      * cancels it.
      */
     private int handOff(int access, int millis, Duration timeout) throws IOException {
-        BlockingOpen open = BlockingOpen.of(lookUp(access), path, access | OPEN_FLAGS, 0,
-                access == linux_h.O_RDONLY() ? readReleases : writeReleases);
+        BlockingOpen open = BlockingOpen.of(lookUp(access), path, access | OPEN_FLAGS, 0, releasesOf(access));
         pending.add(open);
         try {
             open.start();
             // A close that iterated the pending opens before this one was added did not see it: cancel it here. The
             // open holds the FIFO itself, so it is released even once the close has unlinked the path.
             if (closed.get()) open.cancelClosed();
-            return requireFifo(open.await(millis, timeout));   // without /proc the path was opened
+            return open.await(millis, timeout);
         } finally {
             pending.remove(open);
         }
@@ -302,18 +311,6 @@ public final class LinuxFifo implements Fifo {
     /** A closed Fifo opens nothing, though a reused FIFO's path would still open. */
     private void ensureOpen() throws ClosedChannelException {
         if (closed.get()) throw new ClosedChannelException();
-    }
-
-    /** The write end of the FIFO {@code reader} reads, through {@code /proc/self/fd}; without it, by path. */
-    private int reopenForWriting(int reader) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            try {
-                return Syscalls.open(arena.allocateFrom("/proc/self/fd/" + reader), linux_h.O_WRONLY() | linux_h.O_CLOEXEC(), 0);
-            } catch (SyscallException e) {
-                if (e.errno() != Errno.ENOENT) throw SyscallException.of("open", path.toString(), e.errno());
-            }
-        }
-        return open(linux_h.O_WRONLY());
     }
 
     /**
@@ -326,13 +323,20 @@ public final class LinuxFifo implements Fifo {
         throw new AsynchronousCloseException();
     }
 
-    private int open(int flags) throws IOException {
-        ensureOpen();
-        try (Arena arena = Arena.ofConfined()) {
-            return requireFifo(Syscalls.open(arena.allocateFrom(path.toString()), flags | OPEN_FLAGS, 0));
+    /**
+     * An open of an end of {@code fifo} that does not wait (a read end with O_NONBLOCK, a write end while a reader is
+     * there). HeldFile opens the FIFO looked up, so what it opened is that FIFO (without /proc: checked to be).
+     */
+    private int openHeld(HeldFile fifo, int flags) throws IOException {
+        try {
+            return fifo.open(flags | OPEN_FLAGS, 0);
         } catch (SyscallException e) {
             throw closedInstead(e);
         }
+    }
+
+    private FifoReleases releasesOf(int access) {
+        return access == linux_h.O_RDONLY() ? readReleases : writeReleases;
     }
 
     /** {@code e}, or if this Fifo was closed meanwhile (a close unlinks what it created) the close's exception. */
@@ -341,19 +345,6 @@ public final class LinuxFifo implements Fifo {
         AsynchronousCloseException c = new AsynchronousCloseException();
         c.initCause(e);
         return c;
-    }
-
-    /** Returns {@code fd}, or closes it: the name may have been replaced since create(), so what was opened is checked. */
-    private int requireFifo(int fd) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            if (fileType(fd, arena) != linux_h.S_IFIFO()) {
-                throw new FileSystemException(path.toString(), null, "is no longer a FIFO");
-            }
-        } catch (IOException | RuntimeException e) {
-            Syscalls.close(fd);
-            throw e;
-        }
-        return fd;
     }
 
     @Override

@@ -41,48 +41,36 @@ final class StickyCreateCheck {
     }
 
     /**
-     * {@link #mayReopen(int, MemorySegment, Path, int)} for a caller that has not {@code fstat}ed {@code object}.
-     */
-    static boolean mayReopen(int object, Path path, int flags) throws SyscallException {
-        if ((flags & linux_h.O_CREAT()) == 0) return true;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = stat.allocate(arena);
-            try {
-                Syscalls.fstat(object, st);
-            } catch (SyscallException e) {
-                return false;
-            }
-            return mayReopen(object, st, path, flags);
-        }
-    }
-
-    /**
-     * Whether {@code object}, the {@code O_PATH} fd of what {@code path} named when it was looked up, may be reopened
-     * through {@code /proc/self/fd} with {@code flags}, as far as the sticky-directory rule goes.
+     * Whether what {@code held} holds, looked up as {@code path}, may be reopened through {@code /proc/self/fd} with
+     * {@code flags}, as far as the sticky-directory rule goes.
      *
-     * @param objectStat {@code object}'s {@code struct stat}
      * @return true if the rule lets the open of {@code path} through (always without {@code O_CREAT}, and for a file
-     *         of the caller's own, before any further system call); false if it cannot be told here without a race:
-     *         the caller then opens {@code path} itself, where the kernel applies the rule
+     *         of the caller's own, before any further system call but {@code geteuid}); false if it cannot be told
+     *         here without a race: the caller then opens {@code path} itself, where the kernel applies the rule
      * @throws SyscallException naming open, EACCES and {@code path}, where the kernel would refuse that open
      */
-    static boolean mayReopen(int object, MemorySegment objectStat, Path path, int flags) throws SyscallException {
+    static boolean mayReopen(HeldFile held, Path path, int flags) throws SyscallException {
         IntUnaryOperator levels = levelsForTest;
-        return mayReopen(object, objectStat, path, flags, levels != null ? levels : StickyCreateCheck::sysctlLevel);
+        return mayReopen(held.owner(), held.fileSystem(), held.inode(), held.type(), path, flags,
+                levels != null ? levels : StickyCreateCheck::sysctlLevel);
     }
 
     /** A test's levels for the checks its redirects make, instead of the machine's sysctls (never written). */
     static volatile IntUnaryOperator levelsForTest;
 
     /**
-     * {@link #mayReopen(int, MemorySegment, Path, int)} with the sysctl levels given by {@code levelOf} (the file
-     * type's {@code S_IFMT} bits to the level, -1 if unknown), so that a test can set them without touching the
-     * machine's.
+     * {@link #mayReopen(HeldFile, Path, int)} for the object whose {@code struct stat} is {@code objectStat}, with the
+     * sysctl levels given by {@code levelOf} (the file type's {@code S_IFMT} bits to the level, -1 if unknown), so
+     * that a test can set them without touching the machine's.
      */
-    static boolean mayReopen(int object, MemorySegment objectStat, Path path, int flags, IntUnaryOperator levelOf)
-            throws SyscallException {
+    static boolean mayReopen(MemorySegment objectStat, Path path, int flags, IntUnaryOperator levelOf) throws SyscallException {
+        return mayReopen(stat.st_uid(objectStat), stat.st_dev(objectStat), stat.st_ino(objectStat),
+                stat.st_mode(objectStat) & linux_h.S_IFMT(), path, flags, levelOf);
+    }
+
+    private static boolean mayReopen(int owner, long fileSystem, long inode, int type, Path path, int flags,
+                                     IntUnaryOperator levelOf) throws SyscallException {
         if ((flags & linux_h.O_CREAT()) == 0) return true;
-        int owner = stat.st_uid(objectStat);
         if (owner == Syscalls.geteuid()) return true;
         Path name = path.getFileName();
         if (name == null) return false;
@@ -97,12 +85,11 @@ final class StickyCreateCheck {
                     linux_h.O_PATH() | linux_h.O_NOFOLLOW() | linux_h.O_CLOEXEC(), 0);
             MemorySegment st = stat.allocate(arena);
             Syscalls.fstat(entry, st);
-            if (stat.st_dev(st) != stat.st_dev(objectStat) || stat.st_ino(st) != stat.st_ino(objectStat)) return false;
+            if (stat.st_dev(st) != fileSystem || stat.st_ino(st) != inode) return false;
             Syscalls.fstat(dir, st);
             int dirMode = stat.st_mode(st);
             int dirOwner = stat.st_uid(st);
             if ((dirMode & S_ISVTX) == 0 || owner == dirOwner) return true;
-            int type = stat.st_mode(objectStat) & linux_h.S_IFMT();
             int level = type == linux_h.S_IFREG() || type == linux_h.S_IFIFO() ? levelOf.applyAsInt(type) : 0;
             if (level < 0) return false;
             refused = refuses(type, dirMode, level);

@@ -133,7 +133,7 @@ class StickyCreateCheckTest {
                 Syscalls.fstat(named, st);
                 Files.move(file, dir.resolve("moved"));
                 Files.writeString(file, "");      // another file at the name, the caller's own
-                assertFalse(StickyCreateCheck.mayReopen(named, st, file, CREATE, type -> 2), "the name leads elsewhere now");
+                assertFalse(StickyCreateCheck.mayReopen(st, file, CREATE, type -> 2), "the name leads elsewhere now");
             } finally {
                 Syscalls.close(named);
             }
@@ -240,7 +240,7 @@ class StickyCreateCheckTest {
             try {
                 MemorySegment st = stat.allocate(arena);
                 Syscalls.fstat(named, st);
-                return StickyCreateCheck.mayReopen(named, st, file, flags, levelOf);
+                return StickyCreateCheck.mayReopen(st, file, flags, levelOf);
             } finally {
                 Syscalls.close(named);
             }
