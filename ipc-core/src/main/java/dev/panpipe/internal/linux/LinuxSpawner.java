@@ -228,8 +228,9 @@ public final class LinuxSpawner {
      *
      * <p>Most redirects are regular files (or /dev/null), whose open does not wait for anyone: those are opened here,
      * without a thread: about 19 µs for a file or /dev/null, against 5 µs for a plain open of the file (seven system
-     * calls for one: the lookup, the sticky-directory check, the open through {@code /proc} and the check that the
-     * file still has a name, at 1.3 to 8 µs each on this VM; a throwaway probe, pinned, 2026-12-06), and nothing
+     * calls for one, six since the sticky-directory check reuses the lookup's fstat: the lookup, that check, the open
+     * through {@code /proc} and the check that the file still has a name, at 1.3 to 8 µs each on this VM; a
+     * throwaway probe, pinned, 2026-12-06), and nothing
      * beside the 4 to 6 ms of a spawn. The path is looked up without being opened ({@code O_PATH}, following links
      * as the open does; a FIFO or a device is not opened by it) and what it names is opened through
      * {@code /proc/self/fd}, so a path replaced in between (by a FIFO, say) cannot slip in.
