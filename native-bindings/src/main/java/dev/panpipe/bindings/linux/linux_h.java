@@ -3280,6 +3280,64 @@ public class linux_h extends linux_h$shared {
         }
     }
 
+    private static class geteuid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            linux_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("geteuid").orElseThrow();
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static FunctionDescriptor geteuid$descriptor() {
+        return geteuid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static MethodHandle geteuid$handle() {
+        return geteuid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static MemorySegment geteuid$address() {
+        return geteuid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static int geteuid() {
+        var mh$ = geteuid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("geteuid");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class unlink {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             linux_h.C_INT,
