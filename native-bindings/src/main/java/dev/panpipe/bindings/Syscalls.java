@@ -132,13 +132,6 @@ public final class Syscalls {
     private static final class Sigaction { static final MethodHandle H = link(linux_h.sigaction$address(), linux_h.sigaction$descriptor()); }
     private static final class Tcgetpgrp { static final MethodHandle H = link(linux_h.tcgetpgrp$address(), linux_h.tcgetpgrp$descriptor()); }
     private static final class Tcsetpgrp { static final MethodHandle H = link(linux_h.tcsetpgrp$address(), linux_h.tcsetpgrp$descriptor()); }
-    /**
-     * {@code geteuid()}, which the filter list does not name yet (no jextract at hand when it was needed): linked by
-     * name with its descriptor typed in, {@code uid_t} being a 32-bit unsigned int on every Linux ABI (CLayoutTest
-     * checks its size). It cannot fail, so no errno is captured. Add it to the list at the next regeneration.
-     */
-    private static final class Geteuid { static final MethodHandle H = LINKER.downcallHandle(
-            SymbolLookup.loaderLookup().or(LINKER.defaultLookup()).find("geteuid").orElseThrow(), FunctionDescriptor.of(C_INT)); }
     /** {@code syscall(nr, a, b, c, d)}: four arguments, 0 where a call takes fewer (the kernel ignores those). */
     private static final class Syscall4 { static final MethodHandle H = LINKER.downcallHandle(linux_h.syscall.address(),
             FunctionDescriptor.of(C_LONG, C_LONG, C_LONG, C_LONG, C_LONG, C_LONG), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1)); }
@@ -1056,10 +1049,11 @@ public final class Syscalls {
     /**
      * {@code geteuid()}: the effective uid, as an int ({@code uid_t} is unsigned; compare it as it comes with
      * {@code st_uid}). Cannot fail. The kernel checks file access against the fs uid, which follows the effective
-     * uid unless {@code setfsuid} set it apart, which nothing in a JVM does.
+     * uid unless {@code setfsuid} set it apart, which nothing in a JVM does. jextract's own handle, like
+     * {@link #getpid}'s: a call that cannot fail needs no errno captured.
      */
     public static int geteuid() {
-        try { return (int) Geteuid.H.invokeExact(); } catch (Throwable t) { throw unchecked(t); }
+        return linux_h.geteuid();
     }
 
     /** {@code getpid()}; cannot fail. */

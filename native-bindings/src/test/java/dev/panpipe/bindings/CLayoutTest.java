@@ -85,7 +85,7 @@ class CLayoutTest {
         m.put("offsetof(struct rlimit, rlim_cur)", rlimit.rlim_cur$offset());
         m.put("offsetof(struct rlimit, rlim_max)", rlimit.rlim_max$offset());
         m.put("sizeof(pid_t)", linux_h.C_INT.byteSize());
-        m.put("sizeof(uid_t)", linux_h.C_INT.byteSize());     // Syscalls.geteuid's descriptor is typed in
+        m.put("sizeof(uid_t)", linux_h.C_INT.byteSize());     // the int linux_h.geteuid() returns
         m.put("sizeof(struct timespec)", timespec.sizeof());
         // ---- constants ----
         m.put("O_CLOEXEC", (long) linux_h.O_CLOEXEC());
