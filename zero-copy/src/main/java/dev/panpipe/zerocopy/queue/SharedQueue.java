@@ -1104,8 +1104,12 @@ public final class SharedQueue implements AutoCloseable {
         // has given the slot to the next lap.
         if ((long) LONG.getAcquire(seg, slot + SEQUENCE) != seq) return false;
         // Before the claim names this process: the dead claimer's record would pass for this one's start time then.
-        // A compare-and-set, so that a record written since by a later claim (this look was late) stays.
-        LONG.compareAndSet(seg, slot + CLAIMER_START, record, startRecord(seq - capacity, UNKNOWN_START));
+        // A compare-and-set, so that a record written since by a later claim (this look was late) stays. If it
+        // fails, give up this look: the record changed since it was read, by a later claim or by the dead claimer
+        // itself, which stored it after that read and died before the judgment; taking the claim over regardless
+        // left that record, tagged for this sequence, under a claim naming this live process, and another survivor
+        // then judged this process by the dead one's start time and took the claim from under it.
+        if (!LONG.compareAndSet(seg, slot + CLAIMER_START, record, startRecord(seq - capacity, UNKNOWN_START))) return false;
         if (!LONG.compareAndSet(seg, slot + role, claim, claimWord(p, Processes.SELF))) return false;   // another survivor won
         if (role == WRITER) {
             INT.set(seg, slot + LENGTH, ABANDONED);

@@ -3,6 +3,8 @@ package dev.panpipe.zerocopy.queue;
 import dev.panpipe.zerocopy.Mappings;
 import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
+import dev.panpipe.zerocopy.internal.Processes;
+import dev.panpipe.zerocopy.internal.SharedRegion;
 import dev.panpipe.zerocopy.ThisJvm;
 import dev.panpipe.zerocopy.shared.SharedHeaderException;
 import dev.panpipe.zerocopy.shared.SharedIntArray;
@@ -26,6 +28,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -439,6 +443,69 @@ class SharedQueueTest {
             assertEquals(max, attached.maxMessageSize());
             assertTrue(q.offerLong(42));
             assertEquals(OptionalLong.of(42), attached.pollLong(Duration.ZERO));
+        }
+    }
+
+    /**
+     * A claimer stores its start time just after its claim. A survivor that read the record before that store
+     * (so judged the claimer by its pid alone) and found it dead after it (it stored, then died) saw its reset of
+     * the record fail, and took the claim over all the same: the slot then held a claim naming the survivor under
+     * the dead claimer's record, tagged for the slot's live sequence, so that any other survivor (a thread of the
+     * same process included) looking before the first one finished judged it, alive, by the dead one's start
+     * time, took its claim, and the first one's store of ABANDONED could land on the next lap's message. Here a
+     * thread plays the dead claimer's late store (a compare-and-set from the record the survivor read, so it never
+     * lands after the survivor's reset) while a producer finds the queue full and looks; a claim taken over must
+     * never sit under that record.
+     */
+    @Test
+    void shouldNeverTakeAClaimOverWhileTheDeadClaimersLateRecordStands() throws Exception {
+        int dead = 4_000_000;                                   // above pid_max: no process has it
+        int deadStart = (int) Processes.SELF_START_TIME + 12345;
+        long slot0 = QueueLayout.SLOTS_OFFSET;
+        long slot1 = slot0 + QueueLayout.slotSize(8);
+        long before = QueueLayout.startRecord(-1, (int) Processes.SELF_START_TIME);   // the reader of a lap ago's
+        long late = QueueLayout.startRecord(0, deadStart);                            // the dead writer's of position 0
+        int trials = 2000;
+        try (SharedQueue q = SharedQueue.create("late-record", 2, 8); SharedMemory other = Mappings.second(q.nativeHandle());
+             SharedRegion.StretchedSlices slices = SharedRegion.stretchSlices(Duration.ZERO)) {   // look at every call
+            MemorySegment seg = other.segment();
+            // position 1 written and not read, so a producer at the tail (2) finds the queue full behind position 0
+            seg.set(ValueLayout.JAVA_LONG, slot1 + QueueLayout.SEQUENCE, 2L);
+            seg.set(ValueLayout.JAVA_LONG, slot1 + QueueLayout.WRITER, QueueLayout.claimWord(1, Processes.SELF));
+            seg.set(ValueLayout.JAVA_INT, slot1 + QueueLayout.LENGTH, 8);
+            AtomicInteger go = new AtomicInteger(-1);
+            AtomicInteger done = new AtomicInteger(-1);
+            Thread claimer = Thread.ofPlatform().start(() -> {
+                for (int t = 0; t < trials; t++) {
+                    while (go.get() < t) Thread.onSpinWait();
+                    long until = System.nanoTime() + ThreadLocalRandom.current().nextLong(20_000);
+                    while (System.nanoTime() < until) Thread.onSpinWait();
+                    SharedRegion.LONG.compareAndSet(seg, slot0 + QueueLayout.CLAIMER_START, before, late);
+                    done.set(t);
+                }
+            });
+            int takenUnderIt = 0;
+            try {
+                for (int t = 0; t < trials; t++) {
+                    // position 0 claimed by the writer that is about to store its record and die
+                    seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.SEQUENCE, 0L);
+                    seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.WRITER, QueueLayout.claimWord(0, dead));
+                    seg.set(ValueLayout.JAVA_LONG, slot0 + QueueLayout.CLAIMER_START, before);
+                    seg.set(ValueLayout.JAVA_LONG, QueueLayout.HEAD_OFFSET, 0L);
+                    seg.set(ValueLayout.JAVA_LONG, QueueLayout.TAIL_OFFSET, 2L);
+                    go.set(t);
+                    assertFalse(q.offerLong(7), "full either way: position 1 is not read");
+                    while (done.get() < t) Thread.onSpinWait();
+                    long claim = seg.get(ValueLayout.JAVA_LONG, slot0 + QueueLayout.WRITER);
+                    long record = seg.get(ValueLayout.JAVA_LONG, slot0 + QueueLayout.CLAIMER_START);
+                    if (QueueLayout.claimedPid(claim) != dead && record == late) takenUnderIt++;
+                }
+            } finally {
+                go.set(trials);
+                claimer.join();
+            }
+            assertEquals(0, takenUnderIt, "trials of " + trials + " in which the claim was taken over under the dead claimer's record");
+            assertTrue(q.reclaimed() > 0, "the dead writer's slot is taken back");
         }
     }
 
