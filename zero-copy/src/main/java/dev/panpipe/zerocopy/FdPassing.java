@@ -30,6 +30,15 @@ import java.lang.foreign.ValueLayout;
 public final class FdPassing {
     private static final long CMSG_HEADER = cmsghdr.sizeof();                 // CMSG_LEN(0)
     private static final long CMSG_SPACE_ONE_INT = align8(CMSG_HEADER + Integer.BYTES);
+    /** {@code SCM_PIDFD} (Linux 6.5): the sender's pidfd, installed in the receiver when it set SO_PASSPIDFD. */
+    private static final int SCM_PIDFD = 4;
+    /**
+     * The receiver's control buffer: the kernel writes what the receiving socket's options ask for ahead of the
+     * fds (SO_PASSCRED: a 12-byte {@code struct ucred}) and after them (SO_PASSPIDFD: one more fd), so room
+     * for those as well as for two fds sent. With room for SCM_RIGHTS alone, credentials filled it and the
+     * kernel dropped the fd sent, every time.
+     */
+    private static final long CONTROL_SPACE = align8(CMSG_HEADER + 12) + align8(CMSG_HEADER + 2L * Integer.BYTES) + CMSG_SPACE_ONE_INT;
 
     private FdPassing() {
     }
@@ -69,28 +78,47 @@ public final class FdPassing {
     public static int receive(int socketFd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment byteBuf = arena.allocate(1);
-            MemorySegment control = arena.allocate(CMSG_SPACE_ONE_INT, 8);
+            MemorySegment control = arena.allocate(CONTROL_SPACE, 8);
             MemorySegment msg = message(arena, byteBuf, control);
             long got;
             do {
                 got = Syscalls.recvmsg(socketFd, msg, linux_h.MSG_CMSG_CLOEXEC());
                 if (got == Syscalls.WOULD_BLOCK) await(socketFd, linux_h.POLLIN());   // a non-blocking socket, nothing yet
             } while (got == Syscalls.WOULD_BLOCK);
-            if (got == 0) throw new EOFException("the peer closed the socket before sending an fd");
             long controlLength = msghdr.msg_controllen(msg);
-            boolean rights = controlLength >= CMSG_HEADER + Integer.BYTES
-                    && cmsghdr.cmsg_level(control) == linux_h.SOL_SOCKET()
-                    && cmsghdr.cmsg_type(control) == linux_h.SCM_RIGHTS();
-            // The kernel installs every fd the buffer has room for before it says what did not fit: the room
-            // for one int is padded to 8 bytes, so a message of two fds arrives whole, and one of three or
-            // more arrives cut (MSG_CTRUNC) with two installed. Whatever arrived is this process's to close.
-            int installed = rights ? (int) ((Math.min(cmsghdr.cmsg_len(control), controlLength) - CMSG_HEADER) / Integer.BYTES) : 0;
             boolean truncated = (msghdr.msg_flags(msg) & linux_h.MSG_CTRUNC()) != 0;
-            if (installed == 1 && !truncated) return control.get(ValueLayout.JAVA_INT, CMSG_HEADER);
-            for (int i = 0; i < installed; i++) closeQuietly(control.get(ValueLayout.JAVA_INT, CMSG_HEADER + (long) Integer.BYTES * i));
-            if (truncated && installed == 0) {
-                // The buffer has room for two fds, so a cut with none installed means the kernel could not
-                // install even the first: this process has no free fd (recvmsg does not fail for it, it
+            // Every fd the kernel installed is this process's to close, whatever else is wrong with the message:
+            // those of SCM_RIGHTS (all it had room for: a message of more fds than fit arrives cut, MSG_CTRUNC)
+            // and a pidfd of SCM_PIDFD. A datagram or seqpacket peer may send them with no data byte, so even a
+            // recvmsg that returned 0 is looked at before it is taken for the end of the stream.
+            int[] fds = new int[(int) (CONTROL_SPACE / Integer.BYTES)];
+            int installed = 0;
+            boolean rights = false;
+            for (long at = 0; at + CMSG_HEADER <= controlLength; ) {
+                MemorySegment cmsg = control.asSlice(at);
+                long length = cmsghdr.cmsg_len(cmsg);
+                if (length < CMSG_HEADER) break;
+                long end = Math.min(at + length, controlLength);
+                int type = cmsghdr.cmsg_type(cmsg);
+                if (cmsghdr.cmsg_level(cmsg) == linux_h.SOL_SOCKET() && (type == linux_h.SCM_RIGHTS() || type == SCM_PIDFD)) {
+                    for (long i = at + CMSG_HEADER; i + Integer.BYTES <= end; i += Integer.BYTES) {
+                        int fd = control.get(ValueLayout.JAVA_INT, i);
+                        if (type == linux_h.SCM_RIGHTS()) {
+                            rights = true;
+                            fds[installed++] = fd;
+                        } else if (fd >= 0) {
+                            closeQuietly(fd);   // a pidfd nobody asked this call for (negative: the kernel's error)
+                        }
+                    }
+                }
+                at += align8(length);
+            }
+            if (got == 0 && controlLength == 0 && !truncated) throw new EOFException("the peer closed the socket before sending an fd");
+            if (installed == 1 && !truncated) return fds[0];
+            for (int i = 0; i < installed; i++) closeQuietly(fds[i]);
+            if (truncated && !rights) {
+                // The buffer has room for two fds after credentials, so a cut with none installed means the kernel
+                // could not install even the first: this process has no free fd (recvmsg does not fail for it, it
                 // drops the fd and sets MSG_CTRUNC). The sent fd is lost; the caller needs to know why.
                 throw SyscallException.of("recvmsg", "SCM_RIGHTS: no free fd to receive into, the fd sent was dropped", Errno.EMFILE);
             }

@@ -3,6 +3,7 @@ package dev.panpipe.zerocopy;
 import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.cmsghdr;
 import dev.panpipe.bindings.linux.linux_h;
+import dev.panpipe.bindings.linux.msghdr;
 import dev.panpipe.internal.linux.LinuxSockets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -11,8 +12,11 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -31,9 +35,9 @@ import static org.junit.jupiter.api.Assertions.*;
 class FdPassingTest {
     @Test
     void shouldCloseEveryFdOfAMessageThatCarriesMoreThanOne() throws Exception {
-        // Two fit the receiver's buffer (one int, padded to 8 bytes) and arrive whole; three or more arrive cut
-        // (MSG_CTRUNC) with two installed. Either way they used to stay open, one returned as if it were all.
-        for (int count : new int[]{2, 3, 5}) {
+        // Up to 16 fit the receiver's buffer (room for credentials, two fds and a pidfd) and arrive whole; 17 or
+        // more arrive cut (MSG_CTRUNC) with 16 installed. Either way they used to stay open, one returned as if it were all.
+        for (int count : new int[]{2, 3, 5, 17}) {
             int[] sockets = LinuxSockets.socketpair();
             try (SharedMemory shm = SharedMemory.create("many", 4096)) {
                 int[] fds = new int[count];
@@ -60,6 +64,64 @@ class FdPassingTest {
         } finally {
             Syscalls.close(sockets[0]);
             Syscalls.close(sockets[1]);
+        }
+    }
+
+    /**
+     * A datagram or seqpacket peer may send an fd with no data byte: recvmsg returns 0 with the fd installed.
+     * receive took that 0 for the end of the stream and threw EOFException, leaving the installed fd open.
+     */
+    @Test
+    void shouldNotTakeAnEmptyMessageThatCarriesAnFdForTheEndOfTheStream() throws Exception {
+        int[] sockets = seqpacketPair();
+        try (SharedMemory shm = SharedMemory.create("empty", 4096)) {
+            shm.segment().set(ValueLayout.JAVA_LONG, 0, 7L);
+            sendRaw(sockets[0], new int[]{(int) shm.nativeHandle()}, 0);
+            try (SharedMemory received = SharedMemory.map(FdPassing.receive(sockets[1]))) {
+                assertEquals(7L, received.segment().get(ValueLayout.JAVA_LONG, 0), "the fd that came is the shared memory's");
+            }
+            Syscalls.close(sockets[0]);
+            sockets[0] = -1;
+            assertThrows(EOFException.class, () -> FdPassing.receive(sockets[1]), "the peer's close is still the end");
+        } finally {
+            if (sockets[0] >= 0) Syscalls.close(sockets[0]);
+            Syscalls.close(sockets[1]);
+        }
+    }
+
+    /**
+     * A receiving socket with SO_PASSCRED (a server that checks its peers' credentials) gets an
+     * SCM_CREDENTIALS message ahead of SCM_RIGHTS. The control buffer had room for SCM_RIGHTS alone: the
+     * credentials filled it, the kernel dropped the fd sent, and receive blamed EMFILE, every time.
+     */
+    @Test
+    void shouldReceiveAnFdOnASocketThatAlsoPassesCredentials() throws Throwable {
+        int[] sockets = LinuxSockets.socketpair();
+        try (SharedMemory shm = SharedMemory.create("creds", 4096); Arena arena = Arena.ofConfined()) {
+            MemorySegment on = arena.allocateFrom(ValueLayout.JAVA_INT, 1);
+            MethodHandle setsockopt = Linker.nativeLinker().downcallHandle(
+                    Linker.nativeLinker().defaultLookup().find("setsockopt").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            assertEquals(0, (int) setsockopt.invokeExact(sockets[1], linux_h.SOL_SOCKET(), SO_PASSCRED, on, Integer.BYTES));
+            shm.segment().set(ValueLayout.JAVA_LONG, 0, 9L);
+            FdPassing.send(sockets[0], (int) shm.nativeHandle());
+            try (SharedMemory received = SharedMemory.map(FdPassing.receive(sockets[1]))) {
+                assertEquals(9L, received.segment().get(ValueLayout.JAVA_LONG, 0), "the fd that came is the shared memory's");
+            }
+        } finally {
+            Syscalls.close(sockets[0]);
+            Syscalls.close(sockets[1]);
+        }
+    }
+
+    private static final int SO_PASSCRED = 16;
+
+    private static int[] seqpacketPair() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sv = arena.allocate(ValueLayout.JAVA_INT, 2);
+            Syscalls.socketpair(linux_h.AF_UNIX(), linux_h.SOCK_SEQPACKET() | linux_h.SOCK_CLOEXEC(), 0, sv);
+            return new int[]{sv.getAtIndex(ValueLayout.JAVA_INT, 0), sv.getAtIndex(ValueLayout.JAVA_INT, 1)};
         }
     }
 
@@ -131,6 +193,11 @@ class FdPassingTest {
 
     /** One byte with {@code fds} as SCM_RIGHTS (no control message for none), as a peer of any kind may send. */
     private static void sendRaw(int socket, int[] fds) throws IOException {
+        sendRaw(socket, fds, 1);
+    }
+
+    /** {@code dataBytes} (0 or 1) with {@code fds}: a datagram or seqpacket peer may send control data alone. */
+    private static void sendRaw(int socket, int[] fds, int dataBytes) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment data = arena.allocate(1);
             data.set(ValueLayout.JAVA_BYTE, 0, (byte) 'F');
@@ -144,7 +211,8 @@ class FdPassingTest {
                 for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, cmsghdr.sizeof() + 4L * i, fds[i]);
             }
             MemorySegment msg = FdPassing.message(arena, data, control);
-            assertEquals(1, Syscalls.sendmsg(socket, msg, linux_h.MSG_NOSIGNAL()));
+            msghdr.msg_iovlen(msg, dataBytes);
+            assertEquals(dataBytes, Syscalls.sendmsg(socket, msg, linux_h.MSG_NOSIGNAL()));
         }
     }
 }
