@@ -126,6 +126,12 @@ public final class SharedLock implements AutoCloseable {
     static final long SIZE = 64;
     static final long WORD = 0;
     static final long RECOVERIES = 4;
+    /**
+     * The owner record, one 64-bit word written and read whole: the owner's pid in the low 32 bits (the int at
+     * this offset, little-endian), and above it the low 32 bits of its start time plus one (0: unknown). A
+     * waiter that read the pid and the start time from two fields could pair one owner's pid with the next
+     * one's start time while the lock changed hands, and take the lock from a live owner.
+     */
     static final long OWNER_PID = 8;
     static final long OWNER_START_TIME = 16;
     /**
@@ -139,6 +145,11 @@ public final class SharedLock implements AutoCloseable {
     /** Bit 30: a thread of the process the word names is taking it over from an earlier process with that pid. */
     private static final int TAKING_OVER = 0x4000_0000;
     private static final int SPIN_TRIES = 100;
+    /** The bits of a start time that the owner record keeps. */
+    private static final long RECORDED_START_BITS = 0xffff_ffffL;
+    /** This process's owner record (see {@link #OWNER_PID}). */
+    private static final long SELF_RECORD = (Processes.SELF_START_TIME < 0 ? 0L : ((Processes.SELF_START_TIME + 1) & RECORDED_START_BITS) << 32)
+            | (Processes.SELF & 0xffff_ffffL);
 
     private final SharedRegion region;
     private final boolean ownsRegion;
@@ -243,7 +254,7 @@ public final class SharedLock implements AutoCloseable {
             // Both before the word is released: the next holder, of this handle or another, writes them next.
             holder = null;
             LONG.setOpaque(segment, word - WORD + OWNER_THREAD, 0L);
-            INT.setRelease(segment, word - WORD + OWNER_PID, 0);
+            LONG.setRelease(segment, word - WORD + OWNER_PID, 0L);
             for (;;) {
                 int v = (int) INT.getVolatile(segment, word);
                 if ((v & Processes.PID_MASK) != Processes.SELF) {
@@ -378,7 +389,7 @@ public final class SharedLock implements AutoCloseable {
         // acquire (heldElsewhereBy) sees this thread id or a later one, never an earlier process's.
         LONG.setOpaque(segment, base + OWNER_THREAD, me.threadId());
         LONG.setRelease(segment, base + OWNER_START_TIME, Processes.SELF_START_TIME);
-        INT.setRelease(segment, base + OWNER_PID, Processes.SELF);
+        LONG.setRelease(segment, base + OWNER_PID, SELF_RECORD);
     }
 
     /**
@@ -393,10 +404,11 @@ public final class SharedLock implements AutoCloseable {
         if (pid == 0) return true;
         if (pid == Processes.SELF) return false;
         if ((v & TAKING_OVER) != 0) return Processes.hasEnded(pid);
-        long base = word - WORD;
-        boolean recorded = (int) INT.getAcquire(segment, base + OWNER_PID) == pid;
-        long startTime = recorded ? (long) LONG.getOpaque(segment, base + OWNER_START_TIME) : -1;
-        return Processes.hasEnded(pid, startTime);
+        // One read: the pid and the start time beside it are those of one process, the one that wrote them.
+        long record = (long) LONG.getAcquire(segment, word - WORD + OWNER_PID);
+        long startBits = record >>> 32;
+        long startTime = (int) record == pid && startBits != 0 ? startBits - 1 : -1;
+        return Processes.hasEnded(pid, startTime, RECORDED_START_BITS);
     }
 
     /**

@@ -6,10 +6,12 @@ import dev.panpipe.zerocopy.NoLeaks;
 import dev.panpipe.zerocopy.SharedMemory;
 import dev.panpipe.zerocopy.ThisJvm;
 import dev.panpipe.zerocopy.internal.Processes;
+import dev.panpipe.zerocopy.internal.SharedRegion;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +20,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -152,12 +155,13 @@ class SharedLockTest {
             assertTrue(startTime > 0, "start time of " + pid);
             long base = BlockLayout.LOCK_OFFSET;
             other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, startTime);
-            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.OWNER_PID, pid);
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_PID, record(pid, startTime));
             other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, pid);
             // 120 ms: past a waiter's first look at the owner, 50 ms into the wait
             assertFalse(lock.tryLock(Duration.ofMillis(120)), "held by a live owner");
             assertEquals(pid, lock.ownerPid());
             other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, startTime - 1);
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_PID, record(pid, startTime - 1));
             LockOwnerDiedException e = assertThrows(LockOwnerDiedException.class, () -> lock.tryLock(Duration.ofSeconds(5)));
             assertEquals(pid, e.ownerPid());
             assertTrue(lock.isHeldByCurrentThread());
@@ -165,6 +169,70 @@ class SharedLockTest {
             assertEquals(1, lock.recoveries());
             assertTrue(sleeper.isAlive(), "the process with the recycled pid is left alone");
         }
+    }
+
+    /**
+     * A waiter that looks at the owner reads the record's pid and start time one after the other, while the lock
+     * changes hands between two live processes: B (holding), D, and B again, which takes it from a wait (so the
+     * word is B|W, as the waiter last saw it). A waiter that read B's pid before the hand-over and D's start
+     * time after it took live B for a recycled pid, and the compare-and-set from B|W took the lock from B: held
+     * twice, a LockOwnerDiedException with no owner dead. Here another thread plays B and D (two live processes'
+     * pids and start times) through a second mapping, as fast as it can; the waiter looks at every round.
+     */
+    @Test
+    void shouldNeverTakeOverFromALiveOwnerWhileTheLockChangesHands() throws Exception {
+        try (SharedLock lock = SharedLock.create("hand-over"); SharedMemory other = Mappings.second(lock.nativeHandle());
+             Subprocess d = Subprocess.builder(List.of("sleep", "30")).destroyGrace(Duration.ofMillis(100)).start()) {
+            Thread.sleep(30);   // another clock tick: B's start time differs from D's
+            try (Subprocess b = Subprocess.builder(List.of("sleep", "30")).destroyGrace(Duration.ofMillis(100)).start()) {
+                int pidB = (int) b.pid();
+                int pidD = (int) d.pid();
+                long startB = Processes.startTime(pidB);
+                long startD = Processes.startTime(pidD);
+                assertTrue(startB > 0 && startD > 0 && startB != startD, "start times " + startB + ", " + startD);
+                MemorySegment m = other.segment();
+                long base = BlockLayout.LOCK_OFFSET;
+                int w = 0x8000_0000;
+                m.set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, startB);
+                m.set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_PID, record(pidB, startB));
+                m.set(ValueLayout.JAVA_INT, base + SharedLock.WORD, pidB | w);
+                AtomicBoolean stop = new AtomicBoolean();
+                AtomicBoolean stolen = new AtomicBoolean();
+                Thread handOver = Thread.ofPlatform().start(() -> {
+                    while (!stop.get()) {
+                        // B unlocks and D takes it (the waiter does not see the word at 0 between), D writes its record ...
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_PID, 0L);
+                        if (!SharedRegion.INT.compareAndSet(m, base + SharedLock.WORD, pidB | w, pidD | w)) break;
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_START_TIME, startD);
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_PID, record(pidD, startD));
+                        // ... D unlocks and B takes it after a wait, then writes its record
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_PID, 0L);
+                        if (!SharedRegion.INT.compareAndSet(m, base + SharedLock.WORD, pidD | w, pidB | w)) break;
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_START_TIME, startB);
+                        SharedRegion.LONG.setRelease(m, base + SharedLock.OWNER_PID, record(pidB, startB));
+                    }
+                    stolen.set(!stop.get());
+                });
+                boolean got;
+                try (SharedRegion.StretchedSlices everyRound = SharedRegion.stretchSlices(Duration.ofNanos(1))) {
+                    got = lock.tryLock(Duration.ofSeconds(5));
+                } catch (LockOwnerDiedException e) {
+                    got = true;
+                    lock.unlock();
+                    assertTrue(false, "took the lock from a live owner: " + e.getMessage());
+                } finally {
+                    stop.set(true);
+                    handOver.join();
+                }
+                assertFalse(got, "B and D hold it by turns all along");
+                assertFalse(stolen.get(), "the lock word was taken from them");
+            }
+        }
+    }
+
+    /** The owner record as the lock writes it at OWNER_PID: the pid, and above it the low 32 bits of start time + 1. */
+    private static long record(int pid, long startTime) {
+        return ((startTime + 1) & 0xffff_ffffL) << 32 | (pid & 0xffff_ffffL);
     }
 
     /**
