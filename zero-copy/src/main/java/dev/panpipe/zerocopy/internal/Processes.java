@@ -5,11 +5,10 @@ import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.pollfd;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Who this process is, and whether another one is still alive: what the shared lock and queue record as
@@ -19,10 +18,27 @@ import java.nio.file.Path;
  * by the reader's) and, where it helps to tell
  * a recycled pid from the original owner, by its start time ({@code /proc/PID/stat} field 22, clock ticks
  * after boot), which no two processes with the same pid can share.
+ *
+ * <p>Asking allocates nothing: a survivor waiting behind a live claimer in another process asks every few tens
+ * of milliseconds for as long as it waits, and a {@code Files.readString} of {@code /proc/PID/stat} with its
+ * split was about 12 KB a look. The buffers are made once and shared under a lock; a look takes a few
+ * microseconds, and waiters look at most every few milliseconds.
  */
 public final class Processes {
     /** The largest pid Linux hands out ({@code PID_MAX_LIMIT}, 2^22), far below the 30 bits a lock word keeps for it. */
     public static final int PID_MASK = 0x3fff_ffff;
+
+    /** Guards the buffers below, which every look shares. */
+    private static final ReentrantLock SCRATCH = new ReentrantLock();
+    /** One {@code struct pollfd}, for a pidfd. */
+    private static final MemorySegment POLL_FD = Arena.global().allocate(pollfd.layout());
+    /** {@code "/proc/" + pid + "/stat"}, NUL-terminated: 6 + 10 digits + 6 bytes at most. */
+    private static final MemorySegment STAT_PATH = Arena.global().allocate(32);
+    /**
+     * What is read of {@code /proc/PID/stat}: its first 21 fields take at most about 440 bytes (a 15-byte comm
+     * in parentheses, 20 numbers of at most 20 digits each), and the line's end is not needed.
+     */
+    private static final MemorySegment STAT = Arena.global().allocate(512);
 
     /** This process's pid. */
     public static final int SELF = Syscalls.getpid();
@@ -53,14 +69,16 @@ public final class Processes {
             if (e.errno() == linux_h.ENOSYS() || e.errno() == linux_h.EPERM()) return killSaysGone(pid);
             return false;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment fds = pollfd.allocate(arena);
-            pollfd.fd(fds, pidfd);
-            pollfd.events(fds, (short) linux_h.POLLIN());
-            return Syscalls.poll(fds, 1, 0) == 1;            // a pidfd is readable once its process has exited
+        SCRATCH.lock();
+        try {
+            pollfd.fd(POLL_FD, pidfd);
+            pollfd.events(POLL_FD, (short) linux_h.POLLIN());
+            pollfd.revents(POLL_FD, (short) 0);
+            return Syscalls.poll(POLL_FD, 1, 0) == 1;        // a pidfd is readable once its process has exited
         } catch (SyscallException e) {
             return false;
         } finally {
+            SCRATCH.unlock();
             try {
                 Syscalls.close(pidfd);
             } catch (SyscallException ignored) {
@@ -104,14 +122,70 @@ public final class Processes {
 
     /** Field 22 of {@code /proc/PID/stat}, or -1 if it cannot be read. */
     public static long startTime(int pid) {
+        if (pid <= 0) return -1;
+        SCRATCH.lock();
         try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count from the last ')'.
-            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return Long.parseLong(fields[22 - 3]);
-        } catch (IOException | RuntimeException e) {    // gone, or not readable (hidepid): cannot tell
-            return -1;
+            int fd;
+            try {
+                fd = Syscalls.open(statPath(pid), linux_h.O_RDONLY() | linux_h.O_CLOEXEC(), 0);
+            } catch (SyscallException e) {          // gone, or not readable (hidepid): cannot tell
+                return -1;
+            }
+            long n;
+            try {
+                n = Syscalls.read(fd, STAT, STAT.byteSize());
+            } catch (SyscallException e) {
+                return -1;
+            } finally {
+                try {
+                    Syscalls.close(fd);
+                } catch (SyscallException ignored) {
+                    // close releases the fd even when it reports an error
+                }
+            }
+            return n > 0 ? field22(STAT, n) : -1;
+        } finally {
+            SCRATCH.unlock();
         }
+    }
+
+    /** Writes {@code "/proc/PID/stat"} into {@link #STAT_PATH}, digit by digit (no String). */
+    private static MemorySegment statPath(int pid) {
+        int at = 0;
+        for (int i = 0; i < 6; i++) STAT_PATH.set(ValueLayout.JAVA_BYTE, at++, (byte) "/proc/".charAt(i));
+        int digits = 1;
+        for (int p = pid; p >= 10; p /= 10) digits++;
+        for (int i = digits - 1, p = pid; i >= 0; i--, p /= 10) STAT_PATH.set(ValueLayout.JAVA_BYTE, at + i, (byte) ('0' + p % 10));
+        at += digits;
+        for (int i = 0; i < 5; i++) STAT_PATH.set(ValueLayout.JAVA_BYTE, at++, (byte) "/stat".charAt(i));
+        STAT_PATH.set(ValueLayout.JAVA_BYTE, at, (byte) 0);
+        return STAT_PATH;
+    }
+
+    /**
+     * Field 22 (start time) of the first {@code length} bytes of a {@code /proc/PID/stat} line, or -1 if they do
+     * not hold it whole. The line is "pid (comm) state ppid ...", and comm may hold spaces and parentheses, so
+     * the fields are counted from the last ')': field 3 (state) starts two bytes after it.
+     */
+    static long field22(MemorySegment line, long length) {
+        long close = -1;
+        for (long i = 0; i < length; i++) if (line.get(ValueLayout.JAVA_BYTE, i) == ')') close = i;
+        if (close < 0) return -1;
+        long i = close + 2;
+        for (int field = 3; field < 22; i++) {                   // skip fields 3..21: past their spaces
+            if (i >= length) return -1;
+            if (line.get(ValueLayout.JAVA_BYTE, i) == ' ') field++;
+        }
+        long value = 0;
+        int digits = 0;
+        for (; i < length; i++, digits++) {
+            byte b = line.get(ValueLayout.JAVA_BYTE, i);
+            if (b < '0' || b > '9') break;
+            if (digits == 18) return -1;                           // no tick count is this long: not a stat line
+            value = value * 10 + (b - '0');
+        }
+        // A number cut off by the end of what was read is not whole: it must be followed by its space.
+        return digits > 0 && i < length ? value : -1;
     }
 
     private static boolean killSaysGone(int pid) {
