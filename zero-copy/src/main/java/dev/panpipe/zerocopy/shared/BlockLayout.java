@@ -20,7 +20,7 @@ import java.lang.foreign.ValueLayout;
  *  |                    ... name, 40 bytes in all                 |
  *  +--------------------------------------------------------------+  64
  *  | lock: word | recoveries | owner pid, start | owner start time |
- *  |       owner thread (Java thread id) ... reserved to one line   |
+ *  |       owner thread (pid, thread id) ... reserved to one line  |
  *  +--------------------------------------------------------------+ 128
  *  | data: length x element size, naturally aligned               |
  *  +--------------------------------------------------------------+

@@ -135,11 +135,16 @@ public final class SharedLock implements AutoCloseable {
     static final long OWNER_PID = 8;
     static final long OWNER_START_TIME = 16;
     /**
-     * The holder's {@link Thread#threadId()}: meaningful only to threads of the owner's own process, which
-     * read it to tell "I hold it through another handle" (a deadlock if it waited) from "another thread of
-     * my process holds it" (wait). 0 while free.
+     * The holder's thread, {@link #threadRecord}: its process's pid above its {@link Thread#threadId()}. Read only
+     * by threads of the owner's own process, to tell "I hold it through another handle" (a deadlock if it waited)
+     * from "another thread of my process holds it" (wait). The pid is there because thread ids repeat across
+     * JVMs (each counts from 1): a thread of another process with the reader's id, taking the lock just after a
+     * thread of the reader's process let it go, wrote the bare id beside the reader's start time (not yet
+     * rewritten), and the reader refused itself a lock it did not hold. 0 while free.
      */
     static final long OWNER_THREAD = 24;
+    /** Bits of a thread id that {@link #threadRecord} keeps: 2^42 ids, more than a JVM hands out in years. */
+    private static final int THREAD_ID_BITS = 42;
 
     private static final int WAITERS = 0x8000_0000;
     /** Bit 30: a thread of the process the word names is taking it over from an earlier process with that pid. */
@@ -387,7 +392,7 @@ public final class SharedLock implements AutoCloseable {
         long base = word - WORD;
         // Thread first, then start time with release: a thread that reads this process's start time with
         // acquire (heldElsewhereBy) sees this thread id or a later one, never an earlier process's.
-        LONG.setOpaque(segment, base + OWNER_THREAD, me.threadId());
+        LONG.setOpaque(segment, base + OWNER_THREAD, threadRecord(Processes.SELF, me.threadId()));
         LONG.setRelease(segment, base + OWNER_START_TIME, Processes.SELF_START_TIME);
         LONG.setRelease(segment, base + OWNER_PID, SELF_RECORD);
     }
@@ -438,6 +443,11 @@ public final class SharedLock implements AutoCloseable {
         return Processes.SELF_START_TIME >= 0 && startTime >= 0 && startTime != Processes.SELF_START_TIME;
     }
 
+    /** What {@link #OWNER_THREAD} holds for thread {@code threadId} of process {@code pid} (pids take 22 bits). */
+    static long threadRecord(int pid, long threadId) {
+        return ((long) pid << THREAD_ID_BITS) | (threadId & ((1L << THREAD_ID_BITS) - 1));
+    }
+
     private void checkNotHeldBy(Thread me) {
         if (holder == me) throw new IllegalStateException(name + " is already held by this thread (it is not reentrant)");
     }
@@ -449,13 +459,14 @@ public final class SharedLock implements AutoCloseable {
      * unlock writes 0 before it lets go; nobody writes the field while it holds the lock), and the start
      * time read with acquire matches this process's only after some thread of this process wrote the id
      * field beside it, so an earlier process that had this pid (and a thread with this id) cannot be
-     * mistaken for it.
+     * mistaken for it; and the id field names the writer's pid, so a thread of another live process that
+     * has this id and writes it after that cannot be either.
      */
     private void checkNotHeldElsewhereBy(Thread me) {
         long base = word - WORD;
         if (((int) INT.getVolatile(segment, word) & Processes.PID_MASK) != Processes.SELF) return;
         if ((long) LONG.getAcquire(segment, base + OWNER_START_TIME) != Processes.SELF_START_TIME) return;
-        if ((long) LONG.getOpaque(segment, base + OWNER_THREAD) != me.threadId()) return;
+        if ((long) LONG.getOpaque(segment, base + OWNER_THREAD) != threadRecord(Processes.SELF, me.threadId())) return;
         throw new IllegalStateException(name + " is already held by this thread through another handle of it"
                 + " (it is not reentrant; waiting would deadlock)");
     }

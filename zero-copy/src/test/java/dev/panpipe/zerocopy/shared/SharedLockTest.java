@@ -123,7 +123,8 @@ class SharedLockTest {
         assertTrue(Processes.SELF_START_TIME > 0, "this process's start time");
         try (SharedLock lock = SharedLock.create("own-pid-own-thread"); SharedMemory other = Mappings.second(lock.nativeHandle())) {
             long base = BlockLayout.LOCK_OFFSET;
-            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD, Thread.currentThread().threadId());
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD,
+                    SharedLock.threadRecord(Processes.SELF, Thread.currentThread().threadId()));
             other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, Processes.SELF_START_TIME - 1);
             other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.OWNER_PID, Processes.SELF);
             other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, Processes.SELF);
@@ -132,6 +133,32 @@ class SharedLockTest {
             assertTrue(lock.isHeldByCurrentThread());
             lock.unlock();
             assertEquals(1, lock.recoveries());
+        }
+    }
+
+    /**
+     * Thread ids repeat across JVMs. While the lock passes from another thread of this process to a thread of
+     * another process that has this thread's id, this process's start time (which an unlock leaves) can still
+     * stand beside the new holder's thread record: that state, left as it is. This thread holds nothing, so
+     * it is told the lock is taken, not that it holds it already. (The race itself was seen in about one
+     * tryLock in 12,000 while a thread of each of two processes with one id churned the lock.)
+     */
+    @Test
+    void shouldNotTakeAThreadOfAnotherProcessWithThisThreadsIdForThisThread() throws Exception {
+        int otherPid = (int) ProcessHandle.current().parent().orElseThrow().pid();
+        try (SharedLock lock = SharedLock.create("same-thread-id"); SharedMemory other = Mappings.second(lock.nativeHandle())) {
+            long base = BlockLayout.LOCK_OFFSET;
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, Processes.SELF);    // read before the hand-over
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_START_TIME, Processes.SELF_START_TIME);
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD,
+                    SharedLock.threadRecord(otherPid, Thread.currentThread().threadId()));
+            assertFalse(lock.tryLock(), "held by another thread: not taken, and not \"held by this thread\"");
+            assertFalse(lock.isHeldByCurrentThread());
+            other.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD,
+                    SharedLock.threadRecord(Processes.SELF, Thread.currentThread().threadId()));
+            IllegalStateException e = assertThrows(IllegalStateException.class, lock::tryLock, "this thread's own record");
+            assertTrue(e.getMessage().contains("through another handle"), e.getMessage());
+            other.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, 0);
         }
     }
 
