@@ -28,6 +28,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -379,6 +380,7 @@ public final class ConvertCommand implements Callable<Integer> {
             IOException cause = e instanceof UncheckedIOException u ? u.getCause() : (IOException) e;
             throw new ParameterException(spec.commandLine(), "cannot list --in " + in + ": " + IoErrors.reason(cause));
         }
+        Map<String, Path> owners = new HashMap<>();    // output name -> the input written under it
         for (Path p : entries) {
             String lower = p.getFileName().toString().toLowerCase(Locale.ROOT);
             if (!(lower.endsWith(".png") || lower.endsWith(".jpg") || lower.endsWith(".jpeg"))) continue;
@@ -387,10 +389,16 @@ public final class ConvertCommand implements Callable<Integer> {
                 BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
                 if (a.isDirectory()) continue;
                 if (a.isRegularFile()) {
-                    list.add(new Input(stem(p.getFileName().toString()), p.toString(), () -> Files.newInputStream(p)));
-                    continue;
+                    String name = outputName(p, owners, err);
+                    if (name != null) {
+                        list.add(new Input(name, p.toString(), () -> Files.newInputStream(p)));
+                        continue;
+                    }
+                    unreadable = "its output names " + stem(p.getFileName().toString()) + ".png and " + p.getFileName()
+                            + ".png are both taken";
+                } else {
+                    unreadable = "not a regular file (a FIFO, socket or device)";    // opening a FIFO would wait for a writer
                 }
-                unreadable = "not a regular file (a FIFO, socket or device)";    // opening a FIFO would wait for a writer
             } catch (NoSuchFileException e) {
                 unreadable = Files.isSymbolicLink(p) ? "a broken symbolic link to " + Files.readSymbolicLink(p) : "it is gone";
             } catch (IOException e) {
@@ -401,6 +409,22 @@ public final class ConvertCommand implements Callable<Integer> {
             err.flush();
         }
         return list;
+    }
+
+    /**
+     * The name {@code file}'s results are written under: its name without the extension, or, if an earlier
+     * input (a.jpg before a.png) has that one already, its whole name (a.png.png), said on stderr; null if
+     * both are taken. Two inputs written under one name would lose one result, and with --workers 2 or more
+     * two threads would write the one file at once.
+     */
+    private static String outputName(Path file, Map<String, Path> owners, PrintWriter err) {
+        String fileName = file.getFileName().toString();
+        String stem = stem(fileName);
+        if (owners.putIfAbsent(stem, file) == null) return stem;
+        if (owners.putIfAbsent(fileName, file) != null) return null;
+        err.println("panpipe convert: " + file + " is written as " + fileName + ".png (" + stem + ".png is " + owners.get(stem) + "'s)");
+        err.flush();
+        return fileName;
     }
 
     private static String stem(String fileName) {

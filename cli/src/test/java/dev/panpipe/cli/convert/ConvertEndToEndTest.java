@@ -297,6 +297,30 @@ class ConvertEndToEndTest {
     }
 
     @Test
+    void shouldGiveImagesWhoseNamesDifferOnlyByExtensionAnOutputFileEach() throws Exception {
+        // same.jpg and same.png were both written as OUT/<op>/same.png: one result lost, exit 0 all the same
+        // (and with --workers 2 two takers wrote the one file at once).
+        Path in = Files.createDirectories(dir.resolve("in"));
+        Files.copy(samples.resolve("photo-1024x768.jpg"), in.resolve("same.jpg"));
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("same.png"));
+        Path out = dir.resolve("out");
+        Run r = finish(start("convert", "--in", in.toString(), "--out", out.toString(), "--workers", "2", "--no-progress"), 60);
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("converted 2 images"), r.out());
+        assertEquals("panpipe convert: " + in.resolve("same.png") + " is written as same.png.png (same.png is "
+                + in.resolve("same.jpg") + "'s)\n", r.err());
+        for (String op : List.of("gray", "bgr")) {
+            assertEquals(1024, pngWidth(out.resolve(op).resolve("same.png")), op + "/same.png is same.jpg's");
+            assertEquals(512, pngWidth(out.resolve(op).resolve("same.png.png")), op + "/same.png.png is same.png's");
+        }
+    }
+
+    /** The width in a PNG file's IHDR. */
+    private static int pngWidth(Path png) throws IOException {
+        return java.nio.ByteBuffer.wrap(Files.readAllBytes(png)).getInt(16);
+    }
+
+    @Test
     void shouldStopItsWorkersAndCleanUpWhenTerminatedMidRun() throws Exception {
         // SIGTERM ended the JVM at once: each worker then wrote a PeerDiedException stack trace to the
         // terminal and the workers' FIFO folder stayed in /tmp.
