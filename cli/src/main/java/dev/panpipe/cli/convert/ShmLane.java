@@ -2,11 +2,13 @@ package dev.panpipe.cli.convert;
 
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.process.ExitStatus;
 import dev.panpipe.worker.Worker;
 import dev.panpipe.zerocopy.ring.FrameClaim;
 import dev.panpipe.zerocopy.ring.FrameLink;
 import dev.panpipe.zerocopy.ring.FrameRingClosedException;
 import dev.panpipe.zerocopy.ring.FrameView;
+import dev.panpipe.zerocopy.ring.PeerDiedException;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -40,15 +42,24 @@ final class ShmLane implements Lane {
 
     @Override
     public MemorySegment claim(int width, int height) throws IOException {
-        claimed = link.out().claim(width, height, PixelFormat.RGB8);
+        try {
+            claimed = link.out().claim(width, height, PixelFormat.RGB8);
+        } catch (PeerDiedException e) {
+            throw died(e);
+        }
         return claimed.pixels();
     }
 
     @Override
     public void commit(String imageName) throws IOException {
         pendingNames.add(imageName);
-        claimed.commit();
-        claimed = null;
+        try {
+            claimed.commit();
+        } catch (PeerDiedException e) {
+            throw died(e);
+        } finally {
+            claimed = null;
+        }
     }
 
     @Override
@@ -71,6 +82,8 @@ final class ShmLane implements Lane {
                 result = link.in().take();
             } catch (FrameRingClosedException end) {
                 return;
+            } catch (PeerDiedException e) {
+                throw died(e);
             }
             if (result.format() != op.output()) {
                 throw new IOException("worker " + name + " answered with " + result.format() + ", expected " + op.output());
@@ -78,6 +91,20 @@ final class ShmLane implements Lane {
             results.accept(pendingNames.remove(), PixelFrame.packed(result.width(), result.height(), result.format(), result.pixels()));
             result.release();
         }
+    }
+
+    /**
+     * The ring's "the consumer (pid N) died with ..." (or "producer"), said by the sender and the taker in
+     * different words, as the one line the pipe transport gives: which worker, and how it ended.
+     */
+    private IOException died(PeerDiedException e) {
+        ExitStatus status;
+        try {
+            status = worker.exitStatus().orElse(null);
+        } catch (IOException unknown) {
+            status = null;
+        }
+        return new IOException("worker " + name + " died: " + (status == null ? "status unknown" : status), e);
     }
 
     @Override

@@ -365,6 +365,37 @@ class ConvertEndToEndTest {
         assertEquals("panpipe convert: stopped by SIGINT; what was converted so far is in " + dir.resolve("out") + "\n", r.err());
     }
 
+    @Test
+    void shouldNameAWorkerKilledMidRunAndExit1() throws Exception {
+        // Over shared memory the run said only "the ring's producer (pid N) died ...", twice in other words:
+        // not which worker, nor how it ended, as the pipe transport does.
+        for (String transport : List.of("shm", "pipe")) {
+            Path in = copies("in-" + transport, "photo-1024x768.jpg", 150);
+            Path out = dir.resolve("out-" + transport);
+            Process p = start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress", "--transport", transport);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (countFiles(out.resolve("gray")) < 2) {
+                assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
+                        + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+                Thread.sleep(20);
+            }
+            List<ProcessHandle> workers = p.children().toList();
+            ProcessHandle gray = workers.stream()
+                    .filter(w -> w.info().arguments().map(a -> List.of(a).contains("gray")).orElse(false)).findFirst().orElseThrow();
+            gray.destroyForcibly();
+            Run r = finish(p, 30);
+            assertEquals(1, r.exit(), transport + ": " + r.err());
+            assertTrue(r.err().contains("panpipe convert: worker gray-0 died: killed by SIGKILL"), transport + ": " + r.err());
+            for (ProcessHandle w : workers) {
+                assertTrue(w.onExit().get(10, TimeUnit.SECONDS) != null && !w.isAlive(), "worker " + w.pid() + " ended");
+            }
+            try (var tmp = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+                assertEquals(List.of(), tmp.filter(f -> f.getFileName().toString().startsWith("panpipe-workers-" + p.pid() + "-")).toList(),
+                        "the workers' FIFO folder is removed");
+            }
+        }
+    }
+
     private static boolean isJava(ProcessHandle h) {
         return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
     }
