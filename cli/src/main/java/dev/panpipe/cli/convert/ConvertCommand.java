@@ -212,6 +212,12 @@ public final class ConvertCommand implements Callable<Integer> {
                 }
                 int w = image.getWidth();
                 int h = image.getHeight();
+                if (chosen == Transport.SHM && 3L * w * h > maxRgbBytes) {
+                    // Rewritten since its header was read (a folder still being filled): no slot holds it.
+                    skip(input, new IOException(w + "x" + h + " now, larger than its header said when the run began"
+                            + " (the shared-memory slots were sized from it)"), err, progress, operations.size());
+                    continue;
+                }
                 List<Lane> targets = new ArrayList<>(operations.size());
                 for (Operation op : operations) {
                     List<Lane> list = byOp.get(op);

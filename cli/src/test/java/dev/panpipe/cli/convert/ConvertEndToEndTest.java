@@ -396,6 +396,34 @@ class ConvertEndToEndTest {
         }
     }
 
+    @Test
+    void shouldSkipAnImageThatGrewAfterTheSlotsWereSizedAndGoOn() throws Exception {
+        // The shared-memory slots are sized from the headers before the run; an image rewritten larger meanwhile
+        // (a folder still being filled) made FrameProducer.claim throw out of the command: "internal error",
+        // a stack trace, exit 70, and the images after it not converted.
+        Path in = copies("in", "photo-1024x768.jpg", 24);
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("img020b.png"));    // the 21st, made larger once the run goes
+        Path out = dir.resolve("out");
+        Process p = start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (countFiles(out.resolve("gray")) < 1) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
+                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+            Thread.sleep(5);
+        }
+        // The rings back and forth hold 4 images each: the sender is at most about 11 ahead of the files written.
+        assertTrue(countFiles(out.resolve("gray")) < 10, "still well before img020b.png");
+        java.awt.image.BufferedImage larger = new java.awt.image.BufferedImage(1100, 800, java.awt.image.BufferedImage.TYPE_3BYTE_BGR);
+        Path replacement = dir.resolve("larger.png");
+        assertTrue(javax.imageio.ImageIO.write(larger, "png", replacement.toFile()));
+        Files.move(replacement, in.resolve("img020b.png"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Run r = finish(p, 60);
+        assertEquals(1, r.exit(), r.err());
+        assertEquals("panpipe convert: skipping " + in.resolve("img020b.png") + ": 1100x800 now, larger than its header said"
+                + " when the run began (the shared-memory slots were sized from it)\n", r.err());
+        assertEquals(24, countFiles(out.resolve("gray")), "the others converted");
+    }
+
     private static boolean isJava(ProcessHandle h) {
         return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
     }
