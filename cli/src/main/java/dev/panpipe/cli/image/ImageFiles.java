@@ -10,6 +10,7 @@ import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.ImageOutputStream;
 import javax.imageio.stream.MemoryCacheImageOutputStream;
+import org.w3c.dom.Node;
 import java.awt.Transparency;
 import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
@@ -33,7 +34,9 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Iterator;
+import java.util.List;
 
 /**
  * Image files to and from {@link PixelFrame}s for the command line, through {@code javax.imageio}.
@@ -133,7 +136,7 @@ public final class ImageFiles {
                     throw new ImageDecodeException(source, reader.getWidth(0) + "x" + reader.getHeight(0) + " is "
                             + megapixels(pixels) + " megapixels, over the limit of " + megapixels(maxPixels) + " (--max-megapixels)", null);
                 }
-                return reader.read(0);
+                return blackBeyondPalette(reader.read(0), reader);
             } catch (IIOException | RuntimeException e) {
                 // IIOException: damaged or unsupported data (a CMYK JPEG, a bad PNG chunk); decoders throw
                 // runtime exceptions too on some malformed files. The PNG reader wraps whatever it caught in
@@ -150,6 +153,29 @@ public final class ImageFiles {
                 reader.dispose();
             }
         }
+    }
+
+    /**
+     * A paletted PNG as libpng (and so OpenCV) reads it: an index past the PLTE chunk's entries is black. The
+     * JDK's reader pads a short palette with its last colour instead, so such a pixel came out that colour.
+     */
+    private static BufferedImage blackBeyondPalette(BufferedImage image, ImageReader reader) throws IOException {
+        if (!(image.getColorModel() instanceof IndexColorModel icm) || !"png".equalsIgnoreCase(reader.getFormatName())) return image;
+        Node plte = null;
+        for (Node n = reader.getImageMetadata(0).getAsTree("javax_imageio_png_1.0").getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n.getNodeName().equals("PLTE")) plte = n;
+        }
+        int size = icm.getMapSize();
+        if (plte == null || plte.getChildNodes().getLength() >= size) return image;    // gray of 1, 2 or 4 bits has no PLTE
+        byte[] r = new byte[size];
+        byte[] g = new byte[size];
+        byte[] b = new byte[size];
+        icm.getReds(r);
+        icm.getGreens(g);
+        icm.getBlues(b);
+        int entries = plte.getChildNodes().getLength();
+        for (byte[] channel : List.of(r, g, b)) Arrays.fill(channel, entries, size, (byte) 0);
+        return new BufferedImage(new IndexColorModel(icm.getPixelSize(), size, r, g, b), image.getRaster(), false, null);
     }
 
     /**

@@ -39,6 +39,38 @@ class ImageFilesTest {
     }
 
     @Test
+    void shouldReadPaletteIndicesBeyondThePaletteAsBlackAsOpenCvDoes() throws IOException {
+        // The JDK's PNG reader pads a short palette with its last colour; libpng (and so cv2.imread) gives
+        // index >= the PLTE's length black. Seen with cv2 4.6: a 16-colour palette, index 138 -> (0, 0, 0).
+        byte[] palette = {10, 20, 30, 40, 50, 60};                     // two colours
+        byte[] row = {0, 0, 1, 2, (byte) 200};                          // filter 0, then indices 0, 1, 2, 200
+        java.io.ByteArrayOutputStream idat = new java.io.ByteArrayOutputStream();
+        try (var z = new java.util.zip.DeflaterOutputStream(idat)) {
+            z.write(row);
+        }
+        java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        png.write(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+        chunk(png, "IHDR", java.nio.ByteBuffer.allocate(13).putInt(4).putInt(1).put((byte) 8).put((byte) 3).array());
+        chunk(png, "PLTE", palette);
+        chunk(png, "IDAT", idat.toByteArray());
+        chunk(png, "IEND", new byte[0]);
+        try (Arena arena = Arena.ofConfined()) {
+            PixelFrame f = ImageFiles.read(new ByteArrayInputStream(png.toByteArray()), "short-palette.png", arena);
+            byte[] got = f.pixels().asSlice(0, 12).toArray(ValueLayout.JAVA_BYTE);
+            assertEquals(Arrays.toString(new byte[]{10, 20, 30, 40, 50, 60, 0, 0, 0, 0, 0, 0}), Arrays.toString(got));
+        }
+    }
+
+    private static void chunk(java.io.ByteArrayOutputStream png, String type, byte[] data) throws IOException {
+        byte[] typed = java.nio.ByteBuffer.allocate(4 + data.length).put(type.getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put(data).array();
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(typed);
+        png.write(java.nio.ByteBuffer.allocate(4).putInt(data.length).array());
+        png.write(typed);
+        png.write(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+    }
+
+    @Test
     void shouldRoundTripRgbThroughPng() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             PixelFrame f = random(arena, 37, 11, 5, PixelFormat.RGB8, 1);
