@@ -295,13 +295,21 @@ public final class ConvertCommand implements Callable<Integer> {
         if (progress != null) progress.stepBy(operations);
     }
 
-    /** Writes one result, from a taker thread; a file that cannot be written is named and counted, and the run goes on. */
+    /**
+     * Writes one result, from a taker thread; a file that cannot be written (an I/O error, or too little heap
+     * to encode it) is named and counted, and the run goes on.
+     */
     private void write(PixelFrame frame, Path file, PrintWriter err, Runnable step) {
         try {
             ImageFiles.writePng(frame, file);
         } catch (IOException e) {
             failures.incrementAndGet();
             err.println("panpipe convert: cannot write " + file + ": " + IoErrors.reason(e));
+            err.flush();
+        } catch (OutOfMemoryError e) {
+            // Encoding copies the result to the heap: a result too large for it is one file lost, not the lane.
+            failures.incrementAndGet();
+            err.println("panpipe convert: cannot write " + file + ": " + ImageFiles.notEnoughMemory("to encode it"));
             err.flush();
         }
         step.run();

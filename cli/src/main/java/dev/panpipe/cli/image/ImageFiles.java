@@ -73,6 +73,12 @@ public final class ImageFiles {
         return (pixels + 999_999) / 1_000_000;
     }
 
+    /** "not enough memory WHAT (the JVM may use N MB; give it more with ...)": an OutOfMemoryError as a person reads it. */
+    public static String notEnoughMemory(String what) {
+        return "not enough memory " + what + " (the JVM may use " + (Runtime.getRuntime().maxMemory() >> 20)
+                + " MB; give it more with PANPIPE_JAVA_OPTS=-Xmx...)";
+    }
+
     /** Reads a PNG or JPEG file into a new packed RGB8 frame from {@code allocator}. */
     public static PixelFrame read(Path file, SegmentAllocator allocator) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
@@ -143,8 +149,7 @@ public final class ImageFiles {
                 // a message that ends in ': ', an OutOfMemoryError included: the cause says what happened.
                 String why = e.getMessage();
                 if (e.getCause() instanceof OutOfMemoryError) {
-                    why = "not enough memory for its pixels (the JVM may use " + (Runtime.getRuntime().maxMemory() >> 20)
-                            + " MB; give it more with PANPIPE_JAVA_OPTS=-Xmx...)";
+                    why = notEnoughMemory("for its pixels");
                 } else if (e.getCause() != null && e.getCause().getMessage() != null) {
                     why += " (" + e.getCause().getMessage() + ")";
                 }
@@ -257,7 +262,7 @@ public final class ImageFiles {
 
     /**
      * Writes {@code frame} as a PNG file (replacing it); BGR8 bytes are written as RGB: see the class comment.
-     * If writing fails once the file is open (a full disk), the partial file is removed, unless it is not a
+     * If writing fails once the file is open (a full disk, or too little heap for its copy), the partial file is removed, unless it is not a
      * regular file (a link to a device, say). A FIFO in the file's place is refused, not opened.
      */
     public static void writePng(PixelFrame frame, Path file) throws IOException {
@@ -265,7 +270,7 @@ public final class ImageFiles {
         OutputStream opened = Files.newOutputStream(file);
         try (OutputStream out = new BufferedOutputStream(opened, 1 << 16)) {
             writePng(frame, out);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | OutOfMemoryError e) {     // the last: too large to encode here
             try {
                 if (Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) Files.deleteIfExists(file);
             } catch (IOException suppressed) {

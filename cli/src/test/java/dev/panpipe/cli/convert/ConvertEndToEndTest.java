@@ -424,6 +424,32 @@ class ConvertEndToEndTest {
         assertEquals(24, countFiles(out.resolve("gray")), "the others converted");
     }
 
+    @Test
+    void shouldNameAResultTooLargeForTheHeapAndWriteTheWorkersOtherResults() throws Exception {
+        // A 60-megapixel gray PNG decodes in 60 MB of heap, but its bgr result is encoded from a 180 MB copy.
+        // The OutOfMemoryError ended the bgr taker: "panpipe convert: Java heap space" named no file, an empty
+        // bgr/big.png stayed, and the worker's later results were lost.
+        Path in = Files.createDirectories(dir.resolve("in"));
+        java.awt.image.BufferedImage big = new java.awt.image.BufferedImage(8000, 7500, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        assertTrue(javax.imageio.ImageIO.write(big, "png", in.resolve("big.png").toFile()));
+        big = null;
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("small.png"));
+        Path out = dir.resolve("out");
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "convert", "--in", in.toString(), "--out", out.toString(),
+                "--no-progress").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().put("PANPIPE_JAVA_OPTS", "-Xmx160m");
+        Run r = finish(pb.start(), 60);
+        assertEquals(1, r.exit(), r.err());
+        assertEquals("panpipe convert: cannot write " + out.resolve("bgr/big.png") + ": not enough memory to encode it"
+                + " (the JVM may use 160 MB; give it more with PANPIPE_JAVA_OPTS=-Xmx...)\n", r.err());
+        assertFalse(Files.exists(out.resolve("bgr/big.png")), "no partial file");
+        assertTrue(Files.exists(out.resolve("bgr/small.png")), "the worker's next result");
+        assertTrue(Files.exists(out.resolve("gray/big.png")) && Files.exists(out.resolve("gray/small.png")));
+    }
+
     private static boolean isJava(ProcessHandle h) {
         return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
     }
