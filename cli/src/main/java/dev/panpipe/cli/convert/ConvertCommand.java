@@ -162,7 +162,9 @@ public final class ConvertCommand implements Callable<Integer> {
         }
         try (workers) {
           try {
-            long maxRgbBytes = chosen == Transport.SHM ? 3 * largestPixelCount(inputs, maxPixels) : 0;
+            // The ring slots are allocated at this size: the largest image's. Pipe buffers grow as needed, so
+            // their messages may be as large as the --max-megapixels limit lets an image be.
+            long maxRgbBytes = 3 * (chosen == Transport.SHM ? largestPixelCount(inputs, maxPixels) : maxPixels);
             Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);
             boolean allStarted = true;
             starting:

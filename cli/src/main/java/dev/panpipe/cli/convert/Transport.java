@@ -1,5 +1,6 @@
 package dev.panpipe.cli.convert;
 
+import dev.panpipe.connection.ConnectionOptions;
 import dev.panpipe.worker.WorkerSpec;
 import dev.panpipe.worker.Workers;
 import dev.panpipe.zerocopy.ring.FrameLink;
@@ -29,13 +30,17 @@ enum Transport {
     PIPE {
         @Override
         Lane start(Workers workers, Operation op, String name, long maxRgbBytes) throws IOException {
-            return new PipeLane(name, workers.start(spec(name, op, "--pipe")));
+            // A frame is its pixels and a header of a few bytes; an image over the connections' default limit
+            // (256 MiB: 89 megapixels of RGB8) would fail the run, where shm takes up to --max-megapixels.
+            int maxMessage = Math.toIntExact(Math.max(ConnectionOptions.DEFAULT_MAX_MESSAGE_SIZE, maxRgbBytes + 1024));
+            return new PipeLane(name, workers.start(spec(name, op, "--pipe").maxMessageSize(maxMessage)));
         }
     };
 
     /** Slots per ring: enough to keep decoder, worker and PNG writer busy at once, few enough to stay small. */
     static final int SLOTS = 4;
 
+    /** Starts a worker for frames of up to {@code maxRgbBytes} of RGB8. */
     abstract Lane start(Workers workers, Operation op, String name, long maxRgbBytes) throws IOException;
 
     private static WorkerSpec spec(String name, Operation op, String transportFlag) {

@@ -450,6 +450,26 @@ class ConvertEndToEndTest {
         assertTrue(Files.exists(out.resolve("gray/big.png")) && Files.exists(out.resolve("gray/small.png")));
     }
 
+    @Test
+    void shouldSendOverPipesEveryImageTheMegapixelLimitLetsThrough() throws Exception {
+        // 90 megapixels are 270 MB of RGB8, over a worker connection's default 256 MiB message limit:
+        // --transport pipe failed the whole run with "encoded message of 270000016 bytes exceeds the maximum
+        // message size", naming no image and converting none, where shm converts it (limit: 256 megapixels).
+        Path in = Files.createDirectories(dir.resolve("in"));
+        java.awt.image.BufferedImage big = new java.awt.image.BufferedImage(9000, 10000, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        assertTrue(javax.imageio.ImageIO.write(big, "png", in.resolve("big.png").toFile()));
+        big = null;
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("small.png"));
+        Path out = dir.resolve("out");
+        Run r = finish(start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress", "--transport", "pipe",
+                "--op", "bgr"), 100);
+        assertEquals(0, r.exit(), r.err());
+        for (String f : List.of("bgr/big.png", "bgr/small.png")) {
+            assertTrue(Files.exists(out.resolve(f)), f);
+        }
+        assertEquals(9000, pngWidth(out.resolve("bgr/big.png")));
+    }
+
     private static boolean isJava(ProcessHandle h) {
         return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
     }
