@@ -23,6 +23,7 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -404,7 +405,11 @@ public final class ConvertCommand implements Callable<Integer> {
             try {
                 BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
                 if (a.isDirectory()) continue;
-                if (a.isRegularFile()) {
+                if (a.isRegularFile() && !encodable(p.getFileName().toString() + ".png")) {
+                    // Read through its bytes, but OUT/<op>/<name>.png is made from a String: a taker would throw.
+                    unreadable = "its name cannot be encoded in this locale's character set (" + System.getProperty("sun.jnu.encoding")
+                            + "); run panpipe in a UTF-8 locale (LC_ALL=C.UTF-8)";
+                } else if (a.isRegularFile()) {
                     String name = outputName(p, owners, err);
                     if (name != null) {
                         list.add(new Input(name, p.toString(), () -> Files.newInputStream(p)));
@@ -441,6 +446,16 @@ public final class ConvertCommand implements Callable<Integer> {
         err.println("panpipe convert: " + file + " is written as " + fileName + ".png (" + stem + ".png is " + owners.get(stem) + "'s)");
         err.flush();
         return fileName;
+    }
+
+    /** False if {@code fileName} cannot be a path in the JVM's file name encoding (a non-ASCII name without a UTF-8 locale). */
+    private static boolean encodable(String fileName) {
+        try {
+            Path.of(fileName);
+            return true;
+        } catch (InvalidPathException e) {
+            return false;
+        }
     }
 
     private static String stem(String fileName) {

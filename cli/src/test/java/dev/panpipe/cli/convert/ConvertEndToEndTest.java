@@ -470,6 +470,32 @@ class ConvertEndToEndTest {
         assertEquals(9000, pngWidth(out.resolve("bgr/big.png")));
     }
 
+    @Test
+    void shouldSkipANameTheLocaleCannotEncodeAndConvertTheOthers() throws Exception {
+        // Without a UTF-8 locale (LANG unset, as in many containers) the JVM cannot encode "café" in a path:
+        // resolving OUT/gray/café.png threw InvalidPathException in the lane's taker, which then stopped its
+        // worker, so every later image of that lane was lost, with "Malformed input or input contains
+        // unmappable characters: caf??.png" as the only word of it.
+        org.junit.jupiter.api.Assumptions.assumeTrue("UTF-8".equals(System.getProperty("sun.jnu.encoding")), "this JVM can name café.png");
+        Path in = Files.createDirectories(dir.resolve("in"));
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("café.png"));
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("zz.png"));
+        Path out = dir.resolve("out");
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "convert", "--in", in.toString(), "--out", out.toString(),
+                "--no-progress").directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
+        pb.environment().put("PANPIPE_NO_BUILD", "1");
+        pb.environment().keySet().removeIf(k -> k.equals("LANG") || k.startsWith("LC_"));
+        Run r = finish(pb.start(), 60);
+        assertEquals(1, r.exit(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("panpipe convert: skipping " + in + "/caf"), r.err());
+        assertTrue(r.err().endsWith(".png: its name cannot be encoded in this locale's character set (ANSI_X3.4-1968);"
+                + " run panpipe in a UTF-8 locale (LC_ALL=C.UTF-8)\n"), r.err());
+        assertTrue(Files.exists(out.resolve("gray/zz.png")) && Files.exists(out.resolve("bgr/zz.png")), "the others converted");
+    }
+
     private static boolean isJava(ProcessHandle h) {
         return h.info().command().map(c -> c.endsWith("/java")).orElse(false);
     }
