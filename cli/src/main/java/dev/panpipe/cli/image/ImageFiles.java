@@ -36,7 +36,6 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Iterator;
-import java.util.List;
 
 /**
  * Image files to and from {@link PixelFrame}s for the command line, through {@code javax.imageio}.
@@ -172,15 +171,19 @@ public final class ImageFiles {
         }
         int size = icm.getMapSize();
         if (plte == null || plte.getChildNodes().getLength() >= size) return image;    // gray of 1, 2 or 4 bits has no PLTE
-        byte[] r = new byte[size];
-        byte[] g = new byte[size];
-        byte[] b = new byte[size];
-        icm.getReds(r);
-        icm.getGreens(g);
-        icm.getBlues(b);
+        byte[][] rgb = palette(icm);
         int entries = plte.getChildNodes().getLength();
-        for (byte[] channel : List.of(r, g, b)) Arrays.fill(channel, entries, size, (byte) 0);
-        return new BufferedImage(new IndexColorModel(icm.getPixelSize(), size, r, g, b), image.getRaster(), false, null);
+        for (byte[] channel : rgb) Arrays.fill(channel, entries, size, (byte) 0);
+        return new BufferedImage(new IndexColorModel(icm.getPixelSize(), size, rgb[0], rgb[1], rgb[2]), image.getRaster(), false, null);
+    }
+
+    /** The palette's reds, greens and blues. */
+    private static byte[][] palette(IndexColorModel icm) {
+        byte[][] rgb = new byte[3][icm.getMapSize()];
+        icm.getReds(rgb[0]);
+        icm.getGreens(rgb[1]);
+        icm.getBlues(rgb[2]);
+        return rgb;
     }
 
     /**
@@ -206,12 +209,10 @@ public final class ImageFiles {
         int[] samples = new int[width];
         if (cm instanceof IndexColorModel icm) {
             int size = icm.getMapSize();
-            byte[] r = new byte[size];
-            byte[] g = new byte[size];
-            byte[] b = new byte[size];
-            icm.getReds(r);
-            icm.getGreens(g);
-            icm.getBlues(b);
+            byte[][] rgb = palette(icm);
+            byte[] r = rgb[0];
+            byte[] g = rgb[1];
+            byte[] b = rgb[2];
             for (int y = 0; y < height; y++) {
                 raster.getSamples(0, y, width, 1, 0, samples);
                 for (int x = 0; x < width; x++) {

@@ -68,12 +68,18 @@ class ConvertEndToEndTest {
     }
 
     private Process start(String... args) throws IOException {
+        return start(env -> { }, args);
+    }
+
+    /** Starts panpipe with {@code args}, its environment changed by {@code environment} first. */
+    private Process start(java.util.function.Consumer<java.util.Map<String, String>> environment, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(launcher.toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
         pb.environment().put("PANPIPE_NO_BUILD", "1");
+        environment.accept(pb.environment());
         return pb.start();
     }
 
@@ -315,6 +321,15 @@ class ConvertEndToEndTest {
         }
     }
 
+    /** A folder of big.png, a black gray PNG of {@code width x height}, and small.png, a gray sample. */
+    private Path bigGrayAndSmall(int width, int height) throws IOException {
+        Path in = Files.createDirectories(dir.resolve("in"));
+        java.awt.image.BufferedImage big = new java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        assertTrue(javax.imageio.ImageIO.write(big, "png", in.resolve("big.png").toFile()));
+        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("small.png"));
+        return in;
+    }
+
     /** The width in a PNG file's IHDR. */
     private static int pngWidth(Path png) throws IOException {
         return java.nio.ByteBuffer.wrap(Files.readAllBytes(png)).getInt(16);
@@ -373,12 +388,7 @@ class ConvertEndToEndTest {
             Path in = copies("in-" + transport, "photo-1024x768.jpg", 150);
             Path out = dir.resolve("out-" + transport);
             Process p = start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress", "--transport", transport);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (countFiles(out.resolve("gray")) < 2) {
-                assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
-                        + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
-                Thread.sleep(20);
-            }
+            awaitGrayFiles(p, out, 2);
             List<ProcessHandle> workers = p.children().toList();
             ProcessHandle gray = workers.stream()
                     .filter(w -> w.info().arguments().map(a -> List.of(a).contains("gray")).orElse(false)).findFirst().orElseThrow();
@@ -405,12 +415,7 @@ class ConvertEndToEndTest {
         Files.copy(samples.resolve("gray-512x384.png"), in.resolve("img020b.png"));    // the 21st, made larger once the run goes
         Path out = dir.resolve("out");
         Process p = start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (countFiles(out.resolve("gray")) < 1) {
-            assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
-                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
-            Thread.sleep(5);
-        }
+        awaitGrayFiles(p, out, 1);
         // The rings back and forth hold 4 images each: the sender is at most about 11 ahead of the files written.
         assertTrue(countFiles(out.resolve("gray")) < 10, "still well before img020b.png");
         java.awt.image.BufferedImage larger = new java.awt.image.BufferedImage(1100, 800, java.awt.image.BufferedImage.TYPE_3BYTE_BGR);
@@ -429,19 +434,10 @@ class ConvertEndToEndTest {
         // A 60-megapixel gray PNG decodes in 60 MB of heap, but its bgr result is encoded from a 180 MB copy.
         // The OutOfMemoryError ended the bgr taker: "panpipe convert: Java heap space" named no file, an empty
         // bgr/big.png stayed, and the worker's later results were lost.
-        Path in = Files.createDirectories(dir.resolve("in"));
-        java.awt.image.BufferedImage big = new java.awt.image.BufferedImage(8000, 7500, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
-        assertTrue(javax.imageio.ImageIO.write(big, "png", in.resolve("big.png").toFile()));
-        big = null;
-        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("small.png"));
+        Path in = bigGrayAndSmall(8000, 7500);
         Path out = dir.resolve("out");
-        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "convert", "--in", in.toString(), "--out", out.toString(),
-                "--no-progress").directory(dir.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
-        pb.environment().put("PANPIPE_NO_BUILD", "1");
-        pb.environment().put("PANPIPE_JAVA_OPTS", "-Xmx160m");
-        Run r = finish(pb.start(), 60);
+        Run r = finish(start(env -> env.put("PANPIPE_JAVA_OPTS", "-Xmx160m"),
+                "convert", "--in", in.toString(), "--out", out.toString(), "--no-progress"), 60);
         assertEquals(1, r.exit(), r.err());
         assertEquals("panpipe convert: cannot write " + out.resolve("bgr/big.png") + ": not enough memory to encode it"
                 + " (the JVM may use 160 MB; give it more with PANPIPE_JAVA_OPTS=-Xmx...)\n", r.err());
@@ -455,11 +451,7 @@ class ConvertEndToEndTest {
         // 90 megapixels are 270 MB of RGB8, over a worker connection's default 256 MiB message limit:
         // --transport pipe failed the whole run with "encoded message of 270000016 bytes exceeds the maximum
         // message size", naming no image and converting none, where shm converts it (limit: 256 megapixels).
-        Path in = Files.createDirectories(dir.resolve("in"));
-        java.awt.image.BufferedImage big = new java.awt.image.BufferedImage(9000, 10000, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
-        assertTrue(javax.imageio.ImageIO.write(big, "png", in.resolve("big.png").toFile()));
-        big = null;
-        Files.copy(samples.resolve("gray-512x384.png"), in.resolve("small.png"));
+        Path in = bigGrayAndSmall(9000, 10000);
         Path out = dir.resolve("out");
         Run r = finish(start("convert", "--in", in.toString(), "--out", out.toString(), "--no-progress", "--transport", "pipe",
                 "--op", "bgr"), 100);
@@ -481,13 +473,8 @@ class ConvertEndToEndTest {
         Files.copy(samples.resolve("gray-512x384.png"), in.resolve("café.png"));
         Files.copy(samples.resolve("gray-512x384.png"), in.resolve("zz.png"));
         Path out = dir.resolve("out");
-        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "convert", "--in", in.toString(), "--out", out.toString(),
-                "--no-progress").directory(dir.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
-        pb.environment().put("PANPIPE_NO_BUILD", "1");
-        pb.environment().keySet().removeIf(k -> k.equals("LANG") || k.startsWith("LC_"));
-        Run r = finish(pb.start(), 60);
+        Run r = finish(start(env -> env.keySet().removeIf(k -> k.equals("LANG") || k.startsWith("LC_")),
+                "convert", "--in", in.toString(), "--out", out.toString(), "--no-progress"), 60);
         assertEquals(1, r.exit(), r.err());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("panpipe convert: skipping " + in + "/caf"), r.err());
@@ -511,12 +498,7 @@ class ConvertEndToEndTest {
                 .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectError(dir.resolve("stderr.txt").toFile());
         pb.environment().put("PANPIPE_NO_BUILD", "1");
         Process p = pb.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (countFiles(out.resolve("gray")) < 2) {
-            assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
-                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
-            Thread.sleep(20);
-        }
+        awaitGrayFiles(p, out, 2);
         List<ProcessHandle> workers = p.children().toList();
         assertEquals(2, workers.size(), "two workers: " + workers);
         String signal = wholeGroup ? "-INT" : "-TERM";
@@ -535,6 +517,16 @@ class ConvertEndToEndTest {
         // Read once the workers are gone: what they print as they die counts too.
         assertEquals("panpipe convert: stopped by SIG" + signal.substring(1) + "; what was converted so far is in " + out + "\n",
                 Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+    }
+
+    /** Waits (up to 60 s) until panpipe {@code p} has written {@code count} files to OUT/gray. */
+    private void awaitGrayFiles(Process p, Path out, int count) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (countFiles(out.resolve("gray")) < count) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "convert got going; stderr: "
+                    + Files.readString(dir.resolve("stderr.txt"), StandardCharsets.UTF_8));
+            Thread.sleep(5);
+        }
     }
 
     private static long countFilesUnchecked(Path folder) {
