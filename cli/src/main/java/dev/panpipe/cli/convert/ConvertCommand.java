@@ -103,6 +103,8 @@ public final class ConvertCommand implements Callable<Integer> {
     private final List<Lane> watched = new ArrayList<>();
     /** Images that could not be read and results that could not be written, each named on stderr. */
     private final AtomicLong failures = new AtomicLong();
+    /** Result files written whole, by the taker threads. */
+    private final AtomicLong written = new AtomicLong();
 
     /** One image to convert: its output name, and how to open its bytes. */
     private record Input(String name, String source, Opener opener) {
@@ -278,7 +280,12 @@ public final class ConvertCommand implements Callable<Integer> {
         for (String e : workerErrors) err.println("panpipe convert: " + e);
         StringBuilder perOp = new StringBuilder();
         for (Operation op : operations) perOp.append(perOp.isEmpty() ? "" : ", ").append(op.label()).append(" x").append(workersPerOp);
-        stdout.printf(Locale.ROOT, "converted %d images (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; transport: %s; output: %s%n",
+        // An image is converted once each operation's result is written; a worker that died, or a result that
+        // could not be written, leaves images sent whose results are not all there: say so, not "converted".
+        long results = converted * operations.size();
+        String done = written.get() == results ? "converted %d images"
+                : "sent %d images (only " + written.get() + " of their " + results + " results were written)";
+        stdout.printf(Locale.ROOT, done + " (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; transport: %s; output: %s%n",
                 converted, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp,
                 transport, outDir);
         stdout.flush();
@@ -305,6 +312,7 @@ public final class ConvertCommand implements Callable<Integer> {
     private void write(PixelFrame frame, Path file, PrintWriter err, Runnable step) {
         try {
             ImageFiles.writePng(frame, file);
+            written.incrementAndGet();
         } catch (IOException e) {
             failures.incrementAndGet();
             err.println("panpipe convert: cannot write " + file + ": " + IoErrors.reason(e));

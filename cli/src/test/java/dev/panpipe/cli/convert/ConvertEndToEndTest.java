@@ -245,6 +245,7 @@ class ConvertEndToEndTest {
             assertTrue(r.err().contains("panpipe convert: cannot write " + out.resolve("gray/img003.png")
                     + ": a FIFO (opening it would wait for a reader)"), r.err());
             assertEquals(3, r.err().lines().count(), r.err());
+            assertTrue(r.out().startsWith("sent 12 images (only 21 of their 24 results were written)"), r.out());
             try (var gray = Files.list(out.resolve("gray")); var bgr = Files.list(out.resolve("bgr"))) {
                 assertEquals(12, gray.count(), "10 results, the folder and the FIFO in the way");
                 assertEquals(12, bgr.count(), "11 results and the link to /dev/full");
@@ -396,6 +397,22 @@ class ConvertEndToEndTest {
             Run r = finish(p, 30);
             assertEquals(1, r.exit(), transport + ": " + r.err());
             assertTrue(r.err().contains("panpipe convert: worker gray-0 died: killed by SIGKILL"), transport + ": " + r.err());
+            // Images sent to gray-0 that it never answered were called converted (92, with 88 gray files): the
+            // count is of images whose every result is written, or it says how many results are.
+            long files;
+            try (var grayFiles = Files.list(out.resolve("gray")); var bgrFiles = Files.list(out.resolve("bgr"))) {
+                files = grayFiles.count() + bgrFiles.count();
+            }
+            java.util.regex.Matcher all = java.util.regex.Pattern.compile("converted (\\d+) images ").matcher(r.out());
+            java.util.regex.Matcher some = java.util.regex.Pattern.compile("sent (\\d+) images \\(only (\\d+) of their (\\d+) results were written\\)").matcher(r.out());
+            if (all.lookingAt()) {
+                assertEquals(2 * Long.parseLong(all.group(1)), files, transport + ": " + r.out());
+            } else {
+                assertTrue(some.lookingAt(), transport + ": " + r.out());
+                assertEquals(Long.parseLong(some.group(2)), files, transport + ": " + r.out());
+                assertEquals(2 * Long.parseLong(some.group(1)), Long.parseLong(some.group(3)), transport + ": " + r.out());
+                assertTrue(files < Long.parseLong(some.group(3)), transport + ": " + r.out());
+            }
             for (ProcessHandle w : workers) {
                 assertTrue(w.onExit().get(10, TimeUnit.SECONDS) != null && !w.isAlive(), "worker " + w.pid() + " ended");
             }
