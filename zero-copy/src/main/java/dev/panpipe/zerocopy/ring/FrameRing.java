@@ -48,10 +48,11 @@ public final class FrameRing implements AutoCloseable {
     private FrameRing(SharedMemory memory) throws ProtocolException {
         this.memory = memory;
         this.segment = memory.segment();
-        validateHeader(segment);
-        this.slotCount = (int) INT.get(segment, (long) SLOT_COUNT_OFFSET);
-        this.slotSize = (long) LONG.get(segment, (long) SLOT_SIZE_OFFSET);
-        this.slotsOffset = (long) LONG.get(segment, (long) SLOTS_OFFSET_OFFSET);
+        // The values checked, not the header read again: the peer may change it between the two reads.
+        Geometry checked = validateHeader(segment);
+        this.slotCount = checked.slotCount();
+        this.slotSize = checked.slotSize();
+        this.slotsOffset = slotsOffset(slotCount);   // checked equal to the header's
     }
 
     /**
@@ -124,7 +125,11 @@ public final class FrameRing implements AutoCloseable {
         return alignToPage(maxFrameBytes);
     }
 
-    static void validateHeader(MemorySegment s) throws ProtocolException {
+    /** A ring's slot count and slot size as {@link #validateHeader} read and checked them (each read once). */
+    record Geometry(int slotCount, long slotSize) {
+    }
+
+    static Geometry validateHeader(MemorySegment s) throws ProtocolException {
         long size = s.byteSize();
         if (size < HEADER_LENGTH) {
             throw new ProtocolException("ring length", size, "shared memory of " + size + " bytes cannot hold a ring header of " + HEADER_LENGTH);
@@ -165,6 +170,7 @@ public final class FrameRing implements AutoCloseable {
             throw new ProtocolException("ring length", ringLength, "ring length " + ringLength + " (slots need " + expected
                     + ") does not fit the mapping of " + size + " bytes");
         }
+        return new Geometry(slotCount, slotSize);
     }
 
     /**
