@@ -100,8 +100,9 @@ public final class FrameProducer extends RingEnd {
             consumerPositionCache = seen;
             if (seen > wrapPoint) break;
             if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return null;
-            consumerPositionCache = awaitPeer(seen, deadline);
-            if (consumerPositionCache == seen) return null;   // deadline passed
+            // The position the wait returns is the consumer's to choose: read it again at the top and check it
+            // as any other, rather than trust it past wrapPoint (a slot not yet released would be overwritten).
+            if (awaitPeer(seen, deadline) == seen) return null;   // deadline passed
         }
         FrameClaim claim = claims[(int) position & slotMask];
         claim.open(position, length, width, height, (int) stride, format);

@@ -7,6 +7,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -54,6 +57,36 @@ class FrameRingHostilePeerTest {
                 flipper.join();
             }
             assertTrue(attached > 0, "no attach got through while the header changed");
+        }
+    }
+
+    @Test
+    void shouldRefuseAConsumerPositionAheadOfTheProducerHandedOverWhileItWaitedForRoom() throws Exception {
+        try (FrameRing ring = FrameRing.create(1, 4096);
+             SharedMemory hostile = Mappings.second(ring.memory().nativeHandle())) {
+            FrameProducer producer = ring.producer(WaitStrategy.sleepAtOnce());
+            FrameClaim first = producer.claimBytes(8);
+            first.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 42);
+            first.commit();   // the one slot now holds a frame nobody released
+            CompletableFuture<FrameClaim> blocked = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return producer.claimBytes(8);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            }, r -> Thread.ofPlatform().start(r));
+            Thread.sleep(100);
+            assertFalse(blocked.isDone(), "the producer did not wait for room");
+            // A consumer that "releases" 1000 frames of a ring where only 1 was committed.
+            FrameRing.LONG.setRelease(hostile.segment(), (long) CONSUMER_POSITION_OFFSET, 1000L);
+            dev.panpipe.bindings.Syscalls.futex_wake(hostile.segment().asSlice(CONSUMER_POSITION_OFFSET, 4), 1);
+            ExecutionException e = assertThrows(ExecutionException.class, () -> {
+                FrameClaim c = blocked.get(10, TimeUnit.SECONDS);
+                fail("claimed slot " + c.sequence() + " over a frame never released (the slot held "
+                        + c.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0) + ")");
+            });
+            ProtocolException cause = assertInstanceOf(ProtocolException.class, e.getCause().getCause(), e.toString());
+            assertEquals("consumer position", cause.field());
         }
     }
 }
