@@ -95,8 +95,15 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             if (state == STATE_CLOSED) {
                 throw new IllegalStateException("the ring's " + role + " (pid " + pid + ") already closed it: a ring carries one stream");
             }
-            if (state == STATE_ATTACHED && (pid == SELF || !peerWatch.isDead(pid))) {
+            // A live pid with the state still NONE is an end half-way through attaching (its pid is stored first).
+            if ((state == STATE_ATTACHED || pid != 0) && (pid == SELF || !peerWatch.isDead(pid))) {
                 throw new IllegalStateException("the ring already has a live " + role + ": pid " + pid);
+            }
+            // Two ends attaching at once both pass the check above: the one whose pid replaces the one both
+            // read takes the role.
+            if (!INT.compareAndSet(header, ownPidOffset, pid, SELF)) {
+                throw new IllegalStateException("the ring already has a live " + role + ": pid "
+                        + (int) INT.getVolatile(header, ownPidOffset) + " attached at the same time");
             }
         } catch (IOException | RuntimeException e) {
             try {
@@ -106,7 +113,6 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             }
             throw e;
         }
-        INT.setVolatile(header, ownPidOffset, SELF);
         // A predecessor that died asleep left its waiting word set: this end sleeps nowhere yet.
         INT.setVolatile(header, ownWaitingOffset, 0);
         noteCpu();

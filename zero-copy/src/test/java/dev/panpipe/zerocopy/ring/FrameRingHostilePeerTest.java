@@ -12,6 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -88,5 +89,37 @@ class FrameRingHostilePeerTest {
             ProtocolException cause = assertInstanceOf(ProtocolException.class, e.getCause().getCause(), e.toString());
             assertEquals("consumer position", cause.field());
         }
+    }
+
+    @Test
+    void shouldLetOnlyOneOfTwoProducersAttachingAtOnceAttach() throws Exception {
+        int doubled = 0;
+        for (int round = 0; round < 1500 && doubled == 0; round++) {
+            try (FrameRing ring = FrameRing.create(1, 4096);
+                 FrameRing a = FrameRing.attach(Mappings.second(ring.memory().nativeHandle()));
+                 FrameRing b = FrameRing.attach(Mappings.second(ring.memory().nativeHandle()))) {
+                AtomicInteger ready = new AtomicInteger();
+                CompletableFuture<Boolean> first = attachProducerWith(a, ready);
+                CompletableFuture<Boolean> second = attachProducerWith(b, ready);
+                if (first.get(10, TimeUnit.SECONDS) && second.get(10, TimeUnit.SECONDS)) doubled++;
+            }
+        }
+        assertEquals(0, doubled, "two producers attached to one ring");
+    }
+
+    /** Attaches a producer to {@code ring} once both threads are ready: true if it attached. */
+    private static CompletableFuture<Boolean> attachProducerWith(FrameRing ring, AtomicInteger ready) {
+        return CompletableFuture.supplyAsync(() -> {
+            ready.incrementAndGet();
+            while (ready.get() < 2) Thread.onSpinWait();
+            try {
+                ring.producer();
+                return true;
+            } catch (IllegalStateException refused) {
+                return false;
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, r -> Thread.ofPlatform().start(r));
     }
 }
