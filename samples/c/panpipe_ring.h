@@ -212,8 +212,9 @@ struct pprg_ring {
     int fd;
     struct pprg_header *header;
     struct pprg_descriptor *descriptors;
-    uint32_t slot_count;
-    uint64_t slot_size;
+    uint32_t slot_count;     /* slot_count, slot_size and slots_offset as pprg_validate checked them: the header's */
+    uint64_t slot_size;      /* words may be changed by the peer afterwards, so they are read there once and */
+    uint64_t slots_offset;   /* never again */
     char error[256];         /* why the last call that failed failed */
 };
 
@@ -316,7 +317,7 @@ static inline int pprg_process_dead(int32_t pid) {
 
 /* ---- mapping and checking a ring ---- */
 
-/* Checks every header field against the mapping's length, as FrameRing.validateHeader does. */
+/* Checks every header field against the mapping's length, as FrameRing.validateHeader does: each read once. */
 static inline int pprg_validate(struct pprg_ring *r) {
     struct pprg_header *h = (struct pprg_header *) r->base;
     if (r->length < PPRG_HEADER_LENGTH)
@@ -337,19 +338,22 @@ static inline int pprg_validate(struct pprg_ring *r) {
     uint64_t size = h->slot_size;
     if (size == 0 || size % PPRG_PAGE != 0)
         return PPRG_FAIL(r, PPRG_CORRUPT, "slot size: %llu is not a positive multiple of %d", (unsigned long long) size, PPRG_PAGE);
-    if (h->slots_offset != pprg_slots_offset(n))
+    uint64_t offset = h->slots_offset;
+    if (offset != pprg_slots_offset(n))
         return PPRG_FAIL(r, PPRG_CORRUPT, "slots offset: %llu, expected %llu for %u slots",
-                         (unsigned long long) h->slots_offset, (unsigned long long) pprg_slots_offset(n), n);
+                         (unsigned long long) offset, (unsigned long long) pprg_slots_offset(n), n);
     uint64_t slots;
-    if (__builtin_mul_overflow(size, (uint64_t) n, &slots) || slots + h->slots_offset < slots)
+    if (__builtin_mul_overflow(size, (uint64_t) n, &slots) || slots + offset < slots)
         return PPRG_FAIL(r, PPRG_CORRUPT, "slot size: a ring of %u slots of %llu bytes overflows", n, (unsigned long long) size);
-    if (h->ring_length != h->slots_offset + slots || h->ring_length > r->length)
+    uint64_t ring_length = h->ring_length;
+    if (ring_length != offset + slots || ring_length > r->length)
         return PPRG_FAIL(r, PPRG_CORRUPT, "ring length: %llu (slots need %llu) does not fit the mapping of %zu bytes",
-                         (unsigned long long) h->ring_length, (unsigned long long) (h->slots_offset + slots), r->length);
+                         (unsigned long long) ring_length, (unsigned long long) (offset + slots), r->length);
     r->header = h;
     r->descriptors = (struct pprg_descriptor *) (r->base + PPRG_HEADER_LENGTH);
     r->slot_count = n;
     r->slot_size = size;
+    r->slots_offset = offset;
     return PPRG_OK;
 }
 
@@ -693,7 +697,7 @@ static inline int pprg_claim(struct pprg_end *p, struct pprg_frame *f) {
         if (status != PPRG_OK) return status;
     }
     f->sequence = p->position;
-    f->pixels = r->base + r->header->slots_offset + (p->position & (r->slot_count - 1)) * r->slot_size;
+    f->pixels = r->base + r->slots_offset + (p->position & (r->slot_count - 1)) * r->slot_size;
     p->holding = 1;
     return PPRG_OK;
 }
@@ -768,7 +772,7 @@ static inline int pprg_take(struct pprg_end *c, struct pprg_frame *f) {
                              (unsigned long long) seq, f->width, f->height, f->stride,
                              (unsigned long long) ((uint64_t) f->stride * (f->height - 1) + row), (unsigned long long) f->length);
     }
-    f->pixels = r->base + r->header->slots_offset + (c->position & (r->slot_count - 1)) * r->slot_size;
+    f->pixels = r->base + r->slots_offset + (c->position & (r->slot_count - 1)) * r->slot_size;
     c->holding = 1;
     return PPRG_OK;
 }

@@ -381,6 +381,46 @@ class CPeersTest {
     }
 
     /**
+     * The header fields the C end checked when it mapped the ring are the ones it uses: a producer that changes
+     * the slots offset afterwards must not move the C consumer's (or producer's) pixels out of the mapping.
+     */
+    @Test
+    void shouldKeepTheCEndsPixelsInsideTheMappingWhenThePeerChangesTheHeaderAfterTheCheck(@TempDir Path dir) throws Exception {
+        SamplePeers.c("ring_consumer");   // skips without gcc
+        String c = """
+                #define _GNU_SOURCE
+                #include "%s"
+                int main(void) {
+                    struct pprg_ring ring;
+                    struct pprg_end in;
+                    struct pprg_frame f;
+                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&in, &ring, PPRG_CONSUMER) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    ring.header->slots_offset = (uint64_t) 1 << 40;   /* the producer, after the check */
+                    if (pprg_take(&in, &f) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    printf("inside %%d\\n", f.pixels >= ring.base && f.pixels + f.length <= ring.base + ring.length);
+                    return 0;
+                }
+                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
+        Files.writeString(dir.resolve("moved.c"), c);
+        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("moved").toString(),
+                dir.resolve("moved.c").toString()), null);
+        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameClaim frame = ring.producer().claimBytes(100);
+            frame.commit();
+            Output out = SamplePeers.run(List.of(dir.resolve("moved").toString()), ring);
+            assertEquals(0, out.exit(), out.text());
+            assertEquals(1, out.get("inside"), "the C consumer's pixels left the mapping: " + out.text());
+        }
+    }
+
+    /**
      * Takes {@code count} frames, checking each one's descriptor and every byte against the pattern
      * (format null: plain bytes), holding each {@code holdMillis}; then expects end of stream. Returns the sum.
      */
