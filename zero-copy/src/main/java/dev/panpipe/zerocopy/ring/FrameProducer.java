@@ -63,6 +63,10 @@ public final class FrameProducer extends RingEnd {
     private FrameClaim claim(int width, int height, PixelFormat format, long deadline) throws IOException {
         if (width <= 0 || height <= 0) throw new IllegalArgumentException("frame size must be positive: " + width + "x" + height);
         long stride = (long) width * format.bytesPerPixel();
+        if (stride > 0xFFFF_FFFFL) {   // the layout's stride is a u32: stored cut, the consumer would refuse the frame
+            throw new IllegalArgumentException("a row of " + width + " " + format + " pixels is " + stride
+                    + " bytes, more than a frame's stride field holds (2^32 - 1)");
+        }
         long length = stride * height;
         if (length > ring.slotSize()) {
             throw new IllegalArgumentException("a " + width + "x" + height + " " + format + " frame needs " + length

@@ -122,4 +122,20 @@ class FrameRingHostilePeerTest {
             }
         }, r -> Thread.ofPlatform().start(r));
     }
+
+    @Test
+    void shouldRefuseAClaimWhoseRowDoesNotFitTheLayoutsStrideField() throws Exception {
+        // A slot of 4 GiB (a memfd: nothing is allocated until touched) holds a row of 2^30 RGBA pixels, 2^32 bytes,
+        // one more than the u32 stride field holds: the stride must not be stored as 0.
+        try (FrameRing ring = FrameRing.create(1, 1L << 32)) {
+            FrameProducer producer = ring.producer();
+            FrameClaim claim = null;
+            try {
+                claim = producer.claim(1 << 30, 1, dev.panpipe.pixel.PixelFormat.RGBA8);
+            } catch (IllegalArgumentException refused) {
+                return;
+            }
+            fail("claimed a frame whose stride is stored as " + Integer.toUnsignedLong(claim.stride()));
+        }
+    }
 }
