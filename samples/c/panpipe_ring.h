@@ -676,9 +676,18 @@ static inline void pprg_frame_bytes(struct pprg_frame *f, uint64_t length) {
 /* Claims the next slot for frame f (described by the caller), waiting while every slot is full. */
 static inline int pprg_claim(struct pprg_end *p, struct pprg_frame *f) {
     struct pprg_ring *r = p->ring;
-    if (f->format != PPRG_FORMAT_BYTES && (pprg_bytes_per_pixel(f->format) == 0 || f->width == 0 || f->height == 0))
+    /* Sizes as the consumer reads them (i32, so at most 2^31 - 1) */
+    if (f->format != PPRG_FORMAT_BYTES && (pprg_bytes_per_pixel(f->format) == 0 || (int32_t) f->width <= 0 || (int32_t) f->height <= 0))
         return PPRG_FAIL(r, PPRG_REFUSED, "a %ux%u frame of pixel format %u: the size must be positive and the format known",
                          f->width, f->height, f->format);
+    if (f->format != PPRG_FORMAT_BYTES) {   /* and the checks it makes: a frame it would refuse is not published */
+        uint64_t row = (uint64_t) f->width * pprg_bytes_per_pixel(f->format);
+        uint64_t needed = (uint64_t) f->stride * (f->height - 1) + row;
+        if (f->stride < row || needed > f->length)
+            return PPRG_FAIL(r, PPRG_REFUSED, "a %ux%u frame of pixel format %u: stride %u (a row is %llu bytes) and length %llu"
+                             " (the rows need %llu) do not agree", f->width, f->height, f->format, f->stride,
+                             (unsigned long long) row, (unsigned long long) f->length, (unsigned long long) needed);
+    }
     if (f->length > r->slot_size)
         return PPRG_FAIL(r, PPRG_REFUSED, "a %ux%u frame needs %llu bytes; this ring's slots hold %llu", f->width, f->height,
                          (unsigned long long) f->length, (unsigned long long) r->slot_size);

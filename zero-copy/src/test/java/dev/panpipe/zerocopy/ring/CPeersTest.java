@@ -420,6 +420,38 @@ class CPeersTest {
         }
     }
 
+    /** A frame described with a row that overflows the u32 stride (pprg_frame_packed wraps it) is refused at the claim. */
+    @Test
+    void shouldRefuseInCAClaimWhoseStrideDoesNotHoldItsRow(@TempDir Path dir) throws Exception {
+        SamplePeers.c("ring_producer");   // skips without gcc
+        String c = """
+                #define _GNU_SOURCE
+                #include "%s"
+                int main(void) {
+                    struct pprg_ring ring;
+                    struct pprg_end out;
+                    struct pprg_frame f;
+                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    pprg_frame_packed(&f, 1u << 30, 1, PPRG_FORMAT_RGBA8);   /* stride 2^32: 0 in a u32 */
+                    printf("claim %%d\\n", pprg_claim(&out, &f));
+                    pprg_close(&out);
+                    return 0;
+                }
+                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
+        Files.writeString(dir.resolve("wide.c"), c);
+        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("wide").toString(),
+                dir.resolve("wide.c").toString()), null);
+        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        try (FrameRing ring = FrameRing.create(1, 4096)) {
+            Output out = SamplePeers.run(List.of(dir.resolve("wide").toString()), ring);
+            assertEquals(0, out.exit(), out.text());
+            assertEquals(-5, out.get("claim"), "PPRG_REFUSED expected: " + out.text());
+        }
+    }
+
     /**
      * Takes {@code count} frames, checking each one's descriptor and every byte against the pattern
      * (format null: plain bytes), holding each {@code holdMillis}; then expects end of stream. Returns the sum.
