@@ -538,9 +538,13 @@ static inline int pprg_attach(struct pprg_end *e, struct pprg_ring *r, int produ
     int32_t pid = __atomic_load_n(e->own_pid, __ATOMIC_ACQUIRE);
     if (state == PPRG_STATE_CLOSED)
         return PPRG_FAIL(r, PPRG_REFUSED, "the ring's %s (pid %d) already closed it: a ring carries one stream", role, pid);
-    if (state == PPRG_STATE_ATTACHED && (pid == getpid() || !pprg_process_dead(pid)))
+    /* A live pid with the state still NONE is an end half-way through attaching (its pid is stored first). */
+    if ((state == PPRG_STATE_ATTACHED || pid != 0) && (pid == getpid() || !pprg_process_dead(pid)))
         return PPRG_FAIL(r, PPRG_REFUSED, "the ring already has a live %s: pid %d", role, pid);
-    __atomic_store_n(e->own_pid, (int32_t) getpid(), __ATOMIC_SEQ_CST);
+    /* Two ends attaching at once both pass the check above: the one whose pid replaces the pid both read takes
+       the role (as in RingEnd.attach). */
+    if (!__atomic_compare_exchange_n(e->own_pid, &pid, (int32_t) getpid(), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return PPRG_FAIL(r, PPRG_REFUSED, "the ring already has a live %s: pid %d attached at the same time", role, pid);
     __atomic_store_n(e->own_state, PPRG_STATE_ATTACHED, __ATOMIC_SEQ_CST);
     e->position = __atomic_load_n(e->own_position, __ATOMIC_ACQUIRE);   /* resumes after a dead predecessor */
     e->peer_cache = __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE);

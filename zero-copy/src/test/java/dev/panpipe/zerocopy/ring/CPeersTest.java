@@ -452,6 +452,54 @@ class CPeersTest {
         }
     }
 
+    /** Two threads of a C process attaching as the producer at the same moment: one of them gets the role. */
+    @Test
+    void shouldLetOnlyOneOfTwoCProducersAttachingAtOnceAttach(@TempDir Path dir) throws Exception {
+        SamplePeers.c("ring_producer");   // skips without gcc
+        String c = """
+                #define _GNU_SOURCE
+                #include "%s"
+                #include <pthread.h>
+                static struct pprg_ring ring;
+                static struct pprg_end ends[2];
+                static int ready, attached[2];
+                static void *attach(void *arg) {
+                    int i = (int) (intptr_t) arg;
+                    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
+                    while (__atomic_load_n(&ready, __ATOMIC_SEQ_CST) < 2) pprg_cpu_relax();
+                    attached[i] = pprg_attach(&ends[i], &ring, PPRG_PRODUCER) == PPRG_OK;
+                    return NULL;
+                }
+                int main(void) {
+                    if (pprg_map(&ring, 3) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    int doubled = 0;
+                    for (int round = 0; round < 2000; round++) {
+                        ring.header->producer_pid = 0;              /* a ring nobody produces into yet */
+                        ring.header->producer_state = PPRG_STATE_NONE;
+                        ready = 0;
+                        pthread_t t[2];
+                        for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, attach, (void *) (intptr_t) i);
+                        for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+                        doubled += attached[0] && attached[1];
+                    }
+                    printf("doubled %%d\\n", doubled);
+                    return 0;
+                }
+                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
+        Files.writeString(dir.resolve("two.c"), c);
+        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-pthread", "-Wall", "-Werror", "-o", dir.resolve("two").toString(),
+                dir.resolve("two.c").toString()), null);
+        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        try (FrameRing ring = FrameRing.create(1, 4096)) {
+            Output out = SamplePeers.run(List.of(dir.resolve("two").toString()), ring);
+            assertEquals(0, out.exit(), out.text());
+            assertEquals(0, out.get("doubled"), "two C producers attached to one ring: " + out.text());
+        }
+    }
+
     /**
      * Takes {@code count} frames, checking each one's descriptor and every byte against the pattern
      * (format null: plain bytes), holding each {@code holdMillis}; then expects end of stream. Returns the sum.
