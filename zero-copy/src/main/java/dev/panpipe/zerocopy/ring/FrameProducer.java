@@ -6,7 +6,10 @@ import dev.panpipe.pixel.PixelFormat;
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
 
+import static dev.panpipe.zerocopy.ring.FrameRing.LONG;
 import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.FORMAT_BYTES;
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.SEQUENCE_OFFSET;
+import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.descriptorOffset;
 
 /**
  * The writing end of a {@link FrameRing}: claim a slot, fill its pixels in place, commit.
@@ -29,7 +32,14 @@ public final class FrameProducer extends RingEnd {
 
     FrameProducer(FrameRing ring, WaitStrategy strategy) throws IOException {
         super(ring, strategy, true);
-        this.position = storedOwnPosition();
+        long stored = storedOwnPosition();
+        // A predecessor that died between its last frame's sequence store and its position store committed that
+        // frame as far as the consumer knows (it takes a frame by its sequence, see FrameConsumer.spinProbe, and
+        // may hold it now): finish that commit rather than claim the frame's slot again.
+        if (stored > 0 && (long) LONG.getAcquire(header, descriptorOffset((int) stored & slotMask) + SEQUENCE_OFFSET) == stored) {
+            publish(++stored);
+        }
+        this.position = stored;
         this.consumerPositionCache = peerPosition();
         this.claims = new FrameClaim[ring.slotCount()];
         for (int i = 0; i < claims.length; i++) claims[i] = new FrameClaim(this, i);

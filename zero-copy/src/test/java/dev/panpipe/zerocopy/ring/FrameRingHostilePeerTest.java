@@ -138,4 +138,49 @@ class FrameRingHostilePeerTest {
             fail("claimed a frame whose stride is stored as " + Integer.toUnsignedLong(claim.stride()));
         }
     }
+
+    /**
+     * A producer that dies between its frame's sequence store and its position store has committed that frame as
+     * far as a consumer is concerned (it takes a frame by its sequence, see FrameConsumer.spinProbe): the producer
+     * that takes over must not claim that slot again while the consumer holds it.
+     */
+    @Test
+    void shouldNotHandTheSuccessorOfAProducerThatDiedMidCommitTheSlotItsConsumerHolds() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096);
+             FrameRing again = FrameRing.attach(Mappings.second(ring.memory().nativeHandle()))) {
+            MemorySegment s = ring.segment();
+            FrameConsumer consumer = ring.consumer();
+            FrameProducer first = ring.producer();
+            FrameClaim c = first.claimBytes(8);
+            c.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 100);
+            c.commit();
+            consumer.take().release();
+            // Frame 1, as a producer that died before its position store left it: descriptor and sequence only.
+            long d = descriptorOffset(1);
+            ring.segment().asSlice(ring.slotOffset(1), 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 101);
+            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+            s.set(ValueLayout.JAVA_LONG, d + WIDTH_OFFSET, pack(8, 1));
+            s.set(ValueLayout.JAVA_LONG, d + STRIDE_OFFSET, pack(8, FORMAT_BYTES));
+            FrameRing.LONG.setRelease(s, d + SEQUENCE_OFFSET, 1L);
+            Process gone = new ProcessBuilder("true").start();
+            gone.waitFor();
+            FrameRing.INT.setVolatile(s, (long) PRODUCER_PID_OFFSET, (int) gone.pid());
+
+            FrameView held = consumer.take();
+            assertEquals(1, held.sequence());
+            assertEquals(101, held.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            FrameProducer successor = again.producer();
+            FrameClaim next = successor.tryClaimBytes(8);
+            assertNotNull(next, "slot 0 is free");
+            assertEquals(2, next.sequence(), "the successor claimed again a frame its consumer holds");
+            next.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 102);
+            next.commit();
+            assertEquals(101, held.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            held.release();
+            FrameView v = consumer.take();
+            assertEquals(2, v.sequence());
+            assertEquals(102, v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            v.release();
+        }
+    }
 }
