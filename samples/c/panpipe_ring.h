@@ -519,6 +519,8 @@ static inline int pprg_unlink_named(struct pprg_ring *r, const char *name) {
 
 /* ---- attaching, waiting, publishing, closing ---- */
 
+static inline void pprg_publish(struct pprg_end *e);
+
 /* Becomes the ring's producer or consumer: refused if that role closed already or has a live process. */
 static inline int pprg_attach(struct pprg_end *e, struct pprg_ring *r, int producer) {
     struct pprg_header *h = r->header;
@@ -548,6 +550,14 @@ static inline int pprg_attach(struct pprg_end *e, struct pprg_ring *r, int produ
     __atomic_store_n(e->own_state, PPRG_STATE_ATTACHED, __ATOMIC_SEQ_CST);
     e->position = __atomic_load_n(e->own_position, __ATOMIC_ACQUIRE);   /* resumes after a dead predecessor */
     e->peer_cache = __atomic_load_n(e->peer_position, __ATOMIC_ACQUIRE);
+    /* A producer that died between its last frame's sequence store and its position store committed that frame as
+       far as the consumer knows (it takes a frame by its sequence and may hold it now): finish that commit rather
+       than claim the frame's slot again. */
+    if (producer && e->position > 0
+            && __atomic_load_n(&r->descriptors[e->position & (r->slot_count - 1)].sequence, __ATOMIC_ACQUIRE) == e->position) {
+        e->position++;
+        pprg_publish(e);
+    }
     return PPRG_OK;
 }
 

@@ -476,7 +476,7 @@ class CPeersTest {
                         return 1;
                     }
                     int doubled = 0;
-                    for (int round = 0; round < 2000; round++) {
+                    for (int round = 0; round < 300; round++) {
                         ring.header->producer_pid = 0;              /* a ring nobody produces into yet */
                         ring.header->producer_state = PPRG_STATE_NONE;
                         ready = 0;
@@ -497,6 +497,56 @@ class CPeersTest {
             Output out = SamplePeers.run(List.of(dir.resolve("two").toString()), ring);
             assertEquals(0, out.exit(), out.text());
             assertEquals(0, out.get("doubled"), "two C producers attached to one ring: " + out.text());
+        }
+    }
+
+    /** As FrameRingHostilePeerTest: a C producer taking over from one that died mid-commit skips the slot held. */
+    @Test
+    void shouldNotHandACProducerTakingOverFromOneThatDiedMidCommitTheSlotItsConsumerHolds(@TempDir Path dir) throws Exception {
+        SamplePeers.c("ring_producer");   // skips without gcc
+        String c = """
+                #define _GNU_SOURCE
+                #include "%s"
+                int main(void) {
+                    struct pprg_ring ring;
+                    struct pprg_end out;
+                    struct pprg_frame f;
+                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    pprg_frame_bytes(&f, 8);
+                    if (pprg_claim(&out, &f) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        return 1;
+                    }
+                    printf("sequence %%llu\\n", (unsigned long long) f.sequence);
+                    return 0;
+                }
+                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
+        Files.writeString(dir.resolve("successor.c"), c);
+        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("successor").toString(),
+                dir.resolve("successor.c").toString()), null);
+        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment s = ring.segment();
+            FrameConsumer consumer = ring.consumer();
+            ring.producer().claimBytes(8).commit();
+            consumer.take().release();
+            long d = descriptorOffset(1);   // frame 1 as a producer that died before its position store left it
+            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+            s.set(ValueLayout.JAVA_LONG, d + WIDTH_OFFSET, pack(8, 1));
+            s.set(ValueLayout.JAVA_LONG, d + STRIDE_OFFSET, pack(8, FORMAT_BYTES));
+            FrameRing.LONG.setRelease(s, d + SEQUENCE_OFFSET, 1L);
+            Process gone = new ProcessBuilder("true").start();
+            gone.waitFor();
+            FrameRing.INT.setVolatile(s, (long) PRODUCER_PID_OFFSET, (int) gone.pid());
+            FrameView held = consumer.take();
+            assertEquals(1, held.sequence());
+            Output out = SamplePeers.run(List.of(dir.resolve("successor").toString()), ring);
+            assertEquals(0, out.exit(), out.text());
+            assertEquals(2, out.get("sequence"), "the C successor claimed again a frame its consumer holds: " + out.text());
+            held.release();
         }
     }
 
