@@ -33,7 +33,7 @@ final class PeerWatch implements AutoCloseable {
     private boolean closed;
 
     /**
-     * True if process {@code peerPid} has exited; false for pid 0 (no peer yet) and for this process. A pid
+     * True if process {@code peerPid} has exited, or is negative; false for pid 0 (no peer yet) and for this process. A pid
      * that names no process at all has exited too: pidfd_open answers ENOENT for a thread id that leads no
      * process (EINVAL before Linux 6.9), and pids and thread ids share one number space, so the peer's pid
      * may name another process's thread by the time it is first looked at ({@link Processes#namesNoProcess},
@@ -41,7 +41,8 @@ final class PeerWatch implements AutoCloseable {
      */
     synchronized boolean isDead(int peerPid) throws SyscallException {
         if (closed) return false;   // its end is closed: the caller sees that at its next look
-        if (peerPid <= 0 || peerPid == SELF) return false;
+        if (peerPid == 0 || peerPid == SELF) return false;
+        if (peerPid < 0) return true;   // names no process: taken for "no peer yet", a wait on it never ended
         if (peerPid != pid) {
             closePidfd();
             pid = peerPid;

@@ -183,4 +183,20 @@ class FrameRingHostilePeerTest {
             v.release();
         }
     }
+
+    /**
+     * A negative pid names no process, as a pid that names a thread does not (shouldTakeAPidThatNamesAThreadForAPeer
+     * ThatHasEnded): a waiter must not take it for a producer not attached yet and wait for ever.
+     */
+    @Test
+    void shouldTakeANegativePeerPidForAPeerThatIsGoneRatherThanWaitForEver() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment header = ring.segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, -1);
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            FrameConsumer consumer = ring.consumer();
+            PeerDiedException e = assertThrows(PeerDiedException.class, () -> consumer.poll(2, TimeUnit.SECONDS));
+            assertEquals(-1, e.pid());
+        }
+    }
 }
