@@ -304,9 +304,10 @@ static inline int pprg_no_such_process(int err) {
     return err == ESRCH || err == ENOENT || err == EINVAL;
 }
 
-/* 1 if process pid has exited, 0 if it lives (or is this process, or no pid was written yet). */
+/* 1 if process pid has exited (or is negative: names none), 0 if it lives (or is this process, or no pid was written yet). */
 static inline int pprg_process_dead(int32_t pid) {
-    if (pid <= 0 || pid == getpid()) return 0;
+    if (pid == 0 || pid == getpid()) return 0;
+    if (pid < 0) return 1;
     int fd = (int) syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0 && pprg_no_such_process(errno)) return 1;
     if (fd < 0) return kill(pid, 0) != 0 && errno == ESRCH;   /* no pidfds before Linux 5.3 */
@@ -574,7 +575,11 @@ static inline void pprg_publish(struct pprg_end *e) {
 /* 1 if the peer named in the header has exited; its pidfd is opened once per peer pid and kept. */
 static inline int pprg_peer_dead(struct pprg_end *e) {
     int32_t pid = __atomic_load_n(e->peer_pid, __ATOMIC_ACQUIRE);
-    if (pid <= 0 || pid == getpid()) return 0;
+    if (pid == 0 || pid == getpid()) return 0;
+    if (pid < 0) {   /* names no process: taken for "no peer yet", a wait on it would never end */
+        e->watched_pid = pid;
+        return 1;
+    }
     if (pid != e->watched_pid) {   /* first look, or a new peer attached: watch its pid */
         if (e->peer_pidfd >= 0) close(e->peer_pidfd);
         e->watched_pid = pid;

@@ -150,8 +150,13 @@ class Consumer:
     # -- the producer's liveness, through a pidfd --
 
     def _dead(self, pid):
-        if pid <= 0 or pid == os.getpid():
+        if pid >= 1 << 31:  # the word is an i32: read as a u32, a negative pid
+            pid -= 1 << 32
+        if pid == 0 or pid == os.getpid():
             return False
+        if pid < 0:  # names no process: taken for "no producer yet", a wait on it would never end
+            self.watched_pid = pid
+            return True
         if pid != self.watched_pid:
             if self.pidfd >= 0:
                 os.close(self.pidfd)

@@ -550,6 +550,23 @@ class CPeersTest {
         }
     }
 
+    /** As FrameRingHostilePeerTest: a negative producer pid is a producer that is gone, not one to wait for. */
+    @Test
+    void shouldTakeANegativeProducerPidForADeadProducerInC() throws Exception {
+        Path consumerC = SamplePeers.c("ring_consumer");   // skips without gcc
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment header = ring.segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, -1);
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            try (Subprocess peer = SamplePeers.start(ring, command(consumerC, "--fd", "3", "--liveness-ms", "5"))) {
+                assertTrue(peer.waitFor(java.time.Duration.ofSeconds(5)).isPresent(), "the C consumer waits for a producer of pid -1");
+                Output out = SamplePeers.finish(peer);
+                assertEquals(1, out.exit(), out.toString());
+                assertTrue(out.text().contains("the ring's producer (pid -1) died"), out.toString());
+            }
+        }
+    }
+
     /**
      * Takes {@code count} frames, checking each one's descriptor and every byte against the pattern
      * (format null: plain bytes), holding each {@code holdMillis}; then expects end of stream. Returns the sum.

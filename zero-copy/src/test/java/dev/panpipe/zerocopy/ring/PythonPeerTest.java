@@ -101,4 +101,19 @@ class PythonPeerTest {
             assertTrue(out.text().contains("ring_consumer.py: the ring's producer (pid " + tid + ") died"), out.toString());
         }
     }
+
+    @Test
+    void shouldTakeANegativeProducerPidForADeadProducerInPython() throws Exception {
+        // As FrameRingHostilePeerTest: read as a u32, -1 was a pid Python's pidfd_open cannot take (a traceback).
+        List<String> cmd = new ArrayList<>(SamplePeers.python("ring_consumer.py"));
+        cmd.addAll(List.of("--fd", "3", "--liveness-ms", "5"));
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            java.lang.foreign.MemorySegment header = ring.memory().segment();
+            header.set(java.lang.foreign.ValueLayout.JAVA_INT, FrameRingDescriptor.PRODUCER_PID_OFFSET, -1);
+            header.set(java.lang.foreign.ValueLayout.JAVA_INT, FrameRingDescriptor.PRODUCER_STATE_OFFSET, FrameRingDescriptor.STATE_ATTACHED);
+            Output out = SamplePeers.run(cmd, ring);
+            assertEquals(1, out.exit(), out.toString());
+            assertTrue(out.text().contains("ring_consumer.py: the ring's producer (pid -1) died"), out.toString());
+        }
+    }
 }
