@@ -386,81 +386,41 @@ class CPeersTest {
      */
     @Test
     void shouldKeepTheCEndsPixelsInsideTheMappingWhenThePeerChangesTheHeaderAfterTheCheck(@TempDir Path dir) throws Exception {
-        SamplePeers.c("ring_consumer");   // skips without gcc
-        String c = """
-                #define _GNU_SOURCE
-                #include "%s"
-                int main(void) {
-                    struct pprg_ring ring;
-                    struct pprg_end in;
-                    struct pprg_frame f;
-                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&in, &ring, PPRG_CONSUMER) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
-                        return 1;
-                    }
-                    ring.header->slots_offset = (uint64_t) 1 << 40;   /* the producer, after the check */
-                    if (pprg_take(&in, &f) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
-                        return 1;
-                    }
-                    printf("inside %%d\\n", f.pixels >= ring.base && f.pixels + f.length <= ring.base + ring.length);
-                    return 0;
+        Path program = attachedCProgram(dir, "moved", "PPRG_CONSUMER", """
+                ring.header->slots_offset = (uint64_t) 1 << 40;   /* the producer, after the check */
+                if (pprg_take(&end, &frame) != PPRG_OK) {
+                    printf("error %s\\n", ring.error);
+                    return 1;
                 }
-                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
-        Files.writeString(dir.resolve("moved.c"), c);
-        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("moved").toString(),
-                dir.resolve("moved.c").toString()), null);
-        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+                printf("inside %d\\n", frame.pixels >= ring.base && frame.pixels + frame.length <= ring.base + ring.length);
+                return 0;
+                """);
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             FrameClaim frame = ring.producer().claimBytes(100);
             frame.commit();
-            Output out = SamplePeers.run(List.of(dir.resolve("moved").toString()), ring);
-            assertEquals(0, out.exit(), out.text());
-            assertEquals(1, out.get("inside"), "the C consumer's pixels left the mapping: " + out.text());
+            assertEquals(1, runOk(program, ring).get("inside"), "the C consumer's pixels left the mapping");
         }
     }
 
     /** A frame described with a row that overflows the u32 stride (pprg_frame_packed wraps it) is refused at the claim. */
     @Test
     void shouldRefuseInCAClaimWhoseStrideDoesNotHoldItsRow(@TempDir Path dir) throws Exception {
-        SamplePeers.c("ring_producer");   // skips without gcc
-        String c = """
-                #define _GNU_SOURCE
-                #include "%s"
-                int main(void) {
-                    struct pprg_ring ring;
-                    struct pprg_end out;
-                    struct pprg_frame f;
-                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
-                        return 1;
-                    }
-                    pprg_frame_packed(&f, 1u << 30, 1, PPRG_FORMAT_RGBA8);   /* stride 2^32: 0 in a u32 */
-                    printf("claim %%d\\n", pprg_claim(&out, &f));
-                    pprg_close(&out);
-                    return 0;
-                }
-                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
-        Files.writeString(dir.resolve("wide.c"), c);
-        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("wide").toString(),
-                dir.resolve("wide.c").toString()), null);
-        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+        Path program = attachedCProgram(dir, "wide", "PPRG_PRODUCER", """
+                pprg_frame_packed(&frame, 1u << 30, 1, PPRG_FORMAT_RGBA8);   /* stride 2^32: 0 in a u32 */
+                printf("claim %d\\n", pprg_claim(&end, &frame));
+                pprg_close(&end);
+                return 0;
+                """);
         try (FrameRing ring = FrameRing.create(1, 4096)) {
-            Output out = SamplePeers.run(List.of(dir.resolve("wide").toString()), ring);
-            assertEquals(0, out.exit(), out.text());
-            assertEquals(-5, out.get("claim"), "PPRG_REFUSED expected: " + out.text());
+            assertEquals(-5, runOk(program, ring).get("claim"), "PPRG_REFUSED expected");
         }
     }
 
     /** Two threads of a C process attaching as the producer at the same moment: one of them gets the role. */
     @Test
     void shouldLetOnlyOneOfTwoCProducersAttachingAtOnceAttach(@TempDir Path dir) throws Exception {
-        SamplePeers.c("ring_producer");   // skips without gcc
-        String c = """
-                #define _GNU_SOURCE
-                #include "%s"
+        Path program = cProgram(dir, "two", "-pthread", """
                 #include <pthread.h>
-                static struct pprg_ring ring;
                 static struct pprg_end ends[2];
                 static int ready, attached[2];
                 static void *attach(void *arg) {
@@ -472,7 +432,7 @@ class CPeersTest {
                 }
                 int main(void) {
                     if (pprg_map(&ring, 3) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
+                        printf("error %s\\n", ring.error);
                         return 1;
                     }
                     int doubled = 0;
@@ -485,67 +445,36 @@ class CPeersTest {
                         for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
                         doubled += attached[0] && attached[1];
                     }
-                    printf("doubled %%d\\n", doubled);
+                    printf("doubled %d\\n", doubled);
                     return 0;
                 }
-                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
-        Files.writeString(dir.resolve("two.c"), c);
-        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-pthread", "-Wall", "-Werror", "-o", dir.resolve("two").toString(),
-                dir.resolve("two.c").toString()), null);
-        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+                """);
         try (FrameRing ring = FrameRing.create(1, 4096)) {
-            Output out = SamplePeers.run(List.of(dir.resolve("two").toString()), ring);
-            assertEquals(0, out.exit(), out.text());
-            assertEquals(0, out.get("doubled"), "two C producers attached to one ring: " + out.text());
+            assertEquals(0, runOk(program, ring).get("doubled"), "two C producers attached to one ring");
         }
     }
 
     /** As FrameRingHostilePeerTest: a C producer taking over from one that died mid-commit skips the slot held. */
     @Test
     void shouldNotHandACProducerTakingOverFromOneThatDiedMidCommitTheSlotItsConsumerHolds(@TempDir Path dir) throws Exception {
-        SamplePeers.c("ring_producer");   // skips without gcc
-        String c = """
-                #define _GNU_SOURCE
-                #include "%s"
-                int main(void) {
-                    struct pprg_ring ring;
-                    struct pprg_end out;
-                    struct pprg_frame f;
-                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&out, &ring, PPRG_PRODUCER) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
-                        return 1;
-                    }
-                    pprg_frame_bytes(&f, 8);
-                    if (pprg_claim(&out, &f) != PPRG_OK) {
-                        printf("error %%s\\n", ring.error);
-                        return 1;
-                    }
-                    printf("sequence %%llu\\n", (unsigned long long) f.sequence);
-                    return 0;
+        Path program = attachedCProgram(dir, "successor", "PPRG_PRODUCER", """
+                pprg_frame_bytes(&frame, 8);
+                if (pprg_claim(&end, &frame) != PPRG_OK) {
+                    printf("error %s\\n", ring.error);
+                    return 1;
                 }
-                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
-        Files.writeString(dir.resolve("successor.c"), c);
-        Output cc = SamplePeers.run(List.of("gcc", "-O2", "-Wall", "-Werror", "-o", dir.resolve("successor").toString(),
-                dir.resolve("successor.c").toString()), null);
-        assertEquals(0, cc.exit(), "gcc:\n" + cc.text());
+                printf("sequence %llu\\n", (unsigned long long) frame.sequence);
+                return 0;
+                """);
         try (FrameRing ring = FrameRing.create(2, 4096)) {
             MemorySegment s = ring.segment();
             FrameConsumer consumer = ring.consumer();
             ring.producer().claimBytes(8).commit();
             consumer.take().release();
-            long d = descriptorOffset(1);   // frame 1 as a producer that died before its position store left it
-            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
-            s.set(ValueLayout.JAVA_LONG, d + WIDTH_OFFSET, pack(8, 1));
-            s.set(ValueLayout.JAVA_LONG, d + STRIDE_OFFSET, pack(8, FORMAT_BYTES));
-            FrameRing.LONG.setRelease(s, d + SEQUENCE_OFFSET, 1L);
-            Process gone = new ProcessBuilder("true").start();
-            gone.waitFor();
-            FrameRing.INT.setVolatile(s, (long) PRODUCER_PID_OFFSET, (int) gone.pid());
+            FrameRingHostilePeerTest.dieMidCommit(s, 1);
             FrameView held = consumer.take();
             assertEquals(1, held.sequence());
-            Output out = SamplePeers.run(List.of(dir.resolve("successor").toString()), ring);
-            assertEquals(0, out.exit(), out.text());
-            assertEquals(2, out.get("sequence"), "the C successor claimed again a frame its consumer holds: " + out.text());
+            assertEquals(2, runOk(program, ring).get("sequence"), "the C successor claimed again a frame its consumer holds");
             held.release();
         }
     }
@@ -565,6 +494,48 @@ class CPeersTest {
                 assertTrue(out.text().contains("the ring's producer (pid -1) died"), out.toString());
             }
         }
+    }
+
+    /**
+     * A C program of {@code code} after panpipe_ring.h and a prelude ({@code ring}, {@code end}, {@code frame}, and
+     * {@code map_and_attach(role)}: maps fd 3 as {@code ring} and attaches {@code end}, or prints the error and
+     * exits 1), built with gcc into {@code dir}; skips the test without gcc.
+     */
+    /** As {@link #cProgram}, with {@code body} the rest of a main that has attached {@code end} as {@code role}. */
+    private static Path attachedCProgram(Path dir, String name, String role, String body) throws IOException, InterruptedException {
+        return cProgram(dir, name, null, "int main(void) {\n    map_and_attach(" + role + ");\n" + body.indent(4) + "}\n");
+    }
+
+    private static Path cProgram(Path dir, String name, String flag, String code) throws IOException, InterruptedException {
+        SamplePeers.c("ring_consumer");   // skips without gcc
+        String prelude = """
+                #define _GNU_SOURCE
+                #include "%s"
+                #include <stdlib.h>
+                static struct pprg_ring ring;
+                static struct pprg_end end __attribute__((unused));
+                static struct pprg_frame frame __attribute__((unused));
+                static inline void map_and_attach(int role) {
+                    if (pprg_map(&ring, 3) != PPRG_OK || pprg_attach(&end, &ring, role) != PPRG_OK) {
+                        printf("error %%s\\n", ring.error);
+                        exit(1);
+                    }
+                }
+                """.formatted(SamplePeers.SAMPLES.resolve("c/panpipe_ring.h"));
+        Files.writeString(dir.resolve(name + ".c"), prelude + code);
+        List<String> cc = new java.util.ArrayList<>(List.of("gcc", "-O2", "-Wall", "-Werror"));
+        if (flag != null) cc.add(flag);
+        cc.addAll(List.of("-o", dir.resolve(name).toString(), dir.resolve(name + ".c").toString()));
+        Output out = SamplePeers.run(cc, null);
+        assertEquals(0, out.exit(), "gcc:\n" + out.text());
+        return dir.resolve(name);
+    }
+
+    /** Runs {@code program} with {@code ring} as its fd 3 and checks that it exited 0. */
+    private static Output runOk(Path program, FrameRing ring) throws IOException, InterruptedException {
+        Output out = SamplePeers.run(List.of(program.toString()), ring);
+        assertEquals(0, out.exit(), out.text());
+        return out;
     }
 
     /**

@@ -155,16 +155,8 @@ class FrameRingHostilePeerTest {
             c.pixels().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 100);
             c.commit();
             consumer.take().release();
-            // Frame 1, as a producer that died before its position store left it: descriptor and sequence only.
-            long d = descriptorOffset(1);
             ring.segment().asSlice(ring.slotOffset(1), 8).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 101);
-            s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
-            s.set(ValueLayout.JAVA_LONG, d + WIDTH_OFFSET, pack(8, 1));
-            s.set(ValueLayout.JAVA_LONG, d + STRIDE_OFFSET, pack(8, FORMAT_BYTES));
-            FrameRing.LONG.setRelease(s, d + SEQUENCE_OFFSET, 1L);
-            Process gone = new ProcessBuilder("true").start();
-            gone.waitFor();
-            FrameRing.INT.setVolatile(s, (long) PRODUCER_PID_OFFSET, (int) gone.pid());
+            dieMidCommit(s, 1);
 
             FrameView held = consumer.take();
             assertEquals(1, held.sequence());
@@ -182,6 +174,21 @@ class FrameRingHostilePeerTest {
             assertEquals(102, v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
             v.release();
         }
+    }
+
+    /**
+     * Leaves frame {@code sequence} (8 plain bytes) as a producer that died between its two stores leaves it: the
+     * descriptor and its sequence stored, the producer position not; the producer pid names an exited process.
+     */
+    static void dieMidCommit(MemorySegment s, int sequence) throws Exception {
+        long d = descriptorOffset(sequence);
+        s.set(ValueLayout.JAVA_LONG, d + PAYLOAD_LENGTH_OFFSET, 8);
+        s.set(ValueLayout.JAVA_LONG, d + WIDTH_OFFSET, pack(8, 1));
+        s.set(ValueLayout.JAVA_LONG, d + STRIDE_OFFSET, pack(8, FORMAT_BYTES));
+        FrameRing.LONG.setRelease(s, d + SEQUENCE_OFFSET, (long) sequence);
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        FrameRing.INT.setVolatile(s, (long) PRODUCER_PID_OFFSET, (int) gone.pid());
     }
 
     /**
