@@ -74,6 +74,8 @@ def _load_atomics():
             ("__atomic_store_8", None, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]),
             ("__atomic_load_4", ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int]),
             ("__atomic_store_4", None, [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]),
+            ("__atomic_compare_exchange_4", ctypes.c_bool,
+             [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32, ctypes.c_int, ctypes.c_int]),
             ("atomic_thread_fence", None, [ctypes.c_int])):
         fn = getattr(lib, name)  # getattr: a leading __ must not be name-mangled
         fn.restype, fn.argtypes = restype, argtypes
@@ -96,6 +98,7 @@ class Consumer:
         a = _load_atomics()
         self.load8, self.store8 = a["__atomic_load_8"], a["__atomic_store_8"]
         self.load4, self.store4 = a["__atomic_load_4"], a["__atomic_store_4"]
+        self.cas4 = a["__atomic_compare_exchange_4"]
         self.fence = a["atomic_thread_fence"]
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
@@ -140,9 +143,14 @@ class Consumer:
         pid = self.load4(self.base + CONSUMER_PID, ACQUIRE)
         if state == STATE_CLOSED:
             raise RingError(f"the ring's consumer (pid {pid}) already closed it: a ring carries one stream")
-        if state == STATE_ATTACHED and (pid == os.getpid() or not self._dead(pid)):
+        # A live pid with the state still NONE is a consumer half-way through attaching (its pid is stored first).
+        if (state == STATE_ATTACHED or pid != 0) and (pid == os.getpid() or not self._dead(pid)):
             raise RingError(f"the ring already has a live consumer: pid {pid}")
-        self.store4(self.base + CONSUMER_PID, os.getpid(), SEQ_CST)
+        # Two consumers attaching at once both pass the check above: the one whose pid replaces the pid both read
+        # takes the role (as RingEnd.attach does).
+        seen = ctypes.c_uint32(pid)
+        if not self.cas4(self.base + CONSUMER_PID, ctypes.byref(seen), os.getpid(), SEQ_CST, SEQ_CST):
+            raise RingError(f"the ring already has a live consumer: pid {seen.value} attached at the same time")
         self.store4(self.base + CONSUMER_STATE, STATE_ATTACHED, SEQ_CST)
         self.position = self.load8(self.base + CONSUMER_POSITION, ACQUIRE)
         self.producer_cache = self.load8(self.base + PRODUCER_POSITION, ACQUIRE)

@@ -116,4 +116,38 @@ class PythonPeerTest {
             assertTrue(out.text().contains("ring_consumer.py: the ring's producer (pid -1) died"), out.toString());
         }
     }
+
+    @Test
+    void shouldRefuseAPythonConsumerWhoseRoleAnotherTookBetweenItsCheckAndItsStore() throws Exception {
+        // Two consumers attaching at once: this one read the pid word as 0, and another's pid (this JVM's, a live
+        // process) lands in it before this one stores its own. The interleaving is made by wrapping load4.
+        String script = String.join("\n",
+                "import sys",
+                "sys.path.insert(0, " + "'" + SamplePeers.SAMPLES.resolve("python") + "'" + ")",
+                "import ring_consumer as rc",
+                "validate = rc.Consumer._validate",
+                "def racing_validate(self):",
+                "    validate(self)",
+                "    load4 = self.load4",
+                "    def load4_then_another_attaches(address, order):",
+                "        v = load4(address, order)",
+                "        if address == self.base + rc.CONSUMER_PID:",
+                "            self.store4(address, " + ProcessHandle.current().pid() + ", rc.SEQ_CST)",
+                "        return v",
+                "    self.load4 = load4_then_another_attaches",
+                "rc.Consumer._validate = racing_validate",
+                "try:",
+                "    rc.Consumer(3, 0, 20_000_000)",
+                "    print('attached')",
+                "except rc.RingError as e:",
+                "    print('refused', e)");
+        List<String> cmd = new ArrayList<>(SamplePeers.python("ring_consumer.py"));
+        cmd.set(cmd.size() - 1, "-c");
+        cmd.add(script);
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            Output out = SamplePeers.run(cmd, ring);
+            assertEquals(0, out.exit(), out.toString());
+            assertTrue(out.text().startsWith("refused the ring already has a live consumer"), out.toString());
+        }
+    }
 }
