@@ -80,6 +80,13 @@ package dev.panpipe.zerocopy.ring;
  * taken by one. The creator stores -1 in every sequence. The consumer's release of a slot is the consumer
  * position, stored with release semantics after its last read of the pixels.
  *
+ * <p>Attaching: an end takes its role by a compare-and-set of its pid word from the value it checked (0, or
+ * a process that has exited), then stores its state; a live pid with the state still 0 is an end half-way
+ * through attaching. A negative pid names no process: its end is gone. A producer that takes over from a
+ * dead one resumes at the stored producer position, or one past it if the descriptor of that position's slot
+ * already holds it as its sequence (its predecessor died between its two stores, and the consumer may hold
+ * that frame): it then stores that position first.
+ *
  * <p>The cpu words are a hint for waiting, not part of the protocol: each end stores the CPU it runs on
  * (plus one) when it attaches and when it starts to wait, and a waiter spins before sleeping only if the
  * peer last ran on another CPU, because a peer sharing the waiter's CPU cannot move while the waiter spins
