@@ -32,6 +32,8 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
     }
     /** Spins between two looks at the peer's state (a volatile read) while spinning for good. */
     private static final int SPINS_PER_STATE_CHECK = 1 << 12;
+    /** Yields between two such looks (and at the deadline): a yield takes about as long as 64 spins, or much longer. */
+    private static final int YIELDS_PER_STATE_CHECK = 1 << 6;
     /** How long a closing end keeps waking a peer that still says it waits (one that is stopped, say). */
     private static final long CLOSE_WAKE_NANOS = 50_000_000L;
 
@@ -199,6 +201,10 @@ abstract sealed class RingEnd implements AutoCloseable permits FrameProducer, Fr
             Thread.yield();
             long v = spinProbe(observed);
             if (v != observed) return v;
+            if ((i & (YIELDS_PER_STATE_CHECK - 1)) == YIELDS_PER_STATE_CHECK - 1) {   // as in the spins above
+                checkPeer(observed);
+                if (deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) return observed;
+            }
         }
         if (!strategy.sleep()) {
             for (;;) {   // spinning for good: the strategy's spin count was reached only if it is finite

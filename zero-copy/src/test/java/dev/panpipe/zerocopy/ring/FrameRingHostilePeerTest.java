@@ -206,4 +206,16 @@ class FrameRingHostilePeerTest {
             assertEquals(-1, e.pid());
         }
     }
+
+    /** A strategy's yields are a phase of the wait like its spins: its deadline and its peer are looked at there too. */
+    @Test
+    void shouldKeepTheDeadlineOfAWaitWhoseStrategyYieldsALot() throws Exception {
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            FrameConsumer consumer = ring.consumer(new WaitStrategy(0, 2_000_000, true, 20_000_000L));
+            long t0 = System.nanoTime();
+            assertNull(consumer.poll(20, TimeUnit.MILLISECONDS));
+            long tookMillis = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(tookMillis < 1000, "a poll of 20 ms took " + tookMillis + " ms");
+        }
+    }
 }
