@@ -175,9 +175,22 @@ class Consumer:
                 # ESRCH: gone. ENOENT (EINVAL before Linux 6.9): a thread id that leads no process; pids and
                 # thread ids share one number space, so the producer's pid may name another process's thread
                 # by now. Either way it has exited, and that is remembered: there is no pidfd to ask again.
-                if e.errno not in (errno.ESRCH, errno.ENOENT, errno.EINVAL):
+                # ENOSYS (Linux before 5.3) or EPERM (a seccomp filter): no pidfd, kill(pid, 0) each time, as
+                # panpipe_ring.h does (a reused pid then passes for the producer).
+                if e.errno in (errno.ENOSYS, errno.EPERM):
+                    self.pidfd = -2
+                elif e.errno not in (errno.ESRCH, errno.ENOENT, errno.EINVAL):
                     raise
+                else:
+                    self.watched_dead = True
+        if self.pidfd == -2 and not self.watched_dead:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
                 self.watched_dead = True
+            except PermissionError:
+                pass  # another user's process: alive
+            return self.watched_dead
         if not self.watched_dead:
             p = select.poll()
             p.register(self.pidfd, select.POLLIN)  # readable once the process exited

@@ -14,7 +14,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * Tells whether the peer process (by the pid it wrote into the ring header) is still alive, through a pidfd:
  * readable once the process has exited, and immune to pid reuse once opened. The pidfd is opened the first
- * time it is needed and reopened if the header names another pid (a new peer attached).
+ * time it is needed and reopened if the header names another pid (a new peer attached). Where pidfd_open is
+ * missing (ENOSYS: Linux before 5.3) or denied (EPERM: a seccomp filter, as Docker's default profile before
+ * 20.10), the peer is asked after with {@code kill(pid, 0)} and its start time instead
+ * ({@link Processes#hasEnded(int, long)}), which tells a recycled pid apart but takes a zombie for alive until it
+ * is reaped; before, every liveness check threw the pidfd_open error, and no ring could wait.
  *
  * <p>Used by its end's thread, and closed by whichever thread closes the end: a close from another thread
  * while that thread looks ({@link #isDead}) must neither close the pidfd under its {@code poll} (the number
@@ -29,6 +33,10 @@ final class PeerWatch implements AutoCloseable {
     private final MemorySegment pollFd = pollfd.allocate(arena);
     private int pid;
     private int pidfd = -1;
+    /** The peer's start time, when it is watched without a pidfd ({@link #NO_PIDFD}); -1 if /proc cannot tell. */
+    private long startTime = NO_PIDFD;
+    /** {@link #startTime} while the peer is watched through its pidfd. */
+    private static final long NO_PIDFD = Long.MIN_VALUE;
     private boolean dead;
     private boolean closed;
 
@@ -47,14 +55,22 @@ final class PeerWatch implements AutoCloseable {
             closePidfd();
             pid = peerPid;
             dead = false;
+            startTime = NO_PIDFD;
             try {
                 pidfd = Syscalls.pidfd_open(peerPid, 0);
             } catch (SyscallException e) {
-                if (!Processes.namesNoProcess(e.errno())) throw e;
-                dead = true;
+                if (e.errno() == linux_h.ENOSYS() || e.errno() == linux_h.EPERM()) {
+                    startTime = Processes.startTime(peerPid);   // read now: the pid may be another's by the next look
+                    dead = startTime < 0 && Processes.hasEnded(peerPid);
+                } else if (Processes.namesNoProcess(e.errno())) {
+                    dead = true;
+                } else {
+                    throw e;
+                }
             }
         }
         if (dead) return true;
+        if (startTime != NO_PIDFD) return dead = Processes.hasEnded(peerPid, startTime);
         pollfd.fd(pollFd, pidfd);
         pollfd.events(pollFd, (short) linux_h.POLLIN());
         pollfd.revents(pollFd, (short) 0);

@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.ring;
 
 import dev.panpipe.connection.ProtocolException;
 import dev.panpipe.zerocopy.Mappings;
+import dev.panpipe.zerocopy.Seccomp;
 import dev.panpipe.zerocopy.SharedMemory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -13,9 +14,11 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static dev.panpipe.zerocopy.ring.FrameRingDescriptor.*;
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A peer that changes the shared header while this process uses it, rather than before: a field checked once
@@ -173,6 +176,45 @@ class FrameRingHostilePeerTest {
             assertEquals(2, v.sequence());
             assertEquals(102, v.pixels().get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
             v.release();
+        }
+    }
+
+    /**
+     * Where a sandbox denies pidfd_open (EPERM from a seccomp filter, as Docker's default profile before 20.10),
+     * every look at the peer threw that error, so no wait on a ring could be made. The peer is now asked after
+     * with kill(pid, 0) and its start time: a live producer is waited for, a dead one is noticed.
+     */
+    @Test
+    void shouldWatchThePeerWhereASandboxDeniesPidfdOpen() throws Exception {
+        Process producer = new ProcessBuilder("sleep", "30").start();
+        try (FrameRing ring = FrameRing.create(2, 4096)) {
+            MemorySegment header = ring.segment();
+            header.set(ValueLayout.JAVA_INT, PRODUCER_PID_OFFSET, (int) producer.pid());
+            header.set(ValueLayout.JAVA_INT, PRODUCER_STATE_OFFSET, STATE_ATTACHED);
+            AtomicReference<Object> outcome = new AtomicReference<>();
+            Thread sandboxed = Thread.ofPlatform().start(() -> {
+                try {
+                    if (!Seccomp.denyPidfdOpenToThisThread()) {
+                        outcome.set("no seccomp here");
+                        return;
+                    }
+                    FrameConsumer consumer = ring.consumer();
+                    assertNull(consumer.poll(200, TimeUnit.MILLISECONDS), "a live producer with nothing sent: waited for");
+                    producer.destroyForcibly();
+                    producer.waitFor();
+                    outcome.set(assertThrows(PeerDiedException.class, () -> consumer.poll(5, TimeUnit.SECONDS)));
+                } catch (Throwable e) {
+                    outcome.set(e);
+                }
+            });
+            sandboxed.join();
+            Object o = outcome.get();
+            if (o instanceof Throwable e && !(e instanceof PeerDiedException)) throw new AssertionError(e);
+            assumeTrue(o instanceof PeerDiedException, String.valueOf(o));
+            assertEquals(producer.pid(), ((PeerDiedException) o).pid());
+        } finally {
+            producer.destroyForcibly();
+            producer.waitFor();
         }
     }
 
