@@ -56,7 +56,7 @@ final class FramedConnection implements Connection {
 
     @Override
     public void send(int type, MemorySegment payload) throws IOException {
-        if (!FrameDescriptor.isKnownType(type)) throw new IllegalArgumentException("not a frame type: " + type);
+        requireFrameType(type);
         requireSendable(payload.byteSize());
         enter();
         try {
@@ -104,6 +104,10 @@ final class FramedConnection implements Connection {
     }
 
     private <T> boolean encodeAndSend(T value, Codec<T> codec, boolean onlyIfItFits) throws IOException {
+        // An application's codec may name any int: one no receiver accepts (0, or past 255, which the header's
+        // byte would turn into another type) is refused here, not sent to break the peer's connection.
+        int type = codec.type();
+        requireFrameType(type);
         requireSendable(0);
         enter();
         try {
@@ -115,7 +119,7 @@ final class FramedConnection implements Connection {
                 if (room >= 0 && room < HEADER_LENGTH + length) return false;
             }
             MemorySegment buf = sendBuffer.segment;
-            FrameDescriptor.writeHeader(buf, 0, codec.type(), (int) length, (int) sent);
+            FrameDescriptor.writeHeader(buf, 0, type, (int) length, (int) sent);
             writeWhole(buf.asSlice(0, HEADER_LENGTH + length));
             sent++;
             return true;
@@ -136,6 +140,10 @@ final class FramedConnection implements Connection {
             out.awaitWritable(null);
             done += out.write(bytes.asSlice(done));
         }
+    }
+
+    private static void requireFrameType(int type) {
+        if (!FrameDescriptor.isKnownType(type)) throw new IllegalArgumentException("not a frame type: " + type);
     }
 
     private void requireSendable(long length) throws ProtocolException {

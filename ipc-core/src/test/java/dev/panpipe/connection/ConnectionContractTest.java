@@ -166,6 +166,42 @@ abstract class ConnectionContractTest {
         }
     }
 
+    /** A codec of the application's own, whose type no receiver would accept. */
+    static Codec<String> textAsType(int type) {
+        return new Codec<>() {
+            @Override
+            public int type() {
+                return type;
+            }
+
+            @Override
+            public void encode(String value, PayloadWriter out) throws IOException {
+                Codecs.text().encode(value, out);
+            }
+
+            @Override
+            public String decode(MemorySegment payload) throws ProtocolException {
+                return Codecs.text().decode(payload);
+            }
+        };
+    }
+
+    @Test
+    void shouldRefuseToSendWithACodecWhoseTypeIsNoFrameType() throws Exception {
+        // Type 0 went out and broke the receiver's connection for good; 320 went out as 64 (the byte cast),
+        // another application type than the one the codec stands for.
+        try (Link l = link(ConnectionOptions.defaults())) {
+            for (int type : new int[] {0, 8, 63, 256, 320, -1}) {
+                assertThrows(IllegalArgumentException.class, () -> l.sender().send("x", textAsType(type)), "type " + type);
+                assertThrows(IllegalArgumentException.class, () -> l.sender().trySend("x", textAsType(type)), "type " + type);
+            }
+            assertEquals(0, l.sender().sent(), "a refused frame consumes no sequence number");
+            l.sender().send("fine", textAsType(FrameDescriptor.FIRST_APPLICATION_TYPE));
+            assertEquals("fine", l.receiver().receive(textAsType(FrameDescriptor.FIRST_APPLICATION_TYPE)));
+            assertFalse(l.receiver().poll(Duration.ZERO), "nothing else was sent");
+        }
+    }
+
     @Test
     void shouldWakeABlockedReceiverOnClose() throws Exception {
         try (Link l = link(ConnectionOptions.defaults()); ExecutorService pool = Executors.newSingleThreadExecutor()) {
