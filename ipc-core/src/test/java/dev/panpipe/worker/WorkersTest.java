@@ -231,6 +231,27 @@ class WorkersTest {
         }
     }
 
+    /**
+     * What a worker writes before its hello is checked as promptly as what it writes after: garbage, or a frame
+     * that is not the hello, used to leave start() waiting out the whole connect timeout (30 s by default) and then
+     * report a worker that "did not connect", the protocol error lost.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"garbage", "frame"})
+    void shouldRaiseAProtocolErrorAtOnceForAWorkerThatWritesSomethingElseBeforeItsHello(String first) throws Exception {
+        // the frame: magic "PPPF", version 1, type 1 (bytes), flags 0, length 0, sequence 0
+        String bytes = first.equals("garbage") ? "AAAAAAAAAAAAAAAAAAAA" : "PPPF\\001\\001" + "\\000".repeat(10);
+        try (Workers workers = Workers.create()) {
+            long start = System.nanoTime();
+            ProtocolException e = assertThrows(ProtocolException.class, () -> workers.start(WorkerSpec.command("early", "sh", "-c",
+                            "printf '" + bytes + "' > \"$PANPIPE_RESULTS\"; exec sleep 30")
+                    .connectTimeout(Duration.ofSeconds(20)).destroyGrace(Duration.ofMillis(200))));
+            assertTrue(System.nanoTime() - start < 10_000_000_000L, "not after the connect timeout");
+            assertTrue(e.getMessage().startsWith("worker early: frame 0: "), e.getMessage());
+            assertEquals(first.equals("garbage") ? "magic" : "type", e.field());
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"header", "payload"})
     void shouldReportAResultCutOffByTheWorkersEndAsTruncated(String cut) throws Exception {

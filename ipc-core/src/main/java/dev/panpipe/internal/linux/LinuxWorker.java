@@ -72,6 +72,7 @@ public final class LinuxWorker implements Worker {
     private boolean streamEnded;
     private boolean processExited;
     private volatile boolean helloSeen;        // written on the loop thread, read by start()
+    private volatile IOException failedBeforeHello;   // likewise: why the results stream failed before the hello
 
     private volatile boolean paused;
     private volatile long answered;
@@ -193,6 +194,8 @@ public final class LinuxWorker implements Worker {
             throw new InterruptedIOException("interrupted while worker " + spec.name() + " was connecting");
         }
         if (helloSeen) return;
+        IOException failure = failedBeforeHello;
+        if (failure != null) throw failure;
         // Bounded, and not cut short by an interrupt: the caller is told how the worker ended, not that it was interrupted
         Optional<ExitStatus> status = Optional.ofNullable(process.awaitUninterruptibly(inTime ? 5_000 : 0));
         if (status.isPresent()) {
@@ -214,7 +217,12 @@ public final class LinuxWorker implements Worker {
                     if (!deliver(r)) return;
                 }
                 for (Message m; (m = assembler.next()) != null; ) {
-                    if (m.type() == FrameDescriptor.TYPE_HELLO && !helloSeen) {
+                    if (!helloSeen) {
+                        if (m.type() != FrameDescriptor.TYPE_HELLO) {
+                            throw new ProtocolException("type", m.type(), "frame " + (assembler.frames() - 1) + ": type " + m.type()
+                                    + " (" + FrameDescriptor.typeName(m.type()) + ") where the hello (type "
+                                    + FrameDescriptor.TYPE_HELLO + ") must come first");
+                        }
                         helloSeen = true;
                         connected.countDown();
                         continue;
@@ -296,6 +304,11 @@ public final class LinuxWorker implements Worker {
         streamEnded = true;
         resultsRegistration.cancel();
         inbox.finish(e);
+        if (!helloSeen) {
+            // start() waits for the hello: it is told now why none will come, not at the connect timeout
+            failedBeforeHello = e;
+            connected.countDown();
+        }
     }
 
     /** Once the stream has ended and the process has exited, the inbox ends: cleanly on exit code 0 only. */
