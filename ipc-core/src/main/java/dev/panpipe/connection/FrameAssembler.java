@@ -78,10 +78,10 @@ public final class FrameAssembler implements AutoCloseable {
         long length = buffer.get(FrameDescriptor.U32, start + FrameDescriptor.LENGTH_OFFSET) & 0xffffffffL;
         if (available < FrameDescriptor.HEADER_LENGTH + length) return null;
         int sequence = buffer.get(FrameDescriptor.U32, start + FrameDescriptor.SEQUENCE_OFFSET);
-        MemorySegment payload = buffer.asSlice(start + FrameDescriptor.HEADER_LENGTH, length);
+        long at = start + FrameDescriptor.HEADER_LENGTH;
         start += FrameDescriptor.HEADER_LENGTH + length;
         frames++;
-        return message.wrap(type, sequence, payload);
+        return message.wrap(type, sequence, buffer, at, length);
     }
 
     /** True if bytes of an unfinished frame are waiting: at end of stream that is a truncated frame. */

@@ -216,7 +216,7 @@ final class FramedConnection implements Connection {
                 }
             }
             received++;
-            return message.wrap(type, sequence, buf.asSlice(HEADER_LENGTH, length));
+            return message.wrap(type, sequence, buf, HEADER_LENGTH, length);
         } finally {
             exit();
         }

@@ -313,6 +313,28 @@ abstract class ConnectionContractTest {
         }
     }
 
+    /**
+     * The receive path allocates nothing (README): the message is one flyweight, and so is its payload while
+     * messages keep one size. A slice stored in the flyweight escapes, so one made per message was a 40-byte
+     * allocation on every receive, whatever the JIT did.
+     */
+    @Test
+    void shouldReuseThePayloadViewForMessagesOfOneSize() throws Exception {
+        try (Link l = link(ConnectionOptions.defaults())) {
+            for (int i = 0; i < 3; i++) l.sender().send(new byte[] {(byte) i, 2, 3});
+            l.sender().send(new byte[] {4});
+            Message first = l.receiver().receive();
+            MemorySegment view = first.payload();
+            for (int i = 1; i < 3; i++) {
+                Message m = l.receiver().receive();
+                assertSame(first, m);
+                assertSame(view, m.payload(), "message " + i);
+                assertArrayEquals(new byte[] {(byte) i, 2, 3}, m.toByteArray());
+            }
+            assertArrayEquals(new byte[] {4}, l.receiver().receiveBytes(), "a message of another size gets its own view");
+        }
+    }
+
     @Test
     void shouldKeepTheReceivedPayloadIntactForChecksums() throws Exception {
         try (Link l = link(ConnectionOptions.defaults()); ExecutorService pool = Executors.newSingleThreadExecutor()) {
