@@ -27,7 +27,10 @@ public interface Worker extends AutoCloseable {
 
     long pid();
 
-    /** Sends {@code value} to the worker's stdin. Blocks while the pipe is full (the worker is behind). */
+    /**
+     * Sends {@code value} to the worker's stdin. Blocks while the pipe is full (the worker is behind). Threads
+     * may send at once: each message goes whole, one after another, in each thread's order.
+     */
     <T> void send(T value, Codec<T> codec) throws IOException;
 
     /** Sends raw bytes (frame type 1). */

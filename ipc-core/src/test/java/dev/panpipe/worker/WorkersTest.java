@@ -218,6 +218,37 @@ class WorkersTest {
         closed.signal(Signals.SIGTERM);
     }
 
+    /**
+     * A Worker is a shared handle (found by name in its Workers): senders on several threads each get their
+     * messages through whole and in their order. Their frames used to interleave in the one send buffer: a
+     * sender died of an "Already closed" arena another had grown, and the rest went to the worker torn, so
+     * that about half the results never came and take() waited for ever.
+     */
+    @Test
+    void shouldCarryTheMessagesOfSeveralSendingThreadsWhole() throws Exception {
+        try (Workers workers = Workers.create(); ExecutorService pool = Executors.newFixedThreadPool(2)) {
+            Worker echo = workers.start(WorkerSpec.java("shared", EchoWorker.class).destroyGrace(Duration.ofMillis(500)));
+            int each = 5_000;
+            List<Future<?>> senders = new java.util.ArrayList<>();
+            for (String who : List.of("a", "b")) {
+                senders.add(pool.submit(() -> {
+                    for (int i = 0; i < each; i++) echo.send(who + " " + i + " " + "x".repeat(i % 700), Codecs.text());
+                    return null;
+                }));
+            }
+            int[] next = new int[2];
+            for (int n = 0; n < 2 * each; n++) {
+                Optional<String> r = echo.poll(Codecs.text(), Duration.ofSeconds(20));
+                assertTrue(r.isPresent(), "result " + n + " of " + 2 * each + " never came");
+                String[] parts = r.get().split(" ");
+                int who = parts[0].equals("a") ? 0 : 1;
+                assertEquals(next[who]++, Integer.parseInt(parts[1]), r.get());
+            }
+            for (Future<?> f : senders) f.get();
+            assertEquals(2 * each, echo.sent());
+        }
+    }
+
     @Test
     void shouldRaiseAProtocolErrorForAWorkerThatWritesGarbage() throws Exception {
         try (Workers workers = Workers.create()) {

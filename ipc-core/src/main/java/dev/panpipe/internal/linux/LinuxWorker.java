@@ -39,6 +39,7 @@ import java.util.Spliterators;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
@@ -64,6 +65,8 @@ public final class LinuxWorker implements Worker {
     private final FrameAssembler assembler;
     private final Inbox<Result> inbox;
     private final CountDownLatch connected = new CountDownLatch(1);
+    /** A connection takes one sender at a time; a Worker is shared, so its senders take turns here. */
+    private final ReentrantLock sending = new ReentrantLock();
     private EventLoop.Registration resultsRegistration;
     private EventLoop.Registration exitRegistration;
 
@@ -344,15 +347,22 @@ public final class LinuxWorker implements Worker {
     @Override
     public <T> void send(T value, Codec<T> codec) throws IOException {
         requireOpen();
+        boolean accepted = true;
+        BrokenPipeException broken = null;
+        sending.lock();
         try {
             if (spec.blockingWrites()) {
                 toWorker.send(value, codec);
-            } else if (!toWorker.trySend(value, codec)) {
-                throw new WorkerBusyException(spec.name());
+            } else {
+                accepted = toWorker.trySend(value, codec);
             }
         } catch (BrokenPipeException e) {
-            throw died(e);
+            broken = e;
+        } finally {
+            sending.unlock();
         }
+        if (broken != null) throw died(broken);
+        if (!accepted) throw new WorkerBusyException(spec.name());
     }
 
     @Override
@@ -367,11 +377,16 @@ public final class LinuxWorker implements Worker {
             return;
         }
         requireOpen();
+        BrokenPipeException broken = null;
+        sending.lock();
         try {
             toWorker.send(payload);
         } catch (BrokenPipeException e) {
-            throw died(e);
+            broken = e;
+        } finally {
+            sending.unlock();
         }
+        if (broken != null) throw died(broken);
     }
 
     /** The worker's stdin has no reader any more: it has ended or is ending. Say how. */
