@@ -93,7 +93,7 @@ public final class Workers implements AutoCloseable {
         // fails to close must not leave the others running, the loop thread alive or the directory behind.
         Closer closer = new Closer();
         for (LinuxWorker w : workers.values()) closer.run(w::endInputQuietly);   // all of them start finishing at once
-        for (LinuxWorker w : workers.values()) closer.run(w::close);
+        LinuxWorker.closeAll(workers.values(), closer);                          // and end together
         closer.run(loop::close);
         closer.run(() -> Files.deleteIfExists(directory));
         closer.throwFailure();

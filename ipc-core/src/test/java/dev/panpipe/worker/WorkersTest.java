@@ -332,6 +332,30 @@ class WorkersTest {
         assertFalse(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("panpipe-workers") && t.isAlive()));
     }
 
+    /**
+     * Workers that ignore their end of input and SIGTERM (and are stopped, at that) are ended together: close
+     * used to end them one after another, each after its grace period twice, so N of them took N times as long
+     * (with the default 5 s grace, 10 s a worker).
+     */
+    @Test
+    void shouldEndHungWorkersTogether() throws Exception {
+        List<Long> pids = new java.util.ArrayList<>();
+        long closing;
+        String hello = "printf 'PPPF\\001\\007" + "\\000".repeat(10) + "' > \"$PANPIPE_RESULTS\"";
+        try (Workers workers = Workers.create()) {
+            for (int i = 0; i < 4; i++) {
+                Worker w = workers.start(WorkerSpec.command("hung" + i, "sh", "-c", "trap '' TERM; " + hello + "; exec sleep 60")
+                        .destroyGrace(Duration.ofSeconds(1)));
+                pids.add(w.pid());
+                w.signal(Signals.SIGSTOP);
+            }
+            closing = System.nanoTime();
+        }
+        long ms = (System.nanoTime() - closing) / 1_000_000;
+        assertTrue(ms < 3_500, "4 hung workers with a 1 s grace ended in " + ms + " ms: one after another takes 8 s");
+        for (long pid : pids) assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "worker " + pid + " reaped");
+    }
+
     @Test
     void shouldCloseEveryWorkerAndTheLoopFromAnInterruptedThread() throws Exception {
         Workers workers = Workers.create();
