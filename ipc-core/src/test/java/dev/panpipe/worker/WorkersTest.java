@@ -302,6 +302,31 @@ class WorkersTest {
         }
     }
 
+    /**
+     * A worker that exits in the middle of a result while a child of it still holds the results FIFO open: the
+     * stream has no end of file to show the cut, only the worker's exit. The part frame was dropped and the
+     * worker's exit code 0 ended the results as if they were complete.
+     */
+    @Test
+    void shouldReportAResultCutOffByTheWorkersExitWhileAChildHoldsItsResults(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path pidFile = tmp.resolve("child.pid");
+        String hello = "printf 'PPPF\\001\\007" + "\\000".repeat(10) + "' >&3";
+        // a text frame of 100 bytes, sequence 1, of which 2 came
+        String part = "printf 'PPPF\\001\\002\\000\\000\\144\\000\\000\\000\\001\\000\\000\\000xx' >&3";
+        try (Workers workers = Workers.create()) {
+            Worker w = workers.start(WorkerSpec.command("leaver", "sh", "-c", "exec 3>\"$PANPIPE_RESULTS\"; " + hello
+                    + "; sleep 5 </dev/null & echo $! > \"$CHILD_PID\"; " + part + "; exit 0").environment("CHILD_PID", pidFile.toString()));
+            try {
+                ProtocolException e = assertThrows(ProtocolException.class, () -> w.take(Codecs.text()));
+                assertEquals("length", e.field());
+                assertTrue(e.getMessage().endsWith("frame 1: truncated payload: 2 of 100 bytes before end of stream"), e.getMessage());
+            } finally {
+                for (int i = 0; i < 100 && !Files.exists(pidFile); i++) Thread.sleep(50);
+                ProcessHandle.of(Long.parseLong(Files.readString(pidFile).strip())).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
+    }
+
     @Test
     void shouldRunACommandWorkerAndTimeOutOneThatNeverConnects() throws Exception {
         try (Workers workers = Workers.create()) {

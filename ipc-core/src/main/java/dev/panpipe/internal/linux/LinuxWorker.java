@@ -235,17 +235,14 @@ public final class LinuxWorker implements Worker {
                 }
                 long n = assembler.readFrom(results);
                 if (n == FrameAssembler.END_OF_STREAM) {
-                    if (assembler.hasPartialFrame()) {
-                        fail(named(assembler.truncated()));
-                    } else {
-                        endStream();
-                    }
+                    endOfResults();
                     return;
                 }
                 if (n == 0) {
                     // Nothing ready. A dead worker writes nothing more (a child of it might still hold
-                    // the FIFO open, but it is not the worker): what was there has been read.
-                    if (processExited) endStream();
+                    // the FIFO open, but it is not the worker): what was there has been read, and a
+                    // frame it began is as cut as at the end of the stream.
+                    if (processExited) endOfResults();
                     return;
                 }
             }
@@ -253,6 +250,15 @@ public final class LinuxWorker implements Worker {
             fail(named(e));
         } catch (IOException | RuntimeException e) {
             fail(e instanceof IOException io ? io : new IOException(e));
+        }
+    }
+
+    /** The worker will write no more: the results end, cut if a frame was begun and not finished. */
+    private void endOfResults() {
+        if (assembler.hasPartialFrame()) {
+            fail(named(assembler.truncated()));
+        } else {
+            endStream();
         }
     }
 
