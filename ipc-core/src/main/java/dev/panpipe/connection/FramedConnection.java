@@ -65,11 +65,11 @@ final class FramedConnection implements Connection {
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + payload.byteSize(), 0);
                 FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
                 MemorySegment.copy(payload, 0, buf, HEADER_LENGTH, payload.byteSize());
-                writeWhole(buf.asSlice(0, HEADER_LENGTH + payload.byteSize()));
+                writeWhole(sendBuffer.view(0, HEADER_LENGTH + payload.byteSize()));
             } else {
                 MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH, 0);
                 FrameDescriptor.writeHeader(buf, 0, type, (int) payload.byteSize(), seq);
-                writeWhole(buf.asSlice(0, HEADER_LENGTH));
+                writeWhole(sendBuffer.view(0, HEADER_LENGTH));
                 writeWhole(payload);
             }
             sent++;
@@ -86,7 +86,7 @@ final class FramedConnection implements Connection {
             MemorySegment buf = sendBuffer.ensure(HEADER_LENGTH + (long) payload.length, 0);
             FrameDescriptor.writeHeader(buf, 0, FrameDescriptor.TYPE_BYTES, payload.length, (int) sent);
             MemorySegment.copy(payload, 0, buf, ValueLayout.JAVA_BYTE, HEADER_LENGTH, payload.length);
-            writeWhole(buf.asSlice(0, HEADER_LENGTH + (long) payload.length));
+            writeWhole(sendBuffer.view(0, HEADER_LENGTH + (long) payload.length));
             sent++;
         } finally {
             exit();
@@ -120,7 +120,7 @@ final class FramedConnection implements Connection {
             }
             MemorySegment buf = sendBuffer.segment;
             FrameDescriptor.writeHeader(buf, 0, type, (int) length, (int) sent);
-            writeWhole(buf.asSlice(0, HEADER_LENGTH + length));
+            writeWhole(sendBuffer.view(0, HEADER_LENGTH + length));
             sent++;
             return true;
         } finally {
@@ -192,7 +192,7 @@ final class FramedConnection implements Connection {
         enter();
         try {
             MemorySegment buf = receiveBuffer.ensure(HEADER_LENGTH, 0);
-            long got = readFully(buf, 0, HEADER_LENGTH);
+            long got = readFully(0, HEADER_LENGTH);
             if (got == 0) {
                 throw new ConnectionClosedException("peer closed the connection after " + received + " messages");
             }
@@ -208,7 +208,7 @@ final class FramedConnection implements Connection {
             while (done < length) {
                 long want = Math.min(length - done, Math.max(INITIAL_BUFFER, done));
                 buf = receiveBuffer.ensure(HEADER_LENGTH + done + want, HEADER_LENGTH + done);
-                long n = readFully(buf, HEADER_LENGTH + done, want);
+                long n = readFully(HEADER_LENGTH + done, want);
                 done += n;
                 if (n < want) {
                     throw broken(new ProtocolException("length", length, "frame " + received + ": truncated payload: "
@@ -236,11 +236,11 @@ final class FramedConnection implements Connection {
         return e;
     }
 
-    /** Reads until {@code length} bytes are in or the stream ends; returns how many arrived. */
-    private long readFully(MemorySegment buf, long offset, long length) throws IOException {
+    /** Reads into the receive buffer until {@code length} bytes are in or the stream ends; returns how many arrived. */
+    private long readFully(long offset, long length) throws IOException {
         long done = 0;
         while (done < length) {
-            long n = in.read(buf.asSlice(offset + done, length - done));
+            long n = in.read(receiveBuffer.view(offset + done, length - done));
             if (n == ReadEnd.EOF) break;
             if (n == 0) {
                 in.awaitReadable(null);
@@ -312,6 +312,14 @@ final class FramedConnection implements Connection {
         private final long limit;
         private Arena arena;
         MemorySegment segment = MemorySegment.NULL;
+        /**
+         * Slices of {@link #segment} last handed to a read or a write: one from its start (a header, a whole
+         * frame to send) and one further on (a payload to receive). A slice made per call was an allocation
+         * wherever the JIT did not inline the read or write it went to (seen at 40 B a send once other code had
+         * used heap segments); kept while messages keep their size, they cost nothing. Null: none yet.
+         */
+        private MemorySegment fromStart;
+        private MemorySegment further;
 
         Buffer(long limit) {
             this.limit = limit;
@@ -327,7 +335,20 @@ final class FramedConnection implements Connection {
             if (arena != null) arena.close();
             arena = grown;
             segment = bigger;
+            fromStart = further = null;
             return bigger;
+        }
+
+        /** {@code segment.asSlice(offset, length)}, the same slice again when it was the last asked for. */
+        MemorySegment view(long offset, long length) {
+            if (offset == 0) {
+                if (fromStart == null || fromStart.byteSize() != length) fromStart = segment.asSlice(0, length);
+                return fromStart;
+            }
+            if (further == null || further.byteSize() != length || further.address() != segment.address() + offset) {
+                further = segment.asSlice(offset, length);
+            }
+            return further;
         }
 
         void free() {
@@ -335,6 +356,7 @@ final class FramedConnection implements Connection {
                 arena.close();
                 arena = null;
                 segment = MemorySegment.NULL;
+                fromStart = further = null;
             }
         }
     }

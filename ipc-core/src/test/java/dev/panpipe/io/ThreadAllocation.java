@@ -11,7 +11,7 @@ import java.util.List;
  * time because this test module does not read java.management), and a loop that waits for a path to reach
  * the JIT's steady state and then insists that it allocates nothing there.
  */
-final class ThreadAllocation {
+public final class ThreadAllocation {
     private static final Object THREADS;
     private static final MethodHandle CURRENT_THREAD_ALLOCATED_BYTES;
 
@@ -32,7 +32,7 @@ final class ThreadAllocation {
     }
 
     /** Bytes the calling thread has allocated since it started. */
-    static long bytes() {
+    public static long bytes() {
         try {
             return (long) CURRENT_THREAD_ALLOCATED_BYTES.invokeExact(THREADS);
         } catch (Throwable t) {
@@ -41,7 +41,7 @@ final class ThreadAllocation {
     }
 
     /** One round of the path under test, in the thread that measures it. */
-    interface Round {
+    public interface Round {
         void run() throws Exception;
     }
 
@@ -51,7 +51,7 @@ final class ThreadAllocation {
      * C1-compiled code, whose temporary objects only C2 removes. A path that allocates in the steady state
      * (every round, or periodically) never gets {@code quiet} clean rounds in a row.
      */
-    static List<Long> untilQuiet(int quiet, int maxRounds, Round round) throws Exception {
+    public static List<Long> untilQuiet(int quiet, int maxRounds, Round round) throws Exception {
         List<Long> perRound = new ArrayList<>();
         int clean = 0;
         while (clean < quiet && perRound.size() < maxRounds) {
@@ -65,7 +65,7 @@ final class ThreadAllocation {
     }
 
     /** True if the last {@code quiet} rounds allocated nothing. */
-    static boolean endsQuiet(List<Long> perRound, int quiet) {
+    public static boolean endsQuiet(List<Long> perRound, int quiet) {
         if (perRound.size() < quiet) return false;
         for (long b : perRound.subList(perRound.size() - quiet, perRound.size())) if (b != 0) return false;
         return true;
