@@ -9,9 +9,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Starts workers and owns what they share: one event loop thread that reads every worker's results
@@ -37,6 +39,8 @@ public final class Workers implements AutoCloseable {
     private final EventLoop loop;
     private final Path directory;
     private final Map<String, LinuxWorker> workers = new LinkedHashMap<>();
+    /** Names of workers whose start is under way (outside the lock): taken, and waited for by close. */
+    private final Set<String> starting = new HashSet<>();
     private boolean closed;
 
     private Workers(EventLoop loop, Path directory) {
@@ -56,15 +60,36 @@ public final class Workers implements AutoCloseable {
 
     /**
      * Starts a worker and waits until it has connected (sent its hello), up to the spec's connect timeout.
+     * Threads may start workers at once: a JVM worker takes a few hundred milliseconds to connect, and the
+     * wait holds nothing that another start, {@link #get} or {@link #all} needs. A {@link #close} waits for
+     * the starts under way and then ends their workers with the others.
      *
      * @throws WorkerDiedException if it exits before connecting
      * @throws dev.panpipe.io.PeerTimeoutException if it does not connect in time (it is then ended)
+     * @throws IllegalStateException if this is closed, before the start or while it was under way
      */
-    public synchronized Worker start(WorkerSpec spec) throws IOException {
-        if (closed) throw new IllegalStateException("Workers is closed");
-        if (workers.containsKey(spec.name())) throw new IllegalArgumentException("a worker named " + spec.name() + " exists already");
-        LinuxWorker w = LinuxWorker.start(spec, loop, directory);
-        workers.put(spec.name(), w);
+    public Worker start(WorkerSpec spec) throws IOException {
+        String name = spec.name();
+        synchronized (this) {
+            if (closed) throw new IllegalStateException("Workers is closed");
+            if (workers.containsKey(name) || starting.contains(name)) {
+                throw new IllegalArgumentException("a worker named " + name + " exists already");
+            }
+            starting.add(name);
+        }
+        LinuxWorker w = null;
+        boolean closedMeanwhile;
+        try {
+            w = LinuxWorker.start(spec, loop, directory);
+        } finally {
+            synchronized (this) {
+                starting.remove(name);
+                if (w != null) workers.put(name, w);   // closed meanwhile or not: close ends it with the others
+                closedMeanwhile = closed;
+                notifyAll();
+            }
+        }
+        if (closedMeanwhile) throw new IllegalStateException("Workers was closed while worker " + name + " started");
         return w;
     }
 
@@ -84,11 +109,24 @@ public final class Workers implements AutoCloseable {
         return directory;
     }
 
-    /** Closes every worker (see {@link Worker#close()}), stops the event loop, removes the directory. Idempotent. */
+    /**
+     * Closes every worker (see {@link Worker#close()}), stops the event loop, removes the directory. Idempotent.
+     * Starts under way are waited for first (each for at most its connect timeout), so that their workers are
+     * ended too and their FIFOs are gone before the directory is removed.
+     */
     @Override
     public synchronized void close() throws IOException {
         if (closed) return;
         closed = true;
+        boolean interrupted = false;
+        while (!starting.isEmpty()) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true;      // a close finishes: the workers must not be left running
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
         // Every step runs whatever the ones before it threw (unchecked exceptions included): one worker that
         // fails to close must not leave the others running, the loop thread alive or the directory behind.
         Closer closer = new Closer();

@@ -17,6 +17,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,6 +31,8 @@ import java.util.stream.Collectors;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -379,6 +382,62 @@ class WorkersTest {
         long ms = (System.nanoTime() - closing) / 1_000_000;
         assertTrue(ms < 3_500, "4 hung workers with a 1 s grace ended in " + ms + " ms: one after another takes 8 s");
         for (long pid : pids) assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "worker " + pid + " reaped");
+    }
+
+    /** A command worker that says its hello after {@code delay} (sh's sleep) and then waits for its input to end. */
+    private static WorkerSpec helloAfter(String name, String delay) {
+        String hello = "printf 'PPPF\\001\\007" + "\\000".repeat(10) + "' > \"$PANPIPE_RESULTS\"";
+        return WorkerSpec.command(name, "sh", "-c", "sleep " + delay + "; " + hello + "; exec cat > /dev/null");
+    }
+
+    /**
+     * A start waited for its worker's hello holding the Workers lock, so workers started from several threads
+     * connected one after another (JVM workers take a few hundred ms each), and get() waited for them too.
+     */
+    @Test
+    void shouldStartWorkersFromSeveralThreadsAtOnce() throws Exception {
+        try (Workers workers = Workers.create()) {
+            Worker first = workers.start(helloAfter("first", "0"));
+            long t0 = System.nanoTime();
+            List<java.util.concurrent.Future<Worker>> starts = new java.util.ArrayList<>();
+            try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int i = 0; i < 3; i++) {
+                    String name = "slow" + i;
+                    starts.add(pool.submit(() -> workers.start(helloAfter(name, "2"))));
+                }
+                Thread.sleep(300);
+                long asked = System.nanoTime();
+                assertSame(first, workers.get("first"), "a started worker is found while others start");
+                assertTrue(System.nanoTime() - asked < 1_000_000_000L, "get waited for the starts");
+                IllegalArgumentException twice = assertThrows(IllegalArgumentException.class, () -> workers.start(helloAfter("slow0", "0")));
+                assertTrue(twice.getMessage().contains("slow0 exists already"), twice.getMessage());
+                for (var f : starts) assertTrue(f.get().pid() > 0);
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms < 5_000, "3 workers that connect after 2 s each started in " + ms + " ms: one after another takes 6 s");
+            assertEquals(4, workers.all().size());
+        }
+    }
+
+    /** A close waits for a start under way and ends its worker too: nothing runs and no FIFO is left after it. */
+    @Test
+    void shouldEndAWorkerWhoseStartACloseOvertook() throws Exception {
+        Workers workers = Workers.create();
+        Path dir = workers.directory();
+        var start = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return workers.start(helloAfter("late", "1"));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, r -> Thread.ofPlatform().start(r));
+        Thread.sleep(300);
+        workers.close();
+        var e = assertThrows(java.util.concurrent.ExecutionException.class, start::get);
+        assertInstanceOf(IllegalStateException.class, e.getCause());
+        assertTrue(e.getCause().getMessage().contains("closed while worker late started"), e.getCause().getMessage());
+        assertFalse(Files.exists(dir), "the FIFO and its folder are gone");
+        assertThrows(IllegalStateException.class, () -> workers.start(helloAfter("after", "0")));
     }
 
     @Test
