@@ -36,6 +36,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
@@ -169,24 +172,45 @@ public final class ConvertCommand implements Callable<Integer> {
             // their messages may be as large as the --max-megapixels limit lets an image be.
             long maxRgbBytes = 3 * (chosen == Transport.SHM ? largestPixelCount(inputs, maxPixels) : maxPixels);
             Map<Operation, List<Lane>> byOp = new EnumMap<>(Operation.class);
+            // Every worker at once: each is a JVM that takes a few hundred milliseconds to connect, and none
+            // needs another (one after another, the run spent the sum of their starts before the first image).
+            List<String> laneNames = new ArrayList<>();
+            List<Future<Lane>> starts = new ArrayList<>();
+            try (ExecutorService starter = Executors.newVirtualThreadPerTaskExecutor()) {
+                for (Operation op : operations) {
+                    for (int i = 0; i < workersPerOp; i++) {
+                        String laneName = op.label() + "-" + i;
+                        laneNames.add(laneName);
+                        starts.add(starter.submit(() -> {
+                            if (stoppedBy.get() != null) throw new IOException("stopped");   // reported as the stop
+                            return chosen.start(workers, op, laneName, maxRgbBytes);
+                        }));
+                    }
+                }
+            }
             boolean allStarted = true;
-            starting:
+            RuntimeException unexpected = null;
+            int k = 0;
             for (Operation op : operations) {
                 List<Lane> list = new ArrayList<>();
-                for (int i = 0; i < workersPerOp; i++) {
-                    Lane lane;
-                    try {
-                        if (stoppedBy.get() != null) throw new IOException("stopped");   // reported as the stop
-                        lane = chosen.start(workers, op, op.label() + "-" + i, maxRgbBytes);
-                    } catch (IOException e) {
-                        // A worker that died before it connected (Ctrl-C reaches the workers too), or that
-                        // could not start: the run unwinds with the workers started so far.
-                        synchronized (workerErrors) {
-                            workerErrors.add("cannot start worker " + op.label() + "-" + i + ": " + e.getMessage());
+                for (int i = 0; i < workersPerOp; i++, k++) {
+                    Future<Lane> start = starts.get(k);     // done: the executor's close waited for it
+                    if (start.state() != Future.State.SUCCESS) {
+                        Throwable why = start.state() == Future.State.FAILED ? start.exceptionNow()
+                                : new IOException("stopped");                         // cancelled by an interrupt
+                        if (why instanceof IOException io) {
+                            // A worker that died before it connected (Ctrl-C reaches the workers too), or that
+                            // could not start: the run unwinds with the workers that did.
+                            synchronized (workerErrors) {
+                                workerErrors.add("cannot start worker " + laneNames.get(k) + ": " + io.getMessage());
+                            }
+                        } else if (unexpected == null) {
+                            unexpected = why instanceof RuntimeException r ? r : new IllegalStateException(why);
                         }
                         allStarted = false;
-                        break starting;
+                        continue;
                     }
+                    Lane lane = start.resultNow();
                     lanes.add(lane);
                     list.add(lane);
                     watch(lane);
@@ -204,6 +228,7 @@ public final class ConvertCommand implements Callable<Integer> {
                 }
                 byOp.put(op, list);
             }
+            if (unexpected != null) throw unexpected;   // once every started lane is known, so that all are closed
             int index = 0;
             sending:
             for (Input input : inputs) {
