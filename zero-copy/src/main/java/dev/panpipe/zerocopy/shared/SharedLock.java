@@ -256,16 +256,15 @@ public final class SharedLock implements AutoCloseable {
         // is closed first stays held (see close) rather than half released.
         region.enter();
         try {
-            // Both before the word is released: the next holder, of this handle or another, writes them next.
             holder = null;
+            // Taken over (this process was judged dead): the owner record is the new owner's, left as it is.
+            if (((int) INT.getVolatile(segment, word) & Processes.PID_MASK) != Processes.SELF) throw takenOver();
+            // Both before the word is released: the next holder, of this handle or another, writes them next.
             LONG.setOpaque(segment, word - WORD + OWNER_THREAD, 0L);
             LONG.setRelease(segment, word - WORD + OWNER_PID, 0L);
             for (;;) {
                 int v = (int) INT.getVolatile(segment, word);
-                if ((v & Processes.PID_MASK) != Processes.SELF) {
-                    throw new IllegalStateException(name + " is held by process " + (v & Processes.PID_MASK)
-                            + ", not this one (" + Processes.SELF + "): it was taken over while this process held it");
-                }
+                if ((v & Processes.PID_MASK) != Processes.SELF) throw takenOver();
                 if (INT.compareAndSet(segment, word, v, 0)) {
                     if ((v & WAITERS) != 0) region.wake(word, 1);
                     return;
@@ -274,6 +273,12 @@ public final class SharedLock implements AutoCloseable {
         } finally {
             region.exit();
         }
+    }
+
+    private IllegalStateException takenOver() {
+        int owner = (int) INT.getVolatile(segment, word) & Processes.PID_MASK;
+        return new IllegalStateException(name + " is held by process " + owner + ", not this one (" + Processes.SELF
+                + "): it was taken over while this process held it");
     }
 
     /** Whether the current thread holds the lock through this handle. */

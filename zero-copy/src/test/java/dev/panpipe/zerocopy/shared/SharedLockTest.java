@@ -257,6 +257,31 @@ class SharedLockTest {
         }
     }
 
+    /**
+     * A holder whose lock was taken over (this process judged dead) learns it at unlock, and leaves the new
+     * owner's record alone: unlock used to clear the record before it looked at the word, so the new owner's
+     * pid and start time were wiped and its own waiters judged it by the pid alone.
+     */
+    @Test
+    void shouldLeaveTheNewOwnersRecordToAHolderWhoseLockWasTakenOver() throws Exception {
+        int other = (int) ProcessHandle.current().parent().orElseThrow().pid();
+        long otherStart = Processes.startTime(other);
+        try (SharedLock lock = SharedLock.create("taken-over"); SharedMemory second = Mappings.second(lock.nativeHandle())) {
+            long base = BlockLayout.LOCK_OFFSET;
+            lock.lock();
+            second.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_PID, record(other, otherStart));
+            second.segment().set(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD, SharedLock.threadRecord(other, 1));
+            second.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, other);
+            IllegalStateException e = assertThrows(IllegalStateException.class, lock::unlock);
+            assertTrue(e.getMessage().contains("taken over while this process held it"), e.getMessage());
+            assertFalse(lock.isHeldByCurrentThread());
+            assertEquals(record(other, otherStart), second.segment().get(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_PID));
+            assertEquals(SharedLock.threadRecord(other, 1), second.segment().get(ValueLayout.JAVA_LONG, base + SharedLock.OWNER_THREAD));
+            assertEquals(other, lock.ownerPid());
+            second.segment().set(ValueLayout.JAVA_INT, base + SharedLock.WORD, 0);
+        }
+    }
+
     /** The owner record as the lock writes it at OWNER_PID: the pid, and above it the low 32 bits of start time + 1. */
     private static long record(int pid, long startTime) {
         return ((startTime + 1) & 0xffff_ffffL) << 32 | (pid & 0xffff_ffffL);
