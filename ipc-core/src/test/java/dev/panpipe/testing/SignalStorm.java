@@ -137,21 +137,31 @@ public final class SignalStorm {
         }
     }
 
-    /** The kernel's id of the one thread of this JVM whose name (as /proc shows it, 15 bytes at most) is {@code name}. */
-    private static int threadId(String name) throws IOException {
+    /**
+     * The kernel's id of the one thread of this JVM whose name (as /proc shows it, 15 bytes at most) is {@code name}.
+     * Looked for again for up to 5 s: a thread names itself to the kernel once it runs, which may be a moment after
+     * the {@code start()} that made it returned (a CI run once looked too early and found none).
+     */
+    private static int threadId(String name) throws IOException, InterruptedException {
         String comm = name.length() > 15 ? name.substring(0, 15) : name;
-        List<Integer> found = new ArrayList<>();
-        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
-            for (Path task : tasks) {
-                try {
-                    if (Files.readString(task.resolve("comm")).strip().equals(comm)) found.add(Integer.parseInt(task.getFileName().toString()));
-                } catch (NoSuchFileException ended) {
-                    // a thread that ended while we looked
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        for (;;) {
+            List<Integer> found = new ArrayList<>();
+            try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+                for (Path task : tasks) {
+                    try {
+                        if (Files.readString(task.resolve("comm")).strip().equals(comm)) found.add(Integer.parseInt(task.getFileName().toString()));
+                    } catch (NoSuchFileException ended) {
+                        // a thread that ended while we looked
+                    }
                 }
             }
+            if (found.size() == 1) return found.getFirst();
+            if (found.size() > 1 || System.nanoTime() - deadline > 0) {
+                throw new AssertionError("expected one thread named '" + comm + "', found " + found);
+            }
+            Thread.sleep(10);
         }
-        if (found.size() != 1) throw new AssertionError("expected one thread named '" + comm + "', found " + found);
-        return found.getFirst();
     }
 
     /** The signal handler installed and a thread sending at {@code tid}; close stops the sending, then puts the JVM's action back. */
