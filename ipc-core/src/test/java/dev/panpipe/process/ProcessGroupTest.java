@@ -322,6 +322,24 @@ class ProcessGroupTest {
         }
     }
 
+    /**
+     * A command name (/proc/PID/stat's second field) may hold any byte but NUL: a newline in another process's, on
+     * the same machine, must not make a group's close fail or skip its SIGKILL. Here that process is this test's
+     * own child, started through a link whose name holds the newline (the kernel names a process after the file).
+     */
+    @Test
+    void shouldCloseAGroupWhateverCommandNamesOtherProcessesHave() throws Exception {
+        Path odd = Files.createSymbolicLink(dir.resolve("odd\nname ) 1 2"), Path.of("/bin/sleep"));
+        try (Subprocess bystander = Subprocess.builder(odd.toString(), "30").stdin(Redirect.discard())
+                .stdout(Redirect.discard()).stderr(Redirect.discard()).destroyGrace(java.time.Duration.ZERO).start()) {
+            ProcFs.await(() -> ProcFs.comm(bystander.pid()) != null && ProcFs.comm(bystander.pid()).startsWith("odd"),
+                    "the bystander runs under its odd name");
+            Pipeline.Running running = Pipeline.parse("sleep 30").input(Redirect.discard()).output(Redirect.discard())
+                    .newProcessGroup(true).start();
+            running.close();
+        }
+    }
+
     /** The first line the pipeline writes, a pid. */
     private static long readPid(ReadEnd out) throws IOException {
         ByteArrayOutputStream line = new ByteArrayOutputStream();

@@ -8,6 +8,7 @@ import dev.panpipe.bindings.linux.sigset_t;
 import dev.panpipe.process.Subprocess;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -314,12 +315,13 @@ public final class ProcessGroups {
      */
     private static Member stat(Path file) {
         String line;
-        try {
-            // Not readString: /proc files say size 0. Latin-1: a command name is any bytes, and one that is not
-            // UTF-8 must not make its process look gone (a group member missed, a wait ended early).
-            List<String> lines = Files.readAllLines(file, StandardCharsets.ISO_8859_1);
-            if (lines.isEmpty()) return null;
-            line = lines.getFirst();
+        try (InputStream in = Files.newInputStream(file)) {
+            // Read to the end, not by lines: the command name may hold a newline or a carriage return (any byte
+            // but NUL), and the fields after it are found from its last ')'. Latin-1: a command name is any
+            // bytes, and one that is not UTF-8 must not make its process look gone (a group member missed, a wait
+            // ended early).
+            line = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+            if (line.isEmpty()) return null;
         } catch (IOException e) {
             return null;   // no such file, or ESRCH while reading: it has gone meanwhile
         }
