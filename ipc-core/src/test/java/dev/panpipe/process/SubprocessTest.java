@@ -319,6 +319,18 @@ class SubprocessTest {
         }
     }
 
+    /** A relative PATH entry (PATH=bin, or an empty one for ".") is relative to the child's directory, as execvp and a shell's cd-then-run see it. */
+    @Test
+    void shouldLookUpARelativePathEntryInTheChildsDirectory(@TempDir Path dir) throws Exception {
+        Path script = Files.createDirectory(dir.resolve("bin")).resolve("panpipe-relative-path-probe");
+        Files.writeString(script, "#!/bin/sh\necho found\n");
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwx------"));
+        try (Subprocess p = Subprocess.builder("panpipe-relative-path-probe").directory(dir).environment("PATH", "bin").start()) {
+            assertEquals("found\n", Io.readAllUtf8(p.stdout()));
+            assertEquals(ExitStatus.exited(0), p.waitFor());
+        }
+    }
+
     @Test
     void shouldGiveTheChildsStdinAndStdoutPipesTheRequestedCapacity() throws Exception {
         int getSize = dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ();

@@ -338,9 +338,10 @@ public final class LinuxSpawner {
      */
     public static Path resolve(String program, SubprocessBuilder b) throws SpawnException {
         if (program.isEmpty()) throw new ProgramNotFoundException(program, "cannot start '': empty program name", null);
+        // As execve after the child's chdir would see it: a relative path, or a relative PATH entry, is relative
+        // to the child's directory.
+        Path base = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
         if (program.indexOf('/') >= 0) {
-            // As execve after the child's chdir would see it: a relative path is relative to the child's directory.
-            Path base = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
             Path p = base.resolve(program).normalize();
             requireExecutable(program, p);
             return p;
@@ -350,7 +351,7 @@ public final class LinuxSpawner {
         if (path == null) path = DEFAULT_PATH;
         Path notExecutable = null;
         for (String dir : path.split(File.pathSeparator, -1)) {
-            Path candidate = Path.of(dir.isEmpty() ? "." : dir, program).toAbsolutePath();
+            Path candidate = base.resolve(dir).resolve(program);
             if (Files.isRegularFile(candidate)) {
                 if (Files.isExecutable(candidate)) return candidate;
                 if (notExecutable == null) notExecutable = candidate;
