@@ -3,6 +3,8 @@ package dev.panpipe.process;
 import dev.panpipe.bindings.linux.linux_h;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -195,7 +197,8 @@ public final class FdTable {
     private static Status statusIfPresent(Path dir) throws IOException {
         List<String> lines;
         try {
-            lines = Files.readAllLines(dir.resolve("status"));
+            // Latin-1: the Name line holds the command name, any bytes, which UTF-8 would refuse (the fields read are ASCII)
+            lines = Files.readAllLines(dir.resolve("status"), StandardCharsets.ISO_8859_1);
         } catch (NoSuchFileException | AccessDeniedException gone) {
             return null;        // gone, or hidden (hidepid): either way nothing to say about it
         } catch (IOException e) {
@@ -505,9 +508,14 @@ public final class FdTable {
 
     private static String command(long pid) {
         try {
-            // Lines, not Files.readString: /proc files report size 0, and on some (sysctl) readString gets one byte.
-            List<String> lines = Files.readAllLines(PROC.resolve(pid + "/comm"));
-            return lines.isEmpty() ? "?" : lines.getFirst();
+            // Not Files.readString: /proc files report size 0, and on some (sysctl) readString gets one byte. Not
+            // readAllLines either: a name is any bytes, and one that is not UTF-8 is shown with replacement characters.
+            byte[] name;
+            try (InputStream in = Files.newInputStream(PROC.resolve(pid + "/comm"))) {
+                name = in.readAllBytes();
+            }
+            int end = name.length > 0 && name[name.length - 1] == '\n' ? name.length - 1 : name.length;
+            return name.length == 0 ? "?" : new String(name, 0, end, StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "?";
         }

@@ -161,6 +161,29 @@ class FdTableTest {
         }
     }
 
+    /** A command name is bytes, not UTF-8 (a file named so, or a thread name cut mid-character): still a table, naming it as best it can. */
+    @Test
+    @Timeout(30)
+    void shouldReadAProcessWhoseCommandNameIsNotUtf8() throws Exception {
+        // The shell makes the link: its name, byte 0xff then "x", is no string a Java Path can name here.
+        try (Subprocess child = Subprocess.builder("sh", "-c", "ln -s /bin/sleep \"$(printf '\\377x')\" && exec ./\"$(printf '\\377x')\" 30")
+                .directory(dir).stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
+                .destroyGrace(Duration.ZERO).start()) {
+            Path comm = Path.of("/proc/" + child.pid() + "/comm");
+            await(() -> {
+                try {
+                    return java.util.Arrays.equals(Files.readAllBytes(comm), new byte[] {(byte) 0xff, 'x', '\n'});
+                } catch (IOException e) {
+                    return false;
+                }
+            }, "the link runs");
+            FdTable table = FdTable.of(child.pid());
+            assertEquals("sleeping", table.state());
+            assertTrue(table.command().endsWith("x"), table.command());
+            assertEquals(List.of(0, 1, 2), table.fds().stream().map(FdInfo::fd).toList(), table.fds().toString());
+        }
+    }
+
     /** A zombie (see {@link Zombie}): its /proc/PID/fd is empty, and the table says why rather than "no fds". */
     @Test
     @Timeout(60)
