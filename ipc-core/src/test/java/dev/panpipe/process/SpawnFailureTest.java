@@ -17,6 +17,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -132,6 +134,41 @@ class SpawnFailureTest {
         assertMentions(directory, subdir + " is a directory", "EACCES");
         assertTrue(directory.exists());
         assertEquals(126, directory.shellCode());
+    }
+
+    /**
+     * The program is fine; the child's chdir into the working directory is refused (no search permission). The
+     * error must name the directory, not say that the program may not be executed. Run in a JVM of its own
+     * ({@link WorkingDirectoryDeniedMain}): as root, without the capabilities that pass over permissions.
+     */
+    @Test
+    @Timeout(120)
+    void shouldBlameAWorkingDirectoryThatMayNotBeEnteredAndNotTheProgram() throws Exception {
+        Path locked = Files.createDirectory(dir.resolve("locked"));
+        Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("---------"));
+        try {
+            List<String> cmd = new ArrayList<>();
+            if ("root".equals(Files.getOwner(Path.of("/proc/self")).getName())) {
+                cmd.addAll(List.of("setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--"));
+            }
+            cmd.addAll(JavaCommand.of(WorkingDirectoryDeniedMain.class,
+                    List.of("--patch-module", "dev.panpipe.core=" + Path.of("target", "test-classes").toAbsolutePath()),
+                    List.of(locked.toString())));
+            Process child = new ProcessBuilder(cmd).redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            String report;
+            try (var out = child.getInputStream()) {
+                report = new String(out.readAllBytes(), StandardCharsets.UTF_8).strip();
+            } finally {
+                child.getOutputStream().close();   // LeakCheck counts the JDK's pipes until closed
+                child.getErrorStream().close();
+            }
+            assertEquals(0, child.waitFor(), report);
+            assertTrue(report.startsWith("SpawnException: cannot start true: "), report);
+            assertTrue(report.contains("working directory " + locked) && report.contains("EACCES"), report);
+        } finally {
+            Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("rwx------"));
+        }
     }
 
     /** The script is fine; what execve refuses is its interpreter, so the message must say so. */

@@ -133,6 +133,9 @@ public final class LinuxSpawner {
                 // just forked is not, so there an EPERM is another step's and is told as for any program.
                 if (group > 0 && error == Errno.EPERM) throw SpawnDiagnosis.ofGroupJoin(program, executable, group, error);
                 if (error != 0) {
+                    SpawnException directoryRefused = b.directory() == null ? null
+                            : SpawnDiagnosis.ofDirectory(program, b.directory().toAbsolutePath(), error);
+                    if (directoryRefused != null) throw directoryRefused;
                     Path childDirectory = b.directory() != null ? b.directory().toAbsolutePath() : Path.of("").toAbsolutePath();
                     throw SpawnDiagnosis.of(program, executable, childDirectory, error);
                 }

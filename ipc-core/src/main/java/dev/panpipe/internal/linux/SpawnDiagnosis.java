@@ -57,6 +57,23 @@ final class SpawnDiagnosis {
     }
 
     /**
+     * The exception for posix_spawn's {@code error} when what failed was the child's chdir into {@code directory}
+     * (checked to be a directory before the spawn), or null if the directory can be entered, so that the error
+     * concerns the program ({@link #of}). One errno reports every step of the spawn: an EACCES or ENOENT from the
+     * chdir would otherwise be told as the program's, which may not be executed or is not there.
+     */
+    static SpawnException ofDirectory(String program, Path directory, int error) {
+        if (error != Errno.EACCES && error != Errno.ENOENT && error != Errno.ENOTDIR && error != Errno.ELOOP) return null;
+        String why;
+        if (!Files.isDirectory(directory)) why = "working directory " + directory + " is no directory (any more)";
+        else if (!Files.isExecutable(directory)) {
+            why = "working directory " + directory + " may not be entered (no search permission on it or on a directory on the way)";
+        } else return null;
+        SyscallException cause = SyscallException.of("posix_spawn", "chdir " + directory, error);
+        return new SpawnException(program, "cannot start " + program + ": " + cause.getMessage() + ": " + why, cause);
+    }
+
+    /**
      * The exception for posix_spawn's EPERM when the child was to join process group {@code group}. The errno
      * does not say which step of the spawn failed: glibc's child calls setpgid first, whose EPERM means a
      * group that is not in this session (none of that number, or another session's), but a later step may
