@@ -171,6 +171,23 @@ class SpawnFailureTest {
         }
     }
 
+    /**
+     * A FIFO with execute permission, named by path: execve refuses it (EACCES), and the diagnosis must not open it
+     * to read its first bytes, an open that waits for a writer that never comes.
+     */
+    @Test
+    @Timeout(10)
+    void shouldRefuseAFifoAsAProgramWithoutOpeningIt() throws Exception {
+        Path fifo = dir.resolve("fifo");
+        try (dev.panpipe.io.Fifo f = dev.panpipe.io.Fifo.create(fifo)) {
+            Files.setPosixFilePermissions(fifo, PosixFilePermissions.fromString("rwx------"));
+            ProgramNotFoundException e = refused(ProgramNotFoundException.class, fifo.toString());
+            assertMentions(e, fifo.toString(), "EACCES");
+            assertTrue(e.exists());
+            assertEquals(126, e.shellCode());
+        }
+    }
+
     /** The script is fine; what execve refuses is its interpreter, so the message must say so. */
     @Test
     void shouldBlameTheInterpreterAScriptNamesWhenItMayNotBeExecuted() throws Exception {

@@ -405,6 +405,9 @@ public final class LinuxSpawner {
         }
         // execve's EACCES, named here before it could happen
         if (Files.isDirectory(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is a directory (EACCES)", null, true);
+        // A FIFO, socket or device: execve refuses it with EACCES, and a look at its first bytes would open it
+        // (a FIFO's open waits for a writer).
+        if (!Files.isRegularFile(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not a regular file (EACCES)", null, true);
         if (!Files.isExecutable(p)) throw new ProgramNotFoundException(program, "cannot start " + program + ": " + p + " is not executable (EACCES)", null, true);
     }
 

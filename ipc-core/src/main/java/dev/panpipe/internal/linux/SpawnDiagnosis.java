@@ -222,6 +222,8 @@ final class SpawnDiagnosis {
 
     /** Up to {@link #BINPRM_BUF_SIZE} bytes from the start of the file, or null if it cannot be read. */
     private static byte[] readStart(Path file) {
+        // Only a regular file: one replaced by a FIFO since it was checked would hold the open until a writer came.
+        if (!Files.isRegularFile(file)) return null;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             ByteBuffer buf = ByteBuffer.allocate(BINPRM_BUF_SIZE);
             while (buf.hasRemaining() && ch.read(buf) > 0) {
