@@ -162,6 +162,24 @@ class RedirectTest {
         assertTrue(LeakCheck.children().isEmpty(), "no process was started");
     }
 
+    /**
+     * An fd number that is not open, given for the child's stdin or an extra fd: an error naming that number and
+     * the child's fd it was for, not posix_spawn's bare EBADF said of the program (a high number reached the
+     * spawn unchecked) or a bare "fcntl: EBADF" (a low one, moved first).
+     */
+    @Test
+    void shouldNameAnFdNumberThatIsNotOpen() throws Exception {
+        int notOpen = 19_000;
+        assertFalse(Files.exists(Path.of("/proc/self/fd/" + notOpen)), "fd " + notOpen + " happens to be open");
+        for (SubprocessBuilder b : java.util.List.of(Subprocess.builder("true").stdin(Redirect.fd(notOpen)),
+                Subprocess.builder("true").passFd(notOpen + 1, Redirect.fd(notOpen)))) {
+            dev.panpipe.bindings.SyscallException e = assertThrows(dev.panpipe.bindings.SyscallException.class, b::start);
+            assertEquals(dev.panpipe.bindings.Errno.EBADF, e.errno(), e.toString());
+            assertTrue(e.getMessage().contains("fd " + notOpen + " "), e.getMessage());
+            assertTrue(LeakCheck.children().isEmpty(), "no process was started");
+        }
+    }
+
     private static void run(SubprocessBuilder b) throws Exception {
         try (Subprocess p = b.stderr(b.stderrRedirect() instanceof Redirect.ToStdout ? b.stderrRedirect() : Redirect.inherit()).start()) {
             assertEquals(ExitStatus.exited(0), p.waitFor());

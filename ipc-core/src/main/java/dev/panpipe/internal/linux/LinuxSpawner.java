@@ -199,7 +199,15 @@ public final class LinuxSpawner {
             }
             case Redirect.FromEnd e -> map.put(target, lend(handleOf(e.end()), toClose, sharedEnds));
             case Redirect.ToEnd e -> map.put(target, lend(handleOf(e.end()), toClose, sharedEnds));
-            case Redirect.RawFd f -> map.put(target, f.fd());
+            case Redirect.RawFd f -> {
+                // Looked at here: posix_spawn's EBADF would be said of the program, and name no fd.
+                try {
+                    Syscalls.fcntl(f.fd(), linux_h.F_GETFD(), 0);
+                } catch (SyscallException e) {
+                    throw e.withContext("fd " + f.fd() + " given for the child's fd " + target);
+                }
+                map.put(target, f.fd());
+            }
             case Redirect.ToStdout s -> throw new IllegalArgumentException("toStdout() is for stderr only");
         }
         return null;
