@@ -331,6 +331,49 @@ class SubprocessTest {
         }
     }
 
+    /** Attaches to the pid in argv[1] as its tracer (PTRACE_SEIZE), says so, and lets go only when it exits, 3 s later. */
+    private static final String TRACER = String.join("\n",
+            "import ctypes, sys, time",
+            "libc = ctypes.CDLL(None, use_errno=True)",
+            "if libc.ptrace(0x4206, int(sys.argv[1]), None, None) != 0: sys.exit('PTRACE_SEIZE: errno %d' % ctypes.get_errno())",
+            "print('attached', flush=True)",
+            "time.sleep(3)");
+
+    /**
+     * A traced child (strace -f, a debugger) ends: its pidfd is readable at once, but the zombie is its tracer's to
+     * see first, and waitid shows it to this process only once the tracer lets go. waitFor() must wait for that,
+     * not return null (nor waitFor(timeout) empty while time is left, the same path).
+     */
+    @Test
+    void shouldWaitForAChildWhoseTracerSeesItsEndFirst() throws Exception {
+        try (Subprocess child = Subprocess.builder("sleep", "2").stdin(Redirect.discard()).stdout(Redirect.discard()).start()) {
+            Subprocess tracer;
+            try {
+                tracer = Subprocess.builder("python3", "-c", TRACER, Long.toString(child.pid())).stdin(Redirect.discard()).start();
+            } catch (ProgramNotFoundException e) {
+                org.junit.jupiter.api.Assumptions.abort("no python3 to trace with: " + e.getMessage());
+                return;
+            }
+            try (tracer) {
+                byte[] said = new byte[9];
+                int n = 0;
+                for (int r; n < said.length && (r = tracer.stdout().read(said, n, said.length - n)) > 0; ) n += r;
+                org.junit.jupiter.api.Assumptions.assumeTrue(n == said.length,
+                        () -> "the tracer could not attach: " + readAllQuietly(tracer.stderr()));
+                assertEquals(ExitStatus.exited(0), child.waitFor(), "a wait without limit");
+                assertEquals(ExitStatus.exited(0), tracer.waitFor());
+            }
+        }
+    }
+
+    private static String readAllQuietly(ReadEnd end) {
+        try {
+            return Io.readAllUtf8(end);
+        } catch (java.io.IOException e) {
+            return e.toString();
+        }
+    }
+
     @Test
     void shouldGiveTheChildsStdinAndStdoutPipesTheRequestedCapacity() throws Exception {
         int getSize = dev.panpipe.bindings.linux.linux_h.F_GETPIPE_SZ();

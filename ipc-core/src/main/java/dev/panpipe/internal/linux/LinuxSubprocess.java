@@ -177,7 +177,11 @@ final class LinuxSubprocess implements Subprocess {
         } finally {
             pidfd.release();
         }
-        return reaper.reap(false);
+        ExitStatus reaped = reaper.reap(false);
+        if (reaped != null) return reaped;
+        // Ended, but not ours to reap yet: a traced child's zombie (strace -f, a debugger) is shown to its tracer
+        // first, and to waitid here only once the tracer lets go. The pidfd stays readable, so look until then.
+        return awaitWithoutPidfd(deadline, interruptible);
     }
 
     /**
