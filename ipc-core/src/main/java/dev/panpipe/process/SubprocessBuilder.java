@@ -68,6 +68,8 @@ public final class SubprocessBuilder {
 
     /** Adds or changes one variable, keeping the rest of the parent's environment. */
     public SubprocessBuilder environment(String name, String value) {
+        Objects.requireNonNull(name, "environment variable name");
+        Objects.requireNonNull(value, () -> "value of environment variable " + name);
         environment().put(name, value);
         return this;
     }

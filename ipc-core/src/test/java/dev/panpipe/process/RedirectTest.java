@@ -167,6 +167,15 @@ class RedirectTest {
      * the child's fd it was for, not posix_spawn's bare EBADF said of the program (a high number reached the
      * spawn unchecked) or a bare "fcntl: EBADF" (a low one, moved first).
      */
+    /** A child fd past this process's fd limit: the error says which, not a bare "fcntl: EINVAL". */
+    @Test
+    void shouldNameAChildFdAboveTheFdLimit() throws Exception {
+        int high = 1 << 20;                 // above the default RLIMIT_NOFILE hard limit (and this JVM's)
+        dev.panpipe.bindings.SyscallException e = assertThrows(dev.panpipe.bindings.SyscallException.class,
+                () -> Subprocess.builder("true").passFd(high, Redirect.fd(0)).start().close());
+        assertTrue(e.getMessage().contains("highest child fd " + high), e.getMessage());
+    }
+
     @Test
     void shouldNameAnFdNumberThatIsNotOpen() throws Exception {
         int notOpen = 19_000;

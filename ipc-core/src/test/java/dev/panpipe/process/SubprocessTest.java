@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -262,6 +263,35 @@ class SubprocessTest {
         assertFalse(p.stdout().isOpen());
         assertFalse(p.stdin().isOpen());
         p.close();   // idempotent
+    }
+
+    /** A second close, on another thread, returns once the child is reaped: it returned at once, mid grace period. */
+    @Test
+    void shouldReturnFromASecondCloseOnlyOnceTheChildIsReaped() throws Exception {
+        Subprocess p = Subprocess.builder("sleep", "30").destroyGrace(Duration.ofSeconds(1)).start();
+        Thread first = Thread.ofPlatform().start(() -> {
+            try {
+                p.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        Thread.sleep(200);                 // the first close is in the grace period: sleep ignores its closed stdin
+        p.close();
+        assertEquals(Optional.of(ExitStatus.killed(Signals.SIGTERM, false)), p.exitStatus(), "reaped when the second close returned");
+        assertFalse(p.stdout().isOpen());
+        first.join();
+    }
+
+    /** A null in the environment is named when it is given, or at the start for one put into the map directly. */
+    @Test
+    void shouldNameAnEnvironmentVariableWithoutAValue() throws Exception {
+        NullPointerException given = assertThrows(NullPointerException.class, () -> Subprocess.builder("true").environment("PANPIPE_X", null));
+        assertTrue(given.getMessage().contains("PANPIPE_X"), given.getMessage());
+        SubprocessBuilder b = Subprocess.builder("true");
+        b.environment().put("PANPIPE_Y", null);
+        IllegalArgumentException atStart = assertThrows(IllegalArgumentException.class, b::start);
+        assertTrue(atStart.getMessage().contains("PANPIPE_Y"), atStart.getMessage());
     }
 
     @Test

@@ -92,7 +92,12 @@ public final class LinuxSpawner {
                     if (source < 0) continue;
                     if (source <= highestTarget) {
                         // An earlier dup2 could overwrite this source: move it out of the way first.
-                        source = Syscalls.fcntl(source, linux_h.F_DUPFD_CLOEXEC(), highestTarget + 1);
+                        try {
+                            source = Syscalls.fcntl(source, linux_h.F_DUPFD_CLOEXEC(), highestTarget + 1);
+                        } catch (SyscallException x) {
+                            // EINVAL: the highest child fd is at or above this process's fd limit (RLIMIT_NOFILE)
+                            throw x.withContext("moving fd " + source + " above the highest child fd " + highestTarget);
+                        }
                         parentFdsToClose.add(source);
                     }
                     Syscalls.checkReturned("posix_spawn_file_actions_adddup2", null,
@@ -459,6 +464,8 @@ public final class LinuxSpawner {
         List<String> entries = new ArrayList<>(env.size());
         for (Map.Entry<String, String> e : env.entrySet()) {
             String k = e.getKey();
+            if (k == null) throw new IllegalArgumentException("an environment variable without a name (null)");
+            if (e.getValue() == null) throw new IllegalArgumentException("environment variable '" + k + "' has no value (null)");
             if (k.isEmpty() || k.indexOf('=') >= 0 || k.indexOf('\0') >= 0 || e.getValue().indexOf('\0') >= 0) {
                 throw new IllegalArgumentException("invalid environment variable: '" + k + "'");
             }

@@ -53,6 +53,8 @@ final class LinuxSubprocess implements Subprocess {
     private final Reaper reaper;
     private final Cleaner.Cleanable cleanable;
     private volatile boolean closed;
+    /** Held by the close that runs; another close waits on it. */
+    private final ReentrantLock closing = new ReentrantLock();
 
     private LinuxSubprocess(int pid, List<String> command, FdHandle pidfd, FdHandle stdin, FdHandle stdout,
                             FdHandle stderr, Duration destroyGrace) {
@@ -401,8 +403,19 @@ final class LinuxSubprocess implements Subprocess {
 
     @Override
     public void close() throws IOException {
-        if (closed) return;
-        closed = true;
+        // A second close (another thread's) waits for the first: returning at once, it let its caller go on
+        // while the child was still in its grace period, unreaped, its pipes open.
+        closing.lock();
+        try {
+            if (closed) return;
+            closed = true;
+            closeOnce();
+        } finally {
+            closing.unlock();
+        }
+    }
+
+    private void closeOnce() throws IOException {
         Closer closer = new Closer();
         try {
             if (stdin != null) {
