@@ -152,6 +152,7 @@ public final class ConvertCommand implements Callable<Integer> {
         stopOnSignals();
         long started = System.nanoTime();
         long pixels = 0, converted = 0;
+        long sent = 0;     // images committed to at least one worker (converted: to all of them)
         ProgressBar progress = progressBar((long) inputs.size() * operations.size());
         List<Thread> takers = new ArrayList<>();
         Set<String> workerErrors = new LinkedHashSet<>();    // a dead worker is seen by the sender and its taker alike
@@ -266,7 +267,12 @@ public final class ConvertCommand implements Callable<Integer> {
                     for (Lane other : targets.subList(1, targets.size())) {
                         MemorySegment.copy(first, 0, other.claim(w, h), 0, first.byteSize());
                     }
-                    for (Lane lane : targets) lane.commit(input.name());
+                    boolean committedOnce = false;
+                    for (Lane lane : targets) {
+                        lane.commit(input.name());
+                        if (!committedOnce) sent++;      // its first result is on its way, whatever the other lanes do
+                        committedOnce = true;
+                    }
                 } catch (IOException e) {
                     synchronized (workerErrors) {
                         workerErrors.add(e.getMessage());   // a worker died or closed its end: the takers say which
@@ -307,11 +313,13 @@ public final class ConvertCommand implements Callable<Integer> {
         for (Operation op : operations) perOp.append(perOp.isEmpty() ? "" : ", ").append(op.label()).append(" x").append(workersPerOp);
         // An image is converted once each operation's result is written; a worker that died, or a result that
         // could not be written, leaves images sent whose results are not all there: say so, not "converted".
-        long results = converted * operations.size();
-        String done = written.get() == results ? "converted %d images"
+        // An image sent to one worker whose next worker had died is sent, not converted: count it among the sent.
+        long results = sent * operations.size();
+        boolean whole = sent == converted && written.get() == results;
+        String done = whole ? "converted %d images"
                 : "sent %d images (only " + written.get() + " of their " + results + " results were written)";
         stdout.printf(Locale.ROOT, done + " (%.1f megapixels) in %.2f s: %.1f images/s, %.1f MB/s of RGB sent; workers: %s; transport: %s; output: %s%n",
-                converted, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp,
+                whole ? converted : sent, pixels / 1e6, seconds, converted / seconds, pixels * 3.0 * operations.size() / seconds / 1e6, perOp,
                 transport, outDir);
         stdout.flush();
         err.flush();
