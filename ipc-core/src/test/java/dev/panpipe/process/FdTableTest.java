@@ -177,6 +177,8 @@ class FdTableTest {
                     return false;
                 }
             }, "the link runs");
+            // comm changes at exec, before sleep reaches its nanosleep: wait for the sleep too, or the table may read it running.
+            await(() -> state(child.pid()) == 'S', "the link is asleep");
             FdTable table = FdTable.of(child.pid());
             assertEquals("sleeping", table.state());
             assertTrue(table.command().endsWith("x"), table.command());

@@ -1,6 +1,8 @@
 package dev.panpipe.testing;
 
 import java.io.IOException;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -38,12 +40,12 @@ public final class ProcFs {
 
     /** The state letter (R, S, Z, ...) in /proc/PID/stat, or 0 if there is no such process. */
     public static char state(long pid) {
-        return stateIn(firstLine(Path.of("/proc/" + pid + "/stat")));
+        return stateIn(firstLine(Path.of("/proc/" + pid + "/stat"), StandardCharsets.ISO_8859_1));
     }
 
     /** The state letter of thread {@code tid} of process {@code pid}, or 0 if there is no such thread. */
     public static char state(long pid, long tid) {
-        return stateIn(firstLine(Path.of("/proc/" + pid + "/task/" + tid + "/stat")));
+        return stateIn(firstLine(Path.of("/proc/" + pid + "/task/" + tid + "/stat"), StandardCharsets.ISO_8859_1));
     }
 
     /** The letter after "PID (comm) " (comm may itself hold ") "), or 0 for no line. */
@@ -53,8 +55,16 @@ public final class ProcFs {
 
     /** Lines, not Files.readString: /proc files report size 0 (see OpenFds). Null if it is gone. */
     private static String firstLine(Path file) {
+        return firstLine(file, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * As above in {@code charset}: a stat line holds the command name's raw bytes, which need not be UTF-8
+     * (readAllLines would throw on them and the process would read as gone), so stat is read as ISO-8859-1.
+     */
+    private static String firstLine(Path file, Charset charset) {
         try {
-            List<String> lines = Files.readAllLines(file);
+            List<String> lines = Files.readAllLines(file, charset);
             return lines.isEmpty() ? null : lines.getFirst();
         } catch (IOException e) {
             return null;
