@@ -6,6 +6,7 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -115,9 +116,14 @@ public final class Blocking {
     }
 
     private static boolean blockedIn(Path task, List<String> wchans) throws IOException {
-        String stat = Files.readString(task.resolve("stat"));
-        if (stat.charAt(stat.lastIndexOf(')') + 2) != 'S') return false;
-        String where = Files.readString(task.resolve("wchan"));
+        String stat, where;
+        try {
+            stat = Files.readString(task.resolve("stat"));
+            if (stat.charAt(stat.lastIndexOf(')') + 2) != 'S') return false;
+            where = Files.readString(task.resolve("wchan"));
+        } catch (NoSuchFileException ended) {
+            return false;   // the call returned and its thread ended since the caller looked: it sees that next
+        }
         // A kernel that hides wchan shows "0": then asleep has to do.
         return wchans.stream().anyMatch(where::contains) || where.equals("0");
     }
