@@ -65,8 +65,9 @@ class FdTableTest {
                      .passFd(4, Redirect.fd(eventfd)).passFd(5, Redirect.fd(memfd)).passFd(6, Redirect.fd(sockets[0]))
                      .destroyGrace(java.time.Duration.ZERO).start()) {
             pipe.readEnd().close();        // only the child reads the pipe now
-            // sleep opens locale files (/etc/locale.alias) for a moment as it starts; list it once it has let go
-            await(() -> fdCount(child.pid()) == 7, "sleep holds only the fds it was given");
+            // sleep opens its libraries and locale files (/etc/locale.alias) for a moment as it starts, and right
+            // after the exec, before the loader's first open, it holds 7 too: list it once it sleeps, having let go.
+            await(() -> state(child.pid()) == 'S' && fdCount(child.pid()) == 7, "sleep sleeps, holding only the fds it was given");
             FdTable table = FdTable.of(child.pid());
             assertEquals(child.pid(), table.pid());
             assertEquals("sleep", table.command());
