@@ -7,6 +7,7 @@ import dev.panpipe.internal.linux.FdHandle;
 import dev.panpipe.internal.linux.FdReadEnd;
 import dev.panpipe.process.ExitStatus;
 import dev.panpipe.process.Mux;
+import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import dev.panpipe.testing.SignalStorm;
 import dev.panpipe.testing.SignalStorm.Outcome;
@@ -140,8 +141,9 @@ class SignalInterruptionTest {
 
     @Test
     void waitForAChildRidesOutSignals() throws Exception {
-        try (Subprocess sleeper = Subprocess.builder("sleep", "0.6").start()) {
-            Outcome<ExitStatus> o = SignalStorm.during(sleeper::waitFor, BLOCKED, () -> { });
+        // The child ends at the release, when its stdin does: a sleep's end raced the storm's start on a loaded machine.
+        try (Subprocess child = Subprocess.builder("cat").stdout(Redirect.discard()).start()) {
+            Outcome<ExitStatus> o = SignalStorm.during(child::waitFor, BLOCKED, () -> child.stdin().close());
             assertEquals(ExitStatus.exited(0), o.value());
             assertStormed(o);
         }
