@@ -123,7 +123,7 @@ class FdHandleTest {
         LinuxPipe p = LinuxPipe.open();
         try {
             CompletableFuture<Integer> read = VirtualThreads.call(() -> p.readEnd().read(new byte[1], 0, 1));
-            Thread.sleep(200);
+            awaitPolled(p.readEnd().handle().fdOrMinusOne());   // waiting: a read begun after the close is refused instead
             assertFalse(read.isDone());
             p.readEnd().close();
             ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(10, TimeUnit.SECONDS));
@@ -216,7 +216,10 @@ class FdHandleTest {
         try (LinuxPipe quiet = LinuxPipe.open(); LinuxPipe trigger = LinuxPipe.open()) {
             CompletableFuture<Integer> stranded = VirtualThreads.call(() -> quiet.readEnd().read(new byte[1], 0, 1));
             CompletableFuture<Integer> woken = VirtualThreads.call(() -> trigger.readEnd().read(new byte[1], 0, 1));
-            Thread.sleep(200);                              // both are registered with the poller
+            // Both registered with the poller: a trigger read that had not waited yet took the byte without it, and
+            // the poller, never woken, did not fail.
+            awaitPolled(quiet.readEnd().handle().fdOrMinusOne());
+            awaitPolled(trigger.readEnd().handle().fdOrMinusOne());
             failing.failNextWaitForTest();
             trigger.writeEnd().write(new byte[] {1}, 0, 1); // the poller wakes this reader, then its epoll_wait fails
             assertEquals(1, woken.get(10, TimeUnit.SECONDS));
