@@ -195,20 +195,19 @@ class FifoTest {
             }
         }
         Fifo fifo = Fifo.create(path);
-        var outcome = new java.util.concurrent.CompletableFuture<Object>();
-        Thread opener = Thread.ofPlatform().start(() -> {
+        // Blocked in the kernel's open, waiting for its peer, before the close: an open begun after it is refused
+        // (ClosedChannelException), which a fixed sleep here let happen on a loaded machine.
+        java.util.concurrent.Future<Object> outcome = Blocking.startAndAwaitBlocked(List.of("wait_for_partner", "fifo_open"), () -> {
             try {
-                outcome.complete(which.endsWith("read end") ? fifo.openReadEnd() : fifo.openWriteEnd());
+                return which.endsWith("read end") ? fifo.openReadEnd() : fifo.openWriteEnd();
             } catch (Throwable t) {
-                outcome.complete(t);
+                return t;
             }
         });
-        Thread.sleep(300);                               // blocked in the kernel's open by now
-        assertFalse(outcome.isDone(), "the open did not wait for a peer");
+        assertFalse(outcome.isDone(), "the open did not wait for a peer: " + (outcome.isDone() ? outcome.get() : ""));
         fifo.close();
         Object result = outcome.get(20, TimeUnit.SECONDS);
         assertTrue(result instanceof java.nio.channels.AsynchronousCloseException, String.valueOf(result));
-        opener.join();
         assertEquals(reused, Files.exists(path, LinkOption.NOFOLLOW_LINKS));
         if (reused) {
             try (Fifo again = Fifo.create(path)) {

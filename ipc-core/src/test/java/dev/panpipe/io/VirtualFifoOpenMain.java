@@ -119,14 +119,14 @@ final class VirtualFifoOpenMain {
         Fifo fifo = Fifo.create(path);
         try (Fifo reused = Fifo.create(path)) {       // the same FIFO, not created by this one: close leaves the path
             CompletableFuture<Throwable> writing = failureOf(reused::openWriteEnd);
-            Thread.sleep(200);
+            awaitOpener(path, writing);
             reused.close();
             Throwable e = writing.get(STEP_SECONDS, TimeUnit.SECONDS);
             check(e instanceof AsynchronousCloseException, "write end of a reused FIFO: " + e);
             check(Files.exists(path, LinkOption.NOFOLLOW_LINKS), "a reused FIFO's path stays");
         }
         CompletableFuture<Throwable> reading = failureOf(fifo::openReadEnd);
-        Thread.sleep(200);
+        awaitOpener(path, reading);
         fifo.close();
         Throwable e = reading.get(STEP_SECONDS, TimeUnit.SECONDS);
         check(e instanceof AsynchronousCloseException, "read end: " + e);
@@ -196,6 +196,21 @@ final class VirtualFifoOpenMain {
         check("again".equals(read.get(STEP_SECONDS, TimeUnit.SECONDS)), "the FIFO still pairs a reader and a writer");
     }
 
+
+    /**
+     * Until the opener of a virtual thread's open of {@code path} runs: the open is then pending, and a close ends it
+     * (AsynchronousCloseException). A close before that refuses the open instead (ClosedChannelException), which a
+     * fixed sleep here let happen on a loaded machine.
+     */
+    private static void awaitOpener(Path path, CompletableFuture<Throwable> open) throws Exception {
+        String name = "panpipe-open " + path.toAbsolutePath();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STEP_SECONDS);
+        while (Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().equals(name))) {
+            check(!open.isDone(), "the open of " + path + " ended before a close: " + open.getNow(null));
+            if (System.nanoTime() - deadline > 0) throw new java.util.concurrent.TimeoutException("no opener of " + path);
+            Thread.sleep(5);
+        }
+    }
 
     /** What {@code open}, run on a virtual thread, throws; an end it opens instead is closed, and is a failure. */
     private static CompletableFuture<Throwable> failureOf(Callable<? extends AutoCloseable> open) {
