@@ -4,6 +4,7 @@ import dev.panpipe.io.WriteEnd;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import dev.panpipe.io.Blocking;
 import dev.panpipe.io.LeakCheck;
 
 import java.io.IOException;
@@ -18,6 +19,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -204,8 +206,10 @@ abstract class ConnectionContractTest {
 
     @Test
     void shouldWakeABlockedReceiverOnClose() throws Exception {
-        try (Link l = link(ConnectionOptions.defaults()); ExecutorService pool = Executors.newSingleThreadExecutor()) {
-            Future<Throwable> receiver = pool.submit(() -> {
+        try (Link l = link(ConnectionOptions.defaults())) {
+            // Asleep in its wait before the close: a receive begun after it is refused (IllegalStateException),
+            // which a fixed sleep here let happen on a loaded machine.
+            Future<Throwable> receiver = Blocking.startAndAwaitBlocked("poll", () -> {
                 try {
                     l.receiver().receive();
                     return null;
@@ -213,9 +217,8 @@ abstract class ConnectionContractTest {
                     return t;
                 }
             });
-            Thread.sleep(100);
             l.receiver().close();
-            assertInstanceOf(AsynchronousCloseException.class, receiver.get());
+            assertInstanceOf(AsynchronousCloseException.class, receiver.get(10, TimeUnit.SECONDS));
             assertThrows(IllegalStateException.class, () -> l.receiver().receive());
         }
     }
