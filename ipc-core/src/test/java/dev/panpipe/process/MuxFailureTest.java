@@ -6,6 +6,7 @@ import dev.panpipe.bindings.Syscalls;
 import dev.panpipe.bindings.linux.linux_h;
 import dev.panpipe.bindings.linux.siginfo_t;
 import dev.panpipe.io.LeakCheck;
+import dev.panpipe.testing.ProcFs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -180,6 +181,8 @@ class MuxFailureTest {
             assertEquals(List.of(new Mux.Exit("starter", ExitStatus.exited(0), true)),
                     within(Duration.ofSeconds(10), "await(ALL)", () -> mux.await(Mux.Until.ALL)),
                     "reaped through its own handle: its exit is known, the child is not lost");
+            // "started" can come, and the starter end, before its background child has exec'd sleep: wait until it has.
+            ProcFs.await(() -> sleepers(marker) > 0, "the sleep the starter started runs");
             assertEquals(1, sleepers(marker), "the sleep it started runs, in the group the reaped child led");
 
             within(Duration.ofSeconds(20), "close", () -> {
@@ -413,8 +416,10 @@ class MuxFailureTest {
     void shouldDropWithANoticeWhatIsSentToAChildThatClosedItsStdin() throws Exception {
         List<String> notices = Collections.synchronizedList(new ArrayList<>());
         try (Mux mux = Mux.builder()
-                .child("quitter", sh("head -c 1 > /dev/null; exec 0<&-; echo closed; exec sleep 5"))
-                .child("closer", sh("exec 0<&-; echo closed; exec sleep 5"))
+                // They sleep on past the test (close ends them): a sleep of 5 s could end, and the child be no longer
+                // alive, before the last lines ran on a loaded machine.
+                .child("quitter", sh("head -c 1 > /dev/null; exec 0<&-; echo closed; exec sleep 30"))
+                .child("closer", sh("exec 0<&-; echo closed; exec sleep 30"))
                 .notices(notices::add).grace(Duration.ofMillis(200)).start()) {
             mux.expect("closer", Pattern.compile("^closed$"), FIVE_SECONDS);
             long cpu0 = loopThreadCpuMillis();
