@@ -431,7 +431,9 @@ class WorkersTest {
                 throw new java.io.UncheckedIOException(e);
             }
         }, r -> Thread.ofPlatform().start(r));
-        Thread.sleep(300);
+        // The start is under way once its FIFO is made (and it stays until the hello, a second on): a close before
+        // that, which a fixed sleep here let happen on a loaded machine, refuses the start rather than overtake it.
+        ProcFs.await(() -> Files.exists(dir.resolve("late.results")) || start.isDone(), "the start of late is under way");
         workers.close();
         var e = assertThrows(java.util.concurrent.ExecutionException.class, start::get);
         assertInstanceOf(IllegalStateException.class, e.getCause());
