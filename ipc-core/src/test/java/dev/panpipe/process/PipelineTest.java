@@ -1,6 +1,7 @@
 package dev.panpipe.process;
 
 import dev.panpipe.io.ReadEnd;
+import dev.panpipe.testing.OpenFds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -174,9 +175,10 @@ class PipelineTest {
         Path marker = dir.resolve("stage-1-ran");
         Pipeline p = Pipeline.parse("touch " + ShellWords.quote(marker.toString()), "cat", "no-such-program-panpipe 'a b'", "wc -l")
                 .input(Redirect.discard()).output(Redirect.discard());
-        long fdsBefore = openFds();
+        // The fds opened since, not a count: a count also moves with what the JVM's own threads open and close meanwhile.
+        java.util.Map<Integer, String> fdsBefore = OpenFds.snapshot();
         ProgramNotFoundException e = assertThrows(ProgramNotFoundException.class, p::start);
-        assertEquals(fdsBefore, openFds(), "no pipe left open");
+        assertEquals(List.of(), OpenFds.openedSince(fdsBefore), "no pipe left open");
         assertTrue(e.getMessage().startsWith("pipeline stage 3 (no-such-program-panpipe 'a b'): "), e.getMessage());
         assertTrue(e.getMessage().contains("program not found"), e.getMessage());
         assertEquals(127, e.shellCode());
@@ -371,12 +373,6 @@ class PipelineTest {
         assertEquals(ExitStatus.killed(Signals.SIGPIPE, false), r.statuses().get(0));
         assertEquals(128 + Signals.SIGPIPE, r.exitCode());
         assertEquals(0, new Pipeline.Result(r.statuses(), false).exitCode());
-    }
-
-    private static long openFds() throws IOException {
-        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
-            return fds.count() - 1;   // less the one listing the directory
-        }
     }
 
     private static String pick(List<String> from, Random random) {
