@@ -62,9 +62,12 @@ abstract class SubprocessInterruptCases {
      */
     @Test
     void shouldWaitForTheEndWithoutReapingItOnAnInterruptedThreadToo() throws Exception {
-        try (Subprocess p = start(Subprocess.builder("sh", "-c", "sleep 0.3; exit 3"))) {
+        // It runs until its input ends (a sleep from its start could be over before the look at it on a loaded
+        // machine), then takes a moment to end, which the wait must wait out.
+        try (Subprocess p = start(Subprocess.builder("sh", "-c", "cat >/dev/null; sleep 0.3; exit 3"))) {
             LinuxSubprocess child = (LinuxSubprocess) p;
             assertFalse(child.awaitExitUnreaped(0), "running");
+            p.stdin().close();
             Thread.currentThread().interrupt();
             assertTrue(child.awaitExitUnreaped(20_000), "ended within 20 s");
             assertTrue(Thread.interrupted(), "the interrupt status is kept");
