@@ -439,7 +439,9 @@ class FutexPollerTest {
                     platform.completeExceptionally(t);
                 }
             });
-            while (!inSyscall(platformTid.get(), linux_h.SYS_futex())) Thread.sleep(1);
+            // In futex(2) on this word: a JVM thread is in futex(2) on its own locks too (a safepoint, say), and a
+            // wake sent before the sleeper waits on the word reaches only the poller's entry, and nobody after it.
+            while (!inSyscall(platformTid.get(), linux_h.SYS_futex(), word.address())) Thread.sleep(1);
             virtual.interrupt();
             left.await();
             Syscalls.futex_wake(word, 1);            // the value stays 0: only this wake, passed on, ends the sleep
@@ -455,6 +457,12 @@ class FutexPollerTest {
     private static boolean inSyscall(int tid, long nr) throws java.io.IOException {
         String s = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/task/" + tid + "/syscall"));
         return s.startsWith(nr + " ");
+    }
+
+    /** Whether kernel thread {@code tid} of this process is in system call {@code nr} with {@code firstArgument}. */
+    private static boolean inSyscall(int tid, long nr, long firstArgument) throws java.io.IOException {
+        String s = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/task/" + tid + "/syscall"));
+        return s.startsWith(nr + " 0x" + Long.toHexString(firstArgument) + " ");
     }
 
     @Test
