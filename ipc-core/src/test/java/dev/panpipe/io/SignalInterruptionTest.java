@@ -89,11 +89,13 @@ class SignalInterruptionTest {
     @Test
     void aTimedWaitIsNeitherCutShortNorStretched() throws Exception {
         try (Pipe pipe = Pipe.open()) {
-            Outcome<Boolean> o = SignalStorm.during(() -> pipe.readEnd().awaitReadable(Duration.ofMillis(600)),
+            // Two seconds: the storm must have sent its MIN_SIGNALS before the wait ends, which a loaded machine took
+            // most of 600 ms for.
+            Outcome<Boolean> o = SignalStorm.during(() -> pipe.readEnd().awaitReadable(Duration.ofSeconds(2)),
                     Duration.ofMillis(200), () -> { });
             assertFalse(o.value(), "nothing was written");
-            assertTrue(o.nanos() >= 600_000_000L, "the 600 ms wait ended after " + o.nanos() / 1e6 + " ms");
-            assertTrue(o.nanos() < 3_000_000_000L, "the 600 ms wait took " + o.nanos() / 1e6 + " ms");
+            assertTrue(o.nanos() >= 2_000_000_000L, "the 2 s wait ended after " + o.nanos() / 1e6 + " ms");
+            assertTrue(o.nanos() < 10_000_000_000L, "the 2 s wait took " + o.nanos() / 1e6 + " ms");
             assertStormed(o);
         }
     }
@@ -191,7 +193,8 @@ class SignalInterruptionTest {
     }
 
     private static void assertStormed(Outcome<?> o) {
-        // 300 ms at one signal per 20 us (more like 60-100 us with the sender's own wake-ups): hundreds.
-        assertTrue(o.signals() >= 100, "only " + o.signals() + " signals were sent while the call waited");
+        // The storm goes on until it has sent that many (300 ms at one signal per 20 us would be thousands, but a
+        // loaded machine wakes the sender far less often), so that a test passing under it means something.
+        assertTrue(o.signals() >= SignalStorm.MIN_SIGNALS, "only " + o.signals() + " signals were sent while the call waited");
     }
 }

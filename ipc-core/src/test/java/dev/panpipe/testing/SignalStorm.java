@@ -48,6 +48,14 @@ import java.util.concurrent.locks.LockSupport;
 public final class SignalStorm {
     private static final int SIGURG = linux_h.SIGURG();
     private static final long PERIOD_NANOS = 20_000;
+    /**
+     * The signals a storm sends at least before an operation under it is released ({@link #during}) or run
+     * ({@link #aimedAt}), however long that takes: every 20 us is what is asked, but a loaded machine wakes the
+     * sending thread far less often (under 100 in 300 ms on two busy vCPUs, where the test's own 300 ms once were
+     * counted on for hundreds).
+     */
+    public static final int MIN_SIGNALS = 100;
+    private static final long MIN_SIGNALS_WITHIN_NANOS = TimeUnit.SECONDS.toNanos(20);
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -72,8 +80,9 @@ public final class SignalStorm {
 
     /**
      * Runs {@code operation} in a new platform thread while that thread is signalled every 20 us; after
-     * {@code blockedFor} (time for it to block and be interrupted many times) runs {@code release} here, then
-     * waits up to 20 s for the operation to return. Returns its value, or rethrows what it threw.
+     * {@code blockedFor} (time for it to block), and once {@link #MIN_SIGNALS} have been sent at it, runs
+     * {@code release} here, then waits up to 20 s for the operation to return. Returns its value, or rethrows what
+     * it threw.
      *
      * @throws AssertionError if the operation did not return within 20 s of its release
      */
@@ -105,6 +114,7 @@ public final class SignalStorm {
         try (Storm storm = new Storm((int) tid.get())) {
             try {
                 Thread.sleep(blockedFor);
+                if (mustBlock) storm.awaitSent(MIN_SIGNALS);
                 if (mustBlock && task.isDone()) throw new AssertionError("the operation returned before its release: " + describe(task));
                 release.run();
                 T value = task.get(20, TimeUnit.SECONDS);
@@ -125,12 +135,14 @@ public final class SignalStorm {
 
     /**
      * Runs {@code operation} in this thread while another thread of this JVM, the one named {@code threadName}
-     * (an event loop's, say), is signalled every 20 us. That thread must be the only one of that name, and
-     * live until this returns.
+     * (an event loop's, say, waiting for its events), is signalled every 20 us; the operation starts once that
+     * thread has been sent {@link #MIN_SIGNALS}. That thread must be the only one of that name, and live until this
+     * returns.
      */
     public static <T> Outcome<T> aimedAt(String threadName, Callable<T> operation) throws Exception {
         int tid = threadId(threadName);
         try (Storm storm = new Storm(tid)) {
+            storm.awaitSent(MIN_SIGNALS);
             long t0 = System.nanoTime();
             T value = operation.call();
             return new Outcome<>(value, storm.sent(), System.nanoTime() - t0);
@@ -184,6 +196,15 @@ public final class SignalStorm {
 
         long sent() {
             return sent.get();
+        }
+
+        /** Returns once {@code n} signals have been sent; fails if that takes longer than 20 s. */
+        void awaitSent(long n) throws InterruptedException {
+            long deadline = System.nanoTime() + MIN_SIGNALS_WITHIN_NANOS;
+            while (sent.get() < n) {
+                if (System.nanoTime() - deadline > 0) throw new AssertionError("the storm sent only " + sent.get() + " signals in 20 s");
+                Thread.sleep(1);
+            }
         }
 
         @Override
