@@ -86,6 +86,7 @@ public final class LinuxMux implements Mux {
     private final List<Exit> exits = new ArrayList<>();            // guarded by lock
     private Child firstLost;                                       // guarded by lock: see lose
     private boolean outputClosed;                                  // guarded by lock: see stopReadingOutput
+    private boolean outputStopQueued;                              // loop thread only: see closeOutput
     private Path fifoDirectory;
     private boolean createdDirectory;
     private ControlInput control;
@@ -240,7 +241,8 @@ public final class LinuxMux implements Mux {
         }
 
         void read(int maxReads) throws IOException {
-            for (int i = 0; i < maxReads && !ended; i++) {
+            // No read once closeOutput has been called from this thread: what is still in the pipe is dropped unread.
+            for (int i = 0; i < maxReads && !ended && !outputStopQueued; i++) {
                 long n = end.read(buffer);
                 if (n == 0) return;
                 if (n == ReadEnd.EOF) {
@@ -773,7 +775,14 @@ public final class LinuxMux implements Mux {
     @Override
     public void closeOutput() {
         if (loop.inLoopThread()) {
-            loop.execute(this::stopReadingOutput);     // it cannot wait for itself: done once the current handler returns
+            // It cannot wait for itself: done once the current handler returns, which reads no more meanwhile (see
+            // read). Queued once: a consumer may call this on every line it is given, and a task and a wake-up for
+            // each line of one wake-up's reads of a fast writer (half a million of yes's) held the stop back for
+            // seconds.
+            if (!outputStopQueued) {
+                outputStopQueued = true;
+                loop.execute(this::stopReadingOutput);
+            }
         } else {
             // false: the loop has ended, and every stream with it (close's last loop task, or the loop's failure)
             awaitOnLoop(this::stopReadingOutput);
