@@ -402,7 +402,9 @@ class FifoTest {
                 });
                 openers.add(done);
             }
-            Thread.sleep(200);                           // both blocked in their opens
+            // Both blocked in their opens: a reader that came later than the one writer below waited out its 20 s, and
+            // a fixed 200 ms did not make sure of it on a loaded machine.
+            awaitBlockedOpens(2, openers);
             var timedOut = new java.util.concurrent.CompletableFuture<Object>();
             threads.start(() -> {
                 try {
@@ -433,6 +435,38 @@ class FifoTest {
                 }
             }
         }
+    }
+
+    /**
+     * Until {@code n} threads of this JVM sleep in the kernel's open of a FIFO, waiting for a peer (their wchan); where
+     * the kernel hides wchan, until {@code n} are inside HeldFile.open, the open's last step before the kernel.
+     */
+    private static void awaitBlockedOpens(int n, List<java.util.concurrent.CompletableFuture<Object>> opens) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (blockedOpens() < n) {
+            for (var o : opens) assertFalse(o.isDone(), "an open ended before its peer came: " + o.getNow(null));
+            if (System.nanoTime() - deadline > 0) throw new AssertionError(n + " opens did not block within 10 s");
+            Thread.sleep(5);
+        }
+    }
+
+    private static long blockedOpens() throws Exception {
+        long inOpen = 0;
+        boolean wchanShown = false;
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String wchan = Files.readString(task.resolve("wchan"));
+                    if (!wchan.equals("0")) wchanShown = true;
+                    if (wchan.contains("wait_for_partner") || wchan.contains("fifo_open")) inOpen++;
+                } catch (java.nio.file.NoSuchFileException ended) {
+                    // a thread that ended while we looked
+                }
+            }
+        }
+        if (wchanShown) return inOpen;
+        return Thread.getAllStackTraces().values().stream().filter(frames -> java.util.Arrays.stream(frames)
+                .anyMatch(f -> f.getClassName().endsWith(".HeldFile") && f.getMethodName().equals("open"))).count();
     }
 
     @Test
