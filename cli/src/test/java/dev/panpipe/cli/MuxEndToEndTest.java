@@ -218,7 +218,12 @@ class MuxEndToEndTest {
         Path fifos = Path.of(m.group(1));
         assertTrue(Files.exists(fifos.resolve("A.in")) && Files.exists(fifos.resolve("B.in")));
         assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(fifos)));
-        assertTrue(processesWith(marker) >= 1);
+        // A says "up" before it forks and execs its sleep: the line alone does not say that the sleep runs yet.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (processesWith(marker) < 1) {
+            assertTrue(mux.process.isAlive() && System.nanoTime() < deadline, "A's sleep " + marker + " started; stderr:\n" + mux.err());
+            Thread.sleep(20);
+        }
 
         assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(mux.process.pid())).start().waitFor());
         assertEquals(130, mux.exit(), mux.err());
