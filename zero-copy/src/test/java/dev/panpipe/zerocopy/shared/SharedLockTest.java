@@ -64,9 +64,9 @@ class SharedLockTest {
             assertTrue(b.toString().contains("two-maps"), "the attached lock reads its name from the header: " + b);
             a.lock();
             assertTrue(b.isLocked());
+            long t0 = System.nanoTime();   // before the wait starts: the thread may run it before this thread reads the clock
             CompletableFuture<Boolean> timed = CompletableFuture.supplyAsync(() -> tryLock(b, Duration.ofMillis(150)),
                     r -> Thread.ofPlatform().start(r));
-            long t0 = System.nanoTime();
             assertFalse(timed.get(10, TimeUnit.SECONDS), "a live owner's lock is not taken over");
             assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(100));
 
