@@ -20,9 +20,11 @@ final class FdExhaustionMain {
     }
 
     public static void main(String[] args) throws Throwable {
+        // /dev/shm is the machine's: a fixed name would meet another run's (EEXIST), or one a killed run left
+        String name = "exhaust-" + ProcessHandle.current().pid();
         List<Scenario> scenarios = List.of(
                 new Scenario("SharedMemory.create", () -> SharedMemory.create("exhaust", 4096)),
-                new Scenario("SharedMemory.createNamed", () -> SharedMemory.createNamed("exhaust", 4096)),
+                new Scenario("SharedMemory.createNamed", () -> SharedMemory.createNamed(name, 4096)),
                 // a ring and both its ends in one process: each end watches its peer (a pidfd) and may sleep
                 new Scenario("FrameRing with both ends", () -> {
                     FrameRing ring = FrameRing.create(2, 64);
