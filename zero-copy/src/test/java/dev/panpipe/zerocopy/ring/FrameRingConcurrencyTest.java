@@ -26,19 +26,24 @@ import static org.junit.jupiter.api.Assertions.*;
  * holds on either side and every combination of waiting (spinning, spin-then-sleep, sleep at once): the
  * consumer must get exactly the committed frames, in order, every byte intact, then the end of the stream.
  *
- * <p>The sleeping strategies here check their peer's liveness only every 10 s instead of every 20 ms: a
+ * <p>The sleeping strategies here check their peer's liveness only every minute instead of every 20 ms: a
  * sleeper that the doorbell fails to wake (a lost wake-up in the futex protocol, the trailing-position
- * sleep included) then stalls for seconds, and the case's {@link Deadline} turns that into a failure with
- * the stuck thread's stack. With the default 20 ms the same bug would only show as latency. Timing differs
- * from run to run, so a failing case may not fail again when shrunk; its seed is in the report.
+ * sleep included) then stalls for a minute, and the case's {@link Deadline} of 20 s turns that into a
+ * failure with the stuck thread's stack. With the default 20 ms the same bug would only show as latency. The
+ * deadline is for a stall, not a speed: a case of 300 frames over one slot with a spinning end and pauses
+ * of up to 0.5 ms on the other took 2.5 s on a busy 2-vCPU machine, where each pause's end waits for a core
+ * (a deadline of 5 s under a liveness check of 10 s left it a margin of two). Timing differs from run to run,
+ * so a failing case may not fail again when shrunk; its seed is in the report.
  */
-@Timeout(300)
+@Timeout(600)
 @ExtendWith(NoChildrenLeft.class)
 class FrameRingConcurrencyTest {
-    private static final long TEN_SECONDS = 10_000_000_000L;
+    /** Longer than {@link #CASE_DEADLINE}: a sleeper nobody wakes is still asleep when the case is failed. */
+    private static final long LIVENESS_CHECK = TimeUnit.MINUTES.toNanos(1);
+    private static final Duration CASE_DEADLINE = Duration.ofSeconds(20);
     private static final WaitStrategy[] STRATEGIES = {
-            new WaitStrategy(40, 4, true, TEN_SECONDS),      // the doorbell, with a slow liveness check
-            new WaitStrategy(0, 0, true, TEN_SECONDS),       // sleep at once
+            new WaitStrategy(40, 4, true, LIVENESS_CHECK),   // the doorbell, with a slow liveness check
+            new WaitStrategy(0, 0, true, LIVENESS_CHECK),    // sleep at once
             WaitStrategy.spinning(),
     };
     private static final String[] STRATEGY_NAMES = {"doorbell", "sleep-at-once", "spinning"};
@@ -87,7 +92,7 @@ class FrameRingConcurrencyTest {
         RandomCases.check("ring under concurrency", 80, Case::random, Case::smaller, c -> {
             Map<Integer, String> fds = NoLeaks.openFds();
             try {
-                Deadline.within(Duration.ofSeconds(5), c.toString(), deadline -> run(c, deadline));
+                Deadline.within(CASE_DEADLINE, c.toString(), deadline -> run(c, deadline));
             } finally {
                 NoLeaks.assertNoFdLeftSince(fds, c.toString());
             }
