@@ -88,9 +88,12 @@ class FrameRingAllocationTest {
     @Test
     void shouldAllocateNothingSleepingOnALiveProducerProcessBeforeTheJitIsDone() throws Exception {
         int maxRounds = 12, quiet = 3, perRound = 100;
+        // A round more than are measured: had it only as many, a last measured round would take its last frame,
+        // and the check below that it lives would race its exit.
+        long frames = (long) (maxRounds + 1) * perRound;
         try (FrameRing ring = FrameRing.create(4, 64);
              ChildJvm producer = ChildJvm.start(RingPeerMain.class, new long[] {ring.memory().nativeHandle()},
-                     "produce-paced", "3", String.valueOf(maxRounds * perRound), "400")) {
+                     "produce-paced", "3", String.valueOf(frames), "400")) {
             FrameConsumer consumer = ring.consumer(new WaitStrategy(0, 0, true, 100_000));
             consumer.watchPeer(producer.pid());
             List<Long> perRoundBytes = new ArrayList<>();
@@ -109,7 +112,7 @@ class FrameRingAllocationTest {
                 clean = allocated == 0 ? clean + 1 : 0;
             }
             assertTrue(producer.process().isAlive(), "the producer must be alive while the consumer is measured");
-            for (FrameView v; expected < (long) maxRounds * perRound; expected++) (v = consumer.take()).release();
+            for (FrameView v; expected < frames; expected++) (v = consumer.take()).release();
             producer.expect("done");
             assertTrue(producer.process().waitFor().success());
             consumer.close();
