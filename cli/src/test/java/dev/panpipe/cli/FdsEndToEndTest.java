@@ -75,7 +75,9 @@ class FdsEndToEndTest {
         try (Pipe pipe = Pipe.open();
              Fifo fifo = Fifo.create(dir, "named");
              Pipe fifoEnds = fifo.openBoth();
-             Subprocess child = Subprocess.builder("sleep", "30")
+             // the child must outlive the three panpipe runs below (the test took 6.5 s on a busy 2-vCPU machine);
+             // its close kills it (no destroy grace), so a long sleep costs nothing
+             Subprocess child = Subprocess.builder("sleep", "600")
                      .stdin(Redirect.from(pipe.readEnd())).stdout(Redirect.discard()).stderr(Redirect.discard())
                      .passFd(3, Redirect.from(fifoEnds.readEnd()))
                      .passFd(4, Redirect.fd(eventfd)).passFd(5, Redirect.fd(memfd)).passFd(6, Redirect.fd(sockets[0]))
@@ -237,9 +239,10 @@ class FdsEndToEndTest {
     void shouldListTheFdsOfAProcessWhoseMainThreadHasExitedThroughAThreadStillRunning() throws Exception {
         String python = pythonWithCtypes();
         assumeTrue(python != null, "no python3 with ctypes here");
+        // The sleeping thread must outlive the panpipe runs below; ExitedMainThread kills the process after them.
         String script = """
                 import ctypes, threading, time
-                threading.Thread(target=time.sleep, args=(30,)).start()
+                threading.Thread(target=time.sleep, args=(600,)).start()
                 ctypes.CDLL(None).pthread_exit(None)
                 """;
         ExitedMainThread.with(List.of(python, "-c", script), process -> {
