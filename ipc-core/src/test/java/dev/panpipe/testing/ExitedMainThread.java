@@ -50,7 +50,7 @@ public final class ExitedMainThread {
                      .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
                      .passFd(3, Redirect.from(toIt.readEnd())).passFd(4, Redirect.to(fromIt.writeEnd()))
                      .destroyGrace(Duration.ZERO).start();
-             Subprocess reader = Subprocess.builder("sleep", "30")
+             Subprocess reader = Subprocess.builder("sleep", "600")
                      .stdin(Redirect.from(fromIt.readEnd())).stdout(Redirect.discard()).stderr(Redirect.discard())
                      .destroyGrace(Duration.ZERO).start()) {
             toIt.readEnd().close();

@@ -32,7 +32,7 @@ public final class Zombie {
     public static void with(Test test) throws Exception {
         long zombie = 0;
         try (Pipe pipe = Pipe.open();
-             Subprocess parent = Subprocess.builder("sh", "-c", "cat <&3 >/dev/null & exec sleep 30")
+             Subprocess parent = Subprocess.builder("sh", "-c", "cat <&3 >/dev/null & exec sleep 600")
                      .stdin(Redirect.discard()).stdout(Redirect.discard()).stderr(Redirect.discard())
                      .passFd(3, Redirect.from(pipe.readEnd())).destroyGrace(Duration.ZERO).start()) {
             pipe.readEnd().close();

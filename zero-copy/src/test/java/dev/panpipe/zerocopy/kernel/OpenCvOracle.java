@@ -38,14 +38,19 @@ final class OpenCvOracle {
     static Result run(Path dir, String script, List<String> args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(PYTHON, "-c", script));
         command.addAll(args);
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly().waitFor();
-            throw new IOException("python did not finish: " + out);
+        // Output to a file, not a pipe read to its end: a Python that hangs would hold that read past any timeout.
+        Path log = Files.createTempFile("panpipe-opencv-oracle", ".log");
+        try {
+            Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            boolean ended = p.waitFor(60, TimeUnit.SECONDS);
+            if (!ended) p.destroyForcibly().waitFor();
+            String out = new String(Files.readAllBytes(log), StandardCharsets.UTF_8);
+            if (!ended) throw new IOException("python did not finish within 60 s: " + out);
+            return new Result(p.exitValue(), out);
+        } finally {
+            Files.deleteIfExists(log);
         }
-        return new Result(p.exitValue(), out);
     }
 
     /** Runs {@code script} and fails unless it exits 0. */
