@@ -1,7 +1,7 @@
 package dev.panpipe.cli.convert;
 
 import dev.panpipe.cli.CallingScript;
-import dev.panpipe.cli.image.OpenCvOracle;
+import dev.panpipe.testing.OpenCvOracle;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;

@@ -2,6 +2,7 @@ package dev.panpipe.zerocopy.kernel;
 
 import dev.panpipe.pixel.PixelFormat;
 import dev.panpipe.pixel.PixelFrame;
+import dev.panpipe.testing.OpenCvOracle;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;

@@ -1,4 +1,4 @@
-package dev.panpipe.zerocopy.kernel;
+package dev.panpipe.testing;
 
 import org.junit.jupiter.api.Assumptions;
 
@@ -15,15 +15,15 @@ import java.util.concurrent.TimeUnit;
  * (python3-opencv, python3-numpy): the first python3 on PATH may be another one, without cv2. When that
  * Python cannot import cv2 and numpy, the calling test is skipped, not failed; scripts/test installs them.
  */
-final class OpenCvOracle {
-    static final String PYTHON = "/usr/bin/python3";
+public final class OpenCvOracle {
+    public static final String PYTHON = "/usr/bin/python3";
     private static Boolean available;
 
     private OpenCvOracle() {
     }
 
     /** Skips the calling test unless {@code /usr/bin/python3 -c 'import cv2, numpy'} succeeds. */
-    static synchronized void assumeAvailable() throws IOException, InterruptedException {
+    public static synchronized void assumeAvailable() throws IOException, InterruptedException {
         if (available == null) {
             available = Files.isExecutable(Path.of(PYTHON)) && run(Path.of("."), "import cv2, numpy", List.of()).exit == 0;
         }
@@ -31,11 +31,11 @@ final class OpenCvOracle {
                 + " (apt-get install python3-opencv python3-numpy; scripts/test does it when run as root)");
     }
 
-    record Result(int exit, String output) {
+    public record Result(int exit, String output) {
     }
 
     /** Runs {@code script} with {@code args} in {@code dir}; output is stdout and stderr together. */
-    static Result run(Path dir, String script, List<String> args) throws IOException, InterruptedException {
+    public static Result run(Path dir, String script, List<String> args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(PYTHON, "-c", script));
         command.addAll(args);
         // Output to a file, not a pipe read to its end: a Python that hangs would hold that read past any timeout.
@@ -54,7 +54,7 @@ final class OpenCvOracle {
     }
 
     /** Runs {@code script} and fails unless it exits 0. */
-    static String check(Path dir, String script, String... args) throws IOException, InterruptedException {
+    public static String check(Path dir, String script, String... args) throws IOException, InterruptedException {
         Result r = run(dir, script, List.of(args));
         if (r.exit != 0) throw new AssertionError("OpenCV oracle failed (exit " + r.exit + "):\n" + r.output);
         return r.output;
