@@ -1,9 +1,11 @@
 package dev.panpipe.zerocopy.ring;
 
+import dev.panpipe.io.ReadEnd;
 import dev.panpipe.process.Redirect;
 import dev.panpipe.process.Subprocess;
 import org.junit.jupiter.api.Assumptions;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -97,10 +99,41 @@ final class SamplePeers {
         return cmd;
     }
 
-    /** Reads everything the peer prints, then waits for it to exit. */
+    /**
+     * How long a peer may go without printing or ending before {@link #finish} gives up on it: far above any
+     * peer's run under load, and below the tests' own timeouts, so a hung peer fails its test with what it
+     * printed rather than leave the test thread blocked in a read after JUnit's timeout.
+     */
+    static final Duration SILENCE_LIMIT = Duration.ofSeconds(45);
+
+    /**
+     * Reads everything the peer prints, then waits for it to exit. A peer silent for {@link #SILENCE_LIMIT}
+     * (or not exiting that long after its end of output) is killed and fails the test with its output.
+     */
     static Output finish(Subprocess peer) throws IOException, InterruptedException {
-        String text = new String(peer.stdout().asInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        return new Output(peer.waitFor().shellCode(), text);
+        return finish(peer, SILENCE_LIMIT);
+    }
+
+    static Output finish(Subprocess peer, Duration silenceLimit) throws IOException, InterruptedException {
+        var text = new ByteArrayOutputStream();
+        byte[] chunk = new byte[8192];
+        while (true) {
+            if (!peer.stdout().awaitReadable(silenceLimit)) {
+                throw hung(peer, "printed nothing for " + silenceLimit.toMillis() + " ms", text);
+            }
+            int n = peer.stdout().read(chunk, 0, chunk.length);
+            if (n == ReadEnd.EOF) break;
+            text.write(chunk, 0, n);
+        }
+        var exit = peer.waitFor(silenceLimit);
+        if (exit.isEmpty()) throw hung(peer, "did not exit " + silenceLimit.toMillis() + " ms after its end of output", text);
+        return new Output(exit.get().shellCode(), text.toString(StandardCharsets.UTF_8));
+    }
+
+    private static AssertionError hung(Subprocess peer, String what, ByteArrayOutputStream text) throws IOException {
+        peer.destroy(Duration.ZERO);
+        return new AssertionError(String.join(" ", peer.command()) + " (pid " + peer.pid() + ") " + what
+                + "; killed. It printed:\n" + text.toString(StandardCharsets.UTF_8));
     }
 
     static Output run(List<String> command, FrameRing ring) throws IOException, InterruptedException {
