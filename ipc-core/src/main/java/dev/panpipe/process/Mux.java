@@ -201,7 +201,9 @@ public interface Mux extends AutoCloseable {
      * from any thread but the mux's own, it returns once the pipes are closed: no line is delivered after
      * it. Called from the mux's own thread (by {@link MuxBuilder#output}'s stream, an {@link
      * MuxBuilder#onLine} or {@link MuxBuilder#notices} consumer), it cannot wait for that thread: it
-     * returns at once, and the pipes are closed as soon as the call that reached it returns.
+     * returns at once, and the pipes are closed as soon as the call that reached it returns. Nothing more is
+     * read meanwhile, but what was read is not lost there either: the lines after the current one in the
+     * same read (at most 64 KiB of one stream) are still delivered, then the unfinished ones, as above.
      */
     void closeOutput();
 

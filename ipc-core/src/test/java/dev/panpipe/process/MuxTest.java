@@ -390,6 +390,43 @@ class MuxTest {
         }
     }
 
+    /**
+     * closeOutput from the mux's own thread stops the reading, not the delivery of what was read: the lines after
+     * the one whose handler asked, in the same read, still come (nothing read is lost), and none after them. The
+     * child writes 400 lines in one write of 2,000 bytes (under PIPE_BUF, so one read takes them all), then, once
+     * told to on its stdin, the same again, which nobody reads any more: that write kills it with SIGPIPE.
+     */
+    @Test
+    @Timeout(60)
+    void shouldDeliverTheRestOfTheReadButNoMoreAfterCloseOutputFromTheMuxsOwnThread(@TempDir Path dir) throws Exception {
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 400; i++) text.append(String.format("l%03d\n", i));
+        Path lines = Files.writeString(dir.resolve("lines"), text);
+        List<String> expected = text.toString().lines().toList();
+        List<String> seen = Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Mux> self = new AtomicReference<>();
+        Mux mux = Mux.builder().child("writer", sh("read go; cat '" + lines + "'; read again; exec cat '" + lines + "'"))
+                .onLine(line -> {
+                    seen.add(line.text());
+                    if (seen.size() == 1) self.get().closeOutput();
+                }).start();
+        try (mux) {
+            self.set(mux);
+            List<String> pipes = new ArrayList<>();
+            for (int fd = 1; fd <= 2; fd++) {
+                pipes.add(Files.readSymbolicLink(Path.of("/proc/" + mux.process("writer").pid() + "/fd/" + fd)).toString());
+            }
+            mux.send("writer", "go\n");
+            awaitTrue(() -> OpenFds.snapshot().values().stream().noneMatch(pipes::contains),
+                    () -> "the output pipes were not closed within 5 s of the first line; lines seen: " + seen.size());
+            assertEquals(expected, List.copyOf(seen), "every line of the read the first came in, in order, and no other");
+
+            mux.send("writer", "again\n");
+            assertEquals(new Mux.Exit("writer", ExitStatus.killed(Signals.SIGPIPE, false), true), awaitExit(mux, "writer"));
+            assertEquals(expected, List.copyOf(seen), "nothing of the second write was read");
+        }
+    }
+
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)   // the old hang was in a monitor, deaf to interrupts
     void shouldRefuseACloseFromTheMuxsOwnThreadRatherThanWaitForItself() throws Exception {
